@@ -1,0 +1,371 @@
+/*
+ * append.c - appending signed statements to the chain [FMT-3][FMT-5][STO-2]
+ * under the policy rules that need ledger state [POL-4..POL-9]: the signer's
+ * key is registered, not revoked and holds the role; refs and the observed
+ * head name entries that exist; a statement is appended once.  One write
+ * transaction per call, all or nothing, synced before success.
+ */
+#include "internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+short_hex(const uint8_t *p, char out[17])
+{
+    sodium_bin2hex(out, 17, p, 8);
+}
+
+ldg_status
+ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err)
+{
+    uint8_t k[8];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_be64(k, seq);
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
+    if (s == LDG_E_NOTFOUND)
+        return ldgi_fail(err, s, "no entry %llu", (unsigned long long)seq);
+    if (s != LDG_OK)
+        return s;
+    ldgi_leaf_hash(v, vl, out);
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,
+          ldg_err *err)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
+    if (s != LDG_OK)
+        return s;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    if (s == LDG_E_NOTFOUND) {
+        *size = 0;
+        memset(head, 0, LDG_HASH_BYTES);
+        if (last_time)
+            *last_time = 0;
+        ldgi_cur_close(c);
+        return LDG_OK;
+    }
+    if (s == LDG_OK) {
+        ldgi_entry e;
+        const char *why;
+        if (kl != 8 || !ldgi_entry_decode(v, vl, &e, &why)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT, "last entry does not decode; run ldg verify");
+        } else {
+            *size = ldgi_rd64(k) + 1;
+            ldgi_leaf_hash(v, vl, head);
+            if (last_time)
+                *last_time = e.time_ns;
+        }
+    }
+    ldgi_cur_close(c);
+    return s;
+}
+
+/* Key composed of a text, 0x00 and the seq (study and kind indexes). */
+static size_t
+text_key(uint8_t *out, const char *p, size_t n, uint64_t seq)
+{
+    memcpy(out, p, n);
+    out[n] = 0;
+    ldgi_be64(out + n + 1, seq);
+    return n + 9;
+}
+
+static ldg_status
+refuse(ldg_err *err, size_t n, size_t i, ldg_status s, const char *msg)
+{
+    if (n > 1)
+        return ldgi_fail_at(err, (long)i, s, "record %zu: %s", i + 1, msg);
+    return ldgi_fail_at(err, (long)i, s, "%s", msg);
+}
+
+/* Policy that needs the ledger state, for statement st becoming entry seq [POL-4..POL-8]. */
+static ldg_status
+check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, char *why,
+            size_t wl, ldg_err *err)
+{
+    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
+    const uint8_t *v;
+    size_t vl;
+    ldg_status s;
+    char hx[17];
+    if (kc == LDGI_KIND_GENESIS) {
+        if (!allow_genesis || seq != 0)
+            return snprintf(why, wl, "a genesis record can only be entry 0, written by ldg init"),
+                   LDG_E_POLICY;
+        if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
+            return snprintf(why, wl, "the first admin key must differ from the log key"),
+                   LDG_E_INPUT;
+        return LDG_OK;
+    }
+    if (seq == 0)
+        return snprintf(why, wl, "the ledger has no genesis entry"), LDG_E_POLICY;
+    ldgi_keystate ks;
+    short_hex(st->actor, hx);
+    s = ldgi_get(t, LDGI_DB_KEYS, st->actor, LDG_PUB_BYTES, &v, &vl, err);
+    if (s == LDG_E_NOTFOUND)
+        return snprintf(why, wl, "signing key %s... is not registered in this ledger", hx),
+               LDG_E_POLICY;
+    if (s != LDG_OK)
+        return s;
+    if (!ldgi_keystate_unpack(v, vl, &ks))
+        return ldgi_fail(err, LDG_E_CORRUPT, "key registry entry for %s is corrupt", hx);
+    if (ks.revoked_seq != UINT64_MAX)
+        return snprintf(why, wl, "signing key %s... was revoked at entry %llu", hx,
+                        (unsigned long long)ks.revoked_seq),
+               LDG_E_POLICY;
+    if (!ldgi_stmt_role_ok(st, ks.roles, why, wl))
+        return LDG_E_POLICY;
+    for (size_t r = 0; r < st->nrefs; r++) {
+        s = ldgi_get(t, LDGI_DB_LEAF, st->refs[r], LDG_HASH_BYTES, &v, &vl, err);
+        if (s == LDG_E_NOTFOUND) {
+            short_hex(st->refs[r], hx);
+            return snprintf(why, wl, "ref %zu (%s...) names no entry in this ledger", r + 1, hx),
+                   LDG_E_POLICY;
+        }
+        if (s != LDG_OK)
+            return s;
+    }
+    if (st->has_observed) {
+        static const uint8_t zero[LDG_HASH_BYTES];
+        bool ok;
+        if (st->observed_size > seq)
+            ok = false;
+        else if (st->observed_size == 0)
+            ok = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0;
+        else {
+            s = ldgi_get(t, LDGI_DB_LEAF, st->observed_head, LDG_HASH_BYTES, &v, &vl, err);
+            if (s != LDG_OK && s != LDG_E_NOTFOUND)
+                return s;
+            ok = s == LDG_OK && vl == 8 && ldgi_rd64(v) == st->observed_size - 1;
+        }
+        if (!ok)
+            return snprintf(why, wl,
+                            "the observed head (size %llu) does not match this ledger's chain",
+                            (unsigned long long)st->observed_size),
+                   LDG_E_POLICY;
+    }
+    if (kc == LDGI_KIND_KEY_ADD || kc == LDGI_KIND_KEY_REVOKE) {
+        short_hex(st->key_pub, hx);
+        s = ldgi_get(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, &v, &vl, err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        if (kc == LDGI_KIND_KEY_ADD && s == LDG_OK)
+            return snprintf(why, wl, "key %s... is already registered (a revoked key stays revoked)",
+                            hx),
+                   LDG_E_POLICY;
+        if (kc == LDGI_KIND_KEY_REVOKE) {
+            if (s == LDG_E_NOTFOUND)
+                return snprintf(why, wl, "key %s... is not registered", hx), LDG_E_POLICY;
+            if (!ldgi_keystate_unpack(v, vl, &ks))
+                return ldgi_fail(err, LDG_E_CORRUPT, "key registry entry for %s is corrupt", hx);
+            if (ks.revoked_seq != UINT64_MAX)
+                return snprintf(why, wl, "key %s... is already revoked", hx), LDG_E_POLICY;
+        }
+    }
+    return LDG_OK;
+}
+
+static ldg_status
+write_key_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, ldg_err *err)
+{
+    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
+    uint8_t buf[LDGI_KEYSTATE_BYTES];
+    ldgi_keystate ks;
+    if (kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD) {
+        ks.added_seq = seq;
+        ks.revoked_seq = UINT64_MAX;
+        ks.roles = (uint8_t)ldgi_stmt_roles(st);
+    } else if (kc == LDGI_KIND_KEY_REVOKE) {
+        const uint8_t *v;
+        size_t vl;
+        ldg_status s = ldgi_get(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, &v, &vl, err);
+        if (s != LDG_OK || !ldgi_keystate_unpack(v, vl, &ks))
+            return s != LDG_OK ? s : ldgi_fail(err, LDG_E_CORRUPT, "key registry is corrupt");
+        ks.revoked_seq = seq;
+    } else {
+        return LDG_OK;
+    }
+    ldgi_keystate_pack(&ks, buf);
+    return ldgi_put(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, buf, sizeof buf, false, false,
+                    err);
+}
+
+ldg_status
+ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
+                bool allow_genesis, ldg_err *err)
+{
+    uint64_t size, last_time;
+    uint8_t prev[LDG_HASH_BYTES];
+    ldg_status s = ldgi_head(t, &size, prev, &last_time, err);
+    if (s != LDG_OK)
+        return s;
+    int64_t now;
+    ldg_time_now(&now, NULL);
+    /* Host time never decreases, even if the clock is set back [FMT-3]. */
+    uint64_t host_time = now > 0 && (uint64_t)now > last_time ? (uint64_t)now : last_time;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    ldgi_buf eb = {0}, bb = {0};
+    uint8_t *ik = ldgi_malloc(LDG_STUDY_MAX + 64);
+    if (!st || !ik) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ldg_signed *sg = sv[i];
+        uint64_t seq = size + i;
+        const char *dwhy = NULL;
+        char why[300];
+        if (!ldgi_stmt_decode(sg->stmt, sg->stmt_len, st, &dwhy)) {
+            snprintf(why, sizeof why, "statement does not decode: %s", dwhy ? dwhy : "?");
+            s = refuse(err, n, i, LDG_E_INPUT, why);
+            goto done;
+        }
+        if ((s = ldgi_stmt_shape_ok(st, why, sizeof why)) != LDG_OK ||
+            (s = check_state(t, st, seq, allow_genesis, why, sizeof why, err)) != LDG_OK) {
+            if (s == LDG_E_POLICY || s == LDG_E_INPUT)
+                refuse(err, n, i, s, why);
+            goto done;
+        }
+        ldgi_entry e = {.v = LDGI_FORMAT_VERSION, .seq = seq, .stmt = sg->stmt,
+                        .stmt_len = sg->stmt_len, .time_ns = host_time};
+        memcpy(e.prev, prev, LDG_HASH_BYTES);
+        memcpy(e.sig, sg->sig, LDG_SIG_BYTES);
+        eb.len = 0;
+        if (!ldgi_entry_encode(&e, &eb)) {
+            s = ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
+            goto done;
+        }
+        uint8_t leaf[LDG_HASH_BYTES], sk[8];
+        ldgi_leaf_hash(eb.p, eb.len, leaf);
+        ldgi_be64(sk, seq);
+        bb.len = 0;
+        ldgi_buf_put(&bb, sk, 8);
+        ldgi_buf_put(&bb, sg->salt, LDG_SALT_BYTES);
+        if (!ldgi_buf_put(&bb, sg->body, sg->body_len)) {
+            s = ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
+            goto done;
+        }
+        if ((s = ldgi_put(t, LDGI_DB_ENTRIES, sk, 8, eb.p, eb.len, true, true, err)) != LDG_OK)
+            goto done;
+        s = ldgi_put(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, bb.p, bb.len, true, false, err);
+        if (s == LDG_E_EXISTS) {
+            s = refuse(err, n, i, LDG_E_POLICY,
+                       "this signed statement is already in the ledger (a replay)");
+            goto done;
+        }
+        if (s != LDG_OK)
+            goto done;
+        if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
+            (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, seq), "",
+                          0, false, false, err)) ||
+            (s = ldgi_put(t, LDGI_DB_KIND, ik, text_key(ik, st->kind.p, st->kind.len, seq), "", 0,
+                          false, false, err)))
+            goto done;
+        memcpy(ik, st->actor, LDG_PUB_BYTES);
+        ldgi_be64(ik + LDG_PUB_BYTES, seq);
+        if ((s = ldgi_put(t, LDGI_DB_ACTOR, ik, LDG_PUB_BYTES + 8, "", 0, false, false, err)) ||
+            (s = write_key_state(t, st, seq, err)))
+            goto done;
+        if (out) {
+            out[i].seq = seq;
+            memcpy(out[i].leaf_hash, leaf, LDG_HASH_BYTES);
+        }
+        memcpy(prev, leaf, LDG_HASH_BYTES);
+    }
+done:
+    free(st);
+    free(ik);
+    ldgi_buf_free(&eb);
+    ldgi_buf_free(&bb);
+    return s;
+}
+
+static ldg_status
+append_with_growth(ldg_ledger *l, ldg_signed *const *s, size_t n, ldg_appended *out,
+                   bool allow_genesis, ldg_err *err)
+{
+    for (;;) {
+        ldgi_txn *t;
+        ldg_status st = ldgi_txn_begin(l, true, &t, err);
+        if (st != LDG_OK)
+            return st;
+        st = ldgi_append_txn(t, s, n, out, allow_genesis, err);
+        if (st == LDG_OK)
+            return ldgi_txn_commit(t, err);
+        ldgi_txn_abort(t);
+        /* A full map is not a failure while it can grow: redo the whole transaction. */
+        if (st != LDG_E_FULL || !ldgi_map_grow(l))
+            return st;
+    }
+}
+
+ldg_status
+ldg_append(ldg_ledger *l, ldg_signed *const *s, size_t n, ldg_appended *out, ldg_err *err)
+{
+    if (!l || (!s && n))
+        return ldgi_fail(err, LDG_E_USAGE, "append: no ledger or statements");
+    if (n == 0)
+        return LDG_OK;
+    return append_with_growth(l, s, n, out, false, err);
+}
+
+ldg_status
+ldg_ledger_create(const char *dir, const char *origin, const ldg_key *logkey,
+                  const uint8_t admin_pub[LDG_PUB_BYTES], const char *admin_id,
+                  const char *admin_name, const char *admin_org, ldg_err *err)
+{
+    ldg_fields f = {.kind = "genesis",
+                    .study = "",
+                    .origin = origin,
+                    .key_pub = admin_pub,
+                    .key_id = admin_id,
+                    .key_name = admin_name,
+                    .key_org = admin_org,
+                    .key_roles = "admin"};
+    ldg_signed *g;
+    ldg_status s = ldg_sign(logkey, &f, &g, err);
+    if (s != LDG_OK)
+        return s;
+    ldg_ledger *l;
+    s = ldgi_ledger_create_env(dir, &l, err);
+    if (s == LDG_OK) {
+        ldg_appended a;
+        s = append_with_growth(l, &g, 1, &a, true, err);
+        ldg_ledger_close(l);
+    }
+    ldg_signed_free(g);
+    return s;
+}
+
+ldg_status
+ldg_ledger_head(ldg_ledger *l, uint64_t *size, uint8_t head[LDG_HASH_BYTES], ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    s = ldgi_head(t, size, head, NULL, err);
+    ldgi_txn_abort(t);
+    return s;
+}
+
+ldg_status
+ldg_ledger_leaf_hash(ldg_ledger *l, uint64_t seq, uint8_t hash[LDG_HASH_BYTES], ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    s = ldgi_leaf_at(t, seq, hash, err);
+    ldgi_txn_abort(t);
+    return s;
+}

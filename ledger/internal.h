@@ -1,0 +1,241 @@
+/*
+ * internal.h - declarations shared between libldg's modules, never exported.
+ * Prefix ldgi_.  See ldg.h for the public contract and spec/format.md for
+ * the byte formats ([FMT-*]) and policy rules ([POL-*]).
+ */
+#ifndef LDG_INTERNAL_H
+#define LDG_INTERNAL_H
+
+#include "ldg.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LDGI_FORMAT_VERSION 1
+#define LDGI_STMT_MAX (64u * 1024u)                  /* statement bytes, at most */
+#define LDGI_ENTRY_MAX (LDGI_STMT_MAX + 256u)         /* entry bytes, at most */
+#define LDGI_DOMAIN_STMT "ldg/statement/v1"           /* [FMT-4], followed by 0x00 */
+#define LDGI_DOMAIN_BODY "ldg/body/v1"                /* [FMT-6], followed by 0x00 */
+
+/* --- errors (error.c) --- */
+ldg_status ldgi_fail(ldg_err *err, ldg_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ldg_status ldgi_fail_at(ldg_err *err, long index, ldg_status s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* --- allocation (buf.c): one wrapper so tests can inject failures --- */
+void *ldgi_malloc(size_t n);
+void *ldgi_calloc(size_t n, size_t m);
+void *ldgi_realloc(void *p, size_t n);
+char *ldgi_strdup(const char *s);
+char *ldgi_strndup(const char *s, size_t n);
+
+typedef struct ldgi_buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool oom;
+} ldgi_buf;
+
+void ldgi_buf_free(ldgi_buf *b);
+bool ldgi_buf_put(ldgi_buf *b, const void *p, size_t n);
+
+/* --- UTF-8 (buf.c) --- */
+bool ldgi_utf8_valid(const uint8_t *p, size_t n);
+
+/* --- hashing (codec.c) --- */
+void ldgi_leaf_hash(const uint8_t *entry, size_t len, uint8_t out[LDG_HASH_BYTES]);
+void ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t len,
+                      uint8_t out[LDG_HASH_BYTES]);
+
+/* --- statement and entry, decoded views (codec.c) --- */
+typedef struct ldgi_str {
+    const char *p; /* not NUL-terminated; points into the encoded bytes */
+    size_t len;
+} ldgi_str;
+
+#define LDGI_ROLES_MAX 8
+
+typedef struct ldgi_stmt {
+    uint64_t v;
+    uint8_t actor[LDG_PUB_BYTES];
+    uint8_t body[LDG_HASH_BYTES];
+    bool has_key;
+    uint8_t key_pub[LDG_PUB_BYTES];
+    bool key_full; /* id, name, org, roles present (add/genesis) */
+    ldgi_str key_id, key_name, key_org;
+    size_t nroles;
+    ldgi_str roles[LDGI_ROLES_MAX];
+    ldgi_str kind;
+    bool has_meaning;
+    ldgi_str meaning;
+    bool has_observed;
+    uint64_t observed_size;
+    uint8_t observed_head[LDG_HASH_BYTES];
+    bool has_origin;
+    ldgi_str origin;
+    bool has_reason;
+    ldgi_str reason;
+    size_t nrefs;
+    uint8_t refs[LDG_REFS_MAX][LDG_HASH_BYTES];
+    ldgi_str study;
+    int64_t time_ns;
+    int32_t tz_min;
+} ldgi_stmt;
+
+typedef struct ldgi_entry {
+    uint64_t v;
+    uint8_t prev[LDG_HASH_BYTES];
+    uint64_t seq;
+    uint8_t sig[LDG_SIG_BYTES];
+    const uint8_t *stmt;
+    size_t stmt_len;
+    uint64_t time_ns;
+} ldgi_entry;
+
+/* Encoders append canonical msgpack to b; false on allocation failure. */
+bool ldgi_stmt_encode(const ldgi_stmt *s, ldgi_buf *b);
+bool ldgi_entry_encode(const ldgi_entry *e, ldgi_buf *b);
+
+/*
+ * Strict, bounded decoders: every length is checked against the bytes left,
+ * then the value is re-encoded and compared, so only the one canonical
+ * encoding is accepted [FMT-1].  Views point into `p`.  On failure a short
+ * reason is written to why (static string).
+ */
+bool ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why);
+bool ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why);
+
+/* Signature message: domain || 0x00 || statement [FMT-4]. */
+void ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t sig[64]);
+bool ldgi_stmt_sig_ok(const uint8_t *stmt, size_t len, const uint8_t pub[32],
+                      const uint8_t sig[64]);
+
+/* --- policy (policy.c) [POL-*] --- */
+enum ldgi_role {
+    LDGI_ROLE_ADMIN = 1u << 0,
+    LDGI_ROLE_AUTHOR = 1u << 1,
+    LDGI_ROLE_DECIDER = 1u << 2,
+    LDGI_ROLE_APPROVER = 1u << 3,
+};
+typedef enum ldgi_kindclass {
+    LDGI_KIND_UNKNOWN = 0,
+    LDGI_KIND_USER,
+    LDGI_KIND_GENESIS,
+    LDGI_KIND_KEY_ADD,
+    LDGI_KIND_KEY_REVOKE,
+} ldgi_kindclass;
+
+ldgi_kindclass ldgi_kind_class(const char *k, size_t len);
+bool ldgi_meaning_valid(const char *m, size_t len);
+/* Role bit for one role name, 0 if unknown. */
+unsigned ldgi_role_bit(const char *r, size_t len);
+/*
+ * Statement rules that need no ledger state: LDG_OK, LDG_E_INPUT (malformed)
+ * or LDG_E_POLICY (a rule such as "approval needs a meaning"), with why.
+ */
+ldg_status ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen);
+/* Role rules: may a key holding `roles` write this statement? */
+bool ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t whylen);
+/* Role bits named in a key statement. */
+unsigned ldgi_stmt_roles(const ldgi_stmt *s);
+
+/* --- the signed statement object (sign.c) --- */
+struct ldg_signed {
+    uint8_t *stmt;
+    size_t stmt_len;
+    uint8_t sig[LDG_SIG_BYTES];
+    uint8_t salt[LDG_SALT_BYTES];
+    uint8_t *body;
+    size_t body_len;
+};
+
+/* --- keys (keys.c) --- */
+struct ldg_key {
+    char name[LDG_NAME_MAX + 1];
+    uint8_t pub[LDG_PUB_BYTES];
+    uint8_t *sk; /* 64 bytes, sodium_malloc */
+};
+const uint8_t *ldgi_key_sk(const ldg_key *k);
+bool ldgi_key_name_valid(const char *name);
+
+/* --- JSON body (body.c) --- */
+/* Parses a JSON object and writes its canonical form (malloc'd, NUL-terminated). */
+ldg_status ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen,
+                               ldg_err *err);
+
+/* --- threads (buf.c) --- */
+unsigned ldgi_ncpu(void);
+/* Runs fn(ctx, i) for i in [0, n) on `jobs` threads (the caller is one of them). */
+void ldgi_parallel_for(size_t n, unsigned jobs, void (*fn)(void *ctx, size_t i), void *ctx);
+
+#endif
+
+/* --- storage over LMDB (store.c; the only file that includes <lmdb.h>) [STO-*] --- */
+typedef enum ldgi_db {
+    LDGI_DB_ENTRIES = 0, /* seq (8 bytes BE) -> entry bytes */
+    LDGI_DB_BODIES,      /* commitment -> seq (8 BE) || salt || canonical body */
+    LDGI_DB_LEAF,        /* leaf hash -> seq (8 BE) */
+    LDGI_DB_STUDY,       /* study || 0x00 || seq (8 BE) -> empty */
+    LDGI_DB_KIND,        /* kind || 0x00 || seq (8 BE) -> empty */
+    LDGI_DB_ACTOR,       /* actor pub || seq (8 BE) -> empty */
+    LDGI_DB_KEYS,        /* pub -> key state (LDGI_KEYSTATE_BYTES) */
+    LDGI_DB_COUNT
+} ldgi_db;
+
+extern const char *const ldgi_db_names[LDGI_DB_COUNT];
+
+typedef struct ldgi_txn ldgi_txn;
+typedef struct ldgi_cur ldgi_cur;
+
+ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err);
+ldg_status ldgi_txn_commit(ldgi_txn *t, ldg_err *err); /* frees t, whatever the result */
+void ldgi_txn_abort(ldgi_txn *t);                      /* NULL ok */
+/* Grows the map after LDG_E_FULL from a put; false if it cannot grow. */
+bool ldgi_map_grow(ldg_ledger *l);
+
+/* Reads: views valid until the transaction ends.  LDG_E_NOTFOUND when absent. */
+ldg_status ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uint8_t **v,
+                    size_t *vl, ldg_err *err);
+/* LDG_E_EXISTS with noover and the key present; LDG_E_FULL when the map is full. */
+ldg_status ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_t vl,
+                    bool noover, bool append, ldg_err *err);
+ldg_status ldgi_count(ldgi_txn *t, ldgi_db db, uint64_t *n, ldg_err *err);
+
+/* Cursor: positions at the first key >= k (or the first key if k is NULL). */
+ldg_status ldgi_cur_open(ldgi_txn *t, ldgi_db db, ldgi_cur **c, ldg_err *err);
+/* LDG_OK with a record, LDG_E_NOTFOUND at the end. */
+ldg_status ldgi_cur_seek(ldgi_cur *c, const void *k, size_t kl, const uint8_t **key, size_t *keyl,
+                         const uint8_t **v, size_t *vl, ldg_err *err);
+ldg_status ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
+                         size_t *vl, ldg_err *err);
+ldg_status ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
+                         size_t *vl, ldg_err *err);
+void ldgi_cur_close(ldgi_cur *c);
+
+void ldgi_be64(uint8_t out[8], uint64_t v);
+uint64_t ldgi_rd64(const uint8_t in[8]);
+
+/* Key state in LDGI_DB_KEYS: added seq, revoked seq (UINT64_MAX if active), roles bits. */
+#define LDGI_KEYSTATE_BYTES 17
+typedef struct ldgi_keystate {
+    uint64_t added_seq;
+    uint64_t revoked_seq; /* UINT64_MAX while active */
+    uint8_t roles;
+} ldgi_keystate;
+void ldgi_keystate_pack(const ldgi_keystate *k, uint8_t out[LDGI_KEYSTATE_BYTES]);
+bool ldgi_keystate_unpack(const uint8_t *p, size_t n, ldgi_keystate *k);
+
+/* Head of the chain within t: size, last leaf hash (zeros if empty), last host time. */
+ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES],
+                     uint64_t *last_time, ldg_err *err);
+/* Leaf hash of entry seq within t, hashed from the stored bytes. */
+ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err);
+
+/* Appends inside an open write transaction (append.c); genesis allowed only when allow_genesis. */
+ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, ldg_appended *out,
+                           bool allow_genesis, ldg_err *err);
+/* Creates the directory and an empty environment (refuses an existing ledger). */
+ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
+const char *ldgi_ledger_dir(const ldg_ledger *l);

@@ -1,0 +1,362 @@
+/*
+ * ldg.h - the one public header of libldg, an audit-grade append-only ledger.
+ *
+ * A record is a *statement* signed by its author (Ed25519) and wrapped by the
+ * ledger into an *entry* that fixes its place in history (sequence number,
+ * host time, hash of the previous entry).  Entries live in LMDB; bodies (JSON
+ * objects) are stored apart and bound to the statement by a salted SHA-256
+ * commitment.  The byte formats are normative in spec/format.md; section IDs
+ * such as [FMT-3] in this header refer to it.
+ *
+ * Conventions of the whole API:
+ *  - Every fallible function returns an ldg_status and, when `err` is not
+ *    NULL, fills it with the status, a one-line message saying what and where,
+ *    and (for batches) the 0-based index of the item at fault.
+ *  - Whoever creates, destroys: every *_free / *_close accepts NULL.
+ *  - The library never prints, exits or reads the environment.
+ *  - Handles are not thread-safe unless a function says otherwise; distinct
+ *    handles may be used from distinct threads.
+ */
+#ifndef LDG_H
+#define LDG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LDG_EXPORT __attribute__((visibility("default")))
+#define LDG_NODISCARD __attribute__((warn_unused_result))
+#else
+#define LDG_EXPORT
+#define LDG_NODISCARD
+#endif
+
+#define LDG_HASH_BYTES 32   /* SHA-256 */
+#define LDG_PUB_BYTES 32    /* Ed25519 public key */
+#define LDG_SIG_BYTES 64    /* Ed25519 signature */
+#define LDG_SALT_BYTES 32   /* body commitment salt [FMT-6] */
+#define LDG_BODY_MAX 1048576u   /* largest body, bytes of canonical JSON [FMT-6] */
+#define LDG_TEXT_MAX 4096u      /* largest reason / printed name / org, bytes */
+#define LDG_STUDY_MAX 128u      /* largest study identifier, bytes */
+#define LDG_NAME_MAX 128u       /* largest key name (signed-note name), bytes */
+#define LDG_REFS_MAX 64u        /* most references in one statement */
+#define LDG_VKEY_MAX 256u       /* buffer size that holds any verifier-key line */
+
+/* Status codes.  Stable: codes are only ever added, never renumbered. */
+typedef enum ldg_status {
+    LDG_OK = 0,
+    LDG_E_USAGE = 1,      /* the caller passed an invalid argument */
+    LDG_E_INPUT = 2,      /* malformed input: JSON, key file, statement file */
+    LDG_E_POLICY = 3,     /* refused by policy: key unknown/revoked/unauthorised, rule broken */
+    LDG_E_BADSIG = 4,     /* a signature does not verify */
+    LDG_E_PASSPHRASE = 5, /* wrong passphrase, or key file tampered with */
+    LDG_E_KEYPERM = 6,    /* secret key file readable by group or others */
+    LDG_E_EXISTS = 7,     /* target already exists (ledger, key file) */
+    LDG_E_NOTFOUND = 8,   /* no such ledger, record or key */
+    LDG_E_CORRUPT = 9,    /* stored data is not what the format allows */
+    LDG_E_IO = 10,        /* operating-system or LMDB failure */
+    LDG_E_NOMEM = 11,     /* allocation failed */
+    LDG_E_FULL = 12,      /* disk or map full and could not grow */
+} ldg_status;
+
+typedef struct ldg_err {
+    ldg_status status;
+    long index;        /* item of a batch at fault, or -1 */
+    char msg[512];     /* one line, no trailing newline */
+} ldg_err;
+
+/* Text of a status code; never NULL, static storage. */
+LDG_EXPORT const char *ldg_strerror(ldg_status s);
+
+/* Library version string, e.g. "0.1.0". */
+LDG_EXPORT const char *ldg_version(void);
+
+/* One-time initialisation (libsodium).  Thread-safe, idempotent. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_init(ldg_err *err);
+
+/* ---------------------------------------------------------------- keys -- */
+
+/* A secret Ed25519 key with its name; held in sodium_malloc'd memory. */
+typedef struct ldg_key ldg_key;
+
+/* Creates a fresh key pair named `name` (signed-note key name rules [KEY-1]). */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_generate(const char *name, ldg_key **out,
+                                                     ldg_err *err);
+
+/*
+ * Writes PREFIX.key (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) and PREFIX.pub
+ * (the verifier-key line [KEY-2]).  With `pass` non-NULL the secret is sealed
+ * with Argon2id + XChaCha20-Poly1305 [KEY-3]; with `pass` NULL it is written
+ * in the clear (still 0600).  Neither file exists on failure.
+ * Returns LDG_E_EXISTS if either file exists, LDG_E_IO otherwise.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_save(const ldg_key *k, const char *prefix,
+                                                 const char *pass, size_t passlen, ldg_err *err);
+
+/* 1 if the key file at `path` is passphrase-protected, 0 if not; <0 if unreadable. */
+LDG_EXPORT int ldg_key_file_encrypted(const char *path);
+
+/*
+ * Loads a secret key file.  Refuses (LDG_E_KEYPERM) a file that group or
+ * others may read or write, LDG_E_PASSPHRASE when the passphrase is wrong or
+ * the file was altered, LDG_E_INPUT when it is not a key file.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_load(const char *path, const char *pass,
+                                                 size_t passlen, ldg_key **out, ldg_err *err);
+LDG_EXPORT void ldg_key_free(ldg_key *k);
+LDG_EXPORT const char *ldg_key_name(const ldg_key *k); /* valid while k lives */
+LDG_EXPORT void ldg_key_public(const ldg_key *k, uint8_t pub[LDG_PUB_BYTES]);
+
+/* Formats the verifier-key line "name+hhhhhhhh+base64(0x01||pub)" [KEY-2]. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_vkey_format(const char *name,
+                                                    const uint8_t pub[LDG_PUB_BYTES],
+                                                    char out[LDG_VKEY_MAX], ldg_err *err);
+/* Parses one verifier-key line (a trailing newline is allowed); checks the key hash. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_vkey_parse(const char *line, size_t len,
+                                                   char name[LDG_NAME_MAX + 1],
+                                                   uint8_t pub[LDG_PUB_BYTES], ldg_err *err);
+/* Reads a .pub file holding one verifier-key line. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_vkey_read(const char *path, char name[LDG_NAME_MAX + 1],
+                                                  uint8_t pub[LDG_PUB_BYTES], ldg_err *err);
+
+/* ----------------------------------------------------------- statements -- */
+
+/* What an actor states; plain data, all pointers borrowed for the call. */
+typedef struct ldg_fields {
+    const char *kind;    /* one of the kinds in [POL-1] */
+    const char *study;   /* study identifier; "" for system kinds */
+    size_t nrefs;
+    const uint8_t (*refs)[LDG_HASH_BYTES]; /* leaf hashes of referenced entries */
+    const char *meaning; /* NULL, or review|approval|responsibility|authorship */
+    const char *reason;  /* NULL, or the reason (corrections, revocations) */
+    const char *body;    /* JSON object text; NULL means "{}" */
+    size_t body_len;
+    int has_time;        /* 0: the signer's clock now, and its local offset */
+    int64_t time_ns;     /* claimed time, UTC nanoseconds since 1970 */
+    int32_t tz_min;      /* originating UTC offset, minutes */
+    int has_observed;    /* 1: bind to the chain head the signer saw */
+    uint64_t observed_size;
+    uint8_t observed_head[LDG_HASH_BYTES];
+    /* key.add: all five; key.revoke: key_pub only; genesis: all five + origin */
+    const uint8_t *key_pub;
+    const char *key_id;    /* the key's signed-note name */
+    const char *key_name;  /* printed name (21 CFR 11.50) */
+    const char *key_org;   /* organisation */
+    const char *key_roles; /* comma-separated roles [POL-2] */
+    const char *origin;    /* genesis only: the ledger's origin name */
+} ldg_fields;
+
+/* A signed statement with its body: what `ldg sign` writes and `append --signed` reads. */
+typedef struct ldg_signed ldg_signed;
+
+/*
+ * Builds, encodes and signs a statement [FMT-2][FMT-4].  Checks the fields'
+ * shape (LDG_E_INPUT: unknown kind, bad JSON with line and column, invalid
+ * UTF-8, oversize body...), not the ledger's policy.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_sign(const ldg_key *k, const ldg_fields *f,
+                                             ldg_signed **out, ldg_err *err);
+/*
+ * Signs n statements, spreading the Ed25519 work over `jobs` threads (0: all
+ * cores).  out[] receives n handles, or none on failure (err->index names the
+ * first bad item).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_sign_many(const ldg_key *k, const ldg_fields *f, size_t n,
+                                                  unsigned jobs, ldg_signed **out, ldg_err *err);
+LDG_EXPORT void ldg_signed_free(ldg_signed *s);
+
+/* Checks the signature and shape of a signed statement, offline. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_signed_check(const ldg_signed *s, ldg_err *err);
+
+/*
+ * The signed-statement line format [FMT-8]: one JSON object, one line, no
+ * newline.  *line is malloc'd; free() it.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_signed_to_line(const ldg_signed *s, char **line,
+                                                       size_t *len, ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_signed_from_line(const char *line, size_t len,
+                                                         ldg_signed **out, ldg_err *err);
+
+/* The exact statement bytes and body bytes; valid while s lives. */
+LDG_EXPORT const uint8_t *ldg_signed_statement(const ldg_signed *s, size_t *len);
+LDG_EXPORT const uint8_t *ldg_signed_body(const ldg_signed *s, size_t *len);
+
+/* -------------------------------------------------------------- ledger -- */
+
+typedef struct ldg_ledger ldg_ledger;
+
+#define LDG_OPEN_READONLY 1u
+
+/*
+ * Creates ledger directory `dir` (which must not hold a ledger) and writes
+ * the genesis entry, signed by the log key, pinning the origin, the log
+ * public key and the first admin key [FMT-9].
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_create(const char *dir, const char *origin,
+                                                      const ldg_key *logkey,
+                                                      const uint8_t admin_pub[LDG_PUB_BYTES],
+                                                      const char *admin_id, const char *admin_name,
+                                                      const char *admin_org, ldg_err *err);
+
+/* Opens an existing ledger.  LDG_E_NOTFOUND when `dir` holds none. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_open(const char *dir, unsigned flags,
+                                                    ldg_ledger **out, ldg_err *err);
+LDG_EXPORT void ldg_ledger_close(ldg_ledger *l);
+
+/* Current size (number of entries) and head (leaf hash of the last entry). */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_head(ldg_ledger *l, uint64_t *size,
+                                                    uint8_t head[LDG_HASH_BYTES], ldg_err *err);
+/* Leaf hash of entry `seq` (LDG_E_NOTFOUND past the end). */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_leaf_hash(ldg_ledger *l, uint64_t seq,
+                                                         uint8_t hash[LDG_HASH_BYTES],
+                                                         ldg_err *err);
+
+typedef struct ldg_appended {
+    uint64_t seq;
+    uint8_t leaf_hash[LDG_HASH_BYTES];
+} ldg_appended;
+
+/*
+ * Appends n signed statements in one LMDB write transaction, synced to disk
+ * before it returns LDG_OK: all or nothing [STO-2].  Each signature is
+ * checked and every policy rule [POL-*] applied against the state at that
+ * point of the batch; LDG_E_POLICY or LDG_E_BADSIG with err->index on
+ * refusal, and nothing is written.  out[] (n items) receives seq and leaf
+ * hash of each.  Safe against other processes appending at once.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_append(ldg_ledger *l, ldg_signed *const *s, size_t n,
+                                               ldg_appended *out, ldg_err *err);
+
+/* ------------------------------------------------------------- reading -- */
+
+typedef struct ldg_keyinfo {
+    uint8_t pub[LDG_PUB_BYTES];
+    char id[LDG_NAME_MAX + 1];     /* signed-note name */
+    char *name;                    /* printed name */
+    char *org;
+    char *roles;                   /* comma-separated, sorted */
+    uint64_t added_seq;
+    int revoked;
+    uint64_t revoked_seq;
+    char *revoke_reason;
+} ldg_keyinfo;
+
+#define LDG_BODY_OK 0
+#define LDG_BODY_WITHHELD 1 /* absent from the ledger: erased or never supplied */
+#define LDG_BODY_MISMATCH 2 /* present but does not match the commitment */
+
+/* A decoded record; every pointer owned by the record. */
+typedef struct ldg_record {
+    uint64_t seq;
+    uint64_t host_time_ns;
+    uint8_t prev[LDG_HASH_BYTES];
+    uint8_t leaf_hash[LDG_HASH_BYTES];
+    uint8_t *entry;                  /* exact entry bytes (the Merkle leaf) */
+    size_t entry_len;
+    uint8_t sig[LDG_SIG_BYTES];
+    char *kind, *study, *meaning, *reason, *origin; /* meaning/reason/origin may be NULL */
+    uint8_t actor[LDG_PUB_BYTES];
+    size_t nrefs;
+    uint8_t (*refs)[LDG_HASH_BYTES];
+    uint64_t *ref_seqs;              /* resolved through the ledger; UINT64_MAX if unknown */
+    int64_t time_ns;
+    int32_t tz_min;
+    int has_observed;
+    uint64_t observed_size;
+    uint8_t observed_head[LDG_HASH_BYTES];
+    uint8_t commitment[LDG_HASH_BYTES];
+    char *body;                      /* canonical JSON, NUL-terminated; NULL unless body_state OK */
+    size_t body_len;
+    int body_state;                  /* LDG_BODY_OK, LDG_BODY_WITHHELD or LDG_BODY_MISMATCH */
+    int has_key;                     /* key.add / key.revoke / genesis subject */
+    ldg_keyinfo key;                 /* as stated in this record */
+    ldg_keyinfo signer;              /* the actor as registered in the ledger */
+} ldg_record;
+
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out,
+                                                   ldg_err *err);
+LDG_EXPORT void ldg_record_free(ldg_record *r);
+
+/* Filters of `ldg log`; NULL / 0 fields do not filter. */
+typedef struct ldg_filter {
+    const char *study;
+    const char *kind;
+    const char *actor;       /* printed name, key name, or verifier-key line */
+    int has_since, has_until;
+    int64_t since_ns, until_ns; /* on the host time, inclusive */
+} ldg_filter;
+
+/*
+ * Calls fn for every record matching f, in sequence order, from one
+ * consistent snapshot.  fn returns 0 to go on, non-zero to stop.  The record
+ * is valid only during the call.
+ */
+typedef int (*ldg_record_fn)(void *ctx, const ldg_record *r);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter *f,
+                                                 ldg_record_fn fn, void *ctx, ldg_err *err);
+
+/* The key registry as it stands at the head. */
+typedef int (*ldg_key_fn)(void *ctx, const ldg_keyinfo *k);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx,
+                                                  ldg_err *err);
+
+/* ----------------------------------------------------------- verifying -- */
+
+typedef enum ldg_finding_level {
+    LDG_FINDING_FAIL = 1,     /* integrity failure */
+    LDG_FINDING_WITHHELD = 2, /* a body is absent: reported, never valid */
+} ldg_finding_level;
+
+/*
+ * One finding: seq is the record at fault (UINT64_MAX for the ledger as a
+ * whole), check a short stable identifier ("prev", "signature", "policy",
+ * ...), detail one human-readable line.
+ */
+typedef void (*ldg_finding_fn)(void *ctx, ldg_finding_level level, uint64_t seq,
+                               const char *check, const char *detail);
+typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct ldg_verify_opts {
+    unsigned jobs;              /* signature threads; 0 = all cores */
+    ldg_finding_fn on_finding;  /* called from the calling thread, in seq order */
+    ldg_progress_fn on_progress;
+    void *ctx;
+} ldg_verify_opts;
+
+typedef struct ldg_verify_summary {
+    uint64_t entries;
+    uint64_t failures;
+    uint64_t withheld;
+    uint64_t signatures;
+    uint8_t head[LDG_HASH_BYTES];
+} ldg_verify_summary;
+
+/*
+ * Re-derives everything from the stored bytes [VER-1..]: decoding and
+ * canonical form, sequence, chain, time order, signatures under the key
+ * registry at each point, policy, observed heads, body commitments and
+ * secondary indexes.  Returns LDG_OK when the check ran to the end, whatever
+ * it found (see summary->failures); an error status only when it could not
+ * check (I/O, memory).  Memory is bounded whatever the ledger's size.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o,
+                                                   ldg_verify_summary *sum, ldg_err *err);
+
+/* ----------------------------------------------------------- utilities -- */
+
+/* Parses ISO 8601 "YYYY-MM-DD[THH:MM[:SS[.fffffffff]]](Z|+HH:MM|-HH:MM)"; date-only is UTC. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_time_parse(const char *s, int64_t *ns, int32_t *tz_min,
+                                                   ldg_err *err);
+/* Formats ns shifted by tz_min as "YYYY-MM-DDTHH:MM:SS.fffffffff+HH:MM" (Z when tz 0 and utc). */
+LDG_EXPORT void ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40]);
+/* Current time, UTC nanoseconds, and the local UTC offset in minutes. */
+LDG_EXPORT void ldg_time_now(int64_t *ns, int32_t *tz_min);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,425 @@
+/*
+ * read.c - reading records back: one record by sequence number, the
+ * filtered log over one consistent snapshot (using the study, kind and actor
+ * indexes and a binary search on the never-decreasing host time), and the
+ * key registry with each key's printed name, organisation and roles.
+ */
+#include "internal.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+keyinfo_clear(ldg_keyinfo *k)
+{
+    free(k->name);
+    free(k->org);
+    free(k->roles);
+    free(k->revoke_reason);
+    memset(k, 0, sizeof *k);
+}
+
+void
+ldg_record_free(ldg_record *r)
+{
+    if (!r)
+        return;
+    free(r->entry);
+    free(r->kind);
+    free(r->study);
+    free(r->meaning);
+    free(r->reason);
+    free(r->origin);
+    free(r->refs);
+    free(r->ref_seqs);
+    free(r->body);
+    keyinfo_clear(&r->key);
+    keyinfo_clear(&r->signer);
+    free(r);
+}
+
+static char *
+dupstr(ldgi_str s)
+{
+    return ldgi_strndup(s.p, s.len);
+}
+
+static char *
+join_roles(const ldgi_stmt *st)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < st->nroles; i++)
+        n += st->roles[i].len + 1;
+    char *out = ldgi_malloc(n), *p = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < st->nroles; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, st->roles[i].p, st->roles[i].len);
+        p += st->roles[i].len;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Fills k from the key fields of a statement (key.add or genesis). */
+static bool
+keyinfo_from_stmt(const ldgi_stmt *st, ldg_keyinfo *k)
+{
+    memcpy(k->pub, st->key_pub, LDG_PUB_BYTES);
+    if (!st->key_full)
+        return true;
+    size_t n = st->key_id.len < LDG_NAME_MAX ? st->key_id.len : LDG_NAME_MAX;
+    memcpy(k->id, st->key_id.p, n);
+    k->id[n] = '\0';
+    k->name = dupstr(st->key_name);
+    k->org = dupstr(st->key_org);
+    k->roles = join_roles(st);
+    return k->name && k->org && k->roles;
+}
+
+/* The registry's view of a key: the key.add (or genesis) record and any revocation. */
+static ldg_status
+lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_err *err)
+{
+    memset(k, 0, sizeof *k);
+    memcpy(k->pub, pub, LDG_PUB_BYTES);
+    const uint8_t *v, *ev;
+    size_t vl, el;
+    ldgi_keystate ks;
+    ldg_status s = ldgi_get(t, LDGI_DB_KEYS, pub, LDG_PUB_BYTES, &v, &vl, err);
+    if (s != LDG_OK)
+        return s;
+    if (!ldgi_keystate_unpack(v, vl, &ks))
+        return ldgi_fail(err, LDG_E_CORRUPT, "key registry entry is corrupt");
+    uint8_t sk[8];
+    ldgi_be64(sk, ks.added_seq);
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why;
+    if ((s = ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, err)) != LDG_OK ||
+        !ldgi_entry_decode(ev, el, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why) ||
+        !st.has_key || memcmp(st.key_pub, pub, LDG_PUB_BYTES) != 0)
+        return s != LDG_OK ? s : ldgi_fail(err, LDG_E_CORRUPT, "key record %llu is corrupt",
+                                           (unsigned long long)ks.added_seq);
+    if (!keyinfo_from_stmt(&st, k))
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    k->added_seq = ks.added_seq;
+    if (ks.revoked_seq != UINT64_MAX) {
+        k->revoked = 1;
+        k->revoked_seq = ks.revoked_seq;
+        ldgi_be64(sk, ks.revoked_seq);
+        if (ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, err) == LDG_OK &&
+            ldgi_entry_decode(ev, el, &e, &why) && ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why) &&
+            st.has_reason)
+            k->revoke_reason = dupstr(st.reason);
+    }
+    return LDG_OK;
+}
+
+/* Decodes one stored entry into a freshly allocated record. */
+static ldg_status
+build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out,
+             ldg_err *err)
+{
+    ldgi_entry e;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    ldg_record *r = ldgi_calloc(1, sizeof *r);
+    const char *why = NULL;
+    ldg_status s = LDG_OK;
+    if (!st || !r) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why)) {
+        s = ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                      (unsigned long long)seq, why ? why : "?");
+        goto fail;
+    }
+    r->seq = seq;
+    r->host_time_ns = e.time_ns;
+    memcpy(r->prev, e.prev, LDG_HASH_BYTES);
+    ldgi_leaf_hash(v, vl, r->leaf_hash);
+    r->entry = ldgi_malloc(vl);
+    r->entry_len = vl;
+    memcpy(r->sig, e.sig, LDG_SIG_BYTES);
+    r->kind = dupstr(st->kind);
+    r->study = dupstr(st->study);
+    r->meaning = st->has_meaning ? dupstr(st->meaning) : NULL;
+    r->reason = st->has_reason ? dupstr(st->reason) : NULL;
+    r->origin = st->has_origin ? dupstr(st->origin) : NULL;
+    memcpy(r->actor, st->actor, LDG_PUB_BYTES);
+    r->nrefs = st->nrefs;
+    r->refs = ldgi_calloc(st->nrefs, LDG_HASH_BYTES);
+    r->ref_seqs = ldgi_calloc(st->nrefs, sizeof *r->ref_seqs);
+    if (!r->entry || !r->kind || !r->study || !r->refs || !r->ref_seqs ||
+        (st->has_meaning && !r->meaning) || (st->has_reason && !r->reason) ||
+        (st->has_origin && !r->origin)) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(r->entry, v, vl);
+    for (size_t i = 0; i < st->nrefs; i++) {
+        const uint8_t *rv;
+        size_t rl;
+        memcpy(r->refs[i], st->refs[i], LDG_HASH_BYTES);
+        r->ref_seqs[i] = UINT64_MAX;
+        if (ldgi_get(t, LDGI_DB_LEAF, st->refs[i], LDG_HASH_BYTES, &rv, &rl, err) == LDG_OK &&
+            rl == 8)
+            r->ref_seqs[i] = ldgi_rd64(rv);
+    }
+    r->time_ns = st->time_ns;
+    r->tz_min = st->tz_min;
+    r->has_observed = st->has_observed;
+    r->observed_size = st->observed_size;
+    memcpy(r->observed_head, st->observed_head, LDG_HASH_BYTES);
+    memcpy(r->commitment, st->body, LDG_HASH_BYTES);
+    if (st->has_key) {
+        r->has_key = 1;
+        if (!keyinfo_from_stmt(st, &r->key)) {
+            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    const uint8_t *bv;
+    size_t bl;
+    s = ldgi_get(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, &bv, &bl, err);
+    if (s == LDG_E_NOTFOUND) {
+        r->body_state = LDG_BODY_WITHHELD;
+    } else if (s != LDG_OK) {
+        goto fail;
+    } else {
+        uint8_t c[LDG_HASH_BYTES];
+        if (bl < 8 + LDG_SALT_BYTES || ldgi_rd64(bv) != seq) {
+            r->body_state = LDG_BODY_MISMATCH;
+        } else {
+            ldgi_body_commit(bv + 8, bv + 8 + LDG_SALT_BYTES, bl - 8 - LDG_SALT_BYTES, c);
+            if (sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0) {
+                r->body_state = LDG_BODY_MISMATCH;
+            } else {
+                r->body_len = bl - 8 - LDG_SALT_BYTES;
+                r->body = ldgi_strndup((const char *)bv + 8 + LDG_SALT_BYTES, r->body_len);
+                if (!r->body) {
+                    s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+                    goto fail;
+                }
+            }
+        }
+    }
+    s = LDG_OK;
+    if (ldgi_kind_class(st->kind.p, st->kind.len) == LDGI_KIND_GENESIS) {
+        /* Genesis is signed by the log key, which is not an actor in the registry. */
+        memcpy(r->signer.pub, st->actor, LDG_PUB_BYTES);
+        snprintf(r->signer.id, sizeof r->signer.id, "log-key");
+        r->signer.name = ldgi_strdup("(ledger log key)");
+        r->signer.org = r->origin ? ldgi_strdup(r->origin) : NULL;
+        r->signer.roles = ldgi_strdup("");
+    } else {
+        s = lookup_key(t, st->actor, &r->signer, err);
+        if (s == LDG_E_NOTFOUND)
+            s = LDG_OK; /* unregistered signer: verify reports it; the view shows the key only */
+        if (s != LDG_OK)
+            goto fail;
+    }
+    free(st);
+    *out = r;
+    return LDG_OK;
+fail:
+    free(st);
+    ldg_record_free(r);
+    return s;
+}
+
+ldg_status
+ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    uint8_t k[8];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_be64(k, seq);
+    s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
+    if (s == LDG_E_NOTFOUND)
+        s = ldgi_fail(err, s, "no record %llu in %s", (unsigned long long)seq,
+                      ldgi_ledger_dir(l));
+    else if (s == LDG_OK)
+        s = build_record(t, seq, v, vl, out, err);
+    ldgi_txn_abort(t);
+    return s;
+}
+
+static bool
+actor_matches(const ldg_record *r, const char *a)
+{
+    if (r->signer.name && strcmp(r->signer.name, a) == 0)
+        return true;
+    if (strcmp(r->signer.id, a) == 0)
+        return true;
+    char line[LDG_VKEY_MAX];
+    return r->signer.id[0] && ldg_vkey_format(r->signer.id, r->signer.pub, line, NULL) == LDG_OK &&
+           strcmp(line, a) == 0;
+}
+
+static bool
+record_matches(const ldg_record *r, const ldg_filter *f)
+{
+    if (f->study && strcmp(r->study, f->study) != 0)
+        return false;
+    if (f->kind && strcmp(r->kind, f->kind) != 0)
+        return false;
+    if (f->actor && !actor_matches(r, f->actor))
+        return false;
+    if (f->has_since && (int64_t)r->host_time_ns < f->since_ns)
+        return false;
+    if (f->has_until && (int64_t)r->host_time_ns > f->until_ns)
+        return false;
+    return true;
+}
+
+/* First seq whose host time is >= since: host time never decreases [FMT-3]. */
+static ldg_status
+seek_time(ldgi_txn *t, uint64_t size, int64_t since, uint64_t *first, ldg_err *err)
+{
+    uint64_t lo = 0, hi = size;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint8_t k[8];
+        const uint8_t *v;
+        size_t vl;
+        ldgi_entry e;
+        const char *why;
+        ldgi_be64(k, mid);
+        ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
+        if (s != LDG_OK || !ldgi_entry_decode(v, vl, &e, &why)) {
+            *first = 0; /* damaged ledger: fall back to a full scan */
+            return LDG_OK;
+        }
+        if ((int64_t)e.time_ns < since)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *first = lo;
+    return LDG_OK;
+}
+
+ldg_status
+ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ldg_err *err)
+{
+    static const ldg_filter none = {0};
+    if (!f)
+        f = &none;
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_cur *c = NULL;
+    uint8_t prefix[LDG_STUDY_MAX + 16];
+    size_t plen = 0;
+    ldgi_db db = LDGI_DB_ENTRIES;
+    const char *key = f->study ? f->study : f->kind;
+    if (key && strlen(key) <= LDG_STUDY_MAX) {
+        /* Walk the study (or kind) index: keys are text || 0x00 || seq. */
+        db = f->study ? LDGI_DB_STUDY : LDGI_DB_KIND;
+        plen = strlen(key) + 1;
+        memcpy(prefix, key, plen);
+    }
+    uint64_t start = 0;
+    if (db == LDGI_DB_ENTRIES && f->has_since) {
+        uint64_t size;
+        uint8_t head[LDG_HASH_BYTES];
+        if ((s = ldgi_head(t, &size, head, NULL, err)) != LDG_OK ||
+            (s = seek_time(t, size, f->since_ns, &start, err)) != LDG_OK)
+            goto done;
+    }
+    if ((s = ldgi_cur_open(t, db, &c, err)) != LDG_OK)
+        goto done;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    uint8_t sk[8];
+    if (db == LDGI_DB_ENTRIES) {
+        ldgi_be64(sk, start);
+        s = ldgi_cur_seek(c, sk, 8, &k, &kl, &v, &vl, err);
+    } else {
+        s = ldgi_cur_seek(c, prefix, plen, &k, &kl, &v, &vl, err);
+    }
+    for (; s == LDG_OK; s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
+        uint64_t seq;
+        const uint8_t *ev = v;
+        size_t el = vl;
+        if (db == LDGI_DB_ENTRIES) {
+            if (kl != 8) {
+                s = ldgi_fail(err, LDG_E_CORRUPT, "entries: malformed key");
+                break;
+            }
+            seq = ldgi_rd64(k);
+        } else {
+            if (kl != plen + 8 || memcmp(k, prefix, plen) != 0)
+                break; /* past the prefix */
+            seq = ldgi_rd64(k + plen);
+            ldgi_be64(sk, seq);
+            if ((s = ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, err)) != LDG_OK) {
+                s = ldgi_fail(err, LDG_E_CORRUPT, "index names missing entry %llu",
+                              (unsigned long long)seq);
+                break;
+            }
+        }
+        ldg_record *r;
+        if ((s = build_record(t, seq, ev, el, &r, err)) != LDG_OK)
+            break;
+        if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
+            ldg_record_free(r);
+            break; /* host time never decreases: nothing later matches */
+        }
+        int stop = record_matches(r, f) ? fn(ctx, r) : 0;
+        ldg_record_free(r);
+        if (stop)
+            break;
+    }
+    if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+done:
+    ldgi_cur_close(c);
+    ldgi_txn_abort(t);
+    return s;
+}
+
+ldg_status
+ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_cur *c;
+    if ((s = ldgi_cur_open(t, LDGI_DB_KEYS, &c, err)) != LDG_OK) {
+        ldgi_txn_abort(t);
+        return s;
+    }
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
+        ldg_keyinfo ki;
+        if (kl != LDG_PUB_BYTES) {
+            s = ldgi_fail(err, LDG_E_CORRUPT, "keys: malformed key");
+            break;
+        }
+        if ((s = lookup_key(t, k, &ki, err)) != LDG_OK)
+            break;
+        int stop = fn(ctx, &ki);
+        keyinfo_clear(&ki);
+        if (stop)
+            break;
+    }
+    if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+    ldgi_cur_close(c);
+    ldgi_txn_abort(t);
+    return s;
+}

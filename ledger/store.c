@@ -1,0 +1,352 @@
+/*
+ * store.c - libldg's storage over LMDB [STO-1..STO-5]: one environment per
+ * ledger directory (DIR/data.mdb), named databases for entries, bodies, the
+ * key registry and the secondary indexes, one write transaction per append,
+ * fsync'd at commit (never MDB_NOSYNC, MDB_NOMETASYNC or MDB_WRITEMAP), and a
+ * map that grows instead of failing.  The only file that includes <lmdb.h>.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAP_INITIAL (1ull << 30)   /* 1 GiB of address space; the file grows as needed */
+#define MAP_MAX (1ull << 42)       /* 4 TiB */
+
+const char *const ldgi_db_names[LDGI_DB_COUNT] = {"entries", "bodies", "leaf",  "study",
+                                                  "kind",    "actor",  "keys"};
+
+struct ldg_ledger {
+    MDB_env *env;
+    MDB_dbi dbi[LDGI_DB_COUNT];
+    bool readonly;
+    char dir[4096];
+};
+
+struct ldgi_txn {
+    ldg_ledger *l;
+    MDB_txn *txn;
+};
+
+struct ldgi_cur {
+    ldgi_txn *t;
+    MDB_cursor *c;
+};
+
+void
+ldgi_be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t
+ldgi_rd64(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+void
+ldgi_keystate_pack(const ldgi_keystate *k, uint8_t out[LDGI_KEYSTATE_BYTES])
+{
+    ldgi_be64(out, k->added_seq);
+    ldgi_be64(out + 8, k->revoked_seq);
+    out[16] = k->roles;
+}
+
+bool
+ldgi_keystate_unpack(const uint8_t *p, size_t n, ldgi_keystate *k)
+{
+    if (n != LDGI_KEYSTATE_BYTES)
+        return false;
+    k->added_seq = ldgi_rd64(p);
+    k->revoked_seq = ldgi_rd64(p + 8);
+    k->roles = p[16];
+    return true;
+}
+
+static ldg_status
+mdb_fail(ldg_err *err, int rc, const char *what, const char *where)
+{
+    ldg_status s;
+    switch (rc) {
+    case MDB_MAP_FULL:
+    case ENOSPC:
+        s = LDG_E_FULL;
+        break;
+    case ENOMEM:
+        s = LDG_E_NOMEM;
+        break;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        s = LDG_E_CORRUPT;
+        break;
+    case MDB_NOTFOUND:
+        s = LDG_E_NOTFOUND;
+        break;
+    case MDB_KEYEXIST:
+        s = LDG_E_EXISTS;
+        break;
+    default:
+        s = LDG_E_IO;
+    }
+    return ldgi_fail(err, s, "%s: %s: %s", where, what, mdb_strerror(rc));
+}
+
+static ldg_status
+env_open(const char *dir, bool readonly, bool create, ldg_ledger **out, ldg_err *err)
+{
+    ldg_ledger *l = ldgi_calloc(1, sizeof *l);
+    if (!l)
+        return ldgi_fail(err, LDG_E_NOMEM, "%s: out of memory", dir);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    l->readonly = readonly;
+    int rc = mdb_env_create(&l->env);
+    if (rc != 0) {
+        free(l);
+        return mdb_fail(err, rc, "cannot create environment", dir);
+    }
+    mdb_env_set_maxdbs(l->env, LDGI_DB_COUNT + 2);
+    mdb_env_set_mapsize(l->env, MAP_INITIAL);
+    /* MDB_NOTLS: read transactions belong to handles, not threads. */
+    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
+    rc = mdb_env_open(l->env, dir, flags, 0640);
+    if (rc != 0) {
+        mdb_env_close(l->env);
+        free(l);
+        return mdb_fail(err, rc, "cannot open ledger", dir);
+    }
+    MDB_txn *txn;
+    rc = mdb_txn_begin(l->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
+    for (int i = 0; rc == 0 && i < LDGI_DB_COUNT; i++)
+        rc = mdb_dbi_open(txn, ldgi_db_names[i], create ? MDB_CREATE : 0, &l->dbi[i]);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc != 0) {
+        mdb_env_close(l->env);
+        free(l);
+        if (rc == MDB_NOTFOUND)
+            return ldgi_fail(err, LDG_E_NOTFOUND, "%s: not an ldg ledger (databases missing)",
+                             dir);
+        return mdb_fail(err, rc, "cannot open databases", dir);
+    }
+    *out = l;
+    return LDG_OK;
+}
+
+ldg_status
+ldg_ledger_open(const char *dir, unsigned flags, ldg_ledger **out, ldg_err *err)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &st) != 0)
+        return ldgi_fail(err, LDG_E_NOTFOUND, "%s: no ledger here (no data.mdb; run ldg init)",
+                         dir);
+    return env_open(dir, flags & LDG_OPEN_READONLY, false, out, err);
+}
+
+void
+ldg_ledger_close(ldg_ledger *l)
+{
+    if (!l)
+        return;
+    mdb_env_close(l->env);
+    free(l);
+}
+
+ldg_status
+ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err)
+{
+    char path[4200];
+    struct stat st;
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return ldgi_fail(err, LDG_E_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ldgi_fail(err, LDG_E_IO, "%s: not a directory", dir);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &st) == 0)
+        return ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir);
+    return env_open(dir, false, true, out, err);
+}
+
+const char *
+ldgi_ledger_dir(const ldg_ledger *l)
+{
+    return l->dir;
+}
+
+bool
+ldgi_map_grow(ldg_ledger *l)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(l->env, &info) != 0)
+        return false;
+    size_t cur = info.me_mapsize;
+    if (cur >= MAP_MAX)
+        return false;
+    return mdb_env_set_mapsize(l->env, cur * 2) == 0;
+}
+
+ldg_status
+ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
+{
+    if (write && l->readonly)
+        return ldgi_fail(err, LDG_E_USAGE, "%s: ledger opened read-only", l->dir);
+    ldgi_txn *t = ldgi_malloc(sizeof *t);
+    if (!t)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    t->l = l;
+    int rc;
+    for (int tries = 0;; tries++) {
+        rc = mdb_txn_begin(l->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+        /* Another process grew the map: adopt its size and try again. */
+        if (rc == MDB_MAP_RESIZED && tries < 3 && mdb_env_set_mapsize(l->env, 0) == 0)
+            continue;
+        break;
+    }
+    if (rc != 0) {
+        free(t);
+        return mdb_fail(err, rc, write ? "cannot begin write transaction"
+                                       : "cannot begin read transaction",
+                        l->dir);
+    }
+    *out = t;
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_txn_commit(ldgi_txn *t, ldg_err *err)
+{
+    int rc = mdb_txn_commit(t->txn); /* fsync'd: the env has no NOSYNC flags */
+    ldg_ledger *l = t->l;
+    free(t);
+    return rc ? mdb_fail(err, rc, "commit failed", l->dir) : LDG_OK;
+}
+
+void
+ldgi_txn_abort(ldgi_txn *t)
+{
+    if (!t)
+        return;
+    mdb_txn_abort(t->txn);
+    free(t);
+}
+
+ldg_status
+ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uint8_t **v, size_t *vl,
+         ldg_err *err)
+{
+    MDB_val key = {kl, (void *)k}, val;
+    int rc = mdb_get(t->txn, t->l->dbi[db], &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return LDG_E_NOTFOUND;
+    if (rc != 0)
+        return mdb_fail(err, rc, ldgi_db_names[db], t->l->dir);
+    *v = val.mv_data;
+    *vl = val.mv_size;
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_t vl, bool noover,
+         bool append, ldg_err *err)
+{
+    MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+    unsigned flags = (noover ? MDB_NOOVERWRITE : 0) | (append ? MDB_APPEND : 0);
+    int rc = mdb_put(t->txn, t->l->dbi[db], &key, &val, flags);
+    if (rc == MDB_KEYEXIST)
+        return ldgi_fail(err, LDG_E_EXISTS, "%s: key exists", ldgi_db_names[db]);
+    return rc ? mdb_fail(err, rc, ldgi_db_names[db], t->l->dir) : LDG_OK;
+}
+
+ldg_status
+ldgi_count(ldgi_txn *t, ldgi_db db, uint64_t *n, ldg_err *err)
+{
+    MDB_stat st;
+    int rc = mdb_stat(t->txn, t->l->dbi[db], &st);
+    if (rc != 0)
+        return mdb_fail(err, rc, ldgi_db_names[db], t->l->dir);
+    *n = st.ms_entries;
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_cur_open(ldgi_txn *t, ldgi_db db, ldgi_cur **out, ldg_err *err)
+{
+    ldgi_cur *c = ldgi_malloc(sizeof *c);
+    if (!c)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    c->t = t;
+    int rc = mdb_cursor_open(t->txn, t->l->dbi[db], &c->c);
+    if (rc != 0) {
+        free(c);
+        return mdb_fail(err, rc, ldgi_db_names[db], t->l->dir);
+    }
+    *out = c;
+    return LDG_OK;
+}
+
+static ldg_status
+cur_get(ldgi_cur *c, MDB_val *k, MDB_cursor_op op, const uint8_t **key, size_t *keyl,
+        const uint8_t **v, size_t *vl, ldg_err *err)
+{
+    MDB_val val;
+    int rc = mdb_cursor_get(c->c, k, &val, op);
+    if (rc == MDB_NOTFOUND)
+        return LDG_E_NOTFOUND;
+    if (rc != 0)
+        return mdb_fail(err, rc, "cursor", c->t->l->dir);
+    *key = k->mv_data;
+    *keyl = k->mv_size;
+    *v = val.mv_data;
+    *vl = val.mv_size;
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_cur_seek(ldgi_cur *c, const void *kp, size_t kl, const uint8_t **key, size_t *keyl,
+              const uint8_t **v, size_t *vl, ldg_err *err)
+{
+    MDB_val k = {kl, (void *)kp};
+    return cur_get(c, &k, kp ? MDB_SET_RANGE : MDB_FIRST, key, keyl, v, vl, err);
+}
+
+ldg_status
+ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
+              ldg_err *err)
+{
+    MDB_val k;
+    return cur_get(c, &k, MDB_NEXT, key, keyl, v, vl, err);
+}
+
+ldg_status
+ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
+              ldg_err *err)
+{
+    MDB_val k;
+    return cur_get(c, &k, MDB_LAST, key, keyl, v, vl, err);
+}
+
+void
+ldgi_cur_close(ldgi_cur *c)
+{
+    if (!c)
+        return;
+    mdb_cursor_close(c->c);
+    free(c);
+}

@@ -1,0 +1,155 @@
+/*
+ * time.c - ISO 8601 times on input and output [FMT-7]: UTC nanoseconds plus
+ * the originating offset in minutes.
+ */
+#define _DEFAULT_SOURCE
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static bool
+digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+static int64_t
+days_from_civil(int y, int m, int d)
+{
+    /* Howard Hinnant's algorithm: days since 1970-01-01 in the proleptic Gregorian calendar. */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int
+month_days(int y, int m)
+{
+    static const int md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : md[m - 1];
+}
+
+ldg_status
+ldg_time_parse(const char *s, int64_t *ns, int32_t *tz_min, ldg_err *err)
+{
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, sec = 0, tzh = 0, tzm = 0;
+    int64_t frac = 0;
+    int sign = 0;
+    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+        !digits(&p, 2, &d))
+        goto bad;
+    if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo))
+        goto bad;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
+            goto bad;
+        if (*p == ':') {
+            p++;
+            if (!digits(&p, 2, &sec))
+                goto bad;
+            if (*p == '.' || *p == ',') {
+                p++;
+                int n = 0;
+                while (*p >= '0' && *p <= '9') {
+                    if (n < 9) {
+                        frac = frac * 10 + (*p - '0');
+                        n++;
+                    }
+                    p++;
+                }
+                if (n == 0)
+                    goto bad;
+                for (; n < 9; n++)
+                    frac *= 10;
+            }
+        }
+        if (h > 23 || mi > 59 || sec > 59) /* no leap seconds: UTC nanoseconds are POSIX time */
+            goto bad;
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            sign = *p++ == '-' ? -1 : 1;
+            if (!digits(&p, 2, &tzh))
+                goto bad;
+            if (*p == ':')
+                p++;
+            if (!digits(&p, 2, &tzm) || tzh > 18 || tzm > 59)
+                goto bad;
+        } else {
+            goto bad; /* a time of day without a zone is ambiguous: refuse it */
+        }
+    }
+    if (*p != '\0')
+        goto bad;
+    int32_t off = sign * (tzh * 60 + tzm);
+    if (off < -1080 || off > 1080)
+        goto bad;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
+    if (secs < -9000000000LL || secs > 9000000000LL)
+        goto bad;
+    *ns = secs * 1000000000LL + frac;
+    if (tz_min)
+        *tz_min = off;
+    return LDG_OK;
+bad:
+    return ldgi_fail(err, LDG_E_INPUT,
+                     "time \"%.60s\": expected ISO 8601 YYYY-MM-DD or "
+                     "YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM",
+                     s);
+}
+
+void
+ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
+{
+    int64_t local = ns + (int64_t)tz_min * 60 * 1000000000LL;
+    int64_t secs = local / 1000000000LL, frac = local % 1000000000LL;
+    if (frac < 0) {
+        frac += 1000000000LL;
+        secs--;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char zone[16], tmp[96];
+    if (tz_min < -1080 || tz_min > 1080)
+        tz_min = 0;
+    if (utc_z && tz_min == 0)
+        snprintf(zone, sizeof zone, "Z");
+    else
+        snprintf(zone, sizeof zone, "%c%02d:%02d", tz_min < 0 ? '-' : '+', abs(tz_min) / 60,
+                 abs(tz_min) % 60);
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%09lld%s", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac, zone);
+    snprintf(out, 40, "%.39s", tmp);
+}
+
+void
+ldg_time_now(int64_t *ns, int32_t *tz_min)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (tz_min) {
+        struct tm tm;
+        localtime_r(&ts.tv_sec, &tm);
+        *tz_min = (int32_t)(tm.tm_gmtoff / 60);
+    }
+}

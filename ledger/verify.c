@@ -1,0 +1,526 @@
+/*
+ * verify.c - `ldg verify`: re-derives everything from the stored bytes
+ * [VER-1..VER-9] and treats them as hostile.  Entries stream through in
+ * chunks from one read snapshot; for each chunk, worker threads decode,
+ * hash and check signatures (phase A, stateless) while the calling thread
+ * applies the sequential checks to the previous chunk (phase B: chain, time,
+ * key registry at that point, policy, refs, observed head, bodies, indexes).
+ * Memory is two chunks plus the key registry, whatever the ledger's size.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 1024
+
+typedef struct item {
+    uint64_t key_seq;
+    bool key_ok;
+    const uint8_t *p;
+    size_t n;
+    uint8_t leaf[LDG_HASH_BYTES];
+    bool entry_ok, stmt_ok, sig_ok;
+    const char *why;
+    ldgi_entry e;
+    ldgi_stmt st;
+} item;
+
+typedef struct chunk {
+    item it[CHUNK];
+    size_t n;
+    unsigned jobs;
+    pthread_t driver;
+    bool running;
+} chunk;
+
+/* ------------------------------------------------ phase A: stateless -- */
+
+static void
+phase_a_one(void *ctx, size_t i)
+{
+    item *x = &((chunk *)ctx)->it[i];
+    ldgi_leaf_hash(x->p, x->n, x->leaf);
+    x->why = NULL;
+    x->entry_ok = ldgi_entry_decode(x->p, x->n, &x->e, &x->why);
+    x->stmt_ok = x->entry_ok && ldgi_stmt_decode(x->e.stmt, x->e.stmt_len, &x->st, &x->why);
+    x->sig_ok = x->stmt_ok && ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig);
+}
+
+static void *
+phase_a(void *arg)
+{
+    chunk *c = arg;
+    ldgi_parallel_for(c->n, c->jobs, phase_a_one, c);
+    return NULL;
+}
+
+/* ------------------------------------------------------ key registry -- */
+
+typedef struct kslot {
+    bool used;
+    uint8_t pub[LDG_PUB_BYTES];
+    ldgi_keystate ks;
+} kslot;
+
+typedef struct registry {
+    kslot *slot;
+    size_t cap, n;
+} registry;
+
+static kslot *
+reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
+{
+    if (insert && (r->n + 1) * 2 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        kslot *ns = ldgi_calloc(cap, sizeof *ns);
+        if (!ns)
+            return NULL;
+        for (size_t i = 0; i < r->cap; i++) {
+            if (!r->slot[i].used)
+                continue;
+            size_t h;
+            memcpy(&h, r->slot[i].pub, sizeof h);
+            for (h %= cap; ns[h].used; h = (h + 1) % cap)
+                ;
+            ns[h] = r->slot[i];
+        }
+        free(r->slot);
+        r->slot = ns;
+        r->cap = cap;
+    }
+    if (!r->cap)
+        return NULL;
+    size_t h;
+    memcpy(&h, pub, sizeof h);
+    for (h %= r->cap; r->slot[h].used; h = (h + 1) % r->cap)
+        if (memcmp(r->slot[h].pub, pub, LDG_PUB_BYTES) == 0)
+            return &r->slot[h];
+    if (!insert)
+        return NULL;
+    r->slot[h].used = true;
+    memcpy(r->slot[h].pub, pub, LDG_PUB_BYTES);
+    r->n++;
+    return &r->slot[h];
+}
+
+/* --------------------------------------------- phase B: sequential ---- */
+
+typedef struct vstate {
+    ldgi_txn *t;
+    const ldg_verify_opts *o;
+    ldg_verify_summary *sum;
+    ldg_err *err;
+    registry reg;
+    uint64_t expect;        /* next seq expected */
+    uint8_t prev[LDG_HASH_BYTES];
+    uint64_t last_time;
+    bool have_genesis;
+    uint8_t logkey[LDG_PUB_BYTES];
+    uint8_t *ik;
+    bool oom;
+} vstate;
+
+static void
+finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (lvl == LDG_FINDING_FAIL)
+        v->sum->failures++;
+    else
+        v->sum->withheld++;
+    if (v->o && v->o->on_finding)
+        v->o->on_finding(v->o->ctx, lvl, seq, check, msg);
+}
+
+/* Looks up a key that must exist in index db; reports on mismatch.  false on I/O error. */
+static bool
+index_has(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, const char *what)
+{
+    const uint8_t *val;
+    size_t vl;
+    ldg_status s = ldgi_get(v->t, db, k, kl, &val, &vl, v->err);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return false;
+    if (s == LDG_E_NOTFOUND)
+        finding(v, LDG_FINDING_FAIL, seq, "index", "the %s index has no entry for this record",
+                what);
+    return true;
+}
+
+static ldg_status
+check_indexes(vstate *v, const item *x, uint64_t seq)
+{
+    const uint8_t *val;
+    size_t vl;
+    ldg_status s = ldgi_get(v->t, LDGI_DB_LEAF, x->leaf, LDG_HASH_BYTES, &val, &vl, v->err);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    if (s == LDG_E_NOTFOUND || vl != 8 || ldgi_rd64(val) != seq)
+        finding(v, LDG_FINDING_FAIL, seq, "index", "the leaf-hash index does not map this "
+                                                   "record's leaf hash to its seq");
+    const ldgi_stmt *st = &x->st;
+    size_t n = st->study.len;
+    memcpy(v->ik, st->study.p, n);
+    v->ik[n] = 0;
+    ldgi_be64(v->ik + n + 1, seq);
+    if (!index_has(v, LDGI_DB_STUDY, v->ik, n + 9, seq, "study"))
+        return LDG_E_IO;
+    n = st->kind.len;
+    memcpy(v->ik, st->kind.p, n);
+    v->ik[n] = 0;
+    ldgi_be64(v->ik + n + 1, seq);
+    if (!index_has(v, LDGI_DB_KIND, v->ik, n + 9, seq, "kind"))
+        return LDG_E_IO;
+    memcpy(v->ik, st->actor, LDG_PUB_BYTES);
+    ldgi_be64(v->ik + LDG_PUB_BYTES, seq);
+    if (!index_has(v, LDGI_DB_ACTOR, v->ik, LDG_PUB_BYTES + 8, seq, "actor"))
+        return LDG_E_IO;
+    return LDG_OK;
+}
+
+static ldg_status
+check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
+{
+    const uint8_t *b;
+    size_t bl;
+    ldg_status s = ldgi_get(v->t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, &b, &bl, v->err);
+    if (s == LDG_E_NOTFOUND) {
+        finding(v, LDG_FINDING_WITHHELD, seq, "body",
+                "body withheld: not in the ledger, its content cannot be shown or checked");
+        return LDG_OK;
+    }
+    if (s != LDG_OK)
+        return s;
+    if (bl < 8 + LDG_SALT_BYTES) {
+        finding(v, LDG_FINDING_FAIL, seq, "body", "stored body is truncated");
+        return LDG_OK;
+    }
+    if (ldgi_rd64(b) != seq) {
+        finding(v, LDG_FINDING_FAIL, seq, "body",
+                "the body stored under this commitment belongs to entry %llu (a replayed "
+                "statement)",
+                (unsigned long long)ldgi_rd64(b));
+        return LDG_OK;
+    }
+    uint8_t c[LDG_HASH_BYTES];
+    ldgi_body_commit(b + 8, b + 8 + LDG_SALT_BYTES, bl - 8 - LDG_SALT_BYTES, c);
+    if (sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0)
+        finding(v, LDG_FINDING_FAIL, seq, "body",
+                "body does not match the signed commitment (altered body)");
+    v->sum->signatures += 0;
+    return LDG_OK;
+}
+
+/* Registry and policy at this point of history [POL-4..POL-8]. */
+static ldg_status
+check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
+{
+    char why[300];
+    ldg_status s = ldgi_stmt_shape_ok(st, why, sizeof why);
+    if (s != LDG_OK) {
+        finding(v, LDG_FINDING_FAIL, seq, "policy", "%s", why);
+        return LDG_OK;
+    }
+    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
+    if (seq == 0) {
+        if (kc != LDGI_KIND_GENESIS) {
+            finding(v, LDG_FINDING_FAIL, seq, "genesis", "entry 0 is not a genesis record");
+            return LDG_OK;
+        }
+        v->have_genesis = true;
+        memcpy(v->logkey, st->actor, LDG_PUB_BYTES);
+        kslot *k = reg_find(&v->reg, st->key_pub, true);
+        if (!k)
+            return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
+        k->ks.added_seq = 0;
+        k->ks.revoked_seq = UINT64_MAX;
+        k->ks.roles = (uint8_t)ldgi_stmt_roles(st);
+        return LDG_OK;
+    }
+    if (kc == LDGI_KIND_GENESIS) {
+        finding(v, LDG_FINDING_FAIL, seq, "genesis", "a genesis record after entry 0");
+        return LDG_OK;
+    }
+    kslot *k = reg_find(&v->reg, st->actor, false);
+    char hx[17];
+    sodium_bin2hex(hx, sizeof hx, st->actor, 8);
+    if (!k) {
+        finding(v, LDG_FINDING_FAIL, seq, "key",
+                "signed by key %s..., which is not registered at this point", hx);
+        return LDG_OK;
+    }
+    if (k->ks.revoked_seq != UINT64_MAX && k->ks.revoked_seq < seq) {
+        finding(v, LDG_FINDING_FAIL, seq, "key", "signed by key %s..., revoked at entry %llu", hx,
+                (unsigned long long)k->ks.revoked_seq);
+        return LDG_OK;
+    }
+    if (!ldgi_stmt_role_ok(st, k->ks.roles, why, sizeof why)) {
+        finding(v, LDG_FINDING_FAIL, seq, "policy", "%s", why);
+        return LDG_OK;
+    }
+    const uint8_t *val;
+    size_t vl;
+    /* The leaf index is checked to be exactly {leaf hash_i -> i}, so a lookup proves existence. */
+    for (size_t r = 0; r < st->nrefs; r++) {
+        s = ldgi_get(v->t, LDGI_DB_LEAF, st->refs[r], LDG_HASH_BYTES, &val, &vl, v->err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        if (s == LDG_E_NOTFOUND || vl != 8 || ldgi_rd64(val) >= seq)
+            finding(v, LDG_FINDING_FAIL, seq, "ref", "ref %zu names no earlier entry", r + 1);
+    }
+    if (st->has_observed) {
+        static const uint8_t zero[LDG_HASH_BYTES];
+        bool ok;
+        if (st->observed_size > seq) {
+            ok = false;
+        } else if (st->observed_size == 0) {
+            ok = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0;
+        } else {
+            s = ldgi_get(v->t, LDGI_DB_LEAF, st->observed_head, LDG_HASH_BYTES, &val, &vl,
+                         v->err);
+            if (s != LDG_OK && s != LDG_E_NOTFOUND)
+                return s;
+            ok = s == LDG_OK && vl == 8 && ldgi_rd64(val) == st->observed_size - 1;
+        }
+        if (!ok)
+            finding(v, LDG_FINDING_FAIL, seq, "observed",
+                    "the signer observed a chain head (size %llu) that this chain does not have",
+                    (unsigned long long)st->observed_size);
+    }
+    if (kc == LDGI_KIND_KEY_ADD) {
+        kslot *nk = reg_find(&v->reg, st->key_pub, false);
+        if (nk) {
+            finding(v, LDG_FINDING_FAIL, seq, "key", "key.add of a key already registered");
+        } else if (!(nk = reg_find(&v->reg, st->key_pub, true))) {
+            return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
+        } else {
+            nk->ks.added_seq = seq;
+            nk->ks.revoked_seq = UINT64_MAX;
+            nk->ks.roles = (uint8_t)ldgi_stmt_roles(st);
+        }
+    } else if (kc == LDGI_KIND_KEY_REVOKE) {
+        kslot *rk = reg_find(&v->reg, st->key_pub, false);
+        if (!rk || rk->ks.revoked_seq != UINT64_MAX)
+            finding(v, LDG_FINDING_FAIL, seq, "key", "key.revoke of a key %s",
+                    rk ? "already revoked" : "never registered");
+        else
+            rk->ks.revoked_seq = seq;
+    }
+    return LDG_OK;
+}
+
+static ldg_status
+phase_b(vstate *v, chunk *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        item *x = &c->it[i];
+        if (!x->key_ok) {
+            finding(v, LDG_FINDING_FAIL, v->expect, "encoding", "an entries key is not 8 bytes");
+            continue;
+        }
+        uint64_t seq = x->key_seq;
+        if (seq != v->expect) {
+            if (seq > v->expect)
+                finding(v, LDG_FINDING_FAIL, v->expect, "seq",
+                        "entries %llu..%llu are missing (removed)", (unsigned long long)v->expect,
+                        (unsigned long long)seq - 1);
+            else
+                finding(v, LDG_FINDING_FAIL, seq, "seq", "entry key out of order");
+            v->expect = seq;
+        }
+        v->expect = seq + 1;
+        v->sum->entries++;
+        if (!x->entry_ok) {
+            finding(v, LDG_FINDING_FAIL, seq, "encoding", "entry does not decode: %s",
+                    x->why ? x->why : "?");
+            memcpy(v->prev, x->leaf, LDG_HASH_BYTES);
+            continue;
+        }
+        if (x->e.seq != seq)
+            finding(v, LDG_FINDING_FAIL, seq, "seq", "entry says seq %llu",
+                    (unsigned long long)x->e.seq);
+        if (memcmp(x->e.prev, v->prev, LDG_HASH_BYTES) != 0)
+            finding(v, LDG_FINDING_FAIL, seq, "prev",
+                    "prev hash does not match the leaf hash of entry %llu (chain broken)",
+                    (unsigned long long)(seq ? seq - 1 : 0));
+        if (x->e.time_ns < v->last_time)
+            finding(v, LDG_FINDING_FAIL, seq, "time", "host time goes backwards");
+        v->last_time = x->e.time_ns > v->last_time ? x->e.time_ns : v->last_time;
+        memcpy(v->prev, x->leaf, LDG_HASH_BYTES);
+        if (!x->stmt_ok) {
+            finding(v, LDG_FINDING_FAIL, seq, "statement", "statement does not decode: %s",
+                    x->why ? x->why : "?");
+            continue;
+        }
+        v->sum->signatures++;
+        if (!x->sig_ok)
+            finding(v, LDG_FINDING_FAIL, seq, "signature",
+                    "signature does not verify under the statement's key");
+        ldg_status s;
+        if ((s = check_policy(v, &x->st, seq)) != LDG_OK || (s = check_body(v, &x->st, seq)) ||
+            (s = check_indexes(v, x, seq)))
+            return s;
+    }
+    return LDG_OK;
+}
+
+/* Fills c with the next entries from the cursor; false at the end. */
+static ldg_status
+collect(ldgi_cur *cur, bool *first, chunk *c, ldg_err *err)
+{
+    c->n = 0;
+    while (c->n < CHUNK) {
+        const uint8_t *k, *val;
+        size_t kl, vl;
+        ldg_status s = *first ? ldgi_cur_seek(cur, NULL, 0, &k, &kl, &val, &vl, err)
+                              : ldgi_cur_next(cur, &k, &kl, &val, &vl, err);
+        *first = false;
+        if (s == LDG_E_NOTFOUND)
+            break;
+        if (s != LDG_OK)
+            return s;
+        item *x = &c->it[c->n++];
+        x->key_ok = kl == 8;
+        x->key_seq = kl == 8 ? ldgi_rd64(k) : 0;
+        x->p = val;
+        x->n = vl;
+    }
+    return LDG_OK;
+}
+
+static bool
+start(chunk *c)
+{
+    c->running = c->n > 0 && pthread_create(&c->driver, NULL, phase_a, c) == 0;
+    if (c->n > 0 && !c->running)
+        phase_a(c); /* no thread: do it here */
+    return true;
+}
+
+static void
+finish(chunk *c)
+{
+    if (c->running)
+        pthread_join(c->driver, NULL);
+    c->running = false;
+}
+
+/* Cross-checks that need the whole pass: index sizes and the stored key registry. */
+static ldg_status
+check_totals(vstate *v)
+{
+    static const struct {
+        ldgi_db db;
+        const char *name;
+    } idx[] = {{LDGI_DB_LEAF, "leaf-hash"},
+               {LDGI_DB_STUDY, "study"},
+               {LDGI_DB_KIND, "kind"},
+               {LDGI_DB_ACTOR, "actor"}};
+    uint64_t n;
+    ldg_status s;
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
+        if ((s = ldgi_count(v->t, idx[i].db, &n, v->err)) != LDG_OK)
+            return s;
+        if (n != v->sum->entries)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
+                    "the %s index has %llu entries for %llu records", idx[i].name,
+                    (unsigned long long)n, (unsigned long long)v->sum->entries);
+    }
+    if ((s = ldgi_count(v->t, LDGI_DB_BODIES, &n, v->err)) != LDG_OK)
+        return s;
+    if (n + v->sum->withheld != v->sum->entries)
+        finding(v, LDG_FINDING_FAIL, UINT64_MAX, "body",
+                "%llu stored bodies for %llu records with %llu withheld (bodies added or moved)",
+                (unsigned long long)n, (unsigned long long)v->sum->entries,
+                (unsigned long long)v->sum->withheld);
+    if ((s = ldgi_count(v->t, LDGI_DB_KEYS, &n, v->err)) != LDG_OK)
+        return s;
+    if (n != v->reg.n)
+        finding(v, LDG_FINDING_FAIL, UINT64_MAX, "keys",
+                "the key registry holds %llu keys; the key records add %zu",
+                (unsigned long long)n, v->reg.n);
+    for (size_t i = 0; i < v->reg.cap; i++) {
+        kslot *k = &v->reg.slot[i];
+        if (!k->used)
+            continue;
+        const uint8_t *val;
+        size_t vl;
+        ldgi_keystate ks;
+        s = ldgi_get(v->t, LDGI_DB_KEYS, k->pub, LDG_PUB_BYTES, &val, &vl, v->err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        if (s == LDG_E_NOTFOUND || !ldgi_keystate_unpack(val, vl, &ks) ||
+            ks.added_seq != k->ks.added_seq || ks.revoked_seq != k->ks.revoked_seq ||
+            ks.roles != k->ks.roles)
+            finding(v, LDG_FINDING_FAIL, k->ks.added_seq, "keys",
+                    "the stored key registry disagrees with the key records");
+    }
+    return LDG_OK;
+}
+
+ldg_status
+ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum, ldg_err *err)
+{
+    memset(sum, 0, sizeof *sum);
+    vstate v = {.o = o, .sum = sum, .err = err};
+    chunk *c[2] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk))};
+    v.ik = ldgi_malloc(LDG_STUDY_MAX + 64);
+    ldgi_cur *cur = NULL;
+    ldg_status s;
+    uint64_t total = 0;
+    uint8_t head[LDG_HASH_BYTES];
+    if (!c[0] || !c[1] || !v.ik) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "verify: out of memory");
+        goto out;
+    }
+    c[0]->jobs = c[1]->jobs = o && o->jobs ? o->jobs : ldgi_ncpu();
+    if ((s = ldgi_txn_begin(l, false, &v.t, err)) != LDG_OK)
+        goto out;
+    if (ldgi_head(v.t, &total, head, NULL, NULL) != LDG_OK)
+        total = 0;
+    if ((s = ldgi_cur_open(v.t, LDGI_DB_ENTRIES, &cur, err)) != LDG_OK)
+        goto out;
+    bool first = true;
+    if ((s = collect(cur, &first, c[0], err)) != LDG_OK)
+        goto out;
+    if (c[0]->n == 0) {
+        finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "genesis", "the ledger has no entries");
+        goto totals;
+    }
+    start(c[0]);
+    for (int k = 0;; k ^= 1) {
+        finish(c[k]);
+        if ((s = collect(cur, &first, c[k ^ 1], err)) != LDG_OK)
+            goto out;
+        start(c[k ^ 1]);
+        s = phase_b(&v, c[k]);
+        if (s != LDG_OK) {
+            finish(c[k ^ 1]);
+            goto out;
+        }
+        if (o && o->on_progress)
+            o->on_progress(o->ctx, sum->entries, total);
+        if (c[k ^ 1]->n == 0)
+            break;
+    }
+totals:
+    s = check_totals(&v);
+    memcpy(sum->head, v.prev, LDG_HASH_BYTES);
+out:
+    ldgi_cur_close(cur);
+    ldgi_txn_abort(v.t);
+    free(v.reg.slot);
+    free(v.ik);
+    free(c[0]);
+    free(c[1]);
+    return s;
+}

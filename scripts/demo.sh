@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The ldg demo: a sponsor and a CRO record a communication -> response ->
+# decision -> approval thread, the sponsor's approver signs on "their own
+# machine" (ldg sign) and the CRO host appends it; then QA verifies and the
+# trail is shown.  Everything happens in a fresh temporary directory.
+set -euo pipefail
+LDG=${1:-build/ldg}
+W=$(mktemp -d "${TMPDIR:-/tmp}/ldg-demo.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+printf 'correct horse battery staple\n' > pass.txt
+export LDG_LEDGER="$W/ledger" LDG_PASSPHRASE_FILE="$W/pass.txt"
+
+step "keys: log key, admin, CRO author, sponsor decider and approver (encrypted with a passphrase)"
+"$LDG" keygen --name demo.example/ledger --out log >/dev/null
+"$LDG" keygen --name admin --out admin >/dev/null
+"$LDG" keygen --name cro-pm --out cro >/dev/null
+"$LDG" keygen --name sponsor-med --out sponsor >/dev/null
+"$LDG" keygen --name sponsor-qa --out approver >/dev/null
+ls -l ./*.key ./*.pub | awk '{print $1, $NF}'
+
+step "init the ledger and register the actors"
+"$LDG" init --origin demo.example/ledger --log-key log.key --admin admin.pub \
+    --name "Ada Admin" --org "Acme CRO"
+"$LDG" key add --as admin.key --pub cro.pub --name "Carla Rossi" --org "Acme CRO" --roles author
+"$LDG" key add --as admin.key --pub sponsor.pub --name "Dr Sam Patel" --org "Helix Pharma" \
+    --roles author,decider
+"$LDG" key add --as admin.key --pub approver.pub --name "Quinn Avery" --org "Helix Pharma" \
+    --roles approver
+
+step "a thread: communication -> response -> decision"
+echo '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to widen visit 4 to +/- 5 days."}' > c.json
+C=$("$LDG" append --as cro.key --kind communication --study HX-301 --body c.json | cut -d' ' -f1)
+echo '{"subject":"Re: visit window","text":"Agreed in principle; decision to follow."}' |
+    "$LDG" append --as sponsor.key --kind response --study HX-301 --ref "$C" --body - >/dev/null
+D=$(echo '{"subject":"Decision: widen visit 4 window to +/- 5 days","rationale":"No safety impact."}' |
+    "$LDG" append --as sponsor.key --kind decision --study HX-301 --ref "$C" --body - | cut -d' ' -f1)
+
+step "the sponsor's approver signs on their own machine; the CRO host appends it"
+echo '{"subject":"Approved: amendment 3 visit window"}' |
+    "$LDG" sign --as approver.key --kind approval --meaning approval --study HX-301 \
+        --ref "$D" --observed-from "$LDG_LEDGER" --body - > approval.stmt
+"$LDG" append --signed approval.stmt
+
+step "policy at work: the CRO author may not approve (exit 3), nothing is written"
+echo '{"subject":"self-approval"}' > bad.json
+set +e
+"$LDG" append --as cro.key --kind approval --meaning approval --study HX-301 --body bad.json
+echo "exit status: $?"
+set -e
+
+step "QA verifies the whole ledger"
+"$LDG" verify
+
+step "the trail"
+"$LDG" log --study HX-301
+"$LDG" show "$D"
+step "machine-readable (first record of the study)"
+"$LDG" log --study HX-301 --json | head -n 1

@@ -1,0 +1,552 @@
+/*
+ * cmd_append.c - `ldg append` (one record, a JSON Lines batch, or statements
+ * signed elsewhere) and `ldg sign` (a statement signed without writing any
+ * ledger, for the signer's own machine).  All input is checked before
+ * anything is written; a batch is one transaction, all or nothing.
+ */
+#include "tool.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_MAX ((size_t)1 << 31) /* bytes of batch input */
+
+static const char append_help[] =
+    "usage: ldg append --as KEY --kind KIND --study STUDY [--ref SEQ|HASH]... [--meaning M]\n"
+    "                  [--reason TEXT] [--body FILE|-] [--time ISO8601] [--ledger DIR]\n"
+    "       ldg append --as KEY --batch FILE|- [--jobs N] [--ledger DIR]\n"
+    "       ldg append --signed FILE|- [--ledger DIR]\n"
+    "Signs and appends records; prints one line per record: its seq and leaf hash (base64).\n"
+    "KIND: communication meeting query response decision approval rejection escalation\n"
+    "      deviation action document correction.\n"
+    "MEANING (21 CFR 11.50, required for approval and rejection): review approval\n"
+    "      responsibility authorship.  A correction needs --ref and --reason.\n"
+    "Batch lines: {\"kind\":..., \"study\":..., \"refs\":[SEQ or HASH...], \"meaning\":...,\n"
+    "      \"reason\":..., \"time\":\"ISO8601\", \"body\":{...}}; the whole batch is one\n"
+    "      transaction, signed on all cores.\n"
+    "Exit: 0 ok, 2 bad input, 3 refused by policy, 4 operational error; nothing is written\n"
+    "unless everything is.\n";
+
+static const char sign_help[] =
+    "usage: ldg sign --as KEY --kind KIND --study STUDY [--ref SEQ|HASH]... [--meaning M]\n"
+    "                [--reason TEXT] [--body FILE|-] [--time ISO8601]\n"
+    "                [--observed-from LEDGER] [-o FILE]\n"
+    "Signs a statement without writing any ledger and prints it as one line (the\n"
+    "signed-statement format, spec/format.md [FMT-8]); append it on the ledger host with\n"
+    "ldg append --signed FILE.  --ref SEQ needs a readable ledger (--ledger, $LDG_LEDGER\n"
+    "or --observed-from); --observed-from binds the statement to that ledger's head.\n";
+
+typedef struct opts {
+    const char *as, *kind, *study, *meaning, *reason, *body, *time, *dir, *passfile, *batch,
+        *signedf, *observed_from, *out;
+    const char *refs[LDG_REFS_MAX + 1];
+    size_t nrefs;
+    unsigned jobs;
+} opts;
+
+static int
+parse_opts(int argc, char **argv, opts *o, const char *help)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+#define VAL(name, field)                                                                         \
+    if (opt_val(argc, argv, &i, name, &v)) {                                                     \
+        if (!v)                                                                                  \
+            return tool_usage("%s needs a value", name);                                         \
+        o->field = v;                                                                            \
+        continue;                                                                                \
+    }
+        if (opt_flag(argv, i, "--help"))
+            return fputs(help, stdout), -1;
+        VAL("--as", as)
+        VAL("--kind", kind)
+        VAL("--study", study)
+        VAL("--meaning", meaning)
+        VAL("--reason", reason)
+        VAL("--body", body)
+        VAL("--time", time)
+        VAL("--ledger", dir)
+        VAL("--passphrase-file", passfile)
+        VAL("--batch", batch)
+        VAL("--signed", signedf)
+        VAL("--observed-from", observed_from)
+        VAL("-o", out)
+#undef VAL
+        if (opt_val(argc, argv, &i, "--ref", &v)) {
+            if (!v)
+                return tool_usage("--ref needs a value");
+            if (o->nrefs == LDG_REFS_MAX)
+                return tool_usage("more than %u --ref options", LDG_REFS_MAX);
+            o->refs[o->nrefs++] = v;
+            continue;
+        }
+        if (opt_val(argc, argv, &i, "--jobs", &v)) {
+            uint64_t j;
+            if (!parse_u64(v, &j) || j == 0 || j > 256)
+                return tool_usage("--jobs takes a number from 1 to 256");
+            o->jobs = (unsigned)j;
+            continue;
+        }
+        return tool_usage("unknown option %s", argv[i]);
+    }
+    return EXIT_OK;
+}
+
+/* Fills f from single-record options; refs and body are allocated into the out params. */
+static int
+fields_from_opts(const opts *o, ldg_ledger *l, ldg_fields *f, uint8_t (*refs)[LDG_HASH_BYTES],
+                 char **body)
+{
+    if (!o->kind || !o->study)
+        return tool_usage("--kind and --study are required");
+    memset(f, 0, sizeof *f);
+    f->kind = o->kind;
+    f->study = o->study;
+    f->meaning = o->meaning;
+    f->reason = o->reason;
+    for (size_t i = 0; i < o->nrefs; i++) {
+        int rc = tool_parse_ref(l, o->refs[i], refs[i]);
+        if (rc != EXIT_OK)
+            return rc;
+    }
+    f->refs = (const uint8_t(*)[LDG_HASH_BYTES])refs;
+    f->nrefs = o->nrefs;
+    if (o->time) {
+        ldg_err err;
+        if (ldg_time_parse(o->time, &f->time_ns, &f->tz_min, &err) != LDG_OK)
+            return tool_usage("--time: %s", err.msg);
+        f->has_time = 1;
+    }
+    if (o->body) {
+        size_t n;
+        int rc = tool_read_file(o->body, LDG_BODY_MAX, body, &n);
+        if (rc != EXIT_OK)
+            return rc;
+        f->body = *body;
+        f->body_len = n;
+    }
+    return EXIT_OK;
+}
+
+static void
+print_appended(const ldg_appended *a, size_t n)
+{
+    char b64[64];
+    for (size_t i = 0; i < n; i++) {
+        tool_b64(a[i].leaf_hash, LDG_HASH_BYTES, b64, sizeof b64);
+        printf("%llu %s\n", (unsigned long long)a[i].seq, b64);
+    }
+}
+
+static int
+append_fail(const ldg_err *err, const char *src)
+{
+    if (src && err->index >= 0)
+        return tool_error(tool_exit_code(err->status), "%s: %s", src, err->msg);
+    return tool_fail(err);
+}
+
+/* ------------------------------------------------------------ batch -- */
+
+typedef struct bline {
+    ldg_fields f;
+    char *kind, *study, *meaning, *reason, *body;
+    uint8_t (*refs)[LDG_HASH_BYTES];
+} bline;
+
+static char *
+jstr(json_t *o, const char *k, int *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return strdup(json_string_value(v));
+}
+
+static int
+parse_batch_line(ldg_ledger *l, const char *src, size_t lineno, const char *text, size_t len,
+                 bline *b)
+{
+    json_error_t je;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o)
+        return tool_usage("%s: line %zu, column %d: %s", src, lineno, je.column, je.text);
+    int rc = EXIT_OK, bad = 0;
+    if (!json_is_object(o)) {
+        rc = tool_usage("%s: line %zu: expected a JSON object", src, lineno);
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        static const char *const known[] = {"kind", "study",  "refs", "meaning",
+                                            "reason", "time", "body"};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok |= strcmp(k, known[i]) == 0;
+        if (!ok) {
+            rc = tool_usage("%s: line %zu: unknown field \"%.40s\" (kind, study, refs, meaning, "
+                            "reason, time, body)",
+                            src, lineno, k);
+            goto out;
+        }
+    }
+    b->kind = jstr(o, "kind", &bad);
+    b->study = jstr(o, "study", &bad);
+    b->meaning = jstr(o, "meaning", &bad);
+    b->reason = jstr(o, "reason", &bad);
+    if (bad || !b->kind || !b->study) {
+        rc = tool_usage("%s: line %zu: kind and study must be strings; meaning and reason "
+                        "strings if given",
+                        src, lineno);
+        goto out;
+    }
+    b->f.kind = b->kind;
+    b->f.study = b->study;
+    b->f.meaning = b->meaning;
+    b->f.reason = b->reason;
+    json_t *t = json_object_get(o, "time");
+    if (t) {
+        ldg_err err;
+        if (!json_is_string(t) ||
+            ldg_time_parse(json_string_value(t), &b->f.time_ns, &b->f.tz_min, &err) != LDG_OK) {
+            rc = tool_usage("%s: line %zu: time must be an ISO 8601 string with a zone", src,
+                            lineno);
+            goto out;
+        }
+        b->f.has_time = 1;
+    }
+    json_t *refs = json_object_get(o, "refs");
+    if (refs && !json_is_null(refs)) {
+        if (!json_is_array(refs) || json_array_size(refs) > LDG_REFS_MAX) {
+            rc = tool_usage("%s: line %zu: refs must be an array of at most %u seqs or hashes",
+                            src, lineno, LDG_REFS_MAX);
+            goto out;
+        }
+        size_t n = json_array_size(refs);
+        b->refs = calloc(n ? n : 1, LDG_HASH_BYTES);
+        for (size_t i = 0; i < n; i++) {
+            json_t *r = json_array_get(refs, i);
+            char tmp[80];
+            if (json_is_integer(r) && json_integer_value(r) >= 0)
+                snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(r));
+            else if (json_is_string(r))
+                snprintf(tmp, sizeof tmp, "%.70s", json_string_value(r));
+            else {
+                rc = tool_usage("%s: line %zu: ref %zu must be a seq or a leaf hash", src, lineno,
+                                i + 1);
+                goto out;
+            }
+            if ((rc = tool_parse_ref(l, tmp, b->refs[i])) != EXIT_OK) {
+                fprintf(stderr, "ldg append: (%s, line %zu)\n", src, lineno);
+                goto out;
+            }
+        }
+        b->f.refs = (const uint8_t(*)[LDG_HASH_BYTES])b->refs;
+        b->f.nrefs = n;
+    }
+    json_t *body = json_object_get(o, "body");
+    if (body && !json_is_null(body)) {
+        if (!json_is_object(body)) {
+            rc = tool_usage("%s: line %zu: body must be a JSON object", src, lineno);
+            goto out;
+        }
+        b->body = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+        b->f.body = b->body;
+        b->f.body_len = b->body ? strlen(b->body) : 0;
+    }
+out:
+    json_decref(o);
+    return rc;
+}
+
+static void
+free_batch(bline *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(b[i].kind);
+        free(b[i].study);
+        free(b[i].meaning);
+        free(b[i].reason);
+        free(b[i].body);
+        free(b[i].refs);
+    }
+    free(b);
+}
+
+static int
+append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
+{
+    char *text;
+    size_t len;
+    int rc = tool_read_file(o->batch, BATCH_MAX, &text, &len);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *src = strcmp(o->batch, "-") == 0 ? "stdin" : o->batch;
+    size_t cap = 1024, n = 0;
+    bline *b = calloc(cap, sizeof *b);
+    ldg_fields *fs = NULL;
+    ldg_signed **sv = NULL;
+    ldg_appended *out = NULL;
+    ldg_err err;
+    uint64_t size;
+    uint8_t head[LDG_HASH_BYTES];
+    if (!b) {
+        free(text);
+        return tool_error(EXIT_OPER, "out of memory");
+    }
+    if (ldg_ledger_head(l, &size, head, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+        goto out;
+    }
+    size_t lineno = 0;
+    for (char *p = text; p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        lineno++;
+        size_t skip = 0;
+        while (skip < ll && (p[skip] == ' ' || p[skip] == '\t' || p[skip] == '\r'))
+            skip++;
+        if (skip < ll) {
+            if (n == cap) {
+                bline *nb = realloc(b, 2 * cap * sizeof *b);
+                if (!nb) {
+                    rc = tool_error(EXIT_OPER, "out of memory");
+                    goto out;
+                }
+                memset(nb + cap, 0, cap * sizeof *b);
+                b = nb;
+                cap *= 2;
+            }
+            if ((rc = parse_batch_line(l, src, lineno, p, ll, &b[n++])) != EXIT_OK)
+                goto out;
+            b[n - 1].f.has_observed = 1;
+            b[n - 1].f.observed_size = size;
+            memcpy(b[n - 1].f.observed_head, head, LDG_HASH_BYTES);
+        }
+        p += ll + 1;
+    }
+    if (n == 0) {
+        rc = tool_usage("%s: no records", src);
+        goto out;
+    }
+    fs = malloc(n * sizeof *fs);
+    sv = calloc(n, sizeof *sv);
+    out = malloc(n * sizeof *out);
+    if (!fs || !sv || !out) {
+        rc = tool_error(EXIT_OPER, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        fs[i] = b[i].f;
+    if (ldg_sign_many(k, fs, n, o->jobs, sv, &err) != LDG_OK) {
+        rc = append_fail(&err, src);
+        goto out;
+    }
+    if (ldg_append(l, sv, n, out, &err) != LDG_OK) {
+        rc = append_fail(&err, src);
+        goto out;
+    }
+    print_appended(out, n);
+out:
+    if (sv)
+        for (size_t i = 0; i < n; i++)
+            ldg_signed_free(sv[i]);
+    free(sv);
+    free(fs);
+    free(out);
+    free_batch(b, n);
+    free(text);
+    return rc;
+}
+
+/* ----------------------------------------------------------- signed -- */
+
+static int
+append_signed(const opts *o, ldg_ledger *l)
+{
+    char *text;
+    size_t len;
+    int rc = tool_read_file(o->signedf, BATCH_MAX, &text, &len);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *src = strcmp(o->signedf, "-") == 0 ? "stdin" : o->signedf;
+    size_t cap = 64, n = 0, lineno = 0;
+    ldg_signed **sv = calloc(cap, sizeof *sv);
+    ldg_appended *out = NULL;
+    ldg_err err;
+    for (char *p = text; sv && p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t raw = nl ? (size_t)(nl - p) : (size_t)(text + len - p), ll = raw;
+        lineno++;
+        if (ll && p[ll - 1] == '\r')
+            ll--;
+        if (ll) {
+            if (n == cap) {
+                ldg_signed **ns = realloc(sv, 2 * cap * sizeof *sv);
+                if (!ns) {
+                    rc = tool_error(EXIT_OPER, "out of memory");
+                    goto out;
+                }
+                sv = ns;
+                cap *= 2;
+            }
+            if (ldg_signed_from_line(p, ll, &sv[n], &err) != LDG_OK) {
+                rc = tool_error(tool_exit_code(err.status), "%s: line %zu: %s", src, lineno,
+                                err.msg);
+                goto out;
+            }
+            n++;
+        }
+        p += raw + 1;
+    }
+    if (!sv) {
+        rc = tool_error(EXIT_OPER, "out of memory");
+        goto out;
+    }
+    if (n == 0) {
+        rc = tool_usage("%s: no signed statements", src);
+        goto out;
+    }
+    out = malloc(n * sizeof *out);
+    if (!out) {
+        rc = tool_error(EXIT_OPER, "out of memory");
+        goto out;
+    }
+    if (ldg_append(l, sv, n, out, &err) != LDG_OK) {
+        rc = append_fail(&err, src);
+        goto out;
+    }
+    print_appended(out, n);
+out:
+    for (size_t i = 0; sv && i < n; i++)
+        ldg_signed_free(sv[i]);
+    free(sv);
+    free(out);
+    free(text);
+    return rc;
+}
+
+int
+cmd_append(int argc, char **argv)
+{
+    opts o = {0};
+    int rc = parse_opts(argc, argv, &o, append_help);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
+    if (o.observed_from || o.out)
+        return tool_usage("--observed-from and -o belong to ldg sign");
+    int modes = (o.batch != NULL) + (o.signedf != NULL) + (o.kind != NULL);
+    if (modes != 1)
+        return tool_usage("give exactly one of --kind (one record), --batch FILE or --signed FILE");
+    if (o.signedf && o.as)
+        return tool_usage("--signed appends statements as signed; --as does not apply");
+    if (!o.signedf && !o.as)
+        return tool_usage("--as KEY is required");
+    if ((o.batch || o.signedf) && (o.study || o.nrefs || o.meaning || o.reason || o.body ||
+                                   o.time))
+        return tool_usage("record options go inside the batch lines, not on the command line");
+    ldg_ledger *l;
+    if ((rc = tool_open_ledger(o.dir, 0, &l)) != EXIT_OK)
+        return rc;
+    if (o.signedf) {
+        rc = append_signed(&o, l);
+        ldg_ledger_close(l);
+        return rc;
+    }
+    ldg_key *k = NULL;
+    if ((rc = tool_load_key(o.as, o.passfile, &k)) != EXIT_OK) {
+        ldg_ledger_close(l);
+        return rc;
+    }
+    if (o.batch) {
+        rc = append_batch(&o, l, k);
+    } else {
+        ldg_fields f;
+        uint8_t refs[LDG_REFS_MAX][LDG_HASH_BYTES];
+        char *body = NULL;
+        ldg_signed *s = NULL;
+        ldg_appended a;
+        ldg_err err;
+        rc = fields_from_opts(&o, l, &f, refs, &body);
+        if (rc == EXIT_OK) {
+            f.has_observed = 1;
+            if (ldg_ledger_head(l, &f.observed_size, f.observed_head, &err) != LDG_OK ||
+                ldg_sign(k, &f, &s, &err) != LDG_OK || ldg_append(l, &s, 1, &a, &err) != LDG_OK)
+                rc = tool_fail(&err);
+            else
+                print_appended(&a, 1);
+        }
+        ldg_signed_free(s);
+        free(body);
+    }
+    ldg_key_free(k);
+    ldg_ledger_close(l);
+    return rc;
+}
+
+int
+cmd_sign(int argc, char **argv)
+{
+    opts o = {0};
+    int rc = parse_opts(argc, argv, &o, sign_help);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
+    if (o.batch || o.signedf)
+        return tool_usage("--batch and --signed belong to ldg append");
+    if (!o.as)
+        return tool_usage("--as KEY is required");
+    /* A ledger is optional: only to resolve --ref SEQ and --observed-from. */
+    ldg_ledger *l = NULL;
+    ldg_err err;
+    const char *ldir = o.observed_from ? o.observed_from : o.dir ? o.dir : getenv("LDG_LEDGER");
+    if (ldir && *ldir) {
+        if (ldg_ledger_open(ldir, LDG_OPEN_READONLY, &l, &err) != LDG_OK) {
+            if (o.observed_from || o.dir)
+                return tool_fail(&err);
+            l = NULL; /* $LDG_LEDGER pointing nowhere is fine when nothing needs it */
+        }
+    }
+    ldg_fields f;
+    uint8_t refs[LDG_REFS_MAX][LDG_HASH_BYTES];
+    char *body = NULL, *line = NULL;
+    ldg_key *k = NULL;
+    ldg_signed *s = NULL;
+    size_t ll;
+    if ((rc = fields_from_opts(&o, l, &f, refs, &body)) != EXIT_OK)
+        goto out;
+    if (o.observed_from) {
+        f.has_observed = 1;
+        if (ldg_ledger_head(l, &f.observed_size, f.observed_head, &err) != LDG_OK) {
+            rc = tool_fail(&err);
+            goto out;
+        }
+    }
+    if ((rc = tool_load_key(o.as, o.passfile, &k)) != EXIT_OK)
+        goto out;
+    if (ldg_sign(k, &f, &s, &err) != LDG_OK || ldg_signed_to_line(s, &line, &ll, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+        goto out;
+    }
+    FILE *fo = stdout;
+    if (o.out && !(fo = fopen(o.out, "ax"))) {
+        rc = tool_error(EXIT_OPER, "%s: cannot create: it exists or is not writable", o.out);
+        goto out;
+    }
+    fprintf(fo, "%s\n", line);
+    if (fo != stdout && fclose(fo) != 0)
+        rc = tool_error(EXIT_OPER, "%s: write failed", o.out);
+out:
+    free(line);
+    ldg_signed_free(s);
+    ldg_key_free(k);
+    free(body);
+    ldg_ledger_close(l);
+    return rc;
+}

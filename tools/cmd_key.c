@@ -1,0 +1,293 @@
+/*
+ * cmd_key.c - `ldg keygen`, `ldg init` and `ldg key add|revoke|list`: key
+ * pairs on disk, the genesis entry, and the key registry records signed by
+ * an admin (21 CFR 11.50: the printed name and organisation shown beside
+ * every signature come from here).
+ */
+#include "tool.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NEED(opt, v)                                                                             \
+    do {                                                                                         \
+        if (!(v))                                                                                \
+            return tool_usage("%s needs a value", opt);                                          \
+    } while (0)
+
+static const char keygen_help[] =
+    "usage: ldg keygen --name NAME --out PREFIX [--passphrase-file F | --unencrypted]\n"
+    "Creates an Ed25519 key pair: PREFIX.key (secret, mode 0600, sealed with Argon2id +\n"
+    "XChaCha20-Poly1305 unless --unencrypted) and PREFIX.pub (one verifier-key line).\n"
+    "NAME: 1..128 printable ASCII characters, no space or '+'.\n";
+
+int
+cmd_keygen(int argc, char **argv)
+{
+    const char *name = NULL, *out = NULL, *passfile = NULL;
+    bool unencrypted = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (opt_flag(argv, i, "--help"))
+            return fputs(keygen_help, stdout), EXIT_OK;
+        else if (opt_val(argc, argv, &i, "--name", &v))
+            { NEED("--name", v); name = v; }
+        else if (opt_val(argc, argv, &i, "--out", &v))
+            { NEED("--out", v); out = v; }
+        else if (opt_val(argc, argv, &i, "--passphrase-file", &v))
+            { NEED("--passphrase-file", v); passfile = v; }
+        else if (opt_flag(argv, i, "--unencrypted"))
+            unencrypted = true;
+        else
+            return tool_usage("unknown option %s (see ldg keygen --help)", argv[i]);
+    }
+    if (!name || !out)
+        return tool_usage("--name and --out are required");
+    if (unencrypted && passfile)
+        return tool_usage("--unencrypted and --passphrase-file exclude each other");
+    ldg_err err;
+    ldg_key *k;
+    if (ldg_key_generate(name, &k, &err) != LDG_OK)
+        return tool_fail(&err);
+    char *pass = NULL;
+    size_t plen = 0;
+    int rc = EXIT_OK;
+    if (!unencrypted)
+        rc = tool_new_passphrase(passfile, &pass, &plen);
+    if (rc == EXIT_OK) {
+        if (ldg_key_save(k, out, pass, plen, &err) != LDG_OK)
+            rc = tool_fail(&err);
+    }
+    if (rc == EXIT_OK) {
+        char line[LDG_VKEY_MAX];
+        uint8_t pub[LDG_PUB_BYTES];
+        ldg_key_public(k, pub);
+        if (ldg_vkey_format(name, pub, line, &err) == LDG_OK)
+            printf("%s\n", line);
+    }
+    tool_free_passphrase(pass);
+    ldg_key_free(k);
+    return rc;
+}
+
+static const char init_help[] =
+    "usage: ldg init --origin ORIGIN --log-key LOG.key --admin ADMIN.pub\n"
+    "                [--name \"Printed Name\"] [--org ORG] [--ledger DIR] [--passphrase-file F]\n"
+    "Creates the ledger and its genesis entry (seq 0), signed by the log key, pinning the\n"
+    "origin, the log public key and the first admin key.  --name and --org are the admin's\n"
+    "printed name and organisation (default: the key's name, and the origin).\n";
+
+int
+cmd_init(int argc, char **argv)
+{
+    const char *origin = NULL, *logkey = NULL, *admin = NULL, *dir = NULL, *passfile = NULL,
+               *name = NULL, *org = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (opt_flag(argv, i, "--help"))
+            return fputs(init_help, stdout), EXIT_OK;
+        else if (opt_val(argc, argv, &i, "--origin", &v))
+            { NEED("--origin", v); origin = v; }
+        else if (opt_val(argc, argv, &i, "--log-key", &v))
+            { NEED("--log-key", v); logkey = v; }
+        else if (opt_val(argc, argv, &i, "--admin", &v))
+            { NEED("--admin", v); admin = v; }
+        else if (opt_val(argc, argv, &i, "--ledger", &v))
+            { NEED("--ledger", v); dir = v; }
+        else if (opt_val(argc, argv, &i, "--passphrase-file", &v))
+            { NEED("--passphrase-file", v); passfile = v; }
+        else if (opt_val(argc, argv, &i, "--name", &v))
+            { NEED("--name", v); name = v; }
+        else if (opt_val(argc, argv, &i, "--org", &v))
+            { NEED("--org", v); org = v; }
+        else
+            return tool_usage("unknown option %s (see ldg init --help)", argv[i]);
+    }
+    if (!origin || !logkey || !admin)
+        return tool_usage("--origin, --log-key and --admin are required");
+    ldg_err err;
+    char aname[LDG_NAME_MAX + 1];
+    uint8_t apub[LDG_PUB_BYTES];
+    if (ldg_vkey_read(admin, aname, apub, &err) != LDG_OK)
+        return tool_fail(&err);
+    ldg_key *k;
+    int rc = tool_load_key(logkey, passfile, &k);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *d = tool_ledger_dir(dir);
+    if (ldg_ledger_create(d, origin, k, apub, aname, name ? name : aname, org ? org : origin,
+                          &err) != LDG_OK)
+        rc = tool_fail(&err);
+    else
+        printf("initialised ledger %s (origin %s); admin %s\n", d, origin, aname);
+    ldg_key_free(k);
+    return rc;
+}
+
+/* ------------------------------------------------------------ key ... -- */
+
+static const char key_help[] =
+    "usage: ldg key add --as ADMIN.key --pub X.pub --name \"Printed Name\" --org ORG\n"
+    "                   --roles ROLE[,ROLE...] [--ledger DIR] [--passphrase-file F]\n"
+    "       ldg key revoke --as ADMIN.key --pub X.pub --reason TEXT [--ledger DIR]\n"
+    "       ldg key list [--json] [--ledger DIR]\n"
+    "Roles: admin (key records), author (communication, meeting, query, response,\n"
+    "escalation, deviation, action, document, correction), decider (decision),\n"
+    "approver (approval, rejection).  A revoked key stays revoked.\n";
+
+static void
+print_appended(const ldg_appended *a)
+{
+    char b64[64];
+    tool_b64(a->leaf_hash, LDG_HASH_BYTES, b64, sizeof b64);
+    printf("%llu %s\n", (unsigned long long)a->seq, b64);
+}
+
+/* Signs f with the key at `as` and appends it; observed = the current head. */
+static int
+sign_and_append(const char *dir, const char *as, const char *passfile, ldg_fields *f)
+{
+    ldg_ledger *l;
+    int rc = tool_open_ledger(dir, 0, &l);
+    if (rc != EXIT_OK)
+        return rc;
+    ldg_key *k = NULL;
+    ldg_signed *s = NULL;
+    ldg_err err;
+    ldg_appended a;
+    if ((rc = tool_load_key(as, passfile, &k)) != EXIT_OK)
+        goto out;
+    f->has_observed = 1;
+    if (ldg_ledger_head(l, &f->observed_size, f->observed_head, &err) != LDG_OK ||
+        ldg_sign(k, f, &s, &err) != LDG_OK || ldg_append(l, &s, 1, &a, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+        goto out;
+    }
+    print_appended(&a);
+out:
+    ldg_signed_free(s);
+    ldg_key_free(k);
+    ldg_ledger_close(l);
+    return rc;
+}
+
+struct keylist {
+    bool json;
+    int rc;
+};
+
+static int
+print_key(void *ctx, const ldg_keyinfo *k)
+{
+    struct keylist *kl = ctx;
+    char line[LDG_VKEY_MAX];
+    ldg_err err;
+    if (ldg_vkey_format(k->id, k->pub, line, &err) != LDG_OK)
+        snprintf(line, sizeof line, "(invalid key name)");
+    if (kl->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "key", line, "id", k->id,
+                              "name", k->name ? k->name : "", "org", k->org ? k->org : "",
+                              "roles", k->roles ? k->roles : "", "added_seq",
+                              (json_int_t)k->added_seq, "revoked", k->revoked);
+        if (o && k->revoked) {
+            json_object_set_new(o, "revoked_seq", json_integer((json_int_t)k->revoked_seq));
+            json_object_set_new(o, "revoke_reason",
+                                json_string(k->revoke_reason ? k->revoke_reason : ""));
+        }
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("%-20s %-28s %-24s %-24s added #%llu%s", k->id, k->name ? k->name : "",
+               k->org ? k->org : "", k->roles ? k->roles : "", (unsigned long long)k->added_seq,
+               k->revoked ? "  REVOKED #" : "");
+        if (k->revoked)
+            printf("%llu (%s)", (unsigned long long)k->revoked_seq,
+                   k->revoke_reason ? k->revoke_reason : "");
+        printf("\n         %s\n", line);
+    }
+    return 0;
+}
+
+int
+cmd_key(int argc, char **argv)
+{
+    if (argc < 2 || opt_flag(argv, 1, "--help")) {
+        fputs(key_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *sub = argv[1];
+    const char *as = NULL, *pub = NULL, *name = NULL, *org = NULL, *roles = NULL, *reason = NULL,
+               *dir = NULL, *passfile = NULL;
+    bool json = false;
+    if (strcmp(sub, "add") == 0)
+        tool_cmd = "key add";
+    else if (strcmp(sub, "revoke") == 0)
+        tool_cmd = "key revoke";
+    else if (strcmp(sub, "list") == 0)
+        tool_cmd = "key list";
+    else
+        return tool_usage("unknown subcommand \"%s\" (add, revoke, list)", sub);
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        if (opt_flag(argv, i, "--help"))
+            return fputs(key_help, stdout), EXIT_OK;
+        else if (opt_val(argc, argv, &i, "--as", &v))
+            { NEED("--as", v); as = v; }
+        else if (opt_val(argc, argv, &i, "--pub", &v))
+            { NEED("--pub", v); pub = v; }
+        else if (opt_val(argc, argv, &i, "--name", &v))
+            { NEED("--name", v); name = v; }
+        else if (opt_val(argc, argv, &i, "--org", &v))
+            { NEED("--org", v); org = v; }
+        else if (opt_val(argc, argv, &i, "--roles", &v))
+            { NEED("--roles", v); roles = v; }
+        else if (opt_val(argc, argv, &i, "--reason", &v))
+            { NEED("--reason", v); reason = v; }
+        else if (opt_val(argc, argv, &i, "--ledger", &v))
+            { NEED("--ledger", v); dir = v; }
+        else if (opt_val(argc, argv, &i, "--passphrase-file", &v))
+            { NEED("--passphrase-file", v); passfile = v; }
+        else if (opt_flag(argv, i, "--json"))
+            json = true;
+        else
+            return tool_usage("unknown option %s (see ldg key --help)", argv[i]);
+    }
+    ldg_err err;
+    if (strcmp(sub, "list") == 0) {
+        ldg_ledger *l;
+        int rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l);
+        if (rc != EXIT_OK)
+            return rc;
+        struct keylist kl = {json, 0};
+        if (ldg_keys_each(l, print_key, &kl, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        ldg_ledger_close(l);
+        return rc;
+    }
+    if (!as || !pub)
+        return tool_usage("--as and --pub are required");
+    char kname[LDG_NAME_MAX + 1];
+    uint8_t kpub[LDG_PUB_BYTES];
+    if (ldg_vkey_read(pub, kname, kpub, &err) != LDG_OK)
+        return tool_fail(&err);
+    ldg_fields f = {.study = "", .key_pub = kpub};
+    if (strcmp(sub, "add") == 0) {
+        if (!name || !org || !roles)
+            return tool_usage("--name, --org and --roles are required");
+        f.kind = "key.add";
+        f.key_id = kname;
+        f.key_name = name;
+        f.key_org = org;
+        f.key_roles = roles;
+    } else {
+        if (!reason)
+            return tool_error(EXIT_POLICY, "--reason is required: a revocation says why");
+        f.kind = "key.revoke";
+        f.reason = reason;
+    }
+    return sign_and_append(dir, as, passfile, &f);
+}

@@ -1,0 +1,271 @@
+/*
+ * ldg.c - the `ldg` program's dispatcher and shared helpers: exit codes,
+ * one-line errors ("ldg CMD: what: why"), option parsing, the ledger
+ * location (--ledger, $LDG_LEDGER, ./ledger) and file reading.
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *tool_cmd = "";
+
+static const char usage_text[] =
+    "usage: ldg COMMAND [options]      (ldg COMMAND --help for details)\n"
+    "\n"
+    "  keygen --name NAME --out PREFIX [--passphrase-file F | --unencrypted]\n"
+    "  init --origin ORIGIN --log-key LOG.key --admin ADMIN.pub [--name N --org O]\n"
+    "  key add --as ADMIN.key --pub X.pub --name \"Printed Name\" --org ORG --roles R[,R...]\n"
+    "  key revoke --as ADMIN.key --pub X.pub --reason TEXT\n"
+    "  key list [--json]\n"
+    "  append --as KEY --kind KIND --study STUDY [--ref SEQ]... [--meaning M] [--reason R]\n"
+    "         [--body FILE|-] [--time ISO8601]\n"
+    "  append --as KEY --batch FILE|-      JSON Lines, one record a line, one transaction\n"
+    "  append --signed FILE|-              statements signed elsewhere by `ldg sign`\n"
+    "  sign --as KEY --kind KIND --study STUDY [...] [--observed-from LEDGER] > STMT\n"
+    "  show SEQ [--json]\n"
+    "  log [--study S] [--kind K] [--actor NAME] [--since T] [--until T] [--json]\n"
+    "  verify [--jobs N] [--json]\n"
+    "\n"
+    "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
+    "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
+    "Exit status: 0 ok, 1 integrity failure, 2 usage or bad input, 3 refused by policy,\n"
+    "4 operational error.\n";
+
+int
+tool_exit_code(ldg_status s)
+{
+    switch (s) {
+    case LDG_OK: return EXIT_OK;
+    case LDG_E_POLICY: return EXIT_POLICY;
+    case LDG_E_IO:
+    case LDG_E_NOMEM:
+    case LDG_E_FULL:
+    case LDG_E_CORRUPT: return EXIT_OPER;
+    default: return EXIT_USAGE;
+    }
+}
+
+static void
+vsay(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "ldg%s%s: ", *tool_cmd ? " " : "", tool_cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int
+tool_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int
+tool_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int
+tool_fail(const ldg_err *err)
+{
+    return tool_error(tool_exit_code(err->status), "%s",
+                      err->msg[0] ? err->msg : ldg_strerror(err->status));
+}
+
+bool
+opt_flag(char **argv, int i, const char *name)
+{
+    return strcmp(argv[i], name) == 0;
+}
+
+bool
+opt_val(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return false;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return true;
+    }
+    if (a[n] != '\0')
+        return false;
+    if (*i + 1 >= argc) {
+        *val = NULL; /* caller reports the missing value */
+        return true;
+    }
+    *val = argv[++*i];
+    return true;
+}
+
+const char *
+tool_ledger_dir(const char *opt)
+{
+    if (opt)
+        return opt;
+    const char *e = getenv("LDG_LEDGER");
+    return e && *e ? e : "ledger";
+}
+
+int
+tool_open_ledger(const char *opt_dir, unsigned flags, ldg_ledger **out)
+{
+    ldg_err err;
+    if (ldg_ledger_open(tool_ledger_dir(opt_dir), flags, out, &err) != LDG_OK)
+        return tool_fail(&err);
+    return EXIT_OK;
+}
+
+int
+tool_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return tool_error(errno == ENOENT ? EXIT_USAGE : EXIT_OPER, "%s: %s", path,
+                          strerror(errno));
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        if (f != stdin)
+            fclose(f);
+        return tool_error(EXIT_OPER, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) {
+                free(buf);
+                if (f != stdin)
+                    fclose(f);
+                return tool_usage("%s: larger than the limit of %zu bytes", path, max);
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                free(buf);
+                if (f != stdin)
+                    fclose(f);
+                return tool_error(EXIT_OPER, "%s: out of memory", path);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        free(buf);
+        return tool_error(EXIT_OPER, "%s: read error", path);
+    }
+    if (n > max) {
+        free(buf);
+        return tool_usage("%s: %zu bytes, over the limit of %zu", path, n, max);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return EXIT_OK;
+}
+
+bool
+parse_u64(const char *s, uint64_t *v)
+{
+    if (!s || !*s || strlen(s) > 19)
+        return false;
+    uint64_t x = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    *v = x;
+    return true;
+}
+
+void
+tool_b64(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    sodium_bin2base64(out, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+int
+tool_parse_ref(ldg_ledger *l, const char *s, uint8_t out[LDG_HASH_BYTES])
+{
+    uint64_t seq;
+    ldg_err err;
+    if (parse_u64(s, &seq)) {
+        if (!l)
+            return tool_usage("--ref %s: a sequence number needs a ledger to resolve it "
+                              "(--ledger, $LDG_LEDGER or --observed-from), or give the leaf hash",
+                              s);
+        if (ldg_ledger_leaf_hash(l, seq, out, &err) != LDG_OK) {
+            if (err.status == LDG_E_NOTFOUND)
+                return tool_error(EXIT_POLICY, "--ref %s: no such record in the ledger", s);
+            return tool_fail(&err);
+        }
+        return EXIT_OK;
+    }
+    size_t n = strlen(s), got;
+    const char *end;
+    if (n == 64 && sodium_hex2bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end) == 0 &&
+        got == LDG_HASH_BYTES && *end == '\0')
+        return EXIT_OK;
+    if (n == 44 && sodium_base642bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end,
+                                     sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        got == LDG_HASH_BYTES && *end == '\0')
+        return EXIT_OK;
+    return tool_usage("--ref %s: expected a sequence number or a leaf hash (64 hex or 44 base64)",
+                      s);
+}
+
+int
+main(int argc, char **argv)
+{
+    ldg_err err;
+    if (ldg_init(&err) != LDG_OK)
+        return tool_fail(&err);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("ldg %s\n", ldg_version());
+        return EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"keygen", cmd_keygen}, {"init", cmd_init},     {"key", cmd_key},
+                {"append", cmd_append}, {"sign", cmd_sign},     {"show", cmd_show},
+                {"log", cmd_log},       {"verify", cmd_verify}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            tool_cmd = cmds[i].name;
+            int rc = cmds[i].fn(argc - 1, argv + 1);
+            if (fflush(stdout) != 0 && rc == EXIT_OK)
+                return tool_error(EXIT_OPER, "writing output: %s", strerror(errno));
+            return rc;
+        }
+    }
+    fprintf(stderr, "ldg: unknown command \"%s\"\n%s", argv[1], usage_text);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,60 @@
+/*
+ * tool.h - shared pieces of the `ldg` program: exit codes (DESIGN.md "The
+ * command line"), one-line error reporting, option parsing, passphrases,
+ * ledger location.  The program uses only the public API in ldg.h.
+ */
+#ifndef LDG_TOOL_H
+#define LDG_TOOL_H
+
+#include "ldg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit codes: stable, documented in ldg(1) and README.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_INTEGRITY = 1, /* verify found an integrity failure */
+    EXIT_USAGE = 2,     /* usage error or bad input; nothing written */
+    EXIT_POLICY = 3,    /* refused by policy; nothing written */
+    EXIT_OPER = 4,      /* operational error: I/O, disk full, lock */
+};
+
+extern const char *tool_cmd; /* "append", "key add", ... for messages */
+
+/* Prints "ldg CMD: message" on stderr and returns the exit code for the status. */
+int tool_fail(const ldg_err *err);
+int tool_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int tool_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tool_exit_code(ldg_status s);
+
+/* Options: argv[i] is "--name VALUE" or "--name=VALUE"; advances i. */
+bool opt_val(int argc, char **argv, int *i, const char *name, const char **val);
+bool opt_flag(char **argv, int i, const char *name);
+
+const char *tool_ledger_dir(const char *opt);
+int tool_open_ledger(const char *opt_dir, unsigned flags, ldg_ledger **out);
+/* Loads a secret key, asking for its passphrase as documented; returns an exit code. */
+int tool_load_key(const char *path, const char *passfile, ldg_key **out);
+/* Reads a passphrase for a new key (file, env, or twice on the terminal). */
+int tool_new_passphrase(const char *passfile, char **pass, size_t *len);
+void tool_free_passphrase(char *pass);
+
+/* Reads a whole file ("-" = stdin) up to max bytes; malloc'd, NUL-terminated. */
+int tool_read_file(const char *path, size_t max, char **out, size_t *len);
+bool parse_u64(const char *s, uint64_t *v);
+/* A ref given as a seq (resolved through l, may be NULL) or 64 hex / 44 base64 chars. */
+int tool_parse_ref(ldg_ledger *l, const char *s, uint8_t out[LDG_HASH_BYTES]);
+void tool_b64(const uint8_t *p, size_t n, char *out, size_t cap);
+
+int cmd_keygen(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_append(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif
