@@ -1,0 +1,266 @@
+/*
+ * helpers.c - see helpers.h.  Test code may use LMDB directly: it plays the
+ * attacker with write access to the ledger's files.
+ */
+#define _GNU_SOURCE
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmp_path[512];
+
+const char *
+tmp_dir(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_path, sizeof tmp_path, "%s/ldg-test.XXXXXX", base && *base ? base : "/tmp");
+    cr_assert_not_null(mkdtemp(tmp_path), "mkdtemp");
+    return tmp_path;
+}
+
+void
+tmp_cleanup(void)
+{
+    if (tmp_path[0] && strstr(tmp_path, "ldg-test.")) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_path);
+        if (system(cmd) != 0) {
+            /* leave it: a test failure is more useful than a cleanup failure */
+        }
+    }
+    tmp_path[0] = '\0';
+}
+
+const char *
+ldg_bin(void)
+{
+    const char *b = getenv("LDG_BIN");
+    return b && *b ? b : "build/ldg";
+}
+
+static char *
+drain(int fd)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+run_result
+ldg_run(const char *dir, const char *stdin_text, const char *const argv[])
+{
+    char outp[600], errp[600], inp[600];
+    snprintf(outp, sizeof outp, "%s/.stdout", dir);
+    snprintf(errp, sizeof errp, "%s/.stderr", dir);
+    snprintf(inp, sizeof inp, "%s/.stdin", dir);
+    if (stdin_text)
+        write_file(dir, ".stdin", stdin_text);
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork");
+    if (pid == 0) {
+        int in = open(stdin_text ? inp : "/dev/null", O_RDONLY);
+        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        if (chdir(dir) != 0)
+            _exit(127);
+        char ledger[600];
+        snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+        setenv("LDG_LEDGER", ledger, 1);
+        if (!getenv("LDG_TEST_KEEP_PASSFILE"))
+            unsetenv("LDG_PASSPHRASE_FILE");
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        char **av = calloc(n + 2, sizeof *av);
+        av[0] = (char *)ldg_bin();
+        for (size_t i = 0; i < n; i++)
+            av[i + 1] = (char *)argv[i];
+        execv(av[0], av);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    run_result r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int fo = open(outp, O_RDONLY), fe = open(errp, O_RDONLY);
+    r.out = drain(fo);
+    r.err = drain(fe);
+    close(fo);
+    close(fe);
+    return r;
+}
+
+void
+run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+void
+write_file(const char *dir, const char *name, const char *text)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f, "open %s", p);
+    fwrite(text, 1, strlen(text), f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+char *
+read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static void
+must(run_result r, const char *what)
+{
+    cr_assert_eq(r.status, 0, "%s failed (%d): %s", what, r.status, r.err);
+    run_free(&r);
+}
+
+void
+make_ledger(const char *dir)
+{
+    static const char *const names[] = {"log", "admin", "author", "decider", "approver"};
+    for (int i = 0; i < 5; i++)
+        must(LDG(dir, NULL, "keygen", "--name", names[i], "--out", names[i], "--unencrypted"),
+             "keygen");
+    must(LDG(dir, NULL, "init", "--origin", "test.example/ledger", "--log-key", "log.key",
+             "--admin", "admin.pub", "--name", "Ada Admin", "--org", "Acme CRO"),
+         "init");
+    must(LDG(dir, NULL, "key", "add", "--as", "admin.key", "--pub", "author.pub", "--name",
+             "Carla Rossi", "--org", "Acme CRO", "--roles", "author"),
+         "key add author");
+    must(LDG(dir, NULL, "key", "add", "--as", "admin.key", "--pub", "decider.pub", "--name",
+             "Dr Sam Patel", "--org", "Helix Pharma", "--roles", "author,decider"),
+         "key add decider");
+    must(LDG(dir, NULL, "key", "add", "--as", "admin.key", "--pub", "approver.pub", "--name",
+             "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver"),
+         "key add approver");
+}
+
+long
+ledger_size(const char *dir)
+{
+    run_result r = LDG(dir, NULL, "verify", "--json");
+    const char *p = strstr(r.out, "\"entries\":");
+    long n = p ? strtol(p + 10, NULL, 10) : -1;
+    run_free(&r);
+    return n;
+}
+
+void
+seq_key(uint64_t seq, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)seq;
+        seq >>= 8;
+    }
+}
+
+static int
+lmdb_open(const char *dir, const char *db, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/ledger", dir);
+    if (mdb_env_create(env) || mdb_env_set_maxdbs(*env, 16) || mdb_env_set_mapsize(*env, 1u << 30) ||
+        mdb_env_open(*env, p, 0, 0640))
+        return -1;
+    if (mdb_txn_begin(*env, NULL, 0, txn) || mdb_dbi_open(*txn, db, 0, dbi)) {
+        mdb_env_close(*env);
+        return -1;
+    }
+    return 0;
+}
+
+int
+lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val, size_t *vl)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    if (lmdb_open(dir, db, &env, &txn, &dbi))
+        return -1;
+    MDB_val k = {kl, (void *)key}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        *val = malloc(v.mv_size);
+        memcpy(*val, v.mv_data, v.mv_size);
+        *vl = v.mv_size;
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rc ? -1 : 0;
+}
+
+int
+lmdb_put_value(const char *dir, const char *db, const void *key, size_t kl, const void *val,
+               size_t vl)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    if (lmdb_open(dir, db, &env, &txn, &dbi))
+        return -1;
+    MDB_val k = {kl, (void *)key}, v = {vl, (void *)val};
+    int rc = mdb_put(txn, dbi, &k, &v, 0);
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    mdb_env_close(env);
+    return rc ? -1 : 0;
+}
+
+int
+lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    if (lmdb_open(dir, db, &env, &txn, &dbi))
+        return -1;
+    MDB_val k = {kl, (void *)key};
+    int rc = mdb_del(txn, dbi, &k, NULL);
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    mdb_env_close(env);
+    return rc ? -1 : 0;
+}

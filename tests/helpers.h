@@ -1,0 +1,60 @@
+/*
+ * helpers.h - shared test helpers: run the real `ldg` binary ($LDG_BIN) on
+ * real LMDB files in a fresh temporary directory, capture its output and
+ * exit status; build small ledgers; reach into LMDB to tamper with them.
+ */
+#ifndef LDG_TEST_HELPERS_H
+#define LDG_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct run_result {
+    int status;   /* exit status, or 128+signal */
+    char *out;    /* stdout, NUL-terminated */
+    char *err;    /* stderr, NUL-terminated */
+} run_result;
+
+/* A fresh directory under $TMPDIR; removed by tmp_cleanup. Returns a static-lifetime path. */
+const char *tmp_dir(void);
+void tmp_cleanup(void);
+
+/* Path of the ldg binary under test. */
+const char *ldg_bin(void);
+
+/*
+ * Runs `ldg` with the given arguments (NULL-terminated), cwd = dir, optional
+ * stdin text (NULL: /dev/null).  The environment gets LDG_LEDGER=dir/ledger
+ * and no LDG_PASSPHRASE_FILE unless set_env was called.
+ */
+run_result ldg_run(const char *dir, const char *stdin_text, const char *const argv[]);
+#define LDG(dir, in, ...) ldg_run((dir), (in), (const char *const[]){__VA_ARGS__, NULL})
+void run_free(run_result *r);
+
+/* Writes a file (mode 0644); aborts the test on failure. */
+void write_file(const char *dir, const char *name, const char *text);
+/* Reads a whole file; malloc'd. */
+char *read_file(const char *path, size_t *len);
+
+/*
+ * Makes a ledger in dir/ledger with unencrypted keys: log, admin, author
+ * ("Carla Rossi", Acme CRO, author), decider ("Dr Sam Patel", Helix Pharma,
+ * author,decider), approver ("Quinn Avery", Helix Pharma, approver).
+ * Key files: dir/{log,admin,author,decider,approver}.{key,pub}.
+ * Afterwards the ledger has 4 entries (seq 0..3): genesis and three key.add.
+ */
+void make_ledger(const char *dir);
+
+/* The number of entries `ldg verify --json` reports (or -1). */
+long ledger_size(const char *dir);
+
+/* LMDB surgery on dir/ledger for tamper tests (all return 0 on success). */
+int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val,
+                   size_t *vl);
+int lmdb_put_value(const char *dir, const char *db, const void *key, size_t kl, const void *val,
+                   size_t vl);
+int lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl);
+/* The 8-byte big-endian key of entry seq. */
+void seq_key(uint64_t seq, uint8_t out[8]);
+
+#endif
