@@ -239,3 +239,5 @@ ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, ldg_appe
 /* Creates the directory and an empty environment (refuses an existing ledger). */
 ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
 const char *ldgi_ledger_dir(const ldg_ledger *l);
+/* Removes a half-created ledger's LMDB files (after a failed create). */
+void ldgi_ledger_remove_files(const char *dir);

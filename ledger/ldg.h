@@ -222,10 +222,11 @@ typedef struct ldg_appended {
 
 /*
  * Appends n signed statements in one LMDB write transaction, synced to disk
- * before it returns LDG_OK: all or nothing [STO-2].  Each signature is
- * checked and every policy rule [POL-*] applied against the state at that
- * point of the batch; LDG_E_POLICY or LDG_E_BADSIG with err->index on
- * refusal, and nothing is written.  out[] (n items) receives seq and leaf
+ * before it returns LDG_OK: all or nothing [STO-2].  Signatures were checked
+ * when each handle was made (ldg_sign makes a valid one; ldg_signed_from_line
+ * refuses a bad one); here every policy rule [POL-*] is applied against the
+ * state at that point of the batch: LDG_E_POLICY (or LDG_E_INPUT) with
+ * err->index on refusal, and nothing is written.  out[] (n items) receives seq and leaf
  * hash of each.  Safe against other processes appending at once.
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_append(ldg_ledger *l, ldg_signed *const *s, size_t n,

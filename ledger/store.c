@@ -184,6 +184,16 @@ ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err)
     return env_open(dir, false, true, out, err);
 }
 
+void
+ldgi_ledger_remove_files(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    unlink(path);
+}
+
 const char *
 ldgi_ledger_dir(const ldg_ledger *l)
 {

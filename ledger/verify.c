@@ -216,7 +216,6 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     if (sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0)
         finding(v, LDG_FINDING_FAIL, seq, "body",
                 "body does not match the signed commitment (altered body)");
-    v->sum->signatures += 0;
     return LDG_OK;
 }
 
