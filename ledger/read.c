@@ -389,6 +389,18 @@ done:
     return s;
 }
 
+struct keyref {
+    uint64_t added;
+    uint8_t pub[LDG_PUB_BYTES];
+};
+
+static int
+keyref_cmp(const void *a, const void *b)
+{
+    const struct keyref *x = a, *y = b;
+    return x->added < y->added ? -1 : x->added > y->added;
+}
+
 ldg_status
 ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx, ldg_err *err)
 {
@@ -396,29 +408,47 @@ ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx, ldg_err *err)
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    ldgi_cur *c;
-    if ((s = ldgi_cur_open(t, LDGI_DB_KEYS, &c, err)) != LDG_OK) {
-        ldgi_txn_abort(t);
-        return s;
-    }
+    ldgi_cur *c = NULL;
+    struct keyref *refs = NULL;
+    size_t n = 0, cap = 0;
     const uint8_t *k, *v;
     size_t kl, vl;
+    /* The registry is small (one entry per person or system): list it in order of registration. */
+    if ((s = ldgi_cur_open(t, LDGI_DB_KEYS, &c, err)) != LDG_OK)
+        goto out;
     for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK;
          s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
-        ldg_keyinfo ki;
-        if (kl != LDG_PUB_BYTES) {
-            s = ldgi_fail(err, LDG_E_CORRUPT, "keys: malformed key");
-            break;
+        ldgi_keystate ks;
+        if (kl != LDG_PUB_BYTES || !ldgi_keystate_unpack(v, vl, &ks)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT, "keys: malformed registry entry");
+            goto out;
         }
-        if ((s = lookup_key(t, k, &ki, err)) != LDG_OK)
+        if (n == cap) {
+            struct keyref *nr = ldgi_realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof *refs);
+            if (!nr) {
+                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+                goto out;
+            }
+            refs = nr;
+        }
+        refs[n].added = ks.added_seq;
+        memcpy(refs[n++].pub, k, LDG_PUB_BYTES);
+    }
+    if (s != LDG_E_NOTFOUND)
+        goto out;
+    s = LDG_OK;
+    qsort(refs, n, sizeof *refs, keyref_cmp);
+    for (size_t i = 0; i < n; i++) {
+        ldg_keyinfo ki;
+        if ((s = lookup_key(t, refs[i].pub, &ki, err)) != LDG_OK)
             break;
         int stop = fn(ctx, &ki);
         keyinfo_clear(&ki);
         if (stop)
             break;
     }
-    if (s == LDG_E_NOTFOUND)
-        s = LDG_OK;
+out:
+    free(refs);
     ldgi_cur_close(c);
     ldgi_txn_abort(t);
     return s;
