@@ -159,8 +159,8 @@ check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, 
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
             return s;
         if (kc == LDGI_KIND_KEY_ADD && s == LDG_OK)
-            return snprintf(why, wl, "key %s... is already registered (a revoked key stays revoked)",
-                            hx),
+            return snprintf(why, wl,
+                            "key %s... is already registered (a revoked key stays revoked)", hx),
                    LDG_E_POLICY;
         if (kc == LDGI_KIND_KEY_REVOKE) {
             if (s == LDG_E_NOTFOUND)
@@ -200,8 +200,8 @@ write_key_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, ldg_err *err)
 }
 
 ldg_status
-ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
-                bool allow_genesis, ldg_err *err)
+ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out, bool allow_genesis,
+                ldg_err *err)
 {
     uint64_t size, last_time;
     uint8_t prev[LDG_HASH_BYTES];
@@ -235,8 +235,11 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
                 refuse(err, n, i, s, why);
             goto done;
         }
-        ldgi_entry e = {.v = LDGI_FORMAT_VERSION, .seq = seq, .stmt = sg->stmt,
-                        .stmt_len = sg->stmt_len, .time_ns = host_time};
+        ldgi_entry e = {.v = LDGI_FORMAT_VERSION,
+                        .seq = seq,
+                        .stmt = sg->stmt,
+                        .stmt_len = sg->stmt_len,
+                        .time_ns = host_time};
         memcpy(e.prev, prev, LDG_HASH_BYTES);
         memcpy(e.sig, sg->sig, LDG_SIG_BYTES);
         eb.len = 0;

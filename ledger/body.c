@@ -21,8 +21,8 @@ ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ld
     json_error_t je;
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!j)
-        return ldgi_fail(err, LDG_E_INPUT, "body JSON, line %d column %d: %s", je.line,
-                         je.column, je.text);
+        return ldgi_fail(err, LDG_E_INPUT, "body JSON, line %d column %d: %s", je.line, je.column,
+                         je.text);
     if (!json_is_object(j)) {
         json_decref(j);
         return ldgi_fail(err, LDG_E_INPUT, "body must be a JSON object");

@@ -475,8 +475,8 @@ decode_key(rd *r, ldgi_stmt *s)
 }
 
 static bool
-recheck(const uint8_t *p, size_t n, bool ok, bool (*enc)(const void *, ldgi_buf *),
-        const void *obj, const char **why)
+recheck(const uint8_t *p, size_t n, bool ok, bool (*enc)(const void *, ldgi_buf *), const void *obj,
+        const char **why)
 {
     if (!ok)
         return false;
@@ -508,9 +508,9 @@ enc_entry(const void *o, ldgi_buf *b)
 bool
 ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
 {
-    static const char *const names[] = {"actor", "body",   "key",    "kind",  "meaning",
+    static const char *const names[] = {"actor",    "body",   "key",    "kind", "meaning",
                                         "observed", "origin", "reason", "refs", "study",
-                                        "time",  "tz",     "v"};
+                                        "time",     "tz",     "v"};
     enum { ACTOR, BODY, KEY, KIND, MEANING, OBSERVED, ORIGIN, REASON, REFS, STUDY, TIME, TZ, V };
     memset(s, 0, sizeof *s);
     rd r = {p, n, 0, NULL};
@@ -531,7 +531,10 @@ ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
         case BODY: ok = rd_bin_fixed(&r, s->body, LDG_HASH_BYTES); break;
         case KEY: ok = decode_key(&r, s); break;
         case KIND: ok = rd_str(&r, &s->kind); break;
-        case MEANING: ok = rd_str(&r, &s->meaning); s->has_meaning = true; break;
+        case MEANING:
+            ok = rd_str(&r, &s->meaning);
+            s->has_meaning = true;
+            break;
         case OBSERVED: {
             size_t two;
             ok = rd_container(&r, false, &two) &&
@@ -541,8 +544,14 @@ ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
             s->has_observed = true;
             break;
         }
-        case ORIGIN: ok = rd_str(&r, &s->origin); s->has_origin = true; break;
-        case REASON: ok = rd_str(&r, &s->reason); s->has_reason = true; break;
+        case ORIGIN:
+            ok = rd_str(&r, &s->origin);
+            s->has_origin = true;
+            break;
+        case REASON:
+            ok = rd_str(&r, &s->reason);
+            s->has_reason = true;
+            break;
         case REFS: {
             size_t nr;
             ok = rd_container(&r, false, &nr);

@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 #define LDGI_FORMAT_VERSION 1
-#define LDGI_STMT_MAX (64u * 1024u)                  /* statement bytes, at most */
-#define LDGI_ENTRY_MAX (LDGI_STMT_MAX + 256u)         /* entry bytes, at most */
-#define LDGI_DOMAIN_STMT "ldg/statement/v1"           /* [FMT-4], followed by 0x00 */
-#define LDGI_DOMAIN_BODY "ldg/body/v1"                /* [FMT-6], followed by 0x00 */
+#define LDGI_STMT_MAX (64u * 1024u)           /* statement bytes, at most */
+#define LDGI_ENTRY_MAX (LDGI_STMT_MAX + 256u) /* entry bytes, at most */
+#define LDGI_DOMAIN_STMT "ldg/statement/v1"   /* [FMT-4], followed by 0x00 */
+#define LDGI_DOMAIN_BODY "ldg/body/v1"        /* [FMT-6], followed by 0x00 */
 
 /* --- errors (error.c) --- */
 ldg_status ldgi_fail(ldg_err *err, ldg_status s, const char *fmt, ...)
@@ -228,8 +228,8 @@ void ldgi_keystate_pack(const ldgi_keystate *k, uint8_t out[LDGI_KEYSTATE_BYTES]
 bool ldgi_keystate_unpack(const uint8_t *p, size_t n, ldgi_keystate *k);
 
 /* Head of the chain within t: size, last leaf hash (zeros if empty), last host time. */
-ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES],
-                     uint64_t *last_time, ldg_err *err);
+ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,
+                     ldg_err *err);
 /* Leaf hash of entry seq within t, hashed from the stored bytes. */
 ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err);
 

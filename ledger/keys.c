@@ -69,8 +69,8 @@ key_alloc(const char *name, ldg_key **out, ldg_err *err)
 {
     if (!ldgi_key_name_valid(name))
         return ldgi_fail(err, LDG_E_INPUT,
-                         "key name \"%.*s\": 1..%u printable ASCII characters, no space or '+'",
-                         60, name, LDG_NAME_MAX);
+                         "key name \"%.*s\": 1..%u printable ASCII characters, no space or '+'", 60,
+                         name, LDG_NAME_MAX);
     ldg_key *k = ldgi_calloc(1, sizeof *k);
     if (!k)
         return ldgi_fail(err, LDG_E_NOMEM, "key: out of memory");
@@ -157,7 +157,8 @@ ldg_vkey_parse(const char *line, size_t len, char name[LDG_NAME_MAX + 1],
     if (sodium_base642bin(raw, sizeof raw, b, blen, NULL, &bl, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != b + blen || bl != 33 || raw[0] != 0x01)
-        return ldgi_fail(err, LDG_E_INPUT, "verifier key: not base64 of an Ed25519 key (0x01||32 bytes)");
+        return ldgi_fail(err, LDG_E_INPUT,
+                         "verifier key: not base64 of an Ed25519 key (0x01||32 bytes)");
     /* Only the canonical base64 text: re-encode and compare. */
     char again[sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL)];
     sodium_bin2base64(again, sizeof again, raw, 33, sodium_base64_VARIANT_ORIGINAL);
@@ -325,8 +326,7 @@ ldg_key_save(const ldg_key *k, const char *prefix, const char *pass, size_t pass
             return ldgi_fail(err, LDG_E_NOMEM, "Argon2id: out of memory");
         }
         key_ad(k->name, k->pub, ad, &adlen);
-        crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, seed, 32, ad, adlen, NULL, nonce,
-                                                   kek);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, seed, 32, ad, adlen, NULL, nonce, kek);
         sodium_free(kek);
         char sb[64], nb[64], cb[128];
         b64(sb, sizeof sb, salt, sizeof salt);
@@ -341,8 +341,8 @@ ldg_key_save(const ldg_key *k, const char *prefix, const char *pass, size_t pass
         char seedb[64];
         b64(seedb, sizeof seedb, seed, 32);
         tl = snprintf(text, sizeof text,
-                      KEYFILE_MAGIC "\nname: %s\npub: %s\nkdf: none\nsecret: %s\n", k->name,
-                      pubb64, seedb);
+                      KEYFILE_MAGIC "\nname: %s\npub: %s\nkdf: none\nsecret: %s\n", k->name, pubb64,
+                      seedb);
         sodium_memzero(seedb, sizeof seedb);
     }
     sodium_free(seed);

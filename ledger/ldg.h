@@ -35,16 +35,16 @@ extern "C" {
 #define LDG_NODISCARD
 #endif
 
-#define LDG_HASH_BYTES 32   /* SHA-256 */
-#define LDG_PUB_BYTES 32    /* Ed25519 public key */
-#define LDG_SIG_BYTES 64    /* Ed25519 signature */
-#define LDG_SALT_BYTES 32   /* body commitment salt [FMT-6] */
-#define LDG_BODY_MAX 1048576u   /* largest body, bytes of canonical JSON [FMT-6] */
-#define LDG_TEXT_MAX 4096u      /* largest reason / printed name / org, bytes */
-#define LDG_STUDY_MAX 128u      /* largest study identifier, bytes */
-#define LDG_NAME_MAX 128u       /* largest key name (signed-note name), bytes */
-#define LDG_REFS_MAX 64u        /* most references in one statement */
-#define LDG_VKEY_MAX 256u       /* buffer size that holds any verifier-key line */
+#define LDG_HASH_BYTES 32     /* SHA-256 */
+#define LDG_PUB_BYTES 32      /* Ed25519 public key */
+#define LDG_SIG_BYTES 64      /* Ed25519 signature */
+#define LDG_SALT_BYTES 32     /* body commitment salt [FMT-6] */
+#define LDG_BODY_MAX 1048576u /* largest body, bytes of canonical JSON [FMT-6] */
+#define LDG_TEXT_MAX 4096u    /* largest reason / printed name / org, bytes */
+#define LDG_STUDY_MAX 128u    /* largest study identifier, bytes */
+#define LDG_NAME_MAX 128u     /* largest key name (signed-note name), bytes */
+#define LDG_REFS_MAX 64u      /* most references in one statement */
+#define LDG_VKEY_MAX 256u     /* buffer size that holds any verifier-key line */
 
 /* Status codes.  Stable: codes are only ever added, never renumbered. */
 typedef enum ldg_status {
@@ -65,8 +65,8 @@ typedef enum ldg_status {
 
 typedef struct ldg_err {
     ldg_status status;
-    long index;        /* item of a batch at fault, or -1 */
-    char msg[512];     /* one line, no trailing newline */
+    long index;    /* item of a batch at fault, or -1 */
+    char msg[512]; /* one line, no trailing newline */
 } ldg_err;
 
 /* Text of a status code; never NULL, static storage. */
@@ -84,8 +84,7 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_init(ldg_err *err);
 typedef struct ldg_key ldg_key;
 
 /* Creates a fresh key pair named `name` (signed-note key name rules [KEY-1]). */
-LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_generate(const char *name, ldg_key **out,
-                                                     ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_generate(const char *name, ldg_key **out, ldg_err *err);
 
 /*
  * Writes PREFIX.key (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) and PREFIX.pub
@@ -105,8 +104,8 @@ LDG_EXPORT int ldg_key_file_encrypted(const char *path);
  * others may read or write, LDG_E_PASSPHRASE when the passphrase is wrong or
  * the file was altered, LDG_E_INPUT when it is not a key file.
  */
-LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_load(const char *path, const char *pass,
-                                                 size_t passlen, ldg_key **out, ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_key_load(const char *path, const char *pass, size_t passlen,
+                                                 ldg_key **out, ldg_err *err);
 LDG_EXPORT void ldg_key_free(ldg_key *k);
 LDG_EXPORT const char *ldg_key_name(const ldg_key *k); /* valid while k lives */
 LDG_EXPORT void ldg_key_public(const ldg_key *k, uint8_t pub[LDG_PUB_BYTES]);
@@ -127,18 +126,18 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_vkey_read(const char *path, char name[LD
 
 /* What an actor states; plain data, all pointers borrowed for the call. */
 typedef struct ldg_fields {
-    const char *kind;    /* one of the kinds in [POL-1] */
-    const char *study;   /* study identifier; "" for system kinds */
+    const char *kind;  /* one of the kinds in [POL-1] */
+    const char *study; /* study identifier; "" for system kinds */
     size_t nrefs;
     const uint8_t (*refs)[LDG_HASH_BYTES]; /* leaf hashes of referenced entries */
-    const char *meaning; /* NULL, or review|approval|responsibility|authorship */
-    const char *reason;  /* NULL, or the reason (corrections, revocations) */
-    const char *body;    /* JSON object text; NULL means "{}" */
+    const char *meaning;                   /* NULL, or review|approval|responsibility|authorship */
+    const char *reason;                    /* NULL, or the reason (corrections, revocations) */
+    const char *body;                      /* JSON object text; NULL means "{}" */
     size_t body_len;
-    int has_time;        /* 0: the signer's clock now, and its local offset */
-    int64_t time_ns;     /* claimed time, UTC nanoseconds since 1970 */
-    int32_t tz_min;      /* originating UTC offset, minutes */
-    int has_observed;    /* 1: bind to the chain head the signer saw */
+    int has_time;     /* 0: the signer's clock now, and its local offset */
+    int64_t time_ns;  /* claimed time, UTC nanoseconds since 1970 */
+    int32_t tz_min;   /* originating UTC offset, minutes */
+    int has_observed; /* 1: bind to the chain head the signer saw */
     uint64_t observed_size;
     uint8_t observed_head[LDG_HASH_BYTES];
     /* key.add: all five; key.revoke: key_pub only; genesis: all five + origin */
@@ -236,10 +235,10 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_append(ldg_ledger *l, ldg_signed *const 
 
 typedef struct ldg_keyinfo {
     uint8_t pub[LDG_PUB_BYTES];
-    char id[LDG_NAME_MAX + 1];     /* signed-note name */
-    char *name;                    /* printed name */
+    char id[LDG_NAME_MAX + 1]; /* signed-note name */
+    char *name;                /* printed name */
     char *org;
-    char *roles;                   /* comma-separated, sorted */
+    char *roles; /* comma-separated, sorted */
     uint64_t added_seq;
     int revoked;
     uint64_t revoked_seq;
@@ -256,26 +255,26 @@ typedef struct ldg_record {
     uint64_t host_time_ns;
     uint8_t prev[LDG_HASH_BYTES];
     uint8_t leaf_hash[LDG_HASH_BYTES];
-    uint8_t *entry;                  /* exact entry bytes (the Merkle leaf) */
+    uint8_t *entry; /* exact entry bytes (the Merkle leaf) */
     size_t entry_len;
     uint8_t sig[LDG_SIG_BYTES];
     char *kind, *study, *meaning, *reason, *origin; /* meaning/reason/origin may be NULL */
     uint8_t actor[LDG_PUB_BYTES];
     size_t nrefs;
     uint8_t (*refs)[LDG_HASH_BYTES];
-    uint64_t *ref_seqs;              /* resolved through the ledger; UINT64_MAX if unknown */
+    uint64_t *ref_seqs; /* resolved through the ledger; UINT64_MAX if unknown */
     int64_t time_ns;
     int32_t tz_min;
     int has_observed;
     uint64_t observed_size;
     uint8_t observed_head[LDG_HASH_BYTES];
     uint8_t commitment[LDG_HASH_BYTES];
-    char *body;                      /* canonical JSON, NUL-terminated; NULL unless body_state OK */
+    char *body; /* canonical JSON, NUL-terminated; NULL unless body_state OK */
     size_t body_len;
-    int body_state;                  /* LDG_BODY_OK, LDG_BODY_WITHHELD or LDG_BODY_MISMATCH */
-    int has_key;                     /* key.add / key.revoke / genesis subject */
-    ldg_keyinfo key;                 /* as stated in this record */
-    ldg_keyinfo signer;              /* the actor as registered in the ledger */
+    int body_state;     /* LDG_BODY_OK, LDG_BODY_WITHHELD or LDG_BODY_MISMATCH */
+    int has_key;        /* key.add / key.revoke / genesis subject */
+    ldg_keyinfo key;    /* as stated in this record */
+    ldg_keyinfo signer; /* the actor as registered in the ledger */
 } ldg_record;
 
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out,
@@ -286,7 +285,7 @@ LDG_EXPORT void ldg_record_free(ldg_record *r);
 typedef struct ldg_filter {
     const char *study;
     const char *kind;
-    const char *actor;       /* printed name, key name, or verifier-key line */
+    const char *actor; /* printed name, key name, or verifier-key line */
     int has_since, has_until;
     int64_t since_ns, until_ns; /* on the host time, inclusive */
 } ldg_filter;
@@ -317,13 +316,13 @@ typedef enum ldg_finding_level {
  * whole), check a short stable identifier ("prev", "signature", "policy",
  * ...), detail one human-readable line.
  */
-typedef void (*ldg_finding_fn)(void *ctx, ldg_finding_level level, uint64_t seq,
-                               const char *check, const char *detail);
+typedef void (*ldg_finding_fn)(void *ctx, ldg_finding_level level, uint64_t seq, const char *check,
+                               const char *detail);
 typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 typedef struct ldg_verify_opts {
-    unsigned jobs;              /* signature threads; 0 = all cores */
-    ldg_finding_fn on_finding;  /* called from the calling thread, in seq order */
+    unsigned jobs;             /* signature threads; 0 = all cores */
+    ldg_finding_fn on_finding; /* called from the calling thread, in seq order */
     ldg_progress_fn on_progress;
     void *ctx;
 } ldg_verify_opts;

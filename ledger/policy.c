@@ -141,8 +141,7 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
 {
     ldgi_kindclass kc = ldgi_kind_class(s->kind.p, s->kind.len);
     if (kc == LDGI_KIND_UNKNOWN)
-        return BAD("unknown kind \"%.*s\"", (int)(s->kind.len > 40 ? 40 : s->kind.len),
-                   s->kind.p);
+        return BAD("unknown kind \"%.*s\"", (int)(s->kind.len > 40 ? 40 : s->kind.len), s->kind.p);
     if (s->has_meaning && !ldgi_meaning_valid(s->meaning.p, s->meaning.len))
         return BAD("meaning \"%.*s\" is not one of review, approval, responsibility, authorship",
                    (int)(s->meaning.len > 40 ? 40 : s->meaning.len), s->meaning.p);
@@ -160,8 +159,8 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         if ((eq(s->kind.p, s->kind.len, "approval") || eq(s->kind.p, s->kind.len, "rejection")) &&
             !s->has_meaning)
             return REFUSE("an %.*s needs a meaning (21 CFR 11.50): review, approval, "
-                       "responsibility or authorship",
-                       (int)s->kind.len, s->kind.p);
+                          "responsibility or authorship",
+                          (int)s->kind.len, s->kind.p);
         if (eq(s->kind.p, s->kind.len, "correction") && (s->nrefs == 0 || !s->has_reason))
             return REFUSE("a correction needs a ref to the record it corrects and a reason");
         return LDG_OK;
@@ -197,8 +196,7 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         if (!s->has_reason)
             return REFUSE("key.revoke needs a reason");
         return LDG_OK;
-    default:
-        return BAD("unknown kind");
+    default: return BAD("unknown kind");
     }
 }
 

@@ -102,8 +102,9 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
     if ((s = ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, err)) != LDG_OK ||
         !ldgi_entry_decode(ev, el, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why) ||
         !st.has_key || memcmp(st.key_pub, pub, LDG_PUB_BYTES) != 0)
-        return s != LDG_OK ? s : ldgi_fail(err, LDG_E_CORRUPT, "key record %llu is corrupt",
-                                           (unsigned long long)ks.added_seq);
+        return s != LDG_OK ? s
+                           : ldgi_fail(err, LDG_E_CORRUPT, "key record %llu is corrupt",
+                                       (unsigned long long)ks.added_seq);
     if (!keyinfo_from_stmt(&st, k))
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     k->added_seq = ks.added_seq;
@@ -112,8 +113,8 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
         k->revoked_seq = ks.revoked_seq;
         ldgi_be64(sk, ks.revoked_seq);
         if (ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, err) == LDG_OK &&
-            ldgi_entry_decode(ev, el, &e, &why) && ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why) &&
-            st.has_reason)
+            ldgi_entry_decode(ev, el, &e, &why) &&
+            ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why) && st.has_reason)
             k->revoke_reason = dupstr(st.reason);
     }
     return LDG_OK;
@@ -121,8 +122,7 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
 
 /* Decodes one stored entry into a freshly allocated record. */
 static ldg_status
-build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out,
-             ldg_err *err)
+build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out, ldg_err *err)
 {
     ldgi_entry e;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
@@ -245,8 +245,7 @@ ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out, ldg_err *err)
     ldgi_be64(k, seq);
     s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
     if (s == LDG_E_NOTFOUND)
-        s = ldgi_fail(err, s, "no record %llu in %s", (unsigned long long)seq,
-                      ldgi_ledger_dir(l));
+        s = ldgi_fail(err, s, "no record %llu in %s", (unsigned long long)seq, ldgi_ledger_dir(l));
     else if (s == LDG_OK)
         s = build_record(t, seq, v, vl, out, err);
     ldgi_txn_abort(t);

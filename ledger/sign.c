@@ -126,8 +126,8 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     }
     char *body;
     size_t blen;
-    rc = ldgi_body_canonical(f->body ? f->body : "{}", f->body ? f->body_len : 2, &body, &blen,
-                             err);
+    rc =
+        ldgi_body_canonical(f->body ? f->body : "{}", f->body ? f->body_len : 2, &body, &blen, err);
     if (rc != LDG_OK)
         goto fail;
     sg->body = (uint8_t *)body;

@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAP_INITIAL (1ull << 30)   /* 1 GiB of address space; the file grows as needed */
-#define MAP_MAX (1ull << 42)       /* 4 TiB */
+#define MAP_INITIAL (1ull << 30) /* 1 GiB of address space; the file grows as needed */
+#define MAP_MAX (1ull << 42)     /* 4 TiB */
 
-const char *const ldgi_db_names[LDGI_DB_COUNT] = {"entries", "bodies", "leaf",  "study",
+const char *const ldgi_db_names[LDGI_DB_COUNT] = {"entries", "bodies", "leaf", "study",
                                                   "kind",    "actor",  "keys"};
 
 struct ldg_ledger {
@@ -81,26 +81,15 @@ mdb_fail(ldg_err *err, int rc, const char *what, const char *where)
     ldg_status s;
     switch (rc) {
     case MDB_MAP_FULL:
-    case ENOSPC:
-        s = LDG_E_FULL;
-        break;
-    case ENOMEM:
-        s = LDG_E_NOMEM;
-        break;
+    case ENOSPC: s = LDG_E_FULL; break;
+    case ENOMEM: s = LDG_E_NOMEM; break;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-        s = LDG_E_CORRUPT;
-        break;
-    case MDB_NOTFOUND:
-        s = LDG_E_NOTFOUND;
-        break;
-    case MDB_KEYEXIST:
-        s = LDG_E_EXISTS;
-        break;
-    default:
-        s = LDG_E_IO;
+    case MDB_VERSION_MISMATCH: s = LDG_E_CORRUPT; break;
+    case MDB_NOTFOUND: s = LDG_E_NOTFOUND; break;
+    case MDB_KEYEXIST: s = LDG_E_EXISTS; break;
+    default: s = LDG_E_IO;
     }
     return ldgi_fail(err, s, "%s: %s: %s", where, what, mdb_strerror(rc));
 }
@@ -140,8 +129,7 @@ env_open(const char *dir, bool readonly, bool create, ldg_ledger **out, ldg_err 
         mdb_env_close(l->env);
         free(l);
         if (rc == MDB_NOTFOUND)
-            return ldgi_fail(err, LDG_E_NOTFOUND, "%s: not an ldg ledger (databases missing)",
-                             dir);
+            return ldgi_fail(err, LDG_E_NOTFOUND, "%s: not an ldg ledger (databases missing)", dir);
         return mdb_fail(err, rc, "cannot open databases", dir);
     }
     *out = l;
@@ -231,8 +219,8 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
     }
     if (rc != 0) {
         free(t);
-        return mdb_fail(err, rc, write ? "cannot begin write transaction"
-                                       : "cannot begin read transaction",
+        return mdb_fail(err, rc,
+                        write ? "cannot begin write transaction" : "cannot begin read transaction",
                         l->dir);
     }
     *out = t;

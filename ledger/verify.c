@@ -116,7 +116,7 @@ typedef struct vstate {
     ldg_verify_summary *sum;
     ldg_err *err;
     registry reg;
-    uint64_t expect;        /* next seq expected */
+    uint64_t expect; /* next seq expected */
     uint8_t prev[LDG_HASH_BYTES];
     uint64_t last_time;
     bool have_genesis;
@@ -165,8 +165,9 @@ check_indexes(vstate *v, const item *x, uint64_t seq)
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
     if (s == LDG_E_NOTFOUND || vl != 8 || ldgi_rd64(val) != seq)
-        finding(v, LDG_FINDING_FAIL, seq, "index", "the leaf-hash index does not map this "
-                                                   "record's leaf hash to its seq");
+        finding(v, LDG_FINDING_FAIL, seq, "index",
+                "the leaf-hash index does not map this "
+                "record's leaf hash to its seq");
     const ldgi_stmt *st = &x->st;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
@@ -284,8 +285,7 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         } else if (st->observed_size == 0) {
             ok = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0;
         } else {
-            s = ldgi_get(v->t, LDGI_DB_LEAF, st->observed_head, LDG_HASH_BYTES, &val, &vl,
-                         v->err);
+            s = ldgi_get(v->t, LDGI_DB_LEAF, st->observed_head, LDG_HASH_BYTES, &val, &vl, v->err);
             if (s != LDG_OK && s != LDG_E_NOTFOUND)
                 return s;
             ok = s == LDG_OK && vl == 8 && ldgi_rd64(val) == st->observed_size - 1;
@@ -445,8 +445,8 @@ check_totals(vstate *v)
         return s;
     if (n != v->reg.n)
         finding(v, LDG_FINDING_FAIL, UINT64_MAX, "keys",
-                "the key registry holds %llu keys; the key records add %zu",
-                (unsigned long long)n, v->reg.n);
+                "the key registry holds %llu keys; the key records add %zu", (unsigned long long)n,
+                v->reg.n);
     for (size_t i = 0; i < v->reg.cap; i++) {
         kslot *k = &v->reg.slot[i];
         if (!k->used)

@@ -50,12 +50,12 @@ parse_opts(int argc, char **argv, opts *o, const char *help)
 {
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
-#define VAL(name, field)                                                                         \
-    if (opt_val(argc, argv, &i, name, &v)) {                                                     \
-        if (!v)                                                                                  \
-            return tool_usage("%s needs a value", name);                                         \
-        o->field = v;                                                                            \
-        continue;                                                                                \
+#define VAL(name, field)                                                                           \
+    if (opt_val(argc, argv, &i, name, &v)) {                                                       \
+        if (!v)                                                                                    \
+            return tool_usage("%s needs a value", name);                                           \
+        o->field = v;                                                                              \
+        continue;                                                                                  \
     }
         if (opt_flag(argv, i, "--help"))
             return fputs(help, stdout), -1;
@@ -185,8 +185,8 @@ parse_batch_line(ldg_ledger *l, const char *src, size_t lineno, const char *text
     json_t *v;
     json_object_foreach(o, k, v)
     {
-        static const char *const known[] = {"kind", "study",  "refs", "meaning",
-                                            "reason", "time", "body"};
+        static const char *const known[] = {"kind",   "study", "refs", "meaning",
+                                            "reason", "time",  "body"};
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             ok |= strcmp(k, known[i]) == 0;
@@ -225,8 +225,8 @@ parse_batch_line(ldg_ledger *l, const char *src, size_t lineno, const char *text
     json_t *refs = json_object_get(o, "refs");
     if (refs && !json_is_null(refs)) {
         if (!json_is_array(refs) || json_array_size(refs) > LDG_REFS_MAX) {
-            rc = tool_usage("%s: line %zu: refs must be an array of at most %u seqs or hashes",
-                            src, lineno, LDG_REFS_MAX);
+            rc = tool_usage("%s: line %zu: refs must be an array of at most %u seqs or hashes", src,
+                            lineno, LDG_REFS_MAX);
             goto out;
         }
         size_t n = json_array_size(refs);
@@ -449,8 +449,7 @@ cmd_append(int argc, char **argv)
         return tool_usage("--signed appends statements as signed; --as does not apply");
     if (!o.signedf && !o.as)
         return tool_usage("--as KEY is required");
-    if ((o.batch || o.signedf) && (o.study || o.nrefs || o.meaning || o.reason || o.body ||
-                                   o.time))
+    if ((o.batch || o.signedf) && (o.study || o.nrefs || o.meaning || o.reason || o.body || o.time))
         return tool_usage("record options go inside the batch lines, not on the command line");
     ldg_ledger *l;
     if ((rc = tool_open_ledger(o.dir, 0, &l)) != EXIT_OK)

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEED(opt, v)                                                                             \
-    do {                                                                                         \
-        if (!(v))                                                                                \
-            return tool_usage("%s needs a value", opt);                                          \
+#define NEED(opt, v)                                                                               \
+    do {                                                                                           \
+        if (!(v))                                                                                  \
+            return tool_usage("%s needs a value", opt);                                            \
     } while (0)
 
 static const char keygen_help[] =
@@ -31,13 +31,16 @@ cmd_keygen(int argc, char **argv)
         const char *v;
         if (opt_flag(argv, i, "--help"))
             return fputs(keygen_help, stdout), EXIT_OK;
-        else if (opt_val(argc, argv, &i, "--name", &v))
-            { NEED("--name", v); name = v; }
-        else if (opt_val(argc, argv, &i, "--out", &v))
-            { NEED("--out", v); out = v; }
-        else if (opt_val(argc, argv, &i, "--passphrase-file", &v))
-            { NEED("--passphrase-file", v); passfile = v; }
-        else if (opt_flag(argv, i, "--unencrypted"))
+        else if (opt_val(argc, argv, &i, "--name", &v)) {
+            NEED("--name", v);
+            name = v;
+        } else if (opt_val(argc, argv, &i, "--out", &v)) {
+            NEED("--out", v);
+            out = v;
+        } else if (opt_val(argc, argv, &i, "--passphrase-file", &v)) {
+            NEED("--passphrase-file", v);
+            passfile = v;
+        } else if (opt_flag(argv, i, "--unencrypted"))
             unencrypted = true;
         else
             return tool_usage("unknown option %s (see ldg keygen --help)", argv[i]);
@@ -87,21 +90,28 @@ cmd_init(int argc, char **argv)
         const char *v;
         if (opt_flag(argv, i, "--help"))
             return fputs(init_help, stdout), EXIT_OK;
-        else if (opt_val(argc, argv, &i, "--origin", &v))
-            { NEED("--origin", v); origin = v; }
-        else if (opt_val(argc, argv, &i, "--log-key", &v))
-            { NEED("--log-key", v); logkey = v; }
-        else if (opt_val(argc, argv, &i, "--admin", &v))
-            { NEED("--admin", v); admin = v; }
-        else if (opt_val(argc, argv, &i, "--ledger", &v))
-            { NEED("--ledger", v); dir = v; }
-        else if (opt_val(argc, argv, &i, "--passphrase-file", &v))
-            { NEED("--passphrase-file", v); passfile = v; }
-        else if (opt_val(argc, argv, &i, "--name", &v))
-            { NEED("--name", v); name = v; }
-        else if (opt_val(argc, argv, &i, "--org", &v))
-            { NEED("--org", v); org = v; }
-        else
+        else if (opt_val(argc, argv, &i, "--origin", &v)) {
+            NEED("--origin", v);
+            origin = v;
+        } else if (opt_val(argc, argv, &i, "--log-key", &v)) {
+            NEED("--log-key", v);
+            logkey = v;
+        } else if (opt_val(argc, argv, &i, "--admin", &v)) {
+            NEED("--admin", v);
+            admin = v;
+        } else if (opt_val(argc, argv, &i, "--ledger", &v)) {
+            NEED("--ledger", v);
+            dir = v;
+        } else if (opt_val(argc, argv, &i, "--passphrase-file", &v)) {
+            NEED("--passphrase-file", v);
+            passfile = v;
+        } else if (opt_val(argc, argv, &i, "--name", &v)) {
+            NEED("--name", v);
+            name = v;
+        } else if (opt_val(argc, argv, &i, "--org", &v)) {
+            NEED("--org", v);
+            org = v;
+        } else
             return tool_usage("unknown option %s (see ldg init --help)", argv[i]);
     }
     if (!origin || !logkey || !admin)
@@ -187,9 +197,9 @@ print_key(void *ctx, const ldg_keyinfo *k)
         snprintf(line, sizeof line, "(invalid key name)");
     if (kl->json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "key", line, "id", k->id,
-                              "name", k->name ? k->name : "", "org", k->org ? k->org : "",
-                              "roles", k->roles ? k->roles : "", "added_seq",
-                              (json_int_t)k->added_seq, "revoked", k->revoked);
+                              "name", k->name ? k->name : "", "org", k->org ? k->org : "", "roles",
+                              k->roles ? k->roles : "", "added_seq", (json_int_t)k->added_seq,
+                              "revoked", k->revoked);
         if (o && k->revoked) {
             json_object_set_new(o, "revoked_seq", json_integer((json_int_t)k->revoked_seq));
             json_object_set_new(o, "revoke_reason",
@@ -235,23 +245,31 @@ cmd_key(int argc, char **argv)
         const char *v;
         if (opt_flag(argv, i, "--help"))
             return fputs(key_help, stdout), EXIT_OK;
-        else if (opt_val(argc, argv, &i, "--as", &v))
-            { NEED("--as", v); as = v; }
-        else if (opt_val(argc, argv, &i, "--pub", &v))
-            { NEED("--pub", v); pub = v; }
-        else if (opt_val(argc, argv, &i, "--name", &v))
-            { NEED("--name", v); name = v; }
-        else if (opt_val(argc, argv, &i, "--org", &v))
-            { NEED("--org", v); org = v; }
-        else if (opt_val(argc, argv, &i, "--roles", &v))
-            { NEED("--roles", v); roles = v; }
-        else if (opt_val(argc, argv, &i, "--reason", &v))
-            { NEED("--reason", v); reason = v; }
-        else if (opt_val(argc, argv, &i, "--ledger", &v))
-            { NEED("--ledger", v); dir = v; }
-        else if (opt_val(argc, argv, &i, "--passphrase-file", &v))
-            { NEED("--passphrase-file", v); passfile = v; }
-        else if (opt_flag(argv, i, "--json"))
+        else if (opt_val(argc, argv, &i, "--as", &v)) {
+            NEED("--as", v);
+            as = v;
+        } else if (opt_val(argc, argv, &i, "--pub", &v)) {
+            NEED("--pub", v);
+            pub = v;
+        } else if (opt_val(argc, argv, &i, "--name", &v)) {
+            NEED("--name", v);
+            name = v;
+        } else if (opt_val(argc, argv, &i, "--org", &v)) {
+            NEED("--org", v);
+            org = v;
+        } else if (opt_val(argc, argv, &i, "--roles", &v)) {
+            NEED("--roles", v);
+            roles = v;
+        } else if (opt_val(argc, argv, &i, "--reason", &v)) {
+            NEED("--reason", v);
+            reason = v;
+        } else if (opt_val(argc, argv, &i, "--ledger", &v)) {
+            NEED("--ledger", v);
+            dir = v;
+        } else if (opt_val(argc, argv, &i, "--passphrase-file", &v)) {
+            NEED("--passphrase-file", v);
+            passfile = v;
+        } else if (opt_flag(argv, i, "--json"))
             json = true;
         else
             return tool_usage("unknown option %s (see ldg key --help)", argv[i]);

@@ -63,9 +63,9 @@ record_json(const ldg_record *r)
     json_t *refs = json_array();
     for (size_t i = 0; i < r->nrefs; i++) {
         json_t *ref = json_object();
-        json_object_set_new(ref, "seq", r->ref_seqs[i] == UINT64_MAX
-                                            ? json_null()
-                                            : json_integer((json_int_t)r->ref_seqs[i]));
+        json_object_set_new(
+            ref, "seq",
+            r->ref_seqs[i] == UINT64_MAX ? json_null() : json_integer((json_int_t)r->ref_seqs[i]));
         json_object_set_new(ref, "hash", b64j(r->refs[i], LDG_HASH_BYTES));
         json_array_append_new(refs, ref);
     }
@@ -150,12 +150,14 @@ print_human(const ldg_record *r, bool full)
            r->study[0] ? r->study : "-", r->signer.name ? r->signer.name : "(unregistered key)",
            r->signer.org ? r->signer.org : "?", r->meaning ? "  meaning=" : "",
            r->meaning ? r->meaning : "",
-           subj ? subj : r->body_state == LDG_BODY_WITHHELD ? "[body withheld]" : "");
+           subj                                 ? subj
+           : r->body_state == LDG_BODY_WITHHELD ? "[body withheld]"
+                                                : "");
     free(subj);
     if (!full)
         return;
-    printf("  claimed time  %.29s%s (UTC offset %+03d:%02d)\n", ct, ct + 29,
-           r->tz_min / 60, abs(r->tz_min) % 60);
+    printf("  claimed time  %.29s%s (UTC offset %+03d:%02d)\n", ct, ct + 29, r->tz_min / 60,
+           abs(r->tz_min) % 60);
     printf("  signer        %s, %s, roles %s, key %s\n",
            r->signer.name ? r->signer.name : "(unregistered)", r->signer.org ? r->signer.org : "?",
            r->signer.roles ? r->signer.roles : "?", r->signer.id[0] ? r->signer.id : "?");

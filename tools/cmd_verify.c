@@ -95,11 +95,11 @@ cmd_verify(int argc, char **argv)
     tool_b64(sum.head, LDG_HASH_BYTES, head, sizeof head);
     bool ok = sum.failures == 0;
     if (c.json) {
-        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "verdict",
-                              ok ? "ok" : "failed", "ledger", tool_ledger_dir(dir), "entries",
-                              (json_int_t)sum.entries, "signatures", (json_int_t)sum.signatures,
-                              "failures", (json_int_t)sum.failures, "withheld",
-                              (json_int_t)sum.withheld, "head", head);
+        json_t *j =
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "verdict", ok ? "ok" : "failed",
+                      "ledger", tool_ledger_dir(dir), "entries", (json_int_t)sum.entries,
+                      "signatures", (json_int_t)sum.signatures, "failures",
+                      (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld, "head", head);
         char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (t)
             puts(t);

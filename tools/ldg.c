@@ -228,8 +228,9 @@ tool_parse_ref(ldg_ledger *l, const char *s, uint8_t out[LDG_HASH_BYTES])
     if (n == 64 && sodium_hex2bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end) == 0 &&
         got == LDG_HASH_BYTES && *end == '\0')
         return EXIT_OK;
-    if (n == 44 && sodium_base642bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end,
-                                     sodium_base64_VARIANT_ORIGINAL) == 0 &&
+    if (n == 44 &&
+        sodium_base642bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
         got == LDG_HASH_BYTES && *end == '\0')
         return EXIT_OK;
     return tool_usage("--ref %s: expected a sequence number or a leaf hash (64 hex or 44 base64)",
@@ -254,8 +255,8 @@ main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"keygen", cmd_keygen}, {"init", cmd_init},     {"key", cmd_key},
-                {"append", cmd_append}, {"sign", cmd_sign},     {"show", cmd_show},
+    } cmds[] = {{"keygen", cmd_keygen}, {"init", cmd_init},    {"key", cmd_key},
+                {"append", cmd_append}, {"sign", cmd_sign},    {"show", cmd_show},
                 {"log", cmd_log},       {"verify", cmd_verify}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {

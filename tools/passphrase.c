@@ -27,8 +27,8 @@ pass_from_file(const char *path, char **pass, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return tool_error(errno == ENOENT ? EXIT_USAGE : EXIT_OPER, "passphrase file %s: %s",
-                          path, strerror(errno));
+        return tool_error(errno == ENOENT ? EXIT_USAGE : EXIT_OPER, "passphrase file %s: %s", path,
+                          strerror(errno));
     char *buf = sodium_malloc(PASS_MAX + 1);
     if (!buf) {
         close(fd);
