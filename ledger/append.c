@@ -259,13 +259,17 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
         }
         if ((s = ldgi_put(t, LDGI_DB_ENTRIES, sk, 8, eb.p, eb.len, true, true, err)) != LDG_OK)
             goto done;
-        s = ldgi_put(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, bb.p, bb.len, true, false, err);
+        /* [POL-9] a statement is appended once: its commitment (salted, so unique per
+         * signing) indexes its one entry, whether or not the body is kept. */
+        s = ldgi_put(t, LDGI_DB_COMMIT, st->body, LDG_HASH_BYTES, sk, 8, true, false, err);
         if (s == LDG_E_EXISTS) {
             s = refuse(err, n, i, LDG_E_POLICY,
                        "this signed statement is already in the ledger (a replay)");
             goto done;
         }
-        if (s != LDG_OK)
+        if (s != LDG_OK ||
+            (s = ldgi_put(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, bb.p, bb.len, false, false,
+                          err)) != LDG_OK)
             goto done;
         if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
             (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, seq), "",
@@ -304,9 +308,10 @@ append_with_growth(ldg_ledger *l, ldg_signed *const *s, size_t n, ldg_appended *
         st = ldgi_append_txn(t, s, n, out, allow_genesis, err);
         if (st == LDG_OK)
             return ldgi_txn_commit(t, err);
+        bool map_full = ldgi_txn_map_full(t);
         ldgi_txn_abort(t);
         /* A full map is not a failure while it can grow: redo the whole transaction. */
-        if (st != LDG_E_FULL || !ldgi_map_grow(l))
+        if (!map_full || !ldgi_map_grow(l))
             return st;
     }
 }

@@ -40,7 +40,7 @@ ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t
     crypto_hash_sha256_final(&st, out);
 }
 
-void
+bool
 ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t sig[64])
 {
     /* Ed25519 (pure) over domain || 0x00 || statement. */
@@ -49,13 +49,14 @@ ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t si
     uint8_t *m = dl + len <= sizeof stack ? stack : ldgi_malloc(dl + len);
     if (!m) {
         memset(sig, 0, 64);
-        return;
+        return false;
     }
     memcpy(m, LDGI_DOMAIN_STMT, dl);
     memcpy(m + dl, stmt, len);
     crypto_sign_ed25519_detached(sig, NULL, m, dl + len, sk);
     if (m != stack)
         free(m);
+    return true;
 }
 
 bool
@@ -343,20 +344,24 @@ rd_bin_fixed(rd *r, uint8_t *out, size_t want)
     return true;
 }
 
+/*
+ * Reads any msgpack integer form.  Exactly one of out (signed) and uout
+ * (unsigned) is non-NULL; a value that does not fit the caller's type fails.
+ * Which form was used is checked later by the re-encode comparison.
+ */
 static bool
-rd_int(rd *r, int64_t *out, bool *neg_ok_unsigned, uint64_t *uout)
+rd_int(rd *r, int64_t *out, uint64_t *uout)
 {
     uint8_t c;
     uint64_t v;
+    bool neg = false; /* v holds a two's-complement int64 */
     if (!rd_u8(r, &c))
         return false;
-    bool neg = false;
     if (c <= 0x7f) {
         v = c;
     } else if (c >= 0xe0) {
-        *out = (int8_t)c;
+        v = (uint64_t)(int64_t)(int8_t)c;
         neg = true;
-        v = 0;
     } else if (c >= 0xcc && c <= 0xcf) {
         if (!rd_be(r, (size_t)1 << (c - 0xcc), &v))
             return false;
@@ -364,40 +369,34 @@ rd_int(rd *r, int64_t *out, bool *neg_ok_unsigned, uint64_t *uout)
         size_t k = (size_t)1 << (c - 0xd0);
         if (!rd_be(r, k, &v))
             return false;
-        /* sign-extend */
         if (k < 8 && (v >> (8 * k - 1)) & 1)
-            v |= ~(uint64_t)0 << (8 * k);
-        *out = (int64_t)v;
-        neg = true;
+            v |= ~(uint64_t)0 << (8 * k); /* sign-extend */
+        neg = (int64_t)v < 0;
     } else {
         return rd_fail(r, "expected an integer");
     }
-    if (!neg) {
-        if (uout)
-            *uout = v;
-        if (out) {
-            if (v > INT64_MAX)
-                return rd_fail(r, "integer out of range");
-            *out = (int64_t)v;
-        }
-    } else if (uout && !out) {
-        return rd_fail(r, "expected a non-negative integer");
+    if (uout) {
+        if (neg)
+            return rd_fail(r, "expected a non-negative integer");
+        *uout = v;
+        return true;
     }
-    if (neg_ok_unsigned)
-        *neg_ok_unsigned = neg;
+    if (!neg && v > INT64_MAX)
+        return rd_fail(r, "integer out of range");
+    *out = (int64_t)v;
     return true;
 }
 
 static bool
 rd_uint(rd *r, uint64_t *v)
 {
-    return rd_int(r, NULL, NULL, v);
+    return rd_int(r, NULL, v);
 }
 
 static bool
 rd_sint(rd *r, int64_t *v)
 {
-    return rd_int(r, v, NULL, NULL);
+    return rd_int(r, v, NULL);
 }
 
 static bool

@@ -108,7 +108,8 @@ bool ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why
 bool ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why);
 
 /* Signature message: domain || 0x00 || statement [FMT-4]. */
-void ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t sig[64]);
+/* false (and a zeroed sig) only when memory for the message cannot be had. */
+bool ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t sig[64]);
 bool ldgi_stmt_sig_ok(const uint8_t *stmt, size_t len, const uint8_t pub[32],
                       const uint8_t sig[64]);
 
@@ -181,6 +182,7 @@ typedef enum ldgi_db {
     LDGI_DB_KIND,        /* kind || 0x00 || seq (8 BE) -> empty */
     LDGI_DB_ACTOR,       /* actor pub || seq (8 BE) -> empty */
     LDGI_DB_KEYS,        /* pub -> key state (LDGI_KEYSTATE_BYTES) */
+    LDGI_DB_COMMIT,      /* body commitment -> seq (8 BE): one entry per statement */
     LDGI_DB_COUNT
 } ldgi_db;
 
@@ -192,7 +194,9 @@ typedef struct ldgi_cur ldgi_cur;
 ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err);
 ldg_status ldgi_txn_commit(ldgi_txn *t, ldg_err *err); /* frees t, whatever the result */
 void ldgi_txn_abort(ldgi_txn *t);                      /* NULL ok */
-/* Grows the map after LDG_E_FULL from a put; false if it cannot grow. */
+/* True when a put in t failed because the LMDB map (not the disk) is full. */
+bool ldgi_txn_map_full(const ldgi_txn *t);
+/* Doubles the map after ldgi_txn_map_full; false if it cannot grow. */
 bool ldgi_map_grow(ldg_ledger *l);
 
 /* Reads: views valid until the transaction ends.  LDG_E_NOTFOUND when absent. */

@@ -463,7 +463,9 @@ ldg_key_load(const char *path, const char *pass, size_t passlen, ldg_key **out, 
         }
         char *e1, *e2;
         unsigned long long o = strtoull(ops, &e1, 10), m = strtoull(mem, &e2, 10);
-        if (*e1 || *e2 || o < crypto_pwhash_OPSLIMIT_MIN || o > KDF_OPS_MAX ||
+        bool digits = strspn(ops, "0123456789") == strlen(ops) && *ops &&
+                      strspn(mem, "0123456789") == strlen(mem) && *mem;
+        if (!digits || *e1 || *e2 || o < crypto_pwhash_OPSLIMIT_MIN || o > KDF_OPS_MAX ||
             m < crypto_pwhash_MEMLIMIT_MIN || m > KDF_MEM_MAX) {
             s = ldgi_fail(err, LDG_E_INPUT, "%s: Argon2id parameters out of bounds", path);
             goto done;

@@ -145,6 +145,8 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
     if (s->has_meaning && !ldgi_meaning_valid(s->meaning.p, s->meaning.len))
         return BAD("meaning \"%.*s\" is not one of review, approval, responsibility, authorship",
                    (int)(s->meaning.len > 40 ? 40 : s->meaning.len), s->meaning.p);
+    if (s->time_ns < 0)
+        return BAD("the claimed time is before 1970");
     if (s->has_reason && (s->reason.len == 0 || s->reason.len > LDG_TEXT_MAX))
         return BAD("reason must be 1..%u bytes", LDG_TEXT_MAX);
     for (size_t i = 0; i < s->nrefs; i++)
@@ -158,9 +160,9 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
             return BAD("a %.*s record carries no key or origin", (int)s->kind.len, s->kind.p);
         if ((eq(s->kind.p, s->kind.len, "approval") || eq(s->kind.p, s->kind.len, "rejection")) &&
             !s->has_meaning)
-            return REFUSE("an %.*s needs a meaning (21 CFR 11.50): review, approval, "
+            return REFUSE("%s %.*s needs a meaning (21 CFR 11.50): review, approval, "
                           "responsibility or authorship",
-                          (int)s->kind.len, s->kind.p);
+                          s->kind.p[0] == 'a' ? "an" : "a", (int)s->kind.len, s->kind.p);
         if (eq(s->kind.p, s->kind.len, "correction") && (s->nrefs == 0 || !s->has_reason))
             return REFUSE("a correction needs a ref to the record it corrects and a reason");
         return LDG_OK;

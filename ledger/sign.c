@@ -205,7 +205,10 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     }
     sg->stmt = b.p;
     sg->stmt_len = b.len;
-    ldgi_stmt_sign(sg->stmt, sg->stmt_len, ldgi_key_sk(k), sg->sig);
+    if (!ldgi_stmt_sign(sg->stmt, sg->stmt_len, ldgi_key_sk(k), sg->sig)) {
+        rc = ldgi_fail(err, LDG_E_NOMEM, "sign: out of memory");
+        goto fail;
+    }
     free(roles);
     free(st);
     *out = sg;

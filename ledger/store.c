@@ -19,7 +19,7 @@
 #define MAP_MAX (1ull << 42)     /* 4 TiB */
 
 const char *const ldgi_db_names[LDGI_DB_COUNT] = {"entries", "bodies", "leaf", "study",
-                                                  "kind",    "actor",  "keys"};
+                                                  "kind",    "actor",  "keys", "commit"};
 
 struct ldg_ledger {
     MDB_env *env;
@@ -31,6 +31,7 @@ struct ldg_ledger {
 struct ldgi_txn {
     ldg_ledger *l;
     MDB_txn *txn;
+    bool map_full; /* a put hit MDB_MAP_FULL: the map may grow, the disk is not full */
 };
 
 struct ldgi_cur {
@@ -189,6 +190,12 @@ ldgi_ledger_dir(const ldg_ledger *l)
 }
 
 bool
+ldgi_txn_map_full(const ldgi_txn *t)
+{
+    return t->map_full;
+}
+
+bool
 ldgi_map_grow(ldg_ledger *l)
 {
     MDB_envinfo info;
@@ -209,6 +216,7 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
     if (!t)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     t->l = l;
+    t->map_full = false;
     int rc;
     for (int tries = 0;; tries++) {
         rc = mdb_txn_begin(l->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
@@ -267,6 +275,8 @@ ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_
     MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
     unsigned flags = (noover ? MDB_NOOVERWRITE : 0) | (append ? MDB_APPEND : 0);
     int rc = mdb_put(t->txn, t->l->dbi[db], &key, &val, flags);
+    if (rc == MDB_MAP_FULL)
+        t->map_full = true;
     if (rc == MDB_KEYEXIST)
         return ldgi_fail(err, LDG_E_EXISTS, "%s: key exists", ldgi_db_names[db]);
     return rc ? mdb_fail(err, rc, ldgi_db_names[db], t->l->dir) : LDG_OK;

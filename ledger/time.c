@@ -104,7 +104,10 @@ ldg_time_parse(const char *s, int64_t *ns, int32_t *tz_min, ldg_err *err)
         goto bad;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
     if (secs < -9000000000LL || secs > 9000000000LL)
-        goto bad;
+        return ldgi_fail(err, LDG_E_INPUT,
+                         "time \"%.60s\": out of range (UTC nanoseconds cover the years 1685 to "
+                         "2255)",
+                         s);
     *ns = secs * 1000000000LL + frac;
     if (tz_min)
         *tz_min = off;
@@ -119,18 +122,25 @@ bad:
 void
 ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
 {
-    int64_t local = ns + (int64_t)tz_min * 60 * 1000000000LL;
+    if (tz_min < -1080 || tz_min > 1080)
+        tz_min = 0;
+    int64_t local;
+    struct tm tm;
+    if (__builtin_add_overflow(ns, (int64_t)tz_min * 60 * 1000000000LL, &local)) {
+        snprintf(out, 40, "(time out of range)");
+        return;
+    }
     int64_t secs = local / 1000000000LL, frac = local % 1000000000LL;
     if (frac < 0) {
         frac += 1000000000LL;
         secs--;
     }
     time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, 40, "(time out of range)");
+        return;
+    }
     char zone[16], tmp[96];
-    if (tz_min < -1080 || tz_min > 1080)
-        tz_min = 0;
     if (utc_z && tz_min == 0)
         snprintf(zone, sizeof zone, "Z");
     else

@@ -166,8 +166,16 @@ check_indexes(vstate *v, const item *x, uint64_t seq)
         return s;
     if (s == LDG_E_NOTFOUND || vl != 8 || ldgi_rd64(val) != seq)
         finding(v, LDG_FINDING_FAIL, seq, "index",
-                "the leaf-hash index does not map this "
-                "record's leaf hash to its seq");
+                "the leaf-hash index does not map this record's leaf hash to its seq");
+    s = ldgi_get(v->t, LDGI_DB_COMMIT, x->st.body, LDG_HASH_BYTES, &val, &vl, v->err);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    if (s == LDG_E_NOTFOUND || vl != 8)
+        finding(v, LDG_FINDING_FAIL, seq, "index", "the statement index has no entry for this record");
+    else if (ldgi_rd64(val) != seq)
+        finding(v, LDG_FINDING_FAIL, seq, "replay",
+                "the same signed statement is entry %llu: a statement is appended once",
+                (unsigned long long)ldgi_rd64(val));
     const ldgi_stmt *st = &x->st;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
@@ -238,6 +246,8 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         }
         v->have_genesis = true;
         memcpy(v->logkey, st->actor, LDG_PUB_BYTES);
+        if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
+            finding(v, LDG_FINDING_FAIL, seq, "genesis", "the first admin key is the log key");
         kslot *k = reg_find(&v->reg, st->key_pub, true);
         if (!k)
             return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
@@ -423,7 +433,8 @@ check_totals(vstate *v)
     } idx[] = {{LDGI_DB_LEAF, "leaf-hash"},
                {LDGI_DB_STUDY, "study"},
                {LDGI_DB_KIND, "kind"},
-               {LDGI_DB_ACTOR, "actor"}};
+               {LDGI_DB_ACTOR, "actor"},
+               {LDGI_DB_COMMIT, "statement"}};
     uint64_t n;
     ldg_status s;
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {

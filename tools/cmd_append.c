@@ -6,6 +6,7 @@
  */
 #include "tool.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,7 @@ fields_from_opts(const opts *o, ldg_ledger *l, ldg_fields *f, uint8_t (*refs)[LD
     f->meaning = o->meaning;
     f->reason = o->reason;
     for (size_t i = 0; i < o->nrefs; i++) {
-        int rc = tool_parse_ref(l, o->refs[i], refs[i]);
+        int rc = tool_parse_ref(l, o->refs[i], NULL, refs[i]);
         if (rc != EXIT_OK)
             return rc;
     }
@@ -243,10 +244,10 @@ parse_batch_line(ldg_ledger *l, const char *src, size_t lineno, const char *text
                                 i + 1);
                 goto out;
             }
-            if ((rc = tool_parse_ref(l, tmp, b->refs[i])) != EXIT_OK) {
-                fprintf(stderr, "ldg append: (%s, line %zu)\n", src, lineno);
+            char where[300];
+            snprintf(where, sizeof where, "%s: line %zu", src, lineno);
+            if ((rc = tool_parse_ref(l, tmp, where, b->refs[i])) != EXIT_OK)
                 goto out;
-            }
         }
         b->f.refs = (const uint8_t(*)[LDG_HASH_BYTES])b->refs;
         b->f.nrefs = n;
@@ -534,8 +535,9 @@ cmd_sign(int argc, char **argv)
         goto out;
     }
     FILE *fo = stdout;
-    if (o.out && !(fo = fopen(o.out, "ax"))) {
-        rc = tool_error(EXIT_OPER, "%s: cannot create: it exists or is not writable", o.out);
+    if (o.out && !(fo = fopen(o.out, "wx"))) {
+        rc = tool_error(errno == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: cannot create: %s", o.out,
+                        strerror(errno));
         goto out;
     }
     fprintf(fo, "%s\n", line);

@@ -207,19 +207,21 @@ tool_b64(const uint8_t *p, size_t n, char *out, size_t cap)
 }
 
 int
-tool_parse_ref(ldg_ledger *l, const char *s, uint8_t out[LDG_HASH_BYTES])
+tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES])
 {
     uint64_t seq;
     ldg_err err;
+    const char *w = where ? where : "", *sep = where ? ": " : "", *opt = where ? "ref" : "--ref";
     if (parse_u64(s, &seq)) {
         if (!l)
-            return tool_usage("--ref %s: a sequence number needs a ledger to resolve it "
+            return tool_usage("%s%s%s %s: a sequence number needs a ledger to resolve it "
                               "(--ledger, $LDG_LEDGER or --observed-from), or give the leaf hash",
-                              s);
+                              w, sep, opt, s);
         if (ldg_ledger_leaf_hash(l, seq, out, &err) != LDG_OK) {
             if (err.status == LDG_E_NOTFOUND)
-                return tool_error(EXIT_POLICY, "--ref %s: no such record in the ledger", s);
-            return tool_fail(&err);
+                return tool_error(EXIT_POLICY, "%s%s%s %s: no such record in the ledger", w, sep,
+                                  opt, s);
+            return tool_error(tool_exit_code(err.status), "%s%s%s %s: %s", w, sep, opt, s, err.msg);
         }
         return EXIT_OK;
     }
@@ -233,8 +235,9 @@ tool_parse_ref(ldg_ledger *l, const char *s, uint8_t out[LDG_HASH_BYTES])
                           sodium_base64_VARIANT_ORIGINAL) == 0 &&
         got == LDG_HASH_BYTES && *end == '\0')
         return EXIT_OK;
-    return tool_usage("--ref %s: expected a sequence number or a leaf hash (64 hex or 44 base64)",
-                      s);
+    return tool_usage("%s%s%s %.80s: expected a sequence number or a leaf hash (64 hex or 44 "
+                      "base64)",
+                      w, sep, opt, s);
 }
 
 int

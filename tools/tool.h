@@ -44,8 +44,11 @@ void tool_free_passphrase(char *pass);
 /* Reads a whole file ("-" = stdin) up to max bytes; malloc'd, NUL-terminated. */
 int tool_read_file(const char *path, size_t max, char **out, size_t *len);
 bool parse_u64(const char *s, uint64_t *v);
-/* A ref given as a seq (resolved through l, may be NULL) or 64 hex / 44 base64 chars. */
-int tool_parse_ref(ldg_ledger *l, const char *s, uint8_t out[LDG_HASH_BYTES]);
+/*
+ * A ref given as a seq (resolved through l, may be NULL) or 64 hex / 44 base64
+ * chars.  where (may be NULL) prefixes the one-line error, e.g. "b.jsonl: line 2".
+ */
+int tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES]);
 void tool_b64(const uint8_t *p, size_t n, char *out, size_t cap);
 
 int cmd_keygen(int argc, char **argv);

@@ -1,0 +1,676 @@
+/*
+ * test_tamper.c - an attacker with write access to the LMDB files changes
+ * stored bytes; `ldg verify` (the real binary) must exit 1 and name the
+ * record at fault and the check that failed.  Entries are canonical msgpack
+ * maps {prev, seq, sig, stmt, time, v}; bodies are stored under their
+ * commitment as 8-byte BE seq || 32-byte salt || body JSON.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ helpers -- */
+
+/*
+ * A ledger with 10 entries: genesis, three key.add (seq 1..3), then six
+ * communications by the author (seq 4..9), each its own transaction so host
+ * times differ, each with a body {"subject":"record N","n":N}.
+ */
+static void
+make_tamper_ledger(const char *d)
+{
+    make_ledger(d);
+    for (int i = 4; i < 10; i++) {
+        char body[96];
+        snprintf(body, sizeof body, "{\"subject\":\"record %d\",\"n\":%d}", i, i);
+        run_result r = LDG(d, body, "append", "--as", "author.key", "--kind", "communication",
+                           "--study", "S1", "--body", "-");
+        cr_assert_eq(r.status, 0, "append: %s", r.err);
+        cr_assert_eq(strtol(r.out, NULL, 10), i);
+        run_free(&r);
+    }
+    run_result r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "the untampered ledger verifies: %s", r.out);
+    run_free(&r);
+}
+
+static uint8_t *
+get_entry(const char *d, uint64_t seq, size_t *len)
+{
+    uint8_t k[8];
+    void *v;
+    seq_key(seq, k);
+    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, len), 0, "entry %llu",
+                 (unsigned long long)seq);
+    return v;
+}
+
+static void
+put_entry(const char *d, uint64_t seq, const void *v, size_t len)
+{
+    uint8_t k[8];
+    seq_key(seq, k);
+    cr_assert_eq(lmdb_put_value(d, "entries", k, 8, v, len), 0);
+}
+
+/* Offset of the first (last if `last`) occurrence of pat in p, or -1. */
+static long
+find_bytes(const uint8_t *p, size_t n, const uint8_t *pat, size_t m, bool last)
+{
+    long at = -1;
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(p + i, pat, m) == 0) {
+            at = (long)i;
+            if (!last)
+                break;
+        }
+    return at;
+}
+
+static uint64_t
+rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/*
+ * Scans the bodies database for the body of entry seq: its commitment key
+ * (32 bytes) and value (malloc'd).  Returns false if there is none.
+ */
+static bool
+find_body(const char *d, uint64_t seq, uint8_t key[32], uint8_t **val, size_t *vl)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/ledger", d);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
+    cr_assert_eq(mdb_env_open(env, p, MDB_RDONLY, 0640), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "bodies", 0, &dbi), 0);
+    cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+    MDB_val k, v;
+    bool found = false;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size >= 40 && rd64(v.mv_data) == seq) {
+            cr_assert_eq(k.mv_size, 32);
+            memcpy(key, k.mv_data, 32);
+            *val = malloc(v.mv_size);
+            memcpy(*val, v.mv_data, v.mv_size);
+            *vl = v.mv_size;
+            found = true;
+            break;
+        }
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return found;
+}
+
+/* Runs verify --json; returns the result (caller frees). */
+static run_result
+verify_json(const char *d)
+{
+    return LDG(d, NULL, "verify", "--json");
+}
+
+/*
+ * True if the verify --json output holds a finding of `level` at seq with
+ * check `check` (seq < 0: the ledger as a whole, "seq":null; check NULL: any).
+ */
+static bool
+has_finding(const char *out, const char *level, long seq, const char *check)
+{
+    char *copy = strdup(out);
+    bool hit = false;
+    char *save;
+    for (char *line = strtok_r(copy, "\n", &save); line && !hit;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *o = json_loads(line, 0, NULL);
+        cr_assert_not_null(o, "verify --json printed a line that is not JSON: %s", line);
+        json_t *f = json_object_get(o, "finding");
+        if (json_is_string(f) && strcmp(json_string_value(f), level) == 0) {
+            json_t *s = json_object_get(o, "seq");
+            bool seq_ok = seq < 0 ? json_is_null(s)
+                                  : json_is_integer(s) && json_integer_value(s) == seq;
+            const char *c = json_string_value(json_object_get(o, "check"));
+            hit = seq_ok && c && (!check || strcmp(c, check) == 0);
+        }
+        json_decref(o);
+    }
+    free(copy);
+    return hit;
+}
+
+static const char *
+verdict_line(const char *out)
+{
+    const char *v = strstr(out, "{\"verdict\"");
+    cr_assert_not_null(v, "verify --json prints a verdict: %s", out);
+    return v;
+}
+
+/* verify (text and --json) exits 1 with a FAILED summary; returns the JSON output. */
+static run_result
+verify_fails(const char *d)
+{
+    run_result t = LDG(d, NULL, "verify");
+    cr_assert_eq(t.status, 1, "verify must exit 1: %d\n%s%s", t.status, t.out, t.err);
+    cr_assert(strstr(t.out, "FAILED: ") != NULL, "summary line: %s", t.out);
+    cr_assert(strstr(t.out, "\nOK") == NULL && strncmp(t.out, "OK", 2) != 0, "%s", t.out);
+    run_free(&t);
+    run_result r = verify_json(d);
+    cr_assert_eq(r.status, 1, "verify --json must exit 1: %s%s", r.out, r.err);
+    cr_assert(strstr(verdict_line(r.out), "\"verdict\":\"failed\""), "%s", r.out);
+    return r;
+}
+
+/* The text form names the seq: "FAIL     #7      check: ..." */
+static void
+text_names(const char *d, long seq, const char *check)
+{
+    run_result t = LDG(d, NULL, "verify");
+    char want[64];
+    snprintf(want, sizeof want, "#%-6ld %s:", seq, check);
+    bool hit = false;
+    for (const char *p = t.out; (p = strstr(p, "FAIL")) != NULL; p++) {
+        const char *eol = strchr(p, '\n');
+        const char *w = strstr(p, want);
+        if (w && (!eol || w < eol)) {
+            hit = true;
+            break;
+        }
+    }
+    cr_assert(hit, "verify should print a FAIL line with \"%s\":\n%s", want, t.out);
+    run_free(&t);
+}
+
+/* ------------------------------------------------------------- bodies -- */
+
+Test(tamper, flipped_byte_in_a_body_fails_body_check_at_that_seq, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t key[32], *v;
+    size_t vl;
+    cr_assert(find_body(d, 6, key, &v, &vl), "body of #6");
+    cr_assert(vl > 40 && memcmp(v + 40, "{\"", 2) == 0, "body JSON after seq and salt");
+    uint8_t *digit = memchr(v + 40, '6', vl - 40); /* "n":6 -> "n":7 */
+    cr_assert_not_null(digit);
+    *digit = '7';
+    cr_assert_eq(lmdb_put_value(d, "bodies", key, 32, v, vl), 0);
+    free(v);
+
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "body"), "%s", r.out);
+    cr_assert(!has_finding(r.out, "FAIL", 5, NULL) && !has_finding(r.out, "FAIL", 7, NULL),
+              "only #6 is at fault: %s", r.out);
+    run_free(&r);
+    text_names(d, 6, "body");
+
+    /* show never presents the altered content as the record's body */
+    r = LDG(d, NULL, "show", "6", "--json");
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s%s", r.out, r.err);
+    cr_assert(json_is_null(json_object_get(o, "body")), "%s", r.out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "body_status")), "mismatch");
+    json_decref(o);
+    run_free(&r);
+}
+
+Test(tamper, withheld_body_is_reported_withheld_not_failed_and_show_says_so,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t key[32], *v;
+    size_t vl;
+    cr_assert(find_body(d, 7, key, &v, &vl));
+    free(v);
+    cr_assert_eq(lmdb_del_key(d, "bodies", key, 32), 0);
+
+    run_result r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "a withheld body is no integrity failure: %s", r.out);
+    cr_assert(strstr(r.out, "WITHHELD #7"), "%s", r.out);
+    cr_assert(strstr(r.out, "1 bodies withheld"), "%s", r.out);
+    cr_assert(strstr(r.out, "0 failures"), "%s", r.out);
+    run_free(&r);
+    r = verify_json(d);
+    cr_assert_eq(r.status, 0);
+    cr_assert(has_finding(r.out, "WITHHELD", 7, "body"), "%s", r.out);
+    cr_assert(!has_finding(r.out, "FAIL", 7, NULL), "%s", r.out);
+    cr_assert(strstr(verdict_line(r.out), "\"withheld\":1"), "%s", r.out);
+    run_free(&r);
+
+    r = LDG(d, NULL, "show", "7");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "withheld"), "%s", r.out);
+    cr_assert(!strstr(r.out, "record 7"), "no content shown: %s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "7", "--json");
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o);
+    cr_assert(json_is_null(json_object_get(o, "body")), "%s", r.out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "body_status")), "withheld");
+    json_decref(o);
+    run_free(&r);
+    r = LDG(d, NULL, "log");
+    cr_assert(strstr(r.out, "[body withheld]"), "%s", r.out);
+    run_free(&r);
+}
+
+/* ------------------------------------------------------------ entries -- */
+
+Test(tamper, flipped_byte_in_the_statement_fails_at_that_seq_and_breaks_prev_of_the_next,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 5, &n);
+    static const uint8_t stmt_key[] = {0xa4, 's', 't', 'm', 't'};
+    long at = find_bytes(e, n, stmt_key, sizeof stmt_key, false);
+    cr_assert(at > 0);
+    size_t off = (size_t)at + sizeof stmt_key;
+    size_t slen;
+    if (e[off] == 0xc4) {
+        slen = e[off + 1];
+        off += 2;
+    } else {
+        cr_assert_eq(e[off], 0xc5);
+        slen = (size_t)e[off + 1] << 8 | e[off + 2];
+        off += 3;
+    }
+    /* flip a byte inside the statement's "study" value: still decodes, signature breaks */
+    static const uint8_t study_val[] = {0xa2, 'S', '1'};
+    long s = find_bytes(e + off, slen, study_val, sizeof study_val, false);
+    cr_assert(s >= 0, "statement holds study S1");
+    e[off + (size_t)s + 2] ^= 0x01; /* "S1" -> "S0" */
+    put_entry(d, 5, e, n);
+    free(e);
+
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5, "signature") ||
+                  has_finding(r.out, "FAIL", 5, "statement") ||
+                  has_finding(r.out, "FAIL", 5, "encoding"),
+              "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 6, "prev"), "%s", r.out);
+    run_free(&r);
+    text_names(d, 6, "prev");
+}
+
+Test(tamper, flipped_byte_in_the_statement_structure_fails_at_that_seq, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 5, &n);
+    static const uint8_t stmt_key[] = {0xa4, 's', 't', 'm', 't'};
+    long at = find_bytes(e, n, stmt_key, sizeof stmt_key, false);
+    cr_assert(at > 0);
+    size_t off = (size_t)at + sizeof stmt_key + (e[at + 5] == 0xc4 ? 2 : 3);
+    e[off] ^= 0xff; /* the statement's map header */
+    put_entry(d, 5, e, n);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5, "statement") ||
+                  has_finding(r.out, "FAIL", 5, "signature") ||
+                  has_finding(r.out, "FAIL", 5, "encoding"),
+              "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 6, "prev"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, flipped_byte_in_the_signature_fails_signature_at_that_seq, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 5, &n);
+    static const uint8_t sig_key[] = {0xa3, 's', 'i', 'g', 0xc4, 0x40};
+    long at = find_bytes(e, n, sig_key, sizeof sig_key, false);
+    cr_assert(at > 0);
+    e[(size_t)at + sizeof sig_key + 10] ^= 0x20;
+    put_entry(d, 5, e, n);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5, "signature"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 6, "prev"), "the leaf of #5 changed: %s", r.out);
+    run_free(&r);
+    text_names(d, 5, "signature");
+}
+
+Test(tamper, signature_moved_from_another_record_fails_signature_at_the_target,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    static const uint8_t sig_key[] = {0xa3, 's', 'i', 'g', 0xc4, 0x40};
+    size_t na, nb;
+    uint8_t *a = get_entry(d, 4, &na), *b = get_entry(d, 8, &nb);
+    long sa = find_bytes(a, na, sig_key, sizeof sig_key, false);
+    long sb = find_bytes(b, nb, sig_key, sizeof sig_key, false);
+    cr_assert(sa > 0 && sb > 0);
+    memcpy(b + sb + sizeof sig_key, a + sa + sizeof sig_key, 64);
+    put_entry(d, 8, b, nb);
+    free(a);
+    free(b);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "signature"), "%s", r.out);
+    cr_assert(!has_finding(r.out, "FAIL", 4, NULL), "the source record is intact: %s", r.out);
+    run_free(&r);
+    text_names(d, 8, "signature");
+}
+
+Test(tamper, removed_entry_in_the_middle_is_reported_missing_and_chain_broken,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t k[8];
+    seq_key(6, k);
+    cr_assert_eq(lmdb_del_key(d, "entries", k, 8), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "seq"), "#6 named missing: %s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 7, "prev"), "chain broken at #7: %s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "verify");
+    cr_assert(strstr(r.out, "#6") && strstr(r.out, "missing"), "%s", r.out);
+    run_free(&r);
+}
+
+/*
+ * Truncating the tail (removing the last entries) leaves a shorter chain that
+ * is internally consistent: verify alone cannot prove the ledger was longer.
+ * That needs a checkpoint held outside the host (DESIGN.md, trust model;
+ * issue 3).  A naive truncation that only deletes from the entries database
+ * still leaves the removed entry in the leaf/study/kind/actor indexes and its
+ * body in the bodies database, and verify reports those.
+ */
+Test(tamper, truncated_tail_leaves_index_and_body_counts_that_verify_reports,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t k[8];
+    seq_key(9, k);
+    cr_assert_eq(lmdb_del_key(d, "entries", k, 8), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", -1, "index"), "index count mismatch: %s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", -1, "body"), "body count mismatch: %s", r.out);
+    cr_assert(strstr(verdict_line(r.out), "\"entries\":9"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, swapped_entries_fail_at_both_seqs, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t na, nb;
+    uint8_t *a = get_entry(d, 5, &na), *b = get_entry(d, 7, &nb);
+    put_entry(d, 5, b, nb);
+    put_entry(d, 7, a, na);
+    free(a);
+    free(b);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5, NULL), "#5 named: %s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 7, NULL), "#7 named: %s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 5, "seq") || has_finding(r.out, "FAIL", 5, "prev"),
+              "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 7, "seq") || has_finding(r.out, "FAIL", 7, "prev"),
+              "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, backdated_host_time_of_the_last_entry_fails_time_check, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 9, &n);
+    static const uint8_t time_key[] = {0xa4, 't', 'i', 'm', 'e', 0xcf};
+    long at = find_bytes(e, n, time_key, sizeof time_key, true); /* the entry's, after stmt */
+    static const uint8_t v_key[] = {0xa1, 'v'};
+    cr_assert(at > 0 && (size_t)at + sizeof time_key + 8 + sizeof v_key <= n);
+    cr_assert(memcmp(e + at + sizeof time_key + 8, v_key, sizeof v_key) == 0,
+              "the last time key is the entry's, just before v");
+    uint8_t *t = e + at + sizeof time_key;
+    uint64_t ns = rd64(t) - 3600ull * 1000000000ull; /* one hour earlier */
+    for (int i = 7; i >= 0; i--, ns >>= 8)
+        t[i] = (uint8_t)ns;
+    put_entry(d, 9, e, n);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 9, "time"), "%s", r.out);
+    cr_assert(!has_finding(r.out, "FAIL", 9, "signature"), "the statement is intact: %s", r.out);
+    run_free(&r);
+    text_names(d, 9, "time");
+}
+
+Test(tamper, hostile_entry_value_fails_encoding_without_crash_or_hang, .fini = tmp_cleanup,
+     .timeout = 30)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    static const uint8_t hostile[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
+    put_entry(d, 6, hostile, sizeof hostile);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "encoding"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 7, "prev"), "%s", r.out);
+    run_free(&r);
+    /* readers survive it too */
+    r = LDG(d, NULL, "show", "6");
+    cr_assert(r.status < 128, "show crashed: %d", r.status);
+    cr_assert_neq(r.status, 0, "show must not present a record that does not decode");
+    run_free(&r);
+    r = LDG(d, NULL, "log");
+    cr_assert(r.status < 128, "log crashed: %d", r.status);
+    run_free(&r);
+}
+
+Test(tamper, truncated_entry_value_fails_encoding, .fini = tmp_cleanup, .timeout = 30)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 6, &n);
+    put_entry(d, 6, e, n / 2);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "encoding"), "%s", r.out);
+    run_free(&r);
+}
+
+/* --------------------------------------------------- keys and indexes -- */
+
+Test(tamper, extra_garbage_key_in_the_keys_database_is_a_keys_finding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    static const char garbage[] = "not a public key";
+    static const uint8_t val[17] = {0};
+    cr_assert_eq(lmdb_put_value(d, "keys", garbage, sizeof garbage - 1, val, sizeof val), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", -1, "keys"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, extra_unrecorded_key_with_admin_role_is_a_keys_finding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    /* a 32-byte key registered with every role, by no key record */
+    uint8_t pub[32], val[17] = {0};
+    memset(pub, 0x42, sizeof pub);
+    memset(val + 8, 0xff, 8); /* revoked_seq = none */
+    val[16] = 0x0f;
+    cr_assert_eq(lmdb_put_value(d, "keys", pub, 32, val, sizeof val), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", -1, "keys"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, altered_roles_in_the_keys_database_are_a_keys_finding_at_the_key_record,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    /* the author's key (added at #1) is given every role */
+    run_result r = LDG(d, NULL, "show", "1", "--json");
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s", r.out);
+    const char *b64 =
+        json_string_value(json_object_get(json_object_get(o, "subject_key"), "pub"));
+    cr_assert_not_null(b64, "show 1 --json names the subject key's pub: %s", r.out);
+    uint8_t pub[32];
+    size_t pl;
+    cr_assert_eq(sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &pl, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    json_decref(o);
+    run_free(&r);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "keys", pub, 32, &v, &vl), 0);
+    cr_assert_eq(vl, 17);
+    ((uint8_t *)v)[16] = 0x0f;
+    cr_assert_eq(lmdb_put_value(d, "keys", pub, 32, v, vl), 0);
+    free(v);
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 1, "keys"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, removed_study_index_entry_is_an_index_finding_at_that_seq, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t k[3 + 8] = {'S', '1', 0};
+    seq_key(8, k + 3);
+    cr_assert_eq(lmdb_del_key(d, "study", k, sizeof k), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "index"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, body_moved_to_another_commitment_is_a_body_finding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    /* #5's body is replaced by #4's (seq prefix and all): a replayed body */
+    uint8_t k4[32], k5[32], *v4, *v5;
+    size_t l4, l5;
+    cr_assert(find_body(d, 4, k4, &v4, &l4));
+    cr_assert(find_body(d, 5, k5, &v5, &l5));
+    cr_assert_eq(lmdb_put_value(d, "bodies", k5, 32, v4, l4), 0);
+    free(v4);
+    free(v5);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5, "body"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, trailing_bytes_after_an_entry_fail_encoding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 6, &n);
+    e = realloc(e, n + 1);
+    e[n] = 0xc0; /* msgpack nil after the map */
+    put_entry(d, 6, e, n + 1);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "encoding"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, non_canonical_integer_in_an_entry_fails_encoding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 6, &n);
+    /* "seq": positive fixint 6 re-encoded as uint8 0xcc 0x06 (same value, longer form) */
+    static const uint8_t seq_key6[] = {0xa3, 's', 'e', 'q', 0x06};
+    long at = find_bytes(e, n, seq_key6, sizeof seq_key6, false);
+    cr_assert(at > 0);
+    uint8_t *f = malloc(n + 1);
+    memcpy(f, e, (size_t)at + 4);
+    f[at + 4] = 0xcc;
+    f[at + 5] = 0x06;
+    memcpy(f + at + 6, e + at + 5, n - (size_t)at - 5);
+    put_entry(d, 6, f, n + 1);
+    free(e);
+    free(f);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "encoding"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, entries_key_that_is_not_8_bytes_fails_encoding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 9, &n);
+    static const uint8_t k9[9] = {0, 0, 0, 0, 0, 0, 0, 9, 0}; /* sorts after entry 9 */
+    cr_assert_eq(lmdb_put_value(d, "entries", k9, sizeof k9, e, n), 0);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 10, "encoding"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, entry_appended_past_the_end_by_copying_the_last_fails_at_the_new_seq,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t n;
+    uint8_t *e = get_entry(d, 9, &n);
+    put_entry(d, 10, e, n);
+    free(e);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 10, "seq"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 10, "prev"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, removed_key_registry_entry_is_a_keys_finding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    run_result r = LDG(d, NULL, "show", "2", "--json");
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s", r.out);
+    const char *b64 =
+        json_string_value(json_object_get(json_object_get(o, "subject_key"), "pub"));
+    cr_assert_not_null(b64);
+    uint8_t pub[32];
+    size_t pl;
+    cr_assert_eq(sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &pl, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    json_decref(o);
+    run_free(&r);
+    cr_assert_eq(lmdb_del_key(d, "keys", pub, 32), 0);
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 2, "keys") || has_finding(r.out, "FAIL", -1, "keys"),
+              "%s", r.out);
+    run_free(&r);
+}
