@@ -674,3 +674,58 @@ Test(tamper, removed_key_registry_entry_is_a_keys_finding, .fini = tmp_cleanup)
               "%s", r.out);
     run_free(&r);
 }
+
+/* ------------------------------------------------------------- replay -- */
+
+/*
+ * [POL-9] does not depend on bodies: once a signed statement is in the
+ * ledger, appending it again is refused even after its body was withheld.
+ */
+Test(tamper, replay_after_the_body_was_withheld_is_still_refused, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, "{\"subject\":\"once\"}", "sign", "--as", "author.key", "--kind",
+                       "communication", "--study", "S1", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "once.stmt", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "append", "--signed", "once.stmt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(strtol(r.out, NULL, 10), 4);
+    run_free(&r);
+    uint8_t key[32], *v;
+    size_t vl;
+    cr_assert(find_body(d, 4, key, &v, &vl));
+    free(v);
+    cr_assert_eq(lmdb_del_key(d, "bodies", key, 32), 0);
+
+    r = LDG(d, NULL, "append", "--signed", "once.stmt");
+    cr_assert_eq(r.status, 3, "a replay is refused by policy: %d %s", r.status, r.err);
+    cr_assert(strstr(r.err, "replay"), "%s", r.err);
+    run_free(&r);
+    cr_assert_eq(ledger_size(d), 5, "nothing was written");
+}
+
+/*
+ * An attacker who copies entry 4 to the end and re-chains it (a statement
+ * appended twice) is caught by the statement index, even with bodies gone.
+ */
+Test(tamper, duplicated_statement_is_reported_as_replay_even_without_bodies,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    size_t len;
+    uint8_t *e = get_entry(d, 4, &len);
+    put_entry(d, 10, e, len);
+    free(e);
+    uint8_t key[32], *v;
+    size_t vl;
+    cr_assert(find_body(d, 4, key, &v, &vl));
+    free(v);
+    cr_assert_eq(lmdb_del_key(d, "bodies", key, 32), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 10, "replay"), "%s", r.out);
+    run_free(&r);
+}
