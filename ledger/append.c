@@ -267,9 +267,8 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
                        "this signed statement is already in the ledger (a replay)");
             goto done;
         }
-        if (s != LDG_OK ||
-            (s = ldgi_put(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, bb.p, bb.len, false, false,
-                          err)) != LDG_OK)
+        if (s != LDG_OK || (s = ldgi_put(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, bb.p, bb.len,
+                                         false, false, err)) != LDG_OK)
             goto done;
         if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
             (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, seq), "",

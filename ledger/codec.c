@@ -40,39 +40,41 @@ ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t
     crypto_hash_sha256_final(&st, out);
 }
 
+/*
+ * The signed message is domain || 0x00 || statement, built on the stack: a
+ * statement is at most LDGI_STMT_MAX bytes, and no allocation means no
+ * failure a caller could mistake for a bad signature.
+ */
+#define SIG_MSG_MAX (sizeof LDGI_DOMAIN_STMT + LDGI_STMT_MAX)
+
+static size_t
+sig_message(uint8_t m[SIG_MSG_MAX], const uint8_t *stmt, size_t len)
+{
+    size_t dl = sizeof LDGI_DOMAIN_STMT; /* includes the 0x00 */
+    memcpy(m, LDGI_DOMAIN_STMT, dl);
+    memcpy(m + dl, stmt, len);
+    return dl + len;
+}
+
 bool
 ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t sig[64])
 {
-    /* Ed25519 (pure) over domain || 0x00 || statement. */
-    uint8_t stack[1024];
-    size_t dl = sizeof LDGI_DOMAIN_STMT; /* includes the NUL */
-    uint8_t *m = dl + len <= sizeof stack ? stack : ldgi_malloc(dl + len);
-    if (!m) {
+    uint8_t m[SIG_MSG_MAX];
+    if (len > LDGI_STMT_MAX) {
         memset(sig, 0, 64);
         return false;
     }
-    memcpy(m, LDGI_DOMAIN_STMT, dl);
-    memcpy(m + dl, stmt, len);
-    crypto_sign_ed25519_detached(sig, NULL, m, dl + len, sk);
-    if (m != stack)
-        free(m);
+    crypto_sign_ed25519_detached(sig, NULL, m, sig_message(m, stmt, len), sk);
     return true;
 }
 
 bool
 ldgi_stmt_sig_ok(const uint8_t *stmt, size_t len, const uint8_t pub[32], const uint8_t sig[64])
 {
-    uint8_t stack[1024];
-    size_t dl = sizeof LDGI_DOMAIN_STMT;
-    uint8_t *m = dl + len <= sizeof stack ? stack : ldgi_malloc(dl + len);
-    if (!m)
+    uint8_t m[SIG_MSG_MAX];
+    if (len > LDGI_STMT_MAX)
         return false;
-    memcpy(m, LDGI_DOMAIN_STMT, dl);
-    memcpy(m + dl, stmt, len);
-    bool ok = crypto_sign_ed25519_verify_detached(sig, m, dl + len, pub) == 0;
-    if (m != stack)
-        free(m);
-    return ok;
+    return crypto_sign_ed25519_verify_detached(sig, m, sig_message(m, stmt, len), pub) == 0;
 }
 
 /* ----------------------------------------------------------- encoding -- */
@@ -113,72 +115,98 @@ pk_int(msgpack_packer *pk, int64_t v)
         msgpack_pack_int64(pk, v);
 }
 
+static void
+stmt_pack(const void *obj, msgpack_packer *pk)
+{
+    const ldgi_stmt *s = obj;
+    size_t n = 8 + s->has_key + s->has_meaning + s->has_observed + s->has_origin + s->has_reason;
+    msgpack_pack_map(pk, n);
+    /* Keys in bytewise order [FMT-2]. */
+    pk_key(pk, "actor");
+    pk_bin(pk, s->actor, LDG_PUB_BYTES);
+    pk_key(pk, "body");
+    pk_bin(pk, s->body, LDG_HASH_BYTES);
+    if (s->has_key) {
+        pk_key(pk, "key");
+        if (s->key_full) {
+            msgpack_pack_map(pk, 5);
+            pk_key(pk, "id");
+            pk_str(pk, s->key_id.p, s->key_id.len);
+            pk_key(pk, "name");
+            pk_str(pk, s->key_name.p, s->key_name.len);
+            pk_key(pk, "org");
+            pk_str(pk, s->key_org.p, s->key_org.len);
+            pk_key(pk, "pub");
+            pk_bin(pk, s->key_pub, LDG_PUB_BYTES);
+            pk_key(pk, "roles");
+            msgpack_pack_array(pk, s->nroles);
+            for (size_t i = 0; i < s->nroles; i++)
+                pk_str(pk, s->roles[i].p, s->roles[i].len);
+        } else {
+            msgpack_pack_map(pk, 1);
+            pk_key(pk, "pub");
+            pk_bin(pk, s->key_pub, LDG_PUB_BYTES);
+        }
+    }
+    pk_key(pk, "kind");
+    pk_str(pk, s->kind.p, s->kind.len);
+    if (s->has_meaning) {
+        pk_key(pk, "meaning");
+        pk_str(pk, s->meaning.p, s->meaning.len);
+    }
+    if (s->has_observed) {
+        pk_key(pk, "observed");
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, s->observed_size);
+        pk_bin(pk, s->observed_head, LDG_HASH_BYTES);
+    }
+    if (s->has_origin) {
+        pk_key(pk, "origin");
+        pk_str(pk, s->origin.p, s->origin.len);
+    }
+    if (s->has_reason) {
+        pk_key(pk, "reason");
+        pk_str(pk, s->reason.p, s->reason.len);
+    }
+    pk_key(pk, "refs");
+    msgpack_pack_array(pk, s->nrefs);
+    for (size_t i = 0; i < s->nrefs; i++)
+        pk_bin(pk, s->refs[i], LDG_HASH_BYTES);
+    pk_key(pk, "study");
+    pk_str(pk, s->study.p, s->study.len);
+    pk_key(pk, "time");
+    pk_int(pk, s->time_ns);
+    pk_key(pk, "tz");
+    pk_int(pk, s->tz_min);
+    pk_key(pk, "v");
+    msgpack_pack_uint64(pk, s->v);
+}
+
+static void
+entry_pack(const void *obj, msgpack_packer *pk)
+{
+    const ldgi_entry *e = obj;
+    msgpack_pack_map(pk, 6);
+    pk_key(pk, "prev");
+    pk_bin(pk, e->prev, LDG_HASH_BYTES);
+    pk_key(pk, "seq");
+    msgpack_pack_uint64(pk, e->seq);
+    pk_key(pk, "sig");
+    pk_bin(pk, e->sig, LDG_SIG_BYTES);
+    pk_key(pk, "stmt");
+    pk_bin(pk, e->stmt, e->stmt_len);
+    pk_key(pk, "time");
+    msgpack_pack_uint64(pk, e->time_ns);
+    pk_key(pk, "v");
+    msgpack_pack_uint64(pk, e->v);
+}
+
 bool
 ldgi_stmt_encode(const ldgi_stmt *s, ldgi_buf *b)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, b, buf_write);
-    size_t n = 8 + s->has_key + s->has_meaning + s->has_observed + s->has_origin + s->has_reason;
-    msgpack_pack_map(&pk, n);
-    /* Keys in bytewise order [FMT-2]. */
-    pk_key(&pk, "actor");
-    pk_bin(&pk, s->actor, LDG_PUB_BYTES);
-    pk_key(&pk, "body");
-    pk_bin(&pk, s->body, LDG_HASH_BYTES);
-    if (s->has_key) {
-        pk_key(&pk, "key");
-        if (s->key_full) {
-            msgpack_pack_map(&pk, 5);
-            pk_key(&pk, "id");
-            pk_str(&pk, s->key_id.p, s->key_id.len);
-            pk_key(&pk, "name");
-            pk_str(&pk, s->key_name.p, s->key_name.len);
-            pk_key(&pk, "org");
-            pk_str(&pk, s->key_org.p, s->key_org.len);
-            pk_key(&pk, "pub");
-            pk_bin(&pk, s->key_pub, LDG_PUB_BYTES);
-            pk_key(&pk, "roles");
-            msgpack_pack_array(&pk, s->nroles);
-            for (size_t i = 0; i < s->nroles; i++)
-                pk_str(&pk, s->roles[i].p, s->roles[i].len);
-        } else {
-            msgpack_pack_map(&pk, 1);
-            pk_key(&pk, "pub");
-            pk_bin(&pk, s->key_pub, LDG_PUB_BYTES);
-        }
-    }
-    pk_key(&pk, "kind");
-    pk_str(&pk, s->kind.p, s->kind.len);
-    if (s->has_meaning) {
-        pk_key(&pk, "meaning");
-        pk_str(&pk, s->meaning.p, s->meaning.len);
-    }
-    if (s->has_observed) {
-        pk_key(&pk, "observed");
-        msgpack_pack_array(&pk, 2);
-        msgpack_pack_uint64(&pk, s->observed_size);
-        pk_bin(&pk, s->observed_head, LDG_HASH_BYTES);
-    }
-    if (s->has_origin) {
-        pk_key(&pk, "origin");
-        pk_str(&pk, s->origin.p, s->origin.len);
-    }
-    if (s->has_reason) {
-        pk_key(&pk, "reason");
-        pk_str(&pk, s->reason.p, s->reason.len);
-    }
-    pk_key(&pk, "refs");
-    msgpack_pack_array(&pk, s->nrefs);
-    for (size_t i = 0; i < s->nrefs; i++)
-        pk_bin(&pk, s->refs[i], LDG_HASH_BYTES);
-    pk_key(&pk, "study");
-    pk_str(&pk, s->study.p, s->study.len);
-    pk_key(&pk, "time");
-    pk_int(&pk, s->time_ns);
-    pk_key(&pk, "tz");
-    pk_int(&pk, s->tz_min);
-    pk_key(&pk, "v");
-    msgpack_pack_uint64(&pk, s->v);
+    stmt_pack(s, &pk);
     return !b->oom;
 }
 
@@ -187,19 +215,7 @@ ldgi_entry_encode(const ldgi_entry *e, ldgi_buf *b)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, b, buf_write);
-    msgpack_pack_map(&pk, 6);
-    pk_key(&pk, "prev");
-    pk_bin(&pk, e->prev, LDG_HASH_BYTES);
-    pk_key(&pk, "seq");
-    msgpack_pack_uint64(&pk, e->seq);
-    pk_key(&pk, "sig");
-    pk_bin(&pk, e->sig, LDG_SIG_BYTES);
-    pk_key(&pk, "stmt");
-    pk_bin(&pk, e->stmt, e->stmt_len);
-    pk_key(&pk, "time");
-    msgpack_pack_uint64(&pk, e->time_ns);
-    pk_key(&pk, "v");
-    msgpack_pack_uint64(&pk, e->v);
+    entry_pack(e, &pk);
     return !b->oom;
 }
 
@@ -473,35 +489,41 @@ decode_key(rd *r, ldgi_stmt *s)
     return true;
 }
 
+/*
+ * A packer sink that compares what the encoder writes with the bytes given,
+ * so the canonical check needs no allocation (and cannot fail for want of
+ * memory, which a caller would mistake for a verdict on the bytes).
+ */
+typedef struct cmp_sink {
+    ldgi_buf b; /* b.p = expected bytes, b.len = position, b.cap = total */
+    bool differ;
+} cmp_sink;
+
+static int
+cmp_write(void *data, const char *p, size_t n)
+{
+    cmp_sink *c = data;
+    if (c->differ || n > c->b.cap - c->b.len || memcmp(c->b.p + c->b.len, p, n) != 0)
+        c->differ = true;
+    else
+        c->b.len += n;
+    return 0;
+}
+
 static bool
-recheck(const uint8_t *p, size_t n, bool ok, bool (*enc)(const void *, ldgi_buf *), const void *obj,
-        const char **why)
+recheck(const uint8_t *p, size_t n, bool ok, void (*enc)(const void *, msgpack_packer *),
+        const void *obj, const char **why)
 {
     if (!ok)
         return false;
-    ldgi_buf b = {0};
-    if (!enc(obj, &b)) {
-        ldgi_buf_free(&b);
-        *why = "out of memory";
-        return false;
-    }
-    bool same = b.len == n && memcmp(b.p, p, n) == 0;
-    ldgi_buf_free(&b);
+    cmp_sink c = {{(uint8_t *)p, 0, n, false}, false};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c, cmp_write);
+    enc(obj, &pk);
+    bool same = !c.differ && c.b.len == n;
     if (!same)
         *why = "not in canonical form";
     return same;
-}
-
-static bool
-enc_stmt(const void *o, ldgi_buf *b)
-{
-    return ldgi_stmt_encode(o, b);
-}
-
-static bool
-enc_entry(const void *o, ldgi_buf *b)
-{
-    return ldgi_entry_encode(o, b);
 }
 
 bool
@@ -583,7 +605,7 @@ ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
     if (ok && s->v != LDGI_FORMAT_VERSION)
         ok = rd_fail(&r, "unsupported statement version");
     *why = r.why;
-    return recheck(p, n, ok, enc_stmt, s, why);
+    return recheck(p, n, ok, stmt_pack, s, why);
 }
 
 bool
@@ -618,5 +640,5 @@ ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why)
     if (ok && e->v != LDGI_FORMAT_VERSION)
         ok = rd_fail(&r, "unsupported entry version");
     *why = r.why;
-    return recheck(p, n, ok, enc_entry, e, why);
+    return recheck(p, n, ok, entry_pack, e, why);
 }

@@ -108,7 +108,7 @@ bool ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why
 bool ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why);
 
 /* Signature message: domain || 0x00 || statement [FMT-4]. */
-/* false (and a zeroed sig) only when memory for the message cannot be had. */
+/* false (and a zeroed sig) only for a statement over LDGI_STMT_MAX bytes. */
 bool ldgi_stmt_sign(const uint8_t *stmt, size_t len, const uint8_t sk[64], uint8_t sig[64]);
 bool ldgi_stmt_sig_ok(const uint8_t *stmt, size_t len, const uint8_t pub[32],
                       const uint8_t sig[64]);

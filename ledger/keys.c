@@ -140,6 +140,8 @@ ldg_vkey_parse(const char *line, size_t len, char name[LDG_NAME_MAX + 1],
     size_t rl = len - nl - 1;
     if (rl < 10 || rest[8] != '+')
         return ldgi_fail(err, LDG_E_INPUT, "verifier key: expected 8 hex digits after the name");
+    if (memchr(line, '\0', nl))
+        return ldgi_fail(err, LDG_E_INPUT, "verifier key: NUL byte in the key name");
     memcpy(name, line, nl);
     name[nl] = '\0';
     if (!ldgi_key_name_valid(name))

@@ -64,7 +64,12 @@ static ldg_status
 parse_roles(char *buf, ldgi_stmt *s, ldg_err *err)
 {
     s->nroles = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    /* Not strtok: ldg_sign runs on many threads at once (ldg_sign_many). */
+    for (char *tok = buf, *next; tok; tok = next) {
+        char *comma = strchr(tok, ',');
+        next = comma ? comma + 1 : NULL;
+        if (comma)
+            *comma = '\0';
         while (*tok == ' ')
             tok++;
         size_t n = strlen(tok);
@@ -206,7 +211,7 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     sg->stmt = b.p;
     sg->stmt_len = b.len;
     if (!ldgi_stmt_sign(sg->stmt, sg->stmt_len, ldgi_key_sk(k), sg->sig)) {
-        rc = ldgi_fail(err, LDG_E_NOMEM, "sign: out of memory");
+        rc = ldgi_fail(err, LDG_E_INPUT, "statement is over %u bytes", LDGI_STMT_MAX);
         goto fail;
     }
     free(roles);

@@ -171,7 +171,8 @@ check_indexes(vstate *v, const item *x, uint64_t seq)
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
     if (s == LDG_E_NOTFOUND || vl != 8)
-        finding(v, LDG_FINDING_FAIL, seq, "index", "the statement index has no entry for this record");
+        finding(v, LDG_FINDING_FAIL, seq, "index",
+                "the statement index has no entry for this record");
     else if (ldgi_rd64(val) != seq)
         finding(v, LDG_FINDING_FAIL, seq, "replay",
                 "the same signed statement is entry %llu: a statement is appended once",

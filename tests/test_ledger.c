@@ -1,0 +1,846 @@
+/*
+ * test_ledger.c - the ledger through the library API, on real LMDB files in
+ * a temporary directory (ledger/append.c, read.c, store.c, verify.c):
+ * create, open, append, head, leaf hashes, records, the filtered log, the
+ * key registry, all-or-nothing batches [STO-2], the policy rules that need
+ * ledger state [POL-4..POL-9], a clean verify, and allocation-failure
+ * injection during append (every failure is an error status and leaves the
+ * ledger verifiable and unchanged).
+ */
+#include "helpers.h"
+#include "internal.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ldgi_alloc_fail_after(long n);
+
+/* ------------------------------------------------------------ fixture -- */
+
+static struct {
+    const char *dir;
+    char path[700];
+    ldg_key *log, *admin, *author, *approver, *outsider;
+    ldg_ledger *l;
+    int64_t t; /* claimed times, increasing */
+} F;
+
+static ldg_key *
+gen(const char *name)
+{
+    ldg_key *k = NULL;
+    ldg_err e;
+    cr_assert_eq(ldg_key_generate(name, &k, &e), LDG_OK, "%s", e.msg);
+    return k;
+}
+
+static ldg_signed *
+sgn(const ldg_key *k, ldg_fields f)
+{
+    if (!f.has_time) {
+        f.has_time = 1;
+        f.time_ns = F.t += 1000000000LL;
+        f.tz_min = 60;
+    }
+    ldg_signed *s = NULL;
+    ldg_err e;
+    cr_assert_eq(ldg_sign(k, &f, &s, &e), LDG_OK, "sign %s: %s", f.kind, e.msg);
+    return s;
+}
+
+static uint64_t
+size_now(void)
+{
+    uint64_t n;
+    uint8_t h[LDG_HASH_BYTES];
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_head(F.l, &n, h, &e), LDG_OK, "%s", e.msg);
+    return n;
+}
+
+/* Signs and appends one statement; returns its seq. */
+static uint64_t
+put(const ldg_key *k, ldg_fields f, ldg_appended *out)
+{
+    ldg_signed *s = sgn(k, f);
+    ldg_appended a;
+    ldg_err e;
+    cr_assert_eq(ldg_append(F.l, &s, 1, &a, &e), LDG_OK, "append %s: %s", f.kind, e.msg);
+    ldg_signed_free(s);
+    if (out)
+        *out = a;
+    return a.seq;
+}
+
+static ldg_status
+put_status(const ldg_key *k, ldg_fields f, ldg_err *e)
+{
+    ldg_signed *s = sgn(k, f);
+    ldg_appended a;
+    memset(e, 0, sizeof *e);
+    ldg_status st = ldg_append(F.l, &s, 1, &a, e);
+    ldg_signed_free(s);
+    return st;
+}
+
+static ldg_fields
+key_add(const ldg_key *k, const char *name, const char *org, const char *roles)
+{
+    static uint8_t pubs[8][LDG_PUB_BYTES];
+    static int i;
+    i = (i + 1) % 8;
+    ldg_key_public(k, pubs[i]);
+    return (ldg_fields){.kind = "key.add", .study = "", .key_pub = pubs[i],
+                        .key_id = ldg_key_name(k), .key_name = name, .key_org = org,
+                        .key_roles = roles};
+}
+
+static ldg_fields
+note(const char *kind, const char *study)
+{
+    return (ldg_fields){.kind = kind, .study = study};
+}
+
+static void
+fx_up(void)
+{
+    ldg_err e;
+    cr_assert_eq(ldg_init(&e), LDG_OK);
+    F.dir = tmp_dir();
+    snprintf(F.path, sizeof F.path, "%s/ledger", F.dir);
+    F.t = 1700000000000000000LL;
+    F.log = gen("log");
+    F.admin = gen("admin");
+    F.author = gen("author");
+    F.approver = gen("approver");
+    F.outsider = gen("outsider");
+    uint8_t ap[LDG_PUB_BYTES];
+    ldg_key_public(F.admin, ap);
+    cr_assert_eq(ldg_ledger_create(F.path, "test.example/ledger", F.log, ap, "admin",
+                                   "Ada Admin", "Acme CRO", &e),
+                 LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_ledger_open(F.path, 0, &F.l, &e), LDG_OK, "%s", e.msg);
+    put(F.admin, key_add(F.author, "Carla Rossi", "Acme CRO", "author"), NULL);
+    put(F.admin, key_add(F.approver, "Quinn Avery", "Helix Pharma", "approver"), NULL);
+    cr_assert_eq(size_now(), 3);
+}
+
+static void
+fx_down(void)
+{
+    ldgi_alloc_fail_after(-1);
+    ldg_ledger_close(F.l);
+    ldg_key_free(F.log);
+    ldg_key_free(F.admin);
+    ldg_key_free(F.author);
+    ldg_key_free(F.approver);
+    ldg_key_free(F.outsider);
+    memset(&F, 0, sizeof F);
+    tmp_cleanup();
+}
+
+TestSuite(ledger, .init = fx_up, .fini = fx_down);
+
+typedef struct findings {
+    int n;
+    char first[600];
+} findings;
+
+static void
+on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, const char *detail)
+{
+    findings *f = ctx;
+    if (f->n++ == 0)
+        snprintf(f->first, sizeof f->first, "level %d seq %llu %s: %s", lvl,
+                 (unsigned long long)seq, check, detail);
+}
+
+/* Runs verify; asserts no finding, and entries == expected size. */
+static void
+verify_clean(uint64_t expect)
+{
+    findings fd = {0};
+    ldg_verify_opts o = {.jobs = 2, .on_finding = on_finding, .ctx = &fd};
+    ldg_verify_summary sum;
+    ldg_err e;
+    cr_assert_eq(ldg_verify_run(F.l, &o, &sum, &e), LDG_OK, "verify: %s", e.msg);
+    cr_assert_eq(sum.failures, 0, "%llu failures; first: %s", (unsigned long long)sum.failures,
+                 fd.first);
+    cr_assert_eq(sum.withheld, 0);
+    cr_assert_eq(fd.n, 0, "%s", fd.first);
+    cr_assert_eq(sum.entries, expect);
+    cr_assert_eq(sum.signatures, expect);
+    uint64_t n;
+    uint8_t h[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_head(F.l, &n, h, &e), LDG_OK);
+    cr_assert_eq(n, expect);
+    cr_assert_arr_eq(sum.head, h, LDG_HASH_BYTES);
+}
+
+/* ------------------------------------------------- create, open, head -- */
+
+Test(ledger, create_writes_genesis_pinning_origin_log_key_and_admin)
+{
+    ldg_record *r = NULL;
+    ldg_err e;
+    cr_assert_eq(ldg_record_get(F.l, 0, &r, &e), LDG_OK, "%s", e.msg);
+    cr_assert_str_eq(r->kind, "genesis");
+    cr_assert_str_eq(r->study, "");
+    cr_assert_not_null(r->origin);
+    cr_assert_str_eq(r->origin, "test.example/ledger");
+    uint8_t lp[LDG_PUB_BYTES], ap[LDG_PUB_BYTES], zero[LDG_HASH_BYTES] = {0};
+    ldg_key_public(F.log, lp);
+    ldg_key_public(F.admin, ap);
+    cr_assert_arr_eq(r->actor, lp, LDG_PUB_BYTES, "genesis is signed by the log key");
+    cr_assert(r->has_key);
+    cr_assert_arr_eq(r->key.pub, ap, LDG_PUB_BYTES);
+    cr_assert_str_eq(r->key.id, "admin");
+    cr_assert_str_eq(r->key.name, "Ada Admin");
+    cr_assert_str_eq(r->key.org, "Acme CRO");
+    cr_assert_str_eq(r->key.roles, "admin");
+    cr_assert_arr_eq(r->prev, zero, LDG_HASH_BYTES, "entry 0 chains to zeros");
+    cr_assert_eq(r->seq, 0);
+    ldg_record_free(r);
+    ldg_record_free(NULL);
+}
+
+Test(ledger, create_refuses_an_existing_ledger)
+{
+    uint8_t ap[LDG_PUB_BYTES];
+    ldg_key_public(F.admin, ap);
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_create(F.path, "other", F.log, ap, "admin", "A", "O", &e),
+                 LDG_E_EXISTS);
+    cr_assert_eq(size_now(), 3, "the existing ledger is untouched");
+    verify_clean(3);
+}
+
+Test(ledger, create_refuses_the_log_key_as_first_admin_and_leaves_no_ledger)
+{
+    char p[800];
+    snprintf(p, sizeof p, "%s/second", F.dir);
+    uint8_t lp[LDG_PUB_BYTES];
+    ldg_key_public(F.log, lp);
+    ldg_err e;
+    ldg_status s = ldg_ledger_create(p, "o", F.log, lp, "log", "Log", "Org", &e);
+    cr_assert_neq(s, LDG_OK);
+    ldg_ledger *l = NULL;
+    cr_assert_eq(ldg_ledger_open(p, 0, &l, &e), LDG_E_NOTFOUND, "no ledger without genesis");
+    cr_assert_null(l);
+}
+
+Test(ledger, open_reports_a_missing_ledger)
+{
+    char p[800];
+    snprintf(p, sizeof p, "%s/nothing-here", F.dir);
+    ldg_ledger *l = NULL;
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_open(p, 0, &l, &e), LDG_E_NOTFOUND);
+    cr_assert_null(l);
+    cr_assert_eq(ldg_ledger_open(F.dir, 0, &l, &e), LDG_E_NOTFOUND, "a directory, no ledger");
+    ldg_ledger_close(NULL);
+}
+
+Test(ledger, append_returns_seq_and_leaf_hash_that_head_and_leaf_hash_agree_with)
+{
+    uint64_t n0 = size_now();
+    ldg_appended a, b;
+    put(F.author, note("communication", "S-1"), &a);
+    put(F.author, note("meeting", "S-1"), &b);
+    cr_assert_eq(a.seq, n0);
+    cr_assert_eq(b.seq, n0 + 1);
+    uint64_t n;
+    uint8_t head[LDG_HASH_BYTES], h[LDG_HASH_BYTES];
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_head(F.l, &n, head, &e), LDG_OK);
+    cr_assert_eq(n, n0 + 2);
+    cr_assert_arr_eq(head, b.leaf_hash, LDG_HASH_BYTES);
+    cr_assert_eq(ldg_ledger_leaf_hash(F.l, a.seq, h, &e), LDG_OK);
+    cr_assert_arr_eq(h, a.leaf_hash, LDG_HASH_BYTES);
+    /* the leaf hash is SHA-256(0x00 || entry bytes), and b chains to a */
+    ldg_record *r;
+    cr_assert_eq(ldg_record_get(F.l, b.seq, &r, &e), LDG_OK);
+    ldgi_leaf_hash(r->entry, r->entry_len, h);
+    cr_assert_arr_eq(h, b.leaf_hash, LDG_HASH_BYTES);
+    cr_assert_arr_eq(r->leaf_hash, b.leaf_hash, LDG_HASH_BYTES);
+    cr_assert_arr_eq(r->prev, a.leaf_hash, LDG_HASH_BYTES);
+    ldg_record_free(r);
+    verify_clean(n0 + 2);
+}
+
+Test(ledger, reads_past_the_end_are_notfound)
+{
+    uint8_t h[LDG_HASH_BYTES];
+    ldg_record *r = NULL;
+    ldg_err e;
+    uint64_t n = size_now();
+    cr_assert_eq(ldg_ledger_leaf_hash(F.l, n, h, &e), LDG_E_NOTFOUND);
+    cr_assert_eq(ldg_record_get(F.l, n, &r, &e), LDG_E_NOTFOUND);
+    cr_assert_null(r);
+    cr_assert_eq(ldg_record_get(F.l, UINT64_MAX, &r, &e), LDG_E_NOTFOUND);
+}
+
+Test(ledger, record_get_returns_what_was_signed)
+{
+    ldg_appended a;
+    put(F.author, note("document", "S-9"), &a);
+    ldg_fields f = note("approval", "S-9");
+    f.meaning = "approval";
+    uint8_t refs[1][LDG_HASH_BYTES];
+    memcpy(refs[0], a.leaf_hash, LDG_HASH_BYTES);
+    f.refs = (const uint8_t(*)[LDG_HASH_BYTES])refs;
+    f.nrefs = 1;
+    f.body = "{\"z\": true, \"a\": \"caf\xc3\xa9\"}";
+    f.body_len = strlen(f.body);
+    f.has_time = 1;
+    f.time_ns = 1712345678987654321LL;
+    f.tz_min = -300;
+    ldg_appended b;
+    put(F.approver, f, &b);
+    ldg_record *r;
+    ldg_err e;
+    cr_assert_eq(ldg_record_get(F.l, b.seq, &r, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(r->seq, b.seq);
+    cr_assert_str_eq(r->kind, "approval");
+    cr_assert_str_eq(r->study, "S-9");
+    cr_assert_str_eq(r->meaning, "approval");
+    cr_assert_null(r->reason);
+    cr_assert_null(r->origin);
+    cr_assert_eq(r->time_ns, 1712345678987654321LL);
+    cr_assert_eq(r->tz_min, -300);
+    cr_assert_eq(r->nrefs, 1);
+    cr_assert_arr_eq(r->refs[0], a.leaf_hash, LDG_HASH_BYTES);
+    cr_assert_eq(r->ref_seqs[0], a.seq, "the ref resolves to its seq");
+    cr_assert_eq(r->body_state, LDG_BODY_OK);
+    cr_assert_str_eq(r->body, "{\"a\":\"caf\xc3\xa9\",\"z\":true}");
+    cr_assert_eq(r->body_len, strlen(r->body));
+    uint8_t pub[LDG_PUB_BYTES];
+    ldg_key_public(F.approver, pub);
+    cr_assert_arr_eq(r->actor, pub, LDG_PUB_BYTES);
+    cr_assert_str_eq(r->signer.name, "Quinn Avery");
+    cr_assert_str_eq(r->signer.org, "Helix Pharma");
+    cr_assert_str_eq(r->signer.roles, "approver");
+    cr_assert_str_eq(r->signer.id, "approver");
+    cr_assert_not(r->signer.revoked);
+    cr_assert_not(r->has_key);
+    uint64_t prev_time;
+    ldg_record *p;
+    cr_assert_eq(ldg_record_get(F.l, a.seq, &p, &e), LDG_OK);
+    prev_time = p->host_time_ns;
+    ldg_record_free(p);
+    cr_assert_geq(r->host_time_ns, prev_time, "host time never decreases");
+    ldg_record_free(r);
+}
+
+/* ----------------------------------------------------------- log_each -- */
+
+typedef struct seqs {
+    size_t n, stop_after;
+    uint64_t seq[64];
+} seqs;
+
+static int
+collect(void *ctx, const ldg_record *r)
+{
+    seqs *s = ctx;
+    cr_assert_lt(s->n, 64);
+    s->seq[s->n++] = r->seq;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+static seqs
+log_of(const ldg_filter *f)
+{
+    seqs s = {0};
+    ldg_err e;
+    cr_assert_eq(ldg_log_each(F.l, f, collect, &s, &e), LDG_OK, "%s", e.msg);
+    return s;
+}
+
+static void
+assert_seqs(seqs got, const uint64_t *want, size_t n, const char *what)
+{
+    cr_assert_eq(got.n, n, "%s: %zu records, want %zu", what, got.n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(got.seq[i], want[i], "%s: record %zu is %llu, want %llu", what, i,
+                     (unsigned long long)got.seq[i], (unsigned long long)want[i]);
+}
+
+Test(ledger, log_each_filters_by_study_kind_actor_and_time)
+{
+    /* 0 genesis, 1-2 key.add, then: */
+    uint64_t s3 = put(F.author, note("communication", "A"), NULL);
+    uint64_t s4 = put(F.author, note("query", "B"), NULL);
+    ldg_fields ap = note("approval", "A");
+    ap.meaning = "review";
+    uint64_t s5 = put(F.approver, ap, NULL);
+    uint64_t s6 = put(F.author, note("communication", "A"), NULL);
+    cr_assert_eq(s3, 3);
+
+    ldg_filter f = {0};
+    uint64_t all[] = {0, 1, 2, s3, s4, s5, s6};
+    assert_seqs(log_of(NULL), all, 7, "no filter");
+    assert_seqs(log_of(&f), all, 7, "empty filter");
+
+    f.study = "A";
+    uint64_t a[] = {s3, s5, s6};
+    assert_seqs(log_of(&f), a, 3, "study A");
+    f.study = "nope";
+    assert_seqs(log_of(&f), NULL, 0, "unknown study");
+    f.study = "";
+    uint64_t sys[] = {0, 1, 2};
+    assert_seqs(log_of(&f), sys, 3, "empty study (system records)");
+
+    f = (ldg_filter){.kind = "communication"};
+    uint64_t c[] = {s3, s6};
+    assert_seqs(log_of(&f), c, 2, "kind communication");
+    f = (ldg_filter){.kind = "key.add"};
+    uint64_t ka[] = {1, 2};
+    assert_seqs(log_of(&f), ka, 2, "kind key.add");
+    f = (ldg_filter){.study = "A", .kind = "approval"};
+    uint64_t sa[] = {s5};
+    assert_seqs(log_of(&f), sa, 1, "study A and kind approval");
+
+    f = (ldg_filter){.actor = "Quinn Avery"};
+    assert_seqs(log_of(&f), sa, 1, "actor by printed name");
+    f = (ldg_filter){.actor = "author"};
+    uint64_t au[] = {s3, s4, s6};
+    assert_seqs(log_of(&f), au, 3, "actor by key name");
+    uint8_t pub[LDG_PUB_BYTES];
+    char line[LDG_VKEY_MAX];
+    ldg_key_public(F.author, pub);
+    ldg_err e;
+    cr_assert_eq(ldg_vkey_format("author", pub, line, &e), LDG_OK);
+    f = (ldg_filter){.actor = line};
+    assert_seqs(log_of(&f), au, 3, "actor by verifier-key line");
+    f = (ldg_filter){.actor = "Ada Admin"};
+    assert_seqs(log_of(&f), ka, 2, "actor admin");
+
+    /* time window on the host time, inclusive: expected set computed from the records */
+    uint64_t ht[7];
+    for (uint64_t i = 0; i < 7; i++) {
+        ldg_record *r;
+        cr_assert_eq(ldg_record_get(F.l, all[i], &r, &e), LDG_OK);
+        ht[i] = r->host_time_ns;
+        ldg_record_free(r);
+    }
+    struct {
+        int hs, hu;
+        int64_t since, until;
+    } win[] = {{1, 0, (int64_t)ht[4], 0},
+               {0, 1, 0, (int64_t)ht[3]},
+               {1, 1, (int64_t)ht[2], (int64_t)ht[5]},
+               {1, 1, (int64_t)ht[6] + 1, INT64_MAX},
+               {1, 0, 0, 0}};
+    for (size_t w = 0; w < sizeof win / sizeof win[0]; w++) {
+        f = (ldg_filter){.has_since = win[w].hs, .has_until = win[w].hu,
+                         .since_ns = win[w].since, .until_ns = win[w].until};
+        uint64_t want[7];
+        size_t n = 0;
+        for (int i = 0; i < 7; i++)
+            if ((!win[w].hs || (int64_t)ht[i] >= win[w].since) &&
+                (!win[w].hu || (int64_t)ht[i] <= win[w].until))
+                want[n++] = all[i];
+        char what[32];
+        snprintf(what, sizeof what, "time window %zu", w);
+        assert_seqs(log_of(&f), want, n, what);
+        /* combined with the study index */
+        f.study = "A";
+        n = 0;
+        for (int i = 0; i < 7; i++)
+            if ((all[i] == s3 || all[i] == s5 || all[i] == s6) &&
+                (!win[w].hs || (int64_t)ht[i] >= win[w].since) &&
+                (!win[w].hu || (int64_t)ht[i] <= win[w].until))
+                want[n++] = all[i];
+        assert_seqs(log_of(&f), want, n, what);
+    }
+}
+
+Test(ledger, log_each_stops_when_the_callback_says_so)
+{
+    put(F.author, note("communication", "A"), NULL);
+    seqs s = {.stop_after = 2};
+    ldg_err e;
+    cr_assert_eq(ldg_log_each(F.l, NULL, collect, &s, &e), LDG_OK);
+    cr_assert_eq(s.n, 2);
+    seqs t = {.stop_after = 1};
+    ldg_filter f = {.study = "A"};
+    cr_assert_eq(ldg_log_each(F.l, &f, collect, &t, &e), LDG_OK);
+    cr_assert_eq(t.n, 1);
+}
+
+/* ---------------------------------------------------------- keys_each -- */
+
+typedef struct keylist {
+    size_t n;
+    ldg_keyinfo k[8];
+    char names[8][64], roles[8][64], reason[8][64];
+} keylist;
+
+static int
+keys_collect(void *ctx, const ldg_keyinfo *k)
+{
+    keylist *l = ctx;
+    cr_assert_lt(l->n, 8);
+    l->k[l->n] = *k;
+    snprintf(l->names[l->n], 64, "%s", k->name ? k->name : "");
+    snprintf(l->roles[l->n], 64, "%s", k->roles ? k->roles : "");
+    snprintf(l->reason[l->n], 64, "%s", k->revoke_reason ? k->revoke_reason : "");
+    l->n++;
+    return 0;
+}
+
+static long
+find_key(const keylist *l, const ldg_key *k)
+{
+    uint8_t pub[LDG_PUB_BYTES];
+    ldg_key_public(k, pub);
+    for (size_t i = 0; i < l->n; i++)
+        if (memcmp(l->k[i].pub, pub, LDG_PUB_BYTES) == 0)
+            return (long)i;
+    return -1;
+}
+
+Test(ledger, keys_each_lists_the_registry_with_revocations)
+{
+    ldg_key *sam = gen("sam");
+    uint64_t added = put(F.admin, key_add(sam, "Dr Sam Patel", "Helix Pharma", "decider,author"),
+                         NULL);
+    uint8_t ap[LDG_PUB_BYTES];
+    ldg_key_public(F.approver, ap);
+    ldg_fields rv = {.kind = "key.revoke", .study = "", .key_pub = ap, .reason = "left Helix"};
+    uint64_t revoked = put(F.admin, rv, NULL);
+
+    keylist l = {0};
+    ldg_err e;
+    cr_assert_eq(ldg_keys_each(F.l, keys_collect, &l, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(l.n, 4, "admin, author, approver, sam (the log key is not an actor)");
+    cr_assert_eq(find_key(&l, F.log), -1);
+    long i = find_key(&l, F.admin);
+    cr_assert_geq(i, 0);
+    cr_assert_str_eq(l.k[i].id, "admin");
+    cr_assert_str_eq(l.names[i], "Ada Admin");
+    cr_assert_str_eq(l.roles[i], "admin");
+    cr_assert_eq(l.k[i].added_seq, 0);
+    cr_assert_not(l.k[i].revoked);
+    i = find_key(&l, sam);
+    cr_assert_geq(i, 0);
+    cr_assert_str_eq(l.roles[i], "author,decider", "sorted roles");
+    cr_assert_eq(l.k[i].added_seq, added);
+    i = find_key(&l, F.approver);
+    cr_assert_geq(i, 0);
+    cr_assert(l.k[i].revoked);
+    cr_assert_eq(l.k[i].revoked_seq, revoked);
+    cr_assert_str_eq(l.reason[i], "left Helix");
+    ldg_key_free(sam);
+    verify_clean(size_now());
+}
+
+/* ------------------------------------------------------------ batches -- */
+
+Test(ledger, batch_with_a_refused_item_writes_nothing_and_names_its_index)
+{
+    enum { N = 4 };
+    for (size_t bad = 0; bad < N; bad++) {
+        uint64_t n0 = size_now();
+        uint8_t h0[LDG_HASH_BYTES], h1[LDG_HASH_BYTES];
+        ldg_err e;
+        cr_assert_eq(ldg_ledger_head(F.l, &n0, h0, &e), LDG_OK);
+        ldg_signed *sv[N];
+        for (size_t i = 0; i < N; i++)
+            sv[i] = sgn(i == bad ? F.outsider : F.author, note("communication", "B"));
+        ldg_appended out[N];
+        memset(&e, 0, sizeof e);
+        cr_assert_eq(ldg_append(F.l, sv, N, out, &e), LDG_E_POLICY, "bad item %zu", bad);
+        cr_assert_eq(e.index, (long)bad);
+        cr_assert_eq(e.status, LDG_E_POLICY);
+        uint64_t n1;
+        cr_assert_eq(ldg_ledger_head(F.l, &n1, h1, &e), LDG_OK);
+        cr_assert_eq(n1, n0, "nothing written");
+        cr_assert_arr_eq(h1, h0, LDG_HASH_BYTES);
+        verify_clean(n0);
+        /* the good items were not written: appending them now is not a replay */
+        ldg_signed *good[N - 1];
+        for (size_t i = 0, j = 0; i < N; i++)
+            if (i != bad)
+                good[j++] = sv[i];
+        cr_assert_eq(ldg_append(F.l, good, N - 1, out, &e), LDG_OK, "%s", e.msg);
+        cr_assert_eq(out[0].seq, n0);
+        cr_assert_eq(out[N - 2].seq, n0 + N - 2);
+        for (size_t i = 0; i < N; i++)
+            ldg_signed_free(sv[i]);
+    }
+    verify_clean(size_now());
+}
+
+Test(ledger, batch_items_see_the_state_left_by_earlier_items)
+{
+    ldg_key *sam = gen("sam");
+    ldg_signed *sv[3] = {
+        sgn(F.admin, key_add(sam, "Dr Sam Patel", "Helix Pharma", "decider")),
+        sgn(sam, note("decision", "S-1")),
+        NULL,
+    };
+    ldg_appended out[3];
+    ldg_err e;
+    cr_assert_eq(ldg_append(F.l, sv, 2, out, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(out[1].seq, out[0].seq + 1);
+    /* and a revocation earlier in a batch binds later items */
+    uint8_t sp[LDG_PUB_BYTES];
+    ldg_key_public(sam, sp);
+    ldg_fields rv = {.kind = "key.revoke", .study = "", .key_pub = sp, .reason = "gone"};
+    ldg_signed *sv2[2] = {sgn(F.admin, rv), sgn(sam, note("decision", "S-1"))};
+    uint64_t n0 = size_now();
+    cr_assert_eq(ldg_append(F.l, sv2, 2, out, &e), LDG_E_POLICY);
+    cr_assert_eq(e.index, 1);
+    cr_assert_eq(size_now(), n0);
+    for (int i = 0; i < 2; i++) {
+        ldg_signed_free(sv[i]);
+        ldg_signed_free(sv2[i]);
+    }
+    ldg_key_free(sam);
+    verify_clean(n0);
+}
+
+Test(ledger, append_of_nothing_is_ok_and_of_no_ledger_is_usage)
+{
+    uint64_t n0 = size_now();
+    ldg_err e;
+    cr_assert_eq(ldg_append(F.l, NULL, 0, NULL, &e), LDG_OK);
+    cr_assert_eq(size_now(), n0);
+    ldg_signed *s = sgn(F.author, note("query", "S"));
+    cr_assert_eq(ldg_append(NULL, &s, 1, NULL, &e), LDG_E_USAGE);
+    cr_assert_eq(ldg_append(F.l, NULL, 1, NULL, &e), LDG_E_USAGE);
+    /* out may be NULL */
+    cr_assert_eq(ldg_append(F.l, &s, 1, NULL, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(size_now(), n0 + 1);
+    ldg_signed_free(s);
+}
+
+/* ------------------------------------------------------------- policy -- */
+
+Test(ledger, genesis_cannot_be_appended)
+{
+    uint8_t op[LDG_PUB_BYTES];
+    ldg_key_public(F.outsider, op);
+    ldg_fields g = {.kind = "genesis", .study = "", .origin = "evil", .key_pub = op,
+                    .key_id = "outsider", .key_name = "Mallory", .key_org = "Evil",
+                    .key_roles = "admin"};
+    ldg_err e;
+    uint64_t n0 = size_now();
+    cr_assert_eq(put_status(F.log, g, &e), LDG_E_POLICY, "by the log key");
+    cr_assert_eq(put_status(F.admin, g, &e), LDG_E_POLICY, "by an admin");
+    cr_assert_eq(e.index, 0);
+    cr_assert_eq(size_now(), n0);
+    verify_clean(n0);
+}
+
+Test(ledger, a_statement_is_appended_once)
+{
+    ldg_signed *s = sgn(F.author, note("communication", "S"));
+    ldg_appended a;
+    ldg_err e;
+    cr_assert_eq(ldg_append(F.l, &s, 1, &a, &e), LDG_OK);
+    uint64_t n0 = size_now();
+    cr_assert_eq(ldg_append(F.l, &s, 1, &a, &e), LDG_E_POLICY, "replay");
+    ldg_signed *t = sgn(F.author, note("communication", "S"));
+    ldg_signed *twice[2] = {t, t};
+    cr_assert_eq(ldg_append(F.l, twice, 2, NULL, &e), LDG_E_POLICY, "twice in a batch");
+    cr_assert_eq(e.index, 1);
+    cr_assert_eq(size_now(), n0);
+    ldg_signed_free(s);
+    ldg_signed_free(t);
+    verify_clean(n0);
+}
+
+Test(ledger, roles_revocation_refs_and_observed_head_are_enforced)
+{
+    ldg_err e;
+    uint64_t n0 = size_now();
+    ldg_fields ap = note("approval", "S");
+    ap.meaning = "approval";
+    cr_assert_eq(put_status(F.author, ap, &e), LDG_E_POLICY, "author may not approve");
+    cr_assert_eq(put_status(F.approver, note("communication", "S"), &e), LDG_E_POLICY,
+                 "approver may not write a communication");
+    cr_assert_eq(put_status(F.author, note("decision", "S"), &e), LDG_E_POLICY,
+                 "author may not decide");
+    cr_assert_eq(put_status(F.author, key_add(F.outsider, "M", "O", "admin"), &e), LDG_E_POLICY,
+                 "author may not add keys");
+    cr_assert_eq(put_status(F.outsider, note("communication", "S"), &e), LDG_E_POLICY,
+                 "unregistered key");
+    cr_assert_eq(put_status(F.log, note("communication", "S"), &e), LDG_E_POLICY,
+                 "the log key is not an actor");
+    cr_assert_eq(put_status(F.admin, key_add(F.author, "C", "O", "author"), &e), LDG_E_POLICY,
+                 "key already registered");
+    uint8_t op[LDG_PUB_BYTES];
+    ldg_key_public(F.outsider, op);
+    ldg_fields rv = {.kind = "key.revoke", .study = "", .key_pub = op, .reason = "x"};
+    cr_assert_eq(put_status(F.admin, rv, &e), LDG_E_POLICY, "revoke an unknown key");
+
+    static const uint8_t nowhere[1][LDG_HASH_BYTES] = {{0xde, 0xad}};
+    ldg_fields rf = note("response", "S");
+    rf.refs = nowhere;
+    rf.nrefs = 1;
+    cr_assert_eq(put_status(F.author, rf, &e), LDG_E_POLICY, "ref to no entry");
+
+    uint64_t n;
+    uint8_t head[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_head(F.l, &n, head, &e), LDG_OK);
+    ldg_fields ob = note("query", "S");
+    ob.has_observed = 1;
+    ob.observed_size = n;
+    memcpy(ob.observed_head, head, LDG_HASH_BYTES);
+    ob.observed_head[0] ^= 1;
+    cr_assert_eq(put_status(F.author, ob, &e), LDG_E_POLICY, "wrong observed head");
+    ob.observed_head[0] ^= 1;
+    ob.observed_size = n + 1;
+    cr_assert_eq(put_status(F.author, ob, &e), LDG_E_POLICY, "observed size in the future");
+    ob.observed_size = n - 1;
+    cr_assert_eq(put_status(F.author, ob, &e), LDG_E_POLICY, "size and head disagree");
+    cr_assert_eq(size_now(), n0, "nothing written by refusals");
+    ob.observed_size = n;
+    cr_assert_eq(put_status(F.author, ob, &e), LDG_OK, "the true head: %s", e.msg);
+
+    /* revoked keys stay revoked */
+    ldg_key_public(F.author, op);
+    rv.key_pub = op;
+    cr_assert_eq(put_status(F.admin, rv, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(put_status(F.author, note("communication", "S"), &e), LDG_E_POLICY,
+                 "revoked key");
+    cr_assert_eq(put_status(F.admin, rv, &e), LDG_E_POLICY, "revoke twice");
+    cr_assert_eq(put_status(F.admin, key_add(F.author, "C", "O", "author"), &e), LDG_E_POLICY,
+                 "re-add a revoked key");
+    verify_clean(n0 + 2);
+}
+
+Test(ledger, readonly_handle_reads_but_does_not_append)
+{
+    ldg_ledger *ro = NULL;
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_open(F.path, LDG_OPEN_READONLY, &ro, &e), LDG_OK, "%s", e.msg);
+    uint64_t n;
+    uint8_t h[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_head(ro, &n, h, &e), LDG_OK);
+    cr_assert_eq(n, 3);
+    ldg_signed *s = sgn(F.author, note("query", "S"));
+    cr_assert_eq(ldg_append(ro, &s, 1, NULL, &e), LDG_E_USAGE);
+    ldg_signed_free(s);
+    ldg_ledger_close(ro);
+    cr_assert_eq(size_now(), 3);
+}
+
+/* ------------------------------------------------------------- verify -- */
+
+typedef struct progress {
+    uint64_t done, total;
+    int calls;
+} progress;
+
+static void
+on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    progress *p = ctx;
+    p->done = done;
+    p->total = total;
+    p->calls++;
+}
+
+Test(ledger, verify_of_a_clean_ledger_finds_nothing)
+{
+    for (int i = 0; i < 5; i++)
+        put(F.author, note("communication", i % 2 ? "A" : "B"), NULL);
+    ldg_fields ap = note("approval", "A");
+    ap.meaning = "responsibility";
+    put(F.approver, ap, NULL);
+    uint64_t n = size_now();
+    cr_assert_eq(n, 9);
+    verify_clean(n);
+    progress p = {0};
+    ldg_verify_opts o = {.jobs = 1, .on_progress = on_progress, .ctx = &p};
+    ldg_verify_summary sum;
+    ldg_err e;
+    cr_assert_eq(ldg_verify_run(F.l, &o, &sum, &e), LDG_OK);
+    cr_assert_gt(p.calls, 0);
+    cr_assert_eq(p.done, n);
+    cr_assert_eq(p.total, n);
+    cr_assert_eq(ldg_verify_run(F.l, NULL, &sum, &e), LDG_OK, "no options");
+    cr_assert_eq(sum.failures, 0);
+    cr_assert_eq(sum.entries, n);
+}
+
+/* ------------------------------------------------- allocation failure -- */
+
+/* A batch touching most of append: a user record with a body and a key.add. */
+static void
+make_batch(ldg_signed *sv[2], ldg_key *sam)
+{
+    ldg_fields f = note("communication", "S-ALLOC");
+    f.body = "{\"text\":\"allocation failure injection\"}";
+    f.body_len = strlen(f.body);
+    sv[0] = sgn(F.author, f);
+    sv[1] = sgn(F.admin, key_add(sam, "Dr Sam Patel", "Helix Pharma", "author,decider"));
+}
+
+Test(ledger, allocation_failure_during_append_is_an_error_and_leaves_the_ledger_clean)
+{
+    ldg_key *sam = gen("sam");
+    ldg_signed *sv[2];
+    make_batch(sv, sam);
+    uint64_t n0 = size_now();
+    uint8_t h0[LDG_HASH_BYTES];
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_head(F.l, &n0, h0, &e), LDG_OK);
+    long n;
+    ldg_status st = LDG_E_NOMEM;
+    ldg_appended out[2];
+    for (n = 0; n < 1000; n++) {
+        memset(&e, 0, sizeof e);
+        ldgi_alloc_fail_after(n);
+        st = ldg_append(F.l, sv, 2, out, &e);
+        ldgi_alloc_fail_after(-1);
+        if (st == LDG_OK)
+            break; /* allocation n was never reached: every earlier one has been failed */
+        uint64_t n1;
+        uint8_t h1[LDG_HASH_BYTES];
+        cr_assert_eq(ldg_ledger_head(F.l, &n1, h1, &e), LDG_OK, "after failure %ld", n);
+        cr_assert_eq(n1, n0, "allocation %ld failed: size changed", n);
+        cr_assert_arr_eq(h1, h0, LDG_HASH_BYTES);
+        verify_clean(n0);
+    }
+    cr_assert_eq(st, LDG_OK, "append never succeeded");
+    cr_assert_gt(n, 0, "append allocates, so some attempt must have failed");
+    cr_assert_eq(out[0].seq, n0);
+    cr_assert_eq(size_now(), n0 + 2);
+    verify_clean(n0 + 2);
+    /* and a normal append afterwards */
+    put(F.author, note("query", "S-ALLOC"), NULL);
+    verify_clean(n0 + 3);
+    ldg_signed_free(sv[0]);
+    ldg_signed_free(sv[1]);
+    ldg_key_free(sam);
+}
+
+Test(ledger, allocation_failure_during_append_is_reported_as_nomem)
+{
+    /* "could not check" (NOMEM) must not read as a verdict on the input or the ledger */
+    ldg_key *sam = gen("sam");
+    ldg_signed *sv[2];
+    make_batch(sv, sam);
+    ldg_status st = LDG_E_NOMEM;
+    for (long n = 0; n < 1000; n++) {
+        ldg_err e = {0};
+        ldgi_alloc_fail_after(n);
+        st = ldg_append(F.l, sv, 2, NULL, &e);
+        ldgi_alloc_fail_after(-1);
+        if (st == LDG_OK)
+            break;
+        cr_expect_eq(st, LDG_E_NOMEM, "allocation %ld failed: status %s (%s)", n,
+                     ldg_strerror(st), e.msg);
+    }
+    cr_assert_eq(st, LDG_OK);
+    ldg_signed_free(sv[0]);
+    ldg_signed_free(sv[1]);
+    ldg_key_free(sam);
+}
