@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 /*
- * Allocation-failure injection: when LDGI_FAIL_ALLOC is compiled in, the
- * test hook ldgi_alloc_fail_after makes the Nth allocation from now fail.
+ * Allocation-failure injection: the test hook ldgi_alloc_fail_after(n) makes
+ * the allocation n+1 calls from now fail (n < 0: never).  Internal, not
+ * exported from the shared library; tests link the static one.
  */
 static _Atomic long alloc_countdown = -1;
 
-LDG_EXPORT void
+void
 ldgi_alloc_fail_after(long n)
 {
     atomic_store(&alloc_countdown, n);

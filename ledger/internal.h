@@ -26,6 +26,7 @@ ldg_status ldgi_fail_at(ldg_err *err, long index, ldg_status s, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 
 /* --- allocation (buf.c): one wrapper so tests can inject failures --- */
+void ldgi_alloc_fail_after(long n); /* test hook, see buf.c */
 void *ldgi_malloc(size_t n);
 void *ldgi_calloc(size_t n, size_t m);
 void *ldgi_realloc(void *p, size_t n);
