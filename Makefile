@@ -85,13 +85,51 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libldg.a $(HDR)
 	$(CC) $(ALL_CFLAGS) -Iledger $< -o $@ $(BUILD)/libldg.a $(LDLIBS_ALL)
 
 # ----------------------------------------------------------------- fuzz --
+#   make fuzz-replay   (in `make check`) every seed and kept crash, gcc, no libFuzzer
+#   make fuzz          libFuzzer + ASan + UBSan targets in $(FUZZ_BUILD)/ (clang)
+#   make fuzz-smoke    each target FUZZ_TIME seconds on a copy of its corpus
 FUZZ_SRC = $(wildcard fuzz/fuzz_*.c)
-$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(BUILD)/libldg.a $(HDR)
+FUZZ_NAMES = $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c fuzz/fuzz.h $(BUILD)/libldg.a $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iledger $< fuzz/replay_main.c -o $@ $(BUILD)/libldg.a $(LDLIBS_ALL)
 
+# Seeds, then past crashes (fuzz/crashes/NAME, when present): a finding stays a test.
 fuzz-replay: $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
-	@set -e; for f in $^; do n=$${f##*/replay_}; $$f fuzz/corpus/$$n; done
+	@set -e; for f in $^; do n=$${f##*/replay_}; \
+	  $$f fuzz/corpus/$$n $$(test -d fuzz/crashes/$$n && echo fuzz/crashes/$$n); done
+
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 20
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) $(DEP_CFLAGS) $(CFLAGS)
+FUZZ_LIB_OBJ = $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BIN = $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+
+.PHONY: fuzz fuzz-smoke
+.SECONDARY: $(FUZZ_LIB_OBJ)
+fuzz: $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/ledger/%.o: ledger/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Iledger -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_LIB_OBJ) $(HDR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iledger $< $(FUZZ_LIB_OBJ) -o $@ $(LDLIBS_ALL)
+
+# Fuzzes a scratch copy of each corpus (the seeds stay small and reviewed); a
+# crash leaves its input in $(FUZZ_BUILD)/crash-NAME-*: copy it to
+# fuzz/crashes/NAME/ so fuzz-replay keeps it.
+fuzz-smoke: fuzz
+	@fail=""; for n in $(FUZZ_NAMES); do \
+	  work=$$(mktemp -d); cp fuzz/corpus/$$n/* $$work/; \
+	  echo "== fuzz $$n: $(FUZZ_TIME)s"; \
+	  $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- $$work || fail="$$fail $$n"; \
+	  rm -rf $$work; \
+	done; \
+	if [ -n "$$fail" ]; then echo "fuzz-smoke: crashes in:$$fail (see $(FUZZ_BUILD)/crash-*)"; exit 1; fi
 
 # -------------------------------------------------------------- install --
 install: all
@@ -112,4 +150,4 @@ format-check:
 	clang-format --dry-run --Werror ledger/*.c ledger/*.h tools/*.c tools/*.h
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-fuzz

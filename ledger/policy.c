@@ -105,7 +105,7 @@ static bool
 key_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
 {
     char id[LDG_NAME_MAX + 1];
-    if (s->key_id.len == 0 || s->key_id.len > LDG_NAME_MAX)
+    if (s->key_id.len == 0 || s->key_id.len > LDG_NAME_MAX || memchr(s->key_id.p, 0, s->key_id.len))
         return WHY("key id must be 1..%u bytes", LDG_NAME_MAX);
     memcpy(id, s->key_id.p, s->key_id.len);
     id[s->key_id.len] = '\0';
