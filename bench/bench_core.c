@@ -1,0 +1,442 @@
+/*
+ * bench_core.c - the measuring half of `make bench` (bench/run.sh drives it).
+ *
+ *   bench_core prims DIR
+ *       Raw rates of the primitives on this machine, straight from libsodium
+ *       and LMDB (no libldg): Ed25519 sign and verify (detached, 300-byte
+ *       messages) per core and verify on all cores, SHA-256 of 512 bytes, the
+ *       latency of one fsync'd LMDB commit of a small put, and LMDB puts per
+ *       second inside one commit.  The LMDB environment lives in DIR, which
+ *       must be on the ledger's filesystem.  Prints shell assignments.
+ *   bench_core gen N FIRST_REF LAST_REF
+ *       Writes N JSON Lines batch records to stdout: a communication /
+ *       response / decision mix over 24 studies, bodies of subject + text
+ *       (~200 bytes); responses and decisions ref a seq in FIRST_REF..LAST_REF
+ *       (0 0: no refs).
+ *   bench_core wall OUT -- CMD ARGS...
+ *       Runs CMD once (stdout to file OUT, or /dev/null when OUT is -) and
+ *       prints "wall_s maxrss_kib cpu_s peak_rssanon_kib": peak RSS from
+ *       getrusage (includes the LMDB file pages mapped and touched), user+sys
+ *       CPU seconds, and the peak anonymous RSS sampled every 2 ms from
+ *       /proc/PID/status; exits 1 if CMD fails.
+ *   bench_core exec-median N -- CMD ARGS...
+ *       Runs CMD N times, one process after the other (stdout to /dev/null),
+ *       timing each fork..wait, and prints "median_ms p90_ms min_ms max_ms".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSG_LEN 300
+#define NMSG 64
+#define RUN_NS 250000000LL /* one measuring window */
+#define WINDOWS 5         /* a rate is the median of this many windows */
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+die(const char *what)
+{
+    fprintf(stderr, "bench_core: %s\n", what);
+    exit(2);
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Percentile (0..100) of sorted v[n], nearest rank. */
+static int64_t
+pct(const int64_t *v, size_t n, unsigned p)
+{
+    size_t r = (n * p + 99) / 100;
+    return v[r ? r - 1 : 0];
+}
+
+/* ------------------------------------------------------------ crypto -- */
+
+static unsigned char g_pk[crypto_sign_PUBLICKEYBYTES], g_sk[crypto_sign_SECRETKEYBYTES];
+static unsigned char g_msg[NMSG][MSG_LEN], g_sig[NMSG][crypto_sign_BYTES];
+static volatile int g_sink;
+
+static double
+rate_sign1(void)
+{
+    long n = 0;
+    int64_t t0 = now_ns(), t;
+    do {
+        for (int i = 0; i < 64; i++, n++)
+            crypto_sign_detached(g_sig[n % NMSG], NULL, g_msg[n % NMSG], MSG_LEN, g_sk);
+    } while ((t = now_ns()) - t0 < RUN_NS);
+    return n * 1e9 / (double)(t - t0);
+}
+
+static double
+rate_verify1(void)
+{
+    long n = 0;
+    int bad = 0;
+    int64_t t0 = now_ns(), t;
+    do {
+        for (int i = 0; i < 64; i++, n++)
+            bad |= crypto_sign_verify_detached(g_sig[n % NMSG], g_msg[n % NMSG], MSG_LEN, g_pk);
+    } while ((t = now_ns()) - t0 < RUN_NS);
+    if (bad)
+        die("a signature did not verify");
+    return n * 1e9 / (double)(t - t0);
+}
+
+static double
+median_rate(double (*f)(void))
+{
+    double v[WINDOWS];
+    for (int i = 0; i < WINDOWS; i++) {
+        v[i] = f();
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    }
+    return v[WINDOWS / 2];
+}
+
+static double rate_sign(void) { return median_rate(rate_sign1); }
+static double rate_verify(void) { return median_rate(rate_verify1); }
+
+static void *
+verify_thread(void *arg)
+{
+    *(double *)arg = rate_verify();
+    return NULL;
+}
+
+static double
+rate_sha2561(void)
+{
+    unsigned char buf[512], h[crypto_hash_sha256_BYTES];
+    randombytes_buf(buf, sizeof buf);
+    long n = 0;
+    int64_t t0 = now_ns(), t;
+    do {
+        for (int i = 0; i < 256; i++, n++) {
+            buf[0] = (unsigned char)n;
+            crypto_hash_sha256(h, buf, sizeof buf);
+            g_sink += h[0];
+        }
+    } while ((t = now_ns()) - t0 < RUN_NS);
+    return n * 1e9 / (double)(t - t0);
+}
+
+/* -------------------------------------------------------------- lmdb -- */
+
+#define MDB_CHECK(call)                                                                          \
+    do {                                                                                         \
+        int rc_ = (call);                                                                        \
+        if (rc_ != 0) {                                                                          \
+            fprintf(stderr, "bench_core: %s: %s\n", #call, mdb_strerror(rc_));                  \
+            exit(2);                                                                             \
+        }                                                                                        \
+    } while (0)
+
+#define COMMITS 200
+#define PUTS 100000
+
+static void
+bench_lmdb(const char *dir, double *commit_med_ms, double *commit_p90_ms, double *puts_s)
+{
+    MDB_env *env;
+    MDB_dbi dbi;
+    MDB_txn *txn;
+    MDB_CHECK(mdb_env_create(&env));
+    MDB_CHECK(mdb_env_set_mapsize(env, (size_t)1 << 30));
+    /* Default flags: fsync at every commit, as the ledger does. */
+    MDB_CHECK(mdb_env_open(env, dir, 0, 0600));
+    MDB_CHECK(mdb_txn_begin(env, NULL, 0, &txn));
+    MDB_CHECK(mdb_dbi_open(txn, NULL, 0, &dbi));
+    MDB_CHECK(mdb_txn_commit(txn));
+
+    /* One small put per fsync'd commit. */
+    int64_t lat[COMMITS];
+    unsigned char kb[32], vb[64];
+    for (int i = -20; i < COMMITS; i++) {
+        randombytes_buf(kb, sizeof kb);
+        randombytes_buf(vb, sizeof vb);
+        MDB_val k = {sizeof kb, kb}, v = {sizeof vb, vb};
+        int64_t t0 = now_ns();
+        MDB_CHECK(mdb_txn_begin(env, NULL, 0, &txn));
+        MDB_CHECK(mdb_put(txn, dbi, &k, &v, 0));
+        MDB_CHECK(mdb_txn_commit(txn));
+        if (i >= 0)
+            lat[i] = now_ns() - t0;
+    }
+    qsort(lat, COMMITS, sizeof lat[0], cmp_i64);
+    *commit_med_ms = pct(lat, COMMITS, 50) / 1e6;
+    *commit_p90_ms = pct(lat, COMMITS, 90) / 1e6;
+
+    /* Many puts in one commit: random 32-byte keys (like the leaf-hash and
+       body indexes), 256-byte values; the time includes the final commit. */
+    unsigned char(*keys)[32] = malloc((size_t)PUTS * 32);
+    unsigned char val[256];
+    if (!keys)
+        die("out of memory");
+    randombytes_buf(keys, (size_t)PUTS * 32);
+    randombytes_buf(val, sizeof val);
+    int64_t t0 = now_ns();
+    MDB_CHECK(mdb_txn_begin(env, NULL, 0, &txn));
+    for (long i = 0; i < PUTS; i++) {
+        MDB_val k = {32, keys[i]}, v = {sizeof val, val};
+        MDB_CHECK(mdb_put(txn, dbi, &k, &v, 0));
+    }
+    MDB_CHECK(mdb_txn_commit(txn));
+    *puts_s = PUTS * 1e9 / (double)(now_ns() - t0);
+    free(keys);
+    mdb_env_close(env);
+}
+
+static int
+cmd_prims(int argc, char **argv)
+{
+    if (argc != 3)
+        die("usage: bench_core prims DIR");
+    if (sodium_init() < 0)
+        die("sodium_init failed");
+    crypto_sign_keypair(g_pk, g_sk);
+    randombytes_buf(g_msg, sizeof g_msg);
+    for (int i = 0; i < NMSG; i++)
+        crypto_sign_detached(g_sig[i], NULL, g_msg[i], MSG_LEN, g_sk);
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    double sign = rate_sign();
+    double verify = rate_verify();
+    double sha = median_rate(rate_sha2561);
+
+    /* Verify on every core at once: what the cores really give together. */
+    pthread_t th[256];
+    double r[256];
+    long nt = ncpu > 256 ? 256 : ncpu;
+    for (long i = 0; i < nt; i++)
+        if (pthread_create(&th[i], NULL, verify_thread, &r[i]) != 0)
+            die("pthread_create failed");
+    double vall = 0;
+    for (long i = 0; i < nt; i++) {
+        pthread_join(th[i], NULL);
+        vall += r[i];
+    }
+
+    double cmed, cp90, puts;
+    bench_lmdb(argv[2], &cmed, &cp90, &puts);
+    printf("SIGN_RATE=%.0f\nVERIFY_RATE=%.0f\nVERIFY_RATE_ALL=%.0f\nSHA_RATE=%.0f\n"
+           "COMMIT_MED_MS=%.4f\nCOMMIT_P90_MS=%.4f\nPUTS_RATE=%.0f\n",
+           sign, verify, vall, sha, cmed, cp90, puts);
+    return 0;
+}
+
+/* --------------------------------------------------------------- gen -- */
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t
+rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+static int
+cmd_gen(int argc, char **argv)
+{
+    if (argc != 5)
+        die("usage: bench_core gen N FIRST_REF LAST_REF");
+    long n = atol(argv[2]);
+    long lo = atol(argv[3]), hi = atol(argv[4]);
+    static const char *const topics[] = {
+        "visit window",      "SAE reconciliation", "protocol deviation", "IMP shipment",
+        "eCRF query",        "monitoring visit",   "lab normal ranges",  "site activation",
+        "informed consent",  "database lock",      "randomisation list", "dose modification"};
+    static const char *const texts[] = {
+        "Site %d asks to widen visit %d to +/- 5 days; the coordinator reports that %d subjects "
+        "would otherwise miss the window over the holiday period.",
+        "Following the call of this morning, site %d confirms %d open items for visit %d; the "
+        "CRA will follow up and close them before the next data cut.",
+        "The sponsor reviewed the listing for site %d and agrees with the proposal for visit %d; "
+        "%d records need source data verification before sign-off.",
+        "Re-supply for site %d is delayed; depot expects shipment on day %d, covering %d "
+        "subjects. No dosing interruption is expected at this point in time."};
+    FILE *o = stdout;
+    for (long i = 0; i < n; i++) {
+        uint64_t r = rnd();
+        unsigned m = (unsigned)(r % 100);
+        const char *kind = m < 50 ? "communication" : m < 85 ? "response" : "decision";
+        const char *topic = topics[(r >> 8) % 12];
+        int site = (int)((r >> 16) % 90) + 10, a = (int)((r >> 24) % 12) + 1,
+            b = (int)((r >> 32) % 40) + 1;
+        fprintf(o, "{\"kind\":\"%s\",\"study\":\"HX-%03d\",", kind, 300 + (int)((r >> 40) % 24));
+        if (m >= 50 && hi > 0)
+            fprintf(o, "\"refs\":[%ld],", lo + (long)((r >> 44) % (uint64_t)(hi - lo + 1)));
+        if (m >= 85)
+            fprintf(o, "\"meaning\":\"responsibility\",");
+        fprintf(o, "\"body\":{\"subject\":\"%s%s #%ld\",\"text\":\"", m < 50 ? "" : "Re: ", topic,
+                i);
+        fprintf(o, texts[(r >> 52) % 4], site, a, b);
+        fputs("\"}}\n", o);
+    }
+    return fflush(o) == 0 ? 0 : 2;
+}
+
+/* ------------------------------------------------------------- timing -- */
+
+/* RssAnon of process p in KiB (heap, stacks: not the file pages LMDB maps), or -1. */
+static long
+rss_anon_kib(pid_t p)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)p);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "RssAnon:", 8) == 0) {
+            v = atol(line + 8);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/*
+ * Runs argv once, stdout to `out`; returns wall ns, or -1 if it failed.  With
+ * peak_anon non-NULL, samples the child's RssAnon every 2 ms meanwhile.
+ */
+static int64_t
+run_once(char **argv, const char *out, long *peak_anon)
+{
+    int64_t t0 = now_ns();
+    pid_t p = fork();
+    if (p < 0)
+        die("fork failed");
+    if (p == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(127);
+        close(fd);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    pid_t w;
+    if (peak_anon) {
+        *peak_anon = 0;
+        const struct timespec tick = {0, 2000000};
+        while ((w = waitpid(p, &st, WNOHANG)) == 0) {
+            long a = rss_anon_kib(p);
+            if (a > *peak_anon)
+                *peak_anon = a;
+            nanosleep(&tick, NULL);
+        }
+    } else {
+        while ((w = waitpid(p, &st, 0)) < 0 && errno == EINTR)
+            ;
+    }
+    if (w < 0)
+        die("waitpid failed");
+    int64_t t = now_ns() - t0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench_core: %s exited with status %d\n", argv[0],
+                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        return -1;
+    }
+    return t;
+}
+
+static char **
+after_dashes(int argc, char **argv, int from)
+{
+    for (int i = from; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0 && i + 1 < argc)
+            return argv + i + 1;
+    die("missing -- CMD");
+    return NULL;
+}
+
+static int
+cmd_wall(int argc, char **argv)
+{
+    if (argc < 5)
+        die("usage: bench_core wall OUT -- CMD ARGS...");
+    const char *out = strcmp(argv[2], "-") == 0 ? "/dev/null" : argv[2];
+    long anon;
+    int64_t t = run_once(after_dashes(argc, argv, 3), out, &anon);
+    if (t < 0)
+        return 1;
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru); /* ru_maxrss: the largest child, KiB */
+    double cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    printf("%.6f %ld %.3f %ld\n", t / 1e9, ru.ru_maxrss, cpu, anon);
+    return 0;
+}
+
+static int
+cmd_exec_median(int argc, char **argv)
+{
+    if (argc < 5)
+        die("usage: bench_core exec-median N -- CMD ARGS...");
+    long n = atol(argv[2]);
+    if (n < 1)
+        die("N must be positive");
+    char **cmd = after_dashes(argc, argv, 3);
+    int64_t *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        die("out of memory");
+    for (long i = 0; i < n; i++)
+        if ((v[i] = run_once(cmd, "/dev/null", NULL)) < 0)
+            return 1;
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    printf("%.4f %.4f %.4f %.4f\n", pct(v, (size_t)n, 50) / 1e6, pct(v, (size_t)n, 90) / 1e6,
+           v[0] / 1e6, v[n - 1] / 1e6);
+    free(v);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "prims") == 0)
+        return cmd_prims(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "gen") == 0)
+        return cmd_gen(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "wall") == 0)
+        return cmd_wall(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "exec-median") == 0)
+        return cmd_exec_median(argc, argv);
+    fputs("usage: bench_core prims DIR | gen N FIRST_REF LAST_REF | wall OUT -- CMD... |\n"
+          "       exec-median N -- CMD...\n",
+          stderr);
+    return 2;
+}

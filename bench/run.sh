@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# make bench: measures ldg beside the limits of this machine, measured in the
+# same run, and prints each figure as a ratio to its limit.
+#   usage: bash bench/run.sh BUILD_DIR        (BUILD_DIR holds ldg and bench/bench_core)
+# Environment: BENCH_N (batch records, default 100000), BENCH_SINGLE (single
+# appends, default 100).  Everything happens in a temporary directory under
+# ${TMPDIR:-/tmp}, removed on exit.
+set -euo pipefail
+B=${1:?usage: run.sh BUILD_DIR}
+LDG=$B/ldg
+BC=$B/bench/bench_core
+N=${BENCH_N:-100000}
+NS=${BENCH_SINGLE:-100}
+SEED=1000                       # communications appended first, for refs to point at
+W=$(mktemp -d "${TMPDIR:-/tmp}/ldg-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+unset LDG_PASSPHRASE_FILE
+export LDG_LEDGER=$W/ledger
+cd "$W"
+
+calc() { awk "BEGIN { printf \"%s\", $1 }"; }
+note() { printf '  .. %s\n' "$*" >&2; }
+
+CORES=$(nproc)
+CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+read -r DEV FS < <(df -PT "$W" | awk 'NR == 2 { print $1, $2 }')
+echo "ldg bench - $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "hardware: nproc=$CORES; cpu: ${CPU:-unknown}; $(uname -sr)"
+echo "temp dir: $W on $FS ($DEV); libsodium $(pkg-config --modversion libsodium 2>/dev/null || echo '?')"
+# CPU time of the whole machine (steal included) vs our own, to detect other load.
+cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+BUSY0=$(cpu_busy)
+T0=$(date +%s%N)
+echo
+
+# ------------------------------------------------------------ primitives --
+note "primitives (libsodium, LMDB on the ledger's filesystem)"
+mkdir "$W/probe"
+eval "$("$BC" prims "$W/probe")"
+rm -rf "$W/probe"
+
+# ----------------------------------------------------------------- setup --
+note "setup: unencrypted keys, ledger, $SEED seed records"
+for k in log admin author; do "$LDG" keygen --name "$k" --out "$k" --unencrypted >/dev/null; done
+"$LDG" init --origin bench.example/ledger --log-key log.key --admin admin.pub \
+    --name "Bench Admin" --org "Bench CRO" >/dev/null
+"$LDG" key add --as admin.key --pub author.pub --name "Bench Author" --org "Bench CRO" \
+    --roles author,decider >/dev/null
+FIRST=$("$LDG" log --json | wc -l)           # seq of the first seed record
+"$BC" gen "$SEED" 0 0 | sed 's/"kind":"[a-z]*"/"kind":"communication"/; s/"refs":\[[0-9]*\],//; s/"meaning":"[a-z]*",//' \
+    > seed.jsonl
+"$LDG" append --as author.key --batch seed.jsonl >/dev/null
+"$BC" gen "$N" "$FIRST" $((FIRST + SEED - 1)) > batch.jsonl
+BATCH_BYTES=$(wc -c < batch.jsonl)
+
+# ---------------------------------------------------------- batch append --
+note "batch append of $N records ($((BATCH_BYTES / 1024)) KiB JSONL)"
+read -r APP_S APP_RSS APP_CPU APP_ANON < <("$BC" wall - -- "$LDG" append --as author.key --batch batch.jsonl)
+APP_RATE=$(calc "$N / $APP_S")
+ENTRIES=$("$LDG" verify --jobs "$CORES" | sed -n 's/.*: \([0-9]*\) entries,.*/\1/p')  # also warms the cache
+
+# ---------------------------------------------------------------- verify --
+note "verify of $ENTRIES entries, all cores and --jobs 1"
+read -r VER_S VER_RSS VER_CPU VER_ANON < <("$BC" wall verify.out -- "$LDG" verify)
+grep -q '^OK:' verify.out || { echo "verify did not report OK:" >&2; cat verify.out >&2; exit 1; }
+read -r VER1_S VER1_RSS VER1_CPU VER1_ANON < <("$BC" wall - -- "$LDG" verify --jobs 1)
+VER_RATE=$(calc "$ENTRIES / $VER_S")
+VER1_RATE=$(calc "$ENTRIES / $VER1_S")
+
+# -------------------------------------------------------- single appends --
+note "$NS single appends, one process each"
+printf '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to widen visit 4 to +/- 5 days; the coordinator reports that 3 subjects would otherwise miss the window."}\n' > body.json
+SINGLE=("$LDG" append --as author.key --kind communication --study HX-301 --body body.json)
+"$BC" exec-median 5 -- "${SINGLE[@]}" >/dev/null     # warm-up
+read -r S_MED S_P90 S_MIN S_MAX < <("$BC" exec-median "$NS" -- "${SINGLE[@]}")
+
+# ---------------------------------------------------------------- report --
+LEDGER_KIB=$(du -sk "$LDG_LEDGER" | cut -f1)
+echo "Primitives, measured now (one core unless said; DESIGN.md figure for comparison)"
+printf '  %-40s %14s %14s %7s\n' primitive measured DESIGN.md ratio
+prim() {
+    if [ "$4" = - ]; then printf '  %-40s %14s %14s %7s\n' "$1" "$2" "$3" -
+    else printf '  %-40s %14s %14s %7.2f\n' "$1" "$2" "$3" "$(calc "$4")"; fi
+}
+prim "Ed25519 sign, 300 B (/s)" "$SIGN_RATE" 39000 "$SIGN_RATE / 39000"
+prim "Ed25519 verify, 300 B (/s)" "$VERIFY_RATE" 18000 "$VERIFY_RATE / 18000"
+prim "Ed25519 verify, $CORES threads (/s) [1]" "$VERIFY_RATE_ALL" "-" "$VERIFY_RATE_ALL / ($VERIFY_RATE * $CORES)"
+prim "SHA-256 of 512 B (/s)" "$SHA_RATE" 450000 "$SHA_RATE / 450000"
+prim "LMDB fsync'd commit, median (ms)" "$COMMIT_MED_MS" 0.5 "$COMMIT_MED_MS / 0.5"
+prim "LMDB fsync'd commit, p90 (ms)" "$COMMIT_P90_MS" "-" -
+prim "LMDB puts in one commit (/s) [2]" "$PUTS_RATE" 500000 "$PUTS_RATE / 500000"
+echo "  [1] ratio to (one core's verify rate x $CORES): how far the cores scale together"
+echo "  [2] random 32-byte keys, 256-byte values, 100,000 puts, time includes the fsync'd commit"
+echo
+
+ROWS=()
+row() { # name measured limit-label limit ratio target pass(1/0/-)
+    local verdict=info
+    [ "$7" = 1 ] && verdict=PASS
+    [ "$7" = 0 ] && verdict=MISS
+    printf '  %-34s %12s  %-26s %7.2f  %-9s %s\n' "$1" "$2" "$3" "$5" "$6" "$verdict"
+    [ "$verdict" = MISS ] && ROWS+=("$1")
+    return 0
+}
+ge() { calc "($1 >= $2) ? 1 : 0"; }
+echo "ldg, measured now ($N-record batch, ledger of $ENTRIES entries, $((LEDGER_KIB / 1024)) MiB)"
+printf '  %-34s %12s  %-26s %7s  %-9s %s\n' figure measured limit ratio target verdict
+r=$(calc "$APP_RATE / $SIGN_RATE")
+row "batch append (rec/s)" "$(calc "int($APP_RATE)")" "sign/core $SIGN_RATE" "" "$r" ">= 0.70" "$(ge "$r" 0.70)"
+r=$(calc "$APP_RATE / ($SIGN_RATE * $CORES)")
+row "batch append (rec/s)" "$(calc "int($APP_RATE)")" "sign x $CORES $(calc "$SIGN_RATE * $CORES")" "" "$r" "-> 1" -
+r=$(calc "$VER_RATE / ($VERIFY_RATE * $CORES)")
+row "verify, all cores (entries/s)" "$(calc "int($VER_RATE)")" "verify x $CORES $(calc "$VERIFY_RATE * $CORES")" "" "$r" ">= 0.85" "$(ge "$r" 0.85)"
+r=$(calc "$VER_RATE / $VERIFY_RATE_ALL")
+row "verify, all cores (entries/s)" "$(calc "int($VER_RATE)")" "verify $CORES thr $VERIFY_RATE_ALL" "" "$r" "-" -
+r=$(calc "$VER1_RATE / $VERIFY_RATE")
+row "verify --jobs 1 (entries/s)" "$(calc "int($VER1_RATE)")" "verify/core $VERIFY_RATE" "" "$r" ">= 0.85" "$(ge "$r" 0.85)"
+r=$(calc "$S_MED / $COMMIT_MED_MS")
+row "single append, median (ms)" "$S_MED" "commit med $COMMIT_MED_MS ms" "" "$r" "<= 3 ms" "$(ge 3 "$S_MED")"
+r=$(calc "$S_P90 / $COMMIT_P90_MS")
+row "single append, p90 (ms)" "$S_P90" "commit p90 $COMMIT_P90_MS ms" "" "$r" "-" -
+r=$(calc "$VER_RSS / 65536")
+row "verify peak RSS (KiB) [3]" "$VER_RSS" "64 MiB" "" "$r" "<= 1" "$(ge 1 "$r")"
+r=$(calc "$VER_ANON / 65536")
+row "verify peak anon RSS (KiB) [3]" "$VER_ANON" "64 MiB" "" "$r" "<= 1" "$(ge 1 "$r")"
+r=$(calc "$APP_RSS / 65536")
+row "batch append peak RSS (KiB)" "$APP_RSS" "64 MiB" "" "$r" "-" -
+r=$(calc "$APP_ANON / 65536")
+row "batch append peak anon (KiB)" "$APP_ANON" "64 MiB" "" "$r" "-" -
+r=$(calc "$VER_CPU / ($VER_S * $CORES)")
+row "verify CPU busy (cpu s) [4]" "$VER_CPU" "wall x $CORES $(calc "$VER_S * $CORES")" "" "$r" "-" -
+r=$(calc "$APP_CPU / ($APP_S * $CORES)")
+row "batch append CPU busy (cpu s) [4]" "$APP_CPU" "wall x $CORES $(calc "$APP_S * $CORES")" "" "$r" "-" -
+echo "  [3] RSS: getrusage(RUSAGE_CHILDREN).ru_maxrss (what /usr/bin/time -v reports), which counts"
+echo "      the LMDB file pages mapped and touched; anon: peak RssAnon sampled every 2 ms"
+echo "  [4] user+sys CPU of the process over (wall x cores); below 1 = serial phases or waiting"
+echo
+echo "  wall: batch ${APP_S}s, verify ${VER_S}s, verify --jobs 1 ${VER1_S}s;" \
+    "single append min ${S_MIN} ms, max ${S_MAX} ms ($NS runs)"
+echo "  limits: sign/verify/commit measured above by bench_core in this run; 'x $CORES' = nproc;"
+# Other load: machine CPU (incl. steal) during the run minus the CPU of our own children.
+times > "$W/times"            # in this shell: a subshell would not see our children
+OURS=$(sed -n 2p "$W/times" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }')
+OTHER=$(calc "(($(cpu_busy) - $BUSY0) / $(getconf CLK_TCK) - $OURS) / (($(date +%s%N) - $T0) / 1e9 * $CORES)")
+OTHER=$(calc "($OTHER < 0) ? 0 : $OTHER")
+printf '  other load on the machine during the run: %.0f %% of its CPU (steal included)\n' \
+    "$(calc "100 * $OTHER")"
+if [ "$(calc "($OTHER > 0.10) ? 1 : 0")" = 1 ]; then
+    echo "  WARNING: the machine was busy with other work: figures and limits are disturbed;"
+    echo "  rerun on a quiet machine."
+fi
+if [ ${#ROWS[@]} -gt 0 ]; then
+    printf '  MISS: %s\n' "$(printf '%s; ' "${ROWS[@]}" | sed 's/; $//')"
+fi
+exit 0
