@@ -251,7 +251,6 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
         ldgi_leaf_hash(eb.p, eb.len, leaf);
         ldgi_be64(sk, seq);
         bb.len = 0;
-        ldgi_buf_put(&bb, sk, 8);
         ldgi_buf_put(&bb, sg->salt, LDG_SALT_BYTES);
         if (!ldgi_buf_put(&bb, sg->body, sg->body_len)) {
             s = ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
@@ -267,8 +266,9 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
                        "this signed statement is already in the ledger (a replay)");
             goto done;
         }
-        if (s != LDG_OK || (s = ldgi_put(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, bb.p, bb.len,
-                                         false, false, err)) != LDG_OK)
+        /* Bodies are keyed by seq, so readers stream them in order with the entries. */
+        if (s != LDG_OK ||
+            (s = ldgi_put(t, LDGI_DB_BODIES, sk, 8, bb.p, bb.len, true, true, err)) != LDG_OK)
             goto done;
         if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
             (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, seq), "",

@@ -177,7 +177,7 @@ void ldgi_parallel_for(size_t n, unsigned jobs, void (*fn)(void *ctx, size_t i),
 /* --- storage over LMDB (store.c; the only file that includes <lmdb.h>) [STO-*] --- */
 typedef enum ldgi_db {
     LDGI_DB_ENTRIES = 0, /* seq (8 bytes BE) -> entry bytes */
-    LDGI_DB_BODIES,      /* commitment -> seq (8 BE) || salt || canonical body */
+    LDGI_DB_BODIES,      /* seq (8 BE) -> salt || canonical body; absent when withheld */
     LDGI_DB_LEAF,        /* leaf hash -> seq (8 BE) */
     LDGI_DB_STUDY,       /* study || 0x00 || seq (8 BE) -> empty */
     LDGI_DB_KIND,        /* kind || 0x00 || seq (8 BE) -> empty */
@@ -195,6 +195,8 @@ typedef struct ldgi_cur ldgi_cur;
 ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err);
 ldg_status ldgi_txn_commit(ldgi_txn *t, ldg_err *err); /* frees t, whatever the result */
 void ldgi_txn_abort(ldgi_txn *t);                      /* NULL ok */
+/* Drops this process's mappings of the map's pages (they fault back in on use). */
+void ldgi_map_release(ldg_ledger *l);
 /* True when a put in t failed because the LMDB map (not the disk) is full. */
 bool ldgi_txn_map_full(const ldgi_txn *t);
 /* Doubles the map after ldgi_txn_map_full; false if it cannot grow. */

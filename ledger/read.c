@@ -185,26 +185,25 @@ build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record 
     }
     const uint8_t *bv;
     size_t bl;
-    s = ldgi_get(t, LDGI_DB_BODIES, st->body, LDG_HASH_BYTES, &bv, &bl, err);
+    uint8_t bk[8];
+    ldgi_be64(bk, seq);
+    s = ldgi_get(t, LDGI_DB_BODIES, bk, 8, &bv, &bl, err);
     if (s == LDG_E_NOTFOUND) {
         r->body_state = LDG_BODY_WITHHELD;
     } else if (s != LDG_OK) {
         goto fail;
     } else {
         uint8_t c[LDG_HASH_BYTES];
-        if (bl < 8 + LDG_SALT_BYTES || ldgi_rd64(bv) != seq) {
+        if (bl >= LDG_SALT_BYTES)
+            ldgi_body_commit(bv, bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, c);
+        if (bl < LDG_SALT_BYTES || sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0) {
             r->body_state = LDG_BODY_MISMATCH;
         } else {
-            ldgi_body_commit(bv + 8, bv + 8 + LDG_SALT_BYTES, bl - 8 - LDG_SALT_BYTES, c);
-            if (sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0) {
-                r->body_state = LDG_BODY_MISMATCH;
-            } else {
-                r->body_len = bl - 8 - LDG_SALT_BYTES;
-                r->body = ldgi_strndup((const char *)bv + 8 + LDG_SALT_BYTES, r->body_len);
-                if (!r->body) {
-                    s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-                    goto fail;
-                }
+            r->body_len = bl - LDG_SALT_BYTES;
+            r->body = ldgi_strndup((const char *)bv + LDG_SALT_BYTES, r->body_len);
+            if (!r->body) {
+                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+                goto fail;
             }
         }
     }

@@ -5,13 +5,16 @@
  * fsync'd at commit (never MDB_NOSYNC, MDB_NOMETASYNC or MDB_WRITEMAP), and a
  * map that grows instead of failing.  The only file that includes <lmdb.h>.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -187,6 +190,37 @@ const char *
 ldgi_ledger_dir(const ldg_ledger *l)
 {
     return l->dir;
+}
+
+void
+ldgi_map_release(ldg_ledger *l)
+{
+    /*
+     * The map is read-only and shared: dropping our mappings of its pages is
+     * safe at any time (a later access faults the same bytes back in from the
+     * page cache, and LMDB never rewrites pages a live reader can see).  It
+     * keeps a long scan's resident set bounded instead of growing with the
+     * ledger.  LMDB does not tell where it mapped the file, so we look in
+     * /proc/self/maps; where that is missing, this does nothing.
+     */
+    char path[4200], real[PATH_MAX], line[PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/data.mdb", l->dir);
+    if (!realpath(path, real))
+        return;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) < 2 || at == 0)
+            continue;
+        char *name = line + at;
+        name[strcspn(name, "\n")] = '\0';
+        if (strcmp(name, real) == 0 && hi > lo)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    fclose(f);
 }
 
 bool

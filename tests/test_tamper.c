@@ -2,8 +2,8 @@
  * test_tamper.c - an attacker with write access to the LMDB files changes
  * stored bytes; `ldg verify` (the real binary) must exit 1 and name the
  * record at fault and the check that failed.  Entries are canonical msgpack
- * maps {prev, seq, sig, stmt, time, v}; bodies are stored under their
- * commitment as 8-byte BE seq || 32-byte salt || body JSON.
+ * maps {prev, seq, sig, stmt, time, v}; bodies are stored under the
+ * entry's 8-byte BE seq as 32-byte salt || body JSON.
  */
 #include "helpers.h"
 
@@ -83,42 +83,19 @@ rd64(const uint8_t *p)
 }
 
 /*
- * Scans the bodies database for the body of entry seq: its commitment key
- * (32 bytes) and value (malloc'd).  Returns false if there is none.
+ * The body of entry seq: its key in the bodies database (the 8-byte seq) and
+ * value (salt || canonical JSON, malloc'd).  Returns false if there is none.
  */
 static bool
-find_body(const char *d, uint64_t seq, uint8_t key[32], uint8_t **val, size_t *vl)
+find_body(const char *d, uint64_t seq, uint8_t key[8], uint8_t **val, size_t *vl)
 {
-    char p[600];
-    snprintf(p, sizeof p, "%s/ledger", d);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_cursor *c;
-    cr_assert_eq(mdb_env_create(&env), 0);
-    cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
-    cr_assert_eq(mdb_env_open(env, p, MDB_RDONLY, 0640), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, "bodies", 0, &dbi), 0);
-    cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
-    MDB_val k, v;
-    bool found = false;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (v.mv_size >= 40 && rd64(v.mv_data) == seq) {
-            cr_assert_eq(k.mv_size, 32);
-            memcpy(key, k.mv_data, 32);
-            *val = malloc(v.mv_size);
-            memcpy(*val, v.mv_data, v.mv_size);
-            *vl = v.mv_size;
-            found = true;
-            break;
-        }
-    }
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return found;
+    void *v;
+    seq_key(seq, key);
+    if (lmdb_get_value(d, "bodies", key, 8, &v, vl) != 0)
+        return false;
+    cr_assert_geq(*vl, 32, "a stored body starts with its 32-byte salt");
+    *val = v;
+    return true;
 }
 
 /* Runs verify --json; returns the result (caller frees). */
@@ -205,14 +182,14 @@ Test(tamper, flipped_byte_in_a_body_fails_body_check_at_that_seq, .fini = tmp_cl
 {
     const char *d = tmp_dir();
     make_tamper_ledger(d);
-    uint8_t key[32], *v;
+    uint8_t key[8], *v;
     size_t vl;
     cr_assert(find_body(d, 6, key, &v, &vl), "body of #6");
-    cr_assert(vl > 40 && memcmp(v + 40, "{\"", 2) == 0, "body JSON after seq and salt");
-    uint8_t *digit = memchr(v + 40, '6', vl - 40); /* "n":6 -> "n":7 */
+    cr_assert(vl > 32 && memcmp(v + 32, "{\"", 2) == 0, "body JSON after the salt");
+    uint8_t *digit = memchr(v + 32, '6', vl - 32); /* "n":6 -> "n":7 */
     cr_assert_not_null(digit);
     *digit = '7';
-    cr_assert_eq(lmdb_put_value(d, "bodies", key, 32, v, vl), 0);
+    cr_assert_eq(lmdb_put_value(d, "bodies", key, 8, v, vl), 0);
     free(v);
 
     run_result r = verify_fails(d);
@@ -237,11 +214,11 @@ Test(tamper, withheld_body_is_reported_withheld_not_failed_and_show_says_so,
 {
     const char *d = tmp_dir();
     make_tamper_ledger(d);
-    uint8_t key[32], *v;
+    uint8_t key[8], *v;
     size_t vl;
     cr_assert(find_body(d, 7, key, &v, &vl));
     free(v);
-    cr_assert_eq(lmdb_del_key(d, "bodies", key, 32), 0);
+    cr_assert_eq(lmdb_del_key(d, "bodies", key, 8), 0);
 
     run_result r = LDG(d, NULL, "verify");
     cr_assert_eq(r.status, 0, "a withheld body is no integrity failure: %s", r.out);
@@ -571,12 +548,12 @@ Test(tamper, body_moved_to_another_commitment_is_a_body_finding, .fini = tmp_cle
 {
     const char *d = tmp_dir();
     make_tamper_ledger(d);
-    /* #5's body is replaced by #4's (seq prefix and all): a replayed body */
-    uint8_t k4[32], k5[32], *v4, *v5;
+    /* #5's body is replaced by #4's (salt and all): a body moved between records */
+    uint8_t k4[8], k5[8], *v4, *v5;
     size_t l4, l5;
     cr_assert(find_body(d, 4, k4, &v4, &l4));
     cr_assert(find_body(d, 5, k5, &v5, &l5));
-    cr_assert_eq(lmdb_put_value(d, "bodies", k5, 32, v4, l4), 0);
+    cr_assert_eq(lmdb_put_value(d, "bodies", k5, 8, v4, l4), 0);
     free(v4);
     free(v5);
     run_result r = verify_fails(d);
@@ -694,11 +671,11 @@ Test(tamper, replay_after_the_body_was_withheld_is_still_refused, .fini = tmp_cl
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(strtol(r.out, NULL, 10), 4);
     run_free(&r);
-    uint8_t key[32], *v;
+    uint8_t key[8], *v;
     size_t vl;
     cr_assert(find_body(d, 4, key, &v, &vl));
     free(v);
-    cr_assert_eq(lmdb_del_key(d, "bodies", key, 32), 0);
+    cr_assert_eq(lmdb_del_key(d, "bodies", key, 8), 0);
 
     r = LDG(d, NULL, "append", "--signed", "once.stmt");
     cr_assert_eq(r.status, 3, "a replay is refused by policy: %d %s", r.status, r.err);
@@ -720,11 +697,11 @@ Test(tamper, duplicated_statement_is_reported_as_replay_even_without_bodies,
     uint8_t *e = get_entry(d, 4, &len);
     put_entry(d, 10, e, len);
     free(e);
-    uint8_t key[32], *v;
+    uint8_t key[8], *v;
     size_t vl;
     cr_assert(find_body(d, 4, key, &v, &vl));
     free(v);
-    cr_assert_eq(lmdb_del_key(d, "bodies", key, 32), 0);
+    cr_assert_eq(lmdb_del_key(d, "bodies", key, 8), 0);
     run_result r = verify_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 10, "replay"), "%s", r.out);
     run_free(&r);
