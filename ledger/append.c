@@ -79,10 +79,11 @@ text_key(uint8_t *out, const char *p, size_t n, uint64_t seq)
     return n + 9;
 }
 
+/* Item i of a batch (numbered from 1 in messages when there is more than one). */
 static ldg_status
-refuse(ldg_err *err, size_t n, size_t i, ldg_status s, const char *msg)
+refuse(ldg_err *err, bool many, size_t i, ldg_status s, const char *msg)
 {
-    if (n > 1)
+    if (many)
         return ldgi_fail_at(err, (long)i, s, "record %zu: %s", i + 1, msg);
     return ldgi_fail_at(err, (long)i, s, "%s", msg);
 }
@@ -200,9 +201,10 @@ write_key_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, ldg_err *err)
 }
 
 ldg_status
-ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out, bool allow_genesis,
-                ldg_err *err)
+ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_appended *out,
+                bool allow_genesis, ldg_err *err)
 {
+    bool many = n > 1 || base > 0;
     uint64_t size, last_time;
     uint8_t prev[LDG_HASH_BYTES];
     ldg_status s = ldgi_head(t, &size, prev, &last_time, err);
@@ -226,13 +228,13 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
         char why[300];
         if (!ldgi_stmt_decode(sg->stmt, sg->stmt_len, st, &dwhy)) {
             snprintf(why, sizeof why, "statement does not decode: %s", dwhy ? dwhy : "?");
-            s = refuse(err, n, i, LDG_E_INPUT, why);
+            s = refuse(err, many, base + i, LDG_E_INPUT, why);
             goto done;
         }
         if ((s = ldgi_stmt_shape_ok(st, why, sizeof why)) != LDG_OK ||
             (s = check_state(t, st, seq, allow_genesis, why, sizeof why, err)) != LDG_OK) {
             if (s == LDG_E_POLICY || s == LDG_E_INPUT)
-                refuse(err, n, i, s, why);
+                refuse(err, many, base + i, s, why);
             goto done;
         }
         ldgi_entry e = {.v = LDGI_FORMAT_VERSION,
@@ -262,7 +264,7 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, ldg_appended *out,
          * signing) indexes its one entry, whether or not the body is kept. */
         s = ldgi_put(t, LDGI_DB_COMMIT, st->body, LDG_HASH_BYTES, sk, 8, true, false, err);
         if (s == LDG_E_EXISTS) {
-            s = refuse(err, n, i, LDG_E_POLICY,
+            s = refuse(err, many, base + i, LDG_E_POLICY,
                        "this signed statement is already in the ledger (a replay)");
             goto done;
         }
@@ -304,7 +306,7 @@ append_with_growth(ldg_ledger *l, ldg_signed *const *s, size_t n, ldg_appended *
         ldg_status st = ldgi_txn_begin(l, true, &t, err);
         if (st != LDG_OK)
             return st;
-        st = ldgi_append_txn(t, s, n, out, allow_genesis, err);
+        st = ldgi_append_txn(t, s, n, 0, out, allow_genesis, err);
         if (st == LDG_OK)
             return ldgi_txn_commit(t, err);
         bool map_full = ldgi_txn_map_full(t);
@@ -377,4 +379,87 @@ ldg_ledger_leaf_hash(ldg_ledger *l, uint64_t seq, uint8_t hash[LDG_HASH_BYTES], 
     s = ldgi_leaf_at(t, seq, hash, err);
     ldgi_txn_abort(t);
     return s;
+}
+
+/* ------------------------------------------------------------ batches -- */
+
+struct ldg_batch {
+    ldg_ledger *l;
+    ldgi_txn *t;
+    ldg_signed **all; /* every statement added so far, to redo after the map grows */
+    size_t n, cap;
+};
+
+ldg_status
+ldg_batch_begin(ldg_ledger *l, ldg_batch **out, ldg_err *err)
+{
+    ldg_batch *b = ldgi_calloc(1, sizeof *b);
+    if (!b)
+        return ldgi_fail(err, LDG_E_NOMEM, "batch: out of memory");
+    b->l = l;
+    ldg_status s = ldgi_txn_begin(l, true, &b->t, err);
+    if (s != LDG_OK) {
+        free(b);
+        return s;
+    }
+    *out = b;
+    return LDG_OK;
+}
+
+ldg_status
+ldg_batch_add(ldg_batch *b, ldg_signed *const *s, size_t n, ldg_appended *out, ldg_err *err)
+{
+    if (!b->t)
+        return ldgi_fail(err, LDG_E_USAGE, "batch: already failed; abort it");
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->n + n)
+            cap *= 2;
+        ldg_signed **a = ldgi_realloc(b->all, cap * sizeof *a);
+        if (!a)
+            return ldgi_fail(err, LDG_E_NOMEM, "batch: out of memory");
+        b->all = a;
+        b->cap = cap;
+    }
+    for (;;) {
+        ldg_status st = ldgi_append_txn(b->t, s, n, b->n, out, false, err);
+        if (st == LDG_OK) {
+            memcpy(b->all + b->n, s, n * sizeof *s);
+            b->n += n;
+            return LDG_OK;
+        }
+        bool map_full = ldgi_txn_map_full(b->t);
+        ldgi_txn_abort(b->t);
+        b->t = NULL;
+        if (!map_full || !ldgi_map_grow(b->l))
+            return st;
+        /* The map grew: redo the transaction so far, then this part again. */
+        if ((st = ldgi_txn_begin(b->l, true, &b->t, err)) != LDG_OK)
+            return st;
+        if (b->n && (st = ldgi_append_txn(b->t, b->all, b->n, 0, NULL, false, err)) != LDG_OK) {
+            ldgi_txn_abort(b->t);
+            b->t = NULL;
+            return st;
+        }
+    }
+}
+
+ldg_status
+ldg_batch_commit(ldg_batch *b, ldg_err *err)
+{
+    ldg_status s = b->t ? ldgi_txn_commit(b->t, err)
+                        : ldgi_fail(err, LDG_E_USAGE, "batch: already failed; abort it");
+    b->t = NULL;
+    ldg_batch_abort(b);
+    return s;
+}
+
+void
+ldg_batch_abort(ldg_batch *b)
+{
+    if (!b)
+        return;
+    ldgi_txn_abort(b->t);
+    free(b->all);
+    free(b);
 }

@@ -197,6 +197,8 @@ ldg_status ldgi_txn_commit(ldgi_txn *t, ldg_err *err); /* frees t, whatever the 
 void ldgi_txn_abort(ldgi_txn *t);                      /* NULL ok */
 /* Drops this process's mappings of the map's pages (they fault back in on use). */
 void ldgi_map_release(ldg_ledger *l);
+/* Bytes of file-backed pages this process has mapped (0 if unknown). */
+size_t ldgi_mapped_bytes(void);
 /* True when a put in t failed because the LMDB map (not the disk) is full. */
 bool ldgi_txn_map_full(const ldgi_txn *t);
 /* Doubles the map after ldgi_txn_map_full; false if it cannot grow. */
@@ -241,8 +243,9 @@ ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], 
 ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err);
 
 /* Appends inside an open write transaction (append.c); genesis allowed only when allow_genesis. */
-ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, ldg_appended *out,
-                           bool allow_genesis, ldg_err *err);
+/* base: items already appended in this transaction (for messages and err->index). */
+ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, size_t base,
+                           ldg_appended *out, bool allow_genesis, ldg_err *err);
 /* Creates the directory and an empty environment (refuses an existing ledger). */
 ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
 const char *ldgi_ledger_dir(const ldg_ledger *l);

@@ -231,6 +231,23 @@ typedef struct ldg_appended {
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_append(ldg_ledger *l, ldg_signed *const *s, size_t n,
                                                ldg_appended *out, ldg_err *err);
 
+/*
+ * A batch built up in one write transaction, so the caller can sign the next
+ * part while the ledger writes this one; all or nothing as ldg_append.
+ * ldg_batch_begin takes the ledger's writer lock (other appenders wait until
+ * commit or abort).  Every statement added must stay alive until then: if the
+ * LMDB map has to grow, the transaction is redone from them.  On refusal,
+ * err->index counts from the batch's first statement; the batch can then only
+ * be aborted.  Nothing is visible to readers before ldg_batch_commit, which
+ * syncs to disk and frees b, whatever its result.
+ */
+typedef struct ldg_batch ldg_batch;
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_batch_begin(ldg_ledger *l, ldg_batch **b, ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_batch_add(ldg_batch *b, ldg_signed *const *s, size_t n,
+                                                  ldg_appended *out, ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_batch_commit(ldg_batch *b, ldg_err *err);
+LDG_EXPORT void ldg_batch_abort(ldg_batch *b);
+
 /* ------------------------------------------------------------- reading -- */
 
 typedef struct ldg_keyinfo {

@@ -192,6 +192,20 @@ ldgi_ledger_dir(const ldg_ledger *l)
     return l->dir;
 }
 
+size_t
+ldgi_mapped_bytes(void)
+{
+    /* /proc/self/statm: size resident shared ...; "shared" counts file-backed pages. */
+    FILE *f = fopen("/proc/self/statm", "re");
+    unsigned long size, resident, shared = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu %lu", &size, &resident, &shared) != 3)
+        shared = 0;
+    fclose(f);
+    return (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 void
 ldgi_map_release(ldg_ledger *l)
 {

@@ -747,10 +747,77 @@ Test(batch, five_lines_whose_fourth_is_refused_by_policy_write_nothing, .fini = 
                "{\"kind\":\"approval\",\"study\":\"S1\"}\n"
                "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\"}\n");
     expect_fail(d, LDG(d, NULL, "append", "--as", "approver.key", "--batch", "b.jsonl"), 3,
-                "append", "record 4", "meaning", 4);
+                "append", "b.jsonl: line 4", "meaning", 4);
     run_result r = LDG(d, NULL, "log", "--kind", "approval");
     cr_assert_eq(r.status, 0);
     cr_assert_str_empty(r.out, "no approval may be written: %s", r.out);
+    run_free(&r);
+}
+
+/*
+ * A batch is written in parts while later lines are still being signed: a
+ * refusal (policy or bad input) far into a large batch must still leave
+ * nothing written, and name the first bad line.
+ */
+static char *
+big_batch(int lines, int bad_at, const char *bad_line)
+{
+    char *text = malloc((size_t)lines * 128 + 256);
+    size_t n = 0;
+    for (int i = 1; i <= lines; i++) {
+        if (i == bad_at)
+            n += (size_t)sprintf(text + n, "%s\n", bad_line);
+        else
+            n += (size_t)sprintf(text + n,
+                                 "{\"kind\":\"communication\",\"study\":\"S1\","
+                                 "\"body\":{\"n\":%d}}\n",
+                                 i);
+    }
+    return text;
+}
+
+Test(batch, policy_refusal_in_a_late_part_of_a_large_batch_writes_nothing, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char *text = big_batch(3000, 2600, "{\"kind\":\"decision\",\"study\":\"S1\"}");
+    expect_fail(d, LDG(d, text, "append", "--as", "author.key", "--batch", "-"), 3, "append",
+                "stdin: line 2600", "decider", 4);
+    free(text);
+}
+
+Test(batch, bad_lines_in_two_parts_report_the_first_in_line_order, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char *text = big_batch(3000, 2900, "{\"kind\":\"communication\",\"study\":7}");
+    /* a second bad line, earlier in the file, in another part */
+    char *p = strstr(text, "\"n\":700}");
+    cr_assert_not_null(p);
+    memcpy(p, "\"n\":7,,}", 8);
+    expect_fail(d, LDG(d, text, "append", "--as", "author.key", "--batch", "-"), 2, "append",
+                "stdin: line 700", NULL, 4);
+    free(text);
+}
+
+Test(batch, three_thousand_lines_append_in_order_and_verify, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char *text = big_batch(3000, 0, NULL);
+    run_result r = LDG(d, text, "append", "--as", "author.key", "--batch", "-", "--jobs", "3");
+    free(text);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(count_lines(r.out), 3000);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "2503", "--json");
+    json_t *o = parse_json(r.out);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(o, "body"), "n")), 2500,
+                 "line 2500 is seq 2503");
+    json_decref(o);
+    run_free(&r);
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
     run_free(&r);
 }
 

@@ -8,6 +8,9 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,18 +270,137 @@ out:
     return rc;
 }
 
+/* Frees what parsing a line allocated; once it is signed, the fields are not needed. */
 static void
-free_batch(bline *b, size_t n)
+bline_clear(bline *b)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(b[i].kind);
-        free(b[i].study);
-        free(b[i].meaning);
-        free(b[i].reason);
-        free(b[i].body);
-        free(b[i].refs);
+    free(b->kind);
+    free(b->study);
+    free(b->meaning);
+    free(b->reason);
+    free(b->body);
+    free(b->refs);
+    memset(b, 0, sizeof *b);
+}
+
+/*
+ * A batch is one transaction, pipelined: worker threads parse and sign the
+ * lines (jansson and Ed25519 are the costly parts) while the main thread
+ * writes each finished chunk into the open transaction.  The first bad line,
+ * in line order, is the one reported, and nothing is written.
+ */
+#define BATCH_CHUNK 512
+
+typedef struct bjob {
+    ldg_ledger *l;
+    const ldg_key *k;
+    const char *src;
+    const char **line;
+    size_t *len, *lineno;
+    ldg_signed **sv;
+    uint64_t size;
+    uint8_t head[LDG_HASH_BYTES];
+    size_t n;
+    _Atomic size_t next;  /* next line for a worker */
+    _Atomic bool stop;    /* the main thread gave up */
+    _Atomic size_t *done; /* lines finished, per chunk */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a chunk finished, or a line failed */
+    size_t bad;        /* lowest failing line index, n if none */
+    int bad_rc;
+    char bad_msg[TOOL_CAPTURE_MAX];
+} bjob;
+
+static size_t
+chunk_len(const bjob *j, size_t c)
+{
+    size_t end = (c + 1) * BATCH_CHUNK;
+    return (end > j->n ? j->n : end) - c * BATCH_CHUNK;
+}
+
+static void *
+batch_worker(void *arg)
+{
+    bjob *j = arg;
+    char msg[TOOL_CAPTURE_MAX];
+    tool_capture = msg;
+    for (size_t i; !atomic_load(&j->stop) && (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
+        bline b = {0};
+        ldg_err err;
+        msg[0] = '\0';
+        int rc = parse_batch_line(j->l, j->src, j->lineno[i], j->line[i], j->len[i], &b);
+        if (rc == EXIT_OK) {
+            b.f.has_observed = 1;
+            b.f.observed_size = j->size;
+            memcpy(b.f.observed_head, j->head, LDG_HASH_BYTES);
+            if (ldg_sign(j->k, &b.f, &j->sv[i], &err) != LDG_OK) {
+                rc = tool_exit_code(err.status);
+                snprintf(msg, sizeof msg, "%s: line %zu: %s", j->src, j->lineno[i], err.msg);
+            }
+        }
+        bline_clear(&b);
+        size_t c = i / BATCH_CHUNK;
+        bool chunk_done = atomic_fetch_add(&j->done[c], 1) + 1 == chunk_len(j, c);
+        if (rc != EXIT_OK || chunk_done) {
+            pthread_mutex_lock(&j->mu);
+            if (rc != EXIT_OK && i < j->bad) {
+                j->bad = i;
+                j->bad_rc = rc;
+                snprintf(j->bad_msg, sizeof j->bad_msg, "%s", msg);
+            }
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+        }
     }
-    free(b);
+    tool_capture = NULL;
+    return NULL;
+}
+
+/* Splits text into its non-blank lines. */
+static int
+split_lines(bjob *j, char *text, size_t len)
+{
+    size_t cap = 0, lineno = 0;
+    for (char *p = text; p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(text + len - p), skip = 0;
+        lineno++;
+        while (skip < ll && (p[skip] == ' ' || p[skip] == '\t' || p[skip] == '\r'))
+            skip++;
+        if (skip < ll) {
+            if (j->n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                const char **nline = realloc(j->line, cap * sizeof *j->line);
+                if (nline)
+                    j->line = nline;
+                size_t *nlen = nline ? realloc(j->len, cap * sizeof *j->len) : NULL;
+                if (nlen)
+                    j->len = nlen;
+                size_t *nno = nlen ? realloc(j->lineno, cap * sizeof *j->lineno) : NULL;
+                if (!nno)
+                    return tool_error(EXIT_OPER, "out of memory");
+                j->lineno = nno;
+            }
+            j->line[j->n] = p;
+            j->len[j->n] = ll;
+            j->lineno[j->n++] = lineno;
+        }
+        p += ll + 1;
+    }
+    return j->n ? EXIT_OK : tool_usage("%s: no records", j->src);
+}
+
+/* The library's refusal names a record of the batch; name the input line instead. */
+static int
+batch_refusal(const bjob *j, const ldg_err *err)
+{
+    if (err->index < 0 || (size_t)err->index >= j->n)
+        return tool_fail(err);
+    const char *m = err->msg, *colon = strstr(m, ": ");
+    if (strncmp(m, "record ", 7) == 0 && colon)
+        m = colon + 2;
+    return tool_error(tool_exit_code(err->status), "%s: line %zu: %s", j->src,
+                      j->lineno[err->index], m);
 }
 
 static int
@@ -289,81 +411,89 @@ append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
     int rc = tool_read_file(o->batch, BATCH_MAX, &text, &len);
     if (rc != EXIT_OK)
         return rc;
-    const char *src = strcmp(o->batch, "-") == 0 ? "stdin" : o->batch;
-    size_t cap = 1024, n = 0;
-    bline *b = calloc(cap, sizeof *b);
-    ldg_fields *fs = NULL;
-    ldg_signed **sv = NULL;
+    bjob j = {.l = l, .k = k, .src = strcmp(o->batch, "-") == 0 ? "stdin" : o->batch};
     ldg_appended *out = NULL;
+    ldg_batch *batch = NULL;
     ldg_err err;
-    uint64_t size;
-    uint8_t head[LDG_HASH_BYTES];
-    if (!b) {
-        free(text);
-        return tool_error(EXIT_OPER, "out of memory");
-    }
-    if (ldg_ledger_head(l, &size, head, &err) != LDG_OK) {
-        rc = tool_fail(&err);
+    pthread_t th[256];
+    unsigned started = 0;
+    atomic_init(&j.next, 0);
+    atomic_init(&j.stop, false);
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    if ((rc = split_lines(&j, text, len)) != EXIT_OK)
         goto out;
-    }
-    size_t lineno = 0;
-    for (char *p = text; p < text + len;) {
-        char *nl = memchr(p, '\n', (size_t)(text + len - p));
-        size_t ll = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
-        lineno++;
-        size_t skip = 0;
-        while (skip < ll && (p[skip] == ' ' || p[skip] == '\t' || p[skip] == '\r'))
-            skip++;
-        if (skip < ll) {
-            if (n == cap) {
-                bline *nb = realloc(b, 2 * cap * sizeof *b);
-                if (!nb) {
-                    rc = tool_error(EXIT_OPER, "out of memory");
-                    goto out;
-                }
-                memset(nb + cap, 0, cap * sizeof *b);
-                b = nb;
-                cap *= 2;
-            }
-            if ((rc = parse_batch_line(l, src, lineno, p, ll, &b[n++])) != EXIT_OK)
-                goto out;
-            b[n - 1].f.has_observed = 1;
-            b[n - 1].f.observed_size = size;
-            memcpy(b[n - 1].f.observed_head, head, LDG_HASH_BYTES);
-        }
-        p += ll + 1;
-    }
-    if (n == 0) {
-        rc = tool_usage("%s: no records", src);
-        goto out;
-    }
-    fs = malloc(n * sizeof *fs);
-    sv = calloc(n, sizeof *sv);
-    out = malloc(n * sizeof *out);
-    if (!fs || !sv || !out) {
+    size_t nchunks = (j.n + BATCH_CHUNK - 1) / BATCH_CHUNK;
+    j.sv = calloc(j.n, sizeof *j.sv);
+    j.done = calloc(nchunks, sizeof *j.done);
+    out = malloc(j.n * sizeof *out);
+    if (!j.sv || !j.done || !out) {
         rc = tool_error(EXIT_OPER, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        fs[i] = b[i].f;
-    if (ldg_sign_many(k, fs, n, o->jobs, sv, &err) != LDG_OK) {
-        rc = append_fail(&err, src);
+    j.bad = j.n;
+    if (ldg_ledger_head(l, &j.size, j.head, &err) != LDG_OK) {
+        rc = tool_fail(&err);
         goto out;
     }
-    if (ldg_append(l, sv, n, out, &err) != LDG_OK) {
-        rc = append_fail(&err, src);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned jobs = o->jobs ? o->jobs : ncpu > 0 ? (unsigned)ncpu : 1;
+    for (unsigned t = 0; t < jobs && t < 256 && t < j.n; t++)
+        if (pthread_create(&th[started], NULL, batch_worker, &j) == 0)
+            started++;
+    if (started == 0)
+        batch_worker(&j); /* no threads to be had: do it all here */
+    if (ldg_batch_begin(l, &batch, &err) != LDG_OK) {
+        rc = tool_fail(&err);
         goto out;
     }
-    print_appended(out, n);
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t first = c * BATCH_CHUNK, n = chunk_len(&j, c);
+        pthread_mutex_lock(&j.mu);
+        while (atomic_load(&j.done[c]) < n && j.bad >= first + n)
+            pthread_cond_wait(&j.cv, &j.mu);
+        bool bad = j.bad < first + n;
+        pthread_mutex_unlock(&j.mu);
+        if (bad) {
+            /* Wait for every earlier line, so the first bad one in line order is reported. */
+            for (size_t e = 0; e <= c; e++) {
+                pthread_mutex_lock(&j.mu);
+                while (atomic_load(&j.done[e]) < chunk_len(&j, e))
+                    pthread_cond_wait(&j.cv, &j.mu);
+                pthread_mutex_unlock(&j.mu);
+            }
+            rc = tool_error(j.bad_rc, "%s", j.bad_msg);
+            goto out;
+        }
+        if (ldg_batch_add(batch, j.sv + first, n, out + first, &err) != LDG_OK) {
+            rc = batch_refusal(&j, &err);
+            goto out;
+        }
+    }
+    ldg_batch *b = batch;
+    batch = NULL;
+    if (ldg_batch_commit(b, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+        goto out;
+    }
+    print_appended(out, j.n);
 out:
-    if (sv)
-        for (size_t i = 0; i < n; i++)
-            ldg_signed_free(sv[i]);
-    free(sv);
-    free(fs);
+    atomic_store(&j.stop, true);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    ldg_batch_abort(batch);
+    if (j.sv)
+        for (size_t i = 0; i < j.n; i++)
+            ldg_signed_free(j.sv[i]);
+    free(j.sv);
+    free((void *)j.done);
+    free(j.line);
+    free(j.len);
+    free(j.lineno);
     free(out);
-    free_batch(b, n);
     free(text);
+    pthread_cond_destroy(&j.cv);
+    pthread_mutex_destroy(&j.mu);
     return rc;
 }
 

@@ -51,9 +51,15 @@ tool_exit_code(ldg_status s)
     }
 }
 
+_Thread_local char *tool_capture; /* see tool.h */
+
 static void
 vsay(const char *fmt, va_list ap)
 {
+    if (tool_capture) {
+        vsnprintf(tool_capture, TOOL_CAPTURE_MAX, fmt, ap);
+        return;
+    }
     fprintf(stderr, "ldg%s%s: ", *tool_cmd ? " " : "", tool_cmd);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

@@ -23,6 +23,14 @@ enum {
 
 extern const char *tool_cmd; /* "append", "key add", ... for messages */
 
+/*
+ * When set (per thread), error messages are written here (TOOL_CAPTURE_MAX
+ * bytes) instead of stderr: worker threads report, and the main thread
+ * prints the one line that matters.
+ */
+#define TOOL_CAPTURE_MAX 600
+extern _Thread_local char *tool_capture;
+
 /* Prints "ldg CMD: message" on stderr and returns the exit code for the status. */
 int tool_fail(const ldg_err *err);
 int tool_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
