@@ -251,3 +251,20 @@ ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *er
 const char *ldgi_ledger_dir(const ldg_ledger *l);
 /* Removes a half-created ledger's LMDB files (after a failed create). */
 void ldgi_ledger_remove_files(const char *dir);
+
+/* --- external sort of hash-keyed records (runs.c), for verify's merge checks --- */
+typedef struct ldgi_rec {
+    uint8_t key[LDG_HASH_BYTES];
+    uint64_t seq; /* the entry the record is about */
+    uint64_t aux; /* what the merge needs besides: e.g. the seq a ref must precede */
+} ldgi_rec;
+typedef struct ldgi_runs ldgi_runs;
+ldgi_runs *ldgi_runs_new(void); /* NULL when out of memory */
+void ldgi_runs_free(ldgi_runs *r);
+/* false on failure (no temporary file, out of memory): the check cannot be done. */
+bool ldgi_runs_add(ldgi_runs *r, const uint8_t key[LDG_HASH_BYTES], uint64_t seq, uint64_t aux);
+/* Ends adding; afterwards peek/next return the records in (key, seq) order. */
+bool ldgi_runs_finish(ldgi_runs *r);
+const ldgi_rec *ldgi_runs_peek(ldgi_runs *r);
+bool ldgi_runs_next(ldgi_runs *r, ldgi_rec *out);
+bool ldgi_runs_failed(const ldgi_runs *r);

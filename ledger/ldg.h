@@ -339,7 +339,8 @@ typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 typedef struct ldg_verify_opts {
     unsigned jobs;             /* signature threads; 0 = all cores */
-    ldg_finding_fn on_finding; /* called from the calling thread, in seq order */
+    ldg_finding_fn on_finding; /* calling thread; per-entry findings in seq order, then the final
+                                  merge pass [VER-7][VER-9] */
     ldg_progress_fn on_progress;
     void *ctx;
 } ldg_verify_opts;

@@ -119,9 +119,10 @@ reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
 
 /* --------------------------------------------- phase B: sequential ---- */
 
-#define MAP_CHECK_EVERY 128    /* entries between looks at the mapped size */
-#define MAP_BUDGET (32u << 20) /* bytes of the ledger file kept mapped */
-#define RECENT 16384           /* leaf hashes kept for observed-head checks (512 KiB) */
+#define OBSERVED (UINT64_C(1) << 63) /* aux flag of a refs record: an observed head */
+#define MAP_CHECK_EVERY 128          /* entries between looks at the mapped size */
+#define MAP_BUDGET (24u << 20)       /* bytes of the ledger file kept mapped */
+#define RECENT 16384                 /* leaf hashes kept for observed-head checks (512 KiB) */
 
 typedef struct vstate {
     ldg_ledger *l;
@@ -138,7 +139,17 @@ typedef struct vstate {
     uint8_t logkey[LDG_PUB_BYTES];
     uint8_t *ik;
     uint8_t (*recent)[LDG_HASH_BYTES]; /* leaf hash of entry s at [s % RECENT] */
+    ldgi_runs *leafs;                  /* (leaf hash, seq) of every entry */
+    ldgi_runs *commits;                /* (body commitment, seq) of every statement */
+    ldgi_runs *refs;                   /* (ref hash, referrer seq, ref number | OBSERVED|size-1) */
 } vstate;
+
+static ldg_status
+runs_failed(vstate *v)
+{
+    return ldgi_fail(v->err, LDG_E_IO, "verify: cannot write its temporary sort file (%s)",
+                     "check $TMPDIR and free space");
+}
 
 static void
 finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const char *fmt, ...)
@@ -174,24 +185,9 @@ index_has(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, cons
 static ldg_status
 check_indexes(vstate *v, const item *x, uint64_t seq)
 {
-    const uint8_t *val;
-    size_t vl;
-    ldg_status s = ldgi_get(v->t, LDGI_DB_LEAF, x->leaf, LDG_HASH_BYTES, &val, &vl, v->err);
-    if (s != LDG_OK && s != LDG_E_NOTFOUND)
-        return s;
-    if (s == LDG_E_NOTFOUND || vl != 8 || ldgi_rd64(val) != seq)
-        finding(v, LDG_FINDING_FAIL, seq, "index",
-                "the leaf-hash index does not map this record's leaf hash to its seq");
-    s = ldgi_get(v->t, LDGI_DB_COMMIT, x->st.body, LDG_HASH_BYTES, &val, &vl, v->err);
-    if (s != LDG_OK && s != LDG_E_NOTFOUND)
-        return s;
-    if (s == LDG_E_NOTFOUND || vl != 8)
-        finding(v, LDG_FINDING_FAIL, seq, "index",
-                "the statement index has no entry for this record");
-    else if (ldgi_rd64(val) != seq)
-        finding(v, LDG_FINDING_FAIL, seq, "replay",
-                "the same signed statement is entry %llu: a statement is appended once",
-                (unsigned long long)ldgi_rd64(val));
+    /* The hash-keyed indexes are checked by merging at the end [VER-9]. */
+    if (!ldgi_runs_add(v->commits, x->st.body, seq, 0))
+        return runs_failed(v);
     const ldgi_stmt *st = &x->st;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
@@ -288,16 +284,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         finding(v, LDG_FINDING_FAIL, seq, "policy", "%s", why);
         return LDG_OK;
     }
-    const uint8_t *val;
-    size_t vl;
-    /* The leaf index is checked to be exactly {leaf hash_i -> i}, so a lookup proves existence. */
-    for (size_t r = 0; r < st->nrefs; r++) {
-        s = ldgi_get(v->t, LDGI_DB_LEAF, st->refs[r], LDG_HASH_BYTES, &val, &vl, v->err);
-        if (s != LDG_OK && s != LDG_E_NOTFOUND)
-            return s;
-        if (s == LDG_E_NOTFOUND || vl != 8 || ldgi_rd64(val) >= seq)
-            finding(v, LDG_FINDING_FAIL, seq, "ref", "ref %zu names no earlier entry", r + 1);
-    }
+    /* Refs are joined with the leaf hashes computed from the entries at the end [VER-7]. */
+    for (size_t r = 0; r < st->nrefs; r++)
+        if (!ldgi_runs_add(v->refs, st->refs[r], seq, r + 1))
+            return runs_failed(v);
     if (st->has_observed) {
         static const uint8_t zero[LDG_HASH_BYTES];
         bool ok;
@@ -310,10 +300,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
             ok = memcmp(v->recent[(st->observed_size - 1) % RECENT], st->observed_head,
                         LDG_HASH_BYTES) == 0;
         } else {
-            s = ldgi_get(v->t, LDGI_DB_LEAF, st->observed_head, LDG_HASH_BYTES, &val, &vl, v->err);
-            if (s != LDG_OK && s != LDG_E_NOTFOUND)
-                return s;
-            ok = s == LDG_OK && vl == 8 && ldgi_rd64(val) == st->observed_size - 1;
+            /* An older head is joined with the computed leaf hashes at the end. */
+            if (!ldgi_runs_add(v->refs, st->observed_head, seq, OBSERVED | (st->observed_size - 1)))
+                return runs_failed(v);
+            ok = true;
         }
         if (!ok)
             finding(v, LDG_FINDING_FAIL, seq, "observed",
@@ -363,6 +353,8 @@ phase_b(vstate *v, chunk *c)
         }
         v->expect = seq + 1;
         v->sum->entries++;
+        if (!ldgi_runs_add(v->leafs, x->leaf, seq, 0))
+            return runs_failed(v);
         if (!x->entry_ok) {
             finding(v, LDG_FINDING_FAIL, seq, "encoding", "entry does not decode: %s",
                     x->why ? x->why : "?");
@@ -396,11 +388,10 @@ phase_b(vstate *v, chunk *c)
             (s = check_indexes(v, x, seq)))
             return s;
         /*
-         * The entries stream through and the indexes are looked up by hash,
-         * so the mapped part of the file grows with the ledger.  Past a budget,
-         * drop the mappings (the pages stay in the page cache): the resident
-         * set stays bounded whatever the ledger's size [VER-1], and a ledger
-         * whose hot pages fit the budget pays nothing for it.
+         * The entries and bodies stream through, so the mapped part of the
+         * file grows with the ledger.  Past a budget, drop the mappings (the
+         * pages stay in the page cache): the resident set stays bounded
+         * whatever the ledger's size [VER-1].
          */
         if (++v->since_check == MAP_CHECK_EVERY) {
             v->since_check = 0;
@@ -456,6 +447,175 @@ finish(chunk *c)
     c->started = 0;
 }
 
+/* Reads the next (hash, seq) record of a hash-keyed index; false at its end. */
+static ldg_status
+index_next(vstate *v, ldgi_cur *c, bool *first, bool *have, ldgi_rec *out)
+{
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    ldg_status s = *first ? ldgi_cur_seek(c, NULL, 0, &k, &kl, &val, &vl, v->err)
+                          : ldgi_cur_next(c, &k, &kl, &val, &vl, v->err);
+    *first = false;
+    *have = s == LDG_OK;
+    if (s == LDG_E_NOTFOUND)
+        return LDG_OK;
+    if (s != LDG_OK)
+        return s;
+    memset(out, 0, sizeof *out);
+    memcpy(out->key, k, kl < LDG_HASH_BYTES ? kl : LDG_HASH_BYTES);
+    out->seq = vl == 8 ? ldgi_rd64(val) : UINT64_MAX;
+    /* A malformed record never matches: it sorts as itself and is reported. */
+    out->aux = kl != LDG_HASH_BYTES || vl != 8;
+    return LDG_OK;
+}
+
+static int
+key_cmp(const ldgi_rec *a, const ldgi_rec *b)
+{
+    return memcmp(a->key, b->key, LDG_HASH_BYTES);
+}
+
+static void
+mapped_check(vstate *v, size_t *count)
+{
+    if (++*count % 4096 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+        ldgi_map_release(v->l);
+}
+
+/*
+ * The leaf hashes computed from the entries, the leaf-hash index and the
+ * refs and older observed heads, each sorted by hash, merged in one pass
+ * [VER-7][VER-9]: the index must be exactly {leaf hash -> seq}, a ref must
+ * name an earlier entry, an observed head the entry before that size.
+ */
+static ldg_status
+merge_leafs(vstate *v)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_LEAF, &c, v->err);
+    if (s != LDG_OK)
+        return s;
+    bool first = true, have_d;
+    ldgi_rec d, l, r;
+    size_t count = 0;
+    if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
+        goto out;
+    for (;;) {
+        const ldgi_rec *pl = ldgi_runs_peek(v->leafs), *pr = ldgi_runs_peek(v->refs);
+        if (!pl && !pr && !have_d)
+            break;
+        /* The smallest key among the three streams. */
+        const ldgi_rec *k = pl;
+        if (!k || (pr && key_cmp(pr, k) < 0))
+            k = pr;
+        if (!k || (have_d && key_cmp(&d, k) < 0))
+            k = &d;
+        uint8_t key[LDG_HASH_BYTES];
+        memcpy(key, k->key, LDG_HASH_BYTES);
+        bool in_d = have_d && memcmp(d.key, key, LDG_HASH_BYTES) == 0 && !d.aux;
+        uint64_t dseq = in_d ? d.seq : UINT64_MAX, lowest = UINT64_MAX;
+        bool d_matched = false;
+        uint64_t seqs[4];
+        size_t nseq = 0;
+        while ((pl = ldgi_runs_peek(v->leafs)) && memcmp(pl->key, key, LDG_HASH_BYTES) == 0) {
+            ldgi_runs_next(v->leafs, &l);
+            if (nseq < 4)
+                seqs[nseq++] = l.seq;
+            lowest = l.seq < lowest ? l.seq : lowest;
+            if (l.seq == dseq)
+                d_matched = true;
+            else
+                finding(v, LDG_FINDING_FAIL, l.seq, "index",
+                        "the leaf-hash index does not map this record's leaf hash to its seq");
+        }
+        if (have_d && memcmp(d.key, key, LDG_HASH_BYTES) == 0) {
+            if (!d_matched)
+                finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
+                        "the leaf-hash index holds a hash that is no entry's leaf hash (it "
+                        "says entry %llu)",
+                        (unsigned long long)d.seq);
+            if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
+                goto out;
+        }
+        while ((pr = ldgi_runs_peek(v->refs)) && memcmp(pr->key, key, LDG_HASH_BYTES) == 0) {
+            ldgi_runs_next(v->refs, &r);
+            if (r.aux & OBSERVED) {
+                uint64_t want = r.aux & ~OBSERVED;
+                bool ok = false;
+                for (size_t i = 0; i < nseq; i++)
+                    ok |= seqs[i] == want;
+                if (!ok)
+                    finding(v, LDG_FINDING_FAIL, r.seq, "observed",
+                            "the signer observed a chain head (size %llu) that this chain does "
+                            "not have",
+                            (unsigned long long)want + 1);
+            } else if (lowest >= r.seq) {
+                finding(v, LDG_FINDING_FAIL, r.seq, "ref", "ref %llu names no earlier entry",
+                        (unsigned long long)r.aux);
+            }
+        }
+        mapped_check(v, &count);
+    }
+out:
+    ldgi_cur_close(c);
+    if (s == LDG_OK && (ldgi_runs_failed(v->leafs) || ldgi_runs_failed(v->refs)))
+        s = runs_failed(v);
+    return s;
+}
+
+/*
+ * The statements' body commitments and the commit index, merged [POL-9]
+ * [VER-9]: each commitment is one entry's; a second is a replay.
+ */
+static ldg_status
+merge_commits(vstate *v)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_COMMIT, &c, v->err);
+    if (s != LDG_OK)
+        return s;
+    bool first = true, have_d;
+    ldgi_rec d, x;
+    size_t count = 0;
+    if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
+        goto out;
+    for (;;) {
+        const ldgi_rec *p = ldgi_runs_peek(v->commits);
+        if (!p && !have_d)
+            break;
+        if (p && (!have_d || key_cmp(p, &d) <= 0)) {
+            /* Records for one commitment come in seq order: the first is the statement's. */
+            ldgi_runs_next(v->commits, &x);
+            bool in_d = have_d && key_cmp(&x, &d) == 0 && !d.aux;
+            if (!in_d || d.seq != x.seq)
+                finding(v, LDG_FINDING_FAIL, x.seq, "index",
+                        "the statement index does not map this record's commitment to its seq");
+            while ((p = ldgi_runs_peek(v->commits)) && key_cmp(p, &x) == 0) {
+                ldgi_rec dup;
+                ldgi_runs_next(v->commits, &dup);
+                finding(v, LDG_FINDING_FAIL, dup.seq, "replay",
+                        "the same signed statement is entry %llu: a statement is appended once",
+                        (unsigned long long)x.seq);
+            }
+            if (have_d && key_cmp(&x, &d) == 0 &&
+                (s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
+                goto out;
+        } else {
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
+                    "the statement index holds a commitment no statement has (it says entry %llu)",
+                    (unsigned long long)d.seq);
+            if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
+                goto out;
+        }
+        mapped_check(v, &count);
+    }
+out:
+    ldgi_cur_close(c);
+    if (s == LDG_OK && ldgi_runs_failed(v->commits))
+        s = runs_failed(v);
+    return s;
+}
+
 /* Cross-checks that need the whole pass: index sizes and the stored key registry. */
 static ldg_status
 check_totals(vstate *v)
@@ -463,11 +623,9 @@ check_totals(vstate *v)
     static const struct {
         ldgi_db db;
         const char *name;
-    } idx[] = {{LDGI_DB_LEAF, "leaf-hash"},
-               {LDGI_DB_STUDY, "study"},
+    } idx[] = {{LDGI_DB_STUDY, "study"},
                {LDGI_DB_KIND, "kind"},
-               {LDGI_DB_ACTOR, "actor"},
-               {LDGI_DB_COMMIT, "statement"}};
+               {LDGI_DB_ACTOR, "actor"}}; /* leaf and commit: by merge_* */
     uint64_t n;
     ldg_status s;
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
@@ -518,11 +676,14 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     chunk *c[2] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk))};
     v.ik = ldgi_malloc(LDG_STUDY_MAX + 64);
     v.recent = ldgi_calloc(RECENT, LDG_HASH_BYTES);
+    v.leafs = ldgi_runs_new();
+    v.commits = ldgi_runs_new();
+    v.refs = ldgi_runs_new();
     ldgi_cur *cur = NULL;
     ldg_status s;
     uint64_t total = 0;
     uint8_t head[LDG_HASH_BYTES];
-    if (!c[0] || !c[1] || !v.ik || !v.recent) {
+    if (!c[0] || !c[1] || !v.ik || !v.recent || !v.leafs || !v.commits || !v.refs) {
         s = ldgi_fail(err, LDG_E_NOMEM, "verify: out of memory");
         goto out;
     }
@@ -562,6 +723,12 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
             break;
     }
 totals:
+    if (!ldgi_runs_finish(v.leafs) || !ldgi_runs_finish(v.refs) || !ldgi_runs_finish(v.commits)) {
+        s = runs_failed(&v);
+        goto out;
+    }
+    if ((s = merge_leafs(&v)) != LDG_OK || (s = merge_commits(&v)) != LDG_OK)
+        goto out;
     s = check_totals(&v);
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
 out:
@@ -570,6 +737,9 @@ out:
     free(v.reg.slot);
     free(v.ik);
     free(v.recent);
+    ldgi_runs_free(v.leafs);
+    ldgi_runs_free(v.commits);
+    ldgi_runs_free(v.refs);
     free(c[0]);
     free(c[1]);
     return s;

@@ -706,3 +706,162 @@ Test(tamper, duplicated_statement_is_reported_as_replay_even_without_bodies,
     cr_assert(has_finding(r.out, "FAIL", 10, "replay"), "%s", r.out);
     run_free(&r);
 }
+
+/* ------------------------------------------- refs and observed heads -- */
+
+/* Leaf hash of entry seq, from `ldg show --json`. */
+static void
+leaf_hash_of(const char *d, const char *ledger, long seq, uint8_t out[32])
+{
+    char s[32];
+    snprintf(s, sizeof s, "%ld", seq);
+    run_result r = LDG(d, NULL, "show", s, "--json", "--ledger", ledger);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o);
+    const char *b = json_string_value(json_object_get(o, "leaf_hash"));
+    size_t n;
+    cr_assert_eq(sodium_base642bin(out, 32, b, strlen(b), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(n, 32);
+    json_decref(o);
+    run_free(&r);
+}
+
+/* Appends `count` communications to dir/ledger in one batch. */
+static void
+append_many(const char *d, int count)
+{
+    char *text = malloc((size_t)count * 80 + 1);
+    size_t n = 0;
+    for (int i = 0; i < count; i++)
+        n += (size_t)sprintf(text + n, "{\"kind\":\"communication\",\"study\":\"S1\"}\n");
+    run_result r = LDG(d, text, "append", "--as", "author.key", "--batch", "-");
+    free(text);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+}
+
+/*
+ * Two ledgers, A and B, share their first 4 entries (B is a copy of A) and
+ * then diverge at seq 4.  A statement signed against A (a ref to A's entry 4,
+ * or having observed A at size 5) is slipped into B by a host that doctored
+ * B's leaf index so that append accepted it, then removed the doctored
+ * record.  Verify must catch it from the entries alone.
+ */
+static void
+diverged_pair(const char *d, uint8_t a4[32])
+{
+    make_ledger(d);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/ledger' '%s/ledger-b'", d, d);
+    cr_assert_eq(system(cmd), 0);
+    run_result r = LDG(d, "{\"subject\":\"only in A\"}", "append", "--as", "author.key", "--kind",
+                       "communication", "--study", "S1", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, "{\"subject\":\"only in B\"}", "append", "--as", "author.key", "--kind",
+            "communication", "--study", "S1", "--body", "-", "--ledger", "ledger-b");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    leaf_hash_of(d, "ledger", 4, a4);
+}
+
+/* lmdb_* helpers work on dir/ledger: point them at B by swapping names. */
+static void
+swap_ledgers(const char *d)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && mv ledger ledger-a && mv ledger-b ledger", d);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void
+doctored_append(const char *d, const char *stmt, const uint8_t hash[32], uint64_t fake_seq)
+{
+    uint8_t k[8];
+    seq_key(fake_seq, k);
+    cr_assert_eq(lmdb_put_value(d, "leaf", hash, 32, k, 8), 0);
+    run_result r = LDG(d, NULL, "append", "--signed", stmt);
+    cr_assert_eq(r.status, 0, "the doctored index lets it in: %s", r.err);
+    run_free(&r);
+    cr_assert_eq(lmdb_del_key(d, "leaf", hash, 32), 0);
+}
+
+Test(tamper, ref_let_in_through_a_doctored_leaf_index_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    uint8_t a4[32];
+    diverged_pair(d, a4);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, a4, 32);
+    run_result r = LDG(d, "{\"subject\":\"decision on A's record\"}", "sign", "--as",
+                       "decider.key", "--kind", "decision", "--study", "S1", "--ref", hex,
+                       "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "s.stmt", r.out);
+    run_free(&r);
+    swap_ledgers(d);
+    append_many(d, 3);
+    doctored_append(d, "s.stmt", a4, 4);
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
+    run_free(&r);
+}
+
+static void
+observed_case(bool far)
+{
+    const char *d = tmp_dir();
+    uint8_t a4[32];
+    diverged_pair(d, a4);
+    run_result r = LDG(d, "{\"subject\":\"approved as seen in A\"}", "sign", "--as",
+                       "approver.key", "--kind", "approval", "--meaning", "approval", "--study",
+                       "S1", "--observed-from", "ledger", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "s.stmt", r.out);
+    run_free(&r);
+    swap_ledgers(d);
+    /* far: past the window of recent leaf hashes, so the end-of-run merge decides */
+    int more = far ? 16500 : 3;
+    append_many(d, more);
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "B verifies before: %s", r.out);
+    run_free(&r);
+    doctored_append(d, "s.stmt", a4, 4);
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5 + more, "observed"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tamper, observed_head_of_another_history_is_caught_recent, .fini = tmp_cleanup)
+{
+    observed_case(false);
+}
+
+Test(tamper, observed_head_of_another_history_is_caught_far_back, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    observed_case(true);
+}
+
+/* The same far-back observed head, genuine, passes: the merge accepts what is true. */
+Test(tamper, genuine_observed_head_far_back_verifies, .fini = tmp_cleanup, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, "{\"subject\":\"approved\"}", "sign", "--as", "approver.key", "--kind",
+                       "approval", "--meaning", "review", "--study", "S1", "--observed-from",
+                       "ledger", "--ref", "3", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "s.stmt", r.out);
+    run_free(&r);
+    append_many(d, 16500);
+    r = LDG(d, NULL, "append", "--signed", "s.stmt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    run_free(&r);
+}
