@@ -6,6 +6,7 @@
 #   make deps       install the Debian packages the build and tests need
 #   make install    PREFIX=/usr/local DESTDIR=
 
+SHELL := /bin/bash
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -64,8 +65,19 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) tests/helpers.h
 	$(CC) $(ALL_CFLAGS) -Wno-shadow -Iledger -Itests $< tests/helpers.c -o $@ $(BUILD)/libldg.a \
 		$(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
+# Runs every suite (even after a failing one), then one closing line for all.
 unit: all $(TEST_BIN)
-	@set -e; for t in $(TEST_BIN); do echo "== $$t"; LDG_BIN=$(CURDIR)/$(BUILD)/ldg $$t --jobs 2; done
+	@pass=0; fail=0; bad=""; for t in $(TEST_BIN); do echo "== $$t"; \
+	  LDG_BIN=$(CURDIR)/$(BUILD)/ldg $$t --jobs 2 2>&1 | tee $(BUILD)/tests/last.log; \
+	  st=$${PIPESTATUS[0]}; \
+	  line=$$(grep 'Synthesis:' $(BUILD)/tests/last.log | tail -n 1); \
+	  p=$$(echo "$$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p'); \
+	  f=$$(echo "$$line" | sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p'); \
+	  pass=$$((pass + $${p:-0})); for n in $$f; do fail=$$((fail + n)); done; \
+	  if [ "$$st" != 0 ] || [ -z "$$line" ]; then bad="$$bad $${t##*/}"; [ -n "$$f" ] || fail=$$((fail + 1)); fi; \
+	done; \
+	echo "tests: $$pass passed, $$fail failed"; \
+	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
 
 check: deps
 	$(MAKE) all
