@@ -26,7 +26,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ = $(TOOL_SRC:%.c=$(BUILD)/%.o)
 HDR = ledger/ldg.h ledger/internal.h tools/tool.h
 
-.PHONY: all check demo bench deps install clean format format-check unit cli fuzz-replay
+.PHONY: all check check-asan demo bench deps install clean format format-check unit fuzz-replay
 
 all: $(BUILD)/ldg $(BUILD)/libldg.a $(BUILD)/libldg.so
 
@@ -38,10 +38,10 @@ $(BUILD)/libldg.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libldg.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL)
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
@@ -83,6 +83,13 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build dir.
+ASAN_OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+check-asan: deps
+	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" all
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  $(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" unit fuzz-replay
 
 demo: deps
 	$(MAKE) all
@@ -162,4 +169,4 @@ format-check:
 	clang-format --dry-run --Werror ledger/*.c ledger/*.h tools/*.c tools/*.h
 
 clean:
-	rm -rf $(BUILD) build-fuzz
+	rm -rf $(BUILD) build-fuzz build-asan
