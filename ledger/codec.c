@@ -295,6 +295,13 @@ rd_container(rd *r, bool map, size_t *count)
     return true;
 }
 
+/* The length of a str8/16/32 or bin8/16/32 whose first type byte is `base`. */
+static bool
+rd_len(rd *r, uint8_t c, uint8_t base, uint64_t *len)
+{
+    return rd_be(r, (size_t)1 << (c - base), len);
+}
+
 static bool
 rd_str(rd *r, ldgi_str *s)
 {
@@ -304,17 +311,10 @@ rd_str(rd *r, ldgi_str *s)
         return false;
     if ((c & 0xE0) == 0xA0)
         len = c & 0x1F;
-    else if (c == 0xd9) {
-        if (!rd_be(r, 1, &len))
-            return false;
-    } else if (c == 0xda) {
-        if (!rd_be(r, 2, &len))
-            return false;
-    } else if (c == 0xdb) {
-        if (!rd_be(r, 4, &len))
-            return false;
-    } else
+    else if (c < 0xd9 || c > 0xdb)
         return rd_fail(r, "expected a string");
+    else if (!rd_len(r, c, 0xd9, &len))
+        return false;
     const uint8_t *q;
     if (!rd_bytes(r, (size_t)len, &q))
         return false;
@@ -332,17 +332,10 @@ rd_bin(rd *r, const uint8_t **out, size_t *outlen)
     uint64_t len;
     if (!rd_u8(r, &c))
         return false;
-    if (c == 0xc4) {
-        if (!rd_be(r, 1, &len))
-            return false;
-    } else if (c == 0xc5) {
-        if (!rd_be(r, 2, &len))
-            return false;
-    } else if (c == 0xc6) {
-        if (!rd_be(r, 4, &len))
-            return false;
-    } else
+    if (c < 0xc4 || c > 0xc6)
         return rd_fail(r, "expected binary data");
+    if (!rd_len(r, c, 0xc4, &len))
+        return false;
     *outlen = (size_t)len;
     return rd_bytes(r, (size_t)len, out);
 }

@@ -52,49 +52,25 @@ typedef struct opts {
 static int
 parse_opts(int argc, char **argv, opts *o, const char *help)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-#define VAL(name, field)                                                                           \
-    if (opt_val(argc, argv, &i, name, &v)) {                                                       \
-        if (!v)                                                                                    \
-            return tool_usage("%s needs a value", name);                                           \
-        o->field = v;                                                                              \
-        continue;                                                                                  \
-    }
-        if (opt_flag(argv, i, "--help"))
-            return fputs(help, stdout), -1;
-        VAL("--as", as)
-        VAL("--kind", kind)
-        VAL("--study", study)
-        VAL("--meaning", meaning)
-        VAL("--reason", reason)
-        VAL("--body", body)
-        VAL("--time", time)
-        VAL("--ledger", dir)
-        VAL("--passphrase-file", passfile)
-        VAL("--batch", batch)
-        VAL("--signed", signedf)
-        VAL("--observed-from", observed_from)
-        VAL("-o", out)
-#undef VAL
-        if (opt_val(argc, argv, &i, "--ref", &v)) {
-            if (!v)
-                return tool_usage("--ref needs a value");
-            if (o->nrefs == LDG_REFS_MAX)
-                return tool_usage("more than %u --ref options", LDG_REFS_MAX);
-            o->refs[o->nrefs++] = v;
-            continue;
-        }
-        if (opt_val(argc, argv, &i, "--jobs", &v)) {
-            uint64_t j;
-            if (!parse_u64(v, &j) || j == 0 || j > 256)
-                return tool_usage("--jobs takes a number from 1 to 256");
-            o->jobs = (unsigned)j;
-            continue;
-        }
-        return tool_usage("unknown option %s", argv[i]);
-    }
-    return EXIT_OK;
+    const char *jobs = NULL;
+    const opt_spec specs[] = {OPT_VAL("--as", &o->as),
+                              OPT_VAL("--kind", &o->kind),
+                              OPT_VAL("--study", &o->study),
+                              OPT_VAL("--meaning", &o->meaning),
+                              OPT_VAL("--reason", &o->reason),
+                              OPT_VAL("--body", &o->body),
+                              OPT_VAL("--time", &o->time),
+                              OPT_VAL("--ledger", &o->dir),
+                              OPT_VAL("--passphrase-file", &o->passfile),
+                              OPT_VAL("--batch", &o->batch),
+                              OPT_VAL("--signed", &o->signedf),
+                              OPT_VAL("--observed-from", &o->observed_from),
+                              OPT_VAL("-o", &o->out),
+                              OPT_VAL("--jobs", &jobs),
+                              OPT_MANY("--ref", o->refs, &o->nrefs, LDG_REFS_MAX),
+                              OPT_END};
+    int rc = opt_parse(argc, argv, 1, specs, help, NULL, 0);
+    return rc != EXIT_OK ? rc : opt_jobs(jobs, &o->jobs);
 }
 
 /* Fills f from single-record options; refs and body are allocated into the out params. */

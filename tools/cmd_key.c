@@ -10,12 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEED(opt, v)                                                                               \
-    do {                                                                                           \
-        if (!(v))                                                                                  \
-            return tool_usage("%s needs a value", opt);                                            \
-    } while (0)
-
 static const char keygen_help[] =
     "usage: ldg keygen --name NAME --out PREFIX [--passphrase-file F | --unencrypted]\n"
     "Creates an Ed25519 key pair: PREFIX.key (secret, mode 0600, sealed with Argon2id +\n"
@@ -27,24 +21,12 @@ cmd_keygen(int argc, char **argv)
 {
     const char *name = NULL, *out = NULL, *passfile = NULL;
     bool unencrypted = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (opt_flag(argv, i, "--help"))
-            return fputs(keygen_help, stdout), EXIT_OK;
-        else if (opt_val(argc, argv, &i, "--name", &v)) {
-            NEED("--name", v);
-            name = v;
-        } else if (opt_val(argc, argv, &i, "--out", &v)) {
-            NEED("--out", v);
-            out = v;
-        } else if (opt_val(argc, argv, &i, "--passphrase-file", &v)) {
-            NEED("--passphrase-file", v);
-            passfile = v;
-        } else if (opt_flag(argv, i, "--unencrypted"))
-            unencrypted = true;
-        else
-            return tool_usage("unknown option %s (see ldg keygen --help)", argv[i]);
-    }
+    const opt_spec specs[] = {OPT_VAL("--name", &name), OPT_VAL("--out", &out),
+                              OPT_VAL("--passphrase-file", &passfile),
+                              OPT_FLAG("--unencrypted", &unencrypted), OPT_END};
+    int rc = opt_parse(argc, argv, 1, specs, keygen_help, NULL, 0);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
     if (!name || !out)
         return tool_usage("--name and --out are required");
     if (unencrypted && passfile)
@@ -55,7 +37,6 @@ cmd_keygen(int argc, char **argv)
         return tool_fail(&err);
     char *pass = NULL;
     size_t plen = 0;
-    int rc = EXIT_OK;
     if (!unencrypted)
         rc = tool_new_passphrase(passfile, &pass, &plen);
     if (rc == EXIT_OK) {
@@ -86,34 +67,17 @@ cmd_init(int argc, char **argv)
 {
     const char *origin = NULL, *logkey = NULL, *admin = NULL, *dir = NULL, *passfile = NULL,
                *name = NULL, *org = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (opt_flag(argv, i, "--help"))
-            return fputs(init_help, stdout), EXIT_OK;
-        else if (opt_val(argc, argv, &i, "--origin", &v)) {
-            NEED("--origin", v);
-            origin = v;
-        } else if (opt_val(argc, argv, &i, "--log-key", &v)) {
-            NEED("--log-key", v);
-            logkey = v;
-        } else if (opt_val(argc, argv, &i, "--admin", &v)) {
-            NEED("--admin", v);
-            admin = v;
-        } else if (opt_val(argc, argv, &i, "--ledger", &v)) {
-            NEED("--ledger", v);
-            dir = v;
-        } else if (opt_val(argc, argv, &i, "--passphrase-file", &v)) {
-            NEED("--passphrase-file", v);
-            passfile = v;
-        } else if (opt_val(argc, argv, &i, "--name", &v)) {
-            NEED("--name", v);
-            name = v;
-        } else if (opt_val(argc, argv, &i, "--org", &v)) {
-            NEED("--org", v);
-            org = v;
-        } else
-            return tool_usage("unknown option %s (see ldg init --help)", argv[i]);
-    }
+    const opt_spec specs[] = {OPT_VAL("--origin", &origin),
+                              OPT_VAL("--log-key", &logkey),
+                              OPT_VAL("--admin", &admin),
+                              OPT_VAL("--ledger", &dir),
+                              OPT_VAL("--passphrase-file", &passfile),
+                              OPT_VAL("--name", &name),
+                              OPT_VAL("--org", &org),
+                              OPT_END};
+    int rc = opt_parse(argc, argv, 1, specs, init_help, NULL, 0);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
     if (!origin || !logkey || !admin)
         return tool_usage("--origin, --log-key and --admin are required");
     ldg_err err;
@@ -122,8 +86,7 @@ cmd_init(int argc, char **argv)
     if (ldg_vkey_read(admin, aname, apub, &err) != LDG_OK)
         return tool_fail(&err);
     ldg_key *k;
-    int rc = tool_load_key(logkey, passfile, &k);
-    if (rc != EXIT_OK)
+    if ((rc = tool_load_key(logkey, passfile, &k)) != EXIT_OK)
         return rc;
     const char *d = tool_ledger_dir(dir);
     if (ldg_ledger_create(d, origin, k, apub, aname, name ? name : aname, org ? org : origin,
@@ -241,39 +204,14 @@ cmd_key(int argc, char **argv)
         tool_cmd = "key list";
     else
         return tool_usage("unknown subcommand \"%s\" (add, revoke, list)", sub);
-    for (int i = 2; i < argc; i++) {
-        const char *v;
-        if (opt_flag(argv, i, "--help"))
-            return fputs(key_help, stdout), EXIT_OK;
-        else if (opt_val(argc, argv, &i, "--as", &v)) {
-            NEED("--as", v);
-            as = v;
-        } else if (opt_val(argc, argv, &i, "--pub", &v)) {
-            NEED("--pub", v);
-            pub = v;
-        } else if (opt_val(argc, argv, &i, "--name", &v)) {
-            NEED("--name", v);
-            name = v;
-        } else if (opt_val(argc, argv, &i, "--org", &v)) {
-            NEED("--org", v);
-            org = v;
-        } else if (opt_val(argc, argv, &i, "--roles", &v)) {
-            NEED("--roles", v);
-            roles = v;
-        } else if (opt_val(argc, argv, &i, "--reason", &v)) {
-            NEED("--reason", v);
-            reason = v;
-        } else if (opt_val(argc, argv, &i, "--ledger", &v)) {
-            NEED("--ledger", v);
-            dir = v;
-        } else if (opt_val(argc, argv, &i, "--passphrase-file", &v)) {
-            NEED("--passphrase-file", v);
-            passfile = v;
-        } else if (opt_flag(argv, i, "--json"))
-            json = true;
-        else
-            return tool_usage("unknown option %s (see ldg key --help)", argv[i]);
-    }
+    const opt_spec specs[] = {OPT_VAL("--as", &as),       OPT_VAL("--pub", &pub),
+                              OPT_VAL("--name", &name),   OPT_VAL("--org", &org),
+                              OPT_VAL("--roles", &roles), OPT_VAL("--reason", &reason),
+                              OPT_VAL("--ledger", &dir),  OPT_VAL("--passphrase-file", &passfile),
+                              OPT_FLAG("--json", &json),  OPT_END};
+    int prc = opt_parse(argc, argv, 2, specs, key_help, NULL, 0);
+    if (prc != EXIT_OK)
+        return prc < 0 ? EXIT_OK : prc;
     ldg_err err;
     if (strcmp(sub, "list") == 0) {
         ldg_ledger *l;

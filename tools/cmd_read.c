@@ -199,21 +199,10 @@ cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *seqs = NULL;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (opt_flag(argv, i, "--help"))
-            return fputs(show_help, stdout), EXIT_OK;
-        else if (opt_flag(argv, i, "--json"))
-            json = true;
-        else if (opt_val(argc, argv, &i, "--ledger", &v)) {
-            if (!v)
-                return tool_usage("--ledger needs a value");
-            dir = v;
-        } else if (argv[i][0] != '-' && !seqs)
-            seqs = argv[i];
-        else
-            return tool_usage("unexpected argument %s (see ldg show --help)", argv[i]);
-    }
+    const opt_spec specs[] = {OPT_VAL("--ledger", &dir), OPT_FLAG("--json", &json), OPT_END};
+    int prc = opt_parse(argc, argv, 1, specs, show_help, &seqs, 1);
+    if (prc != EXIT_OK)
+        return prc < 0 ? EXIT_OK : prc;
     uint64_t seq;
     if (!seqs || !parse_u64(seqs, &seq))
         return tool_usage("expected a record number: ldg show SEQ");
@@ -258,27 +247,13 @@ cmd_log(int argc, char **argv)
     const char *dir = NULL, *since = NULL, *until = NULL;
     ldg_filter f = {0};
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        if (opt_flag(argv, i, "--help"))
-            return fputs(log_help, stdout), EXIT_OK;
-        if (opt_flag(argv, i, "--json")) {
-            json = true;
-            continue;
-        }
-        const char **slot = opt_val(argc, argv, &i, "--ledger", &v)  ? &dir
-                            : opt_val(argc, argv, &i, "--study", &v) ? &f.study
-                            : opt_val(argc, argv, &i, "--kind", &v)  ? &f.kind
-                            : opt_val(argc, argv, &i, "--actor", &v) ? &f.actor
-                            : opt_val(argc, argv, &i, "--since", &v) ? &since
-                            : opt_val(argc, argv, &i, "--until", &v) ? &until
-                                                                     : NULL;
-        if (!slot)
-            return tool_usage("unknown option %s (see ldg log --help)", argv[i]);
-        if (!v)
-            return tool_usage("%s needs a value", argv[i]);
-        *slot = v;
-    }
+    const opt_spec specs[] = {OPT_VAL("--ledger", &dir),  OPT_VAL("--study", &f.study),
+                              OPT_VAL("--kind", &f.kind), OPT_VAL("--actor", &f.actor),
+                              OPT_VAL("--since", &since), OPT_VAL("--until", &until),
+                              OPT_FLAG("--json", &json),  OPT_END};
+    int prc = opt_parse(argc, argv, 1, specs, log_help, NULL, 0);
+    if (prc != EXIT_OK)
+        return prc < 0 ? EXIT_OK : prc;
     ldg_err err;
     if (since) {
         if (ldg_time_parse(since, &f.since_ns, NULL, &err) != LDG_OK)

@@ -61,24 +61,12 @@ cmd_verify(int argc, char **argv)
     const char *dir = NULL;
     struct vctx c = {false, isatty(2) == 1};
     ldg_verify_opts o = {.on_finding = on_finding, .on_progress = on_progress, .ctx = &c};
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (opt_flag(argv, i, "--help"))
-            return fputs(verify_help, stdout), EXIT_OK;
-        else if (opt_flag(argv, i, "--json"))
-            c.json = true;
-        else if (opt_val(argc, argv, &i, "--ledger", &v)) {
-            if (!v)
-                return tool_usage("--ledger needs a value");
-            dir = v;
-        } else if (opt_val(argc, argv, &i, "--jobs", &v)) {
-            uint64_t j;
-            if (!parse_u64(v, &j) || j == 0 || j > 256)
-                return tool_usage("--jobs takes a number from 1 to 256");
-            o.jobs = (unsigned)j;
-        } else
-            return tool_usage("unknown option %s (see ldg verify --help)", argv[i]);
-    }
+    const char *jobs = NULL;
+    const opt_spec specs[] = {OPT_VAL("--ledger", &dir), OPT_VAL("--jobs", &jobs),
+                              OPT_FLAG("--json", &c.json), OPT_END};
+    int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
+    if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
+        return prc < 0 ? EXIT_OK : prc;
     ldg_ledger *l;
     int rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l);
     if (rc != EXIT_OK)

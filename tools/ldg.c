@@ -119,6 +119,61 @@ opt_val(int argc, char **argv, int *i, const char *name, const char **val)
     return true;
 }
 
+int
+opt_parse(int argc, char **argv, int first, const opt_spec *specs, const char *help,
+          const char **pos, size_t npos)
+{
+    size_t npos_seen = 0;
+    for (int i = first; i < argc; i++) {
+        if (opt_flag(argv, i, "--help") || opt_flag(argv, i, "-h")) {
+            fputs(help, stdout);
+            return -1;
+        }
+        const opt_spec *o = specs;
+        const char *v = NULL;
+        for (; o->name; o++) {
+            if (o->flag && opt_flag(argv, i, o->name)) {
+                *o->flag = true;
+                break;
+            }
+            if ((o->val || o->many) && opt_val(argc, argv, &i, o->name, &v)) {
+                if (!v)
+                    return tool_usage("%s needs a value", o->name);
+                if (o->val) {
+                    *o->val = v;
+                } else if (*o->count == o->max) {
+                    return tool_usage("more than %zu %s options", o->max, o->name);
+                } else {
+                    o->many[(*o->count)++] = v;
+                }
+                break;
+            }
+        }
+        if (o->name)
+            continue;
+        if (argv[i][0] != '-' && npos_seen < npos) {
+            pos[npos_seen++] = argv[i];
+            continue;
+        }
+        return tool_usage("%s %s (see ldg %s --help)",
+                          argv[i][0] == '-' ? "unknown option" : "unexpected argument", argv[i],
+                          tool_cmd);
+    }
+    return EXIT_OK;
+}
+
+int
+opt_jobs(const char *v, unsigned *jobs)
+{
+    uint64_t j;
+    if (!v)
+        return EXIT_OK;
+    if (!parse_u64(v, &j) || j == 0 || j > 256)
+        return tool_usage("--jobs takes a number from 1 to 256");
+    *jobs = (unsigned)j;
+    return EXIT_OK;
+}
+
 const char *
 tool_ledger_dir(const char *opt)
 {

@@ -41,6 +41,42 @@ int tool_exit_code(ldg_status s);
 bool opt_val(int argc, char **argv, int *i, const char *name, const char **val);
 bool opt_flag(char **argv, int i, const char *name);
 
+/* One option of a command: a value (val), a flag (flag), or repeatable (many). */
+typedef struct opt_spec {
+    const char *name;
+    const char **val;
+    bool *flag;
+    const char **many; /* up to max values, counted in *count */
+    size_t *count;
+    size_t max;
+} opt_spec;
+#define OPT_VAL(n, p)                                                                              \
+    {                                                                                              \
+        .name = (n), .val = (p)                                                                    \
+    }
+#define OPT_FLAG(n, p)                                                                             \
+    {                                                                                              \
+        .name = (n), .flag = (p)                                                                   \
+    }
+#define OPT_MANY(n, arr, cnt, mx)                                                                  \
+    {                                                                                              \
+        .name = (n), .many = (arr), .count = (cnt), .max = (mx)                                    \
+    }
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
+/*
+ * Parses argv[first..] against specs (ended by a NULL name).  Arguments not
+ * starting with '-' fill pos[0..npos) in order.  Returns EXIT_OK, EXIT_USAGE
+ * after one line on stderr, or -1 after printing help (the command then
+ * exits 0).
+ */
+int opt_parse(int argc, char **argv, int first, const opt_spec *specs, const char *help,
+              const char **pos, size_t npos);
+/* --jobs N: 1..256. */
+int opt_jobs(const char *v, unsigned *jobs);
+
 const char *tool_ledger_dir(const char *opt);
 int tool_open_ledger(const char *opt_dir, unsigned flags, ldg_ledger **out);
 /* Loads a secret key, asking for its passphrase as documented; returns an exit code. */
