@@ -159,6 +159,26 @@ check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, 
         s = ldgi_get(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, &v, &vl, err);
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
             return s;
+        if (kc == LDGI_KIND_KEY_ADD && s == LDG_E_NOTFOUND) {
+            /* [FMT-9] the log key signs the genesis (and checkpoints), nothing else. */
+            const uint8_t *g;
+            size_t gl;
+            uint8_t zero[8] = {0};
+            ldgi_entry ge;
+            ldgi_stmt *gs = ldgi_malloc(sizeof *gs);
+            const char *gwhy;
+            ldg_status gst = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
+            bool is_log = gs && gst == LDG_OK && ldgi_entry_decode(g, gl, &ge, &gwhy) &&
+                          ldgi_stmt_decode(ge.stmt, ge.stmt_len, gs, &gwhy) &&
+                          memcmp(gs->actor, st->key_pub, LDG_PUB_BYTES) == 0;
+            free(gs);
+            if (!gs)
+                return ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
+            if (is_log)
+                return snprintf(why, wl, "the ledger's log key cannot be registered as an actor"),
+                       LDG_E_POLICY;
+            s = LDG_E_NOTFOUND;
+        }
         if (kc == LDGI_KIND_KEY_ADD && s == LDG_OK)
             return snprintf(why, wl,
                             "key %s... is already registered (a revoked key stays revoked)", hx),
@@ -383,11 +403,18 @@ ldg_ledger_leaf_hash(ldg_ledger *l, uint64_t seq, uint8_t hash[LDG_HASH_BYTES], 
 
 /* ------------------------------------------------------------ batches -- */
 
+/* A part added to a batch: the caller's arrays, kept to redo the transaction. */
+typedef struct batch_part {
+    ldg_signed *const *s;
+    size_t n;
+    ldg_appended *out;
+} batch_part;
+
 struct ldg_batch {
     ldg_ledger *l;
     ldgi_txn *t;
-    ldg_signed **all; /* every statement added so far, to redo after the map grows */
-    size_t n, cap;
+    batch_part *parts;
+    size_t nparts, cap, n; /* n: statements in all parts */
 };
 
 ldg_status
@@ -406,25 +433,44 @@ ldg_batch_begin(ldg_ledger *l, ldg_batch **out, ldg_err *err)
     return LDG_OK;
 }
 
+/*
+ * After the map grew: a new transaction, every earlier part appended again
+ * (with its caller's out[] refilled: seqs and leaf hashes may differ from the
+ * aborted attempt, whose host time and head are gone).
+ */
+static ldg_status
+batch_redo(ldg_batch *b, ldg_err *err)
+{
+    ldg_status st = ldgi_txn_begin(b->l, true, &b->t, err);
+    size_t base = 0;
+    for (size_t i = 0; st == LDG_OK && i < b->nparts; i++) {
+        st = ldgi_append_txn(b->t, b->parts[i].s, b->parts[i].n, base, b->parts[i].out, false, err);
+        base += b->parts[i].n;
+    }
+    if (st != LDG_OK && b->t) {
+        ldgi_txn_abort(b->t);
+        b->t = NULL;
+    }
+    return st;
+}
+
 ldg_status
 ldg_batch_add(ldg_batch *b, ldg_signed *const *s, size_t n, ldg_appended *out, ldg_err *err)
 {
     if (!b->t)
         return ldgi_fail(err, LDG_E_USAGE, "batch: already failed; abort it");
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n)
-            cap *= 2;
-        ldg_signed **a = ldgi_realloc(b->all, cap * sizeof *a);
-        if (!a)
+    if (b->nparts == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        batch_part *p = ldgi_realloc(b->parts, cap * sizeof *p);
+        if (!p)
             return ldgi_fail(err, LDG_E_NOMEM, "batch: out of memory");
-        b->all = a;
+        b->parts = p;
         b->cap = cap;
     }
     for (;;) {
         ldg_status st = ldgi_append_txn(b->t, s, n, b->n, out, false, err);
         if (st == LDG_OK) {
-            memcpy(b->all + b->n, s, n * sizeof *s);
+            b->parts[b->nparts++] = (batch_part){s, n, out};
             b->n += n;
             return LDG_OK;
         }
@@ -433,14 +479,8 @@ ldg_batch_add(ldg_batch *b, ldg_signed *const *s, size_t n, ldg_appended *out, l
         b->t = NULL;
         if (!map_full || !ldgi_map_grow(b->l))
             return st;
-        /* The map grew: redo the transaction so far, then this part again. */
-        if ((st = ldgi_txn_begin(b->l, true, &b->t, err)) != LDG_OK)
+        if ((st = batch_redo(b, err)) != LDG_OK)
             return st;
-        if (b->n && (st = ldgi_append_txn(b->t, b->all, b->n, 0, NULL, false, err)) != LDG_OK) {
-            ldgi_txn_abort(b->t);
-            b->t = NULL;
-            return st;
-        }
     }
 }
 
@@ -460,6 +500,6 @@ ldg_batch_abort(ldg_batch *b)
     if (!b)
         return;
     ldgi_txn_abort(b->t);
-    free(b->all);
+    free(b->parts);
     free(b);
 }

@@ -188,6 +188,8 @@ typedef enum ldgi_db {
 } ldgi_db;
 
 extern const char *const ldgi_db_names[LDGI_DB_COUNT];
+/* Map size a newly opened environment asks for; tests lower it to make the map grow. */
+extern size_t ldgi_map_initial;
 
 typedef struct ldgi_txn ldgi_txn;
 typedef struct ldgi_cur ldgi_cur;

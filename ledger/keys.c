@@ -399,7 +399,12 @@ ldg_key_file_encrypted(const char *path)
     if (read_small(path, buf, sizeof buf, &n, NULL, NULL) != LDG_OK)
         return -1;
     buf[n] = '\0';
-    return strstr(buf, "\nkdf: none\n") ? 0 : 1;
+    /* Only a key file that says it is sealed asks for a passphrase; anything else is
+     * left to ldg_key_load to explain. */
+    return strncmp(buf, KEYFILE_MAGIC "\n", sizeof KEYFILE_MAGIC) == 0 &&
+                   strstr(buf, "\nkdf: argon2id13\n")
+               ? 1
+               : 0;
 }
 
 ldg_status
@@ -415,18 +420,18 @@ ldg_key_load(const char *path, const char *pass, size_t passlen, ldg_key **out, 
     uint8_t *seed = NULL, *kek = NULL;
     if (s != LDG_OK)
         goto done;
-    if (st.st_mode & 077) {
-        s = ldgi_fail(err, LDG_E_KEYPERM,
-                      "%s: secret key file is accessible to group or others (mode %03o); "
-                      "run chmod 600",
-                      path, (unsigned)(st.st_mode & 0777));
-        goto done;
-    }
     buf[n] = '\0';
     char *cur = buf, *v, *name, *pubs, *kdf;
     uint8_t pub[32];
     if (strncmp(cur, KEYFILE_MAGIC "\n", sizeof KEYFILE_MAGIC) != 0) {
         s = ldgi_fail(err, LDG_E_INPUT, "%s: not an ldg secret key file", path);
+        goto done;
+    }
+    if (st.st_mode & 077) {
+        s = ldgi_fail(err, LDG_E_KEYPERM,
+                      "%s: secret key file is accessible to group or others (mode %03o); "
+                      "run chmod 600",
+                      path, (unsigned)(st.st_mode & 0777));
         goto done;
     }
     cur += sizeof KEYFILE_MAGIC;

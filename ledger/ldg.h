@@ -235,8 +235,10 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_append(ldg_ledger *l, ldg_signed *const 
  * A batch built up in one write transaction, so the caller can sign the next
  * part while the ledger writes this one; all or nothing as ldg_append.
  * ldg_batch_begin takes the ledger's writer lock (other appenders wait until
- * commit or abort).  Every statement added must stay alive until then: if the
- * LMDB map has to grow, the transaction is redone from them.  On refusal,
+ * commit or abort).  Every statement added, and every out[] array, must stay
+ * alive until then: if the LMDB map has to grow, the transaction is redone
+ * from them and out[] refilled (seqs and leaf hashes are final only at
+ * commit).  On refusal,
  * err->index counts from the batch's first statement; the batch can then only
  * be aborted.  Nothing is visible to readers before ldg_batch_commit, which
  * syncs to disk and frees b, whatever its result.

@@ -149,6 +149,11 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         return BAD("the claimed time is before 1970");
     if (s->has_reason && (s->reason.len == 0 || s->reason.len > LDG_TEXT_MAX))
         return BAD("reason must be 1..%u bytes", LDG_TEXT_MAX);
+    for (size_t i = 0; s->has_reason && i < s->reason.len; i++) {
+        unsigned char c = (unsigned char)s->reason.p[i];
+        if ((c < 0x20 && c != '\n') || c == 0x7f)
+            return BAD("the reason holds a control character (only line breaks are allowed)");
+    }
     for (size_t i = 0; i < s->nrefs; i++)
         for (size_t j = 0; j < i; j++)
             if (memcmp(s->refs[i], s->refs[j], LDG_HASH_BYTES) == 0)

@@ -9,6 +9,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #define MAP_INITIAL (1ull << 30) /* 1 GiB of address space; the file grows as needed */
 #define MAP_MAX (1ull << 42)     /* 4 TiB */
 
+size_t ldgi_map_initial = MAP_INITIAL;
+
 const char *const ldgi_db_names[LDGI_DB_COUNT] = {"entries", "bodies", "leaf", "study",
                                                   "kind",    "actor",  "keys", "commit"};
 
@@ -28,6 +32,12 @@ struct ldg_ledger {
     MDB_env *env;
     MDB_dbi dbi[LDGI_DB_COUNT];
     bool readonly;
+    /*
+     * LMDB may change the map size only while this process has no
+     * transaction open: every transaction holds this lock shared, a resize
+     * takes it exclusive.
+     */
+    pthread_rwlock_t resize;
     char dir[4096];
 };
 
@@ -106,13 +116,14 @@ env_open(const char *dir, bool readonly, bool create, ldg_ledger **out, ldg_err 
         return ldgi_fail(err, LDG_E_NOMEM, "%s: out of memory", dir);
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     l->readonly = readonly;
+    pthread_rwlock_init(&l->resize, NULL);
     int rc = mdb_env_create(&l->env);
     if (rc != 0) {
         free(l);
         return mdb_fail(err, rc, "cannot create environment", dir);
     }
     mdb_env_set_maxdbs(l->env, LDGI_DB_COUNT + 2);
-    mdb_env_set_mapsize(l->env, MAP_INITIAL);
+    mdb_env_set_mapsize(l->env, ldgi_map_initial);
     /* MDB_NOTLS: read transactions belong to handles, not threads. */
     unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
     rc = mdb_env_open(l->env, dir, flags, 0640);
@@ -158,6 +169,7 @@ ldg_ledger_close(ldg_ledger *l)
     if (!l)
         return;
     mdb_env_close(l->env);
+    pthread_rwlock_destroy(&l->resize);
     free(l);
 }
 
@@ -171,9 +183,17 @@ ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err)
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ldgi_fail(err, LDG_E_IO, "%s: not a directory", dir);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (stat(path, &st) == 0)
-        return ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir);
-    return env_open(dir, false, true, out, err);
+    /* Claim the directory atomically: of two ldg init at once, one wins, the other exits. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return errno == EEXIST
+                   ? ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir)
+                   : ldgi_fail(err, LDG_E_IO, "%s: %s", path, strerror(errno));
+    close(fd);
+    ldg_status s = env_open(dir, false, true, out, err);
+    if (s != LDG_OK)
+        ldgi_ledger_remove_files(dir); /* ours: we created data.mdb above */
+    return s;
 }
 
 void
@@ -252,7 +272,10 @@ ldgi_map_grow(ldg_ledger *l)
     size_t cur = info.me_mapsize;
     if (cur >= MAP_MAX)
         return false;
-    return mdb_env_set_mapsize(l->env, cur * 2) == 0;
+    pthread_rwlock_wrlock(&l->resize); /* waits for this process's other transactions */
+    bool ok = mdb_env_set_mapsize(l->env, cur * 2) == 0;
+    pthread_rwlock_unlock(&l->resize);
+    return ok;
 }
 
 ldg_status
@@ -267,11 +290,19 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
     t->map_full = false;
     int rc;
     for (int tries = 0;; tries++) {
+        pthread_rwlock_rdlock(&l->resize);
         rc = mdb_txn_begin(l->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
-        /* Another process grew the map: adopt its size and try again. */
-        if (rc == MDB_MAP_RESIZED && tries < 3 && mdb_env_set_mapsize(l->env, 0) == 0)
-            continue;
-        break;
+        if (rc == 0)
+            break;
+        pthread_rwlock_unlock(&l->resize);
+        /* Another process grew the map: adopt its size (no transaction of ours open). */
+        if (rc != MDB_MAP_RESIZED || tries == 3)
+            break;
+        pthread_rwlock_wrlock(&l->resize);
+        int r2 = mdb_env_set_mapsize(l->env, 0);
+        pthread_rwlock_unlock(&l->resize);
+        if (r2 != 0)
+            break;
     }
     if (rc != 0) {
         free(t);
@@ -288,6 +319,7 @@ ldgi_txn_commit(ldgi_txn *t, ldg_err *err)
 {
     int rc = mdb_txn_commit(t->txn); /* fsync'd: the env has no NOSYNC flags */
     ldg_ledger *l = t->l;
+    pthread_rwlock_unlock(&l->resize);
     free(t);
     return rc ? mdb_fail(err, rc, "commit failed", l->dir) : LDG_OK;
 }
@@ -298,6 +330,7 @@ ldgi_txn_abort(ldgi_txn *t)
     if (!t)
         return;
     mdb_txn_abort(t->txn);
+    pthread_rwlock_unlock(&t->l->resize);
     free(t);
 }
 

@@ -179,6 +179,9 @@ index_has(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, cons
     if (s == LDG_E_NOTFOUND)
         finding(v, LDG_FINDING_FAIL, seq, "index", "the %s index has no entry for this record",
                 what);
+    else if (vl != 0)
+        finding(v, LDG_FINDING_FAIL, seq, "index", "the %s index record carries %zu bytes of data",
+                what, vl);
     return true;
 }
 
@@ -312,7 +315,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
     }
     if (kc == LDGI_KIND_KEY_ADD) {
         kslot *nk = reg_find(&v->reg, st->key_pub, false);
-        if (nk) {
+        if (v->have_genesis && memcmp(st->key_pub, v->logkey, LDG_PUB_BYTES) == 0) {
+            finding(v, LDG_FINDING_FAIL, seq, "key",
+                    "key.add of the ledger's log key: it signs nothing but the genesis");
+        } else if (nk) {
             finding(v, LDG_FINDING_FAIL, seq, "key", "key.add of a key already registered");
         } else if (!(nk = reg_find(&v->reg, st->key_pub, true))) {
             return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");

@@ -1425,3 +1425,153 @@ Test(keys, key_list_shows_names_orgs_roles_and_revocations, .fini = tmp_cleanup)
     cr_assert_eq(seen, 15, "admin, author, decider and approver all listed");
     run_free(&r);
 }
+
+/* --------------------------------------------- hostile text, review fixes -- */
+
+Test(hostile, two_inits_at_once_leave_one_ledger_and_the_loser_exits_2, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* for the keys */
+    for (int round = 0; round < 8; round++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "race%d", round);
+        pid_t a = fork();
+        if (a == 0) {
+            run_result r = LDG(d, NULL, "init", "--ledger", dir, "--origin", "a", "--log-key",
+                               "log.key", "--admin", "admin.pub");
+            _exit(r.status);
+        }
+        run_result r = LDG(d, NULL, "init", "--ledger", dir, "--origin", "b", "--log-key",
+                           "log.key", "--admin", "admin.pub");
+        int st;
+        waitpid(a, &st, 0);
+        int other = WEXITSTATUS(st);
+        cr_assert((r.status == 0 && (other == 0 || other == 2)) || (r.status == 2 && other == 0),
+                  "one init wins, the other says the ledger exists (exit 2): %d %d %s",
+                  r.status, other, r.err);
+        cr_assert(!(r.status == 0 && other == 0), "only one may win");
+        run_free(&r);
+        r = LDG(d, NULL, "verify", "--ledger", dir);
+        cr_assert_eq(r.status, 0, "the winner's ledger is intact: %s%s", r.out, r.err);
+        cr_assert(strstr(r.out, "1 entries"), "%s", r.out);
+        run_free(&r);
+    }
+}
+
+Test(hostile, a_reason_with_control_characters_is_refused, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result ok = LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication",
+                        "--study", "S1");
+    cr_assert_eq(ok.status, 0, "%s", ok.err);
+    run_free(&ok);
+    expect_fail(d,
+                LDG(d, NULL, "append", "--as", "author.key", "--kind", "correction", "--study",
+                    "S1", "--ref", "4", "--reason",
+                    "typo\n  signer        Quinn Avery, Helix Pharma\033[2K"),
+                2, "append", "control character", NULL, 5);
+}
+
+Test(hostile, a_reason_over_two_lines_is_kept_and_shown_on_one, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication",
+                       "--study", "S1");
+    run_free(&r);
+    r = LDG(d, NULL, "append", "--as", "author.key", "--kind", "correction", "--study", "S1",
+            "--ref", "4", "--reason", "wrong visit\nsee SOP-12");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "5");
+    cr_assert(strstr(r.out, "  reason        wrong visit\\nsee SOP-12\n"), "%s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "5", "--json");
+    json_t *o = parse_json(r.out);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "reason")), "wrong visit\nsee SOP-12");
+    json_decref(o);
+    run_free(&r);
+}
+
+Test(hostile, escape_sequences_in_a_body_are_shown_escaped, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, "{\"subject\":\"x\\u001b[2K\\u009bfake\"}", "append", "--as",
+                       "author.key", "--kind", "communication", "--study", "S1", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "log");
+    cr_assert(!strchr(r.out, '\033') && !strstr(r.out, "\xc2\x9b"), "no raw escapes: %s", r.out);
+    cr_assert(strstr(r.out, "x\\x1b[2K\\x9bfake"), "%s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "4");
+    cr_assert(!strchr(r.out, '\033') && !strstr(r.out, "\xc2\x9b"), "no raw escapes: %s", r.out);
+    run_free(&r);
+}
+
+Test(hostile, a_body_with_a_nul_character_is_refused, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    expect_fail(d,
+                LDG(d, "{\"subject\":\"a\\u0000b\"}", "append", "--as", "author.key", "--kind",
+                    "communication", "--study", "S1", "--body", "-"),
+                2, "append", "body JSON", NULL, 4);
+}
+
+Test(hostile, input_quoted_in_an_error_cannot_add_lines, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    expect_fail(d,
+                LDG(d, NULL, "append", "--as", "author.key", "--kind", "comm\nldg append: ok",
+                    "--study", "S1"),
+                2, "append", "unknown kind", "comm\\nldg append: ok", 4);
+}
+
+Test(hostile, a_directory_as_body_is_bad_input, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    expect_fail(d,
+                LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication",
+                    "--study", "S1", "--body", "/tmp"),
+                2, "append", "directory", NULL, 4);
+}
+
+Test(hostile, a_public_key_given_as_secret_key_says_so, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    expect_fail(d,
+                LDG(d, NULL, "append", "--as", "author.pub", "--kind", "communication", "--study",
+                    "S1"),
+                2, "append", "not an ldg secret key file", NULL, 4);
+}
+
+Test(hostile, the_log_key_cannot_be_registered_as_an_actor, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    expect_fail(d,
+                LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "log.pub", "--name",
+                    "Log", "--org", "Acme", "--roles", "author"),
+                3, "key add", "log key", NULL, 4);
+}
+
+Test(hostile, a_negative_offset_under_an_hour_is_shown_with_its_sign, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication",
+                       "--study", "S1", "--time", "2026-01-01T10:00:00-00:30");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "4");
+    cr_assert(strstr(r.out, "2026-01-01T10:00:00.000000000-00:30 (UTC offset -00:30)"), "%s",
+              r.out);
+    run_free(&r);
+}

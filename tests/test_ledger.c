@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void ldgi_alloc_fail_after(long n);
 
@@ -843,4 +844,92 @@ Test(ledger, allocation_failure_during_append_is_reported_as_nomem)
     ldg_signed_free(sv[0]);
     ldg_signed_free(sv[1]);
     ldg_key_free(sam);
+}
+
+/* ------------------------------------------------------- map growth -- */
+
+/*
+ * With a tiny initial map, a batch built up in parts and a plain append both
+ * make the map grow (each growth redoes the transaction): every record is
+ * written once, the seqs and leaf hashes handed back are the ledger's, and
+ * the ledger verifies.
+ */
+Test(growth, batches_and_appends_survive_the_map_growing_and_report_true_hashes,
+     .fini = tmp_cleanup, .timeout = 120)
+{
+    ldg_err e;
+    cr_assert_eq(ldg_init(&e), LDG_OK);
+    ldgi_map_initial = 256 * 1024;
+    const char *dir = tmp_dir();
+    char path[700];
+    snprintf(path, sizeof path, "%s/ledger", dir);
+    ldg_key *log = gen("log"), *admin = gen("admin"), *author = gen("author");
+    uint8_t ap[LDG_PUB_BYTES], up[LDG_PUB_BYTES];
+    ldg_key_public(admin, ap);
+    ldg_key_public(author, up);
+    cr_assert_eq(ldg_ledger_create(path, "o", log, ap, "admin", "A", "O", &e), LDG_OK, "%s",
+                 e.msg);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path, 0, &l, &e), LDG_OK, "%s", e.msg);
+    ldg_fields kf = {.kind = "key.add", .study = "", .key_pub = up, .key_id = "author",
+                     .key_name = "Carla Rossi", .key_org = "Acme CRO", .key_roles = "author"};
+    ldg_signed *ks;
+    ldg_appended ka;
+    cr_assert_eq(ldg_sign(admin, &kf, &ks, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_append(l, &ks, 1, &ka, &e), LDG_OK, "%s", e.msg);
+    ldg_signed_free(ks);
+
+    enum { PARTS = 4, PER = 400, N = PARTS * PER };
+    char body[700];
+    memset(body, 0, sizeof body);
+    snprintf(body, sizeof body, "{\"subject\":\"growth\",\"text\":\"%0600d\"}", 7);
+    ldg_fields f = {.kind = "communication", .study = "S1", .body = body,
+                    .body_len = strlen(body)};
+    ldg_fields *fs = malloc(N * sizeof *fs);
+    for (int i = 0; i < N; i++)
+        fs[i] = f;
+    ldg_signed **sv = calloc(N, sizeof *sv);
+    ldg_appended *out = calloc(N, sizeof *out);
+    cr_assert_eq(ldg_sign_many(author, fs, N, 2, sv, &e), LDG_OK, "%s", e.msg);
+    ldg_batch *b;
+    cr_assert_eq(ldg_batch_begin(l, &b, &e), LDG_OK, "%s", e.msg);
+    for (int p = 0; p < PARTS; p++)
+        cr_assert_eq(ldg_batch_add(b, sv + p * PER, PER, out + p * PER, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_batch_commit(b, &e), LDG_OK, "%s", e.msg);
+    for (int i = 0; i < N; i++) {
+        uint8_t h[LDG_HASH_BYTES];
+        cr_assert_eq(out[i].seq, (uint64_t)(2 + i));
+        cr_assert_eq(ldg_ledger_leaf_hash(l, out[i].seq, h, &e), LDG_OK, "%s", e.msg);
+        cr_assert_arr_eq(h, out[i].leaf_hash, LDG_HASH_BYTES, "record %d: reported hash", i);
+    }
+    for (int i = 0; i < N; i++)
+        ldg_signed_free(sv[i]);
+
+    /* a plain ldg_append that must grow the map too */
+    cr_assert_eq(ldg_sign_many(author, fs, N, 2, sv, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_append(l, sv, N, out, &e), LDG_OK, "%s", e.msg);
+    uint8_t h[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_leaf_hash(l, out[N - 1].seq, h, &e), LDG_OK);
+    cr_assert_arr_eq(h, out[N - 1].leaf_hash, LDG_HASH_BYTES);
+    cr_assert_eq(out[N - 1].seq, (uint64_t)(1 + 2 * N));
+
+    ldg_verify_summary sum;
+    ldg_verify_opts o = {.jobs = 2};
+    cr_assert_eq(ldg_verify_run(l, &o, &sum, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(sum.failures, 0);
+    cr_assert_eq(sum.entries, (uint64_t)(2 + 2 * N));
+    struct stat st;
+    char data[760];
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    cr_assert_eq(stat(data, &st), 0);
+    cr_assert_gt(st.st_size, 8 * 256 * 1024, "the map had to grow several times");
+    for (int i = 0; i < N; i++)
+        ldg_signed_free(sv[i]);
+    free(sv);
+    free(out);
+    free(fs);
+    ldg_ledger_close(l);
+    ldg_key_free(log);
+    ldg_key_free(admin);
+    ldg_key_free(author);
 }

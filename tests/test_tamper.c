@@ -865,3 +865,40 @@ Test(tamper, genuine_observed_head_far_back_verifies, .fini = tmp_cleanup, .time
     cr_assert_eq(r.status, 0, "%s", r.out);
     run_free(&r);
 }
+
+/* ------------------------------------------------------ review fixes -- */
+
+/* Index records carry no data; hidden bytes in one are reported. */
+Test(tamper, data_hidden_in_an_index_record_is_an_index_finding, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t k[3 + 8] = {'S', '1', 0}; /* study || 0x00 || seq */
+    seq_key(6, k + 3);
+    cr_assert_eq(lmdb_put_value(d, "study", k, sizeof k, "hidden", 6), 0);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 6, "index"), "%s", r.out);
+    run_free(&r);
+}
+
+/* The one-line log never shows an altered body as if nothing were wrong. */
+Test(tamper, log_marks_a_body_that_does_not_match, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t key[8], *v;
+    size_t vl;
+    cr_assert(find_body(d, 6, key, &v, &vl));
+    v[vl - 2] ^= 1; /* inside the JSON: "n":6 -> "n":7 */
+    cr_assert_eq(lmdb_put_value(d, "bodies", key, 8, v, vl), 0);
+    free(v);
+    run_result r = LDG(d, NULL, "log");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *line = strstr(r.out, "#6 ");
+    cr_assert_not_null(line, "%s", r.out);
+    const char *eol = strchr(line, '\n');
+    const char *mark = strstr(line, "BODY DOES NOT MATCH");
+    cr_assert(mark && (!eol || mark < eol), "%s", r.out);
+    cr_assert(!strstr(line, "record 6") || strstr(line, "record 6") > eol, "%s", r.out);
+    run_free(&r);
+}

@@ -177,9 +177,11 @@ print_key(void *ctx, const ldg_keyinfo *k)
         printf("%-20s %-28s %-24s %-24s added #%llu%s", k->id, k->name ? k->name : "",
                k->org ? k->org : "", k->roles ? k->roles : "", (unsigned long long)k->added_seq,
                k->revoked ? "  REVOKED #" : "");
-        if (k->revoked)
-            printf("%llu (%s)", (unsigned long long)k->revoked_seq,
-                   k->revoke_reason ? k->revoke_reason : "");
+        if (k->revoked) {
+            char *why = tool_printable(k->revoke_reason ? k->revoke_reason : "");
+            printf("%llu (%s)", (unsigned long long)k->revoked_seq, why ? why : "?");
+            free(why);
+        }
         printf("\n         %s\n", line);
     }
     return 0;

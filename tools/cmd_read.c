@@ -129,12 +129,8 @@ subject_of(const ldg_record *r)
     json_t *s = b ? json_object_get(b, "subject") : NULL;
     if (!json_is_string(s) && b)
         s = json_object_get(b, "text");
-    char *out = json_is_string(s) ? strdup(json_string_value(s)) : NULL;
+    char *out = json_is_string(s) ? tool_printable(json_string_value(s)) : NULL;
     json_decref(b);
-    if (out)
-        for (char *p = out; *p; p++)
-            if ((unsigned char)*p < 0x20)
-                *p = ' ';
     return out;
 }
 
@@ -152,17 +148,21 @@ print_human(const ldg_record *r, bool full)
            r->meaning ? r->meaning : "",
            subj                                 ? subj
            : r->body_state == LDG_BODY_WITHHELD ? "[body withheld]"
+           : r->body_state == LDG_BODY_MISMATCH ? "[BODY DOES NOT MATCH: run ldg verify]"
                                                 : "");
     free(subj);
     if (!full)
         return;
-    printf("  claimed time  %.29s%s (UTC offset %+03d:%02d)\n", ct, ct + 29, r->tz_min / 60,
-           abs(r->tz_min) % 60);
+    printf("  claimed time  %s (UTC offset %c%02d:%02d)\n", ct, r->tz_min < 0 ? '-' : '+',
+           abs(r->tz_min) / 60, abs(r->tz_min) % 60);
     printf("  signer        %s, %s, roles %s, key %s\n",
            r->signer.name ? r->signer.name : "(unregistered)", r->signer.org ? r->signer.org : "?",
            r->signer.roles ? r->signer.roles : "?", r->signer.id[0] ? r->signer.id : "?");
-    if (r->reason)
-        printf("  reason        %s\n", r->reason);
+    if (r->reason) {
+        char *reason = tool_printable(r->reason);
+        printf("  reason        %s\n", reason ? reason : "?");
+        free(reason);
+    }
     for (size_t i = 0; i < r->nrefs; i++) {
         char b[64];
         tool_b64(r->refs[i], LDG_HASH_BYTES, b, sizeof b);
@@ -186,9 +186,11 @@ print_human(const ldg_record *r, bool full)
     for (int i = 0; i < LDG_HASH_BYTES; i++)
         snprintf(hx + 2 * i, 3, "%02x", r->leaf_hash[i]);
     printf("  leaf hash     %s\n", hx);
-    if (r->body_state == LDG_BODY_OK)
-        printf("  body          %s\n", r->body);
-    else
+    if (r->body_state == LDG_BODY_OK) {
+        char *body = tool_printable(r->body);
+        printf("  body          %s\n", body ? body : "?");
+        free(body);
+    } else
         printf("  body          [%s]\n", r->body_state == LDG_BODY_WITHHELD
                                              ? "withheld: not in this ledger"
                                              : "DOES NOT MATCH ITS COMMITMENT: run ldg verify");

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *tool_cmd = "";
@@ -53,16 +54,44 @@ tool_exit_code(ldg_status s)
 
 _Thread_local char *tool_capture; /* see tool.h */
 
+char *
+tool_printable(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(4 * n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n') {
+            *o++ = '\\', *o++ = 'n';
+        } else if (*p == '\t') {
+            *o++ = '\\', *o++ = 't';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            o += sprintf(o, "\\x%02x", *p);
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            o += sprintf(o, "\\x%02x", p[1]); /* a C1 control, e.g. U+009B CSI */
+            p++;
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static void
 vsay(const char *fmt, va_list ap)
 {
+    /* One line, whatever the message quotes from the input. */
+    char msg[TOOL_CAPTURE_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *safe = tool_printable(msg);
     if (tool_capture) {
-        vsnprintf(tool_capture, TOOL_CAPTURE_MAX, fmt, ap);
-        return;
+        snprintf(tool_capture, TOOL_CAPTURE_MAX, "%s", safe ? safe : msg);
+    } else {
+        fprintf(stderr, "ldg%s%s: %s\n", *tool_cmd ? " " : "", tool_cmd, safe ? safe : msg);
     }
-    fprintf(stderr, "ldg%s%s: ", *tool_cmd ? " " : "", tool_cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    free(safe);
 }
 
 int
@@ -197,8 +226,14 @@ tool_read_file(const char *path, size_t max, char **out, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
-        return tool_error(errno == ENOENT ? EXIT_USAGE : EXIT_OPER, "%s: %s", path,
-                          strerror(errno));
+        return tool_error(errno == ENOENT || errno == EACCES ? EXIT_USAGE : EXIT_OPER, "%s: %s",
+                          path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (f != stdin)
+            fclose(f);
+        return tool_usage("%s: is a directory, not a file", path);
+    }
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) {

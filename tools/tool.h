@@ -94,6 +94,12 @@ bool parse_u64(const char *s, uint64_t *v);
  */
 int tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES]);
 void tool_b64(const uint8_t *p, size_t n, char *out, size_t cap);
+/*
+ * A copy of untrusted text safe to print on a terminal: control characters
+ * (C0, DEL and the C1 range U+0080..U+009F) are written as \n, \t or \xNN,
+ * so a signer cannot forge lines or move the cursor.  malloc'd.
+ */
+char *tool_printable(const char *s);
 
 int cmd_keygen(int argc, char **argv);
 int cmd_init(int argc, char **argv);
