@@ -79,10 +79,11 @@ unit: all $(TEST_BIN)
 	echo "tests: $$pass passed, $$fail failed"; \
 	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
 
+# The suites' closing line ("tests: N passed, N failed") is the last thing printed.
 check: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) fuzz-replay
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory fuzz-replay
+	@$(MAKE) --no-print-directory unit
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build dir.
 ASAN_OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
