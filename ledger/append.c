@@ -88,10 +88,46 @@ refuse(ldg_err *err, bool many, size_t i, ldg_status s, const char *msg)
     return ldgi_fail_at(err, (long)i, s, "%s", msg);
 }
 
-/* Policy that needs the ledger state, for statement st becoming entry seq [POL-4..POL-8]. */
+/*
+ * The ledger's origin and log key, from its genesis, read once per
+ * transaction; the origin is a view into the map, valid while it lives.
+ */
+typedef struct origin_cache {
+    bool known;
+    ldgi_str origin;
+    uint8_t logkey[LDG_PUB_BYTES];
+} origin_cache;
+
 static ldg_status
-check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, char *why,
-            size_t wl, ldg_err *err)
+ledger_origin(ldgi_txn *t, origin_cache *oc, ldg_err *err)
+{
+    if (oc->known)
+        return LDG_OK;
+    uint8_t zero[8] = {0};
+    const uint8_t *g;
+    size_t gl;
+    ldgi_entry ge;
+    const char *why;
+    ldgi_stmt *gs = ldgi_malloc(sizeof *gs);
+    if (!gs)
+        return ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
+    if (s == LDG_OK && (!ldgi_entry_decode(g, gl, &ge, &why) ||
+                        !ldgi_stmt_decode(ge.stmt, ge.stmt_len, gs, &why) || !gs->has_origin))
+        s = ldgi_fail(err, LDG_E_CORRUPT, "the genesis entry does not decode; run ldg verify");
+    if (s == LDG_OK) {
+        oc->origin = gs->origin; /* points into the map, not into gs */
+        memcpy(oc->logkey, gs->actor, LDG_PUB_BYTES);
+        oc->known = true;
+    }
+    free(gs);
+    return s;
+}
+
+/* Policy that needs the ledger state, for statement st becoming entry seq [POL-4..POL-10]. */
+static ldg_status
+check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, origin_cache *oc,
+            char *why, size_t wl, ldg_err *err)
 {
     ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
     const uint8_t *v;
@@ -109,6 +145,16 @@ check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, 
     }
     if (seq == 0)
         return snprintf(why, wl, "the ledger has no genesis entry"), LDG_E_POLICY;
+    if (st->has_origin) {
+        if ((s = ledger_origin(t, oc, err)) != LDG_OK)
+            return s;
+        if (st->origin.len != oc->origin.len ||
+            memcmp(st->origin.p, oc->origin.p, st->origin.len) != 0)
+            return snprintf(why, wl, "the statement was signed for ledger \"%.*s\", not \"%.*s\"",
+                            (int)(st->origin.len > 80 ? 80 : st->origin.len), st->origin.p,
+                            (int)(oc->origin.len > 80 ? 80 : oc->origin.len), oc->origin.p),
+                   LDG_E_POLICY;
+    }
     ldgi_keystate ks;
     short_hex(st->actor, hx);
     s = ldgi_get(t, LDGI_DB_KEYS, st->actor, LDG_PUB_BYTES, &v, &vl, err);
@@ -160,24 +206,13 @@ check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, 
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
             return s;
         if (kc == LDGI_KIND_KEY_ADD && s == LDG_E_NOTFOUND) {
-            /* [FMT-9] the log key signs the genesis (and checkpoints), nothing else. */
-            const uint8_t *g;
-            size_t gl;
-            uint8_t zero[8] = {0};
-            ldgi_entry ge;
-            ldgi_stmt *gs = ldgi_malloc(sizeof *gs);
-            const char *gwhy;
-            ldg_status gst = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
-            bool is_log = gs && gst == LDG_OK && ldgi_entry_decode(g, gl, &ge, &gwhy) &&
-                          ldgi_stmt_decode(ge.stmt, ge.stmt_len, gs, &gwhy) &&
-                          memcmp(gs->actor, st->key_pub, LDG_PUB_BYTES) == 0;
-            free(gs);
-            if (!gs)
-                return ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
-            if (is_log)
+            /* [KEY-4] the log key signs the genesis (and checkpoints), nothing else. */
+            ldg_status gs = ledger_origin(t, oc, err);
+            if (gs != LDG_OK)
+                return gs;
+            if (memcmp(oc->logkey, st->key_pub, LDG_PUB_BYTES) == 0)
                 return snprintf(why, wl, "the ledger's log key cannot be registered as an actor"),
                        LDG_E_POLICY;
-            s = LDG_E_NOTFOUND;
         }
         if (kc == LDGI_KIND_KEY_ADD && s == LDG_OK)
             return snprintf(why, wl,
@@ -225,6 +260,7 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
                 bool allow_genesis, ldg_err *err)
 {
     bool many = n > 1 || base > 0;
+    origin_cache oc = {0};
     uint64_t size, last_time;
     uint8_t prev[LDG_HASH_BYTES];
     ldg_status s = ldgi_head(t, &size, prev, &last_time, err);
@@ -252,7 +288,7 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
             goto done;
         }
         if ((s = ldgi_stmt_shape_ok(st, why, sizeof why)) != LDG_OK ||
-            (s = check_state(t, st, seq, allow_genesis, why, sizeof why, err)) != LDG_OK) {
+            (s = check_state(t, st, seq, allow_genesis, &oc, why, sizeof why, err)) != LDG_OK) {
             if (s == LDG_E_POLICY || s == LDG_E_INPUT)
                 refuse(err, many, base + i, s, why);
             goto done;

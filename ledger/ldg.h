@@ -146,7 +146,7 @@ typedef struct ldg_fields {
     const char *key_name;  /* printed name (21 CFR 11.50) */
     const char *key_org;   /* organisation */
     const char *key_roles; /* comma-separated roles [POL-2] */
-    const char *origin;    /* genesis only: the ledger's origin name */
+    const char *origin;    /* the ledger the statement is for [POL-10]; NULL: unbound */
 } ldg_fields;
 
 /* A signed statement with its body: what `ldg sign` writes and `append --signed` reads. */
@@ -209,6 +209,9 @@ LDG_EXPORT void ldg_ledger_close(ldg_ledger *l);
 /* Current size (number of entries) and head (leaf hash of the last entry). */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_head(ldg_ledger *l, uint64_t *size,
                                                     uint8_t head[LDG_HASH_BYTES], ldg_err *err);
+/* The ledger's origin, from its genesis [FMT-9]; out holds LDG_TEXT_MAX + 1 bytes. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_origin(ldg_ledger *l, char out[LDG_TEXT_MAX + 1],
+                                                      ldg_err *err);
 /* Leaf hash of entry `seq` (LDG_E_NOTFOUND past the end). */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_leaf_hash(ldg_ledger *l, uint64_t seq,
                                                          uint8_t hash[LDG_HASH_BYTES],

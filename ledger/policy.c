@@ -158,11 +158,15 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         for (size_t j = 0; j < i; j++)
             if (memcmp(s->refs[i], s->refs[j], LDG_HASH_BYTES) == 0)
                 return BAD("ref %zu repeats ref %zu", i + 1, j + 1);
+    /* [POL-10] origin: the ledger a statement is meant for (genesis: the one it founds). */
+    if (s->has_origin &&
+        (s->origin.len == 0 || s->origin.len > LDG_TEXT_MAX || has_control(s->origin)))
+        return BAD("origin must be 1..%u bytes without control characters", LDG_TEXT_MAX);
     if (kc == LDGI_KIND_USER) {
         if (s->study.len == 0 || s->study.len > LDG_STUDY_MAX || has_control(s->study))
             return BAD("study must be 1..%u bytes without control characters", LDG_STUDY_MAX);
-        if (s->has_key || s->has_origin)
-            return BAD("a %.*s record carries no key or origin", (int)s->kind.len, s->kind.p);
+        if (s->has_key)
+            return BAD("a %.*s record carries no key", (int)s->kind.len, s->kind.p);
         if ((eq(s->kind.p, s->kind.len, "approval") || eq(s->kind.p, s->kind.len, "rejection")) &&
             !s->has_meaning)
             return REFUSE("%s %.*s needs a meaning (21 CFR 11.50): review, approval, "
@@ -181,8 +185,7 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         return BAD("a %.*s record needs a key", (int)s->kind.len, s->kind.p);
     switch (kc) {
     case LDGI_KIND_GENESIS:
-        if (!s->has_origin || s->origin.len == 0 || s->origin.len > LDG_TEXT_MAX ||
-            has_control(s->origin))
+        if (!s->has_origin)
             return BAD("genesis needs an origin of 1..%u bytes", LDG_TEXT_MAX);
         if (!s->key_full)
             return BAD("genesis needs the full first admin key");
@@ -192,13 +195,11 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
             return BAD("the genesis key must hold the admin role");
         return LDG_OK;
     case LDGI_KIND_KEY_ADD:
-        if (s->has_origin)
-            return BAD("key.add carries no origin");
         if (!s->key_full)
             return BAD("key.add needs id, name, org, pub and roles");
         return key_shape_ok(s, why, whylen) ? LDG_OK : LDG_E_INPUT;
     case LDGI_KIND_KEY_REVOKE:
-        if (s->has_origin || s->key_full)
+        if (s->key_full)
             return BAD("key.revoke carries only the key's pub");
         if (!s->has_reason)
             return REFUSE("key.revoke needs a reason");

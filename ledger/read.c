@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,22 @@ build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record 
     return LDG_OK;
 fail:
     free(st);
+    ldg_record_free(r);
+    return s;
+}
+
+ldg_status
+ldg_ledger_origin(ldg_ledger *l, char out[LDG_TEXT_MAX + 1], ldg_err *err)
+{
+    ldg_record *r;
+    ldg_status s = ldg_record_get(l, 0, &r, err);
+    if (s != LDG_OK)
+        return s;
+    if (!r->origin || strcmp(r->kind, "genesis") != 0)
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "entry 0 is not a genesis with an origin; run ldg verify");
+    else
+        snprintf(out, LDG_TEXT_MAX + 1, "%s", r->origin);
     ldg_record_free(r);
     return s;
 }

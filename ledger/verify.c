@@ -137,6 +137,8 @@ typedef struct vstate {
     uint64_t last_time;
     bool have_genesis;
     uint8_t logkey[LDG_PUB_BYTES];
+    char origin[LDG_TEXT_MAX];
+    size_t origin_len;
     uint8_t *ik;
     uint8_t (*recent)[LDG_HASH_BYTES]; /* leaf hash of entry s at [s % RECENT] */
     ldgi_runs *leafs;                  /* (leaf hash, seq) of every entry */
@@ -256,6 +258,8 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         }
         v->have_genesis = true;
         memcpy(v->logkey, st->actor, LDG_PUB_BYTES);
+        memcpy(v->origin, st->origin.p, st->origin.len); /* shape-checked: <= LDG_TEXT_MAX */
+        v->origin_len = st->origin.len;
         if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
             finding(v, LDG_FINDING_FAIL, seq, "genesis", "the first admin key is the log key");
         kslot *k = reg_find(&v->reg, st->key_pub, true);
@@ -270,6 +274,12 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         finding(v, LDG_FINDING_FAIL, seq, "genesis", "a genesis record after entry 0");
         return LDG_OK;
     }
+    if (st->has_origin && v->have_genesis &&
+        (st->origin.len != v->origin_len || memcmp(st->origin.p, v->origin, v->origin_len) != 0))
+        finding(v, LDG_FINDING_FAIL, seq, "policy",
+                "the statement was signed for ledger \"%.*s\", not this one (\"%.*s\")",
+                (int)(st->origin.len > 80 ? 80 : st->origin.len), st->origin.p,
+                (int)(v->origin_len > 80 ? 80 : v->origin_len), v->origin);
     kslot *k = reg_find(&v->reg, st->actor, false);
     char hx[17];
     sodium_bin2hex(hx, sizeof hx, st->actor, 8);

@@ -413,8 +413,9 @@ Test(policy, statement_observing_another_ledgers_head_is_refused_exit_3_and_writ
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    ok(LDG(d, NULL, "init", "--ledger", "other", "--origin", "other.example/ledger",
-           "--log-key", "log.key", "--admin", "admin.pub"),
+    /* a fork: another ledger under the same origin, with another history */
+    ok(LDG(d, NULL, "init", "--ledger", "other", "--origin", "test.example/ledger", "--log-key",
+           "log.key", "--admin", "admin.pub"),
        "init other");
     run_result r = LDG(d, "{\"subject\":\"approved\"}", "sign", "--as", "approver.key", "--kind",
                        "approval", "--meaning", "approval", "--study", "S1", "--observed-from",
@@ -424,6 +425,39 @@ Test(policy, statement_observing_another_ledgers_head_is_refused_exit_3_and_writ
     run_free(&r);
     expect_fail(d, LDG(d, NULL, "append", "--signed", "o.stmt"), 3, "append", "observed", NULL,
                 4);
+}
+
+/* [POL-10] a statement signed for one ledger cannot be replayed into another. */
+Test(policy, statement_signed_for_another_ledger_is_refused_exit_3, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, NULL, "init", "--ledger", "other", "--origin", "other.example/ledger",
+           "--log-key", "log.key", "--admin", "admin.pub"),
+       "init other");
+    run_result r = LDG(d, "{\"subject\":\"approved\"}", "sign", "--as", "approver.key", "--kind",
+                       "approval", "--meaning", "approval", "--study", "S1", "--ledger", "other",
+                       "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "o.stmt", r.out);
+    run_free(&r);
+    expect_fail(d, LDG(d, NULL, "append", "--signed", "o.stmt"), 3, "append",
+                "signed for ledger \"other.example/ledger\"", NULL, 4);
+    /* with --origin, no ledger needed; the same refusal */
+    r = LDG(d, NULL, "sign", "--as", "author.key", "--kind", "communication", "--study", "S1",
+            "--origin", "other.example/ledger", "--ledger", "other");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "p.stmt", r.out);
+    run_free(&r);
+    expect_fail(d, LDG(d, NULL, "append", "--signed", "p.stmt"), 3, "append", "signed for ledger",
+                NULL, 4);
+    /* and one bound to this ledger goes in */
+    r = LDG(d, NULL, "sign", "--as", "author.key", "--kind", "communication", "--study", "S1",
+            "--origin", "test.example/ledger");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "q.stmt", r.out);
+    run_free(&r);
+    ok(LDG(d, NULL, "append", "--signed", "q.stmt"), "append bound statement");
 }
 
 Test(policy, replay_of_the_same_signed_statement_is_refused_exit_3_the_second_time,

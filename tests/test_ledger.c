@@ -147,6 +147,7 @@ TestSuite(ledger, .init = fx_up, .fini = fx_down);
 typedef struct findings {
     int n;
     char first[600];
+    long origin_at; /* seq of a "signed for ledger" policy finding, or 0 */
 } findings;
 
 static void
@@ -156,6 +157,8 @@ on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, co
     if (f->n++ == 0)
         snprintf(f->first, sizeof f->first, "level %d seq %llu %s: %s", lvl,
                  (unsigned long long)seq, check, detail);
+    if (strcmp(check, "policy") == 0 && strstr(detail, "signed for ledger"))
+        f->origin_at = (long)seq;
 }
 
 /* Runs verify; asserts no finding, and entries == expected size. */
@@ -932,4 +935,50 @@ Test(growth, batches_and_appends_survive_the_map_growing_and_report_true_hashes,
     ldg_key_free(log);
     ldg_key_free(admin);
     ldg_key_free(author);
+}
+
+/*
+ * [POL-10][VER-6] A host that writes a statement signed for another ledger
+ * straight into the files (append would refuse it) is caught by verify.
+ */
+Test(ledger, verify_reports_a_statement_signed_for_another_ledger)
+{
+    ldg_fields f = note("communication", "S1");
+    f.origin = "other.example/ledger";
+    ldg_signed *s = sgn(F.author, f);
+    ldg_err e;
+    ldg_appended a;
+    cr_assert_eq(ldg_append(F.l, &s, 1, &a, &e), LDG_E_POLICY, "append refuses it");
+    cr_assert(strstr(e.msg, "signed for ledger"), "%s", e.msg);
+
+    /* the host writes it anyway, as entry 3, chained and indexed by hand */
+    uint64_t size;
+    uint8_t head[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_head(F.l, &size, head, &e), LDG_OK);
+    ldg_record *last;
+    cr_assert_eq(ldg_record_get(F.l, size - 1, &last, &e), LDG_OK);
+    size_t sl;
+    const uint8_t *stmt = ldg_signed_statement(s, &sl);
+    ldgi_entry en = {.v = 1, .seq = size, .stmt = stmt, .stmt_len = sl,
+                     .time_ns = last->host_time_ns};
+    memcpy(en.prev, head, LDG_HASH_BYTES);
+    memcpy(en.sig, s->sig, LDG_SIG_BYTES);
+    ldg_record_free(last);
+    ldgi_buf b = {0};
+    cr_assert(ldgi_entry_encode(&en, &b));
+    ldg_ledger_close(F.l);
+    F.l = NULL;
+    uint8_t k[8];
+    seq_key(size, k);
+    cr_assert_eq(lmdb_put_value(F.dir, "entries", k, 8, b.p, b.len), 0);
+    ldgi_buf_free(&b);
+    cr_assert_eq(ldg_ledger_open(F.path, 0, &F.l, &e), LDG_OK, "%s", e.msg);
+    findings fs = {0};
+    ldg_verify_summary sum;
+    ldg_verify_opts o = {.jobs = 2, .on_finding = on_finding, .ctx = &fs};
+    cr_assert_eq(ldg_verify_run(F.l, &o, &sum, &e), LDG_OK, "%s", e.msg);
+    cr_assert_gt(sum.failures, 0);
+    cr_assert(fs.origin_at == (long)size, "an origin finding at %llu: %s",
+              (unsigned long long)size, fs.first);
+    ldg_signed_free(s);
 }

@@ -843,9 +843,14 @@ Test(sign, other_shape_rules_are_input_or_policy)
     f = user_fields("query");
     f.key_pub = op;
     cr_assert_eq(sign_status(k, &f, &e), LDG_E_INPUT, "user kind with a key");
+    /* [POL-10] any statement may name the ledger it is for; the name must be clean text */
     f = user_fields("query");
-    f.origin = "x";
-    cr_assert_eq(sign_status(k, &f, &e), LDG_E_INPUT, "user kind with an origin");
+    f.origin = "sponsor.example/HX-301";
+    cr_assert_eq(sign_status(k, &f, &e), LDG_OK, "user kind bound to a ledger: %s", e.msg);
+    f.origin = "bad\norigin";
+    cr_assert_eq(sign_status(k, &f, &e), LDG_E_INPUT, "origin with a control character");
+    f.origin = "";
+    cr_assert_eq(sign_status(k, &f, &e), LDG_E_INPUT, "empty origin");
     f = user_fields("correction");
     static const uint8_t ref[1][32] = {{1}};
     f.refs = ref;

@@ -35,15 +35,17 @@ static const char append_help[] =
 static const char sign_help[] =
     "usage: ldg sign --as KEY --kind KIND --study STUDY [--ref SEQ|HASH]... [--meaning M]\n"
     "                [--reason TEXT] [--body FILE|-] [--time ISO8601]\n"
-    "                [--observed-from LEDGER] [-o FILE]\n"
+    "                [--observed-from LEDGER] [--origin ORIGIN] [-o FILE]\n"
     "Signs a statement without writing any ledger and prints it as one line (the\n"
     "signed-statement format, spec/format.md [FMT-8]); append it on the ledger host with\n"
     "ldg append --signed FILE.  --ref SEQ needs a readable ledger (--ledger, $LDG_LEDGER\n"
-    "or --observed-from); --observed-from binds the statement to that ledger's head.\n";
+    "or --observed-from); --observed-from binds the statement to that ledger's head.\n"
+    "The statement names the ledger it is for (its origin: --origin, or the ledger read), so\n"
+    "it cannot be appended to any other ledger.\n";
 
 typedef struct opts {
     const char *as, *kind, *study, *meaning, *reason, *body, *time, *dir, *passfile, *batch,
-        *signedf, *observed_from, *out;
+        *signedf, *observed_from, *out, *origin;
     const char *refs[LDG_REFS_MAX + 1];
     size_t nrefs;
     unsigned jobs;
@@ -66,6 +68,7 @@ parse_opts(int argc, char **argv, opts *o, const char *help)
                               OPT_VAL("--signed", &o->signedf),
                               OPT_VAL("--observed-from", &o->observed_from),
                               OPT_VAL("-o", &o->out),
+                              OPT_VAL("--origin", &o->origin),
                               OPT_VAL("--jobs", &jobs),
                               OPT_MANY("--ref", o->refs, &o->nrefs, LDG_REFS_MAX),
                               OPT_END};
@@ -274,8 +277,8 @@ typedef struct bjob {
     const char **line;
     size_t *len, *lineno;
     ldg_signed **sv;
-    uint64_t size;
-    uint8_t head[LDG_HASH_BYTES];
+    ldg_fields bind; /* origin and observed head, the same for every line */
+    char origin[LDG_TEXT_MAX + 1];
     size_t n;
     _Atomic size_t next;  /* next line for a worker */
     _Atomic bool stop;    /* the main thread gave up */
@@ -306,9 +309,10 @@ batch_worker(void *arg)
         msg[0] = '\0';
         int rc = parse_batch_line(j->l, j->src, j->lineno[i], j->line[i], j->len[i], &b);
         if (rc == EXIT_OK) {
+            b.f.origin = j->bind.origin;
             b.f.has_observed = 1;
-            b.f.observed_size = j->size;
-            memcpy(b.f.observed_head, j->head, LDG_HASH_BYTES);
+            b.f.observed_size = j->bind.observed_size;
+            memcpy(b.f.observed_head, j->bind.observed_head, LDG_HASH_BYTES);
             if (ldg_sign(j->k, &b.f, &j->sv[i], &err) != LDG_OK) {
                 rc = tool_exit_code(err.status);
                 snprintf(msg, sizeof msg, "%s: line %zu: %s", j->src, j->lineno[i], err.msg);
@@ -408,10 +412,8 @@ append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
         goto out;
     }
     j.bad = j.n;
-    if (ldg_ledger_head(l, &j.size, j.head, &err) != LDG_OK) {
-        rc = tool_fail(&err);
+    if ((rc = tool_bind(l, &j.bind, true, j.origin)) != EXIT_OK)
         goto out;
-    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned jobs = o->jobs ? o->jobs : ncpu > 0 ? (unsigned)ncpu : 1;
     for (unsigned t = 0; t < jobs && t < 256 && t < j.n; t++)
@@ -547,8 +549,8 @@ cmd_append(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o, append_help);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
-    if (o.observed_from || o.out)
-        return tool_usage("--observed-from and -o belong to ldg sign");
+    if (o.observed_from || o.out || o.origin)
+        return tool_usage("--observed-from, --origin and -o belong to ldg sign");
     int modes = (o.batch != NULL) + (o.signedf != NULL) + (o.kind != NULL);
     if (modes != 1)
         return tool_usage("give exactly one of --kind (one record), --batch FILE or --signed FILE");
@@ -580,11 +582,10 @@ cmd_append(int argc, char **argv)
         ldg_signed *s = NULL;
         ldg_appended a;
         ldg_err err;
+        char origin[LDG_TEXT_MAX + 1];
         rc = fields_from_opts(&o, l, &f, refs, &body);
-        if (rc == EXIT_OK) {
-            f.has_observed = 1;
-            if (ldg_ledger_head(l, &f.observed_size, f.observed_head, &err) != LDG_OK ||
-                ldg_sign(k, &f, &s, &err) != LDG_OK || ldg_append(l, &s, 1, &a, &err) != LDG_OK)
+        if (rc == EXIT_OK && (rc = tool_bind(l, &f, true, origin)) == EXIT_OK) {
+            if (ldg_sign(k, &f, &s, &err) != LDG_OK || ldg_append(l, &s, 1, &a, &err) != LDG_OK)
                 rc = tool_fail(&err);
             else
                 print_appended(&a, 1);
@@ -627,12 +628,16 @@ cmd_sign(int argc, char **argv)
     size_t ll;
     if ((rc = fields_from_opts(&o, l, &f, refs, &body)) != EXIT_OK)
         goto out;
-    if (o.observed_from) {
-        f.has_observed = 1;
-        if (ldg_ledger_head(l, &f.observed_size, f.observed_head, &err) != LDG_OK) {
-            rc = tool_fail(&err);
+    /* Bound to a ledger when one is known: --origin, or the ledger read. */
+    char origin[LDG_TEXT_MAX + 1];
+    if (l && (rc = tool_bind(l, &f, o.observed_from != NULL, origin)) != EXIT_OK)
+        goto out;
+    if (o.origin) {
+        if (f.origin && strcmp(f.origin, o.origin) != 0) {
+            rc = tool_usage("--origin %s differs from the ledger's origin %s", o.origin, f.origin);
             goto out;
         }
+        f.origin = o.origin;
     }
     if ((rc = tool_load_key(o.as, o.passfile, &k)) != EXIT_OK)
         goto out;

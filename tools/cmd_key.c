@@ -129,11 +129,11 @@ sign_and_append(const char *dir, const char *as, const char *passfile, ldg_field
     ldg_signed *s = NULL;
     ldg_err err;
     ldg_appended a;
-    if ((rc = tool_load_key(as, passfile, &k)) != EXIT_OK)
+    char origin[LDG_TEXT_MAX + 1];
+    if ((rc = tool_load_key(as, passfile, &k)) != EXIT_OK ||
+        (rc = tool_bind(l, f, true, origin)) != EXIT_OK)
         goto out;
-    f->has_observed = 1;
-    if (ldg_ledger_head(l, &f->observed_size, f->observed_head, &err) != LDG_OK ||
-        ldg_sign(k, f, &s, &err) != LDG_OK || ldg_append(l, &s, 1, &a, &err) != LDG_OK) {
+    if (ldg_sign(k, f, &s, &err) != LDG_OK || ldg_append(l, &s, 1, &a, &err) != LDG_OK) {
         rc = tool_fail(&err);
         goto out;
     }

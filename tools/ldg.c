@@ -222,6 +222,21 @@ tool_open_ledger(const char *opt_dir, unsigned flags, ldg_ledger **out)
 }
 
 int
+tool_bind(ldg_ledger *l, ldg_fields *f, bool observe, char origin[LDG_TEXT_MAX + 1])
+{
+    ldg_err err;
+    if (ldg_ledger_origin(l, origin, &err) != LDG_OK)
+        return tool_fail(&err);
+    f->origin = origin;
+    if (observe) {
+        f->has_observed = 1;
+        if (ldg_ledger_head(l, &f->observed_size, f->observed_head, &err) != LDG_OK)
+            return tool_fail(&err);
+    }
+    return EXIT_OK;
+}
+
+int
 tool_read_file(const char *path, size_t max, char **out, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");

@@ -79,6 +79,12 @@ int opt_jobs(const char *v, unsigned *jobs);
 
 const char *tool_ledger_dir(const char *opt);
 int tool_open_ledger(const char *opt_dir, unsigned flags, ldg_ledger **out);
+/*
+ * Binds a statement to ledger l [POL-8][POL-10]: f->origin = its origin
+ * (kept in origin[]) and, when observe is set, f->observed = its head.
+ * Returns an exit code.
+ */
+int tool_bind(ldg_ledger *l, ldg_fields *f, bool observe, char origin[LDG_TEXT_MAX + 1]);
 /* Loads a secret key, asking for its passphrase as documented; returns an exit code. */
 int tool_load_key(const char *path, const char *passfile, ldg_key **out);
 /* Reads a passphrase for a new key (file, env, or twice on the terminal). */
