@@ -79,8 +79,10 @@ unit: all $(TEST_BIN)
 	echo "tests: $$pass passed, $$fail failed"; \
 	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
 
-# The suites' closing line ("tests: N passed, N failed") is the last thing printed.
+# Everything under ASan+UBSan first, then the plain build; its closing line
+# ("tests: N passed, N failed") is the last thing printed.
 check: deps
+	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory unit
@@ -88,9 +90,9 @@ check: deps
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build dir.
 ASAN_OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check-asan: deps
-	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" all
-	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  $(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" unit fuzz-replay
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="$(ASAN_OPT)" all
+	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  $(MAKE) --no-print-directory BUILD=build-asan OPT="$(ASAN_OPT)" fuzz-replay unit
 
 demo: deps
 	$(MAKE) all
