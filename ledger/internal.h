@@ -270,3 +270,24 @@ bool ldgi_runs_finish(ldgi_runs *r);
 const ldgi_rec *ldgi_runs_peek(ldgi_runs *r);
 bool ldgi_runs_next(ldgi_runs *r, ldgi_rec *out);
 bool ldgi_runs_failed(const ldgi_runs *r);
+
+/* --- RFC 6962 Merkle tree (merkle.c; issue 3: not yet stored or on the CLI) --- */
+/* Hash of the perfect subtree at (level, index); true on success. */
+typedef bool (*ldgi_node_fn)(void *ctx, unsigned level, uint64_t index,
+                             uint8_t out[LDG_HASH_BYTES]);
+#define LDGI_PROOF_MAX 64 /* hashes in any proof of a tree of < 2^63 leaves */
+void ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
+                    uint8_t out[LDG_HASH_BYTES]);
+bool ldgi_merkle_root(uint64_t size, ldgi_node_fn fn, void *ctx, uint8_t root[LDG_HASH_BYTES]);
+/* Number of hashes written to out (RFC 9162 order), or SIZE_MAX. */
+size_t ldgi_merkle_inclusion(uint64_t index, uint64_t size, ldgi_node_fn fn, void *ctx,
+                             uint8_t (*out)[LDG_HASH_BYTES], size_t max);
+size_t ldgi_merkle_consistency(uint64_t old_size, uint64_t size, ldgi_node_fn fn, void *ctx,
+                               uint8_t (*out)[LDG_HASH_BYTES], size_t max);
+bool ldgi_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[LDG_HASH_BYTES],
+                                  const uint8_t (*path)[LDG_HASH_BYTES], size_t len,
+                                  const uint8_t root[LDG_HASH_BYTES]);
+bool ldgi_merkle_verify_consistency(uint64_t old_size, uint64_t size,
+                                    const uint8_t old_root[LDG_HASH_BYTES],
+                                    const uint8_t root[LDG_HASH_BYTES],
+                                    const uint8_t (*proof)[LDG_HASH_BYTES], size_t len);

@@ -1,0 +1,211 @@
+/*
+ * merkle.c - the RFC 6962 / RFC 9162 Merkle tree over the entries (issue 3):
+ * tree heads, inclusion and consistency proofs, and their verification.
+ * Leaf hash SHA-256(0x00 || entry) [FMT-5], node SHA-256(0x01 || l || r),
+ * empty tree SHA-256("").  The algorithms read only perfect subtrees (level
+ * k, index j covering leaves [j*2^k, (j+1)*2^k)) through a callback, so a
+ * store that keeps those nodes answers any head or proof in O(log n) reads.
+ * Not yet wired to storage or the CLI.
+ */
+#include "internal.h"
+
+#include <sodium.h>
+#include <string.h>
+
+void
+ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
+               uint8_t out[LDG_HASH_BYTES])
+{
+    crypto_hash_sha256_state st;
+    const uint8_t one = 0x01;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, &one, 1);
+    crypto_hash_sha256_update(&st, l, LDG_HASH_BYTES);
+    crypto_hash_sha256_update(&st, r, LDG_HASH_BYTES);
+    crypto_hash_sha256_final(&st, out);
+}
+
+/* Largest power of two strictly less than n (n >= 2). */
+static uint64_t
+split_point(uint64_t n)
+{
+    uint64_t k = 1;
+    while (k << 1 < n)
+        k <<= 1;
+    return k;
+}
+
+static bool
+is_pow2(uint64_t n)
+{
+    return n && !(n & (n - 1));
+}
+
+static unsigned
+log2u(uint64_t n)
+{
+    unsigned l = 0;
+    while (n >>= 1)
+        l++;
+    return l;
+}
+
+/* MTH of leaves [lo, hi), hi > lo: one stored node, or a split of the ragged right edge. */
+static bool
+subtree(uint64_t lo, uint64_t hi, ldgi_node_fn fn, void *ctx, uint8_t out[LDG_HASH_BYTES])
+{
+    uint64_t n = hi - lo;
+    if (is_pow2(n) && lo % n == 0) {
+        unsigned level = log2u(n);
+        return fn(ctx, level, lo >> level, out);
+    }
+    uint8_t l[LDG_HASH_BYTES], r[LDG_HASH_BYTES];
+    uint64_t k = split_point(n);
+    if (!subtree(lo, lo + k, fn, ctx, l) || !subtree(lo + k, hi, fn, ctx, r))
+        return false;
+    ldgi_node_hash(l, r, out);
+    return true;
+}
+
+bool
+ldgi_merkle_root(uint64_t size, ldgi_node_fn fn, void *ctx, uint8_t root[LDG_HASH_BYTES])
+{
+    if (size == 0) {
+        crypto_hash_sha256(root, NULL, 0);
+        return true;
+    }
+    return subtree(0, size, fn, ctx, root);
+}
+
+typedef struct proof {
+    uint8_t (*h)[LDG_HASH_BYTES];
+    size_t n, max;
+} proof;
+
+static bool
+push(proof *p, uint64_t lo, uint64_t hi, ldgi_node_fn fn, void *ctx)
+{
+    return p->n < p->max && subtree(lo, hi, fn, ctx, p->h[p->n++]);
+}
+
+/* RFC 6962 2.1.1 PATH(m, D[lo:hi]): the sibling nearest the leaf comes first. */
+static bool
+path(uint64_t m, uint64_t lo, uint64_t hi, ldgi_node_fn fn, void *ctx, proof *p)
+{
+    if (hi - lo == 1)
+        return true;
+    uint64_t k = split_point(hi - lo);
+    if (m < lo + k)
+        return path(m, lo, lo + k, fn, ctx, p) && push(p, lo + k, hi, fn, ctx);
+    return path(m, lo + k, hi, fn, ctx, p) && push(p, lo, lo + k, fn, ctx);
+}
+
+size_t
+ldgi_merkle_inclusion(uint64_t index, uint64_t size, ldgi_node_fn fn, void *ctx,
+                      uint8_t (*out)[LDG_HASH_BYTES], size_t max)
+{
+    proof p = {out, 0, max};
+    if (index >= size || !path(index, 0, size, fn, ctx, &p))
+        return SIZE_MAX;
+    return p.n;
+}
+
+/* RFC 6962 2.1.2 SUBPROOF(m, D[lo:hi], b). */
+static bool
+subproof(uint64_t m, uint64_t lo, uint64_t hi, bool b, ldgi_node_fn fn, void *ctx, proof *p)
+{
+    uint64_t n = hi - lo;
+    if (m == n)
+        return b ? true : push(p, lo, hi, fn, ctx);
+    uint64_t k = split_point(n);
+    if (m <= k)
+        return subproof(m, lo, lo + k, b, fn, ctx, p) && push(p, lo + k, hi, fn, ctx);
+    return subproof(m - k, lo + k, hi, false, fn, ctx, p) && push(p, lo, lo + k, fn, ctx);
+}
+
+size_t
+ldgi_merkle_consistency(uint64_t old_size, uint64_t size, ldgi_node_fn fn, void *ctx,
+                        uint8_t (*out)[LDG_HASH_BYTES], size_t max)
+{
+    proof p = {out, 0, max};
+    if (old_size == 0 || old_size > size)
+        return SIZE_MAX;
+    if (old_size == size)
+        return 0;
+    return subproof(old_size, 0, size, true, fn, ctx, &p) ? p.n : SIZE_MAX;
+}
+
+bool
+ldgi_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[LDG_HASH_BYTES],
+                             const uint8_t (*path_h)[LDG_HASH_BYTES], size_t len,
+                             const uint8_t root[LDG_HASH_BYTES])
+{
+    /* RFC 9162 2.1.3.2 */
+    if (index >= size)
+        return false;
+    uint64_t fn = index, sn = size - 1;
+    uint8_t r[LDG_HASH_BYTES];
+    memcpy(r, leaf, LDG_HASH_BYTES);
+    for (size_t i = 0; i < len; i++) {
+        if (sn == 0)
+            return false;
+        if ((fn & 1) || fn == sn) {
+            ldgi_node_hash(path_h[i], r, r);
+            if (!(fn & 1))
+                while (!(fn & 1) && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+        } else {
+            ldgi_node_hash(r, path_h[i], r);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && sodium_memcmp(r, root, LDG_HASH_BYTES) == 0;
+}
+
+bool
+ldgi_merkle_verify_consistency(uint64_t old_size, uint64_t size,
+                               const uint8_t old_root[LDG_HASH_BYTES],
+                               const uint8_t root[LDG_HASH_BYTES],
+                               const uint8_t (*proof_h)[LDG_HASH_BYTES], size_t len)
+{
+    /* RFC 9162 2.1.4.2 */
+    if (old_size == 0 || old_size > size)
+        return false;
+    if (old_size == size)
+        return len == 0 && sodium_memcmp(old_root, root, LDG_HASH_BYTES) == 0;
+    if (len == 0)
+        return false;
+    size_t i = 0;
+    uint8_t fr[LDG_HASH_BYTES], sr[LDG_HASH_BYTES];
+    /* An exact power of two: the old root itself starts the path. */
+    const uint8_t *first = is_pow2(old_size) ? old_root : proof_h[i++];
+    memcpy(fr, first, LDG_HASH_BYTES);
+    memcpy(sr, first, LDG_HASH_BYTES);
+    uint64_t fn = old_size - 1, sn = size - 1;
+    while (fn & 1) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    for (; i < len; i++) {
+        if (sn == 0)
+            return false;
+        if ((fn & 1) || fn == sn) {
+            ldgi_node_hash(proof_h[i], fr, fr);
+            ldgi_node_hash(proof_h[i], sr, sr);
+            if (!(fn & 1))
+                while (!(fn & 1) && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+        } else {
+            ldgi_node_hash(sr, proof_h[i], sr);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && sodium_memcmp(fr, old_root, LDG_HASH_BYTES) == 0 &&
+           sodium_memcmp(sr, root, LDG_HASH_BYTES) == 0;
+}
