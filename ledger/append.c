@@ -343,6 +343,9 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
             out[i].seq = seq;
             memcpy(out[i].leaf_hash, leaf, LDG_HASH_BYTES);
         }
+        /* The Merkle tree grows in the same transaction as the chain. */
+        if ((s = ldgi_tree_add(t, seq, leaf, err)) != LDG_OK)
+            goto done;
         memcpy(prev, leaf, LDG_HASH_BYTES);
     }
 done:

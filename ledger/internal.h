@@ -184,6 +184,7 @@ typedef enum ldgi_db {
     LDGI_DB_ACTOR,       /* actor pub || seq (8 BE) -> empty */
     LDGI_DB_KEYS,        /* pub -> key state (LDGI_KEYSTATE_BYTES) */
     LDGI_DB_COMMIT,      /* body commitment -> seq (8 BE): one entry per statement */
+    LDGI_DB_TREE,        /* level (1) || index (8 BE) -> hash of that perfect subtree [STO-6] */
     LDGI_DB_COUNT
 } ldgi_db;
 
@@ -275,7 +276,7 @@ bool ldgi_runs_failed(const ldgi_runs *r);
 /* Hash of the perfect subtree at (level, index); true on success. */
 typedef bool (*ldgi_node_fn)(void *ctx, unsigned level, uint64_t index,
                              uint8_t out[LDG_HASH_BYTES]);
-#define LDGI_PROOF_MAX 64 /* hashes in any proof of a tree of < 2^63 leaves */
+#define LDGI_PROOF_MAX LDG_PROOF_MAX /* hashes in any proof of a tree of < 2^63 leaves */
 void ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
                     uint8_t out[LDG_HASH_BYTES]);
 bool ldgi_merkle_root(uint64_t size, ldgi_node_fn fn, void *ctx, uint8_t root[LDG_HASH_BYTES]);
@@ -287,6 +288,11 @@ size_t ldgi_merkle_consistency(uint64_t old_size, uint64_t size, ldgi_node_fn fn
 bool ldgi_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[LDG_HASH_BYTES],
                                   const uint8_t (*path)[LDG_HASH_BYTES], size_t len,
                                   const uint8_t root[LDG_HASH_BYTES]);
+/* Reads a stored tree node in t (ctx is the ldgi_txn). */
+bool ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES]);
+/* Stores the leaf of entry seq and every perfect subtree it completes [STO-6]. */
+ldg_status ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES],
+                         ldg_err *err);
 bool ldgi_merkle_verify_consistency(uint64_t old_size, uint64_t size,
                                     const uint8_t old_root[LDG_HASH_BYTES],
                                     const uint8_t root[LDG_HASH_BYTES],

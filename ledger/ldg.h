@@ -253,6 +253,37 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_batch_add(ldg_batch *b, ldg_signed *cons
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_batch_commit(ldg_batch *b, ldg_err *err);
 LDG_EXPORT void ldg_batch_abort(ldg_batch *b);
 
+/* ------------------------------------------------------- Merkle tree -- */
+
+/*
+ * The ledger is an RFC 6962 / RFC 9162 Merkle tree over its entries (leaf =
+ * the exact entry bytes), kept in the same transaction as each append.
+ * Heads and proofs read O(log n) stored nodes.  (Issue 3: checkpoints and
+ * the proof commands build on these.)
+ */
+#define LDG_PROOF_MAX 64
+
+/* Tree head of the first `size` entries (LDG_E_NOTFOUND past the end). */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_tree_root(ldg_ledger *l, uint64_t size,
+                                                  uint8_t root[LDG_HASH_BYTES], ldg_err *err);
+/* Audit path of entry `index` in the tree of `size` entries, leaf's sibling first. */
+LDG_EXPORT LDG_NODISCARD ldg_status
+ldg_proof_inclusion(ldg_ledger *l, uint64_t index, uint64_t size,
+                    uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES], size_t *n, ldg_err *err);
+/* Consistency proof from old_size to size (RFC 9162 order). */
+LDG_EXPORT LDG_NODISCARD ldg_status
+ldg_proof_consistency(ldg_ledger *l, uint64_t old_size, uint64_t size,
+                      uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES], size_t *n, ldg_err *err);
+/* Offline checks (RFC 9162 2.1.3.2, 2.1.4.2): 1 if the proof holds, 0 if not. */
+LDG_EXPORT int ldg_proof_verify_inclusion(uint64_t index, uint64_t size,
+                                          const uint8_t leaf_hash[LDG_HASH_BYTES],
+                                          const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n,
+                                          const uint8_t root[LDG_HASH_BYTES]);
+LDG_EXPORT int ldg_proof_verify_consistency(uint64_t old_size, uint64_t size,
+                                            const uint8_t old_root[LDG_HASH_BYTES],
+                                            const uint8_t root[LDG_HASH_BYTES],
+                                            const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n);
+
 /* ------------------------------------------------------------- reading -- */
 
 typedef struct ldg_keyinfo {
@@ -355,7 +386,8 @@ typedef struct ldg_verify_summary {
     uint64_t failures;
     uint64_t withheld;
     uint64_t signatures;
-    uint8_t head[LDG_HASH_BYTES];
+    uint8_t head[LDG_HASH_BYTES]; /* leaf hash of the last entry */
+    uint8_t root[LDG_HASH_BYTES]; /* RFC 6962 tree head of all entries, recomputed [VER-10] */
 } ldg_verify_summary;
 
 /*

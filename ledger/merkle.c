@@ -209,3 +209,133 @@ ldgi_merkle_verify_consistency(uint64_t old_size, uint64_t size,
     return sn == 0 && sodium_memcmp(fr, old_root, LDG_HASH_BYTES) == 0 &&
            sodium_memcmp(sr, root, LDG_HASH_BYTES) == 0;
 }
+
+/* ------------------------------------------------- stored nodes [STO-6] -- */
+
+static void
+node_key(unsigned level, uint64_t index, uint8_t k[9])
+{
+    k[0] = (uint8_t)level;
+    ldgi_be64(k + 1, index);
+}
+
+bool
+ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
+{
+    uint8_t k[9];
+    const uint8_t *v;
+    size_t vl;
+    node_key(level, index, k);
+    if (ldgi_get(t, LDGI_DB_TREE, k, sizeof k, &v, &vl, NULL) != LDG_OK || vl != LDG_HASH_BYTES)
+        return false;
+    memcpy(out, v, LDG_HASH_BYTES);
+    return true;
+}
+
+ldg_status
+ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], ldg_err *err)
+{
+    uint8_t k[9], h[LDG_HASH_BYTES], left[LDG_HASH_BYTES];
+    memcpy(h, leaf, LDG_HASH_BYTES);
+    node_key(0, seq, k);
+    ldg_status s = ldgi_put(t, LDGI_DB_TREE, k, sizeof k, h, LDG_HASH_BYTES, true, false, err);
+    /* Entry seq completes the subtree of 2^level leaves ending at it while seq+1 is a multiple. */
+    uint64_t index = seq;
+    for (unsigned level = 1; s == LDG_OK && level < 64 && (index & 1); level++) {
+        if (!ldgi_tree_node(t, level - 1, index - 1, left))
+            return ldgi_fail(err, LDG_E_CORRUPT, "tree node (%u, %llu) is missing; run ldg verify",
+                             level - 1, (unsigned long long)(index - 1));
+        ldgi_node_hash(left, h, h);
+        index >>= 1;
+        node_key(level, index, k);
+        s = ldgi_put(t, LDGI_DB_TREE, k, sizeof k, h, LDG_HASH_BYTES, true, false, err);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------- public -- */
+
+/* Size of the ledger within t; LDG_E_NOTFOUND (with a message) if size is past it. */
+static ldg_status
+check_size(ldgi_txn *t, uint64_t size, ldg_err *err)
+{
+    uint64_t have;
+    uint8_t head[LDG_HASH_BYTES];
+    ldg_status s = ldgi_head(t, &have, head, NULL, err);
+    if (s == LDG_OK && size > have)
+        s = ldgi_fail(err, LDG_E_NOTFOUND, "tree size %llu is past the ledger's %llu entries",
+                      (unsigned long long)size, (unsigned long long)have);
+    return s;
+}
+
+ldg_status
+ldg_tree_root(ldg_ledger *l, uint64_t size, uint8_t root[LDG_HASH_BYTES], ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    if ((s = check_size(t, size, err)) == LDG_OK &&
+        !ldgi_merkle_root(size, ldgi_tree_node, t, root))
+        s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    ldgi_txn_abort(t);
+    return s;
+}
+
+ldg_status
+ldg_proof_inclusion(ldg_ledger *l, uint64_t index, uint64_t size,
+                    uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES], size_t *n, ldg_err *err)
+{
+    if (index >= size)
+        return ldgi_fail(err, LDG_E_USAGE, "record %llu is not in a tree of %llu entries",
+                         (unsigned long long)index, (unsigned long long)size);
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    if ((s = check_size(t, size, err)) == LDG_OK) {
+        *n = ldgi_merkle_inclusion(index, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
+        if (*n == SIZE_MAX)
+            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    }
+    ldgi_txn_abort(t);
+    return s;
+}
+
+ldg_status
+ldg_proof_consistency(ldg_ledger *l, uint64_t old_size, uint64_t size,
+                      uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES], size_t *n, ldg_err *err)
+{
+    if (old_size == 0 || old_size > size)
+        return ldgi_fail(err, LDG_E_USAGE,
+                         "consistency needs 0 < old size <= new size (%llu, %llu)",
+                         (unsigned long long)old_size, (unsigned long long)size);
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    if ((s = check_size(t, size, err)) == LDG_OK) {
+        *n = ldgi_merkle_consistency(old_size, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
+        if (*n == SIZE_MAX)
+            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    }
+    ldgi_txn_abort(t);
+    return s;
+}
+
+int
+ldg_proof_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[LDG_HASH_BYTES],
+                           const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n,
+                           const uint8_t root[LDG_HASH_BYTES])
+{
+    return ldgi_merkle_verify_inclusion(index, size, leaf_hash, hashes, n, root);
+}
+
+int
+ldg_proof_verify_consistency(uint64_t old_size, uint64_t size,
+                             const uint8_t old_root[LDG_HASH_BYTES],
+                             const uint8_t root[LDG_HASH_BYTES],
+                             const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n)
+{
+    return ldgi_merkle_verify_consistency(old_size, size, old_root, root, hashes, n);
+}

@@ -144,6 +144,7 @@ typedef struct vstate {
     ldgi_runs *leafs;                  /* (leaf hash, seq) of every entry */
     ldgi_runs *commits;                /* (body commitment, seq) of every statement */
     ldgi_runs *refs;                   /* (ref hash, referrer seq, ref number | OBSERVED|size-1) */
+    uint8_t frontier[64][LDG_HASH_BYTES]; /* left subtrees awaiting their right sibling */
 } vstate;
 
 static ldg_status
@@ -348,6 +349,51 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
     return LDG_OK;
 }
 
+/*
+ * Recomputes the Merkle tree as the leaves stream in [VER-10]: every
+ * perfect subtree entry seq completes is compared with the stored node.
+ */
+static void
+check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES])
+{
+    uint8_t h[LDG_HASH_BYTES], stored[LDG_HASH_BYTES];
+    memcpy(h, leaf, LDG_HASH_BYTES);
+    uint64_t index = seq;
+    for (unsigned level = 0;; level++) {
+        if (!ldgi_tree_node(v->t, level, index, stored) ||
+            sodium_memcmp(stored, h, LDG_HASH_BYTES) != 0) {
+            finding(v, LDG_FINDING_FAIL, seq, "tree",
+                    "the stored Merkle tree node (level %u, index %llu) is missing or wrong", level,
+                    (unsigned long long)index);
+            break;
+        }
+        if (!(index & 1) || level == 63) {
+            memcpy(v->frontier[level], h, LDG_HASH_BYTES);
+            break;
+        }
+        ldgi_node_hash(v->frontier[level], h, h);
+        index >>= 1;
+    }
+}
+
+/* The tree head of the entries seen, from the frontier. */
+static void
+tree_root(vstate *v, uint64_t n, uint8_t root[LDG_HASH_BYTES])
+{
+    bool have = false;
+    for (unsigned k = 0; k < 64; k++) {
+        if (!(n >> k & 1))
+            continue;
+        if (!have)
+            memcpy(root, v->frontier[k], LDG_HASH_BYTES);
+        else
+            ldgi_node_hash(v->frontier[k], root, root);
+        have = true;
+    }
+    if (!have)
+        crypto_hash_sha256(root, NULL, 0);
+}
+
 static ldg_status
 phase_b(vstate *v, chunk *c)
 {
@@ -371,6 +417,7 @@ phase_b(vstate *v, chunk *c)
         v->sum->entries++;
         if (!ldgi_runs_add(v->leafs, x->leaf, seq, 0))
             return runs_failed(v);
+        check_tree(v, seq, x->leaf);
         if (!x->entry_ok) {
             finding(v, LDG_FINDING_FAIL, seq, "encoding", "entry does not decode: %s",
                     x->why ? x->why : "?");
@@ -652,6 +699,15 @@ check_totals(vstate *v)
                     "the %s index has %llu entries for %llu records", idx[i].name,
                     (unsigned long long)n, (unsigned long long)v->sum->entries);
     }
+    uint64_t want = 0;
+    for (uint64_t m = v->sum->entries; m; m >>= 1)
+        want += m; /* floor(entries / 2^k) nodes at each level k */
+    if ((s = ldgi_count(v->t, LDGI_DB_TREE, &n, v->err)) != LDG_OK)
+        return s;
+    if (n != want)
+        finding(v, LDG_FINDING_FAIL, UINT64_MAX, "tree",
+                "the Merkle tree holds %llu nodes; %llu entries make %llu", (unsigned long long)n,
+                (unsigned long long)v->sum->entries, (unsigned long long)want);
     if ((s = ldgi_count(v->t, LDGI_DB_BODIES, &n, v->err)) != LDG_OK)
         return s;
     if (n + v->sum->withheld != v->sum->entries)
@@ -747,6 +803,7 @@ totals:
         goto out;
     s = check_totals(&v);
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
+    tree_root(&v, sum->entries, sum->root);
 out:
     ldgi_cur_close(cur);
     ldgi_txn_abort(v.t);

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -981,4 +982,76 @@ Test(ledger, verify_reports_a_statement_signed_for_another_ledger)
     cr_assert(fs.origin_at == (long)size, "an origin finding at %llu: %s",
               (unsigned long long)size, fs.first);
     ldg_signed_free(s);
+}
+
+/* ------------------------------------------------------ Merkle tree -- */
+
+/* RFC 6962 MTH, written out plainly here, from the leaf hashes alone. */
+static void
+mth(uint8_t (*leafs)[LDG_HASH_BYTES], uint64_t n, uint8_t out[LDG_HASH_BYTES])
+{
+    if (n == 0) {
+        crypto_hash_sha256(out, NULL, 0);
+        return;
+    }
+    if (n == 1) {
+        memcpy(out, leafs[0], LDG_HASH_BYTES);
+        return;
+    }
+    uint64_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    uint8_t l[LDG_HASH_BYTES], r[LDG_HASH_BYTES];
+    mth(leafs, k, l);
+    mth(leafs + k, n - k, r);
+    uint8_t buf[1 + 2 * LDG_HASH_BYTES] = {0x01};
+    memcpy(buf + 1, l, LDG_HASH_BYTES);
+    memcpy(buf + 1 + LDG_HASH_BYTES, r, LDG_HASH_BYTES);
+    crypto_hash_sha256(out, buf, sizeof buf);
+}
+
+Test(ledger, the_stored_tree_gives_every_head_and_proof_and_verify_agrees, .timeout = 60)
+{
+    for (int i = 0; i < 44; i++)
+        put(F.author, note("communication", i % 2 ? "S1" : "S2"), NULL);
+    uint64_t n = size_now();
+    cr_assert_eq(n, 47);
+    uint8_t(*leafs)[LDG_HASH_BYTES] = calloc(n, LDG_HASH_BYTES);
+    uint8_t(*roots)[LDG_HASH_BYTES] = calloc(n + 1, LDG_HASH_BYTES);
+    ldg_err e;
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(ldg_ledger_leaf_hash(F.l, i, leafs[i], &e), LDG_OK);
+    for (uint64_t m = 0; m <= n; m++) {
+        uint8_t want[LDG_HASH_BYTES];
+        mth(leafs, m, want);
+        cr_assert_eq(ldg_tree_root(F.l, m, roots[m], &e), LDG_OK, "%s", e.msg);
+        cr_assert_arr_eq(roots[m], want, LDG_HASH_BYTES, "head of %llu", (unsigned long long)m);
+    }
+    uint8_t r[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_tree_root(F.l, n + 1, r, &e), LDG_E_NOTFOUND, "no head past the end");
+    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES];
+    size_t len;
+    for (uint64_t m = 1; m <= n; m++) {
+        for (uint64_t i = 0; i < m; i++) {
+            cr_assert_eq(ldg_proof_inclusion(F.l, i, m, h, &len, &e), LDG_OK, "%s", e.msg);
+            cr_assert(ldg_proof_verify_inclusion(i, m, leafs[i], (const uint8_t(*)[32])h, len,
+                                                 roots[m]));
+        }
+        for (uint64_t o = 1; o <= m; o++) {
+            cr_assert_eq(ldg_proof_consistency(F.l, o, m, h, &len, &e), LDG_OK, "%s", e.msg);
+            cr_assert(ldg_proof_verify_consistency(o, m, roots[o], roots[m],
+                                                   (const uint8_t(*)[32])h, len));
+        }
+    }
+    cr_assert_eq(ldg_proof_inclusion(F.l, n, n, h, &len, &e), LDG_E_USAGE);
+    cr_assert_eq(ldg_proof_consistency(F.l, 0, n, h, &len, &e), LDG_E_USAGE);
+    cr_assert_eq(ldg_proof_consistency(F.l, 3, n + 1, h, &len, &e), LDG_E_NOTFOUND);
+
+    ldg_verify_summary sum;
+    ldg_verify_opts o = {.jobs = 2};
+    cr_assert_eq(ldg_verify_run(F.l, &o, &sum, &e), LDG_OK);
+    cr_assert_eq(sum.failures, 0);
+    cr_assert_arr_eq(sum.root, roots[n], LDG_HASH_BYTES, "verify recomputes the same head");
+    free(leafs);
+    free(roots);
 }

@@ -902,3 +902,32 @@ Test(tamper, log_marks_a_body_that_does_not_match, .fini = tmp_cleanup)
     cr_assert(!strstr(line, "record 6") || strstr(line, "record 6") > eol, "%s", r.out);
     run_free(&r);
 }
+
+/* ------------------------------------------------------- Merkle tree -- */
+
+/* [VER-10] a stored tree node that is changed or removed is reported. */
+Test(tamper, altered_or_removed_merkle_tree_nodes_are_tree_findings, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t k[9] = {1}; /* level 1, index 2: the node over entries 4 and 5 */
+    seq_key(2, k + 1);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "tree", k, sizeof k, &v, &vl), 0);
+    cr_assert_eq(vl, 32);
+    ((uint8_t *)v)[0] ^= 1;
+    cr_assert_eq(lmdb_put_value(d, "tree", k, sizeof k, v, vl), 0);
+    free(v);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5, "tree"), "%s", r.out);
+    run_free(&r);
+
+    uint8_t k0[9] = {0}; /* level 0, index 8: the leaf of entry 8 */
+    seq_key(8, k0 + 1);
+    cr_assert_eq(lmdb_del_key(d, "tree", k0, sizeof k0), 0);
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "tree"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", -1, "tree"), "the node count is off: %s", r.out);
+    run_free(&r);
+}

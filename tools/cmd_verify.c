@@ -79,15 +79,16 @@ cmd_verify(int argc, char **argv)
         fputs("\r\033[K", stderr);
     if (s != LDG_OK)
         return tool_error(EXIT_OPER, "could not check %s: %s", tool_ledger_dir(dir), err.msg);
-    char head[64];
+    char head[64], root[64];
     tool_b64(sum.head, LDG_HASH_BYTES, head, sizeof head);
+    tool_b64(sum.root, LDG_HASH_BYTES, root, sizeof root);
     bool ok = sum.failures == 0;
     if (c.json) {
-        json_t *j =
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "verdict", ok ? "ok" : "failed",
-                      "ledger", tool_ledger_dir(dir), "entries", (json_int_t)sum.entries,
-                      "signatures", (json_int_t)sum.signatures, "failures",
-                      (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld, "head", head);
+        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict",
+                              ok ? "ok" : "failed", "ledger", tool_ledger_dir(dir), "entries",
+                              (json_int_t)sum.entries, "signatures", (json_int_t)sum.signatures,
+                              "failures", (json_int_t)sum.failures, "withheld",
+                              (json_int_t)sum.withheld, "head", head, "root", root);
         char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (t)
             puts(t);
@@ -95,10 +96,10 @@ cmd_verify(int argc, char **argv)
         json_decref(j);
     } else {
         printf("%s: %s: %llu entries, %llu signatures checked, %llu failures, %llu bodies "
-               "withheld; head %s\n",
+               "withheld; head %s; tree root %s\n",
                ok ? "OK" : "FAILED", tool_ledger_dir(dir), (unsigned long long)sum.entries,
                (unsigned long long)sum.signatures, (unsigned long long)sum.failures,
-               (unsigned long long)sum.withheld, head);
+               (unsigned long long)sum.withheld, head, root);
     }
     return ok ? EXIT_OK : EXIT_INTEGRITY;
 }
