@@ -185,6 +185,7 @@ typedef enum ldgi_db {
     LDGI_DB_KEYS,        /* pub -> key state (LDGI_KEYSTATE_BYTES) */
     LDGI_DB_COMMIT,      /* body commitment -> seq (8 BE): one entry per statement */
     LDGI_DB_TREE,        /* level (1) || index (8 BE) -> hash of that perfect subtree [STO-6] */
+    LDGI_DB_CHECKPOINTS, /* tree size (8 BE) -> signed note [CKP-1] */
     LDGI_DB_COUNT
 } ldgi_db;
 

@@ -284,6 +284,43 @@ LDG_EXPORT int ldg_proof_verify_consistency(uint64_t old_size, uint64_t size,
                                             const uint8_t root[LDG_HASH_BYTES],
                                             const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n);
 
+/* --------------------------------------------------------- checkpoints -- */
+
+/* A parsed C2SP tlog-checkpoint [CKP-1]. */
+typedef struct ldg_checkpoint {
+    char origin[LDG_TEXT_MAX + 1];
+    uint64_t size;
+    uint8_t root[LDG_HASH_BYTES];
+} ldg_checkpoint;
+
+/*
+ * Signs the current tree head with the ledger's log key (LDG_E_POLICY for
+ * any other key), stores the note in the ledger and returns it (*note
+ * malloc'd, NUL-terminated).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_make(ldg_ledger *l, const ldg_key *logkey,
+                                                        char **note, size_t *len, ldg_err *err);
+/*
+ * Parses a signed note and checks the signature of key pub (named key_name,
+ * or any name when NULL: the signed-note key hash identifies it):
+ * LDG_E_INPUT when malformed, LDG_E_BADSIG when that key's signature is
+ * absent or wrong.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_parse(const char *note, size_t len,
+                                                         const char *key_name,
+                                                         const uint8_t pub[LDG_PUB_BYTES],
+                                                         ldg_checkpoint *out, ldg_err *err);
+/*
+ * Checks a checkpoint held outside the host against the ledger [CKP-3]:
+ * signed by the ledger's log key (named key_name, or any name if NULL), same origin, size not
+ * past the ledger, same root at that size.  Returns LDG_OK when it could
+ * check; why is then "" (the ledger only grew) or says what failed.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_check(ldg_ledger *l, const char *note,
+                                                         size_t len, const char *key_name,
+                                                         ldg_checkpoint *cp, char *why,
+                                                         size_t whylen, ldg_err *err);
+
 /* ------------------------------------------------------------- reading -- */
 
 typedef struct ldg_keyinfo {

@@ -25,8 +25,8 @@
 
 size_t ldgi_map_initial = MAP_INITIAL;
 
-const char *const ldgi_db_names[LDGI_DB_COUNT] = {"entries", "bodies", "leaf",   "study", "kind",
-                                                  "actor",   "keys",   "commit", "tree"};
+const char *const ldgi_db_names[LDGI_DB_COUNT] = {
+    "entries", "bodies", "leaf", "study", "kind", "actor", "keys", "commit", "tree", "checkpoints"};
 
 struct ldg_ledger {
     MDB_env *env;

@@ -679,6 +679,47 @@ out:
     return s;
 }
 
+/*
+ * [CKP-2] Every checkpoint the ledger stored: signed by the genesis' log
+ * key, for this origin, and the tree of that size has that root.
+ */
+static ldg_status
+check_checkpoints(vstate *v)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_CHECKPOINTS, &c, v->err);
+    if (s != LDG_OK)
+        return s;
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &val, &vl, v->err); s == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err)) {
+        ldg_checkpoint cp;
+        ldg_err e;
+        uint8_t root[LDG_HASH_BYTES];
+        uint64_t size = kl == 8 ? ldgi_rd64(k) : UINT64_MAX;
+        if (!v->have_genesis ||
+            ldg_checkpoint_parse((const char *)val, vl, NULL, v->logkey, &cp, &e) != LDG_OK)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "stored checkpoint of size %llu: %s", (unsigned long long)size,
+                    v->have_genesis ? e.msg : "no genesis");
+        else if (cp.size != size || strlen(cp.origin) != v->origin_len ||
+                 memcmp(cp.origin, v->origin, v->origin_len) != 0)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "stored checkpoint of size %llu names size %llu or another origin",
+                    (unsigned long long)size, (unsigned long long)cp.size);
+        else if (cp.size > v->sum->entries ||
+                 !ldgi_merkle_root(cp.size, ldgi_tree_node, v->t, root) ||
+                 sodium_memcmp(root, cp.root, LDG_HASH_BYTES) != 0)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "the ledger's own checkpoint of size %llu does not match its tree: it was "
+                    "rolled back, truncated or rewritten",
+                    (unsigned long long)cp.size);
+    }
+    ldgi_cur_close(c);
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
 /* Cross-checks that need the whole pass: index sizes and the stored key registry. */
 static ldg_status
 check_totals(vstate *v)
@@ -799,7 +840,8 @@ totals:
         s = runs_failed(&v);
         goto out;
     }
-    if ((s = merge_leafs(&v)) != LDG_OK || (s = merge_commits(&v)) != LDG_OK)
+    if ((s = merge_leafs(&v)) != LDG_OK || (s = merge_commits(&v)) != LDG_OK ||
+        (s = check_checkpoints(&v)) != LDG_OK)
         goto out;
     s = check_totals(&v);
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);

@@ -50,8 +50,15 @@ set +e
 echo "exit status: $?"
 set -e
 
-step "QA verifies the whole ledger"
+step "QA verifies the whole ledger, and keeps a signed checkpoint outside the host"
 "$LDG" verify
+"$LDG" checkpoint --as log.key > held-checkpoint.txt
+cat held-checkpoint.txt
+
+step "later: the ledger grew; the held checkpoint proves nothing was rolled back or rewritten"
+echo '{"subject":"Site 12 informed"}' |
+    "$LDG" append --as cro.key --kind action --study HX-301 --ref "$D" --body - >/dev/null
+"$LDG" verify --checkpoint held-checkpoint.txt
 
 step "the trail"
 "$LDG" log --study HX-301

@@ -11,12 +11,16 @@
 #include <unistd.h>
 
 static const char verify_help[] =
-    "usage: ldg verify [--jobs N] [--json] [--ledger DIR]\n"
+    "usage: ldg verify [--jobs N] [--json] [--checkpoint FILE]... [--ledger DIR]\n"
     "Re-derives everything from the stored bytes: encoding and canonical form, sequence,\n"
     "hash chain, host time order, every signature under the keys valid at that point,\n"
     "policy, observed heads, bodies against their commitments (a missing body is reported\n"
-    "as withheld), and the secondary indexes.  Signature checks run on N threads (default:\n"
-    "all cores).  Exit 0 when clean, 1 on any integrity failure, 4 if it could not check.\n";
+    "as withheld), the secondary indexes and the Merkle tree.  Signature checks run on N\n"
+    "threads (default: all cores).  Each --checkpoint FILE, a checkpoint kept outside the\n"
+    "host, must be signed by the ledger's log key, and the ledger must have only grown since:\n"
+    "fewer entries (rollback, truncation) or another root at that size (fork, rewrite) is an\n"
+    "integrity failure.  Exit 0 when clean, 1 on any integrity failure, 2 for an unreadable\n"
+    "checkpoint file, 4 if it could not check.\n";
 
 struct vctx {
     bool json;
@@ -61,22 +65,51 @@ cmd_verify(int argc, char **argv)
     const char *dir = NULL;
     struct vctx c = {false, isatty(2) == 1};
     ldg_verify_opts o = {.on_finding = on_finding, .on_progress = on_progress, .ctx = &c};
-    const char *jobs = NULL;
+    const char *jobs = NULL, *cpfiles[64];
+    size_t ncp = 0;
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir), OPT_VAL("--jobs", &jobs),
-                              OPT_FLAG("--json", &c.json), OPT_END};
+                              OPT_FLAG("--json", &c.json),
+                              OPT_MANY("--checkpoint", cpfiles, &ncp, 64), OPT_END};
     int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
     if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
         return prc < 0 ? EXIT_OK : prc;
-    ldg_ledger *l;
-    int rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l);
-    if (rc != EXIT_OK)
-        return rc;
+    /* Checkpoints held outside the host: read them all before anything is checked. */
+    char *cptext[64] = {0};
+    size_t cplen[64];
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < ncp && rc == EXIT_OK; i++)
+        rc = tool_read_file(cpfiles[i], 65536, &cptext[i], &cplen[i]);
+    ldg_ledger *l = NULL;
+    if (rc == EXIT_OK)
+        rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l);
     ldg_verify_summary sum;
     ldg_err err;
-    ldg_status s = ldg_verify_run(l, &o, &sum, &err);
-    ldg_ledger_close(l);
+    ldg_status s = LDG_OK;
+    if (rc == EXIT_OK)
+        s = ldg_verify_run(l, &o, &sum, &err);
     if (c.tty)
         fputs("\r\033[K", stderr);
+    /* [CKP-3] each held checkpoint: signed by the log key, and the ledger only grew. */
+    for (size_t i = 0; i < ncp && rc == EXIT_OK && s == LDG_OK; i++) {
+        ldg_checkpoint cp;
+        char why[600], detail[800];
+        ldg_status cs =
+            ldg_checkpoint_check(l, cptext[i], cplen[i], NULL, &cp, why, sizeof why, &err);
+        if (cs == LDG_E_INPUT) {
+            rc = tool_usage("%s: %s", cpfiles[i], err.msg);
+        } else if (cs != LDG_OK) {
+            s = cs;
+        } else if (why[0]) {
+            snprintf(detail, sizeof detail, "%s: %s", cpfiles[i], why);
+            on_finding(&c, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint", detail);
+            sum.failures++;
+        }
+    }
+    ldg_ledger_close(l);
+    for (size_t i = 0; i < ncp; i++)
+        free(cptext[i]);
+    if (rc != EXIT_OK)
+        return rc;
     if (s != LDG_OK)
         return tool_error(EXIT_OPER, "could not check %s: %s", tool_ledger_dir(dir), err.msg);
     char head[64], root[64];

@@ -31,7 +31,10 @@ static const char usage_text[] =
     "  sign --as KEY --kind KIND --study STUDY [...] [--observed-from LEDGER] > STMT\n"
     "  show SEQ [--json]\n"
     "  log [--study S] [--kind K] [--actor NAME] [--since T] [--until T] [--json]\n"
-    "  verify [--jobs N] [--json]\n"
+    "  verify [--jobs N] [--json] [--checkpoint FILE]...\n"
+    "  checkpoint --as LOG.key              signs the tree head (C2SP tlog-checkpoint)\n"
+    "  proof inclusion SEQ [--size N]       RFC 9162 proofs, JSON\n"
+    "  proof consistency OLD_SIZE [NEW_SIZE]\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -369,9 +372,11 @@ main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"keygen", cmd_keygen}, {"init", cmd_init},    {"key", cmd_key},
-                {"append", cmd_append}, {"sign", cmd_sign},    {"show", cmd_show},
-                {"log", cmd_log},       {"verify", cmd_verify}};
+    } cmds[] = {{"keygen", cmd_keygen}, {"init", cmd_init},
+                {"key", cmd_key},       {"append", cmd_append},
+                {"sign", cmd_sign},     {"show", cmd_show},
+                {"log", cmd_log},       {"checkpoint", cmd_checkpoint},
+                {"proof", cmd_proof},   {"verify", cmd_verify}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;

@@ -115,5 +115,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
+int cmd_proof(int argc, char **argv);
 
 #endif

@@ -1,0 +1,265 @@
+/*
+ * checkpoint.c - signed tree heads as C2SP tlog-checkpoint signed notes
+ * [CKP-1..3]: "<origin>\n<size>\n<base64 root>\n", a blank line, then
+ * "— <key name> <base64(key hash || Ed25519 signature)>\n" lines.  The log
+ * key pinned by the genesis signs them; ldg stores each one it makes, and a
+ * checkpoint held outside the host proves the ledger only grew.
+ */
+#include "internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIG_PREFIX "\xe2\x80\x94 " /* U+2014 EM DASH, space */
+#define NOTE_MAX 8192
+
+/* The genesis' origin and log key (the actor of entry 0). */
+static ldg_status
+genesis_of(ldgi_txn *t, char origin[LDG_TEXT_MAX + 1], uint8_t logkey[LDG_PUB_BYTES], ldg_err *err)
+{
+    uint8_t zero[8] = {0};
+    const uint8_t *g;
+    size_t gl;
+    ldgi_entry e;
+    const char *why;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
+    if (s == LDG_OK && (!ldgi_entry_decode(g, gl, &e, &why) ||
+                        !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) || !st->has_origin))
+        s = ldgi_fail(err, LDG_E_CORRUPT, "the genesis entry does not decode; run ldg verify");
+    else if (s == LDG_E_NOTFOUND)
+        s = ldgi_fail(err, LDG_E_CORRUPT, "the ledger has no genesis entry; run ldg verify");
+    if (s == LDG_OK) {
+        memcpy(origin, st->origin.p, st->origin.len);
+        origin[st->origin.len] = '\0';
+        memcpy(logkey, st->actor, LDG_PUB_BYTES);
+    }
+    free(st);
+    return s;
+}
+
+static void
+key_hash(const char *name, const uint8_t pub[LDG_PUB_BYTES], uint8_t out[4])
+{
+    uint8_t h[32];
+    crypto_hash_sha256_state st;
+    const uint8_t sep[2] = {'\n', 0x01};
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
+    crypto_hash_sha256_update(&st, sep, 2);
+    crypto_hash_sha256_update(&st, pub, LDG_PUB_BYTES);
+    crypto_hash_sha256_final(&st, h);
+    memcpy(out, h, 4);
+}
+
+ldg_status
+ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, ldg_err *err)
+{
+    char origin[LDG_TEXT_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES], root[LDG_HASH_BYTES], head[LDG_HASH_BYTES];
+    uint64_t size;
+    ldgi_txn *t;
+    ldg_status s;
+    char *text = NULL;
+    for (;;) {
+        if ((s = ldgi_txn_begin(l, true, &t, err)) != LDG_OK)
+            return s;
+        if ((s = genesis_of(t, origin, logkey, err)) != LDG_OK)
+            goto fail;
+        if (sodium_memcmp(logkey, k->pub, LDG_PUB_BYTES) != 0) {
+            s = ldgi_fail(err, LDG_E_POLICY,
+                          "key %s is not this ledger's log key (pinned by its genesis)", k->name);
+            goto fail;
+        }
+        if ((s = ldgi_head(t, &size, head, NULL, err)) != LDG_OK)
+            goto fail;
+        if (!ldgi_merkle_root(size, ldgi_tree_node, t, root)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+            goto fail;
+        }
+        char rb[64], sb[128];
+        sodium_bin2base64(rb, sizeof rb, root, LDG_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL);
+        text = ldgi_malloc(NOTE_MAX);
+        if (!text) {
+            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        int tl = snprintf(text, NOTE_MAX, "%s\n%llu\n%s\n", origin, (unsigned long long)size, rb);
+        uint8_t sig[4 + 64];
+        key_hash(k->name, k->pub, sig);
+        crypto_sign_ed25519_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl,
+                                     ldgi_key_sk(k));
+        sodium_bin2base64(sb, sizeof sb, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+        int nl = snprintf(text + tl, NOTE_MAX - (size_t)tl, "\n" SIG_PREFIX "%s %s\n", k->name, sb);
+        size_t total = (size_t)tl + (size_t)nl;
+        uint8_t key[8];
+        ldgi_be64(key, size);
+        s = ldgi_put(t, LDGI_DB_CHECKPOINTS, key, 8, text, total, false, false, err);
+        if (s == LDG_OK && (s = ldgi_txn_commit(t, err)) == LDG_OK) {
+            *note = text;
+            *len = total;
+            return LDG_OK;
+        }
+        if (s != LDG_OK && t) {
+            bool full = ldgi_txn_map_full(t);
+            ldgi_txn_abort(t);
+            free(text);
+            text = NULL;
+            if (full && ldgi_map_grow(l))
+                continue;
+        }
+        free(text);
+        return s;
+    }
+fail:
+    ldgi_txn_abort(t);
+    free(text);
+    return s;
+}
+
+/* ------------------------------------------------------------- parsing -- */
+
+static bool
+parse_u64_strict(const char *p, size_t n, uint64_t *v)
+{
+    if (n == 0 || n > 19 || (n > 1 && p[0] == '0'))
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        x = x * 10 + (uint64_t)(p[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+static bool
+b64_exact(const char *p, size_t n, uint8_t *out, size_t want)
+{
+    size_t got;
+    const char *end;
+    char again[128];
+    if (n >= sizeof again ||
+        sodium_base642bin(out, want, p, n, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != p + n || got != want)
+        return false;
+    /* canonical text only: re-encode and compare */
+    sodium_bin2base64(again, sizeof again, out, want, sodium_base64_VARIANT_ORIGINAL);
+    return strlen(again) == n && memcmp(again, p, n) == 0;
+}
+
+ldg_status
+ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
+                     const uint8_t pub[LDG_PUB_BYTES], ldg_checkpoint *out, ldg_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len > NOTE_MAX || memchr(note, '\0', len) || !ldgi_utf8_valid((const uint8_t *)note, len))
+        return ldgi_fail(err, LDG_E_INPUT, "checkpoint: not a signed note (size, NUL or UTF-8)");
+    /* The text ends at the first blank line; signatures follow. */
+    const char *sep = NULL;
+    for (size_t i = 0; i + 1 < len; i++)
+        if (note[i] == '\n' && note[i + 1] == '\n') {
+            sep = note + i + 1;
+            break;
+        }
+    if (!sep || note[len - 1] != '\n')
+        return ldgi_fail(err, LDG_E_INPUT,
+                         "checkpoint: a signed note is text, a blank line, signature lines");
+    size_t tl = (size_t)(sep - note);
+    const char *l1 = note, *e1 = memchr(l1, '\n', tl);
+    const char *l2 = e1 + 1, *e2 = memchr(l2, '\n', (size_t)(note + tl - l2));
+    const char *l3 = e2 ? e2 + 1 : NULL,
+               *e3 = l3 ? memchr(l3, '\n', (size_t)(note + tl - l3)) : NULL;
+    if (!e1 || !e2 || !e3 || e1 == l1 || (size_t)(e1 - l1) > LDG_TEXT_MAX ||
+        !parse_u64_strict(l2, (size_t)(e2 - l2), &out->size) ||
+        !b64_exact(l3, (size_t)(e3 - l3), out->root, LDG_HASH_BYTES))
+        return ldgi_fail(err, LDG_E_INPUT,
+                         "checkpoint: expected origin, decimal size and base64 root lines");
+    memcpy(out->origin, l1, (size_t)(e1 - l1));
+    out->origin[e1 - l1] = '\0';
+    /*
+     * Signature lines: ours is the one whose key hash matches its name and our
+     * public key (key_name, if given, must be that name); the others are other
+     * witnesses' cosignatures and are skipped.
+     */
+    bool found = false, good = false;
+    const char *p = sep + 1, *end = note + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = (size_t)(eol - p), pl = sizeof SIG_PREFIX - 1;
+        const char *sp = ll > pl ? memchr(p + pl, ' ', ll - pl) : NULL;
+        if (ll <= pl || memcmp(p, SIG_PREFIX, pl) != 0 || !sp || sp == p + pl)
+            return ldgi_fail(err, LDG_E_INPUT, "checkpoint: malformed signature line");
+        size_t nl = (size_t)(sp - (p + pl));
+        uint8_t sig[4 + 64], want[4];
+        const char *b = sp + 1;
+        size_t bl = (size_t)(eol - b);
+        char name[LDG_NAME_MAX + 1];
+        if (nl <= LDG_NAME_MAX && b64_exact(b, bl, sig, sizeof sig)) {
+            memcpy(name, p + pl, nl);
+            name[nl] = '\0';
+            key_hash(name, pub, want);
+            if (memcmp(sig, want, 4) == 0 && (!key_name || strcmp(key_name, name) == 0)) {
+                found = true;
+                good |= crypto_sign_ed25519_verify_detached(sig + 4, (const uint8_t *)note, tl,
+                                                            pub) == 0;
+            }
+        }
+        p = eol + 1;
+    }
+    if (!found)
+        return ldgi_fail(err, LDG_E_BADSIG, "checkpoint: not signed by this ledger's log key");
+    if (!good)
+        return ldgi_fail(err, LDG_E_BADSIG,
+                         "checkpoint: the log key's signature does not verify (altered note)");
+    return LDG_OK;
+}
+
+ldg_status
+ldg_checkpoint_check(ldg_ledger *l, const char *note, size_t len, const char *key_name,
+                     ldg_checkpoint *cp, char *why, size_t whylen, ldg_err *err)
+{
+    char origin[LDG_TEXT_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES], root[LDG_HASH_BYTES], head[LDG_HASH_BYTES];
+    uint64_t size;
+    ldgi_txn *t;
+    why[0] = '\0';
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    if ((s = genesis_of(t, origin, logkey, err)) != LDG_OK ||
+        (s = ldgi_head(t, &size, head, NULL, err)) != LDG_OK)
+        goto out;
+    s = ldg_checkpoint_parse(note, len, key_name, logkey, cp, err);
+    if (s == LDG_E_BADSIG) {
+        snprintf(why, whylen, "%s", err ? err->msg : "bad signature");
+        s = LDG_OK;
+        goto out;
+    }
+    if (s != LDG_OK)
+        goto out;
+    if (strcmp(cp->origin, origin) != 0) {
+        snprintf(why, whylen, "checkpoint is for origin \"%.80s\", this ledger is \"%.80s\"",
+                 cp->origin, origin);
+    } else if (cp->size > size) {
+        snprintf(why, whylen,
+                 "the ledger has %llu entries but a checkpoint signed %llu: rolled back or "
+                 "truncated",
+                 (unsigned long long)size, (unsigned long long)cp->size);
+    } else if (!ldgi_merkle_root(cp->size, ldgi_tree_node, t, root)) {
+        s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    } else if (sodium_memcmp(root, cp->root, LDG_HASH_BYTES) != 0) {
+        snprintf(why, whylen,
+                 "the tree of the first %llu entries has another root than the checkpoint: a "
+                 "fork or a rewritten history",
+                 (unsigned long long)cp->size);
+    }
+out:
+    ldgi_txn_abort(t);
+    return s;
+}

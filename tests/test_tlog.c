@@ -1,0 +1,242 @@
+/*
+ * test_tlog.c - the ledger as a transparency log through the real binary:
+ * `ldg checkpoint` signed notes, `ldg verify --checkpoint` against held
+ * checkpoints (rollback, fork, altered note), the stored checkpoints, and
+ * `ldg proof inclusion|consistency` JSON checked with the offline verifiers.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <ldg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+ok(run_result r, const char *what)
+{
+    cr_assert_eq(r.status, 0, "%s: exit %d: %s%s", what, r.status, r.out, r.err);
+    run_free(&r);
+}
+
+static void
+communications(const char *d, const char *ledger, int n)
+{
+    for (int i = 0; i < n; i++)
+        ok(LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication", "--study",
+               "S1", "--ledger", ledger),
+           "append");
+}
+
+/* Runs `ldg checkpoint` and saves the note to dir/name. */
+static void
+checkpoint_to(const char *d, const char *ledger, const char *name)
+{
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key", "--ledger", ledger);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, name, r.out);
+    run_free(&r);
+}
+
+static void
+expect_verify(const char *d, const char *ledger, const char *cp, int code, const char *needle)
+{
+    run_result r = LDG(d, NULL, "verify", "--ledger", ledger, "--checkpoint", cp);
+    cr_assert_eq(r.status, code, "verify exit %d: %s%s", r.status, r.out, r.err);
+    if (needle)
+        cr_assert(strstr(r.out, needle) || strstr(r.err, needle), "\"%s\" in: %s%s", needle,
+                  r.out, r.err);
+    run_free(&r);
+}
+
+Test(tlog, a_checkpoint_is_a_c2sp_signed_note_of_the_tree_head, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 3);
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char origin[64], root[64], dash[8], name[32], sig[128];
+    unsigned long long size;
+    cr_assert_eq(sscanf(r.out, "%63[^\n]\n%llu\n%63[^\n]\n\n%7s %31s %127s", origin, &size, root,
+                        dash, name, sig),
+                 6, "%s", r.out);
+    cr_assert_str_eq(origin, "test.example/ledger");
+    cr_assert_eq(size, 7);
+    cr_assert_str_eq(dash, "\xe2\x80\x94");
+    cr_assert_str_eq(name, "log");
+    run_free(&r);
+    /* the root is the one verify recomputes */
+    r = LDG(d, NULL, "verify", "--json");
+    cr_assert(strstr(r.out, root), "root %s in %s", root, r.out);
+    run_free(&r);
+}
+
+Test(tlog, only_the_log_key_signs_checkpoints, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "admin.key");
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    cr_assert(strstr(r.err, "not this ledger's log key"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(tlog, a_held_checkpoint_passes_while_the_ledger_only_grows, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    checkpoint_to(d, "ledger", "cp.txt");
+    expect_verify(d, "ledger", "cp.txt", 0, "OK:");
+    communications(d, "ledger", 5);
+    expect_verify(d, "ledger", "cp.txt", 0, "OK:");
+}
+
+Test(tlog, rollback_to_an_older_copy_is_caught_by_a_held_checkpoint, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/ledger' '%s/old'", d, d);
+    cr_assert_eq(system(cmd), 0);
+    communications(d, "ledger", 2);
+    checkpoint_to(d, "ledger", "cp.txt");
+    /* the old copy verifies on its own... */
+    ok(LDG(d, NULL, "verify", "--ledger", "old"), "verify old alone");
+    /* ...but not against a checkpoint held outside */
+    expect_verify(d, "old", "cp.txt", 1, "rolled back or truncated");
+}
+
+Test(tlog, a_fork_under_the_same_origin_is_caught_by_a_held_checkpoint, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/ledger' '%s/fork'", d, d);
+    cr_assert_eq(system(cmd), 0);
+    communications(d, "ledger", 2);
+    communications(d, "fork", 3);
+    checkpoint_to(d, "ledger", "cp.txt");
+    ok(LDG(d, NULL, "verify", "--ledger", "fork"), "the fork verifies on its own");
+    expect_verify(d, "fork", "cp.txt", 1, "fork or a rewritten history");
+}
+
+Test(tlog, an_altered_or_malformed_checkpoint_is_refused, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 1);
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0);
+    char *note = strdup(r.out);
+    run_free(&r);
+    /* the size line says 4 instead of 5: the signature no longer verifies */
+    char *size = strstr(note, "\n5\n");
+    cr_assert_not_null(size, "%s", note);
+    size[1] = '4';
+    write_file(d, "altered.txt", note);
+    expect_verify(d, "ledger", "altered.txt", 1, "does not verify");
+    write_file(d, "junk.txt", "not a checkpoint\n");
+    expect_verify(d, "ledger", "junk.txt", 2, "junk.txt");
+    /* a note signed by another key under the log key's name */
+    size[1] = '5';
+    char *sig = strstr(note, "\xe2\x80\x94 log ");
+    cr_assert_not_null(sig);
+    sig[sizeof "\xe2\x80\x94 log " + 2] ^= 1; /* inside the key hash */
+    write_file(d, "otherkey.txt", note);
+    expect_verify(d, "ledger", "otherkey.txt", 1, "not signed by this ledger's log key");
+    free(note);
+}
+
+Test(tlog, the_ledger_checks_its_own_stored_checkpoints, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 2);
+    checkpoint_to(d, "ledger", "cp.txt");
+    ok(LDG(d, NULL, "verify"), "clean");
+    /* the host rewrites its stored copy (size 6) with a root of another tree */
+    uint8_t k[8];
+    seq_key(6, k);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "checkpoints", k, 8, &v, &vl), 0);
+    char *p = memchr(v, '\n', vl);
+    p = memchr(p + 1, '\n', vl - (size_t)(p + 1 - (char *)v));
+    p[1] = p[1] == 'A' ? 'B' : 'A';
+    cr_assert_eq(lmdb_put_value(d, "checkpoints", k, 8, v, vl), 0);
+    free(v);
+    run_result r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "checkpoint"), "%s", r.out);
+    run_free(&r);
+}
+
+static void
+b64dec(const char *s, uint8_t *out, size_t want)
+{
+    size_t n;
+    cr_assert_eq(sodium_base642bin(out, want, s, strlen(s), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0, "%s", s);
+    cr_assert_eq(n, want);
+}
+
+Test(tlog, proofs_are_rfc9162_json_that_verify_offline, .fini = tmp_cleanup)
+{
+    cr_assert_geq(sodium_init(), 0);
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 9);
+    run_result r = LDG(d, NULL, "proof", "inclusion", "6", "--size", "11");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s", r.out);
+    cr_assert_eq(json_integer_value(json_object_get(o, "index")), 6);
+    cr_assert_eq(json_integer_value(json_object_get(o, "tree_size")), 11);
+    uint8_t root[32], leaf_hash[32], h[LDG_PROOF_MAX][32], entry[70000];
+    b64dec(json_string_value(json_object_get(o, "root")), root, 32);
+    b64dec(json_string_value(json_object_get(o, "leaf_hash")), leaf_hash, 32);
+    const char *leaf = json_string_value(json_object_get(o, "leaf"));
+    size_t el;
+    cr_assert_eq(sodium_base642bin(entry + 1, sizeof entry - 1, leaf, strlen(leaf), NULL, &el, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    entry[0] = 0x00;
+    uint8_t lh[32];
+    crypto_hash_sha256(lh, entry, el + 1);
+    cr_assert_arr_eq(lh, leaf_hash, 32, "leaf_hash = SHA-256(0x00 || leaf)");
+    json_t *hs = json_object_get(o, "hashes");
+    size_t n = json_array_size(hs);
+    for (size_t i = 0; i < n; i++)
+        b64dec(json_string_value(json_array_get(hs, i)), h[i], 32);
+    cr_assert(ldg_proof_verify_inclusion(6, 11, leaf_hash, (const uint8_t(*)[32])h, n, root));
+    cr_assert(!ldg_proof_verify_inclusion(7, 11, leaf_hash, (const uint8_t(*)[32])h, n, root));
+    json_decref(o);
+    run_free(&r);
+
+    r = LDG(d, NULL, "proof", "consistency", "4", "13");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s", r.out);
+    uint8_t r0[32], r1[32];
+    b64dec(json_string_value(json_object_get(o, "old_root")), r0, 32);
+    b64dec(json_string_value(json_object_get(o, "new_root")), r1, 32);
+    hs = json_object_get(o, "hashes");
+    n = json_array_size(hs);
+    for (size_t i = 0; i < n; i++)
+        b64dec(json_string_value(json_array_get(hs, i)), h[i], 32);
+    cr_assert(ldg_proof_verify_consistency(4, 13, r0, r1, (const uint8_t(*)[32])h, n));
+    cr_assert(!ldg_proof_verify_consistency(4, 13, r1, r0, (const uint8_t(*)[32])h, n));
+    json_decref(o);
+    run_free(&r);
+
+    r = LDG(d, NULL, "proof", "inclusion", "20");
+    cr_assert_eq(r.status, 2, "past the end is bad input: %s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "proof", "consistency", "9", "5");
+    cr_assert_eq(r.status, 2, "old > new is bad input: %s", r.err);
+    run_free(&r);
+}
