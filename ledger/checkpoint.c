@@ -263,3 +263,124 @@ out:
     ldgi_txn_abort(t);
     return s;
 }
+
+/* ------------------------------------------------- tlog-proof [CKP-4] -- */
+
+#define TLOG_PROOF_HEADER "c2sp.org/tlog-proof@v1\n"
+
+ldg_status
+ldg_tlog_proof_format(uint64_t index, const uint8_t *extra, size_t extra_len,
+                      const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n, const char *note,
+                      size_t note_len, char **out, size_t *out_len, ldg_err *err)
+{
+    size_t cap =
+        sizeof TLOG_PROOF_HEADER + 32 + (extra_len / 3 + 2) * 4 + 8 + n * 46 + note_len + 2;
+    char *s = ldgi_malloc(cap), *p = s;
+    if (!s)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    p += sprintf(p, "%s", TLOG_PROOF_HEADER);
+    if (extra) {
+        p += sprintf(p, "extra ");
+        sodium_bin2base64(p, cap - (size_t)(p - s), extra, extra_len,
+                          sodium_base64_VARIANT_ORIGINAL);
+        p += strlen(p);
+        *p++ = '\n';
+    }
+    p += sprintf(p, "index %llu\n", (unsigned long long)index);
+    for (size_t i = 0; i < n; i++) {
+        sodium_bin2base64(p, cap - (size_t)(p - s), hashes[i], LDG_HASH_BYTES,
+                          sodium_base64_VARIANT_ORIGINAL);
+        p += strlen(p);
+        *p++ = '\n';
+    }
+    *p++ = '\n';
+    memcpy(p, note, note_len);
+    p += note_len;
+    *p = '\0';
+    *out = s;
+    *out_len = (size_t)(p - s);
+    return LDG_OK;
+}
+
+void
+ldg_tlog_proof_clear(ldg_tlog_proof *p)
+{
+    free(p->extra);
+    memset(p, 0, sizeof *p);
+}
+
+ldg_status
+ldg_tlog_proof_parse(const char *text, size_t len, ldg_tlog_proof *out, ldg_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = text, *end = text + len;
+    size_t hl = sizeof TLOG_PROOF_HEADER - 1;
+    if (len < hl || memcmp(p, TLOG_PROOF_HEADER, hl) != 0)
+        return ldgi_fail(err, LDG_E_INPUT, "not a tlog-proof (first line c2sp.org/tlog-proof@v1)");
+    p += hl;
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (eol && (size_t)(eol - p) > 6 && memcmp(p, "extra ", 6) == 0) {
+        size_t bl = (size_t)(eol - p) - 6, got;
+        const char *bend;
+        out->extra = ldgi_malloc(bl / 4 * 3 + 3);
+        if (!out->extra)
+            return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        if (sodium_base642bin(out->extra, bl / 4 * 3 + 3, p + 6, bl, NULL, &got, &bend,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            bend != eol) {
+            ldg_tlog_proof_clear(out);
+            return ldgi_fail(err, LDG_E_INPUT, "tlog-proof: extra is not base64");
+        }
+        out->extra_len = got;
+        p = eol + 1;
+        eol = memchr(p, '\n', (size_t)(end - p));
+    }
+    if (!eol || (size_t)(eol - p) < 7 || memcmp(p, "index ", 6) != 0 ||
+        !parse_u64_strict(p + 6, (size_t)(eol - p) - 6, &out->index)) {
+        ldg_tlog_proof_clear(out);
+        return ldgi_fail(err, LDG_E_INPUT, "tlog-proof: expected an \"index N\" line");
+    }
+    p = eol + 1;
+    while (p < end && *p != '\n') {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol || out->nhashes == LDG_PROOF_MAX ||
+            !b64_exact(p, (size_t)(eol - p), out->hashes[out->nhashes], LDG_HASH_BYTES)) {
+            ldg_tlog_proof_clear(out);
+            return ldgi_fail(err, LDG_E_INPUT, "tlog-proof: a proof line is not a base64 hash");
+        }
+        out->nhashes++;
+        p = eol + 1;
+    }
+    if (p >= end) {
+        ldg_tlog_proof_clear(out);
+        return ldgi_fail(err, LDG_E_INPUT, "tlog-proof: no checkpoint after the proof");
+    }
+    out->note = p + 1;
+    out->note_len = (size_t)(end - p - 1);
+    return LDG_OK;
+}
+
+ldg_status
+ldg_checkpoint_stored(ldg_ledger *l, uint64_t size, char **note, size_t *len, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    uint8_t k[8];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_be64(k, size);
+    s = ldgi_get(t, LDGI_DB_CHECKPOINTS, k, 8, &v, &vl, err);
+    if (s == LDG_E_NOTFOUND)
+        s = ldgi_fail(err, s, "no checkpoint of size %llu is stored (ldg checkpoint makes one)",
+                      (unsigned long long)size);
+    else if (s == LDG_OK) {
+        *note = ldgi_strndup((const char *)v, vl);
+        *len = vl;
+        if (!*note)
+            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    }
+    ldgi_txn_abort(t);
+    return s;
+}

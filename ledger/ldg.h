@@ -321,6 +321,28 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_check(ldg_ledger *l, const ch
                                                          ldg_checkpoint *cp, char *why,
                                                          size_t whylen, ldg_err *err);
 
+/* A C2SP tlog-proof [CKP-4]: index, inclusion path and the checkpoint, verbatim. */
+typedef struct ldg_tlog_proof {
+    uint64_t index;
+    uint8_t *extra; /* ldg puts the exact entry bytes here; NULL if absent */
+    size_t extra_len;
+    size_t nhashes;
+    uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES];
+    const char *note; /* the checkpoint: a view into the parsed text */
+    size_t note_len;
+} ldg_tlog_proof;
+
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_tlog_proof_format(
+    uint64_t index, const uint8_t *extra, size_t extra_len, const uint8_t (*hashes)[LDG_HASH_BYTES],
+    size_t n, const char *note, size_t note_len, char **out, size_t *out_len, ldg_err *err);
+/* LDG_E_INPUT when malformed; the signature is checked by ldg_checkpoint_parse. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_tlog_proof_parse(const char *text, size_t len,
+                                                         ldg_tlog_proof *out, ldg_err *err);
+LDG_EXPORT void ldg_tlog_proof_clear(ldg_tlog_proof *p);
+/* The checkpoint the ledger stored at `size` (*note malloc'd); LDG_E_NOTFOUND if none. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_stored(ldg_ledger *l, uint64_t size, char **note,
+                                                          size_t *len, ldg_err *err);
+
 /* ------------------------------------------------------------- reading -- */
 
 typedef struct ldg_keyinfo {

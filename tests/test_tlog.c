@@ -240,3 +240,93 @@ Test(tlog, proofs_are_rfc9162_json_that_verify_offline, .fini = tmp_cleanup)
     cr_assert_eq(r.status, 2, "old > new is bad input: %s", r.err);
     run_free(&r);
 }
+
+/* ------------------------------------------------------ verify-proof -- */
+
+static int
+vp(const char *d, const char *const *extra_args, const char *proof, const char *trust)
+{
+    const char *argv[12] = {"verify-proof", proof, "--trust", trust};
+    int n = 4;
+    for (; extra_args && *extra_args; extra_args++)
+        argv[n++] = *extra_args;
+    argv[n] = NULL;
+    run_result r = ldg_run(d, NULL, argv);
+    int st = r.status;
+    if (st == 0)
+        cr_assert(strncmp(r.out, "OK: ", 4) == 0, "%s", r.out);
+    if (st == 1)
+        cr_assert(strncmp(r.out, "FAILED: ", 8) == 0, "%s", r.out);
+    run_free(&r);
+    return st;
+}
+
+static void
+save(const char *d, run_result r, const char *name)
+{
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, name, r.out);
+    run_free(&r);
+}
+
+Test(tlog, a_tlog_proof_verifies_offline_against_the_trusted_log_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 6);
+    /* no checkpoint of that size stored yet: the tlog-proof cannot be made */
+    run_result r = LDG(d, NULL, "proof", "inclusion", "5", "--format", "tlog-proof");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "no checkpoint of size 10"), "%s", r.err);
+    run_free(&r);
+    /* with a fresh checkpoint signed by the log key */
+    save(d,
+         LDG(d, NULL, "proof", "inclusion", "5", "--format", "tlog-proof", "--as", "log.key"),
+         "p.tlog-proof");
+    cr_assert_eq(vp(d, NULL, "p.tlog-proof", "log.pub"), 0);
+    cr_assert_eq(vp(d, NULL, "p.tlog-proof", "admin.pub"), 1, "another key's trust fails");
+    /* the stored checkpoint serves later proofs of that size */
+    save(d, LDG(d, NULL, "proof", "inclusion", "2", "--format", "tlog-proof", "--size", "10"),
+         "q.tlog-proof");
+    cr_assert_eq(vp(d, NULL, "q.tlog-proof", "log.pub"), 0);
+    /* the entry of another record, or another index, is not in that tree */
+    char path[600];
+    snprintf(path, sizeof path, "%s/p.tlog-proof", d);
+    char *t = read_file(path, NULL);
+    char *ix = strstr(t, "\nindex 5\n");
+    cr_assert_not_null(ix);
+    ix[7] = '6';
+    write_file(d, "bad.tlog-proof", t);
+    cr_assert_eq(vp(d, NULL, "bad.tlog-proof", "log.pub"), 1);
+    free(t);
+    write_file(d, "junk.tlog-proof", "c2sp.org/tlog-proof@v1\nindex x\n");
+    cr_assert_eq(vp(d, NULL, "junk.tlog-proof", "log.pub"), 2);
+}
+
+Test(tlog, a_json_proof_is_bound_to_a_signed_root_only_with_a_checkpoint, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 3);
+    checkpoint_to(d, "ledger", "cp7.txt");
+    communications(d, "ledger", 2);
+    checkpoint_to(d, "ledger", "cp9.txt");
+    save(d, LDG(d, NULL, "proof", "inclusion", "5", "--size", "7"), "p7.json");
+    cr_assert_eq(vp(d, NULL, "p7.json", "log.pub"), 0, "math holds, root unsigned");
+    const char *with7[] = {"--checkpoint", "cp7.txt", NULL};
+    const char *with9[] = {"--checkpoint", "cp9.txt", NULL};
+    cr_assert_eq(vp(d, with7, "p7.json", "log.pub"), 0);
+    cr_assert_eq(vp(d, with9, "p7.json", "log.pub"), 1, "a checkpoint of another size");
+    cr_assert_eq(vp(d, with7, "p7.json", "admin.pub"), 1, "a checkpoint not by the trusted key");
+    save(d, LDG(d, NULL, "proof", "consistency", "7", "9"), "c.json");
+    cr_assert_eq(vp(d, NULL, "c.json", "log.pub"), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/c.json", d);
+    char *t = read_file(path, NULL);
+    char *h = strstr(t, "\"hashes\":[\"");
+    cr_assert_not_null(h);
+    h[11] = h[11] == 'A' ? 'B' : 'A';
+    write_file(d, "c-bad.json", t);
+    free(t);
+    cr_assert_eq(vp(d, NULL, "c-bad.json", "log.pub"), 1);
+}

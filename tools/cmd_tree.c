@@ -6,6 +6,8 @@
 #include "tool.h"
 
 #include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,12 +19,25 @@ static const char checkpoint_help[] =
     "the log key pinned by the genesis is refused (exit 3).\n";
 
 static const char proof_help[] =
-    "usage: ldg proof inclusion SEQ [--size N] [--ledger DIR]\n"
+    "usage: ldg proof inclusion SEQ [--size N] [--format json|tlog-proof] [--as LOG.key]\n"
+    "                           [--ledger DIR]\n"
     "       ldg proof consistency OLD_SIZE [NEW_SIZE] [--ledger DIR]\n"
     "Prints an RFC 9162 proof as JSON (hashes base64, leaf's sibling first):\n"
     "  {\"index\",\"tree_size\",\"root\",\"leaf\",\"leaf_hash\",\"hashes\"}\n"
     "  {\"old_size\",\"old_root\",\"new_size\",\"new_root\",\"hashes\"}\n"
-    "The tree size defaults to the ledger's current size.\n";
+    "The tree size defaults to the ledger's current size.  --format tlog-proof writes a C2SP\n"
+    "tlog-proof (the entry's bytes as extra, the path, and a checkpoint of that size: the\n"
+    "stored one, or a fresh one signed with --as LOG.key) that ldg verify-proof, or any\n"
+    "tlog-proof verifier, checks offline.\n";
+
+static const char verify_proof_help[] =
+    "usage: ldg verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]\n"
+    "Checks a proof offline, without the ledger.  A tlog-proof: the checkpoint it carries must\n"
+    "be signed by the trusted log key, and the entry (its bytes from the proof, or --leaf\n"
+    "FILE) must be in that tree.  A JSON inclusion proof: the entry must be in the tree of\n"
+    "its root, and with --checkpoint FILE that root must be the one the log key signed.  A\n"
+    "JSON consistency proof: the old tree must be a prefix of the new.\n"
+    "Exit 0 when the proof holds, 1 when it does not, 2 for unreadable input.\n";
 
 int
 cmd_checkpoint(int argc, char **argv)
@@ -89,7 +104,8 @@ print_json(json_t *o)
 }
 
 static int
-proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes)
+proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *format,
+                const char *as, const char *passfile)
 {
     uint64_t seq, size;
     uint8_t head[LDG_HASH_BYTES], root[LDG_HASH_BYTES], h[LDG_PROOF_MAX][LDG_HASH_BYTES];
@@ -106,6 +122,37 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes)
         ldg_proof_inclusion(l, seq, size, h, &n, &err) != LDG_OK ||
         ldg_record_get(l, seq, &r, &err) != LDG_OK)
         return tool_fail(&err);
+    if (strcmp(format, "tlog-proof") == 0) {
+        char *note = NULL, *text = NULL;
+        size_t nl, tl;
+        int rc = EXIT_OK;
+        ldg_key *k = NULL;
+        uint64_t cur;
+        if (as) {
+            /* A fresh checkpoint signs the current head: the proof must be for it. */
+            if (ldg_ledger_head(l, &cur, head, &err) != LDG_OK)
+                rc = tool_fail(&err);
+            else if (cur != size)
+                rc = tool_usage("--as signs the current head (%llu entries); drop --size",
+                                (unsigned long long)cur);
+            else if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
+                     ldg_checkpoint_make(l, k, &note, &nl, &err) != LDG_OK)
+                rc = tool_fail(&err);
+        } else if (ldg_checkpoint_stored(l, size, &note, &nl, &err) != LDG_OK) {
+            rc = tool_fail(&err);
+        }
+        if (rc == EXIT_OK &&
+            ldg_tlog_proof_format(seq, r->entry, r->entry_len, (const uint8_t(*)[LDG_HASH_BYTES])h,
+                                  n, note, nl, &text, &tl, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        if (rc == EXIT_OK)
+            fwrite(text, 1, tl, stdout);
+        free(text);
+        free(note);
+        ldg_key_free(k);
+        ldg_record_free(r);
+        return rc;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "index", json_integer((json_int_t)seq));
     json_object_set_new(o, "tree_size", json_integer((json_int_t)size));
@@ -154,20 +201,232 @@ cmd_proof(int argc, char **argv)
     if (!incl && strcmp(argv[1], "consistency") != 0)
         return tool_usage("unknown proof \"%s\" (inclusion, consistency)", argv[1]);
     tool_cmd = incl ? "proof inclusion" : "proof consistency";
-    const char *dir = NULL, *size = NULL, *pos[2] = {NULL, NULL};
-    const opt_spec specs[] = {OPT_VAL("--ledger", &dir), OPT_VAL("--size", &size), OPT_END};
+    const char *dir = NULL, *size = NULL, *pos[2] = {NULL, NULL}, *format = "json", *as = NULL,
+               *passfile = NULL;
+    const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
+                              OPT_VAL("--size", &size),
+                              OPT_VAL("--format", &format),
+                              OPT_VAL("--as", &as),
+                              OPT_VAL("--passphrase-file", &passfile),
+                              OPT_END};
     int rc = opt_parse(argc, argv, 2, specs, proof_help, pos, incl ? 1 : 2);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
     if (!pos[0])
         return tool_usage(incl ? "expected a record number: ldg proof inclusion SEQ"
                                : "expected a tree size: ldg proof consistency OLD_SIZE");
-    if (!incl && size)
-        return tool_usage("--size belongs to ldg proof inclusion");
+    if (!incl && (size || as || strcmp(format, "json") != 0))
+        return tool_usage("--size, --format and --as belong to ldg proof inclusion");
+    if (strcmp(format, "json") != 0 && strcmp(format, "tlog-proof") != 0)
+        return tool_usage("--format is json or tlog-proof");
+    if (as && strcmp(format, "tlog-proof") != 0)
+        return tool_usage("--as signs the checkpoint of a tlog-proof: add --format tlog-proof");
     ldg_ledger *l;
-    if ((rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l)) != EXIT_OK)
+    if ((rc = tool_open_ledger(dir, as ? 0 : LDG_OPEN_READONLY, &l)) != EXIT_OK)
         return rc;
-    rc = incl ? proof_inclusion(l, pos[0], size) : proof_consistency(l, pos[0], pos[1]);
+    rc = incl ? proof_inclusion(l, pos[0], size, format, as, passfile)
+              : proof_consistency(l, pos[0], pos[1]);
     ldg_ledger_close(l);
+    return rc;
+}
+
+/* ------------------------------------------------------- verify-proof -- */
+
+static bool
+jb64(json_t *o, const char *k, uint8_t *out, size_t want)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    size_t n;
+    const char *end;
+    return s &&
+           sodium_base642bin(out, want, s, strlen(s), NULL, &n, &end,
+                             sodium_base64_VARIANT_ORIGINAL) == 0 &&
+           *end == '\0' && n == want;
+}
+
+static bool
+jhashes(json_t *o, uint8_t (*h)[LDG_HASH_BYTES], size_t *n)
+{
+    json_t *a = json_object_get(o, "hashes");
+    if (!json_is_array(a) || json_array_size(a) > LDG_PROOF_MAX)
+        return false;
+    *n = json_array_size(a);
+    for (size_t i = 0; i < *n; i++) {
+        json_t *w = json_object();
+        json_object_set(w, "h", json_array_get(a, i));
+        bool ok = jb64(w, "h", h[i], LDG_HASH_BYTES);
+        json_decref(w);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static void
+leaf_hash_of(const uint8_t *p, size_t n, uint8_t out[LDG_HASH_BYTES])
+{
+    crypto_hash_sha256_state st;
+    const uint8_t zero = 0;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, &zero, 1);
+    crypto_hash_sha256_update(&st, p, n);
+    crypto_hash_sha256_final(&st, out);
+}
+
+static int verdict(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+verdict(bool ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(ok ? "OK: " : "FAILED: ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+    return ok ? EXIT_OK : EXIT_INTEGRITY;
+}
+
+int
+cmd_verify_proof(int argc, char **argv)
+{
+    const char *trust = NULL, *leaf_file = NULL, *cp_file = NULL, *pos[1] = {NULL};
+    const opt_spec specs[] = {OPT_VAL("--trust", &trust), OPT_VAL("--leaf", &leaf_file),
+                              OPT_VAL("--checkpoint", &cp_file), OPT_END};
+    int rc = opt_parse(argc, argv, 1, specs, verify_proof_help, pos, 1);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
+    if (!pos[0] || !trust)
+        return tool_usage("usage: ldg verify-proof PROOF --trust LOG.pub");
+    char name[LDG_NAME_MAX + 1], *text = NULL, *leaf = NULL, *cptext = NULL;
+    uint8_t pub[LDG_PUB_BYTES], lh[LDG_HASH_BYTES];
+    size_t len, leaf_len = 0, cplen = 0;
+    ldg_err err;
+    if (ldg_vkey_read(trust, name, pub, &err) != LDG_OK)
+        return tool_fail(&err);
+    if ((rc = tool_read_file(pos[0], 1u << 22, &text, &len)) != EXIT_OK)
+        return rc;
+    if (leaf_file && (rc = tool_read_file(leaf_file, 1u << 22, &leaf, &leaf_len)) != EXIT_OK)
+        goto out;
+    if (cp_file && (rc = tool_read_file(cp_file, 65536, &cptext, &cplen)) != EXIT_OK)
+        goto out;
+    if (strncmp(text, "c2sp.org/tlog-proof@v1\n", 23) == 0) {
+        ldg_tlog_proof p;
+        ldg_checkpoint cp;
+        if (ldg_tlog_proof_parse(text, len, &p, &err) != LDG_OK) {
+            rc = tool_usage("%s: %s", pos[0], err.msg);
+            goto out;
+        }
+        ldg_status cs = ldg_checkpoint_parse(p.note, p.note_len, name, pub, &cp, &err);
+        if (cs == LDG_E_INPUT) {
+            rc = tool_usage("%s: %s", pos[0], err.msg);
+        } else if (cs != LDG_OK) {
+            rc = verdict(false, "%s: %s", pos[0], err.msg);
+        } else if (!leaf && !p.extra) {
+            rc = tool_usage("%s carries no entry bytes: give --leaf FILE", pos[0]);
+        } else {
+            leaf_hash_of(leaf ? (const uint8_t *)leaf : p.extra, leaf ? leaf_len : p.extra_len, lh);
+            bool in = ldg_proof_verify_inclusion(p.index, cp.size, lh,
+                                                 (const uint8_t(*)[LDG_HASH_BYTES])p.hashes,
+                                                 p.nhashes, cp.root);
+            rc = in ? verdict(true, "record %llu is in %s at tree size %llu, signed by %s",
+                              (unsigned long long)p.index, cp.origin, (unsigned long long)cp.size,
+                              name)
+                    : verdict(false,
+                              "record %llu is not in the tree the checkpoint signs "
+                              "(%s, size %llu)",
+                              (unsigned long long)p.index, cp.origin, (unsigned long long)cp.size);
+        }
+        ldg_tlog_proof_clear(&p);
+        goto out;
+    }
+    json_error_t je;
+    json_t *o = json_loadb(text, len, 0, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        rc = tool_usage("%s: neither a tlog-proof nor a JSON proof (line %d: %s)", pos[0], je.line,
+                        je.text);
+        goto out;
+    }
+    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES], root[LDG_HASH_BYTES], r0[LDG_HASH_BYTES];
+    size_t n;
+    json_t *idx = json_object_get(o, "index"), *ts = json_object_get(o, "tree_size");
+    if (json_is_integer(idx)) {
+        json_int_t i = json_integer_value(idx), sz = json_integer_value(ts);
+        const char *lb = json_string_value(json_object_get(o, "leaf"));
+        if (!lb && !leaf) {
+            rc = tool_usage("%s: no leaf in the proof: give --leaf FILE", pos[0]);
+        } else if (i < 0 || !json_is_integer(ts) || sz < 1 || !jb64(o, "root", root, 32) ||
+                   !jhashes(o, h, &n)) {
+            rc = tool_usage("%s: malformed inclusion proof", pos[0]);
+        } else {
+            uint8_t *lbytes = (uint8_t *)leaf;
+            size_t ll = leaf_len;
+            uint8_t *dec = NULL;
+            if (!leaf) {
+                size_t cap = strlen(lb) / 4 * 3 + 3;
+                dec = malloc(cap);
+                if (!dec || sodium_base642bin(dec, cap, lb, strlen(lb), NULL, &ll, NULL,
+                                              sodium_base64_VARIANT_ORIGINAL) != 0) {
+                    free(dec);
+                    json_decref(o);
+                    rc = tool_usage("%s: leaf is not base64", pos[0]);
+                    goto out;
+                }
+                lbytes = dec;
+            }
+            leaf_hash_of(lbytes, ll, lh);
+            free(dec);
+            ldg_checkpoint cp;
+            bool in = ldg_proof_verify_inclusion((uint64_t)i, (uint64_t)sz, lh,
+                                                 (const uint8_t(*)[LDG_HASH_BYTES])h, n, root);
+            if (!in) {
+                rc = verdict(false, "record %lld is not in the tree of root %s", (long long)i,
+                             json_string_value(json_object_get(o, "root")));
+            } else if (cptext) {
+                ldg_status cs = ldg_checkpoint_parse(cptext, cplen, name, pub, &cp, &err);
+                if (cs == LDG_E_INPUT)
+                    rc = tool_usage("%s: %s", cp_file, err.msg);
+                else if (cs != LDG_OK)
+                    rc = verdict(false, "%s: %s", cp_file, err.msg);
+                else if (cp.size != (uint64_t)sz || sodium_memcmp(cp.root, root, 32) != 0)
+                    rc = verdict(false,
+                                 "the proof's tree (size %lld) is not the one %s signs "
+                                 "(size %llu)",
+                                 (long long)sz, cp_file, (unsigned long long)cp.size);
+                else
+                    rc = verdict(true, "record %lld is in %s at tree size %lld, signed by %s",
+                                 (long long)i, cp.origin, (long long)sz, name);
+            } else {
+                rc = verdict(true,
+                             "record %lld is in the tree of root %s (size %lld); that root "
+                             "is not signed here: check it with --checkpoint FILE",
+                             (long long)i, json_string_value(json_object_get(o, "root")),
+                             (long long)sz);
+            }
+        }
+    } else if (json_is_integer(json_object_get(o, "old_size"))) {
+        json_int_t a = json_integer_value(json_object_get(o, "old_size")),
+                   b = json_integer_value(json_object_get(o, "new_size"));
+        if (a < 1 || b < a || !jb64(o, "old_root", r0, 32) || !jb64(o, "new_root", root, 32) ||
+            !jhashes(o, h, &n))
+            rc = tool_usage("%s: malformed consistency proof", pos[0]);
+        else
+            rc = verdict(ldg_proof_verify_consistency((uint64_t)a, (uint64_t)b, r0, root,
+                                                      (const uint8_t(*)[LDG_HASH_BYTES])h, n),
+                         "the tree of %lld entries %s a prefix of the tree of %lld", (long long)a,
+                         ldg_proof_verify_consistency((uint64_t)a, (uint64_t)b, r0, root,
+                                                      (const uint8_t(*)[LDG_HASH_BYTES])h, n)
+                             ? "is"
+                             : "is NOT",
+                         (long long)b);
+    } else {
+        rc = tool_usage("%s: not a proof (no index or old_size)", pos[0]);
+    }
+    json_decref(o);
+out:
+    free(text);
+    free(leaf);
+    free(cptext);
     return rc;
 }

@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  checkpoint --as LOG.key              signs the tree head (C2SP tlog-checkpoint)\n"
     "  proof inclusion SEQ [--size N]       RFC 9162 proofs, JSON\n"
     "  proof consistency OLD_SIZE [NEW_SIZE]\n"
+    "  verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]   offline\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -376,7 +377,8 @@ main(int argc, char **argv)
                 {"key", cmd_key},       {"append", cmd_append},
                 {"sign", cmd_sign},     {"show", cmd_show},
                 {"log", cmd_log},       {"checkpoint", cmd_checkpoint},
-                {"proof", cmd_proof},   {"verify", cmd_verify}};
+                {"proof", cmd_proof},   {"verify-proof", cmd_verify_proof},
+                {"verify", cmd_verify}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;

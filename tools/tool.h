@@ -117,5 +117,6 @@ int cmd_log(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_proof(int argc, char **argv);
+int cmd_verify_proof(int argc, char **argv);
 
 #endif
