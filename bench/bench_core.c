@@ -23,6 +23,8 @@
  *       Runs CMD N times, one process after the other (stdout to /dev/null),
  *       timing each fork..wait, and prints "median_ms p90_ms min_ms max_ms".
  */
+#include "ldg.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -424,9 +426,54 @@ cmd_exec_median(int argc, char **argv)
     return 0;
 }
 
+/* proofs LEDGER N: median microseconds of N inclusion and N consistency proofs at the head. */
+static int
+cmd_proofs(int argc, char **argv)
+{
+    if (argc != 4)
+        return 2;
+    ldg_err e;
+    ldg_ledger *l;
+    if (ldg_init(&e) != LDG_OK || ldg_ledger_open(argv[2], LDG_OPEN_READONLY, &l, &e) != LDG_OK) {
+        fprintf(stderr, "proofs: %s\n", e.msg);
+        return 1;
+    }
+    long n = atol(argv[3]);
+    uint64_t size;
+    uint8_t head[32], h[LDG_PROOF_MAX][32];
+    size_t len;
+    if (n < 1 || ldg_ledger_head(l, &size, head, &e) != LDG_OK || size < 2)
+        return 1;
+    int64_t *ti = malloc((size_t)n * sizeof *ti), *tc = malloc((size_t)n * sizeof *tc);
+    uint64_t x = 88172645463325252ULL;
+    for (long i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: a fixed, repeatable sequence */
+        uint64_t idx = x % size, old = 1 + x % (size - 1);
+        int64_t t0 = now_ns();
+        if (ldg_proof_inclusion(l, idx, size, h, &len, &e) != LDG_OK)
+            return 1;
+        int64_t t1 = now_ns();
+        if (ldg_proof_consistency(l, old, size, h, &len, &e) != LDG_OK)
+            return 1;
+        int64_t t2 = now_ns();
+        ti[i] = t1 - t0;
+        tc[i] = t2 - t1;
+    }
+    qsort(ti, (size_t)n, sizeof *ti, cmp_i64);
+    qsort(tc, (size_t)n, sizeof *tc, cmp_i64);
+    printf("%llu %.1f %.1f\n", (unsigned long long)size, pct(ti, (size_t)n, 50) / 1e3,
+           pct(tc, (size_t)n, 50) / 1e3);
+    free(ti);
+    free(tc);
+    ldg_ledger_close(l);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "proofs") == 0)
+        return cmd_proofs(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "prims") == 0)
         return cmd_prims(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "gen") == 0)

@@ -50,6 +50,7 @@ FIRST=$("$LDG" log --json | wc -l)           # seq of the first seed record
 "$BC" gen "$SEED" 0 0 | sed 's/"kind":"[a-z]*"/"kind":"communication"/; s/"refs":\[[0-9]*\],//; s/"meaning":"[a-z]*",//' \
     > seed.jsonl
 "$LDG" append --as author.key --batch seed.jsonl >/dev/null
+read -r PR_SMALL_N PR_SMALL_I PR_SMALL_C < <("$BC" proofs "$LDG_LEDGER" 2000)
 "$BC" gen "$N" "$FIRST" $((FIRST + SEED - 1)) > batch.jsonl
 BATCH_BYTES=$(wc -c < batch.jsonl)
 
@@ -66,6 +67,17 @@ grep -q '^OK:' verify.out || { echo "verify did not report OK:" >&2; cat verify.
 read -r VER1_S VER1_RSS VER1_CPU VER1_ANON < <("$BC" wall - -- "$LDG" verify --jobs 1)
 VER_RATE=$(calc "$ENTRIES / $VER_S")
 VER1_RATE=$(calc "$ENTRIES / $VER1_S")
+
+# ---------------------------------------------------------------- proofs --
+note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
+read -r PR_N PR_I PR_C < <("$BC" proofs "$LDG_LEDGER" 2000)
+PR_BIG=""
+if [ -n "${BENCH_BIG:-}" ]; then               # BENCH_BIG=1: grow to ~1M entries first (slow)
+    "$BC" gen 900000 "$FIRST" $((FIRST + SEED - 1)) > big.jsonl
+    "$LDG" append --as author.key --batch big.jsonl >/dev/null
+    read -r PR_BIG_N PR_BIG_I PR_BIG_C < <("$BC" proofs "$LDG_LEDGER" 2000)
+    PR_BIG=1
+fi
 
 # -------------------------------------------------------- single appends --
 note "$NS single appends, one process each"
@@ -124,6 +136,13 @@ row "verify peak RSS (KiB) [3]" "$VER_RSS" "64 MiB" "" "$r" "<= 1" "$(ge 1 "$r")
 r=$(calc "$VER_ANON / 65536")
 row "verify peak anon RSS (KiB) [3]" "$VER_ANON" "64 MiB" "" "$r" "<= 1" "$(ge 1 "$r")"
 r=$(calc "$APP_RSS / 65536")
+row "inclusion proof at $PR_SMALL_N (us)" "$PR_SMALL_I" "1 ms" "" "$(calc "$PR_SMALL_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_SMALL_I / 1000")")"
+row "inclusion proof at $PR_N (us)" "$PR_I" "1 ms" "" "$(calc "$PR_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_I / 1000")")"
+row "consistency proof at $PR_N (us)" "$PR_C" "1 ms" "" "$(calc "$PR_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_C / 1000")")"
+if [ -n "$PR_BIG" ]; then
+    row "inclusion proof at $PR_BIG_N (us)" "$PR_BIG_I" "1 ms" "" "$(calc "$PR_BIG_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_BIG_I / 1000")")"
+    row "consistency proof at $PR_BIG_N (us)" "$PR_BIG_C" "1 ms" "" "$(calc "$PR_BIG_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_BIG_C / 1000")")"
+fi
 row "batch append peak RSS (KiB)" "$APP_RSS" "64 MiB" "" "$r" "-" -
 r=$(calc "$APP_ANON / 65536")
 row "batch append peak anon (KiB)" "$APP_ANON" "64 MiB" "" "$r" "-" -
