@@ -282,6 +282,25 @@ ldg_tree_root(ldg_ledger *l, uint64_t size, uint8_t root[LDG_HASH_BYTES], ldg_er
     return s;
 }
 
+/* A proof read from the stored tree in one snapshot: inclusion of a, or consistency from a. */
+static ldg_status
+stored_proof(ldg_ledger *l, bool inclusion, uint64_t a, uint64_t size,
+             uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES], size_t *n, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    if ((s = check_size(t, size, err)) == LDG_OK) {
+        *n = inclusion ? ldgi_merkle_inclusion(a, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX)
+                       : ldgi_merkle_consistency(a, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
+        if (*n == SIZE_MAX)
+            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    }
+    ldgi_txn_abort(t);
+    return s;
+}
+
 ldg_status
 ldg_proof_inclusion(ldg_ledger *l, uint64_t index, uint64_t size,
                     uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES], size_t *n, ldg_err *err)
@@ -289,17 +308,7 @@ ldg_proof_inclusion(ldg_ledger *l, uint64_t index, uint64_t size,
     if (index >= size)
         return ldgi_fail(err, LDG_E_USAGE, "record %llu is not in a tree of %llu entries",
                          (unsigned long long)index, (unsigned long long)size);
-    ldgi_txn *t;
-    ldg_status s = ldgi_txn_begin(l, false, &t, err);
-    if (s != LDG_OK)
-        return s;
-    if ((s = check_size(t, size, err)) == LDG_OK) {
-        *n = ldgi_merkle_inclusion(index, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
-        if (*n == SIZE_MAX)
-            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
-    }
-    ldgi_txn_abort(t);
-    return s;
+    return stored_proof(l, true, index, size, hashes, n, err);
 }
 
 ldg_status
@@ -310,17 +319,7 @@ ldg_proof_consistency(ldg_ledger *l, uint64_t old_size, uint64_t size,
         return ldgi_fail(err, LDG_E_USAGE,
                          "consistency needs 0 < old size <= new size (%llu, %llu)",
                          (unsigned long long)old_size, (unsigned long long)size);
-    ldgi_txn *t;
-    ldg_status s = ldgi_txn_begin(l, false, &t, err);
-    if (s != LDG_OK)
-        return s;
-    if ((s = check_size(t, size, err)) == LDG_OK) {
-        *n = ldgi_merkle_consistency(old_size, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
-        if (*n == SIZE_MAX)
-            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
-    }
-    ldgi_txn_abort(t);
-    return s;
+    return stored_proof(l, false, old_size, size, hashes, n, err);
 }
 
 int

@@ -28,19 +28,6 @@ body_state_name(int s)
 }
 
 static json_t *
-b64j(const uint8_t *p, size_t n)
-{
-    size_t cap = n / 3 * 4 + 8;
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    tool_b64(p, n, s, cap);
-    json_t *j = json_string(s);
-    free(s);
-    return j;
-}
-
-static json_t *
 record_json(const ldg_record *r)
 {
     char t[40], ct[40], line[LDG_VKEY_MAX];
@@ -54,7 +41,7 @@ record_json(const ldg_record *r)
     json_t *a = json_object();
     if (r->signer.id[0] && ldg_vkey_format(r->signer.id, r->signer.pub, line, NULL) == LDG_OK)
         json_object_set_new(a, "key", json_string(line));
-    json_object_set_new(a, "pub", b64j(r->actor, LDG_PUB_BYTES));
+    json_object_set_new(a, "pub", tool_b64_json(r->actor, LDG_PUB_BYTES));
     json_object_set_new(a, "id", json_string(r->signer.id));
     json_object_set_new(a, "name", r->signer.name ? json_string(r->signer.name) : json_null());
     json_object_set_new(a, "org", r->signer.org ? json_string(r->signer.org) : json_null());
@@ -66,7 +53,7 @@ record_json(const ldg_record *r)
         json_object_set_new(
             ref, "seq",
             r->ref_seqs[i] == UINT64_MAX ? json_null() : json_integer((json_int_t)r->ref_seqs[i]));
-        json_object_set_new(ref, "hash", b64j(r->refs[i], LDG_HASH_BYTES));
+        json_object_set_new(ref, "hash", tool_b64_json(r->refs[i], LDG_HASH_BYTES));
         json_array_append_new(refs, ref);
     }
     json_object_set_new(o, "refs", refs);
@@ -82,12 +69,12 @@ record_json(const ldg_record *r)
     if (r->has_observed) {
         json_t *ob = json_object();
         json_object_set_new(ob, "size", json_integer((json_int_t)r->observed_size));
-        json_object_set_new(ob, "head", b64j(r->observed_head, LDG_HASH_BYTES));
+        json_object_set_new(ob, "head", tool_b64_json(r->observed_head, LDG_HASH_BYTES));
         json_object_set_new(o, "observed", ob);
     }
     if (r->has_key) {
         json_t *k = json_object();
-        json_object_set_new(k, "pub", b64j(r->key.pub, LDG_PUB_BYTES));
+        json_object_set_new(k, "pub", tool_b64_json(r->key.pub, LDG_PUB_BYTES));
         if (r->key.name) {
             if (ldg_vkey_format(r->key.id, r->key.pub, line, NULL) == LDG_OK)
                 json_object_set_new(k, "key", json_string(line));
@@ -99,24 +86,17 @@ record_json(const ldg_record *r)
     }
     if (r->origin)
         json_object_set_new(o, "origin", json_string(r->origin));
-    json_object_set_new(o, "prev", b64j(r->prev, LDG_HASH_BYTES));
-    json_object_set_new(o, "signature", b64j(r->sig, LDG_SIG_BYTES));
-    json_object_set_new(o, "leaf", b64j(r->entry, r->entry_len));
-    json_object_set_new(o, "leaf_hash", b64j(r->leaf_hash, LDG_HASH_BYTES));
+    json_object_set_new(o, "prev", tool_b64_json(r->prev, LDG_HASH_BYTES));
+    json_object_set_new(o, "signature", tool_b64_json(r->sig, LDG_SIG_BYTES));
+    json_object_set_new(o, "leaf", tool_b64_json(r->entry, r->entry_len));
+    json_object_set_new(o, "leaf_hash", tool_b64_json(r->leaf_hash, LDG_HASH_BYTES));
     return o;
 }
 
 static int
 print_json(const ldg_record *r)
 {
-    json_t *o = record_json(r);
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!s)
-        return tool_error(EXIT_OPER, "out of memory");
-    puts(s);
-    free(s);
-    return EXIT_OK;
+    return tool_print_json(record_json(r));
 }
 
 /* The body's "subject" (or "text") for one-line displays; NULL if none. */

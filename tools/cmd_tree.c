@@ -70,37 +70,12 @@ cmd_checkpoint(int argc, char **argv)
 }
 
 static json_t *
-b64j(const uint8_t *p, size_t n)
-{
-    size_t cap = n / 3 * 4 + 8;
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    tool_b64(p, n, s, cap);
-    json_t *j = json_string(s);
-    free(s);
-    return j;
-}
-
-static json_t *
 hashes_json(uint8_t (*h)[LDG_HASH_BYTES], size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, b64j(h[i], LDG_HASH_BYTES));
+        json_array_append_new(a, tool_b64_json(h[i], LDG_HASH_BYTES));
     return a;
-}
-
-static int
-print_json(json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!s)
-        return tool_error(EXIT_OPER, "out of memory");
-    puts(s);
-    free(s);
-    return EXIT_OK;
 }
 
 static int
@@ -156,12 +131,12 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
     json_t *o = json_object();
     json_object_set_new(o, "index", json_integer((json_int_t)seq));
     json_object_set_new(o, "tree_size", json_integer((json_int_t)size));
-    json_object_set_new(o, "root", b64j(root, LDG_HASH_BYTES));
-    json_object_set_new(o, "leaf", b64j(r->entry, r->entry_len));
-    json_object_set_new(o, "leaf_hash", b64j(r->leaf_hash, LDG_HASH_BYTES));
+    json_object_set_new(o, "root", tool_b64_json(root, LDG_HASH_BYTES));
+    json_object_set_new(o, "leaf", tool_b64_json(r->entry, r->entry_len));
+    json_object_set_new(o, "leaf_hash", tool_b64_json(r->leaf_hash, LDG_HASH_BYTES));
     json_object_set_new(o, "hashes", hashes_json(h, n));
     ldg_record_free(r);
-    return print_json(o);
+    return tool_print_json(o);
 }
 
 static int
@@ -183,11 +158,11 @@ proof_consistency(ldg_ledger *l, const char *olds, const char *news)
         return tool_fail(&err);
     json_t *o = json_object();
     json_object_set_new(o, "old_size", json_integer((json_int_t)old));
-    json_object_set_new(o, "old_root", b64j(r0, LDG_HASH_BYTES));
+    json_object_set_new(o, "old_root", tool_b64_json(r0, LDG_HASH_BYTES));
     json_object_set_new(o, "new_size", json_integer((json_int_t)size));
-    json_object_set_new(o, "new_root", b64j(r1, LDG_HASH_BYTES));
+    json_object_set_new(o, "new_root", tool_b64_json(r1, LDG_HASH_BYTES));
     json_object_set_new(o, "hashes", hashes_json(h, n));
-    return print_json(o);
+    return tool_print_json(o);
 }
 
 int

@@ -321,6 +321,31 @@ tool_b64(const uint8_t *p, size_t n, char *out, size_t cap)
     sodium_bin2base64(out, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
 }
 
+json_t *
+tool_b64_json(const uint8_t *p, size_t n)
+{
+    size_t cap = n / 3 * 4 + 8;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    tool_b64(p, n, s, cap);
+    json_t *j = json_string(s);
+    free(s);
+    return j;
+}
+
+int
+tool_print_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!s)
+        return tool_error(EXIT_OPER, "out of memory");
+    puts(s);
+    free(s);
+    return EXIT_OK;
+}
+
 int
 tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES])
 {

@@ -8,6 +8,8 @@
 
 #include "ldg.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -100,6 +102,10 @@ bool parse_u64(const char *s, uint64_t *v);
  */
 int tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES]);
 void tool_b64(const uint8_t *p, size_t n, char *out, size_t cap);
+/* A JSON string of base64(p) (NULL when out of memory). */
+json_t *tool_b64_json(const uint8_t *p, size_t n);
+/* Prints o compact on one line and releases it; an exit code. */
+int tool_print_json(json_t *o);
 /*
  * A copy of untrusted text safe to print on a terminal: control characters
  * (C0, DEL and the C1 range U+0080..U+009F) are written as \n, \t or \xNN,
