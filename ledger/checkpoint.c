@@ -384,3 +384,27 @@ ldg_checkpoint_stored(ldg_ledger *l, uint64_t size, char **note, size_t *len, ld
     ldgi_txn_abort(t);
     return s;
 }
+
+ldg_status
+ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_cur *c = NULL;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    if ((s = ldgi_cur_open(t, LDGI_DB_CHECKPOINTS, &c, err)) == LDG_OK) {
+        s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+        if (s == LDG_E_NOTFOUND)
+            s = ldgi_fail(err, s, "the ledger has no checkpoint yet (ldg checkpoint makes one)");
+        else if (s == LDG_OK && !(*note = ldgi_strndup((const char *)v, vl)))
+            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        else if (s == LDG_OK)
+            *len = vl;
+    }
+    ldgi_cur_close(c);
+    ldgi_txn_abort(t);
+    return s;
+}

@@ -339,6 +339,9 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_tlog_proof_format(
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_tlog_proof_parse(const char *text, size_t len,
                                                          ldg_tlog_proof *out, ldg_err *err);
 LDG_EXPORT void ldg_tlog_proof_clear(ldg_tlog_proof *p);
+/* The newest checkpoint the ledger stored (*note malloc'd); LDG_E_NOTFOUND if none. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len,
+                                                          ldg_err *err);
 /* The checkpoint the ledger stored at `size` (*note malloc'd); LDG_E_NOTFOUND if none. */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_stored(ldg_ledger *l, uint64_t size, char **note,
                                                           size_t *len, ldg_err *err);
@@ -438,6 +441,14 @@ typedef struct ldg_verify_opts {
                                   merge pass [VER-7][VER-9] */
     ldg_progress_fn on_progress;
     void *ctx;
+    /*
+     * Incremental verification [VER-11]: with since_size > 0, the entries
+     * below it are proven by since_root (a checkpoint verified before): their
+     * leaf hashes must give that tree head, and their signatures are not
+     * checked again.  Everything else is checked as usual.
+     */
+    uint64_t since_size;
+    uint8_t since_root[LDG_HASH_BYTES];
 } ldg_verify_opts;
 
 typedef struct ldg_verify_summary {

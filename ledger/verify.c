@@ -35,6 +35,7 @@ typedef struct chunk {
     item it[CHUNK];
     size_t n;
     _Atomic size_t next; /* next item for phase A */
+    uint64_t since;      /* entries below this are proven by a checkpoint: no signature check */
     unsigned helpers;    /* threads besides the caller: jobs - 1 */
     unsigned started;
     pthread_t th[256];
@@ -50,7 +51,9 @@ phase_a_one(void *ctx, size_t i)
     x->why = NULL;
     x->entry_ok = ldgi_entry_decode(x->p, x->n, &x->e, &x->why);
     x->stmt_ok = x->entry_ok && ldgi_stmt_decode(x->e.stmt, x->e.stmt_len, &x->st, &x->why);
-    x->sig_ok = x->stmt_ok && ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig);
+    chunk *c = ctx;
+    x->sig_ok = x->stmt_ok && (x->key_seq < c->since ||
+                               ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig));
 }
 
 /* Takes items of c until none is left; run by the helpers and by the caller. */
@@ -145,6 +148,9 @@ typedef struct vstate {
     ldgi_runs *commits;                /* (body commitment, seq) of every statement */
     ldgi_runs *refs;                   /* (ref hash, referrer seq, ref number | OBSERVED|size-1) */
     uint8_t frontier[64][LDG_HASH_BYTES]; /* left subtrees awaiting their right sibling */
+    uint64_t o_since;                     /* opts->since_size, or 0 */
+    bool since_seen;                      /* the tree of o_since entries was recomputed */
+    uint8_t since_root[LDG_HASH_BYTES];   /* ...and this is its head */
 } vstate;
 
 static ldg_status
@@ -418,6 +424,10 @@ phase_b(vstate *v, chunk *c)
         if (!ldgi_runs_add(v->leafs, x->leaf, seq, 0))
             return runs_failed(v);
         check_tree(v, seq, x->leaf);
+        if (v->o_since && seq + 1 == v->o_since) {
+            tree_root(v, v->o_since, v->since_root);
+            v->since_seen = true;
+        }
         if (!x->entry_ok) {
             finding(v, LDG_FINDING_FAIL, seq, "encoding", "entry does not decode: %s",
                     x->why ? x->why : "?");
@@ -442,7 +452,8 @@ phase_b(vstate *v, chunk *c)
                     x->why ? x->why : "?");
             continue;
         }
-        v->sum->signatures++;
+        if (seq >= v->o_since)
+            v->sum->signatures++;
         if (!x->sig_ok)
             finding(v, LDG_FINDING_FAIL, seq, "signature",
                     "signature does not verify under the statement's key");
@@ -801,6 +812,8 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         goto out;
     }
     unsigned jobs = o && o->jobs ? o->jobs : ldgi_ncpu();
+    v.o_since = o ? o->since_size : 0;
+    c[0]->since = c[1]->since = v.o_since;
     c[0]->helpers = c[1]->helpers = (jobs > 256 ? 256 : jobs) - 1;
     if ((s = ldgi_txn_begin(l, false, &v.t, err)) != LDG_OK)
         goto out;
@@ -843,6 +856,14 @@ totals:
     if ((s = merge_leafs(&v)) != LDG_OK || (s = merge_commits(&v)) != LDG_OK ||
         (s = check_checkpoints(&v)) != LDG_OK)
         goto out;
+    if (v.o_since) {
+        /* [VER-11] the unsigned-checked prefix must be exactly what the checkpoint signed */
+        if (!v.since_seen || sodium_memcmp(v.since_root, o->since_root, LDG_HASH_BYTES) != 0)
+            finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "the first %llu entries do not give the root of the checkpoint verified "
+                    "before: changed, removed or rolled back since",
+                    (unsigned long long)v.o_since);
+    }
     s = check_totals(&v);
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
     tree_root(&v, sum->entries, sum->root);

@@ -4,6 +4,7 @@
  * checkpoints (rollback, fork, altered note), the stored checkpoints, and
  * `ldg proof inclusion|consistency` JSON checked with the offline verifiers.
  */
+#define _GNU_SOURCE /* memmem */
 #include "helpers.h"
 
 #include <criterion/criterion.h>
@@ -329,4 +330,51 @@ Test(tlog, a_json_proof_is_bound_to_a_signed_root_only_with_a_checkpoint, .fini 
     write_file(d, "c-bad.json", t);
     free(t);
     cr_assert_eq(vp(d, NULL, "c-bad.json", "log.pub"), 1);
+}
+
+/* ------------------------------------------------ incremental verify -- */
+
+Test(tlog, verify_since_a_saved_checkpoint_checks_only_new_signatures, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 6);
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "verify --save-checkpoint");
+    communications(d, "ledger", 3);
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "13 entries, 3 signatures checked"), "%s", r.out);
+    run_free(&r);
+    /* an entry below the checkpoint is altered where only its signature would show it */
+    uint8_t k[8];
+    seq_key(6, k);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0);
+    uint8_t *sig = memmem(v, vl, "\xa3sig\xc4\x40", 6);
+    cr_assert_not_null(sig);
+    sig[10] ^= 1;
+    cr_assert_eq(lmdb_put_value(d, "entries", k, 8, v, vl), 0);
+    free(v);
+    r = LDG(d, NULL, "verify", "--since", "qa.txt");
+    cr_assert_eq(r.status, 1, "the checkpoint's root catches it: %s", r.out);
+    cr_assert(strstr(r.out, "checkpoint verified before"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(tlog, save_checkpoint_refuses_a_ledger_that_does_not_verify, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    uint8_t k[8];
+    seq_key(2, k);
+    cr_assert_eq(lmdb_put_value(d, "entries", k, 8, "\xdf\xff\xff\xff\xff", 5), 0);
+    run_result r = LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    run_free(&r);
+    char p[600];
+    snprintf(p, sizeof p, "%s/qa.txt", d);
+    cr_assert_null(read_file(p, NULL), "nothing saved from a failed verify");
 }

@@ -5,6 +5,7 @@
  */
 #include "tool.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,11 @@ static const char verify_help[] =
     "host, must be signed by the ledger's log key, and the ledger must have only grown since:\n"
     "fewer entries (rollback, truncation) or another root at that size (fork, rewrite) is an\n"
     "integrity failure.  Exit 0 when clean, 1 on any integrity failure, 2 for an unreadable\n"
-    "checkpoint file, 4 if it could not check.\n";
+    "checkpoint file, 4 if it could not check.\n"
+    "--since FILE: a checkpoint saved by an earlier full verify; the entries it covers are\n"
+    "re-hashed against its root (no signature checks), the rest checked in full.\n"
+    "--save-checkpoint FILE: after a clean run, write the ledger's newest checkpoint (for the\n"
+    "next --since).\n";
 
 struct vctx {
     bool json;
@@ -65,11 +70,15 @@ cmd_verify(int argc, char **argv)
     const char *dir = NULL;
     struct vctx c = {false, isatty(2) == 1};
     ldg_verify_opts o = {.on_finding = on_finding, .on_progress = on_progress, .ctx = &c};
-    const char *jobs = NULL, *cpfiles[64];
+    const char *jobs = NULL, *cpfiles[64], *since = NULL, *save = NULL;
     size_t ncp = 0;
-    const opt_spec specs[] = {OPT_VAL("--ledger", &dir), OPT_VAL("--jobs", &jobs),
+    const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
+                              OPT_VAL("--jobs", &jobs),
                               OPT_FLAG("--json", &c.json),
-                              OPT_MANY("--checkpoint", cpfiles, &ncp, 64), OPT_END};
+                              OPT_MANY("--checkpoint", cpfiles, &ncp, 64),
+                              OPT_VAL("--since", &since),
+                              OPT_VAL("--save-checkpoint", &save),
+                              OPT_END};
     int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
     if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
         return prc < 0 ? EXIT_OK : prc;
@@ -79,14 +88,39 @@ cmd_verify(int argc, char **argv)
     int rc = EXIT_OK;
     for (size_t i = 0; i < ncp && rc == EXIT_OK; i++)
         rc = tool_read_file(cpfiles[i], 65536, &cptext[i], &cplen[i]);
+    char *sincetext = NULL;
+    size_t sincelen = 0;
+    if (rc == EXIT_OK && since)
+        rc = tool_read_file(since, 65536, &sincetext, &sincelen);
     ldg_ledger *l = NULL;
     if (rc == EXIT_OK)
         rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l);
     ldg_verify_summary sum;
     ldg_err err;
     ldg_status s = LDG_OK;
-    if (rc == EXIT_OK)
+    char since_why[600] = "";
+    if (rc == EXIT_OK && since) {
+        /* [VER-11] a checkpoint verified before proves the entries below its size */
+        ldg_checkpoint cp;
+        ldg_status cs = ldg_checkpoint_check(l, sincetext, sincelen, NULL, &cp, since_why,
+                                             sizeof since_why, &err);
+        if (cs == LDG_E_INPUT)
+            rc = tool_usage("%s: %s", since, err.msg);
+        else if (cs != LDG_OK)
+            s = cs;
+        else if (!since_why[0]) {
+            o.since_size = cp.size;
+            memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
+        }
+    }
+    if (rc == EXIT_OK && s == LDG_OK)
         s = ldg_verify_run(l, &o, &sum, &err);
+    if (rc == EXIT_OK && s == LDG_OK && since_why[0]) {
+        char detail[800];
+        snprintf(detail, sizeof detail, "%s: %s (verified everything in full)", since, since_why);
+        on_finding(&c, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint", detail);
+        sum.failures++;
+    }
     if (c.tty)
         fputs("\r\033[K", stderr);
     /* [CKP-3] each held checkpoint: signed by the log key, and the ledger only grew. */
@@ -105,9 +139,24 @@ cmd_verify(int argc, char **argv)
             sum.failures++;
         }
     }
+    /* Only a clean ledger's checkpoint is worth keeping as the base of the next --since. */
+    if (rc == EXIT_OK && s == LDG_OK && save && sum.failures == 0) {
+        char *note = NULL;
+        size_t nl;
+        FILE *f = NULL;
+        if (ldg_checkpoint_latest(l, &note, &nl, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        else if (!(f = fopen(save, "wx")))
+            rc = tool_error(errno == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: cannot create: %s", save,
+                            strerror(errno));
+        else if (fwrite(note, 1, nl, f) != nl || fclose(f) != 0)
+            rc = tool_error(EXIT_OPER, "%s: write failed", save);
+        free(note);
+    }
     ldg_ledger_close(l);
     for (size_t i = 0; i < ncp; i++)
         free(cptext[i]);
+    free(sincetext);
     if (rc != EXIT_OK)
         return rc;
     if (s != LDG_OK)
