@@ -68,6 +68,17 @@ read -r VER1_S VER1_RSS VER1_CPU VER1_ANON < <("$BC" wall - -- "$LDG" verify --j
 VER_RATE=$(calc "$ENTRIES / $VER_S")
 VER1_RATE=$(calc "$ENTRIES / $VER1_S")
 
+# ------------------------------------------------------ incremental verify --
+note "incremental verify: checkpoint, save it, append 1 % more, verify --since"
+"$LDG" checkpoint --as author.key >/dev/null 2>&1 || true   # refused: not the log key
+"$LDG" checkpoint --as log.key >/dev/null
+"$LDG" verify --save-checkpoint qa.txt >/dev/null
+"$BC" gen $((N / 100)) "$FIRST" $((FIRST + SEED - 1)) > more.jsonl
+"$LDG" append --as author.key --batch more.jsonl >/dev/null
+read -r SINCE_S SINCE_RSS SINCE_CPU SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since qa.txt)
+grep -q '^OK:' since.out || { echo "verify --since did not report OK:" >&2; cat since.out >&2; exit 1; }
+read -r FULL2_S FULL2_RSS FULL2_CPU FULL2_ANON < <("$BC" wall - -- "$LDG" verify)
+
 # ---------------------------------------------------------------- proofs --
 note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
 read -r PR_N PR_I PR_C < <("$BC" proofs "$LDG_LEDGER" 2000)
@@ -136,6 +147,8 @@ row "verify peak RSS (KiB) [3]" "$VER_RSS" "64 MiB" "" "$r" "<= 1" "$(ge 1 "$r")
 r=$(calc "$VER_ANON / 65536")
 row "verify peak anon RSS (KiB) [3]" "$VER_ANON" "64 MiB" "" "$r" "<= 1" "$(ge 1 "$r")"
 r=$(calc "$APP_RSS / 65536")
+r=$(calc "$FULL2_S / $SINCE_S")
+row "verify --since, last 1 % new (s)" "$SINCE_S" "full verify $FULL2_S s" "" "$r" "speed-up" -
 row "inclusion proof at $PR_SMALL_N (us)" "$PR_SMALL_I" "1 ms" "" "$(calc "$PR_SMALL_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_SMALL_I / 1000")")"
 row "inclusion proof at $PR_N (us)" "$PR_I" "1 ms" "" "$(calc "$PR_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_I / 1000")")"
 row "consistency proof at $PR_N (us)" "$PR_C" "1 ms" "" "$(calc "$PR_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_C / 1000")")"
