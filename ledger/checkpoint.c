@@ -408,3 +408,107 @@ ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len, ldg_err *err)
     ldgi_txn_abort(t);
     return s;
 }
+
+/* -------------------------------------- cosignatures [CKP-5] (C2SP v1) -- */
+
+static void
+cosign_key_id(const char *name, const uint8_t pub[LDG_PUB_BYTES], uint8_t out[4])
+{
+    uint8_t h[32];
+    crypto_hash_sha256_state st;
+    const uint8_t sep[2] = {'\n', 0x04}; /* cosignature/v1 key type */
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
+    crypto_hash_sha256_update(&st, sep, 2);
+    crypto_hash_sha256_update(&st, pub, LDG_PUB_BYTES);
+    crypto_hash_sha256_final(&st, h);
+    memcpy(out, h, 4);
+}
+
+/* "cosignature/v1\ntime T\n" || note text. */
+static uint8_t *
+cosign_message(const char *text, size_t tl, uint64_t ts, size_t *ml)
+{
+    char head[64];
+    int hl = snprintf(head, sizeof head, "cosignature/v1\ntime %llu\n", (unsigned long long)ts);
+    uint8_t *m = ldgi_malloc((size_t)hl + tl);
+    if (m) {
+        memcpy(m, head, (size_t)hl);
+        memcpy(m + hl, text, tl);
+        *ml = (size_t)hl + tl;
+    }
+    return m;
+}
+
+/* Length of the note text (up to and including the LF before the blank line), or 0. */
+static size_t
+note_text_len(const char *note, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (note[i] == '\n' && note[i + 1] == '\n')
+            return i + 1;
+    return 0;
+}
+
+ldg_status
+ldg_checkpoint_cosign(const char *note, size_t len, const ldg_key *k, uint64_t timestamp,
+                      char **out, size_t *out_len, ldg_err *err)
+{
+    size_t tl = note_text_len(note, len), ml;
+    if (!tl || note[len - 1] != '\n' || timestamp > INT64_MAX)
+        return ldgi_fail(err, LDG_E_INPUT, "cosign: not a signed note");
+    uint8_t *m = cosign_message(note, tl, timestamp, &ml), sig[4 + 8 + 64];
+    if (!m)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    cosign_key_id(k->name, k->pub, sig);
+    ldgi_be64(sig + 4, timestamp);
+    crypto_sign_ed25519_detached(sig + 12, NULL, m, ml, ldgi_key_sk(k));
+    free(m);
+    char b[160];
+    sodium_bin2base64(b, sizeof b, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    size_t cap = len + strlen(k->name) + sizeof b + 16;
+    char *s = ldgi_malloc(cap);
+    if (!s)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    memcpy(s, note, len);
+    int n = snprintf(s + len, cap - len, SIG_PREFIX "%s %s\n", k->name, b);
+    *out = s;
+    *out_len = len + (size_t)n;
+    return LDG_OK;
+}
+
+ldg_status
+ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
+                        const uint8_t pub[LDG_PUB_BYTES], uint64_t *timestamp, ldg_err *err)
+{
+    size_t tl = note_text_len(note, len), pl = sizeof SIG_PREFIX - 1, nl = strlen(name);
+    if (!tl)
+        return ldgi_fail(err, LDG_E_INPUT, "not a signed note");
+    uint8_t id[4];
+    cosign_key_id(name, pub, id);
+    for (const char *p = note + tl + 1, *end = note + len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            break;
+        uint8_t sig[4 + 8 + 64];
+        if ((size_t)(eol - p) > pl + nl + 1 && memcmp(p, SIG_PREFIX, pl) == 0 &&
+            memcmp(p + pl, name, nl) == 0 && p[pl + nl] == ' ' &&
+            b64_exact(p + pl + nl + 1, (size_t)(eol - p) - pl - nl - 1, sig, sizeof sig) &&
+            memcmp(sig, id, 4) == 0) {
+            uint64_t ts = ldgi_rd64(sig + 4);
+            size_t ml;
+            uint8_t *m = cosign_message(note, tl, ts, &ml);
+            if (!m)
+                return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+            bool ok = crypto_sign_ed25519_verify_detached(sig + 12, m, ml, pub) == 0;
+            free(m);
+            if (ok) {
+                *timestamp = ts;
+                return LDG_OK;
+            }
+            return ldgi_fail(err, LDG_E_BADSIG, "the cosignature of %s does not verify", name);
+        }
+        p = eol + 1;
+    }
+    return ldgi_fail(err, LDG_E_NOTFOUND, "no cosignature by %s", name);
+}

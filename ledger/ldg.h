@@ -339,6 +339,20 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_tlog_proof_format(
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_tlog_proof_parse(const char *text, size_t len,
                                                          ldg_tlog_proof *out, ldg_err *err);
 LDG_EXPORT void ldg_tlog_proof_clear(ldg_tlog_proof *p);
+/*
+ * C2SP tlog-cosignature/v1 (Ed25519) [CKP-5]: *out is the note with one more
+ * signature line by k, stating that k observed this tree head at timestamp
+ * (POSIX seconds).  ldg_checkpoint_cosigned checks the line of cosigner
+ * (name, pub): LDG_OK with its timestamp, LDG_E_BADSIG, or LDG_E_NOTFOUND.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_cosign(const char *note, size_t len,
+                                                          const ldg_key *k, uint64_t timestamp,
+                                                          char **out, size_t *out_len,
+                                                          ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_cosigned(const char *note, size_t len,
+                                                            const char *name,
+                                                            const uint8_t pub[LDG_PUB_BYTES],
+                                                            uint64_t *timestamp, ldg_err *err);
 /* The newest checkpoint the ledger stored (*note malloc'd); LDG_E_NOTFOUND if none. */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len,
                                                           ldg_err *err);

@@ -378,3 +378,39 @@ Test(tlog, save_checkpoint_refuses_a_ledger_that_does_not_verify, .fini = tmp_cl
     snprintf(p, sizeof p, "%s/qa.txt", d);
     cr_assert_null(read_file(p, NULL), "nothing saved from a failed verify");
 }
+
+/* [CKP-5] the saved checkpoint carries the QA key's C2SP cosignature. */
+Test(tlog, save_checkpoint_as_qa_adds_a_cosignature_that_verifies, .fini = tmp_cleanup)
+{
+    cr_assert_geq(sodium_init(), 0);
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, NULL, "keygen", "--name", "qa.example", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    run_result r = LDG(d, NULL, "verify", "--as", "qa.key");
+    cr_assert_eq(r.status, 2, "--as alone is a usage error: %s", r.err);
+    run_free(&r);
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"), "save");
+    char p[600], name[LDG_NAME_MAX + 1];
+    uint8_t qa[32], admin[32];
+    ldg_err e;
+    snprintf(p, sizeof p, "%s/qa.pub", d);
+    cr_assert_eq(ldg_vkey_read(p, name, qa, &e), LDG_OK);
+    snprintf(p, sizeof p, "%s/admin.pub", d);
+    cr_assert_eq(ldg_vkey_read(p, name, admin, &e), LDG_OK);
+    snprintf(p, sizeof p, "%s/qa.txt", d);
+    size_t len;
+    char *note = read_file(p, &len);
+    cr_assert_not_null(note);
+    uint64_t ts;
+    cr_assert_eq(ldg_checkpoint_cosigned(note, len, "qa.example", qa, &ts, &e), LDG_OK, "%s",
+                 e.msg);
+    cr_assert_gt(ts, 1700000000);
+    cr_assert_eq(ldg_checkpoint_cosigned(note, len, "qa.example", admin, &ts, &e),
+                 LDG_E_NOTFOUND, "another key's cosignature is not there");
+    note[2] ^= 1; /* the origin line: the log's signature and the cosignature both break */
+    cr_assert_eq(ldg_checkpoint_cosigned(note, len, "qa.example", qa, &ts, &e), LDG_E_BADSIG);
+    free(note);
+    /* the cosigned file is still a checkpoint the ledger checks against */
+    expect_verify(d, "ledger", "qa.txt", 0, "OK:");
+}

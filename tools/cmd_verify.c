@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char verify_help[] =
@@ -24,8 +25,9 @@ static const char verify_help[] =
     "checkpoint file, 4 if it could not check.\n"
     "--since FILE: a checkpoint saved by an earlier full verify; the entries it covers are\n"
     "re-hashed against its root (no signature checks), the rest checked in full.\n"
-    "--save-checkpoint FILE: after a clean run, write the ledger's newest checkpoint (for the\n"
-    "next --since).\n";
+    "--save-checkpoint FILE [--as QA.key]: after a clean run, write the ledger's newest\n"
+    "checkpoint (for the next --since), with --as cosigned by the QA key (C2SP\n"
+    "tlog-cosignature), so the file itself says who verified it, and when.\n";
 
 struct vctx {
     bool json;
@@ -70,7 +72,8 @@ cmd_verify(int argc, char **argv)
     const char *dir = NULL;
     struct vctx c = {false, isatty(2) == 1};
     ldg_verify_opts o = {.on_finding = on_finding, .on_progress = on_progress, .ctx = &c};
-    const char *jobs = NULL, *cpfiles[64], *since = NULL, *save = NULL;
+    const char *jobs = NULL, *cpfiles[64], *since = NULL, *save = NULL, *as = NULL,
+               *passfile = NULL;
     size_t ncp = 0;
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
                               OPT_VAL("--jobs", &jobs),
@@ -78,10 +81,18 @@ cmd_verify(int argc, char **argv)
                               OPT_MANY("--checkpoint", cpfiles, &ncp, 64),
                               OPT_VAL("--since", &since),
                               OPT_VAL("--save-checkpoint", &save),
+                              OPT_VAL("--as", &as),
+                              OPT_VAL("--passphrase-file", &passfile),
                               OPT_END};
     int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
     if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
         return prc < 0 ? EXIT_OK : prc;
+    if (as && !save)
+        return tool_usage("--as cosigns the checkpoint --save-checkpoint writes");
+    /* The QA key first: a passphrase prompt belongs before a long run, not after. */
+    ldg_key *qa = NULL;
+    if (as && (prc = tool_load_key(as, passfile, &qa)) != EXIT_OK)
+        return prc;
     /* Checkpoints held outside the host: read them all before anything is checked. */
     char *cptext[64] = {0};
     size_t cplen[64];
@@ -141,19 +152,28 @@ cmd_verify(int argc, char **argv)
     }
     /* Only a clean ledger's checkpoint is worth keeping as the base of the next --since. */
     if (rc == EXIT_OK && s == LDG_OK && save && sum.failures == 0) {
-        char *note = NULL;
+        char *note = NULL, *cosigned = NULL;
         size_t nl;
         FILE *f = NULL;
-        if (ldg_checkpoint_latest(l, &note, &nl, &err) != LDG_OK)
+        if (ldg_checkpoint_latest(l, &note, &nl, &err) != LDG_OK) {
             rc = tool_fail(&err);
-        else if (!(f = fopen(save, "wx")))
+        } else if (qa) {
+            /* [CKP-5] the file itself says who verified this tree head, and when */
+            if (ldg_checkpoint_cosign(note, nl, qa, (uint64_t)time(NULL), &cosigned, &nl, &err) !=
+                LDG_OK)
+                rc = tool_fail(&err);
+            free(note);
+            note = cosigned;
+        }
+        if (rc == EXIT_OK && !(f = fopen(save, "wx")))
             rc = tool_error(errno == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: cannot create: %s", save,
                             strerror(errno));
-        else if (fwrite(note, 1, nl, f) != nl || fclose(f) != 0)
+        else if (rc == EXIT_OK && (fwrite(note, 1, nl, f) != nl || fclose(f) != 0))
             rc = tool_error(EXIT_OPER, "%s: write failed", save);
         free(note);
     }
     ldg_ledger_close(l);
+    ldg_key_free(qa);
     for (size_t i = 0; i < ncp; i++)
         free(cptext[i]);
     free(sincetext);
