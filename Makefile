@@ -26,7 +26,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ = $(TOOL_SRC:%.c=$(BUILD)/%.o)
 HDR = ledger/ldg.h ledger/internal.h tools/tool.h
 
-.PHONY: all check check-asan demo bench deps install clean format format-check unit fuzz-replay
+.PHONY: all check check-asan demo bench deps install clean format format-check unit fuzz-replay interop
 
 all: $(BUILD)/ldg $(BUILD)/libldg.a $(BUILD)/libldg.so
 
@@ -45,7 +45,7 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
-	libjansson-dev libcriterion-dev lmdb-utils
+	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -85,7 +85,12 @@ check: deps
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-replay
+	@$(MAKE) --no-print-directory interop
 	@$(MAKE) --no-print-directory unit
+
+# Checkpoints, verifier keys and proofs checked by Go's sumdb/note and sumdb/tlog.
+interop: all
+	bash tests/interop/run.sh $(BUILD)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build dir.
 ASAN_OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Interop: ldg's checkpoint, verifier key and proofs checked by Go's
+# golang.org/x/mod/sumdb/{note,tlog} (Debian golang-golang-x-mod-dev), built
+# offline in GOPATH mode.  Usage: run.sh BUILD_DIR
+set -euo pipefail
+B=$(cd "$1" && pwd)
+LDG=$B/ldg
+HERE=$(cd "$(dirname "$0")" && pwd)
+command -v go >/dev/null || { echo "interop: go is not installed (make deps installs it)" >&2; exit 1; }
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] ||
+    { echo "interop: golang-golang-x-mod-dev is not installed (make deps installs it)" >&2; exit 1; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/ldg-interop.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+export LDG_LEDGER=$W/ledger
+for k in log admin author; do "$LDG" keygen --name "interop.example/$k" --out "$k" --unencrypted >/dev/null; done
+"$LDG" init --origin interop.example/ledger --log-key log.key --admin admin.pub >/dev/null
+"$LDG" key add --as admin.key --pub author.pub --name "I. Author" --org Interop --roles author >/dev/null
+for i in $(seq 1 21); do
+    echo "{\"subject\":\"record $i\"}" | "$LDG" append --as author.key --kind communication --study S --body - >/dev/null
+done
+"$LDG" checkpoint --as log.key > cp.txt
+SIZE=$(sed -n 2p cp.txt)
+INCL=()
+for idx in 0 1 5 7 8 13 $((SIZE - 1)); do
+    "$LDG" proof inclusion "$idx" > "incl-$idx.json"; INCL+=("incl-$idx.json")
+    "$LDG" proof inclusion "$idx" --size $((idx + 1)) > "inclsmall-$idx.json"; INCL+=("inclsmall-$idx.json")
+done
+CONS=()
+for old in 1 2 3 7 8 9 16 $SIZE; do
+    "$LDG" proof consistency "$old" > "cons-$old.json"; CONS+=("cons-$old.json")
+done
+export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$B/gocache GOFLAGS=
+go run "$HERE/interop.go" log.pub cp.txt "${INCL[@]}" -- "${CONS[@]}"
+# and it must be able to fail: a checkpoint with a byte changed is refused
+sed 's/^interop.example\/ledger$/interop.example\/ledgeR/' cp.txt > bad.txt
+if go run "$HERE/interop.go" log.pub bad.txt 2>/dev/null; then
+    echo "interop: an altered checkpoint passed Go's verifier" >&2; exit 1
+fi
+echo "interop: an altered checkpoint is refused by Go's verifier, as it must be"
