@@ -104,6 +104,8 @@ demo: deps
 	bash scripts/demo.sh $(CURDIR)/$(BUILD)/ldg
 
 bench: deps
+	@command -v /lib/systemd/systemd-journal-remote >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq systemd-journal-remote; }
 	$(MAKE) all $(BUILD)/bench/bench_core
 	bash bench/run.sh $(CURDIR)/$(BUILD)
 

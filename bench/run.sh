@@ -78,6 +78,17 @@ note "incremental verify: checkpoint, save it, append 1 % more, verify --since"
 read -r SINCE_S SINCE_RSS SINCE_CPU SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since qa.txt)
 grep -q '^OK:' since.out || { echo "verify --since did not report OK:" >&2; cat since.out >&2; exit 1; }
 read -r FULL2_S FULL2_RSS FULL2_CPU FULL2_ANON < <("$BC" wall - -- "$LDG" verify)
+# journalctl --verify over a sealed journal of as many entries (hash chain only: no signatures,
+# no policy, no body content), if systemd-journal-remote is installed (make bench installs it)
+JR=/lib/systemd/systemd-journal-remote
+JOURNAL_S=""
+if [ -x "$JR" ]; then
+    COUNT=$("$LDG" verify | sed -n 's/.*: \([0-9]*\) entries,.*/\1/p')
+    awk -v n="$COUNT" 'BEGIN { for (i = 0; i < n; i++) printf "__CURSOR=s=0;i=%d\n__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_MACHINE_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=bench\nMESSAGE=communication %d: site 12 confirms 12 open items for visit 31; the CRA will follow up.\nPRIORITY=6\n\n", i, 1700000000000000 + i, i + 1, i }' > j.export
+    "$JR" --output="$W/b.journal" --seal=yes --split-mode=none j.export >/dev/null 2>&1
+    "$BC" wall - -- journalctl --verify --file="$W/b.journal" >/dev/null   # warm
+    read -r JOURNAL_S JOURNAL_RSS JOURNAL_CPU JOURNAL_ANON < <("$BC" wall - -- journalctl --verify --file="$W/b.journal")
+fi
 
 # ---------------------------------------------------------------- proofs --
 note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
@@ -149,6 +160,10 @@ row "verify peak anon RSS (KiB) [3]" "$VER_ANON" "64 MiB" "" "$r" "<= 1" "$(ge 1
 r=$(calc "$APP_RSS / 65536")
 r=$(calc "$FULL2_S / $SINCE_S")
 row "verify --since, last 1 % new (s)" "$SINCE_S" "full verify $FULL2_S s" "" "$r" "speed-up" -
+if [ -n "$JOURNAL_S" ]; then
+    r=$(calc "$JOURNAL_S / $SINCE_S")
+    row "verify --since vs journalctl (s)" "$SINCE_S" "journalctl --verify $JOURNAL_S s" "" "$r" ">= 3" "$(ge "$r" 3)"
+fi
 row "inclusion proof at $PR_SMALL_N (us)" "$PR_SMALL_I" "1 ms" "" "$(calc "$PR_SMALL_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_SMALL_I / 1000")")"
 row "inclusion proof at $PR_N (us)" "$PR_I" "1 ms" "" "$(calc "$PR_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_I / 1000")")"
 row "consistency proof at $PR_N (us)" "$PR_C" "1 ms" "" "$(calc "$PR_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_C / 1000")")"
