@@ -28,9 +28,11 @@ genesis_of(ldgi_txn *t, char origin[LDG_TEXT_MAX + 1], uint8_t logkey[LDG_PUB_BY
     if (!st)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
-    if (s == LDG_OK && (!ldgi_entry_decode(g, gl, &e, &why) ||
-                        !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) || !st->has_origin))
-        s = ldgi_fail(err, LDG_E_CORRUPT, "the genesis entry does not decode; run ldg verify");
+    if (s == LDG_OK &&
+        (!ldgi_entry_decode(g, gl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) ||
+         !st->has_origin || st->origin.len == 0 || st->origin.len > LDG_TEXT_MAX))
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "the genesis entry does not decode or has no valid origin; run ldg verify");
     else if (s == LDG_E_NOTFOUND)
         s = ldgi_fail(err, LDG_E_CORRUPT, "the ledger has no genesis entry; run ldg verify");
     if (s == LDG_OK) {
@@ -126,11 +128,11 @@ fail:
 static bool
 parse_u64_strict(const char *p, size_t n, uint64_t *v)
 {
-    if (n == 0 || n > 19 || (n > 1 && p[0] == '0'))
+    if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
         return false;
     uint64_t x = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
+        if (p[i] < '0' || p[i] > '9' || x > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
             return false;
         x = x * 10 + (uint64_t)(p[i] - '0');
     }
@@ -158,8 +160,11 @@ ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
                      const uint8_t pub[LDG_PUB_BYTES], ldg_checkpoint *out, ldg_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (len > NOTE_MAX || memchr(note, '\0', len) || !ldgi_utf8_valid((const uint8_t *)note, len))
-        return ldgi_fail(err, LDG_E_INPUT, "checkpoint: not a signed note (size, NUL or UTF-8)");
+    if (len > NOTE_MAX || !ldgi_utf8_valid((const uint8_t *)note, len))
+        return ldgi_fail(err, LDG_E_INPUT, "checkpoint: not a signed note (size or UTF-8)");
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)note[i] < 0x20 && note[i] != '\n') || note[i] == 0x7f)
+            return ldgi_fail(err, LDG_E_INPUT, "checkpoint: a control character in the note");
     /* The text ends at the first blank line; signatures follow. */
     const char *sep = NULL;
     for (size_t i = 0; i + 1 < len; i++)
@@ -187,9 +192,12 @@ ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
      * public key (key_name, if given, must be that name); the others are other
      * witnesses' cosignatures and are skipped.
      */
-    bool found = false, good = false;
+    bool found = false, good = true;
+    size_t nsig = 0;
     const char *p = sep + 1, *end = note + len;
     while (p < end) {
+        if (++nsig > 100)
+            return ldgi_fail(err, LDG_E_INPUT, "checkpoint: more than 100 signatures");
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         size_t ll = (size_t)(eol - p), pl = sizeof SIG_PREFIX - 1;
         const char *sp = ll > pl ? memchr(p + pl, ' ', ll - pl) : NULL;
@@ -200,15 +208,26 @@ ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
         const char *b = sp + 1;
         size_t bl = (size_t)(eol - b);
         char name[LDG_NAME_MAX + 1];
-        if (nl <= LDG_NAME_MAX && b64_exact(b, bl, sig, sizeof sig)) {
-            memcpy(name, p + pl, nl);
-            name[nl] = '\0';
-            key_hash(name, pub, want);
-            if (memcmp(sig, want, 4) == 0 && (!key_name || strcmp(key_name, name) == 0)) {
-                found = true;
-                good |= crypto_sign_ed25519_verify_detached(sig + 4, (const uint8_t *)note, tl,
-                                                            pub) == 0;
-            }
+        /* Every line must be well formed (a name, base64 of >= 5 bytes), as C2SP says. */
+        uint8_t any[256];
+        size_t al;
+        const char *aend;
+        if (nl > LDG_NAME_MAX || memchr(p + pl, '+', nl) ||
+            sodium_base642bin(any, sizeof any, b, bl, NULL, &al, &aend,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            aend != b + bl || al < 5)
+            return ldgi_fail(err, LDG_E_INPUT, "checkpoint: malformed signature line");
+        memcpy(name, p + pl, nl);
+        name[nl] = '\0';
+        key_hash(name, pub, want);
+        if (al == sizeof sig && memcmp(any, want, 4) == 0 &&
+            (!key_name || strcmp(key_name, name) == 0)) {
+            /* Our key's line: every one of them must verify (no bad line hidden by a good). */
+            memcpy(sig, any, sizeof sig);
+            found = true;
+            good &=
+                b64_exact(b, bl, sig, sizeof sig) &&
+                crypto_sign_ed25519_verify_detached(sig + 4, (const uint8_t *)note, tl, pub) == 0;
         }
         p = eol + 1;
     }
@@ -252,7 +271,9 @@ ldg_checkpoint_check(ldg_ledger *l, const char *note, size_t len, const char *ke
                  "truncated",
                  (unsigned long long)size, (unsigned long long)cp->size);
     } else if (!ldgi_merkle_root(cp->size, ldgi_tree_node, t, root)) {
-        s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+        snprintf(why, whylen,
+                 "the ledger's Merkle tree is damaged (a node is missing): the checkpoint "
+                 "cannot be matched");
     } else if (sodium_memcmp(root, cp->root, LDG_HASH_BYTES) != 0) {
         snprintf(why, whylen,
                  "the tree of the first %llu entries has another root than the checkpoint: a "

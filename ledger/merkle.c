@@ -30,7 +30,7 @@ static uint64_t
 split_point(uint64_t n)
 {
     uint64_t k = 1;
-    while (k << 1 < n)
+    while (k < (UINT64_C(1) << 63) && k << 1 < n)
         k <<= 1;
     return k;
 }

@@ -366,13 +366,13 @@ check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES])
     memcpy(h, leaf, LDG_HASH_BYTES);
     uint64_t index = seq;
     for (unsigned level = 0;; level++) {
+        /* A bad node is reported; the recomputed hash goes on up, so one bad node is one finding.
+         */
         if (!ldgi_tree_node(v->t, level, index, stored) ||
-            sodium_memcmp(stored, h, LDG_HASH_BYTES) != 0) {
+            sodium_memcmp(stored, h, LDG_HASH_BYTES) != 0)
             finding(v, LDG_FINDING_FAIL, seq, "tree",
                     "the stored Merkle tree node (level %u, index %llu) is missing or wrong", level,
                     (unsigned long long)index);
-            break;
-        }
         if (!(index & 1) || level == 63) {
             memcpy(v->frontier[level], h, LDG_HASH_BYTES);
             break;

@@ -1055,3 +1055,44 @@ Test(ledger, the_stored_tree_gives_every_head_and_proof_and_verify_agrees, .time
     free(leafs);
     free(roots);
 }
+
+/* A hostile genesis with an origin past LDG_TEXT_MAX is refused, not copied (review finding). */
+Test(ledger, an_oversized_genesis_origin_is_corrupt_not_a_crash)
+{
+    ldg_err e;
+    ldg_record *g;
+    cr_assert_eq(ldg_record_get(F.l, 0, &g, &e), LDG_OK);
+    ldgi_entry en;
+    ldgi_stmt *st = malloc(sizeof *st);
+    const char *why;
+    cr_assert(ldgi_entry_decode(g->entry, g->entry_len, &en, &why));
+    cr_assert(ldgi_stmt_decode(en.stmt, en.stmt_len, st, &why));
+    char *origin = malloc(60000);
+    memset(origin, 'o', 60000);
+    st->origin.p = origin;
+    st->origin.len = 60000;
+    ldgi_buf sb = {0}, eb = {0};
+    cr_assert(ldgi_stmt_encode(st, &sb));
+    en.stmt = sb.p;
+    en.stmt_len = sb.len;
+    cr_assert(ldgi_entry_encode(&en, &eb));
+    ldg_record_free(g);
+    ldg_ledger_close(F.l);
+    F.l = NULL;
+    uint8_t k[8];
+    seq_key(0, k);
+    cr_assert_eq(lmdb_put_value(F.dir, "entries", k, 8, eb.p, eb.len), 0);
+    cr_assert_eq(ldg_ledger_open(F.path, 0, &F.l, &e), LDG_OK);
+    char *note;
+    size_t nl;
+    cr_assert_eq(ldg_checkpoint_make(F.l, F.log, &note, &nl, &e), LDG_E_CORRUPT, "%s", e.msg);
+    ldg_checkpoint cp;
+    char whybuf[600];
+    cr_assert_eq(ldg_checkpoint_check(F.l, "o\n1\nAAAA\n\n", 11, NULL, &cp, whybuf,
+                                      sizeof whybuf, &e),
+                 LDG_E_CORRUPT);
+    ldgi_buf_free(&sb);
+    ldgi_buf_free(&eb);
+    free(origin);
+    free(st);
+}

@@ -313,7 +313,7 @@ Test(tlog, a_json_proof_is_bound_to_a_signed_root_only_with_a_checkpoint, .fini 
     communications(d, "ledger", 2);
     checkpoint_to(d, "ledger", "cp9.txt");
     save(d, LDG(d, NULL, "proof", "inclusion", "5", "--size", "7"), "p7.json");
-    cr_assert_eq(vp(d, NULL, "p7.json", "log.pub"), 0, "math holds, root unsigned");
+    cr_assert_eq(vp(d, NULL, "p7.json", "log.pub"), 2, "an unsigned root cannot satisfy --trust");
     const char *with7[] = {"--checkpoint", "cp7.txt", NULL};
     const char *with9[] = {"--checkpoint", "cp9.txt", NULL};
     cr_assert_eq(vp(d, with7, "p7.json", "log.pub"), 0);
@@ -413,4 +413,60 @@ Test(tlog, save_checkpoint_as_qa_adds_a_cosignature_that_verifies, .fini = tmp_c
     free(note);
     /* the cosigned file is still a checkpoint the ledger checks against */
     expect_verify(d, "ledger", "qa.txt", 0, "OK:");
+}
+
+/* ------------------------------------------------------ review fixes -- */
+
+Test(tlog, a_damaged_tree_is_an_integrity_failure_for_held_checkpoints, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 4);
+    checkpoint_to(d, "ledger", "cp.txt");
+    uint8_t k[9] = {3}; /* level 3, index 0: the node over entries 0..7 */
+    seq_key(0, k + 1);
+    cr_assert_eq(lmdb_del_key(d, "tree", k, sizeof k), 0);
+    expect_verify(d, "ledger", "cp.txt", 1, "damaged");
+    run_result r = LDG(d, NULL, "verify", "--since", "cp.txt");
+    cr_assert_eq(r.status, 1, "falls back to a full verify and fails: %s%s", r.out, r.err);
+    run_free(&r);
+}
+
+Test(tlog, signature_lines_are_held_to_the_signed_note_rules, .fini = tmp_cleanup)
+{
+    cr_assert_geq(sodium_init(), 0);
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0);
+    char *note = strdup(r.out);
+    run_free(&r);
+    char p[600], name[LDG_NAME_MAX + 1];
+    uint8_t pub[32];
+    ldg_err e;
+    ldg_checkpoint cp;
+    snprintf(p, sizeof p, "%s/log.pub", d);
+    cr_assert_eq(ldg_vkey_read(p, name, pub, &e), LDG_OK);
+    cr_assert_eq(ldg_checkpoint_parse(note, strlen(note), NULL, pub, &cp, &e), LDG_OK, "%s",
+                 e.msg);
+    char *sig = strstr(note, "\xe2\x80\x94 ");
+    size_t text = (size_t)(sig - note), sl = strlen(sig);
+    char buf[4096];
+    /* a bad line by the log key before a good one: rejected, not hidden */
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s", sig);
+    char *b64 = strrchr(bad, ' ') + 1;
+    b64[10] = b64[10] == 'A' ? 'B' : 'A';
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)text, note, bad, sig);
+    cr_assert_eq(ldg_checkpoint_parse(buf, strlen(buf), NULL, pub, &cp, &e), LDG_E_BADSIG,
+                 "%s", e.msg);
+    /* a malformed line of someone else's */
+    snprintf(buf, sizeof buf, "%.*s%s\xe2\x80\x94 witness notbase64!\n", (int)text, note, sig);
+    cr_assert_eq(ldg_checkpoint_parse(buf, strlen(buf), NULL, pub, &cp, &e), LDG_E_INPUT);
+    /* a carriage return in the text */
+    snprintf(buf, sizeof buf, "%s", note);
+    buf[1] = '\r';
+    cr_assert_eq(ldg_checkpoint_parse(buf, strlen(buf), NULL, pub, &cp, &e), LDG_E_INPUT);
+    (void)sl;
+    free(note);
 }

@@ -35,7 +35,7 @@ static const char verify_proof_help[] =
     "Checks a proof offline, without the ledger.  A tlog-proof: the checkpoint it carries must\n"
     "be signed by the trusted log key, and the entry (its bytes from the proof, or --leaf\n"
     "FILE) must be in that tree.  A JSON inclusion proof: the entry must be in the tree of\n"
-    "its root, and with --checkpoint FILE that root must be the one the log key signed.  A\n"
+    "its root, and --checkpoint FILE must show that root signed by the log key.  A\n"
     "JSON consistency proof: the old tree must be a prefix of the new.\n"
     "Exit 0 when the proof holds, 1 when it does not, 2 for unreadable input.\n";
 
@@ -373,11 +373,10 @@ cmd_verify_proof(int argc, char **argv)
                     rc = verdict(true, "record %lld is in %s at tree size %lld, signed by %s",
                                  (long long)i, cp.origin, (long long)sz, name);
             } else {
-                rc = verdict(true,
-                             "record %lld is in the tree of root %s (size %lld); that root "
-                             "is not signed here: check it with --checkpoint FILE",
-                             (long long)i, json_string_value(json_object_get(o, "root")),
-                             (long long)sz);
+                /* --trust was given and cannot be applied: an unsigned root proves nothing */
+                rc = tool_usage("%s holds for root %s, but a JSON root is not signed: give "
+                                "--checkpoint FILE to check it against %s",
+                                pos[0], json_string_value(json_object_get(o, "root")), trust);
             }
         }
     } else if (json_is_integer(json_object_get(o, "old_size"))) {

@@ -155,8 +155,21 @@ cmd_verify(int argc, char **argv)
         char *note = NULL, *cosigned = NULL;
         size_t nl;
         FILE *f = NULL;
+        ldg_checkpoint cp;
+        char why[600];
         if (ldg_checkpoint_latest(l, &note, &nl, &err) != LDG_OK) {
             rc = tool_fail(&err);
+        } else if (ldg_checkpoint_check(l, note, nl, NULL, &cp, why, sizeof why, &err) != LDG_OK) {
+            rc = tool_fail(&err);
+        } else if (why[0]) {
+            rc = tool_error(EXIT_INTEGRITY, "the newest checkpoint does not check: %s", why);
+        } else if (cp.size > sum.entries ||
+                   (cp.size == sum.entries && memcmp(cp.root, sum.root, LDG_HASH_BYTES) != 0)) {
+            /* Made while this run read its snapshot: it covers entries nobody verified here. */
+            rc = tool_error(EXIT_OPER,
+                            "a checkpoint of %llu entries was made during this run of %llu; run "
+                            "verify again to save one",
+                            (unsigned long long)cp.size, (unsigned long long)sum.entries);
         } else if (qa) {
             /* [CKP-5] the file itself says who verified this tree head, and when */
             if (ldg_checkpoint_cosign(note, nl, qa, (uint64_t)time(NULL), &cosigned, &nl, &err) !=
