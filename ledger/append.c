@@ -103,24 +103,36 @@ ledger_origin(ldgi_txn *t, origin_cache *oc, ldg_err *err)
 {
     if (oc->known)
         return LDG_OK;
+    ldg_status s = ldgi_genesis(t, &oc->origin, oc->logkey, err);
+    oc->known = s == LDG_OK;
+    return s;
+}
+
+ldg_status
+ldgi_genesis(ldgi_txn *t, ldgi_str *origin, uint8_t logkey[LDG_PUB_BYTES], ldg_err *err)
+{
     uint8_t zero[8] = {0};
     const uint8_t *g;
     size_t gl;
-    ldgi_entry ge;
+    ldgi_entry e;
     const char *why;
-    ldgi_stmt *gs = ldgi_malloc(sizeof *gs);
-    if (!gs)
-        return ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
-    if (s == LDG_OK && (!ldgi_entry_decode(g, gl, &ge, &why) ||
-                        !ldgi_stmt_decode(ge.stmt, ge.stmt_len, gs, &why) || !gs->has_origin))
-        s = ldgi_fail(err, LDG_E_CORRUPT, "the genesis entry does not decode; run ldg verify");
+    if (s == LDG_OK &&
+        (!ldgi_entry_decode(g, gl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) ||
+         ldgi_kind_class(st->kind.p, st->kind.len) != LDGI_KIND_GENESIS || !st->has_origin ||
+         st->origin.len == 0 || st->origin.len > LDG_TEXT_MAX))
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "the genesis entry does not decode or has no valid origin; run ldg verify");
+    else if (s == LDG_E_NOTFOUND)
+        s = ldgi_fail(err, LDG_E_CORRUPT, "the ledger has no genesis entry; run ldg verify");
     if (s == LDG_OK) {
-        oc->origin = gs->origin; /* points into the map, not into gs */
-        memcpy(oc->logkey, gs->actor, LDG_PUB_BYTES);
-        oc->known = true;
+        *origin = st->origin; /* points into the map, not into st */
+        memcpy(logkey, st->actor, LDG_PUB_BYTES);
     }
-    free(gs);
+    free(st);
     return s;
 }
 

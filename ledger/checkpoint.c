@@ -15,47 +15,17 @@
 #define SIG_PREFIX "\xe2\x80\x94 " /* U+2014 EM DASH, space */
 #define NOTE_MAX 8192
 
-/* The genesis' origin and log key (the actor of entry 0). */
+/* The genesis' origin (copied) and log key. */
 static ldg_status
 genesis_of(ldgi_txn *t, char origin[LDG_TEXT_MAX + 1], uint8_t logkey[LDG_PUB_BYTES], ldg_err *err)
 {
-    uint8_t zero[8] = {0};
-    const uint8_t *g;
-    size_t gl;
-    ldgi_entry e;
-    const char *why;
-    ldgi_stmt *st = ldgi_malloc(sizeof *st);
-    if (!st)
-        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, zero, 8, &g, &gl, err);
-    if (s == LDG_OK &&
-        (!ldgi_entry_decode(g, gl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) ||
-         !st->has_origin || st->origin.len == 0 || st->origin.len > LDG_TEXT_MAX))
-        s = ldgi_fail(err, LDG_E_CORRUPT,
-                      "the genesis entry does not decode or has no valid origin; run ldg verify");
-    else if (s == LDG_E_NOTFOUND)
-        s = ldgi_fail(err, LDG_E_CORRUPT, "the ledger has no genesis entry; run ldg verify");
+    ldgi_str o;
+    ldg_status s = ldgi_genesis(t, &o, logkey, err);
     if (s == LDG_OK) {
-        memcpy(origin, st->origin.p, st->origin.len);
-        origin[st->origin.len] = '\0';
-        memcpy(logkey, st->actor, LDG_PUB_BYTES);
+        memcpy(origin, o.p, o.len);
+        origin[o.len] = '\0';
     }
-    free(st);
     return s;
-}
-
-static void
-key_hash(const char *name, const uint8_t pub[LDG_PUB_BYTES], uint8_t out[4])
-{
-    uint8_t h[32];
-    crypto_hash_sha256_state st;
-    const uint8_t sep[2] = {'\n', 0x01};
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
-    crypto_hash_sha256_update(&st, sep, 2);
-    crypto_hash_sha256_update(&st, pub, LDG_PUB_BYTES);
-    crypto_hash_sha256_final(&st, h);
-    memcpy(out, h, 4);
 }
 
 ldg_status
@@ -92,7 +62,7 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
         }
         int tl = snprintf(text, NOTE_MAX, "%s\n%llu\n%s\n", origin, (unsigned long long)size, rb);
         uint8_t sig[4 + 64];
-        key_hash(k->name, k->pub, sig);
+        ldgi_key_id(k->name, LDGI_KEYID_NOTE, k->pub, sig);
         crypto_sign_ed25519_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl,
                                      ldgi_key_sk(k));
         sodium_bin2base64(sb, sizeof sb, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
@@ -219,7 +189,7 @@ ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
             return ldgi_fail(err, LDG_E_INPUT, "checkpoint: malformed signature line");
         memcpy(name, p + pl, nl);
         name[nl] = '\0';
-        key_hash(name, pub, want);
+        ldgi_key_id(name, LDGI_KEYID_NOTE, pub, want);
         if (al == sizeof sig && memcmp(any, want, 4) == 0 &&
             (!key_name || strcmp(key_name, name) == 0)) {
             /* Our key's line: every one of them must verify (no bad line hidden by a good). */
@@ -432,20 +402,6 @@ ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len, ldg_err *err)
 
 /* -------------------------------------- cosignatures [CKP-5] (C2SP v1) -- */
 
-static void
-cosign_key_id(const char *name, const uint8_t pub[LDG_PUB_BYTES], uint8_t out[4])
-{
-    uint8_t h[32];
-    crypto_hash_sha256_state st;
-    const uint8_t sep[2] = {'\n', 0x04}; /* cosignature/v1 key type */
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
-    crypto_hash_sha256_update(&st, sep, 2);
-    crypto_hash_sha256_update(&st, pub, LDG_PUB_BYTES);
-    crypto_hash_sha256_final(&st, h);
-    memcpy(out, h, 4);
-}
-
 /* "cosignature/v1\ntime T\n" || note text. */
 static uint8_t *
 cosign_message(const char *text, size_t tl, uint64_t ts, size_t *ml)
@@ -481,7 +437,7 @@ ldg_checkpoint_cosign(const char *note, size_t len, const ldg_key *k, uint64_t t
     uint8_t *m = cosign_message(note, tl, timestamp, &ml), sig[4 + 8 + 64];
     if (!m)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    cosign_key_id(k->name, k->pub, sig);
+    ldgi_key_id(k->name, LDGI_KEYID_COSIGN, k->pub, sig);
     ldgi_be64(sig + 4, timestamp);
     crypto_sign_ed25519_detached(sig + 12, NULL, m, ml, ldgi_key_sk(k));
     free(m);
@@ -506,7 +462,7 @@ ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
     if (!tl)
         return ldgi_fail(err, LDG_E_INPUT, "not a signed note");
     uint8_t id[4];
-    cosign_key_id(name, pub, id);
+    ldgi_key_id(name, LDGI_KEYID_COSIGN, pub, id);
     for (const char *p = note + tl + 1, *end = note + len; p < end;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol)

@@ -160,6 +160,10 @@ struct ldg_key {
     uint8_t *sk; /* 64 bytes, sodium_malloc */
 };
 const uint8_t *ldgi_key_sk(const ldg_key *k);
+/* Signed-note key ID [KEY-2]: SHA-256(name || 0x0A || alg || pub)[:4]. */
+#define LDGI_KEYID_NOTE 0x01   /* Ed25519 note signatures and verifier keys */
+#define LDGI_KEYID_COSIGN 0x04 /* C2SP cosignature/v1 [CKP-5] */
+void ldgi_key_id(const char *name, uint8_t alg, const uint8_t pub[LDG_PUB_BYTES], uint8_t out[4]);
 bool ldgi_key_name_valid(const char *name);
 
 /* --- JSON body (body.c) --- */
@@ -243,6 +247,11 @@ bool ldgi_keystate_unpack(const uint8_t *p, size_t n, ldgi_keystate *k);
 /* Head of the chain within t: size, last leaf hash (zeros if empty), last host time. */
 ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,
                      ldg_err *err);
+/*
+ * The genesis' origin (a view into the map, valid while t lives; 1..LDG_TEXT_MAX
+ * bytes) and log key.  LDG_E_CORRUPT when entry 0 is missing or not a genesis.
+ */
+ldg_status ldgi_genesis(ldgi_txn *t, ldgi_str *origin, uint8_t logkey[LDG_PUB_BYTES], ldg_err *err);
 /* Leaf hash of entry seq within t, hashed from the stored bytes. */
 ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err);
 

@@ -96,12 +96,12 @@ ldg_key_generate(const char *name, ldg_key **out, ldg_err *err)
 
 /* --------------------------------------------------------- vkey lines -- */
 
-static void
-vkey_hash(const char *name, const uint8_t pub[32], uint8_t out[4])
+void
+ldgi_key_id(const char *name, uint8_t alg, const uint8_t pub[LDG_PUB_BYTES], uint8_t out[4])
 {
     crypto_hash_sha256_state st;
     uint8_t h[32];
-    const uint8_t sep[2] = {'\n', 0x01}; /* name || 0x0A || alg byte || key */
+    const uint8_t sep[2] = {'\n', alg}; /* name || 0x0A || alg byte || key */
     crypto_hash_sha256_init(&st);
     crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
     crypto_hash_sha256_update(&st, sep, 2);
@@ -117,7 +117,7 @@ ldg_vkey_format(const char *name, const uint8_t pub[LDG_PUB_BYTES], char out[LDG
     if (!ldgi_key_name_valid(name))
         return ldgi_fail(err, LDG_E_INPUT, "invalid key name");
     uint8_t h[4], raw[33];
-    vkey_hash(name, pub, h);
+    ldgi_key_id(name, LDGI_KEYID_NOTE, pub, h);
     raw[0] = 0x01;
     memcpy(raw + 1, pub, 32);
     char b64[sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL)];
@@ -167,7 +167,7 @@ ldg_vkey_parse(const char *line, size_t len, char name[LDG_NAME_MAX + 1],
     if (strlen(again) != blen || memcmp(again, b, blen) != 0)
         return ldgi_fail(err, LDG_E_INPUT, "verifier key: base64 is not canonical");
     uint8_t want[4];
-    vkey_hash(name, raw + 1, want);
+    ldgi_key_id(name, LDGI_KEYID_NOTE, raw + 1, want);
     if (memcmp(want, h, 4) != 0)
         return ldgi_fail(err, LDG_E_INPUT, "verifier key: key hash does not match name and key");
     memcpy(pub, raw + 1, 32);

@@ -235,16 +235,17 @@ fail:
 ldg_status
 ldg_ledger_origin(ldg_ledger *l, char out[LDG_TEXT_MAX + 1], ldg_err *err)
 {
-    ldg_record *r;
-    ldg_status s = ldg_record_get(l, 0, &r, err);
+    ldgi_txn *t;
+    ldgi_str o;
+    uint8_t logkey[LDG_PUB_BYTES];
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    if (!r->origin || strcmp(r->kind, "genesis") != 0)
-        s = ldgi_fail(err, LDG_E_CORRUPT,
-                      "entry 0 is not a genesis with an origin; run ldg verify");
-    else
-        snprintf(out, LDG_TEXT_MAX + 1, "%s", r->origin);
-    ldg_record_free(r);
+    if ((s = ldgi_genesis(t, &o, logkey, err)) == LDG_OK) {
+        memcpy(out, o.p, o.len); /* ldgi_genesis bounds it to LDG_TEXT_MAX */
+        out[o.len] = '\0';
+    }
+    ldgi_txn_abort(t);
     return s;
 }
 
