@@ -20,24 +20,24 @@
 void
 ldgi_leaf_hash(const uint8_t *entry, size_t len, uint8_t out[LDG_HASH_BYTES])
 {
-    crypto_hash_sha256_state st;
+    ldgi_sha256_ctx st;
     const uint8_t zero = 0x00; /* RFC 6962 leaf prefix */
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &zero, 1);
-    crypto_hash_sha256_update(&st, entry, len);
-    crypto_hash_sha256_final(&st, out);
+    ldgi_sha256_init(&st);
+    ldgi_sha256_update(&st, &zero, 1);
+    ldgi_sha256_update(&st, entry, len);
+    ldgi_sha256_final(&st, out);
 }
 
 void
 ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t len,
                  uint8_t out[LDG_HASH_BYTES])
 {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)LDGI_DOMAIN_BODY, sizeof LDGI_DOMAIN_BODY);
-    crypto_hash_sha256_update(&st, salt, LDG_SALT_BYTES);
-    crypto_hash_sha256_update(&st, body, len);
-    crypto_hash_sha256_final(&st, out);
+    ldgi_sha256_ctx st;
+    ldgi_sha256_init(&st);
+    ldgi_sha256_update(&st, LDGI_DOMAIN_BODY, sizeof LDGI_DOMAIN_BODY);
+    ldgi_sha256_update(&st, salt, LDG_SALT_BYTES);
+    ldgi_sha256_update(&st, body, len);
+    ldgi_sha256_final(&st, out);
 }
 
 /*

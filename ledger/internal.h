@@ -8,6 +8,7 @@
 
 #include "ldg.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +45,24 @@ bool ldgi_buf_put(ldgi_buf *b, const void *p, size_t n);
 
 /* --- UTF-8 (buf.c) --- */
 bool ldgi_utf8_valid(const uint8_t *p, size_t n);
+
+/* --- SHA-256 (sha256.c): x86 SHA extensions where present, else libsodium --- */
+typedef struct ldgi_sha256_ctx {
+    bool ni; /* this hash runs on the SHA extensions */
+    unsigned fill;
+    uint64_t bytes;
+    uint32_t h[8];
+    uint8_t buf[64];
+    crypto_hash_sha256_state ls; /* the portable path's state */
+} ldgi_sha256_ctx;
+
+void ldgi_sha256_init(ldgi_sha256_ctx *s);
+void ldgi_sha256_update(ldgi_sha256_ctx *s, const void *p, size_t n);
+void ldgi_sha256_final(ldgi_sha256_ctx *s, uint8_t out[LDG_HASH_BYTES]);
+void ldgi_sha256(const void *p, size_t n, uint8_t out[LDG_HASH_BYTES]);
+bool ldgi_sha256_accelerated(void);
+/* Tests: true forces libsodium's code; false re-reads the CPU and $LDG_SHA256. */
+void ldgi_sha256_force_portable(bool portable);
 
 /* --- hashing (codec.c) --- */
 void ldgi_leaf_hash(const uint8_t *entry, size_t len, uint8_t out[LDG_HASH_BYTES]);

@@ -16,13 +16,11 @@ void
 ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
                uint8_t out[LDG_HASH_BYTES])
 {
-    crypto_hash_sha256_state st;
-    const uint8_t one = 0x01;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &one, 1);
-    crypto_hash_sha256_update(&st, l, LDG_HASH_BYTES);
-    crypto_hash_sha256_update(&st, r, LDG_HASH_BYTES);
-    crypto_hash_sha256_final(&st, out);
+    uint8_t m[1 + 2 * LDG_HASH_BYTES];
+    m[0] = 0x01; /* RFC 6962 node prefix */
+    memcpy(m + 1, l, LDG_HASH_BYTES);
+    memcpy(m + 1 + LDG_HASH_BYTES, r, LDG_HASH_BYTES);
+    ldgi_sha256(m, sizeof m, out);
 }
 
 /* Largest power of two strictly less than n (n >= 2). */

@@ -1,0 +1,106 @@
+/*
+ * test_sha256.c - ledger/sha256.c: the SHA-extension path against
+ * libsodium's crypto_hash_sha256 on every length from 0 to 1,100 bytes, on
+ * random splits into updates, and on the FIPS 180-4 examples; and the
+ * portable path (LDG_SHA256=portable) giving the same hashes.
+ */
+#include "helpers.h"
+#include "internal.h"
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXLEN 1100
+
+static void
+hex_eq(const uint8_t h[32], const char *want)
+{
+    char hx[65];
+    sodium_bin2hex(hx, sizeof hx, h, 32);
+    cr_assert_str_eq(hx, want);
+}
+
+static void
+setup(void)
+{
+    cr_assert_eq(sodium_init() < 0, 0);
+}
+
+TestSuite(sha256, .init = setup, .fini = NULL);
+
+/* FIPS 180-4 / NIST CAVP examples: "abc", the 448-bit message, a million 'a'. */
+static void
+known_answers(void)
+{
+    uint8_t h[32];
+    ldgi_sha256("abc", 3, h);
+    hex_eq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    ldgi_sha256("", 0, h);
+    hex_eq(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    ldgi_sha256(m448, strlen(m448), h);
+    hex_eq(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    ldgi_sha256_ctx s;
+    uint8_t a[1000];
+    memset(a, 'a', sizeof a);
+    ldgi_sha256_init(&s);
+    for (int i = 0; i < 1000; i++)
+        ldgi_sha256_update(&s, a, sizeof a);
+    ldgi_sha256_final(&s, h);
+    hex_eq(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+/* Every length, one update and random splits, against libsodium. */
+static void
+against_libsodium(void)
+{
+    static uint8_t msg[MAXLEN];
+    randombytes_buf(msg, sizeof msg);
+    for (size_t n = 0; n <= MAXLEN; n++) {
+        uint8_t want[32], got[32];
+        crypto_hash_sha256(want, msg, n);
+        ldgi_sha256(msg, n, got);
+        cr_assert_arr_eq(got, want, 32, "length %zu", n);
+        ldgi_sha256_ctx s;
+        ldgi_sha256_init(&s);
+        for (size_t off = 0; off < n;) {
+            size_t take = randombytes_uniform(130);
+            take = take > n - off ? n - off : take;
+            ldgi_sha256_update(&s, msg + off, take);
+            off += take;
+        }
+        ldgi_sha256_final(&s, got);
+        cr_assert_arr_eq(got, want, 32, "length %zu in random pieces", n);
+    }
+}
+
+Test(sha256, known_answers_and_libsodium_default_path)
+{
+    ldgi_sha256_force_portable(false);
+    known_answers();
+    against_libsodium();
+}
+
+Test(sha256, known_answers_and_libsodium_portable_path)
+{
+    ldgi_sha256_force_portable(true);
+    cr_assert(!ldgi_sha256_accelerated());
+    known_answers();
+    against_libsodium();
+    ldgi_sha256_force_portable(false);
+}
+
+/* Say in the log which path the default one was, so a run on a CPU without the extensions shows it. */
+Test(sha256, reports_the_path)
+{
+    ldgi_sha256_force_portable(false);
+    cr_log_info("SHA-256 on the SHA extensions: %s", ldgi_sha256_accelerated() ? "yes" : "no");
+    unsetenv("LDG_SHA256");
+    setenv("LDG_SHA256", "portable", 1);
+    ldgi_sha256_force_portable(false);
+    cr_assert(!ldgi_sha256_accelerated(), "LDG_SHA256=portable must select libsodium");
+    unsetenv("LDG_SHA256");
+    ldgi_sha256_force_portable(false);
+}
