@@ -44,6 +44,58 @@ rec_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+static void
+rec_swap(ldgi_rec *a, ldgi_rec *b)
+{
+    ldgi_rec t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/*
+ * Sorts a[0..n) by (key, seq), in place: the keys are hashes, so an
+ * in-place radix partition on a byte (American flag sort) splits the
+ * records evenly, and a few levels leave buckets small enough for insertion
+ * sort.  Keys that do not split (a hostile ledger can repeat a ref hash)
+ * fall to qsort past RADIX_DEPTH levels, so the worst case stays n log n.
+ */
+#define RADIX_DEPTH 3
+#define SMALL 24
+
+static void
+rec_sort(ldgi_rec *a, size_t n, unsigned depth)
+{
+    if (n <= SMALL) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0 && rec_cmp(&a[j - 1], &a[j]) > 0; j--)
+                rec_swap(&a[j - 1], &a[j]);
+        return;
+    }
+    if (depth == RADIX_DEPTH) {
+        qsort(a, n, sizeof *a, rec_cmp);
+        return;
+    }
+    size_t count[256] = {0}, next[256], end[256];
+    for (size_t i = 0; i < n; i++)
+        count[a[i].key[depth]]++;
+    for (size_t b = 0, at = 0; b < 256; b++) {
+        next[b] = at;
+        at += count[b];
+        end[b] = at;
+    }
+    for (size_t b = 0; b < 256; b++)
+        while (next[b] < end[b]) {
+            unsigned v = a[next[b]].key[depth];
+            if (v == b)
+                next[b]++;
+            else
+                rec_swap(&a[next[b]], &a[next[v]++]);
+        }
+    for (size_t b = 0, at = 0; b < 256; at += count[b], b++)
+        if (count[b] > 1)
+            rec_sort(a + at, count[b], depth + 1);
+}
+
 ldgi_runs *
 ldgi_runs_new(void)
 {
@@ -88,7 +140,7 @@ spill(ldgi_runs *r)
         r->run_len = l;
         r->cap_runs = cap;
     }
-    qsort(r->buf, r->n, sizeof *r->buf, rec_cmp);
+    rec_sort(r->buf, r->n, 0);
     if (fseek(r->tmp, 0, SEEK_END) != 0)
         return false;
     r->run_off[r->nruns] = ftell(r->tmp);
@@ -167,7 +219,7 @@ ldgi_runs_finish(ldgi_runs *r)
     if (r->failed)
         return false;
     /* The last, in-memory run is a source of its own; the spilled ones read back in pieces. */
-    qsort(r->buf, r->n, sizeof *r->buf, rec_cmp);
+    rec_sort(r->buf, r->n, 0);
     r->nsrc = r->nruns + 1;
     r->src = ldgi_calloc(r->nsrc, sizeof *r->src);
     r->heap = ldgi_calloc(r->nsrc, sizeof *r->heap);
