@@ -519,8 +519,8 @@ recheck(const uint8_t *p, size_t n, bool ok, void (*enc)(const void *, msgpack_p
     return same;
 }
 
-bool
-ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
+static bool
+stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why, bool canon)
 {
     static const char *const names[] = {"actor",    "body",   "key",    "kind", "meaning",
                                         "observed", "origin", "reason", "refs", "study",
@@ -598,11 +598,23 @@ ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
     if (ok && s->v != LDGI_FORMAT_VERSION)
         ok = rd_fail(&r, "unsupported statement version");
     *why = r.why;
-    return recheck(p, n, ok, stmt_pack, s, why);
+    return canon ? recheck(p, n, ok, stmt_pack, s, why) : ok;
 }
 
 bool
-ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why)
+ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
+{
+    return stmt_decode(p, n, s, why, true);
+}
+
+bool
+ldgi_stmt_decode_proven(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
+{
+    return stmt_decode(p, n, s, why, false);
+}
+
+static bool
+entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why, bool canon)
 {
     static const char *const names[] = {"prev", "seq", "sig", "stmt", "time", "v"};
     memset(e, 0, sizeof *e);
@@ -633,5 +645,17 @@ ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why)
     if (ok && e->v != LDGI_FORMAT_VERSION)
         ok = rd_fail(&r, "unsupported entry version");
     *why = r.why;
-    return recheck(p, n, ok, entry_pack, e, why);
+    return canon ? recheck(p, n, ok, entry_pack, e, why) : ok;
+}
+
+bool
+ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why)
+{
+    return entry_decode(p, n, e, why, true);
+}
+
+bool
+ldgi_entry_decode_proven(const uint8_t *p, size_t n, ldgi_entry *e, const char **why)
+{
+    return entry_decode(p, n, e, why, false);
 }

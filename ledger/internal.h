@@ -126,6 +126,13 @@ bool ldgi_entry_encode(const ldgi_entry *e, ldgi_buf *b);
  */
 bool ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why);
 bool ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why);
+/*
+ * The same without the canonical-form check, for bytes proven identical to
+ * bytes that passed it (verify --since, below a checkpoint [VER-11]): still
+ * bounded and safe on any input, but a non-canonical encoding is accepted.
+ */
+bool ldgi_stmt_decode_proven(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why);
+bool ldgi_entry_decode_proven(const uint8_t *p, size_t n, ldgi_entry *e, const char **why);
 
 /* Signature message: domain || 0x00 || statement [FMT-4]. */
 /* false (and a zeroed sig) only for a statement over LDGI_STMT_MAX bytes. */

@@ -19,6 +19,24 @@
 
 #define CHUNK 1024
 
+/*
+ * verify --since [VER-11]: what the entries after the checkpoint need from
+ * the entries before it.  Each is a ref (aux = ref number), an observed head
+ * (aux = OBSERVED | the seq it must be) or a commitment (aux = WANT_COMMIT),
+ * sorted by key; the earlier entries are looked up in it as they stream by.
+ */
+#define OBSERVED (UINT64_C(1) << 63)    /* aux flag of a refs record: an observed head */
+#define WANT_COMMIT (UINT64_C(1) << 62) /* aux flag of a want: a later statement's commitment */
+#define WANTS_MAX 131072                /* more, and the prefix goes through the sorted runs */
+#define SUFFIX_MAX 65536
+
+typedef struct wantrec {
+    uint8_t key[LDG_HASH_BYTES];
+    uint64_t seq; /* the later entry that wants it */
+    uint64_t aux;
+    bool met;
+} wantrec;
+
 typedef struct item {
     uint64_t key_seq;
     bool key_ok;
@@ -26,6 +44,7 @@ typedef struct item {
     size_t n;
     uint8_t leaf[LDG_HASH_BYTES];
     bool entry_ok, stmt_ok, sig_ok;
+    bool wanted; /* below --since, and a later entry wants its leaf hash or commitment */
     const char *why;
     ldgi_entry e;
     ldgi_stmt st;
@@ -36,6 +55,10 @@ typedef struct chunk {
     size_t n;
     _Atomic size_t next; /* next item for phase A */
     uint64_t since;      /* entries below this are proven by a checkpoint: no signature check */
+    const wantrec *wants; /* sorted; read-only while phase A runs */
+    size_t nwants;
+    const uint64_t *filter; /* bit (first two key bytes) set for each want */
+
     unsigned helpers;    /* threads besides the caller: jobs - 1 */
     unsigned started;
     pthread_t th[256];
@@ -43,25 +66,82 @@ typedef struct chunk {
 
 /* ------------------------------------------------ phase A: stateless -- */
 
+static int
+want_cmp(const void *a, const void *b)
+{
+    const wantrec *x = a, *y = b;
+    int c = memcmp(x->key, y->key, LDG_HASH_BYTES);
+    if (c)
+        return c;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->aux < y->aux ? -1 : x->aux > y->aux;
+}
+
+#define FILTER_WORDS 1024 /* 65,536 bits: most keys no want has are turned away at once */
+
+static unsigned
+filter_bit(const uint8_t key[LDG_HASH_BYTES])
+{
+    return (unsigned)key[0] << 8 | key[1];
+}
+
+static bool
+filtered(const uint64_t *f, const uint8_t key[LDG_HASH_BYTES])
+{
+    unsigned b = filter_bit(key);
+    return f && (f[b / 64] >> (b % 64) & 1);
+}
+
+/* Index of the first want with this key, or n. */
+static size_t
+want_first(const wantrec *w, size_t n, const uint8_t key[LDG_HASH_BYTES])
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(w[mid].key, key, LDG_HASH_BYTES) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && memcmp(w[lo].key, key, LDG_HASH_BYTES) == 0 ? lo : n;
+}
+
 static void
 phase_a_one(void *ctx, size_t i)
 {
     item *x = &((chunk *)ctx)->it[i];
     ldgi_leaf_hash(x->p, x->n, x->leaf);
     x->why = NULL;
+    chunk *c = ctx;
+    if (x->key_seq < c->since) {
+        /*
+         * [VER-11] Below the checkpoint: its root, recomputed from these
+         * bytes, proves them the bytes an earlier full verify accepted.
+         */
+        x->entry_ok = ldgi_entry_decode_proven(x->p, x->n, &x->e, &x->why);
+        x->stmt_ok =
+            x->entry_ok && ldgi_stmt_decode_proven(x->e.stmt, x->e.stmt_len, &x->st, &x->why);
+        x->sig_ok = x->stmt_ok;
+        x->wanted = (filtered(c->filter, x->leaf) &&
+                     want_first(c->wants, c->nwants, x->leaf) < c->nwants) ||
+                    (x->stmt_ok && filtered(c->filter, x->st.body) &&
+                     want_first(c->wants, c->nwants, x->st.body) < c->nwants);
+        return;
+    }
     x->entry_ok = ldgi_entry_decode(x->p, x->n, &x->e, &x->why);
     x->stmt_ok = x->entry_ok && ldgi_stmt_decode(x->e.stmt, x->e.stmt_len, &x->st, &x->why);
-    chunk *c = ctx;
-    x->sig_ok = x->stmt_ok && (x->key_seq < c->since ||
-                               ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig));
+    x->sig_ok = x->stmt_ok && ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig);
 }
 
 /* Takes items of c until none is left; run by the helpers and by the caller. */
 static void
 phase_a(chunk *c)
 {
-    for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+    for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;) {
         phase_a_one(c, i);
+    }
 }
 
 static void *
@@ -122,7 +202,6 @@ reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
 
 /* --------------------------------------------- phase B: sequential ---- */
 
-#define OBSERVED (UINT64_C(1) << 63) /* aux flag of a refs record: an observed head */
 #define MAP_CHECK_EVERY 128          /* entries between looks at the mapped size */
 #define MAP_BUDGET (24u << 20)       /* bytes of the ledger file kept mapped */
 #define RECENT 16384                 /* leaf hashes kept for observed-head checks (512 KiB) */
@@ -151,6 +230,10 @@ typedef struct vstate {
     uint64_t o_since;                     /* opts->since_size, or 0 */
     bool since_seen;                      /* the tree of o_since entries was recomputed */
     uint8_t since_root[LDG_HASH_BYTES];   /* ...and this is its head */
+    bool fast;   /* --since with wants: the earlier entries stay out of the sorted runs */
+    uint64_t *filter;
+    wantrec *wants; /* what the later entries need from the earlier ones */
+    size_t nwants;
 } vstate;
 
 static ldg_status
@@ -198,8 +281,6 @@ static ldg_status
 check_indexes(vstate *v, const item *x, uint64_t seq)
 {
     /* The hash-keyed indexes are checked by merging at the end [VER-9]. */
-    if (!ldgi_runs_add(v->commits, x->st.body, seq, 0))
-        return runs_failed(v);
     const ldgi_stmt *st = &x->st;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
@@ -305,10 +386,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         return LDG_OK;
     }
     /* Refs are joined with the leaf hashes computed from the entries at the end [VER-7]. */
-    for (size_t r = 0; r < st->nrefs; r++)
+    for (size_t r = 0; seq >= v->o_since && r < st->nrefs; r++)
         if (!ldgi_runs_add(v->refs, st->refs[r], seq, r + 1))
             return runs_failed(v);
-    if (st->has_observed) {
+    if (st->has_observed && seq >= v->o_since) {
         static const uint8_t zero[LDG_HASH_BYTES];
         bool ok;
         if (st->observed_size > seq) {
@@ -360,7 +441,7 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
  * perfect subtree entry seq completes is compared with the stored node.
  */
 static void
-check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES])
+check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], bool compare)
 {
     uint8_t h[LDG_HASH_BYTES], stored[LDG_HASH_BYTES];
     memcpy(h, leaf, LDG_HASH_BYTES);
@@ -368,8 +449,8 @@ check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES])
     for (unsigned level = 0;; level++) {
         /* A bad node is reported; the recomputed hash goes on up, so one bad node is one finding.
          */
-        if (!ldgi_tree_node(v->t, level, index, stored) ||
-            sodium_memcmp(stored, h, LDG_HASH_BYTES) != 0)
+        if (compare && (!ldgi_tree_node(v->t, level, index, stored) ||
+                        sodium_memcmp(stored, h, LDG_HASH_BYTES) != 0))
             finding(v, LDG_FINDING_FAIL, seq, "tree",
                     "the stored Merkle tree node (level %u, index %llu) is missing or wrong", level,
                     (unsigned long long)index);
@@ -381,6 +462,7 @@ check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES])
         index >>= 1;
     }
 }
+
 
 /* The tree head of the entries seen, from the frontier. */
 static void
@@ -398,6 +480,58 @@ tree_root(vstate *v, uint64_t n, uint8_t root[LDG_HASH_BYTES])
     }
     if (!have)
         crypto_hash_sha256(root, NULL, 0);
+}
+
+/* An earlier entry, below --since, that later ones refer to, observed or repeat [VER-11]. */
+static void
+meet_wants(vstate *v, const item *x, uint64_t seq)
+{
+    for (size_t i = want_first(v->wants, v->nwants, x->leaf);
+         i < v->nwants && memcmp(v->wants[i].key, x->leaf, LDG_HASH_BYTES) == 0; i++) {
+        wantrec *w = &v->wants[i];
+        if (w->aux & WANT_COMMIT)
+            continue;
+        if (w->aux & OBSERVED)
+            w->met |= (w->aux & ~OBSERVED) == seq;
+        else
+            w->met |= seq < w->seq;
+    }
+    if (!x->stmt_ok)
+        return;
+    for (size_t i = want_first(v->wants, v->nwants, x->st.body);
+         i < v->nwants && memcmp(v->wants[i].key, x->st.body, LDG_HASH_BYTES) == 0; i++) {
+        wantrec *w = &v->wants[i];
+        if (!(w->aux & WANT_COMMIT) || w->met)
+            continue;
+        w->met = true;
+        finding(v, LDG_FINDING_FAIL, w->seq, "replay",
+                "the same signed statement is entry %llu: a statement is appended once",
+                (unsigned long long)seq);
+    }
+}
+
+/* A ref or observed head of a later entry that an entry below --since satisfied. */
+static bool
+want_met(const vstate *v, const ldgi_rec *r)
+{
+    if (!v->fast)
+        return false;
+    wantrec k;
+    memcpy(k.key, r->key, LDG_HASH_BYTES);
+    k.seq = r->seq;
+    k.aux = r->aux;
+    const wantrec *w = bsearch(&k, v->wants, v->nwants, sizeof *v->wants, want_cmp);
+    return w && w->met;
+}
+
+/* The head of the first --since entries, once they have all gone into the tree. */
+static void
+since_capture(vstate *v, uint64_t seq)
+{
+    if (v->o_since && seq + 1 == v->o_since) {
+        tree_root(v, v->o_since, v->since_root);
+        v->since_seen = true;
+    }
 }
 
 static ldg_status
@@ -421,13 +555,17 @@ phase_b(vstate *v, chunk *c)
         }
         v->expect = seq + 1;
         v->sum->entries++;
-        if (!ldgi_runs_add(v->leafs, x->leaf, seq, 0))
+        /*
+         * [VER-11] An entry below --since is proven unchanged by the
+         * checkpoint's root, recomputed here from its bytes: only what the
+         * later entries depend on is taken from it (chain, time, key
+         * registry, leaf hash for refs, commitment for replays).
+         */
+        bool old = seq < v->o_since, fast_old = old && v->fast;
+        if (!fast_old && !ldgi_runs_add(v->leafs, x->leaf, seq, 0))
             return runs_failed(v);
-        check_tree(v, seq, x->leaf);
-        if (v->o_since && seq + 1 == v->o_since) {
-            tree_root(v, v->o_since, v->since_root);
-            v->since_seen = true;
-        }
+        check_tree(v, seq, x->leaf, !old);
+        since_capture(v, seq);
         if (!x->entry_ok) {
             finding(v, LDG_FINDING_FAIL, seq, "encoding", "entry does not decode: %s",
                     x->why ? x->why : "?");
@@ -457,10 +595,21 @@ phase_b(vstate *v, chunk *c)
         if (!x->sig_ok)
             finding(v, LDG_FINDING_FAIL, seq, "signature",
                     "signature does not verify under the statement's key");
+        if (fast_old && x->wanted)
+            meet_wants(v, x, seq);
+        if (!fast_old && !ldgi_runs_add(v->commits, x->st.body, seq, 0))
+            return runs_failed(v);
         ldg_status s;
-        if ((s = check_policy(v, &x->st, seq)) != LDG_OK || (s = check_body(v, &x->st, seq)) ||
-            (s = check_indexes(v, x, seq)))
+        if (old) {
+            ldgi_kindclass kc = ldgi_kind_class(x->st.kind.p, x->st.kind.len);
+            if ((kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD ||
+                 kc == LDGI_KIND_KEY_REVOKE) &&
+                (s = check_policy(v, &x->st, seq)) != LDG_OK)
+                return s;
+        } else if ((s = check_policy(v, &x->st, seq)) != LDG_OK ||
+                   (s = check_body(v, &x->st, seq)) || (s = check_indexes(v, x, seq))) {
             return s;
+        }
         /*
          * The entries and bodies stream through, so the mapped part of the
          * file grows with the ledger.  Past a budget, drop the mappings (the
@@ -505,6 +654,7 @@ static void
 start(chunk *c)
 {
     atomic_store(&c->next, 0);
+
     c->started = 0;
     for (unsigned t = 0; t < c->helpers && c->n > 1; t++)
         if (pthread_create(&c->th[c->started], NULL, phase_a_thread, c) == 0)
@@ -521,6 +671,16 @@ finish(chunk *c)
     c->started = 0;
 }
 
+static void
+index_parse(const uint8_t *k, size_t kl, const uint8_t *val, size_t vl, ldgi_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->key, k, kl < LDG_HASH_BYTES ? kl : LDG_HASH_BYTES);
+    out->seq = vl == 8 ? ldgi_rd64(val) : UINT64_MAX;
+    /* A malformed record never matches: it sorts as itself and is reported. */
+    out->aux = kl != LDG_HASH_BYTES || vl != 8;
+}
+
 /* Reads the next (hash, seq) record of a hash-keyed index; false at its end. */
 static ldg_status
 index_next(vstate *v, ldgi_cur *c, bool *first, bool *have, ldgi_rec *out)
@@ -535,11 +695,7 @@ index_next(vstate *v, ldgi_cur *c, bool *first, bool *have, ldgi_rec *out)
         return LDG_OK;
     if (s != LDG_OK)
         return s;
-    memset(out, 0, sizeof *out);
-    memcpy(out->key, k, kl < LDG_HASH_BYTES ? kl : LDG_HASH_BYTES);
-    out->seq = vl == 8 ? ldgi_rd64(val) : UINT64_MAX;
-    /* A malformed record never matches: it sorts as itself and is reported. */
-    out->aux = kl != LDG_HASH_BYTES || vl != 8;
+    index_parse(k, kl, val, vl, out);
     return LDG_OK;
 }
 
@@ -547,6 +703,32 @@ static int
 key_cmp(const ldgi_rec *a, const ldgi_rec *b)
 {
     return memcmp(a->key, b->key, LDG_HASH_BYTES);
+}
+
+/*
+ * Fast --since [VER-11]: the runs hold only the later entries, so the index
+ * is not read record by record; the cursor jumps to the next key a run
+ * holds.  The records jumped over are the earlier entries' (their number is
+ * checked in check_totals).
+ */
+static ldg_status
+index_skip_to(vstate *v, ldgi_cur *c, bool *have, ldgi_rec *d, const ldgi_rec *to)
+{
+    if (!v->fast || !*have || (to && key_cmp(d, to) >= 0))
+        return LDG_OK;
+    if (!to) {
+        *have = false;
+        return LDG_OK;
+    }
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    ldg_status s = ldgi_cur_seek(c, to->key, LDG_HASH_BYTES, &k, &kl, &val, &vl, v->err);
+    *have = s == LDG_OK;
+    if (s == LDG_E_NOTFOUND)
+        return LDG_OK;
+    if (s == LDG_OK)
+        index_parse(k, kl, val, vl, d);
+    return s;
 }
 
 static void
@@ -576,6 +758,9 @@ merge_leafs(vstate *v)
         goto out;
     for (;;) {
         const ldgi_rec *pl = ldgi_runs_peek(v->leafs), *pr = ldgi_runs_peek(v->refs);
+        if ((s = index_skip_to(v, c, &have_d, &d, !pl || (pr && key_cmp(pr, pl) < 0) ? pr : pl)) !=
+            LDG_OK)
+            goto out;
         if (!pl && !pr && !have_d)
             break;
         /* The smallest key among the three streams. */
@@ -603,7 +788,8 @@ merge_leafs(vstate *v)
                         "the leaf-hash index does not map this record's leaf hash to its seq");
         }
         if (have_d && memcmp(d.key, key, LDG_HASH_BYTES) == 0) {
-            if (!d_matched)
+            /* With fast --since, the index records of earlier entries are not rechecked. */
+            if (!d_matched && !(v->fast && nseq == 0 && !d.aux && d.seq < v->o_since))
                 finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
                         "the leaf-hash index holds a hash that is no entry's leaf hash (it "
                         "says entry %llu)",
@@ -618,12 +804,12 @@ merge_leafs(vstate *v)
                 bool ok = false;
                 for (size_t i = 0; i < nseq; i++)
                     ok |= seqs[i] == want;
-                if (!ok)
+                if (!ok && !want_met(v, &r))
                     finding(v, LDG_FINDING_FAIL, r.seq, "observed",
                             "the signer observed a chain head (size %llu) that this chain does "
                             "not have",
                             (unsigned long long)want + 1);
-            } else if (lowest >= r.seq) {
+            } else if (lowest >= r.seq && !want_met(v, &r)) {
                 finding(v, LDG_FINDING_FAIL, r.seq, "ref", "ref %llu names no earlier entry",
                         (unsigned long long)r.aux);
             }
@@ -655,6 +841,8 @@ merge_commits(vstate *v)
         goto out;
     for (;;) {
         const ldgi_rec *p = ldgi_runs_peek(v->commits);
+        if ((s = index_skip_to(v, c, &have_d, &d, p)) != LDG_OK)
+            goto out;
         if (!p && !have_d)
             break;
         if (p && (!have_d || key_cmp(p, &d) <= 0)) {
@@ -675,9 +863,11 @@ merge_commits(vstate *v)
                 (s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
                 goto out;
         } else {
-            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
-                    "the statement index holds a commitment no statement has (it says entry %llu)",
-                    (unsigned long long)d.seq);
+            if (!(v->fast && !d.aux && d.seq < v->o_since))
+                finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
+                        "the statement index holds a commitment no statement has (it says entry "
+                        "%llu)",
+                        (unsigned long long)d.seq);
             if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
                 goto out;
         }
@@ -731,6 +921,28 @@ check_checkpoints(vstate *v)
     return s == LDG_E_NOTFOUND ? LDG_OK : s;
 }
 
+/* Bodies of the entries whose bodies were checked: all, or from --since on [VER-11]. */
+static ldg_status
+count_bodies(vstate *v, uint64_t *n)
+{
+    if (!v->o_since || v->o_since >= v->sum->entries)
+        return v->o_since ? (*n = 0, LDG_OK) : ldgi_count(v->t, LDGI_DB_BODIES, n, v->err);
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_BODIES, &c, v->err);
+    if (s != LDG_OK)
+        return s;
+    uint8_t from[8];
+    ldgi_be64(from, v->o_since);
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    *n = 0;
+    for (s = ldgi_cur_seek(c, from, 8, &k, &kl, &val, &vl, v->err); s == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err))
+        ++*n;
+    ldgi_cur_close(c);
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
 /* Cross-checks that need the whole pass: index sizes and the stored key registry. */
 static ldg_status
 check_totals(vstate *v)
@@ -751,6 +963,19 @@ check_totals(vstate *v)
                     "the %s index has %llu entries for %llu records", idx[i].name,
                     (unsigned long long)n, (unsigned long long)v->sum->entries);
     }
+    static const struct {
+        ldgi_db db;
+        const char *name;
+    } hidx[] = {{LDGI_DB_LEAF, "leaf-hash"}, {LDGI_DB_COMMIT, "statement"}};
+    for (size_t i = 0; v->fast && i < sizeof hidx / sizeof hidx[0]; i++) {
+        /* Fast --since did not read these indexes whole: their size at least must be right. */
+        if ((s = ldgi_count(v->t, hidx[i].db, &n, v->err)) != LDG_OK)
+            return s;
+        if (n != v->sum->entries)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
+                    "the %s index has %llu entries for %llu records", hidx[i].name,
+                    (unsigned long long)n, (unsigned long long)v->sum->entries);
+    }
     uint64_t want = 0;
     for (uint64_t m = v->sum->entries; m; m >>= 1)
         want += m; /* floor(entries / 2^k) nodes at each level k */
@@ -760,12 +985,13 @@ check_totals(vstate *v)
         finding(v, LDG_FINDING_FAIL, UINT64_MAX, "tree",
                 "the Merkle tree holds %llu nodes; %llu entries make %llu", (unsigned long long)n,
                 (unsigned long long)v->sum->entries, (unsigned long long)want);
-    if ((s = ldgi_count(v->t, LDGI_DB_BODIES, &n, v->err)) != LDG_OK)
+    if ((s = count_bodies(v, &n)) != LDG_OK)
         return s;
-    if (n + v->sum->withheld != v->sum->entries)
+    uint64_t checked = v->sum->entries > v->o_since ? v->sum->entries - v->o_since : 0;
+    if (n + v->sum->withheld != checked)
         finding(v, LDG_FINDING_FAIL, UINT64_MAX, "body",
                 "%llu stored bodies for %llu records with %llu withheld (bodies for no record)",
-                (unsigned long long)n, (unsigned long long)v->sum->entries,
+                (unsigned long long)n, (unsigned long long)checked,
                 (unsigned long long)v->sum->withheld);
     if ((s = ldgi_count(v->t, LDGI_DB_KEYS, &n, v->err)) != LDG_OK)
         return s;
@@ -789,6 +1015,87 @@ check_totals(vstate *v)
             finding(v, LDG_FINDING_FAIL, k->ks.added_seq, "keys",
                     "the stored key registry disagrees with the key records");
     }
+    return LDG_OK;
+}
+
+static bool
+want_add(vstate *v, size_t *cap, const uint8_t key[LDG_HASH_BYTES], uint64_t seq, uint64_t aux)
+{
+    if (v->nwants == WANTS_MAX)
+        return false;
+    if (v->nwants == *cap) {
+        size_t nc = *cap ? *cap * 2 : 1024;
+        wantrec *nw = ldgi_realloc(v->wants, nc * sizeof *nw);
+        if (!nw)
+            return false;
+        v->wants = nw;
+        *cap = nc;
+    }
+    wantrec *w = &v->wants[v->nwants++];
+    memcpy(w->key, key, LDG_HASH_BYTES);
+    w->seq = seq;
+    w->aux = aux;
+    w->met = false;
+    return true;
+}
+
+/*
+ * [VER-11] Before the pass, reads the entries from --since on for what they
+ * need from the earlier ones: then the earlier entries are only hashed and
+ * looked up in that list, not sorted and merged.  Entries that do not
+ * decode are skipped here (the pass reports them).  Too many later entries,
+ * or no memory, and the pass runs the ordinary way (v->fast stays false).
+ */
+static ldg_status
+collect_wants(vstate *v, uint64_t total)
+{
+    if (!v->o_since || total <= v->o_since || total - v->o_since > SUFFIX_MAX)
+        return LDG_OK;
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_ENTRIES, &c, v->err);
+    if (s != LDG_OK)
+        return s;
+    uint8_t from[8];
+    ldgi_be64(from, v->o_since);
+    const uint8_t *k, *val;
+    size_t kl, vl, cap = 0;
+    bool room = true;
+    for (s = ldgi_cur_seek(c, from, 8, &k, &kl, &val, &vl, v->err); s == LDG_OK && room;
+         s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err)) {
+        ldgi_entry e;
+        ldgi_stmt st;
+        const char *why;
+        if (kl != 8 || !ldgi_entry_decode(val, vl, &e, &why) ||
+            !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why))
+            continue;
+        uint64_t seq = ldgi_rd64(k);
+        room = want_add(v, &cap, st.body, seq, WANT_COMMIT);
+        for (size_t r = 0; room && r < st.nrefs; r++)
+            room = want_add(v, &cap, st.refs[r], seq, r + 1);
+        if (room && st.has_observed && st.observed_size && st.observed_size - 1 < v->o_since)
+            room = want_add(v, &cap, st.observed_head, seq, OBSERVED | (st.observed_size - 1));
+    }
+    ldgi_cur_close(c);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    if (!room) {
+        free(v->wants);
+        v->wants = NULL;
+        v->nwants = 0;
+        return LDG_OK;
+    }
+    if (!(v->filter = ldgi_calloc(FILTER_WORDS, sizeof *v->filter))) {
+        free(v->wants);
+        v->wants = NULL;
+        v->nwants = 0;
+        return LDG_OK;
+    }
+    for (size_t i = 0; i < v->nwants; i++) {
+        unsigned b = filter_bit(v->wants[i].key);
+        v->filter[b / 64] |= UINT64_C(1) << (b % 64);
+    }
+    qsort(v->wants, v->nwants, sizeof *v->wants, want_cmp);
+    v->fast = true;
     return LDG_OK;
 }
 
@@ -819,6 +1126,11 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         goto out;
     if (ldgi_head(v.t, &total, head, NULL, NULL) != LDG_OK)
         total = 0;
+    if ((s = collect_wants(&v, total)) != LDG_OK)
+        goto out;
+    c[0]->wants = c[1]->wants = v.wants;
+    c[0]->nwants = c[1]->nwants = v.nwants;
+    c[0]->filter = c[1]->filter = v.filter;
     if ((s = ldgi_cur_open(v.t, LDGI_DB_ENTRIES, &cur, err)) != LDG_OK)
         goto out;
     bool first = true;
@@ -871,6 +1183,8 @@ out:
     ldgi_cur_close(cur);
     ldgi_txn_abort(v.t);
     free(v.reg.slot);
+    free(v.wants);
+    free(v.filter);
     free(v.ik);
     free(v.recent);
     ldgi_runs_free(v.leafs);

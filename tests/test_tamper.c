@@ -707,6 +707,119 @@ Test(tamper, duplicated_statement_is_reported_as_replay_even_without_bodies,
     run_free(&r);
 }
 
+/* ------------------------------------------------ verify --since -- */
+
+/* QA's step [VER-11]: a checkpoint of the ledger as it is, verified in full, saved as qa.txt. */
+static void
+qa_saves_checkpoint(const char *d)
+{
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    run_free(&r);
+}
+
+/* verify --since qa.txt exits 1; returns its --json output. */
+static run_result
+since_fails(const char *d)
+{
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--json");
+    cr_assert_eq(r.status, 1, "verify --since must exit 1: %s%s", r.out, r.err);
+    cr_assert(strstr(verdict_line(r.out), "\"verdict\":\"failed\""), "%s", r.out);
+    return r;
+}
+
+static void
+since_ok(const char *d, const char *expect)
+{
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, expect), "want \"%s\" in: %s", expect, r.out);
+    run_free(&r);
+}
+
+/* Refs, corrections and an observed head that reach below the checkpoint are found there. */
+Test(tamper, since_new_records_that_refer_below_the_checkpoint_verify, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    qa_saves_checkpoint(d);
+    run_result r = LDG(d, "{\"subject\":\"decided\"}", "append", "--as", "decider.key", "--kind",
+                       "decision", "--study", "S1", "--ref", "4", "--ref", "9", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, "{\"subject\":\"ok\"}", "sign", "--as", "approver.key", "--kind", "approval",
+            "--meaning", "approval", "--study", "S1", "--ref", "10", "--ref", "5",
+            "--observed-from", "ledger", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "s.stmt", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "append", "--signed", "s.stmt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    since_ok(d, "12 entries, 2 signatures checked, 0 failures");
+}
+
+/* An earlier statement appended again after the checkpoint: found from the earlier entries. */
+Test(tamper, since_replay_of_a_statement_below_the_checkpoint_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    qa_saves_checkpoint(d);
+    size_t len;
+    uint8_t *e = get_entry(d, 4, &len);
+    put_entry(d, 10, e, len);
+    free(e);
+    run_result r = since_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 10, "replay"), "%s", r.out);
+    run_free(&r);
+}
+
+/* A key revoked below the checkpoint stays revoked, whatever the host's key table says now. */
+Test(tamper, since_key_revoked_below_the_checkpoint_is_still_revoked, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    run_result r = LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub",
+                       "--reason", "left the project");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    qa_saves_checkpoint(d);
+    /* the host un-revokes the key in its table, appends as the author, and puts the table back */
+    r = LDG(d, NULL, "show", "1", "--json");
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s", r.out);
+    const char *b64 =
+        json_string_value(json_object_get(json_object_get(o, "subject_key"), "pub"));
+    uint8_t pub[32];
+    size_t pl;
+    cr_assert_eq(sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &pl, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    json_decref(o);
+    run_free(&r);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "keys", pub, 32, &v, &vl), 0);
+    cr_assert_eq(vl, 17);
+    uint8_t saved[17], *kv = v;
+    memcpy(saved, kv, 17);
+    memset(kv + 8, 0xff, 8);
+    cr_assert_eq(lmdb_put_value(d, "keys", pub, 32, kv, 17), 0);
+    free(v);
+    r = LDG(d, "{\"subject\":\"late\"}", "append", "--as", "author.key", "--kind",
+            "communication", "--study", "S1", "--body", "-");
+    cr_assert_eq(r.status, 0, "the doctored table lets it in: %s", r.err);
+    run_free(&r);
+    cr_assert_eq(lmdb_put_value(d, "keys", pub, 32, saved, 17), 0);
+    r = since_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 11, "key"), "%s", r.out);
+    cr_assert(strstr(r.out, "revoked at entry 10"), "the revocation is the reason: %s", r.out);
+    run_free(&r);
+}
+
 /* ------------------------------------------- refs and observed heads -- */
 
 /* Leaf hash of entry seq, from `ldg show --json`. */
@@ -804,9 +917,21 @@ Test(tamper, ref_let_in_through_a_doctored_leaf_index_is_caught, .fini = tmp_cle
     run_free(&r);
     swap_ledgers(d);
     append_many(d, 3);
+    qa_saves_checkpoint(d);
     doctored_append(d, "s.stmt", a4, 4);
     r = verify_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
+    run_free(&r);
+    r = since_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
+    run_free(&r);
+    /* the host leaves its doctored index record in place: still caught, and the index too */
+    uint8_t k[8];
+    seq_key(4, k);
+    cr_assert_eq(lmdb_put_value(d, "leaf", a4, 32, k, 8), 0);
+    r = since_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", -1, "index"), "%s", r.out);
     run_free(&r);
 }
 
@@ -826,11 +951,12 @@ observed_case(bool far)
     /* far: past the window of recent leaf hashes, so the end-of-run merge decides */
     int more = far ? 16500 : 3;
     append_many(d, more);
-    r = LDG(d, NULL, "verify");
-    cr_assert_eq(r.status, 0, "B verifies before: %s", r.out);
-    run_free(&r);
+    qa_saves_checkpoint(d); /* and B verifies before */
     doctored_append(d, "s.stmt", a4, 4);
     r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 5 + more, "observed"), "%s", r.out);
+    run_free(&r);
+    r = since_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 5 + more, "observed"), "%s", r.out);
     run_free(&r);
 }
@@ -858,12 +984,15 @@ Test(tamper, genuine_observed_head_far_back_verifies, .fini = tmp_cleanup, .time
     write_file(d, "s.stmt", r.out);
     run_free(&r);
     append_many(d, 16500);
+    qa_saves_checkpoint(d);
     r = LDG(d, NULL, "append", "--signed", "s.stmt");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
     r = LDG(d, NULL, "verify");
     cr_assert_eq(r.status, 0, "%s", r.out);
     run_free(&r);
+    /* below the checkpoint, the observed head and the ref are found among the earlier entries */
+    since_ok(d, "16505 entries, 1 signatures checked, 0 failures");
 }
 
 /* ------------------------------------------------------ review fixes -- */

@@ -345,6 +345,7 @@ Test(tlog, verify_since_a_saved_checkpoint_checks_only_new_signatures, .fini = t
     run_result r = LDG(d, NULL, "verify", "--since", "qa.txt");
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "13 entries, 3 signatures checked"), "%s", r.out);
+    cr_assert(strstr(r.out, "the first 10 re-hashed against qa.txt"), "%s", r.out);
     run_free(&r);
     /* an entry below the checkpoint is altered where only its signature would show it */
     uint8_t k[8];

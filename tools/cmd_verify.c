@@ -204,6 +204,9 @@ cmd_verify(int argc, char **argv)
                               (json_int_t)sum.entries, "signatures", (json_int_t)sum.signatures,
                               "failures", (json_int_t)sum.failures, "withheld",
                               (json_int_t)sum.withheld, "head", head, "root", root);
+        /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
+        if (j && o.since_size)
+            json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
         char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (t)
             puts(t);
@@ -211,10 +214,18 @@ cmd_verify(int argc, char **argv)
         json_decref(j);
     } else {
         printf("%s: %s: %llu entries, %llu signatures checked, %llu failures, %llu bodies "
-               "withheld; head %s; tree root %s\n",
+               "withheld; head %s; tree root %s",
                ok ? "OK" : "FAILED", tool_ledger_dir(dir), (unsigned long long)sum.entries,
                (unsigned long long)sum.signatures, (unsigned long long)sum.failures,
                (unsigned long long)sum.withheld, head, root);
+        if (o.since_size) {
+            char *safe = tool_printable(since);
+            printf("; the first %llu re-hashed against %s (their signatures, bodies and "
+                   "indexes were checked by the verify that saved it)",
+                   (unsigned long long)o.since_size, safe ? safe : "the --since checkpoint");
+            free(safe);
+        }
+        putchar('\n');
     }
     return ok ? EXIT_OK : EXIT_INTEGRITY;
 }
