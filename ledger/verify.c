@@ -59,9 +59,6 @@ typedef struct chunk {
     size_t nwants;
     const uint64_t *filter; /* bit (first two key bytes) set for each want */
 
-    unsigned helpers;    /* threads besides the caller: jobs - 1 */
-    unsigned started;
-    pthread_t th[256];
 } chunk;
 
 /* ------------------------------------------------ phase A: stateless -- */
@@ -144,11 +141,70 @@ phase_a(chunk *c)
     }
 }
 
+/*
+ * The helper threads, started once per run: each chunk's start() hands
+ * them the chunk, finish() has the caller join in and waits until every
+ * helper is done with it.  (A thread per chunk cost a create and a join a
+ * thousand times per million entries.)
+ */
+typedef struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, idle;
+    chunk *work;
+    unsigned gen;  /* bumped by each start() */
+    unsigned busy; /* helpers not yet done with work */
+    bool stop;
+    unsigned n;
+    pthread_t th[255];
+} pool;
+
 static void *
-phase_a_thread(void *arg)
+pool_thread(void *arg)
 {
-    phase_a(arg);
+    pool *p = arg;
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        chunk *c = p->work;
+        pthread_mutex_unlock(&p->mu);
+        phase_a(c);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0)
+            pthread_cond_signal(&p->idle);
+    }
+    pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+/* Starts up to `helpers` threads; with fewer (or none), the caller does more. */
+static void
+pool_start(pool *p, unsigned helpers)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    for (p->n = 0; p->n < helpers && p->n < 255; p->n++)
+        if (pthread_create(&p->th[p->n], NULL, pool_thread, p) != 0)
+            break;
+}
+
+static void
+pool_stop(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned t = 0; t < p->n; t++)
+        pthread_join(p->th[t], NULL);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->idle);
+    pthread_mutex_destroy(&p->mu);
 }
 
 /* ------------------------------------------------------ key registry -- */
@@ -651,24 +707,28 @@ collect(ldgi_cur *cur, bool *first, chunk *c, ldg_err *err)
 
 /* Starts the helpers on phase A of c; the caller joins in at finish(). */
 static void
-start(chunk *c)
+start(pool *p, chunk *c)
 {
     atomic_store(&c->next, 0);
-
-    c->started = 0;
-    for (unsigned t = 0; t < c->helpers && c->n > 1; t++)
-        if (pthread_create(&c->th[c->started], NULL, phase_a_thread, c) == 0)
-            c->started++;
+    if (!p->n || c->n < 2)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->work = c;
+    p->busy = p->n;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* The caller works through what is left of c's phase A, then waits for the helpers. */
 static void
-finish(chunk *c)
+finish(pool *p, chunk *c)
 {
     phase_a(c);
-    for (unsigned t = 0; t < c->started; t++)
-        pthread_join(c->th[t], NULL);
-    c->started = 0;
+    pthread_mutex_lock(&p->mu);
+    while (p->busy)
+        pthread_cond_wait(&p->idle, &p->mu);
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void
@@ -1104,7 +1164,8 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
 {
     memset(sum, 0, sizeof *sum);
     vstate v = {.l = l, .o = o, .sum = sum, .err = err};
-    chunk *c[2] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk))};
+    chunk *c[3] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk)),
+                   ldgi_calloc(1, sizeof(chunk))};
     v.ik = ldgi_malloc(LDG_STUDY_MAX + 64);
     v.recent = ldgi_calloc(RECENT, LDG_HASH_BYTES);
     v.leafs = ldgi_runs_new();
@@ -1114,23 +1175,28 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     ldg_status s;
     uint64_t total = 0;
     uint8_t head[LDG_HASH_BYTES];
-    if (!c[0] || !c[1] || !v.ik || !v.recent || !v.leafs || !v.commits || !v.refs) {
+    pool workers = {0};
+    bool pooled = false;
+    if (!c[0] || !c[1] || !c[2] || !v.ik || !v.recent || !v.leafs || !v.commits || !v.refs) {
         s = ldgi_fail(err, LDG_E_NOMEM, "verify: out of memory");
         goto out;
     }
     unsigned jobs = o && o->jobs ? o->jobs : ldgi_ncpu();
     v.o_since = o ? o->since_size : 0;
-    c[0]->since = c[1]->since = v.o_since;
-    c[0]->helpers = c[1]->helpers = (jobs > 256 ? 256 : jobs) - 1;
+    c[0]->since = c[1]->since = c[2]->since = v.o_since;
+    pool_start(&workers, jobs - 1);
+    pooled = true;
     if ((s = ldgi_txn_begin(l, false, &v.t, err)) != LDG_OK)
         goto out;
     if (ldgi_head(v.t, &total, head, NULL, NULL) != LDG_OK)
         total = 0;
     if ((s = collect_wants(&v, total)) != LDG_OK)
         goto out;
-    c[0]->wants = c[1]->wants = v.wants;
-    c[0]->nwants = c[1]->nwants = v.nwants;
-    c[0]->filter = c[1]->filter = v.filter;
+    for (int i = 0; i < 3; i++) {
+        c[i]->wants = v.wants;
+        c[i]->nwants = v.nwants;
+        c[i]->filter = v.filter;
+    }
     if ((s = ldgi_cur_open(v.t, LDGI_DB_ENTRIES, &cur, err)) != LDG_OK)
         goto out;
     bool first = true;
@@ -1141,24 +1207,30 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         goto totals;
     }
     /*
-     * Pipeline: while the helpers run phase A of the next chunk, the caller
-     * runs phase B of this one, then helps finish the next one's phase A.
-     * So `jobs` threads stay busy and no core is oversubscribed.
+     * Pipeline over three chunks: while the helpers run phase A of the next
+     * chunk, the caller reads the one after from the cursor and runs phase B
+     * of this one, then helps finish the next one's phase A.  So `jobs`
+     * threads stay busy and no core is oversubscribed.
      */
-    start(c[0]);
-    finish(c[0]);
-    for (int k = 0;; k ^= 1) {
-        if ((s = collect(cur, &first, c[k ^ 1], err)) != LDG_OK)
-            goto out;
-        start(c[k ^ 1]);
-        s = phase_b(&v, c[k]);
-        finish(c[k ^ 1]);
+    start(&workers, c[0]);
+    finish(&workers, c[0]);
+    if ((s = collect(cur, &first, c[1], err)) != LDG_OK)
+        goto out;
+    start(&workers, c[1]);
+    for (int k = 0;; k = (k + 1) % 3) {
+        chunk *now = c[k], *next = c[(k + 1) % 3], *after = c[(k + 2) % 3];
+        after->n = 0;
+        s = next->n ? collect(cur, &first, after, err) : LDG_OK;
+        if (s == LDG_OK)
+            s = phase_b(&v, now);
+        finish(&workers, next);
         if (s != LDG_OK)
             goto out;
         if (o && o->on_progress)
             o->on_progress(o->ctx, sum->entries, total);
-        if (c[k ^ 1]->n == 0)
+        if (next->n == 0)
             break;
+        start(&workers, after);
     }
 totals:
     if (!ldgi_runs_finish(v.leafs) || !ldgi_runs_finish(v.refs) || !ldgi_runs_finish(v.commits)) {
@@ -1180,6 +1252,8 @@ totals:
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
     tree_root(&v, sum->entries, sum->root);
 out:
+    if (pooled)
+        pool_stop(&workers);
     ldgi_cur_close(cur);
     ldgi_txn_abort(v.t);
     free(v.reg.slot);
@@ -1192,5 +1266,6 @@ out:
     ldgi_runs_free(v.refs);
     free(c[0]);
     free(c[1]);
+    free(c[2]);
     return s;
 }
