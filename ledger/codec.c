@@ -13,6 +13,7 @@
 
 #include <msgpack.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ hashing -- */
@@ -225,6 +226,7 @@ typedef struct rd {
     const uint8_t *p;
     size_t n, i;
     const char *why;
+    bool proven; /* bytes known to have passed full decoding: UTF-8 is not re-validated */
 } rd;
 
 static bool
@@ -318,7 +320,7 @@ rd_str(rd *r, ldgi_str *s)
     const uint8_t *q;
     if (!rd_bytes(r, (size_t)len, &q))
         return false;
-    if (!ldgi_utf8_valid(q, (size_t)len))
+    if (!r->proven && !ldgi_utf8_valid(q, (size_t)len))
         return rd_fail(r, "string is not valid UTF-8");
     s->p = (const char *)q;
     s->len = (size_t)len;
@@ -526,8 +528,8 @@ stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why, bool can
                                         "observed", "origin", "reason", "refs", "study",
                                         "time",     "tz",     "v"};
     enum { ACTOR, BODY, KEY, KIND, MEANING, OBSERVED, ORIGIN, REASON, REFS, STUDY, TIME, TZ, V };
-    memset(s, 0, sizeof *s);
-    rd r = {p, n, 0, NULL};
+    memset(s, 0, offsetof(ldgi_stmt, refs)); /* the refs past nrefs are never read */
+    rd r = {p, n, 0, NULL, !canon};
     keyorder ko = {names, 13, 0};
     size_t count;
     bool ok = n <= LDGI_STMT_MAX ? rd_container(&r, true, &count) : rd_fail(&r, "too large");
@@ -618,7 +620,7 @@ entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why, bool c
 {
     static const char *const names[] = {"prev", "seq", "sig", "stmt", "time", "v"};
     memset(e, 0, sizeof *e);
-    rd r = {p, n, 0, NULL};
+    rd r = {p, n, 0, NULL, !canon};
     keyorder ko = {names, 6, 0};
     size_t count;
     bool ok = n <= LDGI_ENTRY_MAX ? rd_container(&r, true, &count) : rd_fail(&r, "too large");

@@ -98,10 +98,10 @@ typedef struct ldgi_stmt {
     bool has_reason;
     ldgi_str reason;
     size_t nrefs;
-    uint8_t refs[LDG_REFS_MAX][LDG_HASH_BYTES];
     ldgi_str study;
     int64_t time_ns;
     int32_t tz_min;
+    uint8_t refs[LDG_REFS_MAX][LDG_HASH_BYTES]; /* last: decoding clears only what is before */
 } ldgi_stmt;
 
 typedef struct ldgi_entry {
