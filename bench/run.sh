@@ -90,6 +90,9 @@ if [ -x "$JR" ]; then
     read -r JOURNAL_S JOURNAL_RSS JOURNAL_CPU JOURNAL_ANON < <("$BC" wall - -- journalctl --verify --file="$W/b.journal")
 fi
 
+# The floor of any re-hashing verification: every entry SHA-256'd as a leaf on one core.
+read -r REHASH_S REHASH_N REHASH_BYTES < <("$BC" rehash "$LDG_LEDGER")
+
 # ---------------------------------------------------------------- proofs --
 note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
 read -r PR_N PR_I PR_C < <("$BC" proofs "$LDG_LEDGER" 2000)
@@ -164,6 +167,8 @@ if [ -n "$JOURNAL_S" ]; then
     r=$(calc "$JOURNAL_S / $SINCE_S")
     row "verify --since vs journalctl (s)" "$SINCE_S" "journalctl --verify $JOURNAL_S s" "" "$r" ">= 3" "$(ge "$r" 3)"
 fi
+r=$(calc "$REHASH_S / $CORES / $SINCE_S")
+row "verify --since vs re-hash floor [5]" "$SINCE_S" "$((REHASH_BYTES / 1048576)) MiB SHA / $CORES $(calc "$REHASH_S / $CORES") s" "" "$r" "-> 1" -
 row "inclusion proof at $PR_SMALL_N (us)" "$PR_SMALL_I" "1 ms" "" "$(calc "$PR_SMALL_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_SMALL_I / 1000")")"
 row "inclusion proof at $PR_N (us)" "$PR_I" "1 ms" "" "$(calc "$PR_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_I / 1000")")"
 row "consistency proof at $PR_N (us)" "$PR_C" "1 ms" "" "$(calc "$PR_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_C / 1000")")"
@@ -181,6 +186,8 @@ row "batch append CPU busy (cpu s) [4]" "$APP_CPU" "wall x $CORES $(calc "$APP_S
 echo "  [3] RSS: getrusage(RUSAGE_CHILDREN).ru_maxrss (what /usr/bin/time -v reports), which counts"
 echo "      the LMDB file pages mapped and touched; anon: peak RssAnon sampled every 2 ms"
 echo "  [4] user+sys CPU of the process over (wall x cores); below 1 = serial phases or waiting"
+echo "  [5] floor: SHA-256 of every entry ($REHASH_N, $REHASH_BYTES bytes) on one core by a bare LMDB"
+echo "      cursor, $REHASH_S s, over $CORES cores; --since also checks the new 1 % in full"
 echo
 echo "  wall: batch ${APP_S}s, verify ${VER_S}s, verify --jobs 1 ${VER1_S}s;" \
     "single append min ${S_MIN} ms, max ${S_MAX} ms ($NS runs)"
