@@ -46,6 +46,14 @@ bool ldgi_buf_put(ldgi_buf *b, const void *p, size_t n);
 /* --- UTF-8 (buf.c) --- */
 bool ldgi_utf8_valid(const uint8_t *p, size_t n);
 
+/* --- reading (read.c) --- */
+/* Takes ownership of r; returns non-zero to stop. */
+typedef int (*ldgi_take_fn)(void *ctx, ldg_record *r);
+typedef struct ldgi_txn ldgi_txn;
+/* ldg_log_each inside the caller's read transaction. */
+ldg_status ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx,
+                         ldg_err *err);
+
 /* --- SHA-256 (sha256.c): x86 SHA extensions where present, else libsodium --- */
 typedef struct ldgi_sha256_ctx {
     bool ni; /* this hash runs on the SHA extensions */

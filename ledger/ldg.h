@@ -404,7 +404,13 @@ typedef struct ldg_record {
     int has_key;        /* key.add / key.revoke / genesis subject */
     ldg_keyinfo key;    /* as stated in this record */
     ldg_keyinfo signer; /* the actor as registered in the ledger */
+    int sig_state;      /* LDG_SIG_*: set by ldg_log_checked, UNCHECKED elsewhere */
 } ldg_record;
+
+#define LDG_SIG_UNCHECKED 0
+#define LDG_SIG_VALID 1   /* checked now: verifies under the statement's key */
+#define LDG_SIG_INVALID 2 /* checked now: does not verify */
+#define LDG_SIG_PROVEN 3  /* not checked now: below a checkpoint a full verify accepted [VER-11] */
 
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out,
                                                    ldg_err *err);
@@ -417,6 +423,8 @@ typedef struct ldg_filter {
     const char *actor; /* printed name, key name, or verifier-key line */
     int has_since, has_until;
     int64_t since_ns, until_ns; /* on the host time, inclusive */
+    int has_seq;
+    uint64_t seq_from, seq_to; /* inclusive */
 } ldg_filter;
 
 /*
@@ -427,6 +435,30 @@ typedef struct ldg_filter {
 typedef int (*ldg_record_fn)(void *ctx, const ldg_record *r);
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter *f,
                                                  ldg_record_fn fn, void *ctx, ldg_err *err);
+
+/*
+ * ldg_log_each for exports: the same records from one snapshot, each with
+ * its signature checked on `jobs` threads (sig_state), except below
+ * proven_size where a checkpoint verified before vouches for them (the
+ * caller must check roots[] against that checkpoint).  Before any record,
+ * the tree heads of the first root_size[i] entries are recomputed from the
+ * stored entries into roots[i] (0 = not wanted; a size beyond the ledger
+ * gives LDG_E_INPUT).  Records are handed over in batches bounded in count
+ * and bytes: memory does not grow with the ledger.
+ */
+typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+typedef struct ldg_check_opts {
+    unsigned jobs; /* 0 = all cores */
+    uint64_t proven_size;
+    uint64_t root_size[2];
+    ldg_progress_fn on_progress; /* records done of the ledger's size, calling thread */
+    void *progress_ctx;
+} ldg_check_opts;
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_checked(ldg_ledger *l, const ldg_filter *f,
+                                                    const ldg_check_opts *o, ldg_record_fn fn,
+                                                    void *ctx,
+                                                    uint8_t roots[2][LDG_HASH_BYTES],
+                                                    ldg_err *err);
 
 /* The key registry as it stands at the head. */
 typedef int (*ldg_key_fn)(void *ctx, const ldg_keyinfo *k);
@@ -447,7 +479,6 @@ typedef enum ldg_finding_level {
  */
 typedef void (*ldg_finding_fn)(void *ctx, ldg_finding_level level, uint64_t seq, const char *check,
                                const char *detail);
-typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 typedef struct ldg_verify_opts {
     unsigned jobs;             /* signature threads; 0 = all cores */

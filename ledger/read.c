@@ -121,9 +121,66 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
     return LDG_OK;
 }
 
+/*
+ * The signers looked up last, for a walk over many records: most records
+ * come from a handful of keys, and each lookup decodes the key's record.
+ */
+#define KEYCACHE 8
+typedef struct keycache {
+    bool used[KEYCACHE];
+    ldg_keyinfo k[KEYCACHE];
+    unsigned next;
+} keycache;
+
+static bool
+keyinfo_copy(ldg_keyinfo *to, const ldg_keyinfo *from)
+{
+    *to = *from;
+    to->name = from->name ? ldgi_strdup(from->name) : NULL;
+    to->org = from->org ? ldgi_strdup(from->org) : NULL;
+    to->roles = from->roles ? ldgi_strdup(from->roles) : NULL;
+    to->revoke_reason = from->revoke_reason ? ldgi_strdup(from->revoke_reason) : NULL;
+    if ((from->name && !to->name) || (from->org && !to->org) || (from->roles && !to->roles) ||
+        (from->revoke_reason && !to->revoke_reason)) {
+        keyinfo_clear(to);
+        return false;
+    }
+    return true;
+}
+
+static void
+keycache_free(keycache *kc)
+{
+    for (unsigned i = 0; i < KEYCACHE; i++)
+        if (kc->used[i])
+            keyinfo_clear(&kc->k[i]);
+}
+
+/* lookup_key through the cache (kc may be NULL). */
+static ldg_status
+lookup_key_cached(ldgi_txn *t, keycache *kc, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k,
+                  ldg_err *err)
+{
+    if (!kc)
+        return lookup_key(t, pub, k, err);
+    for (unsigned i = 0; i < KEYCACHE; i++)
+        if (kc->used[i] && memcmp(kc->k[i].pub, pub, LDG_PUB_BYTES) == 0)
+            return keyinfo_copy(k, &kc->k[i]) ? LDG_OK
+                                               : ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    ldg_status s = lookup_key(t, pub, k, err);
+    if (s != LDG_OK)
+        return s;
+    unsigned i = kc->next++ % KEYCACHE;
+    if (kc->used[i])
+        keyinfo_clear(&kc->k[i]);
+    kc->used[i] = keyinfo_copy(&kc->k[i], k);
+    return LDG_OK;
+}
+
 /* Decodes one stored entry into a freshly allocated record. */
 static ldg_status
-build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out, ldg_err *err)
+build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t vl,
+             ldg_record **out, ldg_err *err)
 {
     ldgi_entry e;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
@@ -217,7 +274,7 @@ build_record(ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_record 
         r->signer.org = r->origin ? ldgi_strdup(r->origin) : NULL;
         r->signer.roles = ldgi_strdup("");
     } else {
-        s = lookup_key(t, st->actor, &r->signer, err);
+        s = lookup_key_cached(t, kc, st->actor, &r->signer, err);
         if (s == LDG_E_NOTFOUND)
             s = LDG_OK; /* unregistered signer: verify reports it; the view shows the key only */
         if (s != LDG_OK)
@@ -264,7 +321,7 @@ ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out, ldg_err *err)
     if (s == LDG_E_NOTFOUND)
         s = ldgi_fail(err, s, "no record %llu in %s", (unsigned long long)seq, ldgi_ledger_dir(l));
     else if (s == LDG_OK)
-        s = build_record(t, seq, v, vl, out, err);
+        s = build_record(t, NULL, seq, v, vl, out, err);
     ldgi_txn_abort(t);
     return s;
 }
@@ -293,6 +350,8 @@ record_matches(const ldg_record *r, const ldg_filter *f)
     if (f->has_since && (int64_t)r->host_time_ns < f->since_ns)
         return false;
     if (f->has_until && (int64_t)r->host_time_ns > f->until_ns)
+        return false;
+    if (f->has_seq && (r->seq < f->seq_from || r->seq > f->seq_to))
         return false;
     return true;
 }
@@ -325,16 +384,14 @@ seek_time(ldgi_txn *t, uint64_t size, int64_t since, uint64_t *first, ldg_err *e
 }
 
 ldg_status
-ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ldg_err *err)
+ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ldg_err *err)
 {
     static const ldg_filter none = {0};
     if (!f)
         f = &none;
-    ldgi_txn *t;
-    ldg_status s = ldgi_txn_begin(l, false, &t, err);
-    if (s != LDG_OK)
-        return s;
+    ldg_status s = LDG_OK;
     ldgi_cur *c = NULL;
+    keycache kc = {0};
     uint8_t prefix[LDG_STUDY_MAX + 16];
     size_t plen = 0;
     ldgi_db db = LDGI_DB_ENTRIES;
@@ -353,6 +410,8 @@ ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ld
             (s = seek_time(t, size, f->since_ns, &start, err)) != LDG_OK)
             goto done;
     }
+    if (db == LDGI_DB_ENTRIES && f->has_seq && f->seq_from > start)
+        start = f->seq_from;
     if ((s = ldgi_cur_open(t, db, &c, err)) != LDG_OK)
         goto done;
     const uint8_t *k, *v;
@@ -378,6 +437,8 @@ ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ld
             if (kl != plen + 8 || memcmp(k, prefix, plen) != 0)
                 break; /* past the prefix */
             seq = ldgi_rd64(k + plen);
+            if (f->has_seq && seq < f->seq_from)
+                continue;
             ldgi_be64(sk, seq);
             if ((s = ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, err)) != LDG_OK) {
                 s = ldgi_fail(err, LDG_E_CORRUPT, "index names missing entry %llu",
@@ -385,15 +446,20 @@ ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ld
                 break;
             }
         }
+        if (f->has_seq && seq > f->seq_to)
+            break; /* both walks go in seq order */
         ldg_record *r;
-        if ((s = build_record(t, seq, ev, el, &r, err)) != LDG_OK)
+        if ((s = build_record(t, &kc, seq, ev, el, &r, err)) != LDG_OK)
             break;
         if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
             ldg_record_free(r);
             break; /* host time never decreases: nothing later matches */
         }
-        int stop = record_matches(r, f) ? fn(ctx, r) : 0;
-        ldg_record_free(r);
+        int stop = 0;
+        if (record_matches(r, f))
+            stop = take(ctx, r); /* r is take's now */
+        else
+            ldg_record_free(r);
         if (stop)
             break;
     }
@@ -401,6 +467,33 @@ ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ld
         s = LDG_OK;
 done:
     ldgi_cur_close(c);
+    keycache_free(&kc);
+    return s;
+}
+
+struct each_ctx {
+    ldg_record_fn fn;
+    void *ctx;
+};
+
+static int
+each_take(void *ctx, ldg_record *r)
+{
+    struct each_ctx *e = ctx;
+    int stop = e->fn(e->ctx, r);
+    ldg_record_free(r);
+    return stop;
+}
+
+ldg_status
+ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    struct each_ctx e = {fn, ctx};
+    s = ldgi_log_iter(t, f, each_take, &e, err);
     ldgi_txn_abort(t);
     return s;
 }

@@ -36,6 +36,7 @@ static const char usage_text[] =
     "  proof inclusion SEQ [--size N]       RFC 9162 proofs, JSON\n"
     "  proof consistency OLD_SIZE [NEW_SIZE]\n"
     "  verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]   offline\n"
+    "  export --format jsonl|csv [-o OUT] [filters] [--withhold-bodies] [--verified QA.txt]\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -403,7 +404,7 @@ main(int argc, char **argv)
                 {"sign", cmd_sign},     {"show", cmd_show},
                 {"log", cmd_log},       {"checkpoint", cmd_checkpoint},
                 {"proof", cmd_proof},   {"verify-proof", cmd_verify_proof},
-                {"verify", cmd_verify}};
+                {"verify", cmd_verify}, {"export", cmd_export}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;

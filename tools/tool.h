@@ -124,5 +124,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_proof(int argc, char **argv);
 int cmd_verify_proof(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -1,0 +1,564 @@
+/*
+ * cmd_export.c - `ldg export`: inspection-ready copies of the trail.
+ *
+ * Every export is tied to a checkpoint signed by the ledger's log key (the
+ * newest stored one, or a fresh one with --as LOG.key) that covers every
+ * exported record.  On one read snapshot it recomputes that checkpoint's
+ * tree head from every stored entry, checks the signature of every exported
+ * record (or, with --verified QA.txt, takes the signatures of the entries a
+ * full verify accepted from that checkpoint, re-hashing them against its
+ * root [VER-11]) and every body against its commitment.  What does not
+ * check is written as such in the export and said on stderr, and the exit
+ * status is 1.  Output goes to a temporary file renamed into place at the
+ * end: a failed export leaves nothing behind.
+ */
+#include "emit.h"
+#include "tool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char export_help[] =
+    "usage: ldg export --format jsonl|csv [-o OUT] [--study S] [--kind K] [--actor A]\n"
+    "                  [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
+    "                  [--verified QA.txt] [--as LOG.key] [--jobs N] [--ledger DIR]\n"
+    "Exports the records that match the filters, in sequence order, tied to the newest\n"
+    "checkpoint (--as LOG.key makes a fresh one first); every record must be covered by it.\n"
+    "  jsonl  one JSON object per record: times, kind, study, actor and roles, meaning,\n"
+    "         refs, body (or a withheld marker), hashes, signature and its status\n"
+    "  csv    RFC 4180, UTF-8, a header row, one row per record; cells of user text that\n"
+    "         begin with = + - @ are neutralised with a leading '\n"
+    "--since/--until: ISO 8601 on the host time (inclusive); --seq A..B, A.. or ..B.\n"
+    "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
+    "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint`; the\n"
+    "signatures it covers are not checked again, the entries are re-hashed against it.\n"
+    "Exit: 0 exported and everything checked; 1 exported, but something did not check\n"
+    "(said on stderr and in the export); 2 bad input; 4 operational error.\n";
+
+enum format { FMT_JSONL, FMT_CSV };
+
+typedef struct xctx {
+    emit em;
+    enum format fmt;
+    bool withhold, tty;
+    uint64_t proven;   /* signatures below: vouched for by --verified */
+    uint64_t records;  /* exported */
+    uint64_t bad_sigs; /* INVALID signatures exported */
+    uint64_t mismatch; /* bodies that do not match their commitment */
+    uint64_t first_bad;
+    uint8_t line_pub[LDG_PUB_BYTES]; /* the signer whose verifier-key line is in line */
+    char line[LDG_VKEY_MAX];
+} xctx;
+
+/* The signer's verifier-key line (NULL if none), kept for the next record by the same key. */
+static const char *
+signer_line(xctx *x, const ldg_record *r)
+{
+    if (!r->signer.id[0])
+        return NULL;
+    if (x->line[0] && memcmp(x->line_pub, r->signer.pub, LDG_PUB_BYTES) == 0 &&
+        strncmp(x->line, r->signer.id, strlen(r->signer.id)) == 0 &&
+        x->line[strlen(r->signer.id)] == '+')
+        return x->line;
+    if (ldg_vkey_format(r->signer.id, r->signer.pub, x->line, NULL) != LDG_OK) {
+        x->line[0] = '\0';
+        return NULL;
+    }
+    memcpy(x->line_pub, r->signer.pub, LDG_PUB_BYTES);
+    return x->line;
+}
+
+/* ------------------------------------------------------------ pieces -- */
+
+static const char *
+body_status(const xctx *x, const ldg_record *r)
+{
+    if (r->body_state == LDG_BODY_MISMATCH)
+        return "mismatch";
+    if (r->body_state == LDG_BODY_WITHHELD)
+        return "withheld";
+    return x->withhold ? "withheld-by-export" : "ok";
+}
+
+static const char *
+sig_status(const ldg_record *r)
+{
+    switch (r->sig_state) {
+    case LDG_SIG_VALID: return "valid";
+    case LDG_SIG_INVALID: return "invalid";
+    case LDG_SIG_PROVEN: return "proven";
+    default: return "unchecked";
+    }
+}
+
+/* "+02:00" */
+static void
+offset_text(int32_t tz, char out[8])
+{
+    int a = tz < 0 ? -tz : tz;
+    snprintf(out, 8, "%c%02d:%02d", tz < 0 ? '-' : '+', a / 60 % 100, a % 60);
+}
+
+/* The key's status when the record was appended: roles are fixed when a key is added. */
+static const char *
+key_status(const ldg_record *r, char *buf, size_t n)
+{
+    if (!r->signer.name)
+        return "unregistered";
+    if (r->signer.revoked && r->signer.revoked_seq < r->seq) {
+        snprintf(buf, n, "revoked at #%llu", (unsigned long long)r->signer.revoked_seq);
+        return buf;
+    }
+    return "active";
+}
+
+/* The body's "subject" (else "title"), malloc'd; NULL if none or not shown. */
+static char *
+subject(const xctx *x, const ldg_record *r)
+{
+    if (x->withhold || !r->body)
+        return NULL;
+    json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
+    json_t *s = b ? json_object_get(b, "subject") : NULL;
+    if (!json_is_string(s) && b)
+        s = json_object_get(b, "title");
+    char *out = json_is_string(s) ? strdup(json_string_value(s)) : NULL;
+    json_decref(b);
+    return out;
+}
+
+/* ------------------------------------------------------------- JSONL -- */
+
+static void
+jsonl_record(xctx *x, const ldg_record *r)
+{
+    emit *e = &x->em;
+    char t[40], off[8], ks[40];
+    em_s(e, "{\"seq\":");
+    em_u64(e, r->seq);
+    ldg_time_format(r->time_ns, 0, 1, t);
+    em_s(e, ",\"time_utc\":");
+    em_json_str(e, t);
+    ldg_time_format(r->time_ns, r->tz_min, 0, t);
+    em_s(e, ",\"time_local\":");
+    em_json_str(e, t);
+    offset_text(r->tz_min, off);
+    em_s(e, ",\"utc_offset\":");
+    em_json_str(e, off);
+    ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
+    em_s(e, ",\"host_time_utc\":");
+    em_json_str(e, t);
+    em_s(e, ",\"kind\":");
+    em_json_str(e, r->kind);
+    em_s(e, ",\"study\":");
+    em_json_str(e, r->study);
+    em_s(e, ",\"actor\":{\"key_id\":");
+    em_json_str(e, r->signer.id[0] ? r->signer.id : NULL);
+    em_s(e, ",\"key\":");
+    em_json_str(e, signer_line(x, r));
+    em_s(e, ",\"pub\":");
+    em_json_b64(e, r->actor, LDG_PUB_BYTES);
+    em_s(e, ",\"name\":");
+    em_json_str(e, r->signer.name);
+    em_s(e, ",\"org\":");
+    em_json_str(e, r->signer.org);
+    em_s(e, ",\"roles\":");
+    em_json_str(e, r->signer.roles);
+    em_s(e, ",\"key_status\":");
+    em_json_str(e, key_status(r, ks, sizeof ks));
+    em_s(e, "},\"meaning\":");
+    em_json_str(e, r->meaning);
+    em_s(e, ",\"reason\":");
+    em_json_str(e, r->reason);
+    em_s(e, ",\"refs\":[");
+    for (size_t i = 0; i < r->nrefs; i++) {
+        em_s(e, i ? ",{\"seq\":" : "{\"seq\":");
+        if (r->ref_seqs[i] == UINT64_MAX)
+            em_s(e, "null");
+        else
+            em_u64(e, r->ref_seqs[i]);
+        em_s(e, ",\"hash\":");
+        em_json_b64(e, r->refs[i], LDG_HASH_BYTES);
+        em_c(e, '}');
+    }
+    em_c(e, ']');
+    if (r->has_observed) {
+        em_s(e, ",\"observed\":{\"size\":");
+        em_u64(e, r->observed_size);
+        em_s(e, ",\"head\":");
+        em_json_b64(e, r->observed_head, LDG_HASH_BYTES);
+        em_c(e, '}');
+    }
+    if (r->has_key) {
+        em_s(e, ",\"subject_key\":{\"pub\":");
+        em_json_b64(e, r->key.pub, LDG_PUB_BYTES);
+        if (r->key.name) {
+            em_s(e, ",\"key_id\":");
+            em_json_str(e, r->key.id);
+            em_s(e, ",\"name\":");
+            em_json_str(e, r->key.name);
+            em_s(e, ",\"org\":");
+            em_json_str(e, r->key.org);
+            em_s(e, ",\"roles\":");
+            em_json_str(e, r->key.roles);
+        }
+        em_c(e, '}');
+    }
+    /* The body is canonical JSON already (checked against its commitment by the library). */
+    em_s(e, ",\"body\":");
+    if (r->body && !x->withhold)
+        em_raw(e, r->body, r->body_len);
+    else
+        em_s(e, "null");
+    em_s(e, ",\"body_status\":");
+    em_json_str(e, body_status(x, r));
+    em_s(e, ",\"commitment\":");
+    em_json_b64(e, r->commitment, LDG_HASH_BYTES);
+    em_s(e, ",\"leaf_hash\":");
+    em_json_b64(e, r->leaf_hash, LDG_HASH_BYTES);
+    em_s(e, ",\"prev\":");
+    em_json_b64(e, r->prev, LDG_HASH_BYTES);
+    em_s(e, ",\"signature\":");
+    em_json_b64(e, r->sig, LDG_SIG_BYTES);
+    em_s(e, ",\"signature_status\":");
+    em_json_str(e, sig_status(r));
+    if (r->sig_state == LDG_SIG_PROVEN) {
+        em_s(e, ",\"proven_by_checkpoint\":");
+        em_u64(e, x->proven);
+    }
+    em_s(e, ",\"entry\":");
+    em_json_b64(e, r->entry, r->entry_len);
+    em_s(e, "}\n");
+}
+
+/* --------------------------------------------------------------- CSV -- */
+
+static const char csv_header[] =
+    "seq,time_utc,time_local,utc_offset,kind,study,name,organisation,role,meaning,subject,"
+    "refs,reason,body_status,leaf_hash,signature_status\r\n";
+
+static void
+csv_record(xctx *x, const ldg_record *r)
+{
+    emit *e = &x->em;
+    char t[40], off[8], sig[80], b64[64];
+    em_u64(e, r->seq);
+    em_c(e, ',');
+    ldg_time_format(r->time_ns, 0, 1, t);
+    em_csv(e, t, false);
+    em_c(e, ',');
+    ldg_time_format(r->time_ns, r->tz_min, 0, t);
+    em_csv(e, t, false);
+    em_c(e, ',');
+    offset_text(r->tz_min, off);
+    em_s(e, "UTC"); /* "UTC-05:00": never read as a number or formula */
+    em_s(e, off);
+    em_c(e, ',');
+    em_csv(e, r->kind, true);
+    em_c(e, ',');
+    em_csv(e, r->study, true);
+    em_c(e, ',');
+    em_csv(e, r->signer.name ? r->signer.name : "(unregistered key)", true);
+    em_c(e, ',');
+    em_csv(e, r->signer.org, true);
+    em_c(e, ',');
+    em_csv(e, r->signer.roles, true);
+    em_c(e, ',');
+    em_csv(e, r->meaning, true);
+    em_c(e, ',');
+    char *subj = subject(x, r);
+    em_csv(e, subj, true);
+    free(subj);
+    em_c(e, ',');
+    if (r->nrefs) {
+        /* "#3 #7": the refs by seq ("#?" for a hash this ledger does not hold) */
+        char *refs = malloc(r->nrefs * 24 + 1), *p = refs;
+        if (refs) {
+            for (size_t i = 0; i < r->nrefs; i++)
+                p += r->ref_seqs[i] == UINT64_MAX
+                         ? sprintf(p, "%s#?", i ? " " : "")
+                         : sprintf(p, "%s#%llu", i ? " " : "",
+                                   (unsigned long long)r->ref_seqs[i]);
+            em_csv(e, refs, false);
+            free(refs);
+        } else {
+            e->failed = true;
+        }
+    }
+    em_c(e, ',');
+    em_csv(e, r->reason, true);
+    em_c(e, ',');
+    em_csv(e, body_status(x, r), false);
+    em_c(e, ',');
+    tool_b64(r->leaf_hash, LDG_HASH_BYTES, b64, sizeof b64);
+    em_csv(e, b64, false);
+    em_c(e, ',');
+    if (r->sig_state == LDG_SIG_PROVEN)
+        snprintf(sig, sizeof sig, "valid (verified in full up to checkpoint %llu)",
+                 (unsigned long long)x->proven);
+    else
+        snprintf(sig, sizeof sig, "%s", r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r));
+    em_csv(e, sig, false);
+    em_raw(e, "\r\n", 2);
+}
+
+/* ------------------------------------------------------------ driver -- */
+
+static int
+one_record(void *ctx, const ldg_record *r)
+{
+    xctx *x = ctx;
+    x->records++;
+    if (r->sig_state == LDG_SIG_INVALID || r->body_state == LDG_BODY_MISMATCH) {
+        if (!x->bad_sigs && !x->mismatch)
+            x->first_bad = r->seq;
+        x->bad_sigs += r->sig_state == LDG_SIG_INVALID;
+        x->mismatch += r->body_state == LDG_BODY_MISMATCH;
+    }
+    if (x->fmt == FMT_JSONL)
+        jsonl_record(x, r);
+    else
+        csv_record(x, r);
+    return x->em.failed; /* a failed write stops the export */
+}
+
+static void
+progress(void *ctx, uint64_t done, uint64_t total)
+{
+    xctx *x = ctx;
+    if (x->tty)
+        fprintf(stderr, "\rexport: %llu / %llu entries", (unsigned long long)done,
+                (unsigned long long)total);
+}
+
+/* "A..B", "A.." or "..B" */
+static bool
+parse_range(const char *s, ldg_filter *f)
+{
+    const char *dots = strstr(s, "..");
+    if (!dots)
+        return false;
+    char a[24] = "", b[24] = "";
+    size_t al = (size_t)(dots - s), bl = strlen(dots + 2);
+    if (al >= sizeof a || bl >= sizeof b || (!al && !bl))
+        return false;
+    memcpy(a, s, al);
+    memcpy(b, dots + 2, bl + 1);
+    f->seq_from = 0;
+    f->seq_to = UINT64_MAX;
+    if ((al && !parse_u64(a, &f->seq_from)) || (bl && !parse_u64(b, &f->seq_to)) ||
+        f->seq_from > f->seq_to)
+        return false;
+    f->has_seq = 1;
+    return true;
+}
+
+/* A temporary file beside out; *fd open for writing. */
+static int
+open_temp(const char *out, char **tmp, FILE **f)
+{
+    size_t n = strlen(out) + 16;
+    *tmp = malloc(n);
+    if (!*tmp)
+        return tool_error(EXIT_OPER, "out of memory");
+    snprintf(*tmp, n, "%s.tmp.XXXXXX", out);
+    int fd = mkstemp(*tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(*tmp);
+        *tmp = NULL;
+        return tool_error(EXIT_OPER, "%s: cannot create a file beside it: %s", out, strerror(e));
+    }
+    if (!(*f = fdopen(fd, "w"))) {
+        close(fd);
+        unlink(*tmp);
+        return tool_error(EXIT_OPER, "%s: %s", out, strerror(errno));
+    }
+    return EXIT_OK;
+}
+
+/* Makes the finished temporary file `out`, refusing to replace an existing file. */
+static int
+publish(const char *tmp, const char *out)
+{
+    if (link(tmp, out) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return tool_error(e == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: %s", out,
+                          e == EEXIST ? "already exists; not replaced" : strerror(e));
+    }
+    unlink(tmp);
+    return EXIT_OK;
+}
+
+int
+cmd_export(int argc, char **argv)
+{
+    const char *dir = NULL, *format = NULL, *out = NULL, *since = NULL, *until = NULL,
+               *seqs = NULL, *verified = NULL, *as = NULL, *passfile = NULL, *jobs = NULL;
+    bool withhold = false;
+    ldg_filter f = {0};
+    const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
+                              OPT_VAL("--format", &format),
+                              OPT_VAL("-o", &out),
+                              OPT_VAL("--output", &out),
+                              OPT_VAL("--study", &f.study),
+                              OPT_VAL("--kind", &f.kind),
+                              OPT_VAL("--actor", &f.actor),
+                              OPT_VAL("--since", &since),
+                              OPT_VAL("--until", &until),
+                              OPT_VAL("--seq", &seqs),
+                              OPT_FLAG("--withhold-bodies", &withhold),
+                              OPT_VAL("--verified", &verified),
+                              OPT_VAL("--as", &as),
+                              OPT_VAL("--passphrase-file", &passfile),
+                              OPT_VAL("--jobs", &jobs),
+                              OPT_END};
+    int rc = opt_parse(argc, argv, 1, specs, export_help, NULL, 0);
+    if (rc != EXIT_OK)
+        return rc < 0 ? EXIT_OK : rc;
+    xctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return tool_error(EXIT_OPER, "out of memory");
+    x->withhold = withhold;
+    x->tty = isatty(2) == 1;
+    ldg_check_opts co = {.on_progress = progress, .progress_ctx = x};
+    ldg_err err;
+    if (!format)
+        rc = tool_usage("--format is required: jsonl or csv");
+    else if (strcmp(format, "jsonl") == 0)
+        x->fmt = FMT_JSONL;
+    else if (strcmp(format, "csv") == 0)
+        x->fmt = FMT_CSV;
+    else
+        rc = tool_usage("--format %s: expected jsonl or csv", format);
+    if (rc == EXIT_OK && jobs)
+        rc = opt_jobs(jobs, &co.jobs);
+    if (rc == EXIT_OK && seqs && !parse_range(seqs, &f))
+        rc = tool_usage("--seq %s: expected A..B, A.. or ..B with A <= B", seqs);
+    if (rc == EXIT_OK && since) {
+        if (ldg_time_parse(since, &f.since_ns, NULL, &err) != LDG_OK)
+            rc = tool_usage("--since: %s", err.msg);
+        f.has_since = 1;
+    }
+    if (rc == EXIT_OK && until) {
+        if (ldg_time_parse(until, &f.until_ns, NULL, &err) != LDG_OK)
+            rc = tool_usage("--until: %s", err.msg);
+        else if (strlen(until) == 10) /* a date alone means the whole day */
+            f.until_ns += 86400LL * 1000000000LL - 1;
+        f.has_until = 1;
+    }
+    char *qa = NULL;
+    size_t qalen = 0;
+    if (rc == EXIT_OK && verified)
+        rc = tool_read_file(verified, 65536, &qa, &qalen);
+    if (rc == EXIT_OK && out && access(out, F_OK) == 0)
+        rc = tool_usage("%s: already exists; not replaced", out);
+    ldg_ledger *l = NULL;
+    if (rc == EXIT_OK)
+        rc = tool_open_ledger(dir, as ? 0 : LDG_OPEN_READONLY, &l);
+    /* --as: a fresh checkpoint of the whole ledger, stored, to tie the export to */
+    if (rc == EXIT_OK && as) {
+        ldg_key *k = NULL;
+        char *note = NULL;
+        size_t len;
+        if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
+            ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        free(note);
+        ldg_key_free(k);
+    }
+    /* The checkpoint the export is tied to: signed by the log key, and it must cover it. */
+    ldg_checkpoint tie = {0}, qcp = {0};
+    char *note = NULL;
+    size_t notelen = 0;
+    uint64_t size = 0;
+    uint8_t head[LDG_HASH_BYTES];
+    char why[600] = "";
+    if (rc == EXIT_OK) {
+        ldg_status s = ldg_checkpoint_latest(l, &note, &notelen, &err);
+        if (s == LDG_E_NOTFOUND)
+            rc = tool_usage("the ledger has no checkpoint to tie the export to: add --as LOG.key "
+                            "(or run ldg checkpoint --as LOG.key)");
+        else if (s != LDG_OK)
+            rc = tool_fail(&err);
+        else if (ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err) !=
+                 LDG_OK)
+            rc = tool_fail(&err);
+        else if (why[0])
+            rc = tool_error(EXIT_INTEGRITY, "the ledger's newest checkpoint does not check: %s",
+                            why);
+        else if (ldg_ledger_head(l, &size, head, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        else if (tie.size < size && !(f.has_seq && f.seq_to < tie.size))
+            rc = tool_usage("the newest checkpoint covers %llu of the %llu entries: add --as "
+                            "LOG.key for a fresh one, or export --seq ..%llu",
+                            (unsigned long long)tie.size, (unsigned long long)size,
+                            (unsigned long long)(tie.size ? tie.size - 1 : 0));
+    }
+    if (rc == EXIT_OK && qa) {
+        if (ldg_checkpoint_check(l, qa, qalen, NULL, &qcp, why, sizeof why, &err) != LDG_OK)
+            rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
+                                           : tool_fail(&err);
+        else if (why[0])
+            rc = tool_error(EXIT_INTEGRITY, "%s: %s", verified, why);
+        else
+            co.proven_size = x->proven = qcp.size;
+    }
+    char *tmp = NULL;
+    FILE *fo = stdout;
+    if (rc == EXIT_OK && out)
+        rc = open_temp(out, &tmp, &fo);
+    uint8_t roots[2][LDG_HASH_BYTES];
+    if (rc == EXIT_OK) {
+        em_init(&x->em, fo);
+        if (x->fmt == FMT_CSV)
+            em_s(&x->em, csv_header);
+        co.root_size[0] = tie.size;
+        co.root_size[1] = co.proven_size;
+        if (ldg_log_checked(l, &f, &co, one_record, x, roots, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        if (x->tty)
+            fputs("\r\033[K", stderr);
+    }
+    if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (tmp && fsync(fileno(fo)))))
+        rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
+                        strerror(errno));
+    if (tmp) {
+        if (fclose(fo) != 0 && rc == EXIT_OK)
+            rc = tool_error(EXIT_OPER, "%s: write failed: %s", out, strerror(errno));
+        if (rc == EXIT_OK)
+            rc = publish(tmp, out);
+        else
+            unlink(tmp);
+    }
+    /* What did not check, said loudly: the export is written, marked, and the status is 1. */
+    if (rc == EXIT_OK) {
+        if (memcmp(roots[0], tie.root, LDG_HASH_BYTES) != 0)
+            rc = tool_error(EXIT_INTEGRITY,
+                            "INTEGRITY: the stored entries do not give the root of the "
+                            "checkpoint of %llu entries the export is tied to; run ldg verify",
+                            (unsigned long long)tie.size);
+        if (co.proven_size && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) != 0)
+            rc = tool_error(EXIT_INTEGRITY,
+                            "INTEGRITY: the first %llu entries changed since %s was verified",
+                            (unsigned long long)qcp.size, verified);
+        if (x->bad_sigs || x->mismatch)
+            rc = tool_error(EXIT_INTEGRITY,
+                            "INTEGRITY: %llu invalid signatures and %llu altered bodies among "
+                            "the exported records (first at #%llu), marked in the export",
+                            (unsigned long long)x->bad_sigs, (unsigned long long)x->mismatch,
+                            (unsigned long long)x->first_bad);
+    }
+    free(tmp);
+    free(note);
+    free(qa);
+    ldg_ledger_close(l);
+    free(x);
+    return rc;
+}
