@@ -374,7 +374,9 @@ open_temp(const char *out, char **tmp, FILE **f)
         *tmp = NULL;
         return tool_error(EXIT_OPER, "%s: cannot create a file beside it: %s", out, strerror(e));
     }
-    if (!(*f = fdopen(fd, "w"))) {
+    mode_t mask = umask(0); /* mkstemp makes 0600: give the export the usual mode */
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || !(*f = fdopen(fd, "w"))) {
         close(fd);
         unlink(*tmp);
         return tool_error(EXIT_OPER, "%s: %s", out, strerror(errno));

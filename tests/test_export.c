@@ -1,0 +1,545 @@
+/*
+ * test_export.c - `ldg export` on a realistic trail, through the real
+ * binary: a thread of a CRO communication, the sponsor's response, a
+ * decision, an approval and a correction, a key with hostile printed text,
+ * and a revoked key.  JSONL and CSV are parsed back (jansson; a strict RFC
+ * 4180 reader below) and compared with what `ldg show` says; filters,
+ * withheld bodies, checkpoint coverage, --verified, tampering and bad input
+ * are each checked through the exit status, stderr and the files left.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+ok(run_result r, const char *what)
+{
+    cr_assert_eq(r.status, 0, "%s: exit %d: %s%s", what, r.status, r.out, r.err);
+    run_free(&r);
+}
+
+/* Appends one record; returns its seq. */
+static long
+add(const char *d, const char *body, const char *const *args)
+{
+    const char *argv[32] = {"append"};
+    size_t n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n++] = "--body";
+    argv[n++] = "-";
+    argv[n] = NULL;
+    run_result r = ldg_run(d, body, argv);
+    cr_assert_eq(r.status, 0, "append: %s", r.err);
+    long seq = strtol(r.out, NULL, 10);
+    run_free(&r);
+    return seq;
+}
+#define ADD(d, body, ...) add((d), (body), (const char *const[]){__VA_ARGS__, NULL})
+
+/*
+ * The trail: seq 4 communication (CRO, UTC+01:00), 5 response (sponsor),
+ * 6 decision, 7 approval, 8 correction of 4, 9 key.add of a key whose
+ * printed name and organisation are formula and CSV bait, 10 its
+ * communication, 11 revocation of the CRO author's key; then a checkpoint.
+ */
+static void
+make_trail(const char *d)
+{
+    make_ledger(d);
+    cr_assert_eq(ADD(d,
+                     "{\"subject\":\"Visit window for visit 4\",\"text\":\"Site 12 asks to widen "
+                     "visit 4 to +/- 5 days.\"}",
+                     "--as", "author.key", "--kind", "communication", "--study", "HX-301",
+                     "--time", "2026-03-02T09:00:00+01:00"),
+                 4);
+    cr_assert_eq(ADD(d, "{\"subject\":\"Re: visit window\",\"text\":\"Agreed for site 12.\"}",
+                     "--as", "decider.key", "--kind", "response", "--study", "HX-301", "--ref",
+                     "4", "--time", "2026-03-03T10:30:00-05:00"),
+                 5);
+    cr_assert_eq(ADD(d, "{\"subject\":\"Protocol deviation accepted\"}", "--as", "decider.key",
+                     "--kind", "decision", "--study", "HX-301", "--ref", "4", "--ref", "5"),
+                 6);
+    cr_assert_eq(ADD(d, "{\"subject\":\"Approved\"}", "--as", "approver.key", "--kind",
+                     "approval", "--meaning", "approval", "--study", "HX-301", "--ref", "6"),
+                 7);
+    cr_assert_eq(ADD(d, "{\"subject\":\"Correction: site 14, not 12\"}", "--as", "author.key",
+                     "--kind", "correction", "--study", "HX-301", "--ref", "4", "--reason",
+                     "wrong site number, \"12\" was a typo"),
+                 8);
+    ok(LDG(d, NULL, "keygen", "--name", "mallory", "--out", "mallory", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "mallory.pub", "--name",
+           "=HYPERLINK(\"http://x.example\",\"click\")", "--org", "@Evil, \"Quoted\" Ltd",
+           "--roles", "author"),
+       "key add");
+    cr_assert_eq(ADD(d, "{\"subject\":\"+SUM(1,2)\",\"text\":\"line one\\nline two\"}", "--as",
+                     "mallory.key", "--kind", "communication", "--study", "-HX-302"),
+                 10);
+    ok(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub", "--reason",
+           "left the project"),
+       "revoke");
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+}
+
+/* Exports to dir/name; returns the file's text (malloc'd). */
+static char *
+export_to(const char *d, const char *name, const char *const *args, int want_status)
+{
+    const char *argv[32] = {"export", "-o", name};
+    size_t n = 3;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    run_result r = ldg_run(d, NULL, argv);
+    cr_assert_eq(r.status, want_status, "export: exit %d: %s", r.status, r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    char *t = read_file(p, NULL);
+    cr_assert_not_null(t, "%s was written", name);
+    return t;
+}
+#define EXPORT(d, name, status, ...)                                                               \
+    export_to((d), (name), (const char *const[]){__VA_ARGS__, NULL}, (status))
+
+/* The JSONL lines as objects; *n set. */
+static json_t **
+jsonl(const char *text, size_t *n)
+{
+    json_t **v = calloc(64, sizeof *v);
+    *n = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        cr_assert_not_null(nl, "every line ends with a newline");
+        json_error_t je;
+        v[*n] = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, &je);
+        cr_assert_not_null(v[*n], "line %zu is JSON: %s", *n + 1, je.text);
+        (*n)++;
+        cr_assert_lt(*n, 64);
+        p = nl + 1;
+    }
+    return v;
+}
+
+static void
+jsonl_free(json_t **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(v[i]);
+    free(v);
+}
+
+static const char *
+sget(json_t *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *cur = o;
+    for (char *save, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
+        cur = json_object_get(cur, k);
+    return json_string_value(cur);
+}
+
+/* ------------------------------------------------------------- CSV -- */
+
+typedef struct csv {
+    char **cell; /* rows * cols */
+    size_t rows, cols;
+} csv;
+
+/* Strict RFC 4180: CRLF rows, quoted fields with "" escapes, every row as wide as the header. */
+static csv
+csv_parse(const char *t)
+{
+    csv c = {calloc(4096, sizeof(char *)), 0, 0};
+    size_t ncell = 0, row_cells = 0;
+    const char *p = t;
+    while (*p) {
+        char *cell = malloc(strlen(p) + 1), *o = cell;
+        if (*p == '"') {
+            for (p++;; p++) {
+                cr_assert(*p, "unterminated quoted cell");
+                if (*p == '"' && p[1] == '"')
+                    *o++ = *p++;
+                else if (*p == '"')
+                    break;
+                else
+                    *o++ = *p;
+            }
+            p++;
+        } else {
+            while (*p && *p != ',' && *p != '\r' && *p != '\n') {
+                cr_assert_neq(*p, '"', "a quote inside an unquoted cell");
+                *o++ = *p++;
+            }
+        }
+        *o = '\0';
+        cr_assert_lt(ncell, 4096);
+        c.cell[ncell++] = cell;
+        row_cells++;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        cr_assert(p[0] == '\r' && p[1] == '\n', "rows end with CRLF (at cell %zu)", ncell);
+        p += 2;
+        if (c.rows == 0)
+            c.cols = row_cells;
+        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows,
+                     row_cells, c.cols);
+        c.rows++;
+        row_cells = 0;
+    }
+    return c;
+}
+
+static const char *
+cell(const csv *c, size_t row, const char *col)
+{
+    for (size_t j = 0; j < c->cols; j++)
+        if (strcmp(c->cell[j], col) == 0)
+            return c->cell[row * c->cols + j];
+    cr_assert_fail("no column %s", col);
+    return NULL;
+}
+
+static void
+csv_free(csv *c)
+{
+    for (size_t i = 0; i < c->rows * c->cols; i++)
+        free(c->cell[i]);
+    free(c->cell);
+}
+
+/* ----------------------------------------------------------- tests -- */
+
+Test(export, jsonl_holds_every_record_as_show_has_it, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    char *t = EXPORT(d, "trail.jsonl", 0, "--format", "jsonl");
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    cr_assert_eq(n, 12, "records 0..11");
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(json_integer_value(json_object_get(v[i], "seq")), (json_int_t)i);
+        cr_assert_str_eq(sget(v[i], "signature_status"), "valid");
+        char s[8];
+        snprintf(s, sizeof s, "%zu", i);
+        run_result r = LDG(d, NULL, "show", s, "--json");
+        json_t *show = json_loads(r.out, 0, NULL);
+        cr_assert_not_null(show);
+        cr_assert_str_eq(sget(v[i], "leaf_hash"), sget(show, "leaf_hash"));
+        cr_assert_str_eq(sget(v[i], "entry"), sget(show, "leaf"), "the exact entry bytes");
+        cr_assert_str_eq(sget(v[i], "signature"), sget(show, "signature"));
+        cr_assert(json_equal(json_object_get(v[i], "body"), json_object_get(show, "body")));
+        json_decref(show);
+        run_free(&r);
+    }
+    /* the CRO's message: claimed at 09:00 in UTC+01:00 */
+    cr_assert_str_eq(sget(v[4], "time_utc"), "2026-03-02T08:00:00.000000000Z");
+    cr_assert_str_eq(sget(v[4], "time_local"), "2026-03-02T09:00:00.000000000+01:00");
+    cr_assert_str_eq(sget(v[4], "utc_offset"), "+01:00");
+    cr_assert_str_eq(sget(v[5], "utc_offset"), "-05:00");
+    cr_assert_str_eq(sget(v[4], "actor.name"), "Carla Rossi");
+    cr_assert_str_eq(sget(v[4], "actor.org"), "Acme CRO");
+    cr_assert_str_eq(sget(v[4], "actor.roles"), "author");
+    cr_assert_str_eq(sget(v[4], "actor.key_status"), "active", "revoked later, not then");
+    cr_assert_str_eq(sget(v[7], "meaning"), "approval");
+    cr_assert_str_eq(sget(v[7], "actor.name"), "Quinn Avery");
+    json_t *refs = json_object_get(v[6], "refs");
+    cr_assert_eq(json_array_size(refs), 2);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(refs, 1), "seq")), 5);
+    cr_assert_str_eq(sget(v[8], "reason"), "wrong site number, \"12\" was a typo");
+    cr_assert_str_eq(sget(v[8], "body_status"), "ok");
+    cr_assert_str_eq(sget(v[11], "kind"), "key.revoke");
+    cr_assert_str_eq(sget(v[0], "actor.name"), "(ledger log key)");
+    jsonl_free(v, n);
+    free(t);
+}
+
+Test(export, csv_is_rfc4180_with_formula_cells_neutralised, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    char *t = EXPORT(d, "trail.csv", 0, "--format", "csv");
+    static const char header[] =
+        "seq,time_utc,time_local,utc_offset,kind,study,name,organisation,role,"
+        "meaning,subject,refs,reason,body_status,leaf_hash,signature_status\r\n";
+    cr_assert(strncmp(t, header, sizeof header - 1) == 0, "header: %.200s", t);
+    csv c = csv_parse(t);
+    cr_assert_eq(c.rows, 13, "header + 12 records");
+    cr_assert_str_eq(cell(&c, 5, "seq"), "4");
+    cr_assert_str_eq(cell(&c, 5, "utc_offset"), "UTC+01:00");
+    cr_assert_str_eq(cell(&c, 6, "utc_offset"), "UTC-05:00", "never a bare -05:00");
+    cr_assert_str_eq(cell(&c, 5, "subject"), "Visit window for visit 4");
+    cr_assert_str_eq(cell(&c, 5, "name"), "Carla Rossi");
+    cr_assert_str_eq(cell(&c, 7, "refs"), "#4 #5");
+    cr_assert_str_eq(cell(&c, 8, "meaning"), "approval");
+    cr_assert_str_eq(cell(&c, 9, "reason"), "wrong site number, \"12\" was a typo");
+    cr_assert_str_eq(cell(&c, 9, "kind"), "correction");
+    /* formula bait in the printed name, organisation, study and subject: text, not formulas */
+    cr_assert_str_eq(cell(&c, 11, "name"), "'=HYPERLINK(\"http://x.example\",\"click\")");
+    cr_assert_str_eq(cell(&c, 11, "organisation"), "'@Evil, \"Quoted\" Ltd");
+    cr_assert_str_eq(cell(&c, 11, "study"), "'-HX-302");
+    cr_assert_str_eq(cell(&c, 11, "subject"), "'+SUM(1,2)");
+    for (size_t i = 0; i < c.rows * c.cols; i++)
+        cr_assert(!strchr("=+-@", c.cell[i][0]) || c.cell[i][0] == '\0',
+                  "cell %zu begins with a formula character: %s", i, c.cell[i]);
+    for (size_t r = 1; r < c.rows; r++)
+        cr_assert_str_eq(cell(&c, r, "signature_status"), "valid");
+    csv_free(&c);
+    free(t);
+}
+
+Test(export, filters_select_the_records_log_selects, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    size_t n;
+    char *t = EXPORT(d, "a.jsonl", 0, "--format", "jsonl", "--study", "HX-301");
+    json_t **v = jsonl(t, &n);
+    cr_assert_eq(n, 5, "seq 4..8");
+    cr_assert_eq(json_integer_value(json_object_get(v[0], "seq")), 4);
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "b.jsonl", 0, "--format", "jsonl", "--actor", "Dr Sam Patel");
+    v = jsonl(t, &n);
+    cr_assert_eq(n, 2, "the response and the decision");
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "c.jsonl", 0, "--format", "jsonl", "--kind", "approval");
+    v = jsonl(t, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(json_integer_value(json_object_get(v[0], "seq")), 7);
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "d.jsonl", 0, "--format", "jsonl", "--seq", "5..7");
+    v = jsonl(t, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(json_integer_value(json_object_get(v[2], "seq")), 7);
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "e.jsonl", 0, "--format", "jsonl", "--study", "HX-301", "--seq", "..5");
+    v = jsonl(t, &n);
+    cr_assert_eq(n, 2, "filters combine");
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "f.jsonl", 0, "--format", "jsonl", "--since", "2200-01-01");
+    cr_assert_str_eq(t, "", "nothing matches: an empty export, exit 0");
+    free(t);
+}
+
+Test(export, withheld_bodies_leave_entries_and_hashes, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    size_t n;
+    char *t = EXPORT(d, "w.jsonl", 0, "--format", "jsonl", "--withhold-bodies");
+    json_t **v = jsonl(t, &n);
+    cr_assert_eq(n, 12);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(json_is_null(json_object_get(v[i], "body")));
+        cr_assert_str_eq(sget(v[i], "body_status"), "withheld-by-export");
+        cr_assert_not_null(sget(v[i], "entry"));
+        cr_assert_not_null(sget(v[i], "commitment"));
+    }
+    cr_assert_null(strstr(t, "Visit window"), "no body text anywhere");
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "w.csv", 0, "--format", "csv", "--withhold-bodies");
+    cr_assert_null(strstr(t, "Visit window"), "no subject from a withheld body");
+    free(t);
+}
+
+Test(export, every_record_must_be_under_the_checkpoint, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    ADD(d, "{\"subject\":\"late\"}", "--as", "decider.key", "--kind", "communication", "--study",
+        "HX-301");
+    run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "x.jsonl");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "covers 12 of the 13 entries"), "%s", r.err);
+    cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/x.jsonl", d);
+    cr_assert_eq(access(p, F_OK), -1, "nothing written");
+    char *t = EXPORT(d, "y.jsonl", 0, "--format", "jsonl", "--seq", "..11");
+    free(t);
+    t = EXPORT(d, "z.jsonl", 0, "--format", "jsonl", "--as", "log.key");
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    cr_assert_eq(n, 13, "a fresh checkpoint covers the new record");
+    jsonl_free(v, n);
+    free(t);
+}
+
+Test(export, bad_input_writes_nothing_and_never_replaces_a_file, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    static const char *const bad[][6] = {
+        {"--format", "xml", NULL},
+        {"--format", "csv", "--seq", "9..3", NULL},
+        {"--format", "csv", "--seq", "x", NULL},
+        {"--format", "csv", "--since", "yesterday", NULL},
+        {NULL},
+    };
+    char p[700];
+    snprintf(p, sizeof p, "%s/out", d);
+    for (size_t i = 0; bad[i][0]; i++) {
+        const char *argv[12] = {"export", "-o", "out"};
+        size_t n = 3;
+        for (size_t j = 0; bad[i][j]; j++)
+            argv[n++] = bad[i][j];
+        argv[n] = NULL;
+        run_result r = ldg_run(d, NULL, argv);
+        cr_assert_eq(r.status, 2, "case %zu: %s", i, r.err);
+        cr_assert(strncmp(r.err, "ldg export: ", 12) == 0, "%s", r.err);
+        run_free(&r);
+        cr_assert_eq(access(p, F_OK), -1, "case %zu wrote nothing", i);
+    }
+    write_file(d, "out", "keep me");
+    run_result r = LDG(d, NULL, "export", "--format", "csv", "-o", "out");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "already exists"), "%s", r.err);
+    run_free(&r);
+    char *t = read_file(p, NULL);
+    cr_assert_str_eq(t, "keep me");
+    free(t);
+    /* no temporary file left beside it */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp", d);
+    FILE *f = popen(cmd, "r");
+    int count = -1;
+    cr_assert_eq(fscanf(f, "%d", &count), 1);
+    pclose(f);
+    cr_assert_eq(count, 0, "no temporary files");
+}
+
+Test(export, verified_checkpoint_vouches_for_what_it_covers, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "save");
+    ADD(d, "{\"subject\":\"new\"}", "--as", "decider.key", "--kind", "communication", "--study",
+        "HX-301");
+    size_t n;
+    char *t = EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--as",
+                     "log.key");
+    json_t **v = jsonl(t, &n);
+    cr_assert_eq(n, 13);
+    for (size_t i = 0; i < 12; i++) {
+        cr_assert_str_eq(sget(v[i], "signature_status"), "proven");
+        cr_assert_eq(json_integer_value(json_object_get(v[i], "proven_by_checkpoint")), 12);
+    }
+    cr_assert_str_eq(sget(v[12], "signature_status"), "valid", "checked now");
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "v.csv", 0, "--format", "csv", "--verified", "qa.txt");
+    cr_assert(strstr(t, "valid (verified in full up to checkpoint 12)"), "%.300s", t);
+    free(t);
+}
+
+/* A signature altered in place: the tree root no longer matches, and the record says why. */
+Test(export, altered_entry_is_exported_marked_and_exits_1, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t k[8];
+    seq_key(7, k);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0);
+    uint8_t *sig = memmem(v, vl, "\xa3sig\xc4\x40", 6);
+    cr_assert_not_null(sig);
+    sig[20] ^= 1;
+    cr_assert_eq(lmdb_put_value(d, "entries", k, 8, v, vl), 0);
+    free(v);
+    run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "t.jsonl");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root"), "%s", r.err);
+    cr_assert(strstr(r.err, "1 invalid signatures and 0 altered bodies"), "%s", r.err);
+    cr_assert(strstr(r.err, "first at #7"), "%s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/t.jsonl", d);
+    char *t = read_file(p, NULL);
+    cr_assert_not_null(t, "written, and marked");
+    size_t n;
+    json_t **o = jsonl(t, &n);
+    cr_assert_str_eq(sget(o[7], "signature_status"), "invalid");
+    cr_assert_str_eq(sget(o[6], "signature_status"), "valid");
+    jsonl_free(o, n);
+    free(t);
+}
+
+Test(export, altered_body_is_marked_mismatch_and_exits_1, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t k[8];
+    seq_key(4, k);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "bodies", k, 8, &v, &vl), 0);
+    char *at = memmem(v, vl, "Site 12", 7);
+    cr_assert_not_null(at);
+    at[5] = '3'; /* "Site 13" */
+    cr_assert_eq(lmdb_put_value(d, "bodies", k, 8, v, vl), 0);
+    free(v);
+    run_result r = LDG(d, NULL, "export", "--format", "csv", "-o", "t.csv");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "0 invalid signatures and 1 altered bodies"), "%s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/t.csv", d);
+    char *t = read_file(p, NULL);
+    csv c = csv_parse(t);
+    cr_assert_str_eq(cell(&c, 5, "body_status"), "mismatch");
+    cr_assert_str_eq(cell(&c, 5, "subject"), "", "an altered body is not shown as the record's");
+    cr_assert_null(strstr(t, "Site 13"));
+    csv_free(&c);
+    free(t);
+}
+
+Test(export, a_qa_checkpoint_of_another_history_is_refused, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "save");
+    /* the host drops the last entry: QA's checkpoint no longer matches */
+    uint8_t k[8];
+    seq_key(11, k);
+    cr_assert_eq(lmdb_del_key(d, "entries", k, 8), 0);
+    run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "t.jsonl", "--verified",
+                       "qa.txt", "--seq", "..10");
+    cr_assert_neq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/t.jsonl", d);
+    cr_assert_eq(access(p, F_OK), -1, "nothing written against a checkpoint that fails");
+}
+
+Test(export, the_file_gets_the_usual_mode, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    free(EXPORT(d, "m.csv", 0, "--format", "csv"));
+    char p[700];
+    snprintf(p, sizeof p, "%s/m.csv", d);
+    struct stat st;
+    cr_assert_eq(stat(p, &st), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    cr_assert_eq(st.st_mode & 0777, 0666 & ~mask);
+}
