@@ -456,8 +456,7 @@ typedef struct ldg_check_opts {
 } ldg_check_opts;
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_checked(ldg_ledger *l, const ldg_filter *f,
                                                     const ldg_check_opts *o, ldg_record_fn fn,
-                                                    void *ctx,
-                                                    uint8_t roots[2][LDG_HASH_BYTES],
+                                                    void *ctx, uint8_t roots[2][LDG_HASH_BYTES],
                                                     ldg_err *err);
 
 /* The key registry as it stands at the head. */

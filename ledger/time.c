@@ -151,7 +151,7 @@ ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
         long v;
         int w;
         char after;
-    } parts[] = {{year, 4, '-'},      {tm.tm_mon + 1, 2, '-'}, {tm.tm_mday, 2, 'T'},
+    } parts[] = {{year, 4, '-'},       {tm.tm_mon + 1, 2, '-'}, {tm.tm_mday, 2, 'T'},
                  {tm.tm_hour, 2, ':'}, {tm.tm_min, 2, ':'},     {tm.tm_sec, 2, '.'},
                  {(long)frac, 9, 0}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {

@@ -53,8 +53,8 @@ typedef struct item {
 typedef struct chunk {
     item it[CHUNK];
     size_t n;
-    _Atomic size_t next; /* next item for phase A */
-    uint64_t since;      /* entries below this are proven by a checkpoint: no signature check */
+    _Atomic size_t next;  /* next item for phase A */
+    uint64_t since;       /* entries below this are proven by a checkpoint: no signature check */
     const wantrec *wants; /* sorted; read-only while phase A runs */
     size_t nwants;
     const uint64_t *filter; /* bit (first two key bytes) set for each want */
@@ -258,9 +258,9 @@ reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
 
 /* --------------------------------------------- phase B: sequential ---- */
 
-#define MAP_CHECK_EVERY 128          /* entries between looks at the mapped size */
-#define MAP_BUDGET (24u << 20)       /* bytes of the ledger file kept mapped */
-#define RECENT 16384                 /* leaf hashes kept for observed-head checks (512 KiB) */
+#define MAP_CHECK_EVERY 128    /* entries between looks at the mapped size */
+#define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped */
+#define RECENT 16384           /* leaf hashes kept for observed-head checks (512 KiB) */
 
 typedef struct vstate {
     ldg_ledger *l;
@@ -286,7 +286,7 @@ typedef struct vstate {
     uint64_t o_since;                     /* opts->since_size, or 0 */
     bool since_seen;                      /* the tree of o_since entries was recomputed */
     uint8_t since_root[LDG_HASH_BYTES];   /* ...and this is its head */
-    bool fast;   /* --since with wants: the earlier entries stay out of the sorted runs */
+    bool fast; /* --since with wants: the earlier entries stay out of the sorted runs */
     uint64_t *filter;
     wantrec *wants; /* what the later entries need from the earlier ones */
     size_t nwants;
@@ -518,7 +518,6 @@ check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], bool com
         index >>= 1;
     }
 }
-
 
 /* The tree head of the entries seen, from the frontier. */
 static void

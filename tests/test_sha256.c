@@ -92,7 +92,8 @@ Test(sha256, known_answers_and_libsodium_portable_path)
     ldgi_sha256_force_portable(false);
 }
 
-/* Say in the log which path the default one was, so a run on a CPU without the extensions shows it. */
+/* Say in the log which path the default one was, so a run on a CPU without the extensions shows it.
+ */
 Test(sha256, reports_the_path)
 {
     ldgi_sha256_force_portable(false);

@@ -145,8 +145,7 @@ em_csv(emit *e, const char *s, bool user_text)
     if (!s || !*s)
         return;
     bool formula = user_text && strchr("=+-@\t\r", s[0]) != NULL;
-    bool quote = formula || strpbrk(s, ",\"\r\n") != NULL || s[0] == ' ' ||
-                 s[strlen(s) - 1] == ' ';
+    bool quote = formula || strpbrk(s, ",\"\r\n") != NULL || s[0] == ' ' || s[strlen(s) - 1] == ' ';
     if (!quote) {
         em_s(e, s);
         return;
