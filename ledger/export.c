@@ -79,9 +79,6 @@ flush(checker *ch)
     }
     if (ch->o->on_progress)
         ch->o->on_progress(ch->o->progress_ctx, last + 1, ch->total);
-    /* The records were copied out: drop the file's pages from our mappings past a budget. */
-    if (ldgi_mapped_bytes() > MAP_BUDGET)
-        ldgi_map_release(ch->l);
     ch->n = ch->bytes = 0;
 }
 
@@ -91,6 +88,13 @@ take(void *ctx, ldg_record *r)
     checker *ch = ctx;
     ch->r[ch->n++] = r;
     ch->bytes += r->entry_len + r->body_len;
+    /*
+     * Records are copies: the file's pages can leave our mappings at any
+     * time.  Looked at every 64 records, as one record can touch a dozen
+     * pages and the kernel maps 16 around each fault.
+     */
+    if (ch->n % 64 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+        ldgi_map_release(ch->l);
     if (ch->n == BATCH || ch->bytes >= BATCH_BYTES)
         flush(ch);
     return ch->stop;
@@ -98,7 +102,8 @@ take(void *ctx, ldg_record *r)
 
 /* The RFC 6962 heads of the first want[i] stored entries, from their bytes [VER-10]. */
 static ldg_status
-heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_HASH_BYTES], ldg_err *err)
+heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_HASH_BYTES],
+      ldg_err *err)
 {
     uint64_t upto = want[0] > want[1] ? want[0] : want[1];
     if (!upto)

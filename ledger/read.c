@@ -126,11 +126,41 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
  * come from a handful of keys, and each lookup decodes the key's record.
  */
 #define KEYCACHE 8
+#define REFCACHE 4096 /* refs resolved before: threads keep naming the same records */
 typedef struct keycache {
     bool used[KEYCACHE];
     ldg_keyinfo k[KEYCACHE];
     unsigned next;
+    struct {
+        uint8_t hash[LDG_HASH_BYTES];
+        bool used;
+        uint64_t seq;
+    } ref[REFCACHE];
 } keycache;
+
+/* The seq the leaf index gives for a ref, through the walk's cache (kc may be NULL). */
+static uint64_t
+ref_seq(ldgi_txn *t, keycache *kc, const uint8_t hash[LDG_HASH_BYTES], ldg_err *err)
+{
+    size_t slot = 0;
+    if (kc) {
+        memcpy(&slot, hash, sizeof slot);
+        slot %= REFCACHE;
+        if (kc->ref[slot].used && memcmp(kc->ref[slot].hash, hash, LDG_HASH_BYTES) == 0)
+            return kc->ref[slot].seq;
+    }
+    const uint8_t *rv;
+    size_t rl;
+    uint64_t seq = UINT64_MAX;
+    if (ldgi_get(t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &rv, &rl, err) == LDG_OK && rl == 8)
+        seq = ldgi_rd64(rv);
+    if (kc) {
+        memcpy(kc->ref[slot].hash, hash, LDG_HASH_BYTES);
+        kc->ref[slot].seq = seq;
+        kc->ref[slot].used = true;
+    }
+    return seq;
+}
 
 static bool
 keyinfo_copy(ldg_keyinfo *to, const ldg_keyinfo *from)
@@ -166,7 +196,7 @@ lookup_key_cached(ldgi_txn *t, keycache *kc, const uint8_t pub[LDG_PUB_BYTES], l
     for (unsigned i = 0; i < KEYCACHE; i++)
         if (kc->used[i] && memcmp(kc->k[i].pub, pub, LDG_PUB_BYTES) == 0)
             return keyinfo_copy(k, &kc->k[i]) ? LDG_OK
-                                               : ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+                                              : ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldg_status s = lookup_key(t, pub, k, err);
     if (s != LDG_OK)
         return s;
@@ -179,8 +209,8 @@ lookup_key_cached(ldgi_txn *t, keycache *kc, const uint8_t pub[LDG_PUB_BYTES], l
 
 /* Decodes one stored entry into a freshly allocated record. */
 static ldg_status
-build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t vl,
-             ldg_record **out, ldg_err *err)
+build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out,
+             ldg_err *err)
 {
     ldgi_entry e;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
@@ -220,13 +250,8 @@ build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t v
     }
     memcpy(r->entry, v, vl);
     for (size_t i = 0; i < st->nrefs; i++) {
-        const uint8_t *rv;
-        size_t rl;
         memcpy(r->refs[i], st->refs[i], LDG_HASH_BYTES);
-        r->ref_seqs[i] = UINT64_MAX;
-        if (ldgi_get(t, LDGI_DB_LEAF, st->refs[i], LDG_HASH_BYTES, &rv, &rl, err) == LDG_OK &&
-            rl == 8)
-            r->ref_seqs[i] = ldgi_rd64(rv);
+        r->ref_seqs[i] = ref_seq(t, kc, st->refs[i], err);
     }
     r->time_ns = st->time_ns;
     r->tz_min = st->tz_min;
@@ -391,7 +416,9 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ld
         f = &none;
     ldg_status s = LDG_OK;
     ldgi_cur *c = NULL;
-    keycache kc = {0};
+    keycache *kc = ldgi_calloc(1, sizeof *kc);
+    if (!kc)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     uint8_t prefix[LDG_STUDY_MAX + 16];
     size_t plen = 0;
     ldgi_db db = LDGI_DB_ENTRIES;
@@ -449,7 +476,7 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ld
         if (f->has_seq && seq > f->seq_to)
             break; /* both walks go in seq order */
         ldg_record *r;
-        if ((s = build_record(t, &kc, seq, ev, el, &r, err)) != LDG_OK)
+        if ((s = build_record(t, kc, seq, ev, el, &r, err)) != LDG_OK)
             break;
         if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
             ldg_record_free(r);
@@ -467,7 +494,8 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ld
         s = LDG_OK;
 done:
     ldgi_cur_close(c);
-    keycache_free(&kc);
+    keycache_free(kc);
+    free(kc);
     return s;
 }
 
