@@ -24,7 +24,7 @@ LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ = $(TOOL_SRC:%.c=$(BUILD)/%.o)
-HDR = ledger/ldg.h ledger/internal.h tools/tool.h
+HDR = ledger/ldg.h ledger/internal.h tools/tool.h tools/emit.h tools/export_html.h
 
 .PHONY: all check check-asan demo bench deps install clean format format-check unit fuzz-replay interop
 
@@ -45,7 +45,8 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
-	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev
+	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
+	chromium libpng-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -63,7 +64,9 @@ TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) tests/helpers.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-shadow -Iledger -Itests $< tests/helpers.c -o $@ $(BUILD)/libldg.a \
-		$(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+		$(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) $(TEST_LIBS)
+
+$(BUILD)/tests/test_html: TEST_LIBS = -lpng
 
 # Runs every suite (even after a failing one), then one closing line for all.
 unit: all $(TEST_BIN)

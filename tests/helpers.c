@@ -264,3 +264,65 @@ lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl)
     mdb_env_close(env);
     return rc ? -1 : 0;
 }
+
+/* Appends one record; returns its seq. */
+long
+append_record(const char *d, const char *body, const char *const *args)
+{
+    const char *argv[32] = {"append"};
+    size_t n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n++] = "--body";
+    argv[n++] = "-";
+    argv[n] = NULL;
+    run_result r = ldg_run(d, body, argv);
+    cr_assert_eq(r.status, 0, "append: %s", r.err);
+    long seq = strtol(r.out, NULL, 10);
+    run_free(&r);
+    return seq;
+}
+
+/*
+ * The trail: seq 4 communication (CRO, UTC+01:00), 5 response (sponsor),
+ * 6 decision, 7 approval, 8 correction of 4, 9 key.add of a key whose
+ * printed name and organisation are formula and CSV bait, 10 its
+ * communication, 11 revocation of the CRO author's key; then a checkpoint.
+ */
+void
+make_trail(const char *d)
+{
+    make_ledger(d);
+    cr_assert_eq(APPEND(d,
+                     "{\"subject\":\"Visit window for visit 4\",\"text\":\"Site 12 asks to widen "
+                     "visit 4 to +/- 5 days.\"}",
+                     "--as", "author.key", "--kind", "communication", "--study", "HX-301",
+                     "--time", "2026-03-02T09:00:00+01:00"),
+                 4);
+    cr_assert_eq(APPEND(d, "{\"subject\":\"Re: visit window\",\"text\":\"Agreed for site 12.\"}",
+                     "--as", "decider.key", "--kind", "response", "--study", "HX-301", "--ref",
+                     "4", "--time", "2026-03-03T10:30:00-05:00"),
+                 5);
+    cr_assert_eq(APPEND(d, "{\"subject\":\"Protocol deviation accepted\"}", "--as", "decider.key",
+                     "--kind", "decision", "--study", "HX-301", "--ref", "4", "--ref", "5"),
+                 6);
+    cr_assert_eq(APPEND(d, "{\"subject\":\"Approved\"}", "--as", "approver.key", "--kind",
+                     "approval", "--meaning", "approval", "--study", "HX-301", "--ref", "6"),
+                 7);
+    cr_assert_eq(APPEND(d, "{\"subject\":\"Correction: site 14, not 12\"}", "--as", "author.key",
+                     "--kind", "correction", "--study", "HX-301", "--ref", "4", "--reason",
+                     "wrong site number, \"12\" was a typo"),
+                 8);
+    must(LDG(d, NULL, "keygen", "--name", "mallory", "--out", "mallory", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "mallory.pub", "--name",
+           "=HYPERLINK(\"http://x.example\",\"click\")", "--org", "@Evil, \"Quoted\" Ltd",
+           "--roles", "author"),
+       "key add");
+    cr_assert_eq(APPEND(d, "{\"subject\":\"+SUM(1,2)\",\"text\":\"line one\\nline two\"}", "--as",
+                     "mallory.key", "--kind", "communication", "--study", "-HX-302"),
+                 10);
+    must(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub", "--reason",
+           "left the project"),
+       "revoke");
+    must(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+}

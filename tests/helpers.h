@@ -45,6 +45,21 @@ char *read_file(const char *path, size_t *len);
  */
 void make_ledger(const char *dir);
 
+/*
+ * Appends one record (body from the text, the rest from args, NULL-ended)
+ * and returns its seq; fails the test if append fails.
+ */
+long append_record(const char *dir, const char *body, const char *const *args);
+#define APPEND(d, body, ...) append_record((d), (body), (const char *const[]){__VA_ARGS__, NULL})
+/*
+ * make_ledger, then a realistic trail: 4 CRO communication (claimed in
+ * UTC+01:00), 5 sponsor response (UTC-05:00), 6 decision, 7 approval,
+ * 8 correction of 4, 9 key.add of "mallory" (printed name and organisation
+ * are formula and CSV bait), 10 its communication (study "-HX-302"),
+ * 11 revocation of the author's key; then a checkpoint by the log key.
+ */
+void make_trail(const char *dir);
+
 /* The number of entries `ldg verify --json` reports (or -1). */
 long ledger_size(const char *dir);
 

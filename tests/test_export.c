@@ -25,69 +25,6 @@ ok(run_result r, const char *what)
     run_free(&r);
 }
 
-/* Appends one record; returns its seq. */
-static long
-add(const char *d, const char *body, const char *const *args)
-{
-    const char *argv[32] = {"append"};
-    size_t n = 1;
-    for (; args[n - 1]; n++)
-        argv[n] = args[n - 1];
-    argv[n++] = "--body";
-    argv[n++] = "-";
-    argv[n] = NULL;
-    run_result r = ldg_run(d, body, argv);
-    cr_assert_eq(r.status, 0, "append: %s", r.err);
-    long seq = strtol(r.out, NULL, 10);
-    run_free(&r);
-    return seq;
-}
-#define ADD(d, body, ...) add((d), (body), (const char *const[]){__VA_ARGS__, NULL})
-
-/*
- * The trail: seq 4 communication (CRO, UTC+01:00), 5 response (sponsor),
- * 6 decision, 7 approval, 8 correction of 4, 9 key.add of a key whose
- * printed name and organisation are formula and CSV bait, 10 its
- * communication, 11 revocation of the CRO author's key; then a checkpoint.
- */
-static void
-make_trail(const char *d)
-{
-    make_ledger(d);
-    cr_assert_eq(ADD(d,
-                     "{\"subject\":\"Visit window for visit 4\",\"text\":\"Site 12 asks to widen "
-                     "visit 4 to +/- 5 days.\"}",
-                     "--as", "author.key", "--kind", "communication", "--study", "HX-301",
-                     "--time", "2026-03-02T09:00:00+01:00"),
-                 4);
-    cr_assert_eq(ADD(d, "{\"subject\":\"Re: visit window\",\"text\":\"Agreed for site 12.\"}",
-                     "--as", "decider.key", "--kind", "response", "--study", "HX-301", "--ref",
-                     "4", "--time", "2026-03-03T10:30:00-05:00"),
-                 5);
-    cr_assert_eq(ADD(d, "{\"subject\":\"Protocol deviation accepted\"}", "--as", "decider.key",
-                     "--kind", "decision", "--study", "HX-301", "--ref", "4", "--ref", "5"),
-                 6);
-    cr_assert_eq(ADD(d, "{\"subject\":\"Approved\"}", "--as", "approver.key", "--kind",
-                     "approval", "--meaning", "approval", "--study", "HX-301", "--ref", "6"),
-                 7);
-    cr_assert_eq(ADD(d, "{\"subject\":\"Correction: site 14, not 12\"}", "--as", "author.key",
-                     "--kind", "correction", "--study", "HX-301", "--ref", "4", "--reason",
-                     "wrong site number, \"12\" was a typo"),
-                 8);
-    ok(LDG(d, NULL, "keygen", "--name", "mallory", "--out", "mallory", "--unencrypted"), "keygen");
-    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "mallory.pub", "--name",
-           "=HYPERLINK(\"http://x.example\",\"click\")", "--org", "@Evil, \"Quoted\" Ltd",
-           "--roles", "author"),
-       "key add");
-    cr_assert_eq(ADD(d, "{\"subject\":\"+SUM(1,2)\",\"text\":\"line one\\nline two\"}", "--as",
-                     "mallory.key", "--kind", "communication", "--study", "-HX-302"),
-                 10);
-    ok(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub", "--reason",
-           "left the project"),
-       "revoke");
-    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
-}
-
 /* Exports to dir/name; returns the file's text (malloc'd). */
 static char *
 export_to(const char *d, const char *name, const char *const *args, int want_status)
@@ -192,8 +129,8 @@ csv_parse(const char *t)
         p += 2;
         if (c.rows == 0)
             c.cols = row_cells;
-        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows,
-                     row_cells, c.cols);
+        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows, row_cells,
+                     c.cols);
         c.rows++;
         row_cells = 0;
     }
@@ -363,8 +300,8 @@ Test(export, every_record_must_be_under_the_checkpoint, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_trail(d);
-    ADD(d, "{\"subject\":\"late\"}", "--as", "decider.key", "--kind", "communication", "--study",
-        "HX-301");
+    APPEND(d, "{\"subject\":\"late\"}", "--as", "decider.key", "--kind", "communication", "--study",
+           "HX-301");
     run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "x.jsonl");
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, "covers 12 of the 13 entries"), "%s", r.err);
@@ -431,11 +368,11 @@ Test(export, verified_checkpoint_vouches_for_what_it_covers, .fini = tmp_cleanup
     const char *d = tmp_dir();
     make_trail(d);
     ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "save");
-    ADD(d, "{\"subject\":\"new\"}", "--as", "decider.key", "--kind", "communication", "--study",
-        "HX-301");
+    APPEND(d, "{\"subject\":\"new\"}", "--as", "decider.key", "--kind", "communication", "--study",
+           "HX-301");
     size_t n;
-    char *t = EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--as",
-                     "log.key");
+    char *t =
+        EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--as", "log.key");
     json_t **v = jsonl(t, &n);
     cr_assert_eq(n, 13);
     for (size_t i = 0; i < 12; i++) {

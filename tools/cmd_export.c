@@ -13,6 +13,7 @@
  * end: a failed export leaves nothing behind.
  */
 #include "emit.h"
+#include "export_html.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -24,15 +25,19 @@
 #include <unistd.h>
 
 static const char export_help[] =
-    "usage: ldg export --format jsonl|csv [-o OUT] [--study S] [--kind K] [--actor A]\n"
+    "usage: ldg export --format jsonl|csv|html [-o OUT] [--study S] [--kind K] [--actor A]\n"
     "                  [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
     "                  [--verified QA.txt] [--as LOG.key] [--jobs N] [--ledger DIR]\n"
+    "                  [--turnaround HOURS] [--exporter NAME]\n"
     "Exports the records that match the filters, in sequence order, tied to the newest\n"
     "checkpoint (--as LOG.key makes a fresh one first); every record must be covered by it.\n"
     "  jsonl  one JSON object per record: times, kind, study, actor and roles, meaning,\n"
     "         refs, body (or a withheld marker), hashes, signature and its status\n"
     "  csv    RFC 4180, UTF-8, a header row, one row per record; cells of user text that\n"
     "         begin with = + - @ are neutralised with a leading '\n"
+    "  html   one self-contained file for screen and print: the verdict and checkpoint,\n"
+    "         activity over time and per organisation, threads with response times\n"
+    "         against --turnaround (default 48 h), and every record with its signature\n"
     "--since/--until: ISO 8601 on the host time (inclusive); --seq A..B, A.. or ..B.\n"
     "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
     "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint`; the\n"
@@ -40,7 +45,7 @@ static const char export_help[] =
     "Exit: 0 exported and everything checked; 1 exported, but something did not check\n"
     "(said on stderr and in the export); 2 bad input; 4 operational error.\n";
 
-enum format { FMT_JSONL, FMT_CSV };
+enum format { FMT_JSONL, FMT_CSV, FMT_HTML };
 
 typedef struct xctx {
     emit em;
@@ -51,6 +56,8 @@ typedef struct xctx {
     uint64_t bad_sigs; /* INVALID signatures exported */
     uint64_t mismatch; /* bodies that do not match their commitment */
     uint64_t first_bad;
+    html_ctx *html;
+    emit *spool; /* HTML: the record table, written before the summary above it */
     uint8_t line_pub[LDG_PUB_BYTES]; /* the signer whose verifier-key line is in line */
     char line[LDG_VKEY_MAX];
 } xctx;
@@ -282,8 +289,7 @@ csv_record(xctx *x, const ldg_record *r)
             for (size_t i = 0; i < r->nrefs; i++)
                 p += r->ref_seqs[i] == UINT64_MAX
                          ? sprintf(p, "%s#?", i ? " " : "")
-                         : sprintf(p, "%s#%llu", i ? " " : "",
-                                   (unsigned long long)r->ref_seqs[i]);
+                         : sprintf(p, "%s#%llu", i ? " " : "", (unsigned long long)r->ref_seqs[i]);
             em_csv(e, refs, false);
             free(refs);
         } else {
@@ -302,7 +308,8 @@ csv_record(xctx *x, const ldg_record *r)
         snprintf(sig, sizeof sig, "valid (verified in full up to checkpoint %llu)",
                  (unsigned long long)x->proven);
     else
-        snprintf(sig, sizeof sig, "%s", r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r));
+        snprintf(sig, sizeof sig, "%s",
+                 r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r));
     em_csv(e, sig, false);
     em_raw(e, "\r\n", 2);
 }
@@ -322,9 +329,11 @@ one_record(void *ctx, const ldg_record *r)
     }
     if (x->fmt == FMT_JSONL)
         jsonl_record(x, r);
-    else
+    else if (x->fmt == FMT_CSV)
         csv_record(x, r);
-    return x->em.failed; /* a failed write stops the export */
+    else
+        html_row(x->html, x->spool, r, x->proven);
+    return x->em.failed || (x->spool && x->spool->failed); /* a failed write stops the export */
 }
 
 static void
@@ -401,8 +410,9 @@ publish(const char *tmp, const char *out)
 int
 cmd_export(int argc, char **argv)
 {
-    const char *dir = NULL, *format = NULL, *out = NULL, *since = NULL, *until = NULL,
-               *seqs = NULL, *verified = NULL, *as = NULL, *passfile = NULL, *jobs = NULL;
+    const char *dir = NULL, *format = NULL, *out = NULL, *since = NULL, *until = NULL, *seqs = NULL,
+               *verified = NULL, *as = NULL, *passfile = NULL, *jobs = NULL, *turnaround = NULL,
+               *exporter = NULL;
     bool withhold = false;
     ldg_filter f = {0};
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
@@ -420,6 +430,8 @@ cmd_export(int argc, char **argv)
                               OPT_VAL("--as", &as),
                               OPT_VAL("--passphrase-file", &passfile),
                               OPT_VAL("--jobs", &jobs),
+                              OPT_VAL("--turnaround", &turnaround),
+                              OPT_VAL("--exporter", &exporter),
                               OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, export_help, NULL, 0);
     if (rc != EXIT_OK)
@@ -437,8 +449,18 @@ cmd_export(int argc, char **argv)
         x->fmt = FMT_JSONL;
     else if (strcmp(format, "csv") == 0)
         x->fmt = FMT_CSV;
+    else if (strcmp(format, "html") == 0)
+        x->fmt = FMT_HTML;
     else
-        rc = tool_usage("--format %s: expected jsonl or csv", format);
+        rc = tool_usage("--format %s: expected jsonl, csv or html", format);
+    double hours = 48;
+    if (rc == EXIT_OK && turnaround) {
+        char *end;
+        hours = strtod(turnaround, &end);
+        if (end == turnaround || *end || !(hours > 0 && hours <= 24 * 366))
+            rc = tool_usage("--turnaround %s: expected hours, more than 0 and at most a year",
+                            turnaround);
+    }
     if (rc == EXIT_OK && jobs)
         rc = opt_jobs(jobs, &co.jobs);
     if (rc == EXIT_OK && seqs && !parse_range(seqs, &f))
@@ -512,6 +534,27 @@ cmd_export(int argc, char **argv)
         else
             co.proven_size = x->proven = qcp.size;
     }
+    /* Records appended while this runs are past the checkpoint: never part of the export. */
+    if (rc == EXIT_OK && (!f.has_seq || f.seq_to >= tie.size)) {
+        if (!f.has_seq)
+            f.seq_from = 0;
+        f.has_seq = 1;
+        f.seq_to = tie.size - 1;
+    }
+    FILE *spool = NULL;
+    emit *spool_em = NULL;
+    if (rc == EXIT_OK && x->fmt == FMT_HTML) {
+        /* pass 1: what the summary above the record table needs */
+        if (!(x->html = html_new(hours, withhold)) || !(spool = tmpfile()) ||
+            !(spool_em = malloc(sizeof *spool_em)))
+            rc = tool_error(EXIT_OPER, "cannot start the report: %s", strerror(errno));
+        else if (ldg_log_each(l, &f, html_collect, x->html, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        if (rc == EXIT_OK) {
+            em_init(spool_em, spool);
+            x->spool = spool_em;
+        }
+    }
     char *tmp = NULL;
     FILE *fo = stdout;
     if (rc == EXIT_OK && out)
@@ -528,6 +571,46 @@ cmd_export(int argc, char **argv)
         if (x->tty)
             fputs("\r\033[K", stderr);
     }
+    bool root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
+    bool proven_ok =
+        !co.proven_size || (rc == EXIT_OK && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) == 0);
+    if (rc == EXIT_OK && x->fmt == FMT_HTML) {
+        char when[40], filters[1200], who[300];
+        int64_t now;
+        ldg_time_now(&now, NULL);
+        ldg_time_format(now, 0, 1, when);
+        snprintf(filters, sizeof filters, "%s%s%s%s%s%s%s%s%s%s%s%s%s%s", f.study ? "study " : "",
+                 f.study ? f.study : "", f.kind ? "; kind " : "", f.kind ? f.kind : "",
+                 f.actor ? "; actor " : "", f.actor ? f.actor : "", since ? "; since " : "",
+                 since ? since : "", until ? "; until " : "", until ? until : "",
+                 seqs ? "; records " : "", seqs ? seqs : "", withhold ? "; bodies withheld" : "",
+                 !f.study && !f.kind && !f.actor && !since && !until && !seqs && !withhold ? "none"
+                                                                                           : "");
+        if (exporter) {
+            snprintf(who, sizeof who, "%s", exporter);
+        } else {
+            char host[128] = "?";
+            gethostname(host, sizeof host - 1);
+            const char *u = getenv("USER");
+            snprintf(who, sizeof who, "%s@%s (login)", u ? u : "?", host);
+        }
+        html_meta m = {.origin = tie.origin,
+                       .exported_at = when,
+                       .exporter = who,
+                       .filters = filters[0] == ';' ? filters + 2 : filters,
+                       .checkpoint = note,
+                       .tie_size = tie.size,
+                       .proven = co.proven_size,
+                       .root_ok = root_ok,
+                       .proven_ok = proven_ok,
+                       .withhold = withhold,
+                       .bad_sigs = x->bad_sigs,
+                       .mismatch = x->mismatch,
+                       .first_bad = x->first_bad,
+                       .turnaround_h = hours};
+        if (!em_flush(spool_em) || !html_write(x->html, &x->em, &m, spool))
+            rc = tool_error(EXIT_OPER, "cannot write the report: %s", strerror(errno));
+    }
     if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (tmp && fsync(fileno(fo)))))
         rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
                         strerror(errno));
@@ -541,12 +624,12 @@ cmd_export(int argc, char **argv)
     }
     /* What did not check, said loudly: the export is written, marked, and the status is 1. */
     if (rc == EXIT_OK) {
-        if (memcmp(roots[0], tie.root, LDG_HASH_BYTES) != 0)
+        if (!root_ok)
             rc = tool_error(EXIT_INTEGRITY,
                             "INTEGRITY: the stored entries do not give the root of the "
                             "checkpoint of %llu entries the export is tied to; run ldg verify",
                             (unsigned long long)tie.size);
-        if (co.proven_size && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) != 0)
+        if (!proven_ok)
             rc = tool_error(EXIT_INTEGRITY,
                             "INTEGRITY: the first %llu entries changed since %s was verified",
                             (unsigned long long)qcp.size, verified);
@@ -558,6 +641,10 @@ cmd_export(int argc, char **argv)
                             (unsigned long long)x->first_bad);
     }
     free(tmp);
+    if (spool)
+        fclose(spool);
+    free(spool_em);
+    html_free(x->html);
     free(note);
     free(qa);
     ldg_ledger_close(l);
