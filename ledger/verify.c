@@ -258,7 +258,7 @@ reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
 
 /* --------------------------------------------- phase B: sequential ---- */
 
-#define MAP_CHECK_EVERY 128    /* entries between looks at the mapped size */
+#define MAP_CHECK_EVERY 32    /* entries between looks at the mapped size */
 #define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped */
 #define RECENT 16384           /* leaf hashes kept for observed-head checks (512 KiB) */
 
@@ -793,7 +793,7 @@ index_skip_to(vstate *v, ldgi_cur *c, bool *have, ldgi_rec *d, const ldgi_rec *t
 static void
 mapped_check(vstate *v, size_t *count)
 {
-    if (++*count % 4096 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+    if (++*count % 512 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
         ldgi_map_release(v->l);
 }
 
@@ -995,9 +995,12 @@ count_bodies(vstate *v, uint64_t *n)
     const uint8_t *k, *val;
     size_t kl, vl;
     *n = 0;
+    size_t count = 0;
     for (s = ldgi_cur_seek(c, from, 8, &k, &kl, &val, &vl, v->err); s == LDG_OK;
-         s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err))
+         s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err)) {
         ++*n;
+        mapped_check(v, &count);
+    }
     ldgi_cur_close(c);
     return s == LDG_E_NOTFOUND ? LDG_OK : s;
 }
@@ -1108,7 +1111,7 @@ want_add(vstate *v, size_t *cap, const uint8_t key[LDG_HASH_BYTES], uint64_t seq
 static ldg_status
 collect_wants(vstate *v, uint64_t total)
 {
-    if (!v->o_since || total <= v->o_since || total - v->o_since > SUFFIX_MAX)
+    if (!v->o_since || total < v->o_since || total - v->o_since > SUFFIX_MAX)
         return LDG_OK;
     ldgi_cur *c;
     ldg_status s = ldgi_cur_open(v->t, LDGI_DB_ENTRIES, &c, v->err);
@@ -1117,7 +1120,7 @@ collect_wants(vstate *v, uint64_t total)
     uint8_t from[8];
     ldgi_be64(from, v->o_since);
     const uint8_t *k, *val;
-    size_t kl, vl, cap = 0;
+    size_t kl, vl, cap = 0, seen = 0;
     bool room = true;
     for (s = ldgi_cur_seek(c, from, 8, &k, &kl, &val, &vl, v->err); s == LDG_OK && room;
          s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err)) {
@@ -1128,6 +1131,7 @@ collect_wants(vstate *v, uint64_t total)
             !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why))
             continue;
         uint64_t seq = ldgi_rd64(k);
+        mapped_check(v, &seen);
         room = want_add(v, &cap, st.body, seq, WANT_COMMIT);
         for (size_t r = 0; room && r < st.nrefs; r++)
             room = want_add(v, &cap, st.refs[r], seq, r + 1);
