@@ -90,10 +90,10 @@ take(void *ctx, ldg_record *r)
     ch->bytes += r->entry_len + r->body_len;
     /*
      * Records are copies: the file's pages can leave our mappings at any
-     * time.  Looked at every 64 records, as one record can touch a dozen
-     * pages and the kernel maps 16 around each fault.
+     * time.  Looked at every 16 records: a record touches several pages,
+     * and the kernel maps whole (large) page-cache folios around a fault.
      */
-    if (ch->n % 64 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+    if (ch->n % 16 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
         ldgi_map_release(ch->l);
     if (ch->n == BATCH || ch->bytes >= BATCH_BYTES)
         flush(ch);

@@ -480,3 +480,27 @@ Test(export, the_file_gets_the_usual_mode, .fini = tmp_cleanup)
     umask(mask);
     cr_assert_eq(st.st_mode & 0777, 0666 & ~mask);
 }
+
+/* The CSV subject is the body's top-level "subject" (else "title"), escapes decoded. */
+Test(export, csv_subject_is_the_top_level_member, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    APPEND(d, "{\"a\":{\"subject\":\"inner\"},\"subject\":\"outer \\\"q\\\" \\u00e9\"}", "--as",
+           "author.key", "--kind", "communication", "--study", "S1");
+    APPEND(d, "{\"meta\":{\"subject\":\"nested only\"},\"title\":\"The title\"}", "--as",
+           "author.key", "--kind", "communication", "--study", "S1");
+    APPEND(d, "{\"subject\":{\"not\":\"a string\"},\"title\":\"Fallback, \\\"quoted\\\"\"}", "--as",
+           "author.key", "--kind", "communication", "--study", "S1");
+    APPEND(d, "{\"text\":\"no subject at all\"}", "--as", "author.key", "--kind",
+           "communication", "--study", "S1");
+    char *t = EXPORT(d, "s.csv", 0, "--format", "csv", "--as", "log.key");
+    csv c = csv_parse(t);
+    cr_assert_eq(c.rows, 9);
+    cr_assert_str_eq(cell(&c, 5, "subject"), "outer \"q\" \xc3\xa9");
+    cr_assert_str_eq(cell(&c, 6, "subject"), "The title");
+    cr_assert_str_eq(cell(&c, 7, "subject"), "Fallback, \"quoted\"");
+    cr_assert_str_eq(cell(&c, 8, "subject"), "");
+    csv_free(&c);
+    free(t);
+}

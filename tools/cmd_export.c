@@ -1,5 +1,6 @@
 /*
- * cmd_export.c - `ldg export`: inspection-ready copies of the trail.
+ * cmd_export.c - `ldg export`: inspection-ready copies of the trail
+ * (spec/export.md [EXP-1..EXP-7]).
  *
  * Every export is tied to a checkpoint signed by the ledger's log key (the
  * newest stored one, or a fresh one with --as LOG.key) that covers every
@@ -124,12 +125,78 @@ key_status(const ldg_record *r, char *buf, size_t n)
     return "active";
 }
 
+/*
+ * The top-level string member `key` of a JSON object text, when it holds no
+ * escape: found without parsing the whole body (CSV wants only the subject).
+ * *found is false when the scan could not tell (escapes, odd input): then
+ * the caller parses.  The body is canonical JSON the library checked.
+ */
+static char *
+quick_member(const char *p, size_t n, const char *key, bool *sure)
+{
+    size_t kl = strlen(key), depth = 0, i = 0;
+    bool expect_key = false;
+    *sure = false;
+    if (!n || p[0] != '{')
+        return NULL;
+    for (i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            bool esc = false;
+            while (j < n && p[j] != '"') {
+                if (p[j] == '\\') {
+                    esc = true;
+                    j++;
+                }
+                j++;
+            }
+            if (j >= n)
+                return NULL;
+            if (depth == 1 && expect_key && !esc && j - i - 1 == kl &&
+                memcmp(p + i + 1, key, kl) == 0 && j + 1 < n && p[j + 1] == ':') {
+                size_t v = j + 2, w = v + 1;
+                if (v >= n || p[v] != '"')
+                    return (*sure = true, NULL); /* not a string */
+                while (w < n && p[w] != '"' && p[w] != '\\')
+                    w++;
+                if (w >= n || p[w] == '\\')
+                    return NULL; /* escapes: let the parser decode them */
+                *sure = true;
+                return strndup(p + v + 1, w - v - 1);
+            }
+            expect_key = false;
+            i = j;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            expect_key = c == '{' && depth == 1;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ',' && depth == 1) {
+            expect_key = true;
+        } else if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+            return NULL; /* not the compact canonical form: parse */
+        }
+    }
+    *sure = true; /* scanned it all: no such member */
+    return NULL;
+}
+
 /* The body's "subject" (else "title"), malloc'd; NULL if none or not shown. */
 static char *
 subject(const xctx *x, const ldg_record *r)
 {
     if (x->withhold || !r->body)
         return NULL;
+    bool sure1, sure2;
+    char *q = quick_member(r->body, r->body_len, "subject", &sure1);
+    if (sure1 && !q)
+        q = quick_member(r->body, r->body_len, "title", &sure2);
+    else
+        sure2 = true;
+    if (sure1 && sure2)
+        return q;
+    free(q);
     json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
     json_t *s = b ? json_object_get(b, "subject") : NULL;
     if (!json_is_string(s) && b)
@@ -139,7 +206,7 @@ subject(const xctx *x, const ldg_record *r)
     return out;
 }
 
-/* ------------------------------------------------------------- JSONL -- */
+/* ------------------------------------------------------ JSONL [EXP-5] -- */
 
 static void
 jsonl_record(xctx *x, const ldg_record *r)
@@ -243,7 +310,7 @@ jsonl_record(xctx *x, const ldg_record *r)
     em_s(e, "}\n");
 }
 
-/* --------------------------------------------------------------- CSV -- */
+/* -------------------------------------------------------- CSV [EXP-6] -- */
 
 static const char csv_header[] =
     "seq,time_utc,time_local,utc_offset,kind,study,name,organisation,role,meaning,subject,"
@@ -497,7 +564,7 @@ cmd_export(int argc, char **argv)
         free(note);
         ldg_key_free(k);
     }
-    /* The checkpoint the export is tied to: signed by the log key, and it must cover it. */
+    /* [EXP-1] The checkpoint the export is tied to: signed by the log key, covering it all. */
     ldg_checkpoint tie = {0}, qcp = {0};
     char *note = NULL;
     size_t notelen = 0;
@@ -622,7 +689,7 @@ cmd_export(int argc, char **argv)
         else
             unlink(tmp);
     }
-    /* What did not check, said loudly: the export is written, marked, and the status is 1. */
+    /* [EXP-2] What did not check, said loudly: the export is written, marked, status 1. */
     if (rc == EXIT_OK) {
         if (!root_ok)
             rc = tool_error(EXIT_INTEGRITY,

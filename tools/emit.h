@@ -18,6 +18,7 @@ typedef struct emit {
     size_t n;
     bool failed; /* a write failed: everything after is dropped */
     uint64_t bytes;
+    uint64_t synced; /* bytes handed to the disk early (regular files) */
 } emit;
 
 void em_init(emit *e, FILE *f);
