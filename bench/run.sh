@@ -97,6 +97,13 @@ read -r REHASH_S REHASH_N REHASH_BYTES < <("$BC" rehash "$LDG_LEDGER")
 note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
 read -r PR_N PR_I PR_C < <("$BC" proofs "$LDG_LEDGER" 2000)
 
+# -------------------------------------------------------- single appends --
+note "$NS single appends, one process each"
+printf '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to widen visit 4 to +/- 5 days; the coordinator reports that 3 subjects would otherwise miss the window."}\n' > body.json
+SINGLE=("$LDG" append --as author.key --kind communication --study HX-301 --body body.json)
+"$BC" exec-median 5 -- "${SINGLE[@]}" >/dev/null     # warm-up
+read -r S_MED S_P90 S_MIN S_MAX < <("$BC" exec-median "$NS" -- "${SINGLE[@]}")
+
 # ---------------------------------------------------------------- export --
 # Every export is tied to a checkpoint; QA's saved one (--verified) vouches for the signatures
 # a full verify accepted, so the export re-hashes instead of re-verifying them.
@@ -133,13 +140,6 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (fast
     DD_S=$(TIMEFORMAT=%R; { time dd if=/dev/zero of=dd.out bs=1M count="$EXB_MB" conv=fsync 2>/dev/null; } 2>&1)
     rm -f dd.out
 fi
-
-# -------------------------------------------------------- single appends --
-note "$NS single appends, one process each"
-printf '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to widen visit 4 to +/- 5 days; the coordinator reports that 3 subjects would otherwise miss the window."}\n' > body.json
-SINGLE=("$LDG" append --as author.key --kind communication --study HX-301 --body body.json)
-"$BC" exec-median 5 -- "${SINGLE[@]}" >/dev/null     # warm-up
-read -r S_MED S_P90 S_MIN S_MAX < <("$BC" exec-median "$NS" -- "${SINGLE[@]}")
 
 # ---------------------------------------------------------------- report --
 LEDGER_KIB=$(du -sk "$LDG_LEDGER" | cut -f1)

@@ -5,6 +5,7 @@
 # trail is shown.  Everything happens in a fresh temporary directory.
 set -euo pipefail
 LDG=${1:-build/ldg}
+START=$PWD
 W=$(mktemp -d "${TMPDIR:-/tmp}/ldg-demo.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 cd "$W"
@@ -65,3 +66,14 @@ step "the trail"
 "$LDG" show "$D"
 step "machine-readable (first record of the study)"
 "$LDG" log --study HX-301 --json | head -n 1
+
+step "exports for the inspection, tied to a fresh checkpoint (kept in ${DEMO_OUT:-./demo-out})"
+OUT=${DEMO_OUT:-$START/demo-out}
+mkdir -p "$OUT"
+rm -f "$OUT"/trail.html "$OUT"/trail.csv "$OUT"/trail.jsonl
+"$LDG" export --format html -o "$OUT/trail.html" --study HX-301 --as log.key --exporter "QA demo"
+"$LDG" export --format csv -o "$OUT/trail.csv" --study HX-301
+"$LDG" export --format jsonl -o "$OUT/trail.jsonl" --study HX-301
+ls -l "$OUT"
+echo "open $OUT/trail.html in a browser; trail.csv opens in any spreadsheet"
+head -n 3 "$OUT/trail.csv"
