@@ -65,7 +65,7 @@ step "the trail"
 "$LDG" log --study HX-301
 "$LDG" show "$D"
 step "machine-readable (first record of the study)"
-"$LDG" log --study HX-301 --json | head -n 1
+"$LDG" log --study HX-301 --json | sed -n 1p   # sed reads it all: no SIGPIPE
 
 step "exports for the inspection, tied to a fresh checkpoint (kept in ${DEMO_OUT:-./demo-out})"
 OUT=${DEMO_OUT:-$START/demo-out}
