@@ -168,7 +168,7 @@ Test(export, jsonl_holds_every_record_as_show_has_it, .fini = tmp_cleanup)
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(json_integer_value(json_object_get(v[i], "seq")), (json_int_t)i);
         cr_assert_str_eq(sget(v[i], "signature_status"), "valid");
-        char s[8];
+        char s[24];
         snprintf(s, sizeof s, "%zu", i);
         run_result r = LDG(d, NULL, "show", s, "--json");
         json_t *show = json_loads(r.out, 0, NULL);
