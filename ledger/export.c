@@ -17,11 +17,24 @@
 #define BATCH_BYTES (8u << 20)
 #define MAX_THREADS 64
 
-typedef struct checker {
+/* Records waiting for their signatures to be checked, and the threads checking them. */
+typedef struct batch {
     ldg_record *r[BATCH];
     size_t n, bytes;
     _Atomic size_t next;
     uint64_t proven;
+    pthread_t th[MAX_THREADS];
+    unsigned started;
+} batch;
+
+/*
+ * Two batches in flight: while helper threads check the signatures of the
+ * batch just filled, the caller hands over the one before (formatting is
+ * the caller's), then helps with what is left.
+ */
+typedef struct checker {
+    batch b[2];
+    batch *cur, *prev; /* filling; being checked (or NULL) */
     unsigned jobs;
     ldg_record_fn fn;
     void *ctx;
@@ -50,52 +63,98 @@ check_one(ldg_record *r, uint64_t proven)
 static void *
 check_some(void *arg)
 {
-    checker *ch = arg;
-    for (size_t i; (i = atomic_fetch_add(&ch->next, 1)) < ch->n;)
-        check_one(ch->r[i], ch->proven);
+    batch *b = arg;
+    for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;)
+        check_one(b->r[i], b->proven);
     return NULL;
 }
 
-/* Checks the batch on up to jobs threads, hands the records over in order, frees them. */
+/* Starts helper threads on b's signatures (none when one job or few records). */
 static void
-flush(checker *ch)
+start(checker *ch, batch *b)
 {
-    if (!ch->n)
+    atomic_store(&b->next, 0);
+    b->started = 0;
+    for (unsigned t = 1; t < ch->jobs && t <= MAX_THREADS && b->n > 16; t++)
+        if (pthread_create(&b->th[b->started], NULL, check_some, b) == 0)
+            b->started++;
+}
+
+/* Helps finish b's checks, waits for its helpers, hands its records over in order, frees them. */
+static void
+finish(checker *ch, batch *b)
+{
+    check_some(b);
+    for (unsigned t = 0; t < b->started; t++)
+        pthread_join(b->th[t], NULL);
+    b->started = 0;
+    if (!b->n)
         return;
-    atomic_store(&ch->next, 0);
-    pthread_t th[MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned t = 1; t < ch->jobs && t <= MAX_THREADS && ch->n > 16; t++)
-        if (pthread_create(&th[started], NULL, check_some, ch) == 0)
-            started++;
-    check_some(ch);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(th[t], NULL);
-    uint64_t last = ch->r[ch->n - 1]->seq;
-    for (size_t i = 0; i < ch->n; i++) {
+    uint64_t last = b->r[b->n - 1]->seq;
+    for (size_t i = 0; i < b->n; i++) {
         if (!ch->stop)
-            ch->stop = ch->fn(ch->ctx, ch->r[i]);
-        ldg_record_free(ch->r[i]);
+            ch->stop = ch->fn(ch->ctx, b->r[i]);
+        ldg_record_free(b->r[i]);
     }
     if (ch->o->on_progress)
         ch->o->on_progress(ch->o->progress_ctx, last + 1, ch->total);
-    ch->n = ch->bytes = 0;
+    b->n = b->bytes = 0;
+}
+
+/* The filled batch goes to the helpers; the one before is finished and handed over. */
+static void
+flush(checker *ch)
+{
+    batch *full = ch->cur;
+    start(ch, full);
+    if (ch->prev)
+        finish(ch, ch->prev);
+    ch->prev = full;
+    ch->cur = full == &ch->b[0] ? &ch->b[1] : &ch->b[0];
+}
+
+/* Everything still in flight, in order. */
+static void
+drain(checker *ch)
+{
+    if (ch->cur->n)
+        start(ch, ch->cur);
+    if (ch->prev)
+        finish(ch, ch->prev);
+    finish(ch, ch->cur);
+    ch->prev = NULL;
+}
+
+/* On an error: waits for any helper still running, frees what was not handed over. */
+static void
+discard(checker *ch)
+{
+    for (int k = 0; k < 2; k++) {
+        batch *b = &ch->b[k];
+        for (unsigned t = 0; t < b->started; t++)
+            pthread_join(b->th[t], NULL);
+        b->started = 0;
+        for (size_t i = 0; i < b->n; i++)
+            ldg_record_free(b->r[i]);
+        b->n = 0;
+    }
 }
 
 static int
 take(void *ctx, ldg_record *r)
 {
     checker *ch = ctx;
-    ch->r[ch->n++] = r;
-    ch->bytes += r->entry_len + r->body_len;
+    batch *b = ch->cur;
+    b->r[b->n++] = r;
+    b->bytes += r->entry_len + r->body_len;
     /*
      * Records are copies: the file's pages can leave our mappings at any
      * time.  Looked at every 16 records: a record touches several pages,
      * and the kernel maps whole (large) page-cache folios around a fault.
      */
-    if (ch->n % 16 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+    if (b->n % 16 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
         ldgi_map_release(ch->l);
-    if (ch->n == BATCH || ch->bytes >= BATCH_BYTES)
+    if (b->n == BATCH || b->bytes >= BATCH_BYTES)
         flush(ch);
     return ch->stop;
 }
@@ -161,7 +220,8 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     checker *ch = ldgi_calloc(1, sizeof *ch);
     if (!ch)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    ch->proven = o->proven_size;
+    ch->b[0].proven = ch->b[1].proven = o->proven_size;
+    ch->cur = &ch->b[0];
     ch->jobs = o->jobs ? o->jobs : ldgi_ncpu();
     ch->fn = fn;
     ch->ctx = ctx;
@@ -178,10 +238,9 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
         (s = heads(l, t, o->root_size, roots, err)) == LDG_OK) {
         s = ldgi_log_iter(t, f, take, ch, err);
         if (s == LDG_OK)
-            flush(ch); /* what is left */
+            drain(ch); /* what is left */
     }
-    for (size_t i = 0; i < ch->n; i++)
-        ldg_record_free(ch->r[i]);
+    discard(ch);
     ldgi_txn_abort(t);
     free(ch);
     return s;

@@ -1,5 +1,5 @@
 /*
- * export_html.c - see export_html.h.
+ * export_html.c - see export_html.h; spec/export.md [EXP-7].
  *
  * Threads: a record whose refs name no exported record opens a thread; a
  * record that refs one joins that record's thread.  A thread's response
