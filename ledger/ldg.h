@@ -398,6 +398,7 @@ typedef struct ldg_record {
     uint64_t observed_size;
     uint8_t observed_head[LDG_HASH_BYTES];
     uint8_t commitment[LDG_HASH_BYTES];
+    uint8_t salt[LDG_SALT_BYTES]; /* the body's salt [FMT-6]; set when body_state is OK */
     char *body; /* canonical JSON, NUL-terminated; NULL unless body_state OK */
     size_t body_len;
     int body_state;     /* LDG_BODY_OK, LDG_BODY_WITHHELD or LDG_BODY_MISMATCH */
@@ -514,6 +515,29 @@ typedef struct ldg_verify_summary {
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o,
                                                    ldg_verify_summary *sum, ldg_err *err);
+
+/* ------------------------------------------------------------ bundles -- */
+
+typedef struct ldg_bundle_summary {
+    uint64_t records;        /* in records.jsonl */
+    uint64_t key_records;    /* in keyrecords.jsonl */
+    uint64_t failures;       /* findings of level FAIL */
+    uint64_t withheld;       /* bodies not in the bundle */
+    int trusted_from_bundle; /* no trusted key was given: log.pub of the bundle was used */
+    ldg_checkpoint cp;       /* the checkpoint the bundle is tied to, once it checked */
+} ldg_bundle_summary;
+
+/*
+ * Checks an evidence bundle (a tar, spec/export.md [EXP-8]) offline, with
+ * the log key given as a verifier-key line (NULL: the bundle's own log.pub,
+ * and sum->trusted_from_bundle says so).  Findings go to fn as verify's do.
+ * LDG_OK when the check ran, whatever it found; LDG_E_INPUT for a bad
+ * trust line.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_verify(const uint8_t *tar, size_t len,
+                                                      const char *trust_line, ldg_finding_fn fn,
+                                                      void *ctx, ldg_bundle_summary *sum,
+                                                      ldg_err *err);
 
 /* ----------------------------------------------------------- utilities -- */
 

@@ -282,6 +282,7 @@ build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t v
         if (bl < LDG_SALT_BYTES || sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0) {
             r->body_state = LDG_BODY_MISMATCH;
         } else {
+            memcpy(r->salt, bv, LDG_SALT_BYTES);
             r->body_len = bl - LDG_SALT_BYTES;
             r->body = ldgi_strndup((const char *)bv + LDG_SALT_BYTES, r->body_len);
             if (!r->body) {

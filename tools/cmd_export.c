@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,7 +47,14 @@ static const char export_help[] =
     "Exit: 0 exported and everything checked; 1 exported, but something did not check\n"
     "(said on stderr and in the export); 2 bad input; 4 operational error.\n";
 
-enum format { FMT_JSONL, FMT_CSV, FMT_HTML };
+enum format { FMT_JSONL, FMT_CSV, FMT_HTML, FMT_BUNDLE };
+
+/* Bundle members written while the records stream by, each spooled to a temporary file. */
+enum { SP_JSONL, SP_CSV, SP_RECORDS, SP_KEYRECS, SP_SIGS, SP_KEYS, SP_SEQS, SP_HTML, NSP };
+typedef struct spoolf {
+    FILE *f;
+    emit e;
+} spoolf;
 
 typedef struct xctx {
     emit em;
@@ -61,6 +69,13 @@ typedef struct xctx {
     emit *spool; /* HTML: the record table, written before the summary above it */
     uint8_t line_pub[LDG_PUB_BYTES]; /* the signer whose verifier-key line is in line */
     char line[LDG_VKEY_MAX];
+    /* bundle */
+    ldg_ledger *l;
+    uint64_t tie_size;
+    spoolf *sp; /* NSP spools */
+    bool bundle_failed;
+    uint8_t logpub[LDG_PUB_BYTES]; /* the genesis' log key */
+    bool have_logpub;
 } xctx;
 
 /* The signer's verifier-key line (NULL if none), kept for the next record by the same key. */
@@ -209,9 +224,8 @@ subject(const xctx *x, const ldg_record *r)
 /* ------------------------------------------------------ JSONL [EXP-5] -- */
 
 static void
-jsonl_record(xctx *x, const ldg_record *r)
+jsonl_record(xctx *x, emit *e, const ldg_record *r)
 {
-    emit *e = &x->em;
     char t[40], off[8], ks[40];
     em_s(e, "{\"seq\":");
     em_u64(e, r->seq);
@@ -317,9 +331,8 @@ static const char csv_header[] =
     "refs,reason,body_status,leaf_hash,signature_status\r\n";
 
 static void
-csv_record(xctx *x, const ldg_record *r)
+csv_record(xctx *x, emit *e, const ldg_record *r)
 {
-    emit *e = &x->em;
     char t[40], off[8], sig[80], b64[64];
     em_u64(e, r->seq);
     em_c(e, ',');
@@ -381,6 +394,371 @@ csv_record(xctx *x, const ldg_record *r)
     em_raw(e, "\r\n", 2);
 }
 
+/* ------------------------------------------------------ bundle [EXP-8] -- */
+
+/*
+ * One line of records.jsonl / keyrecords.jsonl: the exact entry bytes, its
+ * inclusion proof at the checkpoint's size, and the body as committed (the
+ * canonical JSON text as a JSON string) with its salt, or why it is not.
+ */
+static void
+evidence_line(xctx *x, emit *e, const ldg_record *r)
+{
+    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES];
+    size_t n = 0;
+    ldg_err err;
+    if (ldg_proof_inclusion(x->l, r->seq, x->tie_size, h, &n, &err) != LDG_OK) {
+        x->bundle_failed = true;
+        tool_fail(&err);
+        return;
+    }
+    em_s(e, "{\"seq\":");
+    em_u64(e, r->seq);
+    em_s(e, ",\"leaf_hash\":");
+    em_json_b64(e, r->leaf_hash, LDG_HASH_BYTES);
+    em_s(e, ",\"entry\":");
+    em_json_b64(e, r->entry, r->entry_len);
+    em_s(e, ",\"inclusion\":{\"tree_size\":");
+    em_u64(e, x->tie_size);
+    em_s(e, ",\"hashes\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            em_c(e, ',');
+        em_json_b64(e, h[i], LDG_HASH_BYTES);
+    }
+    em_s(e, "]},\"body_status\":");
+    em_json_str(e, body_status(x, r));
+    bool show = r->body && !x->withhold;
+    em_s(e, ",\"salt\":");
+    if (show)
+        em_json_b64(e, r->salt, LDG_SALT_BYTES);
+    else
+        em_s(e, "null");
+    em_s(e, ",\"body\":");
+    em_json_str(e, show ? r->body : NULL);
+    em_s(e, "}\n");
+}
+
+static void
+bundle_record(xctx *x, const ldg_record *r)
+{
+    jsonl_record(x, &x->sp[SP_JSONL].e, r);
+    csv_record(x, &x->sp[SP_CSV].e, r);
+    evidence_line(x, &x->sp[SP_RECORDS].e, r);
+    emit *e = &x->sp[SP_SIGS].e;
+    char t[40], b64[100];
+    em_u64(e, r->seq);
+    em_c(e, ',');
+    em_csv(e, r->kind, true);
+    em_c(e, ',');
+    em_csv(e, r->signer.name ? r->signer.name : "(unregistered key)", true);
+    em_c(e, ',');
+    em_csv(e, r->signer.org, true);
+    em_c(e, ',');
+    em_csv(e, r->signer.id, true);
+    em_c(e, ',');
+    em_csv(e, r->meaning, true);
+    em_c(e, ',');
+    ldg_time_format(r->time_ns, 0, 1, t);
+    em_csv(e, t, false);
+    em_c(e, ',');
+    tool_b64(r->sig, LDG_SIG_BYTES, b64, sizeof b64);
+    em_csv(e, b64, false);
+    em_c(e, ',');
+    em_csv(e, r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r), false);
+    em_raw(e, "\r\n", 2);
+    emit *q = &x->sp[SP_SEQS].e;
+    if (x->records > 1)
+        em_c(q, ',');
+    em_u64(q, r->seq);
+}
+
+/* Key records (genesis, key.add, key.revoke) below the checkpoint: the registry's evidence. */
+static int
+key_record(void *ctx, const ldg_record *r)
+{
+    xctx *x = ctx;
+    if (strcmp(r->kind, "genesis") != 0 && strcmp(r->kind, "key.add") != 0 &&
+        strcmp(r->kind, "key.revoke") != 0)
+        return 0;
+    if (r->seq == 0 && strcmp(r->kind, "genesis") == 0) {
+        memcpy(x->logpub, r->actor, LDG_PUB_BYTES);
+        x->have_logpub = true;
+    }
+    bool w = x->withhold;
+    x->withhold = false; /* key records carry no trial content: their bodies go in */
+    evidence_line(x, &x->sp[SP_KEYRECS].e, r);
+    x->withhold = w;
+    return x->bundle_failed;
+}
+
+static int
+key_row(void *ctx, const ldg_keyinfo *k)
+{
+    xctx *x = ctx;
+    if (k->added_seq >= x->tie_size)
+        return 0;
+    emit *e = &x->sp[SP_KEYS].e;
+    char b64[64];
+    em_csv(e, k->id, true);
+    em_c(e, ',');
+    em_csv(e, k->name, true);
+    em_c(e, ',');
+    em_csv(e, k->org, true);
+    em_c(e, ',');
+    em_csv(e, k->roles, true);
+    em_c(e, ',');
+    tool_b64(k->pub, LDG_PUB_BYTES, b64, sizeof b64);
+    em_csv(e, b64, false);
+    em_c(e, ',');
+    em_u64(e, k->added_seq);
+    em_c(e, ',');
+    if (k->revoked && k->revoked_seq < x->tie_size) {
+        em_u64(e, k->revoked_seq);
+        em_c(e, ',');
+        em_csv(e, k->revoke_reason, true);
+    } else {
+        em_c(e, ',');
+    }
+    em_raw(e, "\r\n", 2);
+    return 0;
+}
+
+/* width-1 octal digits and a NUL; false when v does not fit. */
+static bool
+octal(char *dst, size_t width, uint64_t v)
+{
+    dst[width - 1] = '\0';
+    for (size_t i = width - 1; i > 0; i--, v >>= 3)
+        dst[i - 1] = (char)('0' + (v & 7));
+    return v == 0;
+}
+
+/* One ustar member: header, data from src (a file) or buf, padding; its SHA-256 in hex. */
+static bool
+tar_member(emit *out, const char *name, FILE *src, const char *buf, uint64_t len, uint64_t mtime,
+           char hex[65])
+{
+    char h[512];
+    memset(h, 0, sizeof h);
+    if (strlen(name) >= 100)
+        return false;
+    memcpy(h, name, strlen(name));
+    memcpy(h + 100, "0000644", 7);
+    memcpy(h + 108, "0000000", 7);
+    memcpy(h + 116, "0000000", 7);
+    if (!octal(h + 124, 12, len) || !octal(h + 136, 12, mtime))
+        return false; /* a member of 8 GiB or more: ustar cannot say its size */
+    memset(h + 148, ' ', 8);
+    h[156] = '0';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memcpy(h + 265, "ldg", 3);
+    memcpy(h + 297, "ldg", 3);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += (unsigned char)h[i];
+    octal(h + 148, 7, sum);
+    h[155] = ' ';
+    em_raw(out, h, sizeof h);
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    if (src) {
+        rewind(src);
+        char chunk[1 << 16];
+        uint64_t left = len;
+        while (left) {
+            size_t want = left < sizeof chunk ? (size_t)left : sizeof chunk;
+            if (fread(chunk, 1, want, src) != want)
+                return false;
+            crypto_hash_sha256_update(&st, (const unsigned char *)chunk, want);
+            em_raw(out, chunk, want);
+            left -= want;
+        }
+    } else {
+        crypto_hash_sha256_update(&st, (const unsigned char *)buf, len);
+        em_raw(out, buf, (size_t)len);
+    }
+    static const char zero[512];
+    if (len % 512)
+        em_raw(out, zero, 512 - (size_t)(len % 512));
+    uint8_t d[32];
+    crypto_hash_sha256_final(&st, d);
+    sodium_bin2hex(hex, 65, d, 32);
+    return !out->failed;
+}
+
+static const char *const members[] = {
+    [SP_RECORDS] = "records.jsonl", [SP_KEYRECS] = "keyrecords.jsonl",
+    [SP_JSONL] = "trail.jsonl",     [SP_CSV] = "trail.csv",
+    [SP_HTML] = "report.html",      [SP_SIGS] = "signatures.csv",
+    [SP_KEYS] = "keys.csv",
+};
+
+#define BUNDLE_DIR "ldg-bundle/"
+
+/* The signer name of a checkpoint's signature line ("— NAME base64"). */
+static void
+note_signer(const char *note, char name[LDG_NAME_MAX + 1])
+{
+    const char *p = strstr(note, "\n\xe2\x80\x94 ");
+    size_t n = 0;
+    if (p)
+        for (p += 5; p[n] && p[n] != ' ' && n < LDG_NAME_MAX; n++)
+            ;
+    memcpy(name, p ? p : "", n);
+    name[n] = '\0';
+}
+
+/* [EXP-8] The tar: README, checkpoint and log key, the spooled members, then the manifest. */
+static int
+write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_meta *m,
+             uint64_t proven)
+{
+    for (int i = 0; i < NSP; i++)
+        if (!em_flush(&x->sp[i].e) || fflush(x->sp[i].f) != 0)
+            return tool_error(EXIT_OPER, "cannot write a temporary file: %s", strerror(errno));
+    char name[LDG_NAME_MAX + 1], line[LDG_VKEY_MAX + 1];
+    note_signer(note, name);
+    if (!name[0] || ldg_vkey_format(name, x->logpub, line, NULL) != LDG_OK)
+        return tool_error(EXIT_OPER, "cannot name the log key of the checkpoint");
+    strcat(line, "\n");
+    int64_t now;
+    ldg_time_now(&now, NULL);
+    uint64_t mtime = (uint64_t)(now / 1000000000LL);
+    size_t rlen = 8192 + strlen(m->filters) + strlen(m->exporter) + strlen(m->origin);
+    char *readme = malloc(rlen);
+    if (!readme)
+        return tool_error(EXIT_OPER, "out of memory");
+    char root[64];
+    tool_b64(tie->root, LDG_HASH_BYTES, root, sizeof root);
+    snprintf(
+        readme, rlen,
+        "ldg evidence bundle\n"
+        "===================\n\n"
+        "Ledger:      %s\n"
+        "Exported:    %s\n"
+        "Exported by: %s\n"
+        "Filters:     %s\n"
+        "Records:     %llu\n"
+        "Checkpoint:  %llu entries, root %s, signed by the log key \"%s\"\n"
+        "Verdict at export: %s\n\n"
+        "Certified copy\n--------------\n"
+        "%s certifies that the records in this bundle are a true and complete copy of the\n"
+        "records of ledger %s that matched the filters above, exported at %s by\n"
+        "ldg %s, and that each can be checked independently against the checkpoint.\n\n"
+        "What is in it\n-------------\n"
+        "README.txt        this file\n"
+        "manifest.json     size and SHA-256 of every other file, and the exported records\n"
+        "checkpoint.txt    the C2SP signed checkpoint the export is tied to\n"
+        "log.pub           the ledger's log key (a signed-note verifier key); check it\n"
+        "                  against the one the sponsor and the CRO hold\n"
+        "records.jsonl     per exported record: its exact entry bytes, its inclusion proof\n"
+        "                  at the checkpoint, its body and salt (or why it is withheld)\n"
+        "keyrecords.jsonl  the same for every key record (genesis, key.add, key.revoke)\n"
+        "                  below the checkpoint: who could sign what, and when\n"
+        "report.html       the trail for people (open in any browser; prints to PDF)\n"
+        "trail.csv         the trail for spreadsheets (RFC 4180)\n"
+        "trail.jsonl       the trail for programs\n"
+        "signatures.csv    every signature: record, signer, meaning, time, value, status\n"
+        "keys.csv          the keys' lifecycle: added, revoked, why\n\n"
+        "How to verify\n-------------\n"
+        "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
+        "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
+        "Without ldg: spec/export.md of the ldg sources [EXP-8] gives the algorithm: the\n"
+        "manifest; the checkpoint's signature; each entry's inclusion proof, statement\n"
+        "signature under the key records, chain links and body commitment.\n"
+        "Signatures below %llu were %s.\n",
+        m->origin, m->exported_at, m->exporter, m->filters, (unsigned long long)x->records,
+        (unsigned long long)tie->size, root, name,
+        m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch
+            ? "verified (see report.html)"
+            : "INTEGRITY FAILURES, marked in report.html and the trail files",
+        m->exporter, m->origin, m->exported_at, ldg_version(),
+        (unsigned long long)(proven ? proven : 0),
+        proven ? "verified in full by QA (a saved checkpoint), the others at export"
+               : "all checked at export");
+    struct {
+        const char *name;
+        uint64_t size;
+        char hex[65];
+    } man[16];
+    size_t nman = 0;
+    bool ok = true;
+#define MEMBER(nm, src, buf, len)                                                                  \
+    do {                                                                                           \
+        man[nman].name = (nm);                                                                     \
+        man[nman].size = (len);                                                                    \
+        ok = ok && tar_member(&x->em, BUNDLE_DIR nm, (src), (buf), (len), mtime, man[nman].hex);   \
+        nman++;                                                                                    \
+    } while (0)
+    MEMBER("README.txt", NULL, readme, strlen(readme));
+    MEMBER("checkpoint.txt", NULL, note, strlen(note));
+    MEMBER("log.pub", NULL, line, strlen(line));
+    static const int order[] = {SP_RECORDS, SP_KEYRECS, SP_HTML, SP_CSV,
+                                SP_JSONL,   SP_SIGS,    SP_KEYS};
+    for (size_t i = 0; ok && i < sizeof order / sizeof order[0]; i++) {
+        char path[64];
+        snprintf(path, sizeof path, BUNDLE_DIR "%s", members[order[i]]);
+        long len = ftell(x->sp[order[i]].f);
+        man[nman].name = members[order[i]];
+        man[nman].size = len < 0 ? 0 : (uint64_t)len;
+        ok = len >= 0 && tar_member(&x->em, path, x->sp[order[i]].f, NULL, (uint64_t)len, mtime,
+                                    man[nman].hex);
+        nman++;
+    }
+#undef MEMBER
+    free(readme);
+    if (!ok)
+        return tool_error(EXIT_OPER, "cannot write the bundle: %s", strerror(errno));
+    /* manifest.json: built in a temporary file (the record list grows with the export) */
+    FILE *mf = tmpfile();
+    if (!mf)
+        return tool_error(EXIT_OPER, "cannot make a temporary file: %s", strerror(errno));
+    emit *me = malloc(sizeof *me);
+    if (!me) {
+        fclose(mf);
+        return tool_error(EXIT_OPER, "out of memory");
+    }
+    em_init(me, mf);
+    em_s(me, "{\"format\":\"ldg-bundle/1\",\"origin\":");
+    em_json_str(me, m->origin);
+    em_s(me, ",\"checkpoint_size\":");
+    em_u64(me, tie->size);
+    em_s(me, ",\"exported_at\":");
+    em_json_str(me, m->exported_at);
+    em_s(me, ",\"exporter\":");
+    em_json_str(me, m->exporter);
+    em_s(me, ",\"filters\":");
+    em_json_str(me, m->filters);
+    em_s(me, ",\"files\":[");
+    for (size_t i = 0; i < nman; i++) {
+        em_s(me, i ? ",{\"path\":" : "{\"path\":");
+        em_json_str(me, man[i].name);
+        em_s(me, ",\"size\":");
+        em_u64(me, man[i].size);
+        em_s(me, ",\"sha256\":");
+        em_json_str(me, man[i].hex);
+        em_c(me, '}');
+    }
+    em_s(me, "],\"records\":[");
+    rewind(x->sp[SP_SEQS].f);
+    char chunk[1 << 16];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, x->sp[SP_SEQS].f)) > 0)
+        em_raw(me, chunk, got);
+    em_s(me, "]}\n");
+    char hex[65];
+    long mlen = em_flush(me) && fflush(mf) == 0 ? ftell(mf) : -1;
+    ok = mlen >= 0 &&
+         tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex);
+    fclose(mf);
+    free(me);
+    static const char end[1024];
+    em_raw(&x->em, end, sizeof end);
+    return ok ? EXIT_OK : tool_error(EXIT_OPER, "cannot write the bundle: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------ driver -- */
 
 static int
@@ -394,13 +772,18 @@ one_record(void *ctx, const ldg_record *r)
         x->bad_sigs += r->sig_state == LDG_SIG_INVALID;
         x->mismatch += r->body_state == LDG_BODY_MISMATCH;
     }
-    if (x->fmt == FMT_JSONL)
-        jsonl_record(x, r);
-    else if (x->fmt == FMT_CSV)
-        csv_record(x, r);
-    else
+    if (x->fmt == FMT_JSONL) {
+        jsonl_record(x, &x->em, r);
+    } else if (x->fmt == FMT_CSV) {
+        csv_record(x, &x->em, r);
+    } else if (x->fmt == FMT_HTML) {
         html_row(x->html, x->spool, r, x->proven);
-    return x->em.failed || (x->spool && x->spool->failed); /* a failed write stops the export */
+    } else {
+        bundle_record(x, r);
+        html_row(x->html, x->spool, r, x->proven);
+    }
+    /* a failed write stops the export */
+    return x->em.failed || (x->spool && x->spool->failed) || x->bundle_failed;
 }
 
 static void
@@ -511,15 +894,19 @@ cmd_export(int argc, char **argv)
     ldg_check_opts co = {.on_progress = progress, .progress_ctx = x};
     ldg_err err;
     if (!format)
-        rc = tool_usage("--format is required: jsonl or csv");
+        rc = tool_usage("--format is required: jsonl, csv, html or bundle");
     else if (strcmp(format, "jsonl") == 0)
         x->fmt = FMT_JSONL;
     else if (strcmp(format, "csv") == 0)
         x->fmt = FMT_CSV;
     else if (strcmp(format, "html") == 0)
         x->fmt = FMT_HTML;
+    else if (strcmp(format, "bundle") == 0)
+        x->fmt = FMT_BUNDLE;
     else
-        rc = tool_usage("--format %s: expected jsonl, csv or html", format);
+        rc = tool_usage("--format %s: expected jsonl, csv, html or bundle", format);
+    if (rc == EXIT_OK && x->fmt == FMT_BUNDLE && !out && isatty(1))
+        rc = tool_usage("--format bundle writes a tar file: give -o OUT or redirect the output");
     double hours = 48;
     if (rc == EXIT_OK && turnaround) {
         char *end;
@@ -610,7 +997,34 @@ cmd_export(int argc, char **argv)
     }
     FILE *spool = NULL;
     emit *spool_em = NULL;
-    if (rc == EXIT_OK && x->fmt == FMT_HTML) {
+    x->l = l;
+    x->tie_size = tie.size;
+    if (rc == EXIT_OK && x->fmt == FMT_BUNDLE) {
+        /* members written while the records stream, spooled: a tar header needs the size */
+        if (!(x->sp = calloc(NSP, sizeof *x->sp)))
+            rc = tool_error(EXIT_OPER, "out of memory");
+        for (int i = 0; rc == EXIT_OK && i < NSP; i++) {
+            if (!(x->sp[i].f = tmpfile()))
+                rc = tool_error(EXIT_OPER, "cannot make a temporary file: %s", strerror(errno));
+            else
+                em_init(&x->sp[i].e, x->sp[i].f);
+        }
+        if (rc == EXIT_OK) {
+            em_s(&x->sp[SP_CSV].e, csv_header);
+            em_s(&x->sp[SP_SIGS].e,
+                 "seq,kind,name,organisation,key_id,meaning,time_utc,signature,status\r\n");
+            em_s(&x->sp[SP_KEYS].e, "key_id,name,organisation,roles,pub,added_seq,revoked_seq,"
+                                    "revoke_reason\r\n");
+            ldg_filter kf = {.has_seq = 1, .seq_from = 0, .seq_to = tie.size - 1};
+            if (ldg_log_each(l, &kf, key_record, x, &err) != LDG_OK)
+                rc = tool_fail(&err);
+            else if (x->bundle_failed || !x->have_logpub)
+                rc = tool_error(EXIT_OPER, "cannot read the key records for the bundle");
+            else if (ldg_keys_each(l, key_row, x, &err) != LDG_OK)
+                rc = tool_fail(&err);
+        }
+    }
+    if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
         /* pass 1: what the summary above the record table needs */
         if (!(x->html = html_new(hours, withhold)) || !(spool = tmpfile()) ||
             !(spool_em = malloc(sizeof *spool_em)))
@@ -641,7 +1055,9 @@ cmd_export(int argc, char **argv)
     bool root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
     bool proven_ok =
         !co.proven_size || (rc == EXIT_OK && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) == 0);
-    if (rc == EXIT_OK && x->fmt == FMT_HTML) {
+    if (rc == EXIT_OK && x->bundle_failed)
+        rc = EXIT_OPER;
+    if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
         char when[40], filters[1200], who[300];
         int64_t now;
         ldg_time_now(&now, NULL);
@@ -675,8 +1091,11 @@ cmd_export(int argc, char **argv)
                        .mismatch = x->mismatch,
                        .first_bad = x->first_bad,
                        .turnaround_h = hours};
-        if (!em_flush(spool_em) || !html_write(x->html, &x->em, &m, spool))
+        emit *to = x->fmt == FMT_BUNDLE ? &x->sp[SP_HTML].e : &x->em;
+        if (!em_flush(spool_em) || !html_write(x->html, to, &m, spool))
             rc = tool_error(EXIT_OPER, "cannot write the report: %s", strerror(errno));
+        if (rc == EXIT_OK && x->fmt == FMT_BUNDLE)
+            rc = write_bundle(x, note, &tie, &m, co.proven_size);
     }
     if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (tmp && fsync(fileno(fo)))))
         rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
@@ -708,6 +1127,10 @@ cmd_export(int argc, char **argv)
                             (unsigned long long)x->first_bad);
     }
     free(tmp);
+    for (int i = 0; x->sp && i < NSP; i++)
+        if (x->sp[i].f)
+            fclose(x->sp[i].f);
+    free(x->sp);
     if (spool)
         fclose(spool);
     free(spool_em);

@@ -36,7 +36,9 @@ static const char usage_text[] =
     "  proof inclusion SEQ [--size N]       RFC 9162 proofs, JSON\n"
     "  proof consistency OLD_SIZE [NEW_SIZE]\n"
     "  verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]   offline\n"
-    "  export --format jsonl|csv [-o OUT] [filters] [--withhold-bodies] [--verified QA.txt]\n"
+    "  export --format jsonl|csv|html|bundle [-o OUT] [filters] [--withhold-bodies]\n"
+    "         [--verified QA.txt] [--as LOG.key]\n"
+    "  verify-bundle BUNDLE [--trust LOG.pub]   offline, no ledger needed\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -404,7 +406,8 @@ main(int argc, char **argv)
                 {"sign", cmd_sign},     {"show", cmd_show},
                 {"log", cmd_log},       {"checkpoint", cmd_checkpoint},
                 {"proof", cmd_proof},   {"verify-proof", cmd_verify_proof},
-                {"verify", cmd_verify}, {"export", cmd_export}};
+                {"verify", cmd_verify}, {"export", cmd_export},
+                {"verify-bundle", cmd_verify_bundle}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;

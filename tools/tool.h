@@ -125,5 +125,6 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_proof(int argc, char **argv);
 int cmd_verify_proof(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_verify_bundle(int argc, char **argv);
 
 #endif

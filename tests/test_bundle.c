@@ -1,0 +1,436 @@
+/*
+ * test_bundle.c - `ldg export --format bundle` and `ldg verify-bundle`
+ * through the real binary: a bundle of the realistic trail checks offline,
+ * and each tampering the issue names is caught: a byte of an entry, of a
+ * body, of the manifest, of a proof, of the checkpoint; a record removed;
+ * a record from another ledger inserted; a wrong trusted key; damaged tar
+ * structure.  Where the manifest would catch a change by itself, the test
+ * rewrites the manifest too, so the check behind it is the one tested.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXM 16
+
+typedef struct member {
+    char name[100];
+    char *data;
+    size_t len;
+} member;
+
+typedef struct tarball {
+    member m[MAXM];
+    size_t n;
+} tarball;
+
+static tarball
+tar_load(const char *path)
+{
+    tarball t = {0};
+    size_t len;
+    char *p = read_file(path, &len);
+    cr_assert_not_null(p, "%s", path);
+    for (size_t off = 0; off + 512 <= len; ) {
+        const char *h = p + off;
+        if (!h[0])
+            break;
+        cr_assert_lt(t.n, MAXM);
+        member *m = &t.m[t.n++];
+        memcpy(m->name, h, 99);
+        m->len = strtoull(h + 124, NULL, 8);
+        m->data = malloc(m->len + 1);
+        memcpy(m->data, p + off + 512, m->len);
+        m->data[m->len] = '\0';
+        off += 512 + (m->len + 511) / 512 * 512;
+    }
+    free(p);
+    return t;
+}
+
+static void
+tar_save(const tarball *t, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (size_t i = 0; i < t->n; i++) {
+        char h[512] = {0};
+        memcpy(h, t->m[i].name, strlen(t->m[i].name));
+        memcpy(h + 100, "0000644", 7);
+        memcpy(h + 108, "0000000", 7);
+        memcpy(h + 116, "0000000", 7);
+        snprintf(h + 124, 12, "%011zo", t->m[i].len);
+        memcpy(h + 136, "00000000000", 11);
+        memset(h + 148, ' ', 8);
+        h[156] = '0';
+        memcpy(h + 257, "ustar", 6);
+        memcpy(h + 263, "00", 2);
+        unsigned sum = 0;
+        for (int k = 0; k < 512; k++)
+            sum += (unsigned char)h[k];
+        snprintf(h + 148, 8, "%06o", sum);
+        h[155] = ' ';
+        fwrite(h, 1, 512, f);
+        fwrite(t->m[i].data, 1, t->m[i].len, f);
+        static const char zero[1024];
+        fwrite(zero, 1, (512 - t->m[i].len % 512) % 512, f);
+    }
+    static const char end[1024];
+    fwrite(end, 1, sizeof end, f);
+    fclose(f);
+}
+
+static void
+tar_free(tarball *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->m[i].data);
+}
+
+static member *
+get(tarball *t, const char *name)
+{
+    char full[100];
+    snprintf(full, sizeof full, "ldg-bundle/%s", name);
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->m[i].name, full) == 0)
+            return &t->m[i];
+    cr_assert_fail("no %s in the bundle", name);
+    return NULL;
+}
+
+static void
+set(member *m, char *data)
+{
+    free(m->data);
+    m->data = data;
+    m->len = strlen(data);
+}
+
+/* Rewrites the manifest's sizes and hashes to match the files, as a forger would. */
+static void
+fix_manifest(tarball *t)
+{
+    member *mm = get(t, "manifest.json");
+    json_t *j = json_loads(mm->data, 0, NULL);
+    cr_assert_not_null(j);
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(j, "files"), i, f)
+    {
+        member *m = get(t, json_string_value(json_object_get(f, "path")));
+        uint8_t d[32];
+        char hex[65];
+        crypto_hash_sha256(d, (const unsigned char *)m->data, m->len);
+        sodium_bin2hex(hex, sizeof hex, d, 32);
+        json_object_set_new(f, "sha256", json_string(hex));
+        json_object_set_new(f, "size", json_integer((json_int_t)m->len));
+    }
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    set(mm, text);
+}
+
+/* Line i (0-based) of a JSON Lines member, parsed. */
+static json_t *
+line_of(member *m, size_t i)
+{
+    char *p = m->data;
+    for (size_t k = 0; k < i; k++) {
+        p = strchr(p, '\n');
+        cr_assert_not_null(p);
+        p++;
+    }
+    json_t *o = json_loadb(p, strcspn(p, "\n"), 0, NULL);
+    cr_assert_not_null(o);
+    return o;
+}
+
+/* Replaces line i of a JSON Lines member with o (NULL: removes it). */
+static void
+put_line(member *m, size_t i, json_t *o)
+{
+    char *out = malloc(m->len + 65536), *w = out, *p = m->data;
+    for (size_t k = 0; *p; k++) {
+        size_t n = strcspn(p, "\n");
+        if (k == i) {
+            if (o) {
+                char *t = json_dumps(o, JSON_COMPACT);
+                w += sprintf(w, "%s\n", t);
+                free(t);
+            }
+        } else {
+            memcpy(w, p, n + 1);
+            w += n + 1;
+        }
+        p += n + (p[n] == '\n');
+    }
+    *w = '\0';
+    set(m, out);
+}
+
+static run_result
+vb(const char *d, const char *bundle, const char *trust)
+{
+    return trust ? LDG(d, NULL, "verify-bundle", bundle, "--trust", trust)
+                 : LDG(d, NULL, "verify-bundle", bundle);
+}
+
+static void
+expect_fail(const char *d, const char *bundle, const char *needle)
+{
+    run_result r = vb(d, bundle, "log.pub");
+    cr_assert_eq(r.status, 1, "verify-bundle must exit 1: %s%s", r.out, r.err);
+    cr_assert(strstr(r.out, needle), "want \"%s\" in:\n%s", needle, r.out);
+    cr_assert(strstr(r.out, "FAILED: bundle"), "%s", r.out);
+    run_free(&r);
+}
+
+static void
+bundle_of(const char *d, const char *extra)
+{
+    make_trail(d);
+    run_result r = extra ? LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", extra)
+                         : LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+}
+
+static char *
+path_in(const char *d, const char *name)
+{
+    static char p[1200];
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    return p;
+}
+
+Test(bundle, a_clean_bundle_checks_offline, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    run_result r = vb(d, "b.tar", "log.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "OK: bundle of test.example/ledger: 12 records, 6 key records, 0 "
+                            "failures"),
+              "%s", r.out);
+    cr_assert_null(strstr(r.out, "NOTE"), "%s", r.out);
+    run_free(&r);
+    r = vb(d, "b.tar", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "NOTE: no --trust given: the log key was taken from the bundle"),
+              "says plainly what it trusted: %s", r.out);
+    run_free(&r);
+    /* everything the issue lists is in it */
+    tarball t = tar_load(path_in(d, "b.tar"));
+    static const char *const names[] = {"README.txt",   "manifest.json",    "checkpoint.txt",
+                                        "log.pub",      "records.jsonl",    "keyrecords.jsonl",
+                                        "report.html",  "trail.csv",        "trail.jsonl",
+                                        "signatures.csv", "keys.csv"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        cr_assert_gt(get(&t, names[i])->len, 0, "%s", names[i]);
+    cr_assert(strstr(get(&t, "README.txt")->data, "certifies that the records in this bundle"));
+    cr_assert(strstr(get(&t, "keys.csv")->data, "left the project"), "the revocation");
+    tar_free(&t);
+}
+
+Test(bundle, a_key_other_than_the_trusted_one_is_refused, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    run_result r = vb(d, "b.tar", "admin.pub");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "not the trusted log key"), "%s", r.out);
+    run_free(&r);
+    /* a forger who swaps in their own log key and re-signs is caught by --trust */
+    tarball t = tar_load(path_in(d, "b.tar"));
+    char *pub = read_file(path_in(d, "approver.pub"), NULL);
+    set(get(&t, "log.pub"), pub);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "the bundle's log.pub is not the trusted log key");
+}
+
+Test(bundle, an_altered_entry_is_caught_by_its_proof_and_signature, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    member *m = get(&t, "records.jsonl");
+    json_t *o = line_of(m, 7);
+    const char *b64 = json_string_value(json_object_get(o, "entry"));
+    uint8_t e[4096];
+    size_t n;
+    cr_assert_eq(sodium_base642bin(e, sizeof e, b64, strlen(b64), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    uint8_t *sig = memmem(e, n, "\xa3sig\xc4\x40", 6);
+    cr_assert_not_null(sig);
+    sig[30] ^= 1;
+    char out[8192];
+    sodium_bin2base64(out, sizeof out, e, n, sodium_base64_VARIANT_ORIGINAL);
+    json_object_set_new(o, "entry", json_string(out));
+    put_line(m, 7, o);
+    json_decref(o);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "#7      proof");
+    expect_fail(d, "x.tar", "#7      signature");
+}
+
+Test(bundle, an_altered_body_is_caught_by_its_commitment, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    member *m = get(&t, "records.jsonl");
+    json_t *o = line_of(m, 4);
+    char *body = strdup(json_string_value(json_object_get(o, "body")));
+    char *at = strstr(body, "Site 12");
+    cr_assert_not_null(at);
+    at[6] = '3';
+    json_object_set_new(o, "body", json_string(body));
+    free(body);
+    put_line(m, 4, o);
+    json_decref(o);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "#4      body: the body does not match the signed commitment");
+}
+
+Test(bundle, an_altered_manifest_or_file_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    member *m = get(&t, "manifest.json");
+    char *h = strstr(m->data, "\"sha256\":\"");
+    h[12] = h[12] == 'a' ? 'b' : 'a';
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "does not match its size and SHA-256 in the manifest");
+    /* a file changed and the manifest left alone */
+    t = tar_load(path_in(d, "b.tar"));
+    m = get(&t, "trail.csv");
+    m->data[m->len / 2] ^= 1;
+    tar_save(&t, path_in(d, "y.tar"));
+    tar_free(&t);
+    expect_fail(d, "y.tar", "trail.csv does not match its size and SHA-256");
+}
+
+Test(bundle, an_altered_proof_or_checkpoint_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    member *m = get(&t, "records.jsonl");
+    json_t *o = line_of(m, 5);
+    json_t *hs = json_object_get(json_object_get(o, "inclusion"), "hashes");
+    cr_assert_gt(json_array_size(hs), 0);
+    json_array_set_new(hs, 0, json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    put_line(m, 5, o);
+    json_decref(o);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "#5      proof");
+    t = tar_load(path_in(d, "b.tar"));
+    m = get(&t, "checkpoint.txt");
+    char *nl = strchr(m->data, '\n');
+    nl[1] = nl[1] == '1' ? '2' : '1'; /* the size line */
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "y.tar"));
+    tar_free(&t);
+    expect_fail(d, "y.tar", "checkpoint.txt is not a checkpoint signed by the trusted log key");
+}
+
+Test(bundle, a_removed_record_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    put_line(get(&t, "records.jsonl"), 6, NULL);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "the manifest lists 12 records; records.jsonl holds 11");
+}
+
+Test(bundle, a_record_from_another_ledger_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    char other[1000];
+    snprintf(other, sizeof other, "%s/other", d);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "mkdir '%s'", other);
+    cr_assert_eq(system(cmd), 0);
+    bundle_of(other, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    tarball u = tar_load(path_in(other, "b.tar"));
+    /* the other ledger's #9 (same shape, same seq) replaces ours */
+    json_t *o = line_of(get(&u, "records.jsonl"), 9);
+    put_line(get(&t, "records.jsonl"), 9, o);
+    json_decref(o);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    tar_free(&u);
+    expect_fail(d, "x.tar", "#9      proof");
+}
+
+Test(bundle, withheld_bodies_are_reported_withheld, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, "--withhold-bodies");
+    run_result r = vb(d, "b.tar", "log.pub");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "WITHHELD #4      body: body withheld from this export"), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "12 bodies withheld"), "%s", r.out);
+    run_free(&r);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    cr_assert_null(strstr(get(&t, "records.jsonl")->data, "Visit window"));
+    cr_assert_null(strstr(get(&t, "trail.jsonl")->data, "Visit window"));
+    cr_assert_null(strstr(get(&t, "report.html")->data, "Visit window"));
+    tar_free(&t);
+}
+
+Test(bundle, damaged_or_foreign_files_never_crash, .fini = tmp_cleanup, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    size_t len;
+    char *p = read_file(path_in(d, "b.tar"), &len);
+    /* truncated at many points */
+    for (size_t cut = 1; cut < len; cut += len / 23 + 1) {
+        FILE *f = fopen(path_in(d, "t.tar"), "w");
+        fwrite(p, 1, cut, f);
+        fclose(f);
+        run_result r = vb(d, "t.tar", "log.pub");
+        cr_assert_eq(r.status, 1, "cut at %zu: %s%s", cut, r.out, r.err);
+        run_free(&r);
+    }
+    /* a header byte flipped */
+    p[200] ^= 0x55;
+    FILE *f = fopen(path_in(d, "h.tar"), "w");
+    fwrite(p, 1, len, f);
+    fclose(f);
+    free(p);
+    expect_fail(d, "h.tar", "damaged");
+    write_file(d, "junk.tar", "this is not a tar file at all, but it is long enough? no.");
+    run_result r = vb(d, "junk.tar", "log.pub");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    run_free(&r);
+    r = vb(d, "nonexistent.tar", "log.pub");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    run_free(&r);
+}
