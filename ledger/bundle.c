@@ -36,8 +36,9 @@ enum {
     NMEMBERS
 };
 static const char *const member_names[NMEMBERS] = {
-    "README.txt",  "manifest.json", "checkpoint.txt", "log.pub",        "records.jsonl",
-    "keyrecords.jsonl", "report.html", "trail.csv", "trail.jsonl", "signatures.csv", "keys.csv"};
+    "README.txt",    "manifest.json",    "checkpoint.txt", "log.pub",
+    "records.jsonl", "keyrecords.jsonl", "report.html",    "trail.csv",
+    "trail.jsonl",   "signatures.csv",   "keys.csv"};
 
 typedef struct member {
     const uint8_t *p;
@@ -237,8 +238,7 @@ check_manifest(bstate *b)
             finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest",
                     "%s is in the bundle but not in the manifest", member_names[k]);
         else if (k != M_MANIFEST && !b->m[k].present && !b->m[k].listed)
-            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest", "%s is missing",
-                    member_names[k]);
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest", "%s is missing", member_names[k]);
     b->nlisted = json_array_size(recs);
     b->listed = ldgi_calloc(b->nlisted ? b->nlisted : 1, sizeof *b->listed);
     bool ok = b->listed != NULL;
@@ -340,8 +340,9 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
     for (k = 0; proof && k < nh; k++) {
         const char *s = json_string_value(json_array_get(hs, k));
         size_t got;
-        proof = s && sodium_base642bin(h[k], LDG_HASH_BYTES, s, strlen(s), NULL, &got, NULL,
-                                       sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        proof = s &&
+                sodium_base642bin(h[k], LDG_HASH_BYTES, s, strlen(s), NULL, &got, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) == 0 &&
                 got == LDG_HASH_BYTES;
     }
     if (!proof || seq >= b->cp.size ||
@@ -420,8 +421,7 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
         if (!signer)
             finding(b, LDG_FINDING_FAIL, seq, "key",
                     "signed by a key that no key record of the bundle adds");
-        else if (signer->added >= seq ||
-                 (signer->revoked != UINT64_MAX && signer->revoked < seq))
+        else if (signer->added >= seq || (signer->revoked != UINT64_MAX && signer->revoked < seq))
             finding(b, LDG_FINDING_FAIL, seq, "key",
                     "signed by a key not registered at that point (added at %llu%s)",
                     (unsigned long long)signer->added,
@@ -490,8 +490,8 @@ ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_fi
     b->sum = sum;
     ldg_status s = LDG_OK;
     char name[LDG_NAME_MAX + 1];
-    if (trust_line && ldg_vkey_parse(trust_line, strlen(trust_line), name, b->logpub, err) !=
-                          LDG_OK) {
+    if (trust_line &&
+        ldg_vkey_parse(trust_line, strlen(trust_line), name, b->logpub, err) != LDG_OK) {
         s = LDG_E_INPUT;
         goto out;
     }
@@ -502,11 +502,10 @@ ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_fi
     uint8_t bpub[LDG_PUB_BYTES];
     ldg_err e2;
     member *lp = &b->m[M_LOGPUB];
-    bool have_b = lp->present && lp->n < LDG_VKEY_MAX &&
-                  ldg_vkey_parse((const char *)lp->p, lp->n && lp->p[lp->n - 1] == '\n'
-                                                                 ? lp->n - 1
-                                                                 : lp->n,
-                                 bname, bpub, &e2) == LDG_OK;
+    bool have_b =
+        lp->present && lp->n < LDG_VKEY_MAX &&
+        ldg_vkey_parse((const char *)lp->p, lp->n && lp->p[lp->n - 1] == '\n' ? lp->n - 1 : lp->n,
+                       bname, bpub, &e2) == LDG_OK;
     if (!trust_line) {
         if (!have_b) {
             finding(b, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
@@ -521,11 +520,11 @@ ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_fi
                 "the bundle's log.pub is not the trusted log key");
     }
     member *cm = &b->m[M_CHECKPOINT];
-    if (!cm->present || ldg_checkpoint_parse((const char *)cm->p, cm->n, name, b->logpub, &b->cp,
-                                             &e2) != LDG_OK) {
+    if (!cm->present ||
+        ldg_checkpoint_parse((const char *)cm->p, cm->n, name, b->logpub, &b->cp, &e2) != LDG_OK) {
         finding(b, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
-                "checkpoint.txt is not a checkpoint signed by the trusted log key \"%s\"%s%s",
-                name, cm->present ? ": " : "", cm->present ? e2.msg : "");
+                "checkpoint.txt is not a checkpoint signed by the trusted log key \"%s\"%s%s", name,
+                cm->present ? ": " : "", cm->present ? e2.msg : "");
         goto out;
     }
     sum->cp = b->cp;

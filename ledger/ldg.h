@@ -399,7 +399,7 @@ typedef struct ldg_record {
     uint8_t observed_head[LDG_HASH_BYTES];
     uint8_t commitment[LDG_HASH_BYTES];
     uint8_t salt[LDG_SALT_BYTES]; /* the body's salt [FMT-6]; set when body_state is OK */
-    char *body; /* canonical JSON, NUL-terminated; NULL unless body_state OK */
+    char *body;                   /* canonical JSON, NUL-terminated; NULL unless body_state OK */
     size_t body_len;
     int body_state;     /* LDG_BODY_OK, LDG_BODY_WITHHELD or LDG_BODY_MISMATCH */
     int has_key;        /* key.add / key.revoke / genesis subject */

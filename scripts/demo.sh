@@ -70,10 +70,15 @@ step "machine-readable (first record of the study)"
 step "exports for the inspection, tied to a fresh checkpoint (kept in ${DEMO_OUT:-./demo-out})"
 OUT=${DEMO_OUT:-$START/demo-out}
 mkdir -p "$OUT"
-rm -f "$OUT"/trail.html "$OUT"/trail.csv "$OUT"/trail.jsonl
+rm -f "$OUT"/trail.html "$OUT"/trail.csv "$OUT"/trail.jsonl "$OUT"/evidence.tar
 "$LDG" export --format html -o "$OUT/trail.html" --study HX-301 --as log.key --exporter "QA demo"
 "$LDG" export --format csv -o "$OUT/trail.csv" --study HX-301
 "$LDG" export --format jsonl -o "$OUT/trail.jsonl" --study HX-301
 ls -l "$OUT"
+"$LDG" export --format bundle -o "$OUT/evidence.tar" --study HX-301
 echo "open $OUT/trail.html in a browser; trail.csv opens in any spreadsheet"
 head -n 3 "$OUT/trail.csv"
+
+step "the auditor, offline, with the log key the sponsor gave them: the bundle checks"
+tar tf "$OUT/evidence.tar"
+"$LDG" verify-bundle "$OUT/evidence.tar" --trust log.pub

@@ -37,7 +37,7 @@ tar_load(const char *path)
     size_t len;
     char *p = read_file(path, &len);
     cr_assert_not_null(p, "%s", path);
-    for (size_t off = 0; off + 512 <= len; ) {
+    for (size_t off = 0; off + 512 <= len;) {
         const char *h = p + off;
         if (!h[0])
             break;
@@ -228,9 +228,9 @@ Test(bundle, a_clean_bundle_checks_offline, .fini = tmp_cleanup)
     run_free(&r);
     /* everything the issue lists is in it */
     tarball t = tar_load(path_in(d, "b.tar"));
-    static const char *const names[] = {"README.txt",   "manifest.json",    "checkpoint.txt",
-                                        "log.pub",      "records.jsonl",    "keyrecords.jsonl",
-                                        "report.html",  "trail.csv",        "trail.jsonl",
+    static const char *const names[] = {"README.txt",     "manifest.json", "checkpoint.txt",
+                                        "log.pub",        "records.jsonl", "keyrecords.jsonl",
+                                        "report.html",    "trail.csv",     "trail.jsonl",
                                         "signatures.csv", "keys.csv"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cr_assert_gt(get(&t, names[i])->len, 0, "%s", names[i]);
@@ -393,8 +393,7 @@ Test(bundle, withheld_bodies_are_reported_withheld, .fini = tmp_cleanup)
     bundle_of(d, "--withhold-bodies");
     run_result r = vb(d, "b.tar", "log.pub");
     cr_assert_eq(r.status, 0, "%s", r.out);
-    cr_assert(strstr(r.out, "WITHHELD #4      body: body withheld from this export"), "%s",
-              r.out);
+    cr_assert(strstr(r.out, "WITHHELD #4      body: body withheld from this export"), "%s", r.out);
     cr_assert(strstr(r.out, "12 bodies withheld"), "%s", r.out);
     run_free(&r);
     tarball t = tar_load(path_in(d, "b.tar"));

@@ -80,8 +80,8 @@ cmd_verify_bundle(int argc, char **argv)
     bctx c = {json};
     ldg_bundle_summary sum;
     ldg_err err;
-    ldg_status s = ldg_bundle_verify(map ? map : "", (size_t)st.st_size, line, on_finding, &c,
-                                     &sum, &err);
+    ldg_status s =
+        ldg_bundle_verify(map ? map : "", (size_t)st.st_size, line, on_finding, &c, &sum, &err);
     if (map)
         munmap(map, (size_t)st.st_size);
     free(line);
@@ -99,8 +99,7 @@ cmd_verify_bundle(int argc, char **argv)
                               (json_int_t)sum.cp.size, "records", (json_int_t)sum.records,
                               "key_records", (json_int_t)sum.key_records, "failures",
                               (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
-                              "root", root, "trusted_log_key_from_bundle",
-                              sum.trusted_from_bundle);
+                              "root", root, "trusted_log_key_from_bundle", sum.trusted_from_bundle);
         tool_print_json(o);
     } else {
         if (sum.trusted_from_bundle)

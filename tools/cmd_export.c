@@ -589,9 +589,8 @@ tar_member(emit *out, const char *name, FILE *src, const char *buf, uint64_t len
 }
 
 static const char *const members[] = {
-    [SP_RECORDS] = "records.jsonl", [SP_KEYRECS] = "keyrecords.jsonl",
-    [SP_JSONL] = "trail.jsonl",     [SP_CSV] = "trail.csv",
-    [SP_HTML] = "report.html",      [SP_SIGS] = "signatures.csv",
+    [SP_RECORDS] = "records.jsonl", [SP_KEYRECS] = "keyrecords.jsonl", [SP_JSONL] = "trail.jsonl",
+    [SP_CSV] = "trail.csv",         [SP_HTML] = "report.html",         [SP_SIGS] = "signatures.csv",
     [SP_KEYS] = "keys.csv",
 };
 
@@ -632,52 +631,51 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
         return tool_error(EXIT_OPER, "out of memory");
     char root[64];
     tool_b64(tie->root, LDG_HASH_BYTES, root, sizeof root);
-    snprintf(
-        readme, rlen,
-        "ldg evidence bundle\n"
-        "===================\n\n"
-        "Ledger:      %s\n"
-        "Exported:    %s\n"
-        "Exported by: %s\n"
-        "Filters:     %s\n"
-        "Records:     %llu\n"
-        "Checkpoint:  %llu entries, root %s, signed by the log key \"%s\"\n"
-        "Verdict at export: %s\n\n"
-        "Certified copy\n--------------\n"
-        "%s certifies that the records in this bundle are a true and complete copy of the\n"
-        "records of ledger %s that matched the filters above, exported at %s by\n"
-        "ldg %s, and that each can be checked independently against the checkpoint.\n\n"
-        "What is in it\n-------------\n"
-        "README.txt        this file\n"
-        "manifest.json     size and SHA-256 of every other file, and the exported records\n"
-        "checkpoint.txt    the C2SP signed checkpoint the export is tied to\n"
-        "log.pub           the ledger's log key (a signed-note verifier key); check it\n"
-        "                  against the one the sponsor and the CRO hold\n"
-        "records.jsonl     per exported record: its exact entry bytes, its inclusion proof\n"
-        "                  at the checkpoint, its body and salt (or why it is withheld)\n"
-        "keyrecords.jsonl  the same for every key record (genesis, key.add, key.revoke)\n"
-        "                  below the checkpoint: who could sign what, and when\n"
-        "report.html       the trail for people (open in any browser; prints to PDF)\n"
-        "trail.csv         the trail for spreadsheets (RFC 4180)\n"
-        "trail.jsonl       the trail for programs\n"
-        "signatures.csv    every signature: record, signer, meaning, time, value, status\n"
-        "keys.csv          the keys' lifecycle: added, revoked, why\n\n"
-        "How to verify\n-------------\n"
-        "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
-        "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
-        "Without ldg: spec/export.md of the ldg sources [EXP-8] gives the algorithm: the\n"
-        "manifest; the checkpoint's signature; each entry's inclusion proof, statement\n"
-        "signature under the key records, chain links and body commitment.\n"
-        "Signatures below %llu were %s.\n",
-        m->origin, m->exported_at, m->exporter, m->filters, (unsigned long long)x->records,
-        (unsigned long long)tie->size, root, name,
-        m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch
-            ? "verified (see report.html)"
-            : "INTEGRITY FAILURES, marked in report.html and the trail files",
-        m->exporter, m->origin, m->exported_at, ldg_version(),
-        (unsigned long long)(proven ? proven : 0),
-        proven ? "verified in full by QA (a saved checkpoint), the others at export"
-               : "all checked at export");
+    snprintf(readme, rlen,
+             "ldg evidence bundle\n"
+             "===================\n\n"
+             "Ledger:      %s\n"
+             "Exported:    %s\n"
+             "Exported by: %s\n"
+             "Filters:     %s\n"
+             "Records:     %llu\n"
+             "Checkpoint:  %llu entries, root %s, signed by the log key \"%s\"\n"
+             "Verdict at export: %s\n\n"
+             "Certified copy\n--------------\n"
+             "%s certifies that the records in this bundle are a true and complete copy of the\n"
+             "records of ledger %s that matched the filters above, exported at %s by\n"
+             "ldg %s, and that each can be checked independently against the checkpoint.\n\n"
+             "What is in it\n-------------\n"
+             "README.txt        this file\n"
+             "manifest.json     size and SHA-256 of every other file, and the exported records\n"
+             "checkpoint.txt    the C2SP signed checkpoint the export is tied to\n"
+             "log.pub           the ledger's log key (a signed-note verifier key); check it\n"
+             "                  against the one the sponsor and the CRO hold\n"
+             "records.jsonl     per exported record: its exact entry bytes, its inclusion proof\n"
+             "                  at the checkpoint, its body and salt (or why it is withheld)\n"
+             "keyrecords.jsonl  the same for every key record (genesis, key.add, key.revoke)\n"
+             "                  below the checkpoint: who could sign what, and when\n"
+             "report.html       the trail for people (open in any browser; prints to PDF)\n"
+             "trail.csv         the trail for spreadsheets (RFC 4180)\n"
+             "trail.jsonl       the trail for programs\n"
+             "signatures.csv    every signature: record, signer, meaning, time, value, status\n"
+             "keys.csv          the keys' lifecycle: added, revoked, why\n\n"
+             "How to verify\n-------------\n"
+             "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
+             "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
+             "Without ldg: spec/export.md of the ldg sources [EXP-8] gives the algorithm: the\n"
+             "manifest; the checkpoint's signature; each entry's inclusion proof, statement\n"
+             "signature under the key records, chain links and body commitment.\n"
+             "Signatures below %llu were %s.\n",
+             m->origin, m->exported_at, m->exporter, m->filters, (unsigned long long)x->records,
+             (unsigned long long)tie->size, root, name,
+             m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch
+                 ? "verified (see report.html)"
+                 : "INTEGRITY FAILURES, marked in report.html and the trail files",
+             m->exporter, m->origin, m->exported_at, ldg_version(),
+             (unsigned long long)(proven ? proven : 0),
+             proven ? "verified in full by QA (a saved checkpoint), the others at export"
+                    : "all checked at export");
     struct {
         const char *name;
         uint64_t size;
@@ -703,8 +701,8 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
         long len = ftell(x->sp[order[i]].f);
         man[nman].name = members[order[i]];
         man[nman].size = len < 0 ? 0 : (uint64_t)len;
-        ok = len >= 0 && tar_member(&x->em, path, x->sp[order[i]].f, NULL, (uint64_t)len, mtime,
-                                    man[nman].hex);
+        ok = len >= 0 &&
+             tar_member(&x->em, path, x->sp[order[i]].f, NULL, (uint64_t)len, mtime, man[nman].hex);
         nman++;
     }
 #undef MEMBER
