@@ -258,7 +258,7 @@ reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
 
 /* --------------------------------------------- phase B: sequential ---- */
 
-#define MAP_CHECK_EVERY 32    /* entries between looks at the mapped size */
+#define MAP_CHECK_EVERY 32     /* entries between looks at the mapped size */
 #define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped */
 #define RECENT 16384           /* leaf hashes kept for observed-head checks (512 KiB) */
 

@@ -401,12 +401,18 @@ main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"keygen", cmd_keygen}, {"init", cmd_init},
-                {"key", cmd_key},       {"append", cmd_append},
-                {"sign", cmd_sign},     {"show", cmd_show},
-                {"log", cmd_log},       {"checkpoint", cmd_checkpoint},
-                {"proof", cmd_proof},   {"verify-proof", cmd_verify_proof},
-                {"verify", cmd_verify}, {"export", cmd_export},
+    } cmds[] = {{"keygen", cmd_keygen},
+                {"init", cmd_init},
+                {"key", cmd_key},
+                {"append", cmd_append},
+                {"sign", cmd_sign},
+                {"show", cmd_show},
+                {"log", cmd_log},
+                {"checkpoint", cmd_checkpoint},
+                {"proof", cmd_proof},
+                {"verify-proof", cmd_verify_proof},
+                {"verify", cmd_verify},
+                {"export", cmd_export},
                 {"verify-bundle", cmd_verify_bundle}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
