@@ -212,18 +212,43 @@ ldgi_ledger_dir(const ldg_ledger *l)
     return l->dir;
 }
 
+static int statm_fd = -1;
+static pthread_once_t statm_once = PTHREAD_ONCE_INIT;
+static long page_size;
+
+static void
+statm_open(void)
+{
+    statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    page_size = sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * The file-backed pages we have mapped: the third field of /proc/self/statm
+ * ("shared").  Called every few records by long scans, so the file stays
+ * open and is read with one pread, parsed by hand.
+ */
 size_t
 ldgi_mapped_bytes(void)
 {
-    /* /proc/self/statm: size resident shared ...; "shared" counts file-backed pages. */
-    FILE *f = fopen("/proc/self/statm", "re");
-    unsigned long size, resident, shared = 0;
-    if (!f)
+    pthread_once(&statm_once, statm_open);
+    if (statm_fd < 0)
         return 0;
-    if (fscanf(f, "%lu %lu %lu", &size, &resident, &shared) != 3)
-        shared = 0;
-    fclose(f);
-    return (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+    char buf[128];
+    ssize_t n = pread(statm_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = buf;
+    unsigned long v = 0;
+    for (int field = 0; field < 3; field++) {
+        while (*p == ' ')
+            p++;
+        v = 0;
+        while (*p >= '0' && *p <= '9')
+            v = v * 10 + (unsigned long)(*p++ - '0');
+    }
+    return (size_t)v * (size_t)page_size;
 }
 
 void
