@@ -610,6 +610,47 @@ ldgi_stmt_decode(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
 }
 
 bool
+ldgi_stmt_peek(const uint8_t *p, size_t n, ldgi_stmt *s)
+{
+    /* canonical layout: map, "actor" bin8(32), "body" bin8(32), then "kind" str (no "key") */
+    static const uint8_t actor[] = {0xa5, 'a', 'c', 't', 'o', 'r', 0xc4, 0x20};
+    static const uint8_t body[] = {0xa4, 'b', 'o', 'd', 'y', 0xc4, 0x20};
+    static const uint8_t kind[] = {0xa4, 'k', 'i', 'n', 'd'};
+    size_t i = 1;
+    if (n < 1 + sizeof actor + 32 + sizeof body + 32 + sizeof kind + 1 || (p[0] & 0xf0) != 0x80 ||
+        memcmp(p + i, actor, sizeof actor) != 0)
+        return false;
+    i += sizeof actor;
+    memcpy(s->actor, p + i, LDG_PUB_BYTES);
+    i += LDG_PUB_BYTES;
+    if (memcmp(p + i, body, sizeof body) != 0)
+        return false;
+    i += sizeof body;
+    memcpy(s->body, p + i, LDG_HASH_BYTES);
+    i += LDG_HASH_BYTES;
+    if (memcmp(p + i, kind, sizeof kind) != 0)
+        return false;
+    i += sizeof kind;
+    size_t len;
+    if ((p[i] & 0xe0) == 0xa0) {
+        len = p[i] & 0x1f;
+        i += 1;
+    } else if (p[i] == 0xd9 && i + 1 < n) {
+        len = p[i + 1];
+        i += 2;
+    } else {
+        return false;
+    }
+    if (len > n - i)
+        return false;
+    s->kind.p = (const char *)p + i;
+    s->kind.len = len;
+    s->has_key = false;
+    s->nrefs = 0;
+    return true;
+}
+
+bool
 ldgi_stmt_decode_proven(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why)
 {
     return stmt_decode(p, n, s, why, false);

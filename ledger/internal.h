@@ -141,6 +141,13 @@ bool ldgi_entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **w
  */
 bool ldgi_stmt_decode_proven(const uint8_t *p, size_t n, ldgi_stmt *s, const char **why);
 bool ldgi_entry_decode_proven(const uint8_t *p, size_t n, ldgi_entry *e, const char **why);
+/*
+ * Proven bytes again, for a statement that is not a key record: only the
+ * actor, body commitment and kind, read from the canonical layout.  false
+ * when the bytes are not in that shape (a key record has "key" before
+ * "kind"): decode them instead.  Bounded on any input.
+ */
+bool ldgi_stmt_peek(const uint8_t *p, size_t n, ldgi_stmt *s);
 
 /* Signature message: domain || 0x00 || statement [FMT-4]. */
 /* false (and a zeroed sig) only for a statement over LDGI_STMT_MAX bytes. */
