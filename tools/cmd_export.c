@@ -663,19 +663,22 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
              "How to verify\n-------------\n"
              "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
              "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
-             "Without ldg: spec/export.md of the ldg sources [EXP-8] gives the algorithm: the\n"
-             "manifest; the checkpoint's signature; each entry's inclusion proof, statement\n"
-             "signature under the key records, chain links and body commitment.\n"
-             "Signatures below %llu were %s.\n",
+             "Without ldg: spec/export.md of the ldg sources gives the layout [EXP-8] and the\n"
+             "algorithm [EXP-9]: the manifest; the checkpoint's signature; each entry's\n"
+             "inclusion proof, statement signature under the key records, chain links and\n"
+             "body commitment.\n"
+             "%s%llu%s\n",
              m->origin, m->exported_at, m->exporter, m->filters, (unsigned long long)x->records,
              (unsigned long long)tie->size, root, name,
              m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch
                  ? "verified (see report.html)"
                  : "INTEGRITY FAILURES, marked in report.html and the trail files",
              m->exporter, m->origin, m->exported_at, ldg_version(),
-             (unsigned long long)(proven ? proven : 0),
-             proven ? "verified in full by QA (a saved checkpoint), the others at export"
-                    : "all checked at export");
+             proven ? "Signatures of the entries below "
+                    : "Every signature was checked at export (",
+             (unsigned long long)(proven ? proven : x->records),
+             proven ? " were verified in full by QA (a saved checkpoint); the others at export."
+                    : " records).");
     struct {
         const char *name;
         uint64_t size;

@@ -422,7 +422,13 @@ html_row(html_ctx *h, emit *e, const ldg_record *r, uint64_t proven)
         em_html(e, r->signer.name ? r->signer.name : "(unregistered key)");
         em_s(e, "<br><span class=k>on</span> ");
         em_html(e, t);
-        em_s(e, " UTC<br><span class=k>meaning</span> <strong>");
+        em_s(e, " UTC (signer's offset ");
+        char off[12];
+        int a = r->tz_min < 0 ? -r->tz_min : r->tz_min;
+        snprintf(off, sizeof off, "UTC%c%02d:%02d", r->tz_min < 0 ? '-' : '+', a / 60 % 100,
+                 a % 60);
+        em_s(e, off);
+        em_s(e, ")<br><span class=k>meaning</span> <strong>");
         em_html(e, r->meaning);
         em_s(e, "</strong></div>");
     }
