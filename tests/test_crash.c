@@ -1,0 +1,191 @@
+/*
+ * test_crash.c - crash safety (issue 5): appending processes (single
+ * appends and batches), checkpoints and exports run at once and are killed
+ * with SIGKILL at a random moment, round after round, on one real ledger.
+ * After every round: the ledger opens and `ldg verify` is clean; every
+ * record whose append was acknowledged (its seq printed) is there with its
+ * content; a batch is all there or not at all; an export file, if it
+ * exists, is whole.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROUNDS 20
+#define BATCH 2000
+
+/* Starts sh -c script in dir in its own process group; returns its pid (= pgid). */
+static pid_t
+spawn(const char *dir, const char *script)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        setpgid(0, 0);
+        if (chdir(dir) != 0)
+            _exit(127);
+        setenv("LDG_LEDGER", "ledger", 1);
+        unsetenv("LDG_PASSPHRASE_FILE");
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+static void
+kill_all(pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kill(-pids[i], SIGKILL);
+    for (size_t i = 0; i < n; i++)
+        waitpid(pids[i], NULL, 0);
+}
+
+/* Number of records of study, each of which must carry a mark beginning with prefix. */
+static long
+count_marked(const char *d, const char *study, const char *prefix)
+{
+    run_result r = LDG(d, NULL, "log", "--study", study, "--json");
+    cr_assert_eq(r.status, 0, "log: %s", r.err);
+    long n = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        cr_assert_not_null(o);
+        const char *m = json_string_value(json_object_get(json_object_get(o, "body"), "m"));
+        cr_assert(m && strncmp(m, prefix, strlen(prefix)) == 0, "%s", line);
+        n++;
+        json_decref(o);
+    }
+    run_free(&r);
+    return n;
+}
+
+/* Each acknowledged "MARK SEQ LEAF" line: that seq holds that mark. */
+static size_t
+check_acks(const char *d, const char *file)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", d, file);
+    char *t = read_file(p, NULL);
+    if (!t)
+        return 0;
+    size_t n = 0;
+    for (char *save, *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char mark[64], seq[32], leaf[64];
+        if (sscanf(line, "%63s %31s %63s", mark, seq, leaf) != 3)
+            continue; /* a line cut by the kill was never a whole acknowledgement */
+        run_result r = LDG(d, NULL, "show", seq, "--json");
+        cr_assert_eq(r.status, 0, "acknowledged #%s (%s) is gone: %s", seq, mark, r.err);
+        json_t *o = json_loads(r.out, 0, NULL);
+        cr_assert_not_null(o);
+        const char *m = json_string_value(json_object_get(json_object_get(o, "body"), "m"));
+        cr_assert(m && strcmp(m, mark) == 0, "#%s holds %s, not the acknowledged %s", seq,
+                  m ? m : "(none)", mark);
+        cr_assert_str_eq(json_string_value(json_object_get(o, "leaf_hash")), leaf);
+        json_decref(o);
+        run_free(&r);
+        n++;
+    }
+    free(t);
+    return n;
+}
+
+Test(crash, sigkill_at_random_moments_never_loses_or_half_writes, .fini = tmp_cleanup,
+     .timeout = 600)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    srand((unsigned)time(NULL));
+    const char *bin = ldg_bin();
+    size_t acked = 0, whole_batches = 0, cut_batches = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        char batch[64], script[4][2400];
+        snprintf(batch, sizeof batch, "%s/b%d.jsonl", d, round);
+        FILE *f = fopen(batch, "w");
+        cr_assert_not_null(f);
+        for (int i = 0; i < BATCH; i++)
+            fprintf(f,
+                    "{\"kind\":\"communication\",\"study\":\"B%d\",\"body\":{\"m\":\"b%d-%d\"}}\n",
+                    round, round, i);
+        fclose(f);
+        /* single appends: each acknowledgement tagged with the mark it appended */
+        snprintf(script[0], sizeof script[0],
+                 "i=0; while :; do i=$((i+1)); m=s%d-$i; "
+                 "echo \"{\\\"m\\\":\\\"$m\\\"}\" | '%s' append --as author.key --kind "
+                 "communication --study S1 --body - | sed \"s/^/$m /\" >> acks-s%d.txt; done",
+                 round, bin, round);
+        /* a batch: its seqs printed only once the whole batch is committed */
+        snprintf(script[1], sizeof script[1],
+                 "'%s' append --as author.key --batch b%d.jsonl > acks-b%d.raw", bin, round, round);
+        snprintf(script[2], sizeof script[2],
+                 "while :; do '%s' checkpoint --as log.key > /dev/null; done", bin);
+        snprintf(script[3], sizeof script[3],
+                 "while :; do rm -f x%d.jsonl; '%s' export --format jsonl -o x%d.jsonl --as "
+                 "log.key 2>/dev/null; done",
+                 round, bin, round);
+        pid_t pids[4];
+        for (int k = 0; k < 4; k++)
+            pids[k] = spawn(d, script[k]);
+        struct timespec nap = {0, (5000 + rand() % 250000) * 1000L};
+        nanosleep(&nap, NULL);
+        kill_all(pids, 4);
+
+        /* the ledger opens and verifies */
+        r = LDG(d, NULL, "verify");
+        cr_assert_eq(r.status, 0, "round %d: verify after SIGKILL: %s%s", round, r.out, r.err);
+        run_free(&r);
+        /* every acknowledged single append is there, with its content */
+        char name[64];
+        snprintf(name, sizeof name, "acks-s%d.txt", round);
+        acked += check_acks(d, name);
+        /* the batch: all or nothing, and if its seqs were printed, there */
+        char marked[16], study[16];
+        snprintf(marked, sizeof marked, "b%d-", round);
+        snprintf(study, sizeof study, "B%d", round);
+        long mine = count_marked(d, study, marked);
+        cr_assert(mine == 0 || mine == BATCH, "round %d: %ld of the batch's %d records", round,
+                  mine, BATCH);
+        whole_batches += mine == BATCH;
+        cut_batches += mine == 0;
+        char p[1200];
+        snprintf(p, sizeof p, "%s/acks-b%d.raw", d, round);
+        char *raw = read_file(p, NULL);
+        size_t lines = 0;
+        for (char *q = raw; q && (q = strchr(q, '\n')); q++)
+            lines++;
+        cr_assert(lines == 0 || lines == BATCH || mine == BATCH,
+                  "round %d: %zu acknowledgements of a batch not all there", round, lines);
+        if (lines)
+            cr_assert_eq(mine, BATCH, "round %d: acknowledged batch missing", round);
+        free(raw);
+        /* an export file, if one was published, is whole */
+        snprintf(p, sizeof p, "%s/x%d.jsonl", d, round);
+        size_t len;
+        char *x = read_file(p, &len);
+        if (x) {
+            cr_assert(len > 0 && x[len - 1] == '\n', "round %d: a published export is cut", round);
+            for (char *line = strtok(x, "\n"); line; line = strtok(NULL, "\n")) {
+                json_t *o = json_loads(line, 0, NULL);
+                cr_assert_not_null(o, "round %d: a published export holds a broken line", round);
+                json_decref(o);
+            }
+            free(x);
+        }
+    }
+    cr_log_info("%d rounds: %zu acknowledged single appends checked; batches: %zu whole, %zu "
+                "killed before their commit (none of them visible)",
+                ROUNDS, acked, whole_batches, cut_batches);
+    cr_assert_gt(acked, 0, "the kills left time for some appends");
+}
