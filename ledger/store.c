@@ -127,6 +127,20 @@ env_open(const char *dir, bool readonly, bool create, ldg_ledger **out, ldg_err 
     /* MDB_NOTLS: read transactions belong to handles, not threads. */
     unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
     rc = mdb_env_open(l->env, dir, flags, 0640);
+    if ((rc == EACCES || rc == EROFS) && readonly) {
+        /*
+         * A ledger we may only read (an archived copy, read-only media, a
+         * directory of another user): LMDB cannot take its reader lock, so
+         * read without it.  Nobody can write through this directory either;
+         * an owner who can must not append while such a reader runs.
+         */
+        mdb_env_close(l->env);
+        if ((rc = mdb_env_create(&l->env)) == 0) {
+            mdb_env_set_maxdbs(l->env, LDGI_DB_COUNT + 2);
+            mdb_env_set_mapsize(l->env, ldgi_map_initial);
+            rc = mdb_env_open(l->env, dir, flags | MDB_NOLOCK, 0640);
+        }
+    }
     if (rc != 0) {
         mdb_env_close(l->env);
         free(l);
