@@ -214,6 +214,8 @@ Test(export, csv_is_rfc4180_with_formula_cells_neutralised, .fini = tmp_cleanup)
     csv c = csv_parse(t);
     cr_assert_eq(c.rows, 13, "header + 12 records");
     cr_assert_str_eq(cell(&c, 5, "seq"), "4");
+    cr_assert_eq(strspn(cell(&c, 5, "leaf_hash"), "0123456789abcdef"), 64,
+                 "the leaf hash in hex: base64 may begin with a formula character");
     cr_assert_str_eq(cell(&c, 5, "utc_offset"), "UTC+01:00");
     cr_assert_str_eq(cell(&c, 6, "utc_offset"), "UTC-05:00", "never a bare -05:00");
     cr_assert_str_eq(cell(&c, 5, "subject"), "Visit window for visit 4");

@@ -333,7 +333,7 @@ static const char csv_header[] =
 static void
 csv_record(xctx *x, emit *e, const ldg_record *r)
 {
-    char t[40], off[8], sig[80], b64[64];
+    char t[40], off[8], sig[80], b64[2 * LDG_HASH_BYTES + 1];
     em_u64(e, r->seq);
     em_c(e, ',');
     ldg_time_format(r->time_ns, 0, 1, t);
@@ -381,7 +381,7 @@ csv_record(xctx *x, emit *e, const ldg_record *r)
     em_c(e, ',');
     em_csv(e, body_status(x, r), false);
     em_c(e, ',');
-    tool_b64(r->leaf_hash, LDG_HASH_BYTES, b64, sizeof b64);
+    sodium_bin2hex(b64, sizeof b64, r->leaf_hash, LDG_HASH_BYTES); /* hex: never read as a formula */
     em_csv(e, b64, false);
     em_c(e, ',');
     if (r->sig_state == LDG_SIG_PROVEN)
@@ -446,7 +446,7 @@ bundle_record(xctx *x, const ldg_record *r)
     csv_record(x, &x->sp[SP_CSV].e, r);
     evidence_line(x, &x->sp[SP_RECORDS].e, r);
     emit *e = &x->sp[SP_SIGS].e;
-    char t[40], b64[100];
+    char t[40], b64[2 * LDG_SIG_BYTES + 1];
     em_u64(e, r->seq);
     em_c(e, ',');
     em_csv(e, r->kind, true);
@@ -462,7 +462,7 @@ bundle_record(xctx *x, const ldg_record *r)
     ldg_time_format(r->time_ns, 0, 1, t);
     em_csv(e, t, false);
     em_c(e, ',');
-    tool_b64(r->sig, LDG_SIG_BYTES, b64, sizeof b64);
+    sodium_bin2hex(b64, sizeof b64, r->sig, LDG_SIG_BYTES);
     em_csv(e, b64, false);
     em_c(e, ',');
     em_csv(e, r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r), false);
@@ -499,7 +499,7 @@ key_row(void *ctx, const ldg_keyinfo *k)
     if (k->added_seq >= x->tie_size)
         return 0;
     emit *e = &x->sp[SP_KEYS].e;
-    char b64[64];
+    char b64[2 * LDG_PUB_BYTES + 1];
     em_csv(e, k->id, true);
     em_c(e, ',');
     em_csv(e, k->name, true);
@@ -508,7 +508,7 @@ key_row(void *ctx, const ldg_keyinfo *k)
     em_c(e, ',');
     em_csv(e, k->roles, true);
     em_c(e, ',');
-    tool_b64(k->pub, LDG_PUB_BYTES, b64, sizeof b64);
+    sodium_bin2hex(b64, sizeof b64, k->pub, LDG_PUB_BYTES);
     em_csv(e, b64, false);
     em_c(e, ',');
     em_u64(e, k->added_seq);
