@@ -474,6 +474,25 @@ Test(tamper, truncated_entry_value_fails_encoding, .fini = tmp_cleanup, .timeout
 
 /* --------------------------------------------------- keys and indexes -- */
 
+/* The public key a key record (seq, as text) adds, from `ldg show --json`. */
+static void
+subject_key_pub(const char *d, const char *seq, uint8_t pub[32])
+{
+    run_result r = LDG(d, NULL, "show", seq, "--json");
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o, "%s", r.out);
+    const char *b64 =
+        json_string_value(json_object_get(json_object_get(o, "subject_key"), "pub"));
+    cr_assert_not_null(b64, "show %s --json names the subject key's pub: %s", seq, r.out);
+    size_t pl;
+    cr_assert_eq(sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &pl, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(pl, 32);
+    json_decref(o);
+    run_free(&r);
+}
+
 Test(tamper, extra_garbage_key_in_the_keys_database_is_a_keys_finding, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
@@ -507,19 +526,9 @@ Test(tamper, altered_roles_in_the_keys_database_are_a_keys_finding_at_the_key_re
     const char *d = tmp_dir();
     make_tamper_ledger(d);
     /* the author's key (added at #1) is given every role */
-    run_result r = LDG(d, NULL, "show", "1", "--json");
-    json_t *o = json_loads(r.out, 0, NULL);
-    cr_assert_not_null(o, "%s", r.out);
-    const char *b64 =
-        json_string_value(json_object_get(json_object_get(o, "subject_key"), "pub"));
-    cr_assert_not_null(b64, "show 1 --json names the subject key's pub: %s", r.out);
     uint8_t pub[32];
-    size_t pl;
-    cr_assert_eq(sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &pl, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL),
-                 0);
-    json_decref(o);
-    run_free(&r);
+    subject_key_pub(d, "1", pub);
+    run_result r;
     void *v;
     size_t vl;
     cr_assert_eq(lmdb_get_value(d, "keys", pub, 32, &v, &vl), 0);
@@ -788,18 +797,8 @@ Test(tamper, since_key_revoked_below_the_checkpoint_is_still_revoked, .fini = tm
     run_free(&r);
     qa_saves_checkpoint(d);
     /* the host un-revokes the key in its table, appends as the author, and puts the table back */
-    r = LDG(d, NULL, "show", "1", "--json");
-    json_t *o = json_loads(r.out, 0, NULL);
-    cr_assert_not_null(o, "%s", r.out);
-    const char *b64 =
-        json_string_value(json_object_get(json_object_get(o, "subject_key"), "pub"));
     uint8_t pub[32];
-    size_t pl;
-    cr_assert_eq(sodium_base642bin(pub, 32, b64, strlen(b64), NULL, &pl, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL),
-                 0);
-    json_decref(o);
-    run_free(&r);
+    subject_key_pub(d, "1", pub);
     void *v;
     size_t vl;
     cr_assert_eq(lmdb_get_value(d, "keys", pub, 32, &v, &vl), 0);
