@@ -67,6 +67,12 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) tests/helpers.h
 		$(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) $(TEST_LIBS)
 
 $(BUILD)/tests/test_html: TEST_LIBS = -lpng
+$(BUILD)/tests/test_faults: $(BUILD)/tests/libfault.so
+
+# Preloaded into the binary under test by test_faults: a full disk, on demand.
+$(BUILD)/tests/libfault.so: tests/fault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -shared -fPIC $< -o $@ -ldl
 
 # Runs every suite (even after a failing one), then one closing line for all.
 unit: all $(TEST_BIN)
