@@ -326,3 +326,20 @@ make_trail(const char *d)
        "revoke");
     must(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
 }
+
+void
+flip_signature_bit(const char *dir, uint64_t seq, size_t at)
+{
+    uint8_t k[8];
+    seq_key(seq, k);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(dir, "entries", k, 8, &v, &vl), 0, "entry %llu",
+                 (unsigned long long)seq);
+    uint8_t *sig = memmem(v, vl, "\xa3sig\xc4\x40", 6); /* "sig": bin8 of 64 bytes */
+    cr_assert_not_null(sig);
+    cr_assert_lt(at, 64);
+    sig[6 + at] ^= 1;
+    cr_assert_eq(lmdb_put_value(dir, "entries", k, 8, v, vl), 0);
+    free(v);
+}

@@ -69,6 +69,8 @@ int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, 
 int lmdb_put_value(const char *dir, const char *db, const void *key, size_t kl, const void *val,
                    size_t vl);
 int lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl);
+/* Flips one bit of byte `at` (0..63) of entry seq's stored signature. */
+void flip_signature_bit(const char *dir, uint64_t seq, size_t at);
 /* The 8-byte big-endian key of entry seq. */
 void seq_key(uint64_t seq, uint8_t out[8]);
 

@@ -394,16 +394,7 @@ Test(export, altered_entry_is_exported_marked_and_exits_1, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_trail(d);
-    uint8_t k[8];
-    seq_key(7, k);
-    void *v;
-    size_t vl;
-    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0);
-    uint8_t *sig = memmem(v, vl, "\xa3sig\xc4\x40", 6);
-    cr_assert_not_null(sig);
-    sig[20] ^= 1;
-    cr_assert_eq(lmdb_put_value(d, "entries", k, 8, v, vl), 0);
-    free(v);
+    flip_signature_bit(d, 7, 14);
     run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "t.jsonl");
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root"), "%s", r.err);
