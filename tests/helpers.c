@@ -343,3 +343,21 @@ flip_signature_bit(const char *dir, uint64_t seq, size_t at)
     cr_assert_eq(lmdb_put_value(dir, "entries", k, 8, v, vl), 0);
     free(v);
 }
+
+pid_t
+spawn_sh(const char *dir, const char *script)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        setpgid(0, 0);
+        if (chdir(dir) != 0)
+            _exit(127);
+        setenv("LDG_LEDGER", "ledger", 1);
+        unsetenv("LDG_PASSPHRASE_FILE");
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}

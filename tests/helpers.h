@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct run_result {
     int status;   /* exit status, or 128+signal */
@@ -69,6 +70,11 @@ int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, 
 int lmdb_put_value(const char *dir, const char *db, const void *key, size_t kl, const void *val,
                    size_t vl);
 int lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl);
+/*
+ * Starts `sh -c script` in dir, in its own process group (kill(-pid) stops
+ * it and its children), with LDG_LEDGER=ledger; returns its pid.
+ */
+pid_t spawn_sh(const char *dir, const char *script);
 /* Flips one bit of byte `at` (0..63) of entry seq's stored signature. */
 void flip_signature_bit(const char *dir, uint64_t seq, size_t at);
 /* The 8-byte big-endian key of entry seq. */

@@ -20,24 +20,6 @@
 #define SINGLES 15 /* single appends per writer */
 #define BATCH 300  /* then one batch per writer */
 
-static pid_t
-spawn(const char *dir, const char *script)
-{
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        setpgid(0, 0);
-        if (chdir(dir) != 0)
-            _exit(127);
-        setenv("LDG_LEDGER", "ledger", 1);
-        unsetenv("LDG_PASSPHRASE_FILE");
-        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    return pid;
-}
-
 static size_t
 count_lines(const char *path)
 {
@@ -72,7 +54,7 @@ Test(concurrency, eight_writers_and_three_readers_see_a_consistent_ledger, .fini
                  "communication --study W%d --body - >> acks%d.txt || exit 1; done; "
                  "'%s' append --as author.key --batch w%d.jsonl >> acks%d.txt",
                  SINGLES, i, bin, i, i, bin, i, i);
-        w[i] = spawn(d, script);
+        w[i] = spawn_sh(d, script);
     }
     /* readers, until the writers are done: every run must succeed */
     snprintf(script, sizeof script,
@@ -80,21 +62,21 @@ Test(concurrency, eight_writers_and_three_readers_see_a_consistent_ledger, .fini
              "{ cp v.out verify-failed.txt; exit 1; }; [ -e stop ] && break; done; echo $n > "
              "verify-runs",
              bin);
-    rd[0] = spawn(d, script);
+    rd[0] = spawn_sh(d, script);
     snprintf(script, sizeof script,
              "n=0; while :; do n=$((n+1)); '%s' log --json > l.out 2> l.err || "
              "{ cp l.err log-failed.txt; exit 1; }; cp l.out last-log.jsonl; [ -e stop ] && break; "
              "done; "
              "echo $n > log-runs",
              bin);
-    rd[1] = spawn(d, script);
+    rd[1] = spawn_sh(d, script);
     snprintf(script, sizeof script,
              "n=0; while :; do n=$((n+1)); rm -f e.jsonl; '%s' export --format "
              "jsonl -o e.jsonl --as log.key > x.out 2>&1 || { cp x.out export-failed.txt; "
              "exit 1; }; cp e.jsonl last-export.jsonl; [ -e stop ] && break; done; "
              "echo $n > export-runs",
              bin);
-    rd[2] = spawn(d, script);
+    rd[2] = spawn_sh(d, script);
     for (int i = 0; i < WRITERS; i++) {
         int st;
         waitpid(w[i], &st, 0);

@@ -22,25 +22,6 @@
 #define ROUNDS 20
 #define BATCH 2000
 
-/* Starts sh -c script in dir in its own process group; returns its pid (= pgid). */
-static pid_t
-spawn(const char *dir, const char *script)
-{
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        setpgid(0, 0);
-        if (chdir(dir) != 0)
-            _exit(127);
-        setenv("LDG_LEDGER", "ledger", 1);
-        unsetenv("LDG_PASSPHRASE_FILE");
-        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    return pid;
-}
-
 static void
 kill_all(pid_t *pids, size_t n)
 {
@@ -137,7 +118,7 @@ Test(crash, sigkill_at_random_moments_never_loses_or_half_writes, .fini = tmp_cl
                  round, bin, round);
         pid_t pids[4];
         for (int k = 0; k < 4; k++)
-            pids[k] = spawn(d, script[k]);
+            pids[k] = spawn_sh(d, script[k]);
         struct timespec nap = {0, (5000 + rand() % 250000) * 1000L};
         nanosleep(&nap, NULL);
         kill_all(pids, 4);
