@@ -118,9 +118,9 @@ phase_a_one(void *ctx, size_t i)
          * bytes, proves them the bytes an earlier full verify accepted.
          */
         x->entry_ok = ldgi_entry_decode_proven(x->p, x->n, &x->e, &x->why);
-        x->stmt_ok = x->entry_ok &&
-                     (ldgi_stmt_peek(x->e.stmt, x->e.stmt_len, &x->st) ||
-                      ldgi_stmt_decode_proven(x->e.stmt, x->e.stmt_len, &x->st, &x->why));
+        x->stmt_ok =
+            x->entry_ok && (ldgi_stmt_peek(x->e.stmt, x->e.stmt_len, &x->st) ||
+                            ldgi_stmt_decode_proven(x->e.stmt, x->e.stmt_len, &x->st, &x->why));
         x->sig_ok = x->stmt_ok;
         x->wanted = (filtered(c->filter, x->leaf) &&
                      want_first(c->wants, c->nwants, x->leaf) < c->nwants) ||

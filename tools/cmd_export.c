@@ -119,14 +119,6 @@ sig_status(const ldg_record *r)
     }
 }
 
-/* "+02:00" */
-static void
-offset_text(int32_t tz, char out[8])
-{
-    int a = tz < 0 ? -tz : tz;
-    snprintf(out, 8, "%c%02d:%02d", tz < 0 ? '-' : '+', a / 60 % 100, a % 60);
-}
-
 /* The key's status when the record was appended: roles are fixed when a key is added. */
 static const char *
 key_status(const ldg_record *r, char *buf, size_t n)
@@ -235,7 +227,7 @@ jsonl_record(xctx *x, emit *e, const ldg_record *r)
     ldg_time_format(r->time_ns, r->tz_min, 0, t);
     em_s(e, ",\"time_local\":");
     em_json_str(e, t);
-    offset_text(r->tz_min, off);
+    tool_utc_offset(r->tz_min, off);
     em_s(e, ",\"utc_offset\":");
     em_json_str(e, off);
     ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
@@ -342,7 +334,7 @@ csv_record(xctx *x, emit *e, const ldg_record *r)
     ldg_time_format(r->time_ns, r->tz_min, 0, t);
     em_csv(e, t, false);
     em_c(e, ',');
-    offset_text(r->tz_min, off);
+    tool_utc_offset(r->tz_min, off);
     em_s(e, "UTC"); /* "UTC-05:00": never read as a number or formula */
     em_s(e, off);
     em_c(e, ',');
@@ -381,7 +373,8 @@ csv_record(xctx *x, emit *e, const ldg_record *r)
     em_c(e, ',');
     em_csv(e, body_status(x, r), false);
     em_c(e, ',');
-    sodium_bin2hex(b64, sizeof b64, r->leaf_hash, LDG_HASH_BYTES); /* hex: never read as a formula */
+    sodium_bin2hex(b64, sizeof b64, r->leaf_hash,
+                   LDG_HASH_BYTES); /* hex: never read as a formula */
     em_csv(e, b64, false);
     em_c(e, ',');
     if (r->sig_state == LDG_SIG_PROVEN)

@@ -133,8 +133,9 @@ print_human(const ldg_record *r, bool full)
     free(subj);
     if (!full)
         return;
-    printf("  claimed time  %s (UTC offset %c%02d:%02d)\n", ct, r->tz_min < 0 ? '-' : '+',
-           abs(r->tz_min) / 60, abs(r->tz_min) % 60);
+    char off[8];
+    tool_utc_offset(r->tz_min, off);
+    printf("  claimed time  %s (UTC offset %s)\n", ct, off);
     printf("  signer        %s, %s, roles %s, key %s\n",
            r->signer.name ? r->signer.name : "(unregistered)", r->signer.org ? r->signer.org : "?",
            r->signer.roles ? r->signer.roles : "?", r->signer.id[0] ? r->signer.id : "?");

@@ -9,6 +9,7 @@
  * flagged overdue, and so is an open thread older than the turnaround.
  */
 #include "export_html.h"
+#include "tool.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -259,13 +260,12 @@ time_cell(emit *e, int64_t ns, int32_t tz)
     t[20] = '\0';
     ldg_time_format(ns, tz, 0, l);
     l[19] = '\0';
-    char off[12];
-    int a = tz < 0 ? -tz : tz;
-    snprintf(off, sizeof off, "UTC%c%02d:%02d", tz < 0 ? '-' : '+', a / 60 % 100, a % 60);
+    char off[8];
+    tool_utc_offset(tz, off);
     em_html(e, t);
     em_s(e, "<br><small>");
     em_html(e, l);
-    em_s(e, " ");
+    em_s(e, " UTC");
     em_s(e, off);
     em_s(e, "</small>");
 }
@@ -422,11 +422,9 @@ html_row(html_ctx *h, emit *e, const ldg_record *r, uint64_t proven)
         em_html(e, r->signer.name ? r->signer.name : "(unregistered key)");
         em_s(e, "<br><span class=k>on</span> ");
         em_html(e, t);
-        em_s(e, " UTC (signer's offset ");
-        char off[12];
-        int a = r->tz_min < 0 ? -r->tz_min : r->tz_min;
-        snprintf(off, sizeof off, "UTC%c%02d:%02d", r->tz_min < 0 ? '-' : '+', a / 60 % 100,
-                 a % 60);
+        em_s(e, " UTC (signer's offset UTC");
+        char off[8];
+        tool_utc_offset(r->tz_min, off);
         em_s(e, off);
         em_s(e, ")<br><span class=k>meaning</span> <strong>");
         em_html(e, r->meaning);

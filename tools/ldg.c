@@ -61,6 +61,13 @@ tool_exit_code(ldg_status s)
 
 _Thread_local char *tool_capture; /* see tool.h */
 
+void
+tool_utc_offset(int32_t tz_min, char out[8])
+{
+    int a = tz_min < 0 ? -tz_min : tz_min;
+    snprintf(out, 8, "%c%02d:%02d", tz_min < 0 ? '-' : '+', a / 60 % 100, a % 60);
+}
+
 char *
 tool_printable(const char *s)
 {

@@ -112,6 +112,8 @@ int tool_print_json(json_t *o);
  * so a signer cannot forge lines or move the cursor.  malloc'd.
  */
 char *tool_printable(const char *s);
+/* A UTC offset in minutes as "+02:00" / "-05:00" (|tz| at most 1080, as statements allow). */
+void tool_utc_offset(int32_t tz_min, char out[8]);
 
 int cmd_keygen(int argc, char **argv);
 int cmd_init(int argc, char **argv);
