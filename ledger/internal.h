@@ -303,6 +303,15 @@ ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, size_t b
 /* Creates the directory and an empty environment (refuses an existing ledger). */
 ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
 const char *ldgi_ledger_dir(const ldg_ledger *l);
+/*
+ * [STO-7] LMDB's file structure, checked by ldg (pages.c): both meta pages
+ * (before LMDB opens the file), and every page reached from the meta of
+ * transaction txnid.  *stale when the file's current meta is no longer
+ * txnid's (a writer committed since): begin again.
+ */
+ldg_status ldgi_pages_metas(int fd, ldg_err *err);
+ldg_status ldgi_pages_check(int fd, uint64_t txnid, bool *stale, ldg_err *err);
+
 /* Removes a half-created ledger's LMDB files (after a failed create). */
 void ldgi_ledger_remove_files(const char *dir);
 

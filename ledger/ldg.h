@@ -189,6 +189,12 @@ LDG_EXPORT const uint8_t *ldg_signed_body(const ldg_signed *s, size_t *len);
 typedef struct ldg_ledger ldg_ledger;
 
 #define LDG_OPEN_READONLY 1u
+/*
+ * Checks the structure of the LMDB file (every page of the snapshot read at
+ * open) before LMDB reads it: damage is LDG_E_CORRUPT, never a crash
+ * [STO-7].  For verifiers; costs one walk of the file's pages.
+ */
+#define LDG_OPEN_CHECKED 2u
 
 /*
  * Creates ledger directory `dir` (which must not hold a ledger) and writes

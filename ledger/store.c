@@ -108,9 +108,56 @@ mdb_fail(ldg_err *err, int rc, const char *what, const char *where)
     return ldgi_fail(err, s, "%s: %s: %s", where, what, mdb_strerror(rc));
 }
 
+/* [STO-7] both meta pages, before LMDB reads them (it sizes its map from them). */
 static ldg_status
-env_open(const char *dir, bool readonly, bool create, ldg_ledger **out, ldg_err *err)
+metas_before_open(const char *dir, ldg_err *err)
 {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ldgi_fail(err, errno == ENOENT ? LDG_E_NOTFOUND : LDG_E_IO, "%s: %s", path,
+                         strerror(errno));
+    ldg_status s = ldgi_pages_metas(fd, err);
+    close(fd);
+    return s;
+}
+
+/*
+ * [STO-7] The structure of the snapshot txn reads, checked before LMDB reads
+ * any page of it.  A writer may commit between the transaction's start and
+ * the check's look at the metas: then begin again.
+ */
+static int
+begin_checked(ldg_ledger *l, MDB_txn **txn, ldg_status *s, ldg_err *err)
+{
+    mdb_filehandle_t fd;
+    int rc = mdb_env_get_fd(l->env, &fd);
+    for (int tries = 0; rc == 0 && tries < 100; tries++) {
+        if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn)) != 0)
+            break;
+        bool stale;
+        *s = ldgi_pages_check(fd, mdb_txn_id(*txn), &stale, err);
+        if (*s == LDG_OK && !stale)
+            return 0;
+        mdb_txn_abort(*txn);
+        *txn = NULL;
+        if (*s != LDG_OK)
+            return 0;
+    }
+    if (rc == 0)
+        *s = ldgi_fail(err, LDG_E_IO, "%s: the ledger changed under every structure check", l->dir);
+    return rc;
+}
+
+static ldg_status
+env_open(const char *dir, bool readonly, bool create, bool check, ldg_ledger **out, ldg_err *err)
+{
+    if (check) {
+        ldg_status ms = metas_before_open(dir, err);
+        if (ms != LDG_OK)
+            return ms;
+    }
     ldg_ledger *l = ldgi_calloc(1, sizeof *l);
     if (!l)
         return ldgi_fail(err, LDG_E_NOMEM, "%s: out of memory", dir);
@@ -146,8 +193,17 @@ env_open(const char *dir, bool readonly, bool create, ldg_ledger **out, ldg_err 
         free(l);
         return mdb_fail(err, rc, "cannot open ledger", dir);
     }
-    MDB_txn *txn;
-    rc = mdb_txn_begin(l->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
+    MDB_txn *txn = NULL;
+    ldg_status cs = LDG_OK;
+    if (check)
+        rc = begin_checked(l, &txn, &cs, err);
+    else
+        rc = mdb_txn_begin(l->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
+    if (cs != LDG_OK) {
+        mdb_env_close(l->env);
+        free(l);
+        return cs;
+    }
     for (int i = 0; rc == 0 && i < LDGI_DB_COUNT; i++)
         rc = mdb_dbi_open(txn, ldgi_db_names[i], create ? MDB_CREATE : 0, &l->dbi[i]);
     if (rc == 0)
@@ -174,7 +230,7 @@ ldg_ledger_open(const char *dir, unsigned flags, ldg_ledger **out, ldg_err *err)
     if (stat(path, &st) != 0)
         return ldgi_fail(err, LDG_E_NOTFOUND, "%s: no ledger here (no data.mdb; run ldg init)",
                          dir);
-    return env_open(dir, flags & LDG_OPEN_READONLY, false, out, err);
+    return env_open(dir, flags & LDG_OPEN_READONLY, false, flags & LDG_OPEN_CHECKED, out, err);
 }
 
 void
@@ -204,7 +260,7 @@ ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err)
                    ? ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir)
                    : ldgi_fail(err, LDG_E_IO, "%s: %s", path, strerror(errno));
     close(fd);
-    ldg_status s = env_open(dir, false, true, out, err);
+    ldg_status s = env_open(dir, false, true, false, out, err);
     if (s != LDG_OK)
         ldgi_ledger_remove_files(dir); /* ours: we created data.mdb above */
     return s;

@@ -932,8 +932,13 @@ cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && out && access(out, F_OK) == 0)
         rc = tool_usage("%s: already exists; not replaced", out);
     ldg_ledger *l = NULL;
-    if (rc == EXIT_OK)
-        rc = tool_open_ledger(dir, as ? 0 : LDG_OPEN_READONLY, &l);
+    /* [STO-7] the file's structure is checked before LMDB reads it: damage is a finding */
+    if (rc == EXIT_OK &&
+        ldg_ledger_open(tool_ledger_dir(dir), (as ? 0 : LDG_OPEN_READONLY) | LDG_OPEN_CHECKED, &l,
+                        &err) != LDG_OK)
+        rc = err.status == LDG_E_CORRUPT
+                 ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", tool_ledger_dir(dir), err.msg)
+                 : tool_fail(&err);
     /* --as: a fresh checkpoint of the whole ledger, stored, to tie the export to */
     if (rc == EXIT_OK && as) {
         ldg_key *k = NULL;

@@ -104,11 +104,14 @@ cmd_verify(int argc, char **argv)
     if (rc == EXIT_OK && since)
         rc = tool_read_file(since, 65536, &sincetext, &sincelen);
     ldg_ledger *l = NULL;
-    if (rc == EXIT_OK)
-        rc = tool_open_ledger(dir, LDG_OPEN_READONLY, &l);
     ldg_verify_summary sum;
     ldg_err err;
     ldg_status s = LDG_OK;
+    /* [STO-7] the file's structure is checked before LMDB reads it: damage is a finding */
+    if (rc == EXIT_OK)
+        s = ldg_ledger_open(tool_ledger_dir(dir), LDG_OPEN_READONLY | LDG_OPEN_CHECKED, &l, &err);
+    if (s != LDG_OK && s != LDG_E_CORRUPT)
+        rc = tool_fail(&err);
     char since_why[600] = "";
     if (rc == EXIT_OK && since) {
         /* [VER-11] a checkpoint verified before proves the entries below its size */
@@ -192,6 +195,20 @@ cmd_verify(int argc, char **argv)
     free(sincetext);
     if (rc != EXIT_OK)
         return rc;
+    if (s == LDG_E_CORRUPT) {
+        if (c.json) {
+            json_t *j = json_pack("{s:s, s:s, s:s}", "verdict", "failed", "ledger",
+                                  tool_ledger_dir(dir), "damaged", err.msg);
+            char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            if (t)
+                puts(t);
+            free(t);
+            json_decref(j);
+        } else {
+            printf("FAILED: %s: %s\n", tool_ledger_dir(dir), err.msg);
+        }
+        return tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", tool_ledger_dir(dir), err.msg);
+    }
     if (s != LDG_OK)
         return tool_error(EXIT_OPER, "could not check %s: %s", tool_ledger_dir(dir), err.msg);
     char head[64], root[64];
