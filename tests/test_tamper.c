@@ -1059,3 +1059,94 @@ Test(tamper, altered_or_removed_merkle_tree_nodes_are_tree_findings, .fini = tmp
     cr_assert(has_finding(r.out, "FAIL", -1, "tree"), "the node count is off: %s", r.out);
     run_free(&r);
 }
+
+/* ------------------------------------- substituted and replayed records -- */
+
+/* Copies entry seq and its body from ledger directory `from` into d's ledger. */
+static void
+transplant(const char *from, const char *d, uint64_t seq)
+{
+    size_t n, bl;
+    uint8_t *e = get_entry(from, seq, &n), key[8], *body;
+    put_entry(d, seq, e, n);
+    if (find_body(from, seq, key, &body, &bl)) {
+        cr_assert_eq(lmdb_put_value(d, "bodies", key, 8, body, bl), 0);
+        free(body);
+    }
+    free(e);
+}
+
+/*
+ * 21 CFR 11.70: a record re-signed by another registered key.  A twin of the
+ * ledger, copied before seq 9, gets the same record signed by the decider
+ * (who may write it); that entry and its body then replace the author's.
+ * The entry alone is caught at seq 9; the twin's whole file in place of the
+ * ledger is a consistent ledger, which only the checkpoint QA kept catches.
+ */
+Test(tamper, record_re_signed_by_another_registered_key_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    for (int i = 4; i < 9; i++)
+        APPEND(d, "{\"subject\":\"visit\"}", "--as", "author.key", "--kind", "communication",
+               "--study", "S1");
+    char cmd[16800], twin[4200];
+    snprintf(twin, sizeof twin, "%s/twin", d);
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && cp -r '%s/ledger' '%s/ledger'", twin, d, twin);
+    cr_assert_eq(system(cmd), 0);
+    const char *body = "{\"subject\":\"Site 12 visit window agreed\"}";
+    cr_assert_eq(APPEND(d, body, "--as", "author.key", "--kind", "communication", "--study", "S1"),
+                 9);
+    run_result r = LDG(d, body, "append", "--as", "decider.key", "--kind", "communication",
+                       "--study", "S1", "--body", "-", "--ledger", "twin/ledger");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(strtol(r.out, NULL, 10), 9);
+    run_free(&r);
+    r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "qa.txt", r.out);
+    run_free(&r);
+
+    /* the entry and body alone: the leaf, actor and tree records still say the author's */
+    snprintf(cmd, sizeof cmd, "cp -r '%s/ledger' '%s/kept'", d, d);
+    cr_assert_eq(system(cmd), 0);
+    transplant(twin, d, 9);
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 9, NULL), "%s", r.out);
+    run_free(&r);
+
+    /* the twin's whole file: consistent in itself, another history than the one QA holds */
+    snprintf(cmd, sizeof cmd,
+             "cp '%s/ledger/data.mdb' '%s/kept/data.mdb' && rm -rf '%s/ledger' && mv '%s/kept' "
+             "'%s/ledger'",
+             twin, d, d, d, d);
+    cr_assert_eq(system(cmd), 0);
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "the twin is a consistent ledger: %s%s", r.out, r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--checkpoint", "qa.txt");
+    cr_assert_eq(r.status, 1, "QA's checkpoint tells the histories apart: %s%s", r.out, r.err);
+    run_free(&r);
+}
+
+/* An entry of another ledger (its own genesis, keys and origin) replayed into this one. */
+Test(tamper, entry_replayed_from_another_ledger_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    char other[4200], cmd[4400];
+    snprintf(other, sizeof other, "%s/other", d);
+    snprintf(cmd, sizeof cmd, "mkdir '%s'", other);
+    cr_assert_eq(system(cmd), 0);
+    make_ledger(other);
+    for (int i = 4; i < 11; i++)
+        APPEND(other, "{\"subject\":\"elsewhere\"}", "--as", "author.key", "--kind",
+               "communication", "--study", "S1");
+    /* in place of seq 9, and past the end at seq 10 */
+    transplant(other, d, 9);
+    transplant(other, d, 10);
+    run_result r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 9, NULL), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 10, NULL), "%s", r.out);
+    run_free(&r);
+}
