@@ -331,6 +331,7 @@ bool ldgi_runs_finish(ldgi_runs *r);
 const ldgi_rec *ldgi_runs_peek(ldgi_runs *r);
 bool ldgi_runs_next(ldgi_runs *r, ldgi_rec *out);
 bool ldgi_runs_failed(const ldgi_runs *r);
+bool ldgi_runs_oom(const ldgi_runs *r); /* failed for want of memory, not of the file */
 
 /* --- RFC 6962 Merkle tree (merkle.c; issue 3: not yet stored or on the CLI) --- */
 /* Hash of the perfect subtree at (level, index); true on success. */

@@ -32,6 +32,7 @@ struct ldgi_runs {
     size_t nsrc;
     size_t *heap, nheap;
     bool failed;
+    bool oom; /* ...because an allocation failed (else the temporary file did) */
 };
 
 static int
@@ -136,7 +137,7 @@ spill(ldgi_runs *r)
             r->run_off = o;
         size_t *l = o ? ldgi_realloc(r->run_len, cap * sizeof *l) : NULL;
         if (!l)
-            return false;
+            return !(r->oom = true);
         r->run_len = l;
         r->cap_runs = cap;
     }
@@ -220,15 +221,15 @@ ldgi_runs_finish(ldgi_runs *r)
         return false;
     /* The last, in-memory run is a source of its own; the spilled ones read back in pieces. */
     rec_sort(r->buf, r->n, 0);
-    r->nsrc = r->nruns + 1;
-    r->src = ldgi_calloc(r->nsrc, sizeof *r->src);
-    r->heap = ldgi_calloc(r->nsrc, sizeof *r->heap);
+    r->src = ldgi_calloc(r->nruns + 1, sizeof *r->src);
+    r->heap = ldgi_calloc(r->nruns + 1, sizeof *r->heap);
     if (!r->src || !r->heap)
-        return !(r->failed = true);
+        return !(r->failed = r->oom = true);
+    r->nsrc = r->nruns + 1; /* only now: ldgi_runs_free walks src[0..nsrc) */
     for (size_t i = 0; i < r->nruns; i++) {
         struct src *s = &r->src[i];
         if (!(s->buf = ldgi_malloc(READ_RECORDS * sizeof *s->buf)))
-            return !(r->failed = true);
+            return !(r->failed = r->oom = true);
         s->off = r->run_off[i];
         s->left = r->run_len[i];
         if (!src_fill(r, s))
@@ -271,4 +272,10 @@ bool
 ldgi_runs_failed(const ldgi_runs *r)
 {
     return r->failed;
+}
+
+bool
+ldgi_runs_oom(const ldgi_runs *r)
+{
+    return r->oom;
 }

@@ -296,6 +296,8 @@ typedef struct vstate {
 static ldg_status
 runs_failed(vstate *v)
 {
+    if (ldgi_runs_oom(v->leafs) || ldgi_runs_oom(v->commits) || ldgi_runs_oom(v->refs))
+        return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
     return ldgi_fail(v->err, LDG_E_IO, "verify: cannot write its temporary sort file (%s)",
                      "check $TMPDIR and free space");
 }

@@ -850,6 +850,107 @@ Test(ledger, allocation_failure_during_append_is_reported_as_nomem)
     ldg_key_free(sam);
 }
 
+/*
+ * Every reader and the checkpoint, with each of their allocations failed in
+ * turn: the call says "out of memory" (never a verdict, never a finding on
+ * a clean ledger), and the ledger still verifies.
+ */
+static int
+count_record(void *ctx, const ldg_record *r)
+{
+    (void)r;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int
+count_key(void *ctx, const ldg_keyinfo *k)
+{
+    (void)k;
+    ++*(int *)ctx;
+    return 0;
+}
+
+typedef enum { OP_VERIFY, OP_CHECKPOINT, OP_LOG, OP_CHECKED, OP_GET, OP_KEYS, OP_OPEN, OP_N } op_t;
+static const char *const op_names[OP_N] = {"verify",  "checkpoint", "log",     "log_checked",
+                                           "record_get", "keys",    "open (checked)"};
+
+static ldg_status
+run_op(op_t op, findings *fd, ldg_err *e)
+{
+    int n = 0;
+    switch (op) {
+    case OP_VERIFY: {
+        ldg_verify_opts o = {.jobs = 2, .on_finding = on_finding, .ctx = fd};
+        ldg_verify_summary sum;
+        ldg_status s = ldg_verify_run(F.l, &o, &sum, e);
+        if (s == LDG_OK && sum.failures)
+            fd->n += (int)sum.failures;
+        return s;
+    }
+    case OP_CHECKPOINT: {
+        char *note = NULL;
+        size_t len;
+        ldg_status s = ldg_checkpoint_make(F.l, F.log, &note, &len, e);
+        free(note);
+        return s;
+    }
+    case OP_LOG: return ldg_log_each(F.l, NULL, count_record, &n, e);
+    case OP_CHECKED: {
+        ldg_check_opts o = {.jobs = 2};
+        uint8_t roots[2][LDG_HASH_BYTES];
+        return ldg_log_checked(F.l, NULL, &o, count_record, &n, roots, e);
+    }
+    case OP_GET: {
+        ldg_record *r = NULL;
+        ldg_status s = ldg_record_get(F.l, 4, &r, e);
+        ldg_record_free(r);
+        return s;
+    }
+    case OP_KEYS: return ldg_keys_each(F.l, count_key, &n, e);
+    case OP_OPEN: {
+        ldg_ledger *l = NULL;
+        ldg_status s = ldg_ledger_open(F.path, LDG_OPEN_READONLY | LDG_OPEN_CHECKED, &l, e);
+        ldg_ledger_close(l);
+        return s;
+    }
+    default: return LDG_E_USAGE;
+    }
+}
+
+Test(ledger, allocation_failure_in_readers_and_checkpoints_is_nomem_never_a_verdict,
+     .timeout = 120)
+{
+    for (int i = 0; i < 6; i++) {
+        ldg_fields f = note("communication", "S-ALLOC");
+        f.body = "{\"subject\":\"allocation failure injection\"}";
+        f.body_len = strlen(f.body);
+        put(F.author, f, NULL);
+    }
+    uint64_t size = size_now();
+    for (op_t op = 0; op < OP_N; op++) {
+        long n;
+        ldg_status st = LDG_E_NOMEM;
+        for (n = 0; n < 100000; n++) {
+            findings fd = {0};
+            ldg_err e = {0};
+            ldgi_alloc_fail_after(n);
+            st = run_op(op, &fd, &e);
+            ldgi_alloc_fail_after(-1);
+            cr_assert_eq(fd.n, 0, "%s, allocation %ld failed: a false finding: %s", op_names[op],
+                         n, fd.first);
+            if (st == LDG_OK)
+                break;
+            cr_assert_eq(st, LDG_E_NOMEM, "%s, allocation %ld failed: status %s (%s)",
+                         op_names[op], n, ldg_strerror(st), e.msg);
+        }
+        cr_assert_eq(st, LDG_OK, "%s never succeeded", op_names[op]);
+        cr_assert_gt(n, 0, "%s allocates, so some attempt must have failed", op_names[op]);
+        cr_log_info("%s: %ld allocations failed in turn, each an error", op_names[op], n);
+        verify_clean(size);
+    }
+}
+
 /* ------------------------------------------------------- map growth -- */
 
 /*
