@@ -11,8 +11,10 @@
  * root [VER-11]) and every body against its commitment.  What does not
  * check is written as such in the export and said on stderr, and the exit
  * status is 1.  Output goes to a temporary file renamed into place at the
- * end: a failed export leaves nothing behind.
+ * end: a failed export leaves nothing behind, nor, where the file system
+ * has O_TMPFILE, does a killed one.
  */
+#define _GNU_SOURCE /* O_TMPFILE, linkat AT_EMPTY_PATH */
 #include "emit.h"
 #include "export_html.h"
 #include "tool.h"
@@ -811,44 +813,116 @@ parse_range(const char *s, ldg_filter *f)
     return true;
 }
 
-/* A temporary file beside out; *fd open for writing. */
+/*
+ * The file being written, beside out.  Where the file system allows it, an
+ * anonymous O_TMPFILE that has no name until publish links it in: an export
+ * killed (even by SIGKILL) leaves nothing behind.  Elsewhere a mkstemp name,
+ * removed on every failure the process lives to see.
+ */
+typedef struct out_temp {
+    int fd;
+    char *path; /* the mkstemp name; NULL for an anonymous file */
+    char *dir;  /* out's directory, synced after the link */
+} out_temp;
+
 static int
-open_temp(const char *out, char **tmp, FILE **f)
+open_temp(const char *out, out_temp *t, FILE **f)
 {
+    *t = (out_temp){.fd = -1};
+    const char *slash = strrchr(out, '/');
+    size_t dl = slash ? (size_t)(slash - out) + (slash == out) : 1;
     size_t n = strlen(out) + 16;
-    *tmp = malloc(n);
-    if (!*tmp)
+    if (!(t->dir = malloc(dl + 1)) || !(t->path = malloc(n))) {
+        free(t->dir);
         return tool_error(EXIT_OPER, "out of memory");
-    snprintf(*tmp, n, "%s.tmp.XXXXXX", out);
-    int fd = mkstemp(*tmp);
-    if (fd < 0) {
+    }
+    memcpy(t->dir, slash ? out : ".", dl);
+    t->dir[dl] = '\0';
+    mode_t mask = umask(0);
+    umask(mask);
+#ifdef O_TMPFILE
+    t->fd = open(t->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~mask);
+    if (t->fd < 0 && errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL && errno != ENOENT) {
         int e = errno;
-        free(*tmp);
-        *tmp = NULL;
+        free(t->dir);
+        free(t->path);
         return tool_error(EXIT_OPER, "%s: cannot create a file beside it: %s", out, strerror(e));
     }
-    mode_t mask = umask(0); /* mkstemp makes 0600: give the export the usual mode */
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || !(*f = fdopen(fd, "w"))) {
-        close(fd);
-        unlink(*tmp);
-        return tool_error(EXIT_OPER, "%s: %s", out, strerror(errno));
+#endif
+    if (t->fd >= 0) {
+        free(t->path);
+        t->path = NULL;
+    } else {
+        snprintf(t->path, n, "%s.tmp.XXXXXX", out);
+        if ((t->fd = mkstemp(t->path)) < 0 || fchmod(t->fd, 0666 & ~mask) != 0) {
+            int e = errno;
+            if (t->fd >= 0) {
+                close(t->fd);
+                unlink(t->path);
+            }
+            free(t->dir);
+            free(t->path);
+            return tool_error(EXIT_OPER, "%s: cannot create a file beside it: %s", out,
+                              strerror(e));
+        }
+    }
+    if (!(*f = fdopen(t->fd, "w"))) {
+        int e = errno;
+        close(t->fd);
+        if (t->path)
+            unlink(t->path);
+        free(t->dir);
+        free(t->path);
+        return tool_error(EXIT_OPER, "%s: %s", out, strerror(e));
     }
     return EXIT_OK;
 }
 
-/* Makes the finished temporary file `out`, refusing to replace an existing file. */
+/*
+ * Gives the finished, synced file the name out, refusing to replace an
+ * existing file, and syncs the directory so the name survives a crash.
+ * The stream is still open (an anonymous file is linked through its fd).
+ */
 static int
-publish(const char *tmp, const char *out)
+publish(const out_temp *t, const char *out)
 {
-    if (link(tmp, out) != 0) {
+    int r;
+    if (t->path) {
+        r = link(t->path, out);
+    } else {
+        char fdpath[40];
+        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", t->fd);
+        r = linkat(AT_FDCWD, fdpath, AT_FDCWD, out, AT_SYMLINK_FOLLOW);
+        if (r != 0 && errno == ENOENT) /* no /proc: needs CAP_DAC_READ_SEARCH */
+            r = linkat(t->fd, "", AT_FDCWD, out, AT_EMPTY_PATH);
+    }
+    if (r != 0) {
         int e = errno;
-        unlink(tmp);
         return tool_error(e == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: %s", out,
                           e == EEXIST ? "already exists; not replaced" : strerror(e));
     }
-    unlink(tmp);
+    int dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* the export is whole either way; this makes its name durable */
+        close(dfd);
+    }
     return EXIT_OK;
+}
+
+/* Closes the stream and drops the temporary name (and out, if it was published but
+   the close failed: nothing is left that the exit status disowns); frees t. */
+static int
+close_temp(out_temp *t, FILE *f, const char *out, int rc)
+{
+    if (fclose(f) != 0 && rc == EXIT_OK) {
+        rc = tool_error(EXIT_OPER, "%s: write failed: %s", out, strerror(errno));
+        unlink(out);
+    }
+    if (t->path)
+        unlink(t->path);
+    free(t->path);
+    free(t->dir);
+    return rc;
 }
 
 int
@@ -1037,7 +1111,7 @@ cmd_export(int argc, char **argv)
             x->spool = spool_em;
         }
     }
-    char *tmp = NULL;
+    out_temp tmp = {.fd = -1};
     FILE *fo = stdout;
     if (rc == EXIT_OK && out)
         rc = open_temp(out, &tmp, &fo);
@@ -1098,16 +1172,14 @@ cmd_export(int argc, char **argv)
         if (rc == EXIT_OK && x->fmt == FMT_BUNDLE)
             rc = write_bundle(x, note, &tie, &m, co.proven_size);
     }
-    if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (tmp && fsync(fileno(fo)))))
+    bool to_file = fo != stdout;
+    if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (to_file && fsync(fileno(fo)))))
         rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
                         strerror(errno));
-    if (tmp) {
-        if (fclose(fo) != 0 && rc == EXIT_OK)
-            rc = tool_error(EXIT_OPER, "%s: write failed: %s", out, strerror(errno));
+    if (to_file) {
         if (rc == EXIT_OK)
-            rc = publish(tmp, out);
-        else
-            unlink(tmp);
+            rc = publish(&tmp, out);
+        rc = close_temp(&tmp, fo, out, rc);
     }
     /* [EXP-2] What did not check, said loudly: the export is written, marked, status 1. */
     if (rc == EXIT_OK) {
@@ -1127,7 +1199,6 @@ cmd_export(int argc, char **argv)
                             (unsigned long long)x->bad_sigs, (unsigned long long)x->mismatch,
                             (unsigned long long)x->first_bad);
     }
-    free(tmp);
     for (int i = 0; x->sp && i < NSP; i++)
         if (x->sp[i].f)
             fclose(x->sp[i].f);
