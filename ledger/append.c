@@ -378,12 +378,16 @@ append_with_growth(ldg_ledger *l, ldg_signed *const *s, size_t n, ldg_appended *
         if (st != LDG_OK)
             return st;
         st = ldgi_append_txn(t, s, n, 0, out, allow_genesis, err);
-        if (st == LDG_OK)
-            return ldgi_txn_commit(t, err);
-        bool map_full = ldgi_txn_map_full(t);
-        ldgi_txn_abort(t);
+        bool map_full;
+        if (st == LDG_OK) {
+            if ((st = ldgi_txn_commit(t, &map_full, err)) == LDG_OK)
+                return LDG_OK;
+        } else {
+            map_full = ldgi_txn_map_full(t);
+            ldgi_txn_abort(t);
+        }
         /* A full map is not a failure while it can grow: redo the whole transaction. */
-        if (!map_full || !ldgi_map_grow(l))
+        if (!map_full || !ldgi_map_grow(l, err))
             return st;
     }
 }
@@ -528,7 +532,7 @@ ldg_batch_add(ldg_batch *b, ldg_signed *const *s, size_t n, ldg_appended *out, l
         bool map_full = ldgi_txn_map_full(b->t);
         ldgi_txn_abort(b->t);
         b->t = NULL;
-        if (!map_full || !ldgi_map_grow(b->l))
+        if (!map_full || !ldgi_map_grow(b->l, err))
             return st;
         if ((st = batch_redo(b, err)) != LDG_OK)
             return st;
@@ -538,9 +542,16 @@ ldg_batch_add(ldg_batch *b, ldg_signed *const *s, size_t n, ldg_appended *out, l
 ldg_status
 ldg_batch_commit(ldg_batch *b, ldg_err *err)
 {
-    ldg_status s = b->t ? ldgi_txn_commit(b->t, err)
-                        : ldgi_fail(err, LDG_E_USAGE, "batch: already failed; abort it");
-    b->t = NULL;
+    ldg_status s = b->t ? LDG_OK : ldgi_fail(err, LDG_E_USAGE, "batch: already failed; abort it");
+    while (s == LDG_OK) {
+        bool map_full;
+        s = ldgi_txn_commit(b->t, &map_full, err);
+        b->t = NULL;
+        /* the commit filled the map: grow it and write every part again */
+        if (s == LDG_OK || !map_full || !ldgi_map_grow(b->l, err) ||
+            (s = batch_redo(b, err)) != LDG_OK)
+            break;
+    }
     ldg_batch_abort(b);
     return s;
 }

@@ -71,20 +71,22 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
         uint8_t key[8];
         ldgi_be64(key, size);
         s = ldgi_put(t, LDGI_DB_CHECKPOINTS, key, 8, text, total, false, false, err);
-        if (s == LDG_OK && (s = ldgi_txn_commit(t, err)) == LDG_OK) {
-            *note = text;
-            *len = total;
-            return LDG_OK;
-        }
-        if (s != LDG_OK && t) {
-            bool full = ldgi_txn_map_full(t);
+        bool full;
+        if (s == LDG_OK) {
+            /* the commit frees t whatever it returns */
+            if ((s = ldgi_txn_commit(t, &full, err)) == LDG_OK) {
+                *note = text;
+                *len = total;
+                return LDG_OK;
+            }
+        } else {
+            full = ldgi_txn_map_full(t);
             ldgi_txn_abort(t);
-            free(text);
-            text = NULL;
-            if (full && ldgi_map_grow(l))
-                continue;
         }
         free(text);
+        text = NULL;
+        if (full && ldgi_map_grow(l, err))
+            continue;
         return s;
     }
 fail:

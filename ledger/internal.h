@@ -237,21 +237,28 @@ typedef enum ldgi_db {
 extern const char *const ldgi_db_names[LDGI_DB_COUNT];
 /* Map size a newly opened environment asks for; tests lower it to make the map grow. */
 extern size_t ldgi_map_initial;
+/* The map never grows past this (4 TiB); tests lower it to fill the map. */
+extern size_t ldgi_map_max;
 
 typedef struct ldgi_txn ldgi_txn;
 typedef struct ldgi_cur ldgi_cur;
 
 ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err);
-ldg_status ldgi_txn_commit(ldgi_txn *t, ldg_err *err); /* frees t, whatever the result */
-void ldgi_txn_abort(ldgi_txn *t);                      /* NULL ok */
+/* Frees t, whatever the result; *map_full (if not NULL): it failed for a full map. */
+ldg_status ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err);
+void ldgi_txn_abort(ldgi_txn *t); /* NULL ok */
 /* Drops this process's mappings of the map's pages (they fault back in on use). */
 void ldgi_map_release(ldg_ledger *l);
 /* Bytes of file-backed pages this process has mapped (0 if unknown). */
 size_t ldgi_mapped_bytes(void);
 /* True when a put in t failed because the LMDB map (not the disk) is full. */
 bool ldgi_txn_map_full(const ldgi_txn *t);
-/* Doubles the map after ldgi_txn_map_full; false if it cannot grow. */
-bool ldgi_map_grow(ldg_ledger *l);
+/*
+ * Doubles the map after ldgi_txn_map_full (up to ldgi_map_max).  False if it
+ * cannot grow, with err (if not NULL) saying why: LDG_E_FULL at the limit or
+ * when the address space is refused.
+ */
+bool ldgi_map_grow(ldg_ledger *l, ldg_err *err);
 
 /* Reads: views valid until the transaction ends.  LDG_E_NOTFOUND when absent. */
 ldg_status ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uint8_t **v,

@@ -24,6 +24,7 @@
 #define MAP_MAX (1ull << 42)     /* 4 TiB */
 
 size_t ldgi_map_initial = MAP_INITIAL;
+size_t ldgi_map_max = MAP_MAX;
 
 const char *const ldgi_db_names[LDGI_DB_COUNT] = {
     "entries", "bodies", "leaf", "study", "kind", "actor", "keys", "commit", "tree", "checkpoints"};
@@ -32,6 +33,11 @@ struct ldg_ledger {
     MDB_env *env;
     MDB_dbi dbi[LDGI_DB_COUNT];
     bool readonly;
+    /*
+     * A resize failed after LMDB had unmapped the old map: the environment
+     * has no map and must not be used again (LMDB would dereference it).
+     */
+    bool unmapped;
     /*
      * LMDB may change the map size only while this process has no
      * transaction open: every transaction holds this lock shared, a resize
@@ -359,18 +365,40 @@ ldgi_txn_map_full(const ldgi_txn *t)
 }
 
 bool
-ldgi_map_grow(ldg_ledger *l)
+ldgi_map_grow(ldg_ledger *l, ldg_err *err)
 {
     MDB_envinfo info;
     if (mdb_env_info(l->env, &info) != 0)
         return false;
     size_t cur = info.me_mapsize;
-    if (cur >= MAP_MAX)
+    if (cur >= ldgi_map_max) {
+        ldgi_fail(err, LDG_E_FULL, "%s: the ledger's map is full at its limit of %zu MiB", l->dir,
+                  cur >> 20);
         return false;
+    }
+    size_t want = cur > ldgi_map_max / 2 ? ldgi_map_max : cur * 2;
+    /*
+     * LMDB unmaps the old map before it maps the new one, and a failed
+     * mapping leaves the environment with none.  Reserve the address space
+     * first (nothing is committed): where even that is refused, the map is
+     * full for now and the old one stays usable.
+     */
+    void *probe = mmap(NULL, want, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED) {
+        ldgi_fail(err, LDG_E_FULL,
+                  "%s: the ledger's map is full at %zu MiB and cannot grow to %zu MiB: %s", l->dir,
+                  cur >> 20, want >> 20, strerror(errno));
+        return false;
+    }
+    munmap(probe, want);
     pthread_rwlock_wrlock(&l->resize); /* waits for this process's other transactions */
-    bool ok = mdb_env_set_mapsize(l->env, cur * 2) == 0;
+    int rc = mdb_env_set_mapsize(l->env, want);
+    if (rc != 0)
+        l->unmapped = true;
     pthread_rwlock_unlock(&l->resize);
-    return ok;
+    if (rc != 0)
+        mdb_fail(err, rc, "cannot grow the map; close and reopen the ledger", l->dir);
+    return rc == 0;
 }
 
 ldg_status
@@ -378,6 +406,9 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
 {
     if (write && l->readonly)
         return ldgi_fail(err, LDG_E_USAGE, "%s: ledger opened read-only", l->dir);
+    if (l->unmapped)
+        return ldgi_fail(err, LDG_E_IO, "%s: the map could not be resized; close and reopen",
+                         l->dir);
     ldgi_txn *t = ldgi_malloc(sizeof *t);
     if (!t)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
@@ -410,9 +441,11 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
 }
 
 ldg_status
-ldgi_txn_commit(ldgi_txn *t, ldg_err *err)
+ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err)
 {
     int rc = mdb_txn_commit(t->txn); /* fsync'd: the env has no NOSYNC flags */
+    if (map_full) /* the commit itself takes pages (the free list's): it can fill the map */
+        *map_full = rc == MDB_MAP_FULL;
     ldg_ledger *l = t->l;
     pthread_rwlock_unlock(&l->resize);
     free(t);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 void ldgi_alloc_fail_after(long n);
@@ -1037,6 +1038,182 @@ Test(growth, batches_and_appends_survive_the_map_growing_and_report_true_hashes,
     ldg_key_free(log);
     ldg_key_free(admin);
     ldg_key_free(author);
+}
+
+/*
+ * A small ledger with a tiny map (initial 256 KiB), its author key added;
+ * pre-signed statements of about 700 bytes each in *sv.
+ */
+static ldg_ledger *
+small_map_ledger(const char *path, ldg_signed **sv, size_t n, ldg_key **keys)
+{
+    ldg_err e;
+    cr_assert_eq(ldg_init(&e), LDG_OK);
+    ldgi_map_initial = 256 * 1024;
+    keys[0] = gen("log"), keys[1] = gen("admin"), keys[2] = gen("author");
+    uint8_t ap[LDG_PUB_BYTES], up[LDG_PUB_BYTES];
+    ldg_key_public(keys[1], ap);
+    ldg_key_public(keys[2], up);
+    cr_assert_eq(ldg_ledger_create(path, "o", keys[0], ap, "admin", "A", "O", &e), LDG_OK, "%s",
+                 e.msg);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path, 0, &l, &e), LDG_OK, "%s", e.msg);
+    ldg_fields kf = {.kind = "key.add", .study = "", .key_pub = up, .key_id = "author",
+                     .key_name = "Carla Rossi", .key_org = "Acme CRO", .key_roles = "author"};
+    ldg_signed *ks;
+    ldg_appended ka;
+    cr_assert_eq(ldg_sign(keys[1], &kf, &ks, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_append(l, &ks, 1, &ka, &e), LDG_OK, "%s", e.msg);
+    ldg_signed_free(ks);
+    static char body[700];
+    snprintf(body, sizeof body, "{\"subject\":\"full\",\"text\":\"%0600d\"}", 7);
+    ldg_fields f = {.kind = "communication", .study = "S1", .body = body,
+                    .body_len = strlen(body)};
+    ldg_fields *fs = malloc(n * sizeof *fs);
+    for (size_t i = 0; i < n; i++)
+        fs[i] = f;
+    cr_assert_eq(ldg_sign_many(keys[2], fs, n, 2, sv, &e), LDG_OK, "%s", e.msg);
+    free(fs);
+    return l;
+}
+
+static void
+verify_entries(ldg_ledger *l, uint64_t entries)
+{
+    ldg_err e;
+    ldg_verify_summary sum;
+    ldg_verify_opts o = {.jobs = 1};
+    cr_assert_eq(ldg_verify_run(l, &o, &sum, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(sum.failures, 0);
+    cr_assert_eq(sum.entries, entries, "%llu entries, not %llu",
+                 (unsigned long long)sum.entries, (unsigned long long)entries);
+}
+
+/*
+ * A map that may not grow past 1 MiB fills: the append (and a batch) that
+ * does not fit fails whole with LDG_E_FULL and says why, nothing of it is
+ * visible, the same handle still reads and verifies, and once the limit is
+ * raised (there is room) the same statements append.
+ */
+Test(growth, a_full_map_fails_the_append_whole_and_appends_resume_with_room,
+     .fini = tmp_cleanup, .timeout = 120)
+{
+    enum { N = 3000, STEP = 20 };
+    char path[700];
+    snprintf(path, sizeof path, "%s/ledger", tmp_dir());
+    ldg_signed **sv = calloc(N, sizeof *sv);
+    ldg_appended *out = calloc(N, sizeof *out);
+    ldg_key *keys[3];
+    ldg_ledger *l = small_map_ledger(path, sv, N, keys);
+    ldgi_map_max = 1024 * 1024;
+    ldg_err e;
+    size_t done = 0;
+    ldg_status st = LDG_OK;
+    while (done + STEP <= N && (st = ldg_append(l, sv + done, STEP, out + done, &e)) == LDG_OK)
+        done += STEP;
+    cr_assert_eq(st, LDG_E_FULL, "the map never filled (%zu appended): %s", done,
+                 ldg_strerror(st));
+    cr_assert(strstr(e.msg, "map is full at its limit of 1 MiB"), "%s", e.msg);
+    cr_assert_gt(done, 2 * STEP, "the map grew from 256 KiB before it filled");
+    uint64_t entries = 2 + done;
+    verify_entries(l, entries);
+
+    /* a batch that does not fit: refused whole, nothing visible */
+    ldg_batch *b;
+    cr_assert_eq(ldg_batch_begin(l, &b, &e), LDG_OK, "%s", e.msg);
+    st = ldg_batch_add(b, sv + done, STEP, out + done, &e);
+    if (st == LDG_OK) /* the puts fitted; the commit's own pages do not */
+        st = ldg_batch_commit(b, &e);
+    else
+        ldg_batch_abort(b);
+    cr_assert_eq(st, LDG_E_FULL, "%s", e.msg);
+    cr_assert(strstr(e.msg, "map is full at its limit of 1 MiB"), "%s", e.msg);
+    verify_entries(l, entries);
+    ldg_ledger_close(l);
+
+    /* room: a higher limit, and the refused statements append */
+    ldgi_map_max = 64 * 1024 * 1024;
+    cr_assert_eq(ldg_ledger_open(path, 0, &l, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_append(l, sv + done, STEP, out + done, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(out[done].seq, entries);
+    verify_entries(l, entries + STEP);
+    ldg_ledger_close(l);
+    for (size_t i = 0; i < N; i++)
+        ldg_signed_free(sv[i]);
+    free(sv);
+    free(out);
+    for (int i = 0; i < 3; i++)
+        ldg_key_free(keys[i]);
+}
+
+/* This process's mapped address space (VmSize), in bytes. */
+static size_t
+vm_size(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    fclose(f);
+    cr_assert_gt(kb, 0);
+    return kb * 1024;
+}
+
+/*
+ * The map cannot grow because the address space is refused (RLIMIT_AS; a
+ * 32-bit host or a container limit looks the same).  LMDB unmaps the old
+ * map before it maps the new one and is left with none if that fails: ldg
+ * reserves the space first, so the append fails with LDG_E_FULL and a
+ * reason, the handle stays usable, and appends resume once the limit is
+ * lifted.  (Not under ASan or valgrind, whose own reservations make the
+ * limit meaningless.)
+ */
+Test(growth, a_map_refused_address_space_fails_cleanly_and_the_handle_lives_on,
+     .fini = tmp_cleanup, .timeout = 120)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("RLIMIT_AS and ASan's shadow memory do not mix");
+#endif
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload"))
+        cr_skip_test("RLIMIT_AS under valgrind limits valgrind");
+    enum { N = 3000, STEP = 20 };
+    char path[700];
+    snprintf(path, sizeof path, "%s/ledger", tmp_dir());
+    ldg_signed **sv = calloc(N, sizeof *sv);
+    ldg_appended *out = calloc(N, sizeof *out);
+    ldg_key *keys[3];
+    ldg_ledger *l = small_map_ledger(path, sv, N, keys);
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    lim.rlim_cur = vm_size() + 3 * 1024 * 1024; /* room for the map to grow to about 1 MiB */
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    ldg_err e;
+    size_t done = 0;
+    ldg_status st = LDG_OK;
+    while (done + STEP <= N && (st = ldg_append(l, sv + done, STEP, out + done, &e)) == LDG_OK)
+        done += STEP;
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert_eq(st, LDG_E_FULL, "the map never filled (%zu appended): %s: %s", done,
+                 ldg_strerror(st), st ? e.msg : "");
+    cr_assert(strstr(e.msg, "cannot grow to"), "%s", e.msg);
+    cr_assert_gt(done, 2 * STEP, "the map grew from 256 KiB before it was refused");
+    /* the same handle reads, verifies and, with the limit lifted, appends */
+    uint64_t entries = 2 + done;
+    verify_entries(l, entries);
+    cr_assert_eq(ldg_append(l, sv + done, STEP, out + done, &e), LDG_OK, "%s", e.msg);
+    verify_entries(l, entries + STEP);
+    ldg_ledger_close(l);
+    for (size_t i = 0; i < N; i++)
+        ldg_signed_free(sv[i]);
+    free(sv);
+    free(out);
+    for (int i = 0; i < 3; i++)
+        ldg_key_free(keys[i]);
 }
 
 /*
