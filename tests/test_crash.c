@@ -117,6 +117,18 @@ Test(crash, sigkill_at_random_moments_never_loses_or_half_writes, .fini = tmp_cl
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
     srand((unsigned)time(NULL));
+    /*
+     * The kill lands 5 ms to `span` after the start.  span is 250 ms, or 25
+     * single appends where one takes longer (a sanitizer build, a busy CI
+     * host), so that some appends are acknowledged in every kind of build.
+     */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    APPEND(d, "{\"m\":\"timing\"}", "--as", "author.key", "--kind", "communication", "--study",
+           "S0");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long one_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    long span_us = one_us * 25 > 250000 ? one_us * 25 : 250000;
     const char *bin = ldg_bin();
     size_t acked = 0, whole_batches = 0, cut_batches = 0;
     bool nameless = has_tmpfile(d);
@@ -148,7 +160,8 @@ Test(crash, sigkill_at_random_moments_never_loses_or_half_writes, .fini = tmp_cl
         pid_t pids[4];
         for (int k = 0; k < 4; k++)
             pids[k] = spawn_sh(d, script[k]);
-        struct timespec nap = {0, (5000 + rand() % 250000) * 1000L};
+        long at_us = 5000 + rand() % span_us;
+        struct timespec nap = {at_us / 1000000, (at_us % 1000000) * 1000L};
         nanosleep(&nap, NULL);
         kill_all(pids, 4);
 
@@ -199,6 +212,7 @@ Test(crash, sigkill_at_random_moments_never_loses_or_half_writes, .fini = tmp_cl
             cr_assert_eq(count_prefixed(d, tmpname), 0,
                          "round %d: a killed export left its temporary file", round);
     }
+    cr_log_info("kills 5 ms to %ld ms in (one append: %ld ms)", span_us / 1000, one_us / 1000);
     cr_log_info("%d rounds: %zu acknowledged single appends checked; batches: %zu whole, %zu "
                 "killed before their commit (none of them visible)",
                 ROUNDS, acked, whole_batches, cut_batches);
