@@ -207,6 +207,9 @@ lmdb_digest(const char *ledger, uint8_t out[32])
     if (pid == 0) {
         close(fd[0]);
         alarm(20);
+        /* a crash here is an answer (LMDB cannot read it), not a finding: no sanitizer report */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
         MDB_env *env;
         MDB_txn *txn;
         MDB_dbi main_db;
