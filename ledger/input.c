@@ -166,6 +166,9 @@ ldg_input_parse(const char *text, size_t len, size_t lineno, ldg_input *out, ldg
     /* Duplicate members are refused: two "kind"s would mean what the last one says. */
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
+        /* jansson leaves the error empty when its first allocation fails. */
+        if (json_error_code(&je) == json_error_out_of_memory || !je.text[0])
+            return ldgi_fail(err, LDG_E_NOMEM, "%sout of memory", at);
         if (lineno)
             return ldgi_fail(err, LDG_E_INPUT, "line %zu, column %d: %s", lineno, je.column,
                              je.text);

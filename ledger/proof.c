@@ -105,6 +105,9 @@ ldg_proof_json_parse(const char *text, size_t len, ldg_proof_json *out, ldg_err 
     json_error_t je;
     /* No duplicate members: a second "root" must not hide behind the first. */
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    /* jansson leaves the error empty when its first allocation fails. */
+    if (!o && (json_error_code(&je) == json_error_out_of_memory || !je.text[0]))
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (!o)
         return ldgi_fail(err, LDG_E_INPUT, "neither a tlog-proof nor a JSON proof (line %d: %s)",
                          je.line, je.text);

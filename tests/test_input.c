@@ -9,6 +9,7 @@
 #include "ldg.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,4 +348,88 @@ Test(proof_json, sixty_five_hashes_are_refused_and_no_leaf_is_allowed, .init = i
     cr_assert_eq(p.nhashes, 64);
     cr_assert_null(p.leaf, "the leaf may be given apart (--leaf FILE)");
     ldg_proof_json_clear(&p);
+}
+
+/* ------------------------------------------------- allocation failures -- */
+
+void ldgi_alloc_fail_after(long n); /* buf.c's test hook */
+
+/* jansson's allocator, failing the allocation jansson_budget calls from now (< 0: never). */
+static long jansson_budget = -1;
+
+static void *
+failing_malloc(size_t n)
+{
+    if (jansson_budget == 0)
+        return NULL;
+    if (jansson_budget > 0)
+        jansson_budget--;
+    return malloc(n);
+}
+
+/*
+ * Every allocation of a full record (jansson's and the library's) fails in
+ * turn: the parse fails and leaves nothing ("out of memory"; jansson calls
+ * some of its own failures a syntax error), or succeeds with every member,
+ * never a record with a member silently dropped (an out-of-memory while
+ * copying the body once signed an empty body).
+ */
+Test(input, each_failed_allocation_is_out_of_memory_never_a_missing_member, .init = init)
+{
+    const char *text = "{\"kind\":\"correction\",\"study\":\"S1\",\"refs\":[4],\"meaning\":"
+                       "\"authorship\",\"reason\":\"typo\",\"body\":{\"b\":[1,2],\"a\":\"x\"}}";
+    int failed = 0;
+    for (long n = 0; n < 200; n++) {
+        for (int lib = 0; lib < 2; lib++) {
+            ldg_input in;
+            ldg_err err;
+            json_set_alloc_funcs(failing_malloc, free);
+            if (lib)
+                ldgi_alloc_fail_after(n);
+            else
+                jansson_budget = n;
+            ldg_status s = parse(text, 1, &in, &err);
+            ldgi_alloc_fail_after(-1);
+            jansson_budget = -1;
+            json_set_alloc_funcs(malloc, free);
+            if (s == LDG_OK) {
+                cr_assert_str_eq(in.body, "{\"a\":\"x\",\"b\":[1,2]}", "n %ld", n);
+                cr_assert(in.kind && in.study && in.meaning && in.reason && in.nrefs == 1);
+                ldg_input_clear(&in);
+            } else {
+                /* jansson reports some of its failed allocations as a syntax error. */
+                cr_assert(s == LDG_E_NOMEM || (!lib && s == LDG_E_INPUT), "n %ld (%s): %s", n,
+                          lib ? "lib" : "jansson", err.msg);
+                cr_assert(s != LDG_E_NOMEM || strstr(err.msg, "out of memory"), "%s", err.msg);
+                cr_assert_null(in.kind);
+                failed++;
+            }
+        }
+    }
+    cr_assert(failed > 5, "the sweep reached the allocations (%d failures)", failed);
+}
+
+Test(proof_json, a_failed_allocation_is_out_of_memory, .init = init)
+{
+    const char *text = "{\"index\":0,\"tree_size\":1,\"root\":\"" R32 "\",\"leaf\":\"AAEC\","
+                       "\"hashes\":[\"" R32 "\"]}";
+    for (long n = 0; n < 100; n++) {
+        ldg_proof_json p;
+        ldg_err err;
+        json_set_alloc_funcs(failing_malloc, free);
+        jansson_budget = n;
+        ldg_status s = ldg_proof_json_parse(text, strlen(text), &p, &err);
+        jansson_budget = -1;
+        json_set_alloc_funcs(malloc, free);
+        cr_assert(s == LDG_OK || s == LDG_E_NOMEM || s == LDG_E_INPUT, "n %ld: %s", n, err.msg);
+        if (s == LDG_OK)
+            cr_assert(p.leaf && p.leaf_len == 3 && p.nhashes == 1, "n %ld: all of it or nothing", n);
+        else
+            cr_assert_null(p.leaf);
+        ldg_proof_json_clear(&p);
+        ldgi_alloc_fail_after(0);
+        s = ldg_proof_json_parse(text, strlen(text), &p, &err);
+        ldgi_alloc_fail_after(-1);
+        cr_assert_eq(s, LDG_E_NOMEM, "the leaf's buffer: %s", err.msg);
+    }
 }
