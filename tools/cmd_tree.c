@@ -1,11 +1,10 @@
 /*
  * cmd_tree.c - the transparency-log commands: `ldg checkpoint` (a signed
  * tree head, C2SP tlog-checkpoint) and `ldg proof inclusion|consistency`
- * (RFC 9162 proofs in JSON, DESIGN.md "Proofs").
+ * (RFC 9162 proofs in JSON [CKP-6], written and read by the library).
  */
 #include "tool.h"
 
-#include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
