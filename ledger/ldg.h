@@ -223,7 +223,8 @@ typedef struct ldg_input {
  * duplicates, no other members) into *out.  lineno > 0 is the line of a
  * batch the text came from: every message then starts "line N: " (or "line
  * N, column C: " for a JSON syntax error); with 0, a syntax error names the
- * line and column within text.  LDG_E_INPUT when malformed, LDG_E_NOMEM;
+ * line and column within text.  LDG_E_INPUT when malformed, LDG_E_NOMEM
+ * (jansson reports some of its own failed allocations as malformed JSON);
  * *out is cleared on failure.  Thread-safe (distinct out).
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_input_parse(const char *text, size_t len, size_t lineno,
