@@ -46,7 +46,7 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium libpng-dev
+	chromium libpng-dev clang
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -88,10 +88,13 @@ unit: all $(TEST_BIN)
 	echo "tests: $$pass passed, $$fail failed"; \
 	if [ -n "$$bad" ]; then echo "failing suites:$$bad"; exit 1; fi
 
-# Everything under ASan+UBSan first, then the plain build; its closing line
-# ("tests: N passed, N failed") is the last thing printed.
+# Everything under ASan+UBSan first, then every fuzz target for CHECK_FUZZ_TIME
+# seconds, then the plain build; its closing line ("tests: N passed, N
+# failed") is the last thing printed.
+CHECK_FUZZ_TIME ?= 8
 check: deps
 	@$(MAKE) --no-print-directory check-asan
+	@$(MAKE) --no-print-directory FUZZ_TIME=$(CHECK_FUZZ_TIME) fuzz-smoke
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory interop
@@ -128,6 +131,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libldg.a $(HDR)
 #   make fuzz-replay   (in `make check`) every seed and kept crash, gcc, no libFuzzer
 #   make fuzz          libFuzzer + ASan + UBSan targets in $(FUZZ_BUILD)/ (clang)
 #   make fuzz-smoke    each target FUZZ_TIME seconds on a copy of its corpus
+#                      (in `make check` for CHECK_FUZZ_TIME seconds each)
 FUZZ_SRC = $(wildcard fuzz/fuzz_*.c)
 FUZZ_NAMES = $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c fuzz/fuzz.h $(BUILD)/libldg.a $(HDR)

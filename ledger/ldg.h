@@ -184,6 +184,63 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_signed_from_line(const char *line, size_
 LDG_EXPORT const uint8_t *ldg_signed_statement(const ldg_signed *s, size_t *len);
 LDG_EXPORT const uint8_t *ldg_signed_body(const ldg_signed *s, size_t *len);
 
+/* -------------------------------------------------------- record input -- */
+
+/* A reference to an earlier entry as a user writes it: a sequence number or a leaf hash. */
+typedef struct ldg_ref {
+    int is_seq;   /* 1: seq is set (resolve it with ldg_ledger_leaf_hash); 0: hash is set */
+    uint64_t seq; /* at most 19 decimal digits on input */
+    uint8_t hash[LDG_HASH_BYTES];
+} ldg_ref;
+
+/*
+ * Parses s[0..len) as a ref: 1 to 19 decimal digits (a seq), or a leaf hash
+ * as 64 hex digits or 44 characters of standard base64 [INP-2].  LDG_E_INPUT
+ * otherwise, with the message "ref TEXT: expected ...".  No ledger needed.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_ref_parse(const char *s, size_t len, ldg_ref *out,
+                                                  ldg_err *err);
+
+/*
+ * One record as JSON input (a line of `ldg append --batch`, spec/format.md
+ * [INP-1]), parsed and shape-checked but not yet signed.  Every pointer is
+ * owned by the struct: release with ldg_input_clear.
+ */
+typedef struct ldg_input {
+    char *kind, *study;     /* never NULL after LDG_OK */
+    char *meaning, *reason; /* NULL when absent or JSON null */
+    size_t nrefs;
+    ldg_ref refs[LDG_REFS_MAX]; /* seqs still to be resolved against a ledger */
+    int has_time;
+    int64_t time_ns;
+    int32_t tz_min;
+    char *body; /* compact JSON, keys sorted [FMT-6]; NULL when absent or null */
+    size_t body_len;
+} ldg_input;
+
+/*
+ * Parses one JSON object (any JSON whitespace, members in any order, no
+ * duplicates, no other members) into *out.  lineno > 0 is the line of a
+ * batch the text came from: every message then starts "line N: " (or "line
+ * N, column C: " for a JSON syntax error); with 0, a syntax error names the
+ * line and column within text.  LDG_E_INPUT when malformed, LDG_E_NOMEM
+ * (jansson reports some of its own failed allocations as malformed JSON);
+ * *out is cleared on failure.  Thread-safe (distinct out).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_input_parse(const char *text, size_t len, size_t lineno,
+                                                    ldg_input *out, ldg_err *err);
+LDG_EXPORT void ldg_input_clear(ldg_input *in); /* accepts NULL; leaves *in zeroed */
+
+/*
+ * Batch input (JSON Lines): finds the next line of text[0..len) from *pos
+ * that is not blank (spaces, tabs, CR), and returns 1 with *line pointing
+ * into text and *line_len its length without the LF; *lineno counts every
+ * line passed, blank ones too (start it and *pos at 0).  Returns 0 at the
+ * end.  Never reads outside text[0..len); a NUL is an ordinary byte.
+ */
+LDG_EXPORT int ldg_input_next_line(const char *text, size_t len, size_t *pos, size_t *lineno,
+                                   const char **line, size_t *line_len);
+
 /* -------------------------------------------------------------- ledger -- */
 
 typedef struct ldg_ledger ldg_ledger;
@@ -289,6 +346,53 @@ LDG_EXPORT int ldg_proof_verify_consistency(uint64_t old_size, uint64_t size,
                                             const uint8_t old_root[LDG_HASH_BYTES],
                                             const uint8_t root[LDG_HASH_BYTES],
                                             const uint8_t (*hashes)[LDG_HASH_BYTES], size_t n);
+
+/*
+ * A proof as JSON [CKP-6], as `ldg proof` prints it: inclusion
+ * {"index","tree_size","root","leaf","leaf_hash","hashes"} or consistency
+ * {"old_size","old_root","new_size","new_root","hashes"}, hashes in
+ * standard base64 with padding, RFC 9162 order.
+ */
+#define LDG_PROOF_UNKNOWN 0
+#define LDG_PROOF_INCLUSION 1
+#define LDG_PROOF_CONSISTENCY 2
+typedef struct ldg_proof_json {
+    int kind; /* LDG_PROOF_* */
+    /* inclusion */
+    uint64_t index, tree_size;
+    uint8_t root[LDG_HASH_BYTES];
+    uint8_t *leaf; /* the exact entry bytes; NULL when absent (owned: ldg_proof_json_clear) */
+    size_t leaf_len;
+    /* consistency */
+    uint64_t old_size, new_size;
+    uint8_t old_root[LDG_HASH_BYTES], new_root[LDG_HASH_BYTES];
+    /* both */
+    size_t nhashes;
+    uint8_t hashes[LDG_PROOF_MAX][LDG_HASH_BYTES];
+} ldg_proof_json;
+
+/*
+ * Parses a JSON proof: one object without duplicate members; unknown members
+ * and leaf_hash (recomputed from leaf when needed) are ignored.  An object
+ * with an integer "index" is an inclusion proof (index >= 0, tree_size >= 1,
+ * root, at most LDG_PROOF_MAX hashes; leaf optional), else one with an
+ * integer "old_size" a consistency proof (1 <= old_size <= new_size).  Says
+ * nothing about whether the proof holds: see ldg_proof_verify_*.
+ * LDG_E_INPUT when malformed (the message assumes the text was not a
+ * tlog-proof either); out->kind then still says which proof the text claimed
+ * to be (LDG_PROOF_UNKNOWN: not a JSON object with either member), and
+ * nothing is left to clear.  LDG_E_NOMEM.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_proof_json_parse(const char *text, size_t len,
+                                                         ldg_proof_json *out, ldg_err *err);
+LDG_EXPORT void ldg_proof_json_clear(ldg_proof_json *p); /* accepts NULL; leaves *p zeroed */
+/*
+ * Writes p as one line of compact JSON, members in the order above, no
+ * newline (*out malloc'd; free()); leaf and leaf_hash only when p->leaf is
+ * set.  LDG_E_USAGE for sizes the parser would refuse (or beyond INT64_MAX).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_proof_json_format(const ldg_proof_json *p, char **out,
+                                                          size_t *out_len, ldg_err *err);
 
 /* --------------------------------------------------------- checkpoints -- */
 

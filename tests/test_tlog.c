@@ -335,6 +335,45 @@ Test(tlog, a_json_proof_is_bound_to_a_signed_root_only_with_a_checkpoint, .fini 
     cr_assert_eq(vp(d, NULL, "c-bad.json", "log.pub"), 1);
 }
 
+/* A JSON proof is read by ldg_proof_json_parse [CKP-6]: ambiguity and damage are bad input. */
+Test(tlog, a_json_proof_with_two_roots_or_a_damaged_leaf_is_bad_input, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 3);
+    checkpoint_to(d, "ledger", "cp7.txt");
+    save(d, LDG(d, NULL, "proof", "inclusion", "5"), "p7.json");
+    const char *with7[] = {"--checkpoint", "cp7.txt", NULL};
+    cr_assert_eq(vp(d, with7, "p7.json", "log.pub"), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/p7.json", d);
+    char *t = read_file(path, NULL), *end = strrchr(t, '}');
+    cr_assert_not_null(end);
+    /* a second root after the hashes: which one would a reader believe? */
+    char two[8192];
+    snprintf(two, sizeof two, "%.*s,\"root\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}\n",
+             (int)(end - t), t);
+    write_file(d, "two-roots.json", two);
+    run_result r = LDG(d, NULL, "verify-proof", "two-roots.json", "--trust", "log.pub",
+                       "--checkpoint", "cp7.txt");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "duplicate"), "%s", r.err);
+    cr_assert_eq(r.out[0], '\0', "no verdict printed: %s", r.out);
+    run_free(&r);
+    /* a leaf that is not base64 is refused even when --leaf FILE would replace it */
+    char *leaf = strstr(t, "\"leaf\":\"");
+    cr_assert_not_null(leaf);
+    leaf[8] = '*';
+    write_file(d, "bad-leaf.json", t);
+    write_file(d, "entry.bin", "x");
+    r = LDG(d, NULL, "verify-proof", "bad-leaf.json", "--trust", "log.pub", "--checkpoint",
+            "cp7.txt", "--leaf", "entry.bin");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "leaf is not base64"), "%s", r.err);
+    run_free(&r);
+    free(t);
+}
+
 /* ------------------------------------------------ incremental verify -- */
 
 Test(tlog, verify_since_a_saved_checkpoint_checks_only_new_signatures, .fini = tmp_cleanup)

@@ -7,7 +7,6 @@
 #include "tool.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -132,134 +131,53 @@ append_fail(const ldg_err *err, const char *src)
 
 /* ------------------------------------------------------------ batch -- */
 
+/*
+ * One batch line as ldg_fields: the library parses it [INP-1]; here its seqs
+ * are resolved against the ledger, and the one-line message names the input.
+ */
 typedef struct bline {
     ldg_fields f;
-    char *kind, *study, *meaning, *reason, *body;
-    uint8_t (*refs)[LDG_HASH_BYTES];
+    ldg_input in;
+    uint8_t refs[LDG_REFS_MAX][LDG_HASH_BYTES];
 } bline;
-
-static char *
-jstr(json_t *o, const char *k, int *bad)
-{
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v)) {
-        *bad = 1;
-        return NULL;
-    }
-    return strdup(json_string_value(v));
-}
 
 static int
 parse_batch_line(ldg_ledger *l, const char *src, size_t lineno, const char *text, size_t len,
                  bline *b)
 {
-    json_error_t je;
-    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o)
-        return tool_usage("%s: line %zu, column %d: %s", src, lineno, je.column, je.text);
-    int rc = EXIT_OK, bad = 0;
-    if (!json_is_object(o)) {
-        rc = tool_usage("%s: line %zu: expected a JSON object", src, lineno);
-        goto out;
+    ldg_err err;
+    if (ldg_input_parse(text, len, lineno, &b->in, &err) != LDG_OK)
+        return tool_error(tool_exit_code(err.status), "%s: %s", src, err.msg);
+    const ldg_input *in = &b->in;
+    char where[300];
+    snprintf(where, sizeof where, "%s: line %zu", src, lineno);
+    for (size_t i = 0; i < in->nrefs; i++) {
+        char seq[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)in->refs[i].seq);
+        int rc = tool_resolve_ref(l, &in->refs[i], seq, where, b->refs[i]);
+        if (rc != EXIT_OK)
+            return rc;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        static const char *const known[] = {"kind",   "study", "refs", "meaning",
-                                            "reason", "time",  "body"};
-        bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            ok |= strcmp(k, known[i]) == 0;
-        if (!ok) {
-            rc = tool_usage("%s: line %zu: unknown field \"%.40s\" (kind, study, refs, meaning, "
-                            "reason, time, body)",
-                            src, lineno, k);
-            goto out;
-        }
-    }
-    b->kind = jstr(o, "kind", &bad);
-    b->study = jstr(o, "study", &bad);
-    b->meaning = jstr(o, "meaning", &bad);
-    b->reason = jstr(o, "reason", &bad);
-    if (bad || !b->kind || !b->study) {
-        rc = tool_usage("%s: line %zu: kind and study must be strings; meaning and reason "
-                        "strings if given",
-                        src, lineno);
-        goto out;
-    }
-    b->f.kind = b->kind;
-    b->f.study = b->study;
-    b->f.meaning = b->meaning;
-    b->f.reason = b->reason;
-    json_t *t = json_object_get(o, "time");
-    if (t) {
-        ldg_err err;
-        if (!json_is_string(t) ||
-            ldg_time_parse(json_string_value(t), &b->f.time_ns, &b->f.tz_min, &err) != LDG_OK) {
-            rc = tool_usage("%s: line %zu: time must be an ISO 8601 string with a zone", src,
-                            lineno);
-            goto out;
-        }
-        b->f.has_time = 1;
-    }
-    json_t *refs = json_object_get(o, "refs");
-    if (refs && !json_is_null(refs)) {
-        if (!json_is_array(refs) || json_array_size(refs) > LDG_REFS_MAX) {
-            rc = tool_usage("%s: line %zu: refs must be an array of at most %u seqs or hashes", src,
-                            lineno, LDG_REFS_MAX);
-            goto out;
-        }
-        size_t n = json_array_size(refs);
-        b->refs = calloc(n ? n : 1, LDG_HASH_BYTES);
-        for (size_t i = 0; i < n; i++) {
-            json_t *r = json_array_get(refs, i);
-            char tmp[80];
-            if (json_is_integer(r) && json_integer_value(r) >= 0)
-                snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(r));
-            else if (json_is_string(r))
-                snprintf(tmp, sizeof tmp, "%.70s", json_string_value(r));
-            else {
-                rc = tool_usage("%s: line %zu: ref %zu must be a seq or a leaf hash", src, lineno,
-                                i + 1);
-                goto out;
-            }
-            char where[300];
-            snprintf(where, sizeof where, "%s: line %zu", src, lineno);
-            if ((rc = tool_parse_ref(l, tmp, where, b->refs[i])) != EXIT_OK)
-                goto out;
-        }
-        b->f.refs = (const uint8_t(*)[LDG_HASH_BYTES])b->refs;
-        b->f.nrefs = n;
-    }
-    json_t *body = json_object_get(o, "body");
-    if (body && !json_is_null(body)) {
-        if (!json_is_object(body)) {
-            rc = tool_usage("%s: line %zu: body must be a JSON object", src, lineno);
-            goto out;
-        }
-        b->body = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-        b->f.body = b->body;
-        b->f.body_len = b->body ? strlen(b->body) : 0;
-    }
-out:
-    json_decref(o);
-    return rc;
+    b->f.kind = in->kind;
+    b->f.study = in->study;
+    b->f.meaning = in->meaning;
+    b->f.reason = in->reason;
+    b->f.refs = (const uint8_t(*)[LDG_HASH_BYTES])b->refs;
+    b->f.nrefs = in->nrefs;
+    b->f.has_time = in->has_time;
+    b->f.time_ns = in->time_ns;
+    b->f.tz_min = in->tz_min;
+    b->f.body = in->body;
+    b->f.body_len = in->body_len;
+    return EXIT_OK;
 }
 
 /* Frees what parsing a line allocated; once it is signed, the fields are not needed. */
 static void
 bline_clear(bline *b)
 {
-    free(b->kind);
-    free(b->study);
-    free(b->meaning);
-    free(b->reason);
-    free(b->body);
-    free(b->refs);
-    memset(b, 0, sizeof *b);
+    ldg_input_clear(&b->in);
+    memset(&b->f, 0, sizeof b->f);
 }
 
 /*
@@ -336,36 +254,29 @@ batch_worker(void *arg)
     return NULL;
 }
 
-/* Splits text into its non-blank lines. */
+/* Splits text into its non-blank lines [INP-1]. */
 static int
 split_lines(bjob *j, char *text, size_t len)
 {
-    size_t cap = 0, lineno = 0;
-    for (char *p = text; p < text + len;) {
-        char *nl = memchr(p, '\n', (size_t)(text + len - p));
-        size_t ll = nl ? (size_t)(nl - p) : (size_t)(text + len - p), skip = 0;
-        lineno++;
-        while (skip < ll && (p[skip] == ' ' || p[skip] == '\t' || p[skip] == '\r'))
-            skip++;
-        if (skip < ll) {
-            if (j->n == cap) {
-                cap = cap ? cap * 2 : 1024;
-                const char **nline = realloc(j->line, cap * sizeof *j->line);
-                if (nline)
-                    j->line = nline;
-                size_t *nlen = nline ? realloc(j->len, cap * sizeof *j->len) : NULL;
-                if (nlen)
-                    j->len = nlen;
-                size_t *nno = nlen ? realloc(j->lineno, cap * sizeof *j->lineno) : NULL;
-                if (!nno)
-                    return tool_error(EXIT_OPER, "out of memory");
-                j->lineno = nno;
-            }
-            j->line[j->n] = p;
-            j->len[j->n] = ll;
-            j->lineno[j->n++] = lineno;
+    size_t cap = 0, lineno = 0, pos = 0, ll;
+    const char *p;
+    while (ldg_input_next_line(text, len, &pos, &lineno, &p, &ll)) {
+        if (j->n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            const char **nline = realloc(j->line, cap * sizeof *j->line);
+            if (nline)
+                j->line = nline;
+            size_t *nlen = nline ? realloc(j->len, cap * sizeof *j->len) : NULL;
+            if (nlen)
+                j->len = nlen;
+            size_t *nno = nlen ? realloc(j->lineno, cap * sizeof *j->lineno) : NULL;
+            if (!nno)
+                return tool_error(EXIT_OPER, "out of memory");
+            j->lineno = nno;
         }
-        p += ll + 1;
+        j->line[j->n] = p;
+        j->len[j->n] = ll;
+        j->lineno[j->n++] = lineno;
     }
     return j->n ? EXIT_OK : tool_usage("%s: no records", j->src);
 }

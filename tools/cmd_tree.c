@@ -1,11 +1,10 @@
 /*
  * cmd_tree.c - the transparency-log commands: `ldg checkpoint` (a signed
  * tree head, C2SP tlog-checkpoint) and `ldg proof inclusion|consistency`
- * (RFC 9162 proofs in JSON, DESIGN.md "Proofs").
+ * (RFC 9162 proofs in JSON [CKP-6], written and read by the library).
  */
 #include "tool.h"
 
-#include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -69,13 +68,18 @@ cmd_checkpoint(int argc, char **argv)
     return rc;
 }
 
-static json_t *
-hashes_json(uint8_t (*h)[LDG_HASH_BYTES], size_t n)
+/* Prints a proof as one line of JSON [CKP-6]. */
+static int
+print_proof(const ldg_proof_json *p)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, tool_b64_json(h[i], LDG_HASH_BYTES));
-    return a;
+    char *text;
+    size_t len;
+    ldg_err err;
+    if (ldg_proof_json_format(p, &text, &len, &err) != LDG_OK)
+        return tool_fail(&err);
+    printf("%s\n", text);
+    free(text);
+    return EXIT_OK;
 }
 
 static int
@@ -128,15 +132,17 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
         ldg_record_free(r);
         return rc;
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "index", json_integer((json_int_t)seq));
-    json_object_set_new(o, "tree_size", json_integer((json_int_t)size));
-    json_object_set_new(o, "root", tool_b64_json(root, LDG_HASH_BYTES));
-    json_object_set_new(o, "leaf", tool_b64_json(r->entry, r->entry_len));
-    json_object_set_new(o, "leaf_hash", tool_b64_json(r->leaf_hash, LDG_HASH_BYTES));
-    json_object_set_new(o, "hashes", hashes_json(h, n));
+    ldg_proof_json pj = {.kind = LDG_PROOF_INCLUSION,
+                         .index = seq,
+                         .tree_size = size,
+                         .leaf = r->entry,
+                         .leaf_len = r->entry_len,
+                         .nhashes = n};
+    memcpy(pj.root, root, LDG_HASH_BYTES);
+    memcpy(pj.hashes, h, n * LDG_HASH_BYTES);
+    int rc = print_proof(&pj);
     ldg_record_free(r);
-    return tool_print_json(o);
+    return rc;
 }
 
 static int
@@ -156,13 +162,12 @@ proof_consistency(ldg_ledger *l, const char *olds, const char *news)
     if (ldg_proof_consistency(l, old, size, h, &n, &err) != LDG_OK ||
         ldg_tree_root(l, old, r0, &err) != LDG_OK || ldg_tree_root(l, size, r1, &err) != LDG_OK)
         return tool_fail(&err);
-    json_t *o = json_object();
-    json_object_set_new(o, "old_size", json_integer((json_int_t)old));
-    json_object_set_new(o, "old_root", tool_b64_json(r0, LDG_HASH_BYTES));
-    json_object_set_new(o, "new_size", json_integer((json_int_t)size));
-    json_object_set_new(o, "new_root", tool_b64_json(r1, LDG_HASH_BYTES));
-    json_object_set_new(o, "hashes", hashes_json(h, n));
-    return tool_print_json(o);
+    ldg_proof_json pj = {
+        .kind = LDG_PROOF_CONSISTENCY, .old_size = old, .new_size = size, .nhashes = n};
+    memcpy(pj.old_root, r0, LDG_HASH_BYTES);
+    memcpy(pj.new_root, r1, LDG_HASH_BYTES);
+    memcpy(pj.hashes, h, n * LDG_HASH_BYTES);
+    return print_proof(&pj);
 }
 
 int
@@ -206,36 +211,6 @@ cmd_proof(int argc, char **argv)
 }
 
 /* ------------------------------------------------------- verify-proof -- */
-
-static bool
-jb64(json_t *o, const char *k, uint8_t *out, size_t want)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    size_t n;
-    const char *end;
-    return s &&
-           sodium_base642bin(out, want, s, strlen(s), NULL, &n, &end,
-                             sodium_base64_VARIANT_ORIGINAL) == 0 &&
-           *end == '\0' && n == want;
-}
-
-static bool
-jhashes(json_t *o, uint8_t (*h)[LDG_HASH_BYTES], size_t *n)
-{
-    json_t *a = json_object_get(o, "hashes");
-    if (!json_is_array(a) || json_array_size(a) > LDG_PROOF_MAX)
-        return false;
-    *n = json_array_size(a);
-    for (size_t i = 0; i < *n; i++) {
-        json_t *w = json_object();
-        json_object_set(w, "h", json_array_get(a, i));
-        bool ok = jb64(w, "h", h[i], LDG_HASH_BYTES);
-        json_decref(w);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
 
 static void
 leaf_hash_of(const uint8_t *p, size_t n, uint8_t out[LDG_HASH_BYTES])
@@ -315,89 +290,51 @@ cmd_verify_proof(int argc, char **argv)
         ldg_tlog_proof_clear(&p);
         goto out;
     }
-    json_error_t je;
-    json_t *o = json_loadb(text, len, 0, &je);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        rc = tool_usage("%s: neither a tlog-proof nor a JSON proof (line %d: %s)", pos[0], je.line,
-                        je.text);
+    ldg_proof_json pj;
+    char root_b64[64];
+    if (ldg_proof_json_parse(text, len, &pj, &err) != LDG_OK) {
+        rc = tool_error(tool_exit_code(err.status), "%s: %s", pos[0], err.msg);
         goto out;
     }
-    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES], root[LDG_HASH_BYTES], r0[LDG_HASH_BYTES];
-    size_t n;
-    json_t *idx = json_object_get(o, "index"), *ts = json_object_get(o, "tree_size");
-    if (json_is_integer(idx)) {
-        json_int_t i = json_integer_value(idx), sz = json_integer_value(ts);
-        const char *lb = json_string_value(json_object_get(o, "leaf"));
-        if (!lb && !leaf) {
+    const uint8_t(*h)[LDG_HASH_BYTES] = (const uint8_t(*)[LDG_HASH_BYTES])pj.hashes;
+    if (pj.kind == LDG_PROOF_INCLUSION) {
+        long long i = (long long)pj.index, sz = (long long)pj.tree_size;
+        tool_b64(pj.root, LDG_HASH_BYTES, root_b64, sizeof root_b64);
+        ldg_checkpoint cp;
+        if (pj.leaf || leaf)
+            leaf_hash_of(leaf ? (const uint8_t *)leaf : pj.leaf, leaf ? leaf_len : pj.leaf_len, lh);
+        if (!pj.leaf && !leaf) {
             rc = tool_usage("%s: no leaf in the proof: give --leaf FILE", pos[0]);
-        } else if (i < 0 || !json_is_integer(ts) || sz < 1 || !jb64(o, "root", root, 32) ||
-                   !jhashes(o, h, &n)) {
-            rc = tool_usage("%s: malformed inclusion proof", pos[0]);
+        } else if (!ldg_proof_verify_inclusion(pj.index, pj.tree_size, lh, h, pj.nhashes,
+                                               pj.root)) {
+            rc = verdict(false, "record %lld is not in the tree of root %s", i, root_b64);
+        } else if (cptext) {
+            ldg_status cs = ldg_checkpoint_parse(cptext, cplen, name, pub, &cp, &err);
+            if (cs == LDG_E_INPUT)
+                rc = tool_usage("%s: %s", cp_file, err.msg);
+            else if (cs != LDG_OK)
+                rc = verdict(false, "%s: %s", cp_file, err.msg);
+            else if (cp.size != pj.tree_size || sodium_memcmp(cp.root, pj.root, 32) != 0)
+                rc = verdict(false,
+                             "the proof's tree (size %lld) is not the one %s signs "
+                             "(size %llu)",
+                             sz, cp_file, (unsigned long long)cp.size);
+            else
+                rc = verdict(true, "record %lld is in %s at tree size %lld, signed by %s", i,
+                             cp.origin, sz, name);
         } else {
-            uint8_t *lbytes = (uint8_t *)leaf;
-            size_t ll = leaf_len;
-            uint8_t *dec = NULL;
-            if (!leaf) {
-                size_t cap = strlen(lb) / 4 * 3 + 3;
-                dec = malloc(cap);
-                if (!dec || sodium_base642bin(dec, cap, lb, strlen(lb), NULL, &ll, NULL,
-                                              sodium_base64_VARIANT_ORIGINAL) != 0) {
-                    free(dec);
-                    json_decref(o);
-                    rc = tool_usage("%s: leaf is not base64", pos[0]);
-                    goto out;
-                }
-                lbytes = dec;
-            }
-            leaf_hash_of(lbytes, ll, lh);
-            free(dec);
-            ldg_checkpoint cp;
-            bool in = ldg_proof_verify_inclusion((uint64_t)i, (uint64_t)sz, lh,
-                                                 (const uint8_t(*)[LDG_HASH_BYTES])h, n, root);
-            if (!in) {
-                rc = verdict(false, "record %lld is not in the tree of root %s", (long long)i,
-                             json_string_value(json_object_get(o, "root")));
-            } else if (cptext) {
-                ldg_status cs = ldg_checkpoint_parse(cptext, cplen, name, pub, &cp, &err);
-                if (cs == LDG_E_INPUT)
-                    rc = tool_usage("%s: %s", cp_file, err.msg);
-                else if (cs != LDG_OK)
-                    rc = verdict(false, "%s: %s", cp_file, err.msg);
-                else if (cp.size != (uint64_t)sz || sodium_memcmp(cp.root, root, 32) != 0)
-                    rc = verdict(false,
-                                 "the proof's tree (size %lld) is not the one %s signs "
-                                 "(size %llu)",
-                                 (long long)sz, cp_file, (unsigned long long)cp.size);
-                else
-                    rc = verdict(true, "record %lld is in %s at tree size %lld, signed by %s",
-                                 (long long)i, cp.origin, (long long)sz, name);
-            } else {
-                /* --trust was given and cannot be applied: an unsigned root proves nothing */
-                rc = tool_usage("%s holds for root %s, but a JSON root is not signed: give "
-                                "--checkpoint FILE to check it against %s",
-                                pos[0], json_string_value(json_object_get(o, "root")), trust);
-            }
+            /* --trust was given and cannot be applied: an unsigned root proves nothing */
+            rc = tool_usage("%s holds for root %s, but a JSON root is not signed: give "
+                            "--checkpoint FILE to check it against %s",
+                            pos[0], root_b64, trust);
         }
-    } else if (json_is_integer(json_object_get(o, "old_size"))) {
-        json_int_t a = json_integer_value(json_object_get(o, "old_size")),
-                   b = json_integer_value(json_object_get(o, "new_size"));
-        if (a < 1 || b < a || !jb64(o, "old_root", r0, 32) || !jb64(o, "new_root", root, 32) ||
-            !jhashes(o, h, &n))
-            rc = tool_usage("%s: malformed consistency proof", pos[0]);
-        else
-            rc = verdict(ldg_proof_verify_consistency((uint64_t)a, (uint64_t)b, r0, root,
-                                                      (const uint8_t(*)[LDG_HASH_BYTES])h, n),
-                         "the tree of %lld entries %s a prefix of the tree of %lld", (long long)a,
-                         ldg_proof_verify_consistency((uint64_t)a, (uint64_t)b, r0, root,
-                                                      (const uint8_t(*)[LDG_HASH_BYTES])h, n)
-                             ? "is"
-                             : "is NOT",
-                         (long long)b);
     } else {
-        rc = tool_usage("%s: not a proof (no index or old_size)", pos[0]);
+        bool ok = ldg_proof_verify_consistency(pj.old_size, pj.new_size, pj.old_root, pj.new_root,
+                                               h, pj.nhashes);
+        rc = verdict(ok, "the tree of %lld entries %s a prefix of the tree of %lld",
+                     (long long)pj.old_size, ok ? "is" : "is NOT", (long long)pj.new_size);
     }
-    json_decref(o);
+    ldg_proof_json_clear(&pj);
 out:
     free(text);
     free(leaf);

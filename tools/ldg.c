@@ -357,37 +357,37 @@ tool_print_json(json_t *o)
 }
 
 int
-tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES])
+tool_resolve_ref(ldg_ledger *l, const ldg_ref *r, const char *s, const char *where,
+                 uint8_t out[LDG_HASH_BYTES])
 {
-    uint64_t seq;
     ldg_err err;
     const char *w = where ? where : "", *sep = where ? ": " : "", *opt = where ? "ref" : "--ref";
-    if (parse_u64(s, &seq)) {
-        if (!l)
-            return tool_usage("%s%s%s %s: a sequence number needs a ledger to resolve it "
-                              "(--ledger, $LDG_LEDGER or --observed-from), or give the leaf hash",
-                              w, sep, opt, s);
-        if (ldg_ledger_leaf_hash(l, seq, out, &err) != LDG_OK) {
-            if (err.status == LDG_E_NOTFOUND)
-                return tool_error(EXIT_POLICY, "%s%s%s %s: no such record in the ledger", w, sep,
-                                  opt, s);
-            return tool_error(tool_exit_code(err.status), "%s%s%s %s: %s", w, sep, opt, s, err.msg);
-        }
+    if (!r->is_seq) {
+        memcpy(out, r->hash, LDG_HASH_BYTES);
         return EXIT_OK;
     }
-    size_t n = strlen(s), got;
-    const char *end;
-    if (n == 64 && sodium_hex2bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end) == 0 &&
-        got == LDG_HASH_BYTES && *end == '\0')
-        return EXIT_OK;
-    if (n == 44 &&
-        sodium_base642bin(out, LDG_HASH_BYTES, s, n, NULL, &got, &end,
-                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
-        got == LDG_HASH_BYTES && *end == '\0')
-        return EXIT_OK;
-    return tool_usage("%s%s%s %.80s: expected a sequence number or a leaf hash (64 hex or 44 "
-                      "base64)",
-                      w, sep, opt, s);
+    if (!l)
+        return tool_usage("%s%s%s %s: a sequence number needs a ledger to resolve it "
+                          "(--ledger, $LDG_LEDGER or --observed-from), or give the leaf hash",
+                          w, sep, opt, s);
+    if (ldg_ledger_leaf_hash(l, r->seq, out, &err) != LDG_OK) {
+        if (err.status == LDG_E_NOTFOUND)
+            return tool_error(EXIT_POLICY, "%s%s%s %s: no such record in the ledger", w, sep, opt,
+                              s);
+        return tool_error(tool_exit_code(err.status), "%s%s%s %s: %s", w, sep, opt, s, err.msg);
+    }
+    return EXIT_OK;
+}
+
+int
+tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES])
+{
+    ldg_ref r;
+    if (ldg_ref_parse(s, strlen(s), &r, NULL) != LDG_OK)
+        return tool_usage("%s%s%s %.80s: expected a sequence number or a leaf hash (64 hex or 44 "
+                          "base64)",
+                          where ? where : "", where ? ": " : "", where ? "ref" : "--ref", s);
+    return tool_resolve_ref(l, &r, s, where, out);
 }
 
 int

@@ -101,6 +101,9 @@ bool parse_u64(const char *s, uint64_t *v);
  * chars.  where (may be NULL) prefixes the one-line error, e.g. "b.jsonl: line 2".
  */
 int tool_parse_ref(ldg_ledger *l, const char *s, const char *where, uint8_t out[LDG_HASH_BYTES]);
+/* A parsed ref (s: its text, for messages) as a leaf hash, resolving a seq through l. */
+int tool_resolve_ref(ldg_ledger *l, const ldg_ref *r, const char *s, const char *where,
+                     uint8_t out[LDG_HASH_BYTES]);
 void tool_b64(const uint8_t *p, size_t n, char *out, size_t cap);
 /* A JSON string of base64(p) (NULL when out of memory). */
 json_t *tool_b64_json(const uint8_t *p, size_t n);
