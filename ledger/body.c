@@ -21,9 +21,13 @@ ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ld
     json_error_t je;
     /* No JSON_ALLOW_NUL: a "\u0000" would cut the text short for every C reader. */
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j)
+    if (!j) {
+        /* jansson leaves the error empty when its first allocation fails. */
+        if (json_error_code(&je) == json_error_out_of_memory || !je.text[0])
+            return ldgi_fail(err, LDG_E_NOMEM, "body: out of memory");
         return ldgi_fail(err, LDG_E_INPUT, "body JSON, line %d column %d: %s", je.line, je.column,
                          je.text);
+    }
     if (!json_is_object(j)) {
         json_decref(j);
         return ldgi_fail(err, LDG_E_INPUT, "body must be a JSON object");

@@ -409,6 +409,46 @@ Test(input, each_failed_allocation_is_out_of_memory_never_a_missing_member, .ini
     cr_assert(failed > 5, "the sweep reached the allocations (%d failures)", failed);
 }
 
+/*
+ * A record body whose canonical form cannot be made for want of memory
+ * (jansson's allocations failed in turn) is refused: out of memory, or a
+ * syntax error where jansson reports its own failure so, never a signature
+ * over anything but the canonical body.
+ */
+Test(input, a_body_that_runs_out_of_memory_is_never_signed_otherwise, .init = init)
+{
+    ldg_key *k;
+    ldg_err err;
+    cr_assert_eq(ldg_key_generate("author", &k, &err), LDG_OK, "%s", err.msg);
+    const char *body = "{\"b\":[1,2],\"a\":\"x\",\"c\":{\"d\":null}}";
+    ldg_fields f = {.kind = "communication", .study = "S1", .body = body,
+                    .body_len = strlen(body)};
+    int failed = 0;
+    for (long n = 0; n < 100; n++) {
+        ldg_signed *s = NULL;
+        json_set_alloc_funcs(failing_malloc, free);
+        jansson_budget = n;
+        ldg_status st = ldg_sign(k, &f, &s, &err);
+        jansson_budget = -1;
+        json_set_alloc_funcs(malloc, free);
+        if (st == LDG_OK) {
+            size_t bl;
+            const uint8_t *b = ldg_signed_body(s, &bl);
+            const char *canon = "{\"a\":\"x\",\"b\":[1,2],\"c\":{\"d\":null}}";
+            cr_assert(bl == strlen(canon) && memcmp(b, canon, bl) == 0, "n %ld: %.*s", n, (int)bl,
+                      (const char *)b);
+            ldg_signed_free(s);
+            break;
+        }
+        cr_assert(st == LDG_E_NOMEM || st == LDG_E_INPUT, "n %ld: %s", n, err.msg);
+        cr_assert(st != LDG_E_NOMEM || strstr(err.msg, "out of memory"), "%s", err.msg);
+        cr_assert(!strstr(err.msg, "line -1"), "n %ld: %s", n, err.msg);
+        failed++;
+    }
+    cr_assert_gt(failed, 2, "the sweep reached jansson's allocations");
+    ldg_key_free(k);
+}
+
 Test(proof_json, a_failed_allocation_is_out_of_memory, .init = init)
 {
     const char *text = "{\"index\":0,\"tree_size\":1,\"root\":\"" R32 "\",\"leaf\":\"AAEC\","
