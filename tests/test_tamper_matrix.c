@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SLOW_N = 60 };
+enum { SLOW_N = 30 };
 
 /* ------------------------------------------- LMDB's page layout (64-bit) -- */
 
