@@ -22,6 +22,10 @@ for f in "$dir"/*.log; do
         grep -Eq "^==[0-9]+== Command: .*/ldg( |\$)" "$f" && ldg_unfinished+=("$f")
     fi
 done
+if [ "$checked" = 0 ]; then
+    echo "valgrind: no process finished under memcheck (no logs in $dir?)"
+    exit 1
+fi
 if [ "${#bad[@]}" -gt 0 ] || [ "${#ldg_unfinished[@]}" -gt 0 ]; then
     for f in "${bad[@]}"; do echo "valgrind: errors in $f"; done
     for f in "${ldg_unfinished[@]}"; do echo "valgrind: ldg did not finish: $f"; done
