@@ -106,8 +106,10 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
         return s != LDG_OK ? s
                            : ldgi_fail(err, LDG_E_CORRUPT, "key record %llu is corrupt",
                                        (unsigned long long)ks.added_seq);
-    if (!keyinfo_from_stmt(&st, k))
+    if (!keyinfo_from_stmt(&st, k)) {
+        keyinfo_clear(k); /* the strings copied before the one that failed */
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    }
     k->added_seq = ks.added_seq;
     if (ks.revoked_seq != UINT64_MAX) {
         k->revoked = 1;

@@ -6,6 +6,7 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <poll.h>
@@ -41,11 +42,67 @@ tmp_cleanup(void)
     tmp_path[0] = '\0';
 }
 
+double
+test_timeout_scale(void)
+{
+    const char *s = getenv("LDG_TEST_TIMEOUT_SCALE");
+    double k = s && *s ? strtod(s, NULL) : 1;
+    return k > 0 ? k : 1;
+}
+
+int
+test_slow(void)
+{
+    const char *s = getenv("LDG_TEST_SLOW");
+    return s && strcmp(s, "1") == 0;
+}
+
+/*
+ * Runs in Criterion's runner before any test: the runner reads each test's
+ * timeout when it starts the test's worker, so scaling it here covers every
+ * `.timeout = N` in every suite (a timeout of 0, none, stays none).
+ */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    double k = test_timeout_scale();
+    if (k == 1)
+        return;
+    FOREACH_SET(struct criterion_suite_set *suite, set->suites) {
+        FOREACH_SET(struct criterion_test *test, suite->tests) {
+            if (test->data->timeout > 0)
+                test->data->timeout *= k;
+        }
+    }
+}
+
 const char *
 ldg_bin(void)
 {
     const char *b = getenv("LDG_BIN");
     return b && *b ? b : "build/ldg";
+}
+
+static int fixture_depth;
+
+void
+fixture_begin(void)
+{
+    fixture_depth++;
+}
+
+void
+fixture_end(void)
+{
+    cr_assert_gt(fixture_depth, 0, "fixture_end without fixture_begin");
+    fixture_depth--;
+}
+
+/* The binary ldg_run starts: the fixture binary while building a fixture. */
+static const char *
+run_bin(void)
+{
+    const char *f = getenv("LDG_FIXTURE_BIN");
+    return fixture_depth > 0 && f && *f ? f : ldg_bin();
 }
 
 static char *
@@ -94,7 +151,7 @@ ldg_run(const char *dir, const char *stdin_text, const char *const argv[])
         while (argv[n])
             n++;
         char **av = calloc(n + 2, sizeof *av);
-        av[0] = (char *)ldg_bin();
+        av[0] = (char *)run_bin();
         for (size_t i = 0; i < n; i++)
             av[i + 1] = (char *)argv[i];
         execv(av[0], av);
@@ -163,6 +220,7 @@ void
 make_ledger(const char *dir)
 {
     static const char *const names[] = {"log", "admin", "author", "decider", "approver"};
+    fixture_begin();
     for (int i = 0; i < 5; i++)
         must(LDG(dir, NULL, "keygen", "--name", names[i], "--out", names[i], "--unencrypted"),
              "keygen");
@@ -178,6 +236,7 @@ make_ledger(const char *dir)
     must(LDG(dir, NULL, "key", "add", "--as", "admin.key", "--pub", "approver.pub", "--name",
              "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver"),
          "key add approver");
+    fixture_end();
 }
 
 long
@@ -292,6 +351,7 @@ append_record(const char *d, const char *body, const char *const *args)
 void
 make_trail(const char *d)
 {
+    fixture_begin();
     make_ledger(d);
     cr_assert_eq(APPEND(d,
                      "{\"subject\":\"Visit window for visit 4\",\"text\":\"Site 12 asks to widen "
@@ -325,6 +385,7 @@ make_trail(const char *d)
            "left the project"),
        "revoke");
     must(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    fixture_end();
 }
 
 void

@@ -20,8 +20,30 @@ typedef struct run_result {
 const char *tmp_dir(void);
 void tmp_cleanup(void);
 
+/*
+ * Slow runs (`make check-valgrind`).  Every Criterion `.timeout` is
+ * multiplied by $LDG_TEST_TIMEOUT_SCALE (a number > 0; default 1) before the
+ * first test starts, by a hook in helpers.c, so a test needs nothing for it;
+ * test_timeout_scale() gives the factor to timeouts a test keeps itself.
+ * test_slow() is true when LDG_TEST_SLOW=1: the heaviest loops then run
+ * fewer rounds (they say how many).
+ */
+double test_timeout_scale(void);
+int test_slow(void);
+
 /* Path of the ldg binary under test. */
 const char *ldg_bin(void);
+
+/*
+ * Fixtures.  Between fixture_begin() and fixture_end() (they nest),
+ * ldg_run starts $LDG_FIXTURE_BIN, when set, instead of $LDG_BIN.
+ * check-valgrind points it at the plain binary: make_ledger alone is nine
+ * `ldg` runs in nearly every test, each a second under memcheck, and the
+ * same commands are tested under memcheck where they are the subject
+ * (test_smoke, test_cli).  make_ledger and make_trail are fixtures.
+ */
+void fixture_begin(void);
+void fixture_end(void);
 
 /*
  * Runs `ldg` with the given arguments (NULL-terminated), cwd = dir, optional

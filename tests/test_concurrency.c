@@ -19,6 +19,9 @@
 #define WRITERS 8
 #define SINGLES 15 /* single appends per writer */
 #define BATCH 300  /* then one batch per writer */
+/* Under memcheck (test_slow) every ldg start costs about a second: fewer, same shape. */
+#define SLOW_SINGLES 3
+#define SLOW_BATCH 30
 
 static size_t
 count_lines(const char *path)
@@ -37,13 +40,15 @@ Test(concurrency, eight_writers_and_three_readers_see_a_consistent_ledger, .fini
     const char *d = tmp_dir();
     make_ledger(d);
     const char *bin = ldg_bin();
+    const int singles = test_slow() ? SLOW_SINGLES : SINGLES;
+    const int batch = test_slow() ? SLOW_BATCH : BATCH;
     pid_t w[WRITERS], rd[3];
     char script[3000], p[1200];
     for (int i = 0; i < WRITERS; i++) {
         snprintf(p, sizeof p, "%s/w%d.jsonl", d, i);
         FILE *f = fopen(p, "w");
         cr_assert_not_null(f);
-        for (int k = 0; k < BATCH; k++)
+        for (int k = 0; k < batch; k++)
             fprintf(f,
                     "{\"kind\":\"communication\",\"study\":\"W%d\",\"body\":{\"m\":\"w%d-b%d\"}}\n",
                     i, i, k);
@@ -53,7 +58,7 @@ Test(concurrency, eight_writers_and_three_readers_see_a_consistent_ledger, .fini
                  "echo \"{\\\"m\\\":\\\"w%d-s$k\\\"}\" | '%s' append --as author.key --kind "
                  "communication --study W%d --body - >> acks%d.txt || exit 1; done; "
                  "'%s' append --as author.key --batch w%d.jsonl >> acks%d.txt",
-                 SINGLES, i, bin, i, i, bin, i, i);
+                 singles, i, bin, i, i, bin, i, i);
         w[i] = spawn_sh(d, script);
     }
     /* readers, until the writers are done: every run must succeed */
@@ -113,7 +118,7 @@ Test(concurrency, eight_writers_and_three_readers_see_a_consistent_ledger, .fini
     for (int i = 0; i < WRITERS; i++) {
         snprintf(p, sizeof p, "%s/acks%d.txt", d, i);
         size_t n = count_lines(p);
-        cr_assert_eq(n, SINGLES + BATCH, "writer %d: %zu acknowledgements", i, n);
+        cr_assert_eq(n, (size_t)(singles + batch), "writer %d: %zu acknowledgements", i, n);
         acks += n;
         char study[16];
         snprintf(study, sizeof study, "W%d", i);
@@ -121,7 +126,7 @@ Test(concurrency, eight_writers_and_three_readers_see_a_consistent_ledger, .fini
         size_t m = 0;
         for (char *q = r.out; *q; q++)
             m += *q == '\n';
-        cr_assert_eq(m, SINGLES + BATCH, "writer %d: %zu records in its study", i, m);
+        cr_assert_eq(m, (size_t)(singles + batch), "writer %d: %zu records in its study", i, m);
         run_free(&r);
     }
     run_result r = LDG(d, NULL, "verify", "--json");

@@ -22,6 +22,7 @@
 static char *
 report(const char *d, const char *extra)
 {
+    fixture_begin(); /* the ledger; the export is what is tested */
     make_trail(d);
     APPEND(d,
            "{\"subject\":\""
@@ -32,6 +33,7 @@ report(const char *d, const char *extra)
     for (int i = 0; i < 60; i++) /* enough rows for several printed pages */
         APPEND(d, "{\"subject\":\"Monitoring visit report\",\"text\":\"All findings closed.\"}",
                "--as", "decider.key", "--kind", "document", "--study", "HX-301");
+    fixture_end();
     const char *argv[16] = {"export",  "--format",   "html",
                             "-o",      "r.html",     "--as",
                             "log.key", "--exporter", "QA Lead <qa@example.org>"};

@@ -20,7 +20,8 @@
  * still not crash verify; its verdict is counted, not asserted.
  *
  * LDG_TAMPER_SEED and LDG_TAMPER_N change the seed and the number of
- * positions per test (4 tests; default 1,300 each, 5,200 in all).
+ * positions per test (4 tests; default 1,300 each, 5,200 in all; SLOW_N
+ * each under memcheck, where every verify costs about a second).
  */
 #include "helpers.h"
 
@@ -37,6 +38,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+enum { SLOW_N = 30 };
 
 /* ------------------------------------------- LMDB's page layout (64-bit) -- */
 
@@ -278,7 +281,8 @@ verify_guarded(const char *dir, char *why, size_t whylen)
     }
     int st = 0;
     pid_t r = 0;
-    for (int ms = 0; ms < 60000 && (r = waitpid(pid, &st, WNOHANG)) == 0; ms++)
+    const long limit_ms = (long)(60000 * test_timeout_scale());
+    for (long ms = 0; ms < limit_ms && (r = waitpid(pid, &st, WNOHANG)) == 0; ms++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     if (r == 0) {
         kill(pid, SIGKILL);
@@ -305,6 +309,7 @@ verify_guarded(const char *dir, char *why, size_t whylen)
 static void
 make_matrix_ledger(const char *d)
 {
+    fixture_begin();
     make_trail(d);
     for (int i = 0; i < 40; i++) {
         size_t n = 40 + (size_t)i * i * 4;
@@ -326,6 +331,7 @@ make_matrix_ledger(const char *d)
     cr_assert_str_eq(a.out, b.out, "a checkpoint of the same tree is the same note");
     run_free(&a);
     run_free(&b);
+    fixture_end();
 }
 
 static uint64_t rng_state;
@@ -373,7 +379,7 @@ matrix(unsigned part)
 
     const char *s = getenv("LDG_TAMPER_SEED"), *n_env = getenv("LDG_TAMPER_N");
     uint64_t seed = s ? strtoull(s, NULL, 0) : 0x1d6a7e5;
-    long n = n_env ? strtol(n_env, NULL, 10) : 1300;
+    long n = n_env ? strtol(n_env, NULL, 10) : test_slow() ? SLOW_N : 1300;
     rng_state = seed * 4 + part + 1;
     int fd = open(path, O_RDWR);
     cr_assert_geq(fd, 0);
