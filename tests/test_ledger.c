@@ -1078,6 +1078,29 @@ small_map_ledger(const char *path, ldg_signed **sv, size_t n, ldg_key **keys)
 }
 
 static void
+small_map_free(ldg_signed **sv, ldg_appended *out, size_t n, ldg_key **keys)
+{
+    for (size_t i = 0; i < n; i++)
+        ldg_signed_free(sv[i]);
+    free(sv);
+    free(out);
+    for (int i = 0; i < 3; i++)
+        ldg_key_free(keys[i]);
+}
+
+/* Appends sv in steps until one fails (its status) or all fit (LDG_OK); *done: those appended. */
+static ldg_status
+fill_map(ldg_ledger *l, ldg_signed **sv, ldg_appended *out, size_t n, size_t step, size_t *done,
+         ldg_err *e)
+{
+    ldg_status st = LDG_OK;
+    for (*done = 0; *done + step <= n; *done += step)
+        if ((st = ldg_append(l, sv + *done, step, out + *done, e)) != LDG_OK)
+            break;
+    return st;
+}
+
+static void
 verify_entries(ldg_ledger *l, uint64_t entries)
 {
     ldg_err e;
@@ -1107,10 +1130,8 @@ Test(growth, a_full_map_fails_the_append_whole_and_appends_resume_with_room,
     ldg_ledger *l = small_map_ledger(path, sv, N, keys);
     ldgi_map_max = 1024 * 1024;
     ldg_err e;
-    size_t done = 0;
-    ldg_status st = LDG_OK;
-    while (done + STEP <= N && (st = ldg_append(l, sv + done, STEP, out + done, &e)) == LDG_OK)
-        done += STEP;
+    size_t done;
+    ldg_status st = fill_map(l, sv, out, N, STEP, &done, &e);
     cr_assert_eq(st, LDG_E_FULL, "the map never filled (%zu appended): %s", done,
                  ldg_strerror(st));
     cr_assert(strstr(e.msg, "map is full at its limit of 1 MiB"), "%s", e.msg);
@@ -1138,12 +1159,7 @@ Test(growth, a_full_map_fails_the_append_whole_and_appends_resume_with_room,
     cr_assert_eq(out[done].seq, entries);
     verify_entries(l, entries + STEP);
     ldg_ledger_close(l);
-    for (size_t i = 0; i < N; i++)
-        ldg_signed_free(sv[i]);
-    free(sv);
-    free(out);
-    for (int i = 0; i < 3; i++)
-        ldg_key_free(keys[i]);
+    small_map_free(sv, out, N, keys);
 }
 
 /* This process's mapped address space (VmSize), in bytes. */
@@ -1193,10 +1209,8 @@ Test(growth, a_map_refused_address_space_fails_cleanly_and_the_handle_lives_on,
     lim.rlim_cur = vm_size() + 3 * 1024 * 1024; /* room for the map to grow to about 1 MiB */
     cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
     ldg_err e;
-    size_t done = 0;
-    ldg_status st = LDG_OK;
-    while (done + STEP <= N && (st = ldg_append(l, sv + done, STEP, out + done, &e)) == LDG_OK)
-        done += STEP;
+    size_t done;
+    ldg_status st = fill_map(l, sv, out, N, STEP, &done, &e);
     cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
     cr_assert_eq(st, LDG_E_FULL, "the map never filled (%zu appended): %s: %s", done,
                  ldg_strerror(st), st ? e.msg : "");
@@ -1208,12 +1222,7 @@ Test(growth, a_map_refused_address_space_fails_cleanly_and_the_handle_lives_on,
     cr_assert_eq(ldg_append(l, sv + done, STEP, out + done, &e), LDG_OK, "%s", e.msg);
     verify_entries(l, entries + STEP);
     ldg_ledger_close(l);
-    for (size_t i = 0; i < N; i++)
-        ldg_signed_free(sv[i]);
-    free(sv);
-    free(out);
-    for (int i = 0; i < 3; i++)
-        ldg_key_free(keys[i]);
+    small_map_free(sv, out, N, keys);
 }
 
 /*
