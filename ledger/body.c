@@ -18,7 +18,7 @@ ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ld
                          LDG_BODY_MAX);
     if (!ldgi_utf8_valid((const uint8_t *)text, len))
         return ldgi_fail(err, LDG_E_INPUT, "body is not valid UTF-8");
-    json_error_t je;
+    json_error_t je = {0}; /* jansson may fail before it sets the code json_error_code reads */
     /* No JSON_ALLOW_NUL: a "\u0000" would cut the text short for every C reader. */
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {

@@ -162,7 +162,7 @@ ldg_input_parse(const char *text, size_t len, size_t lineno, ldg_input *out, ldg
     char at[40] = "";
     if (lineno)
         snprintf(at, sizeof at, "line %zu: ", lineno);
-    json_error_t je;
+    json_error_t je = {0}; /* jansson may fail before it sets the code json_error_code reads */
     /* Duplicate members are refused: two "kind"s would mean what the last one says. */
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {

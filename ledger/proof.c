@@ -102,7 +102,7 @@ ldg_status
 ldg_proof_json_parse(const char *text, size_t len, ldg_proof_json *out, ldg_err *err)
 {
     memset(out, 0, sizeof *out);
-    json_error_t je;
+    json_error_t je = {0}; /* jansson may fail before it sets the code json_error_code reads */
     /* No duplicate members: a second "root" must not hide behind the first. */
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     /* jansson leaves the error empty when its first allocation fails. */
