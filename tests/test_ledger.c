@@ -955,6 +955,34 @@ Test(ledger, allocation_failure_in_readers_and_checkpoints_is_nomem_never_a_verd
 /* ------------------------------------------------------- map growth -- */
 
 /*
+ * A ledger at path with a tiny initial map (256 KiB), opened: keys[0] log,
+ * keys[1] admin, keys[2] the author it registered (seq 1).
+ */
+static ldg_ledger *
+tiny_map_ledger(const char *path, ldg_key **keys)
+{
+    ldg_err e;
+    cr_assert_eq(ldg_init(&e), LDG_OK);
+    ldgi_map_initial = 256 * 1024;
+    keys[0] = gen("log"), keys[1] = gen("admin"), keys[2] = gen("author");
+    uint8_t ap[LDG_PUB_BYTES], up[LDG_PUB_BYTES];
+    ldg_key_public(keys[1], ap);
+    ldg_key_public(keys[2], up);
+    cr_assert_eq(ldg_ledger_create(path, "o", keys[0], ap, "admin", "A", "O", &e), LDG_OK, "%s",
+                 e.msg);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path, 0, &l, &e), LDG_OK, "%s", e.msg);
+    ldg_fields kf = {.kind = "key.add", .study = "", .key_pub = up, .key_id = "author",
+                     .key_name = "Carla Rossi", .key_org = "Acme CRO", .key_roles = "author"};
+    ldg_signed *ks;
+    ldg_appended ka;
+    cr_assert_eq(ldg_sign(keys[1], &kf, &ks, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldg_append(l, &ks, 1, &ka, &e), LDG_OK, "%s", e.msg);
+    ldg_signed_free(ks);
+    return l;
+}
+
+/*
  * With a tiny initial map, a batch built up in parts and a plain append both
  * make the map grow (each growth redoes the transaction): every record is
  * written once, the seqs and leaf hashes handed back are the ledger's, and
@@ -964,26 +992,11 @@ Test(growth, batches_and_appends_survive_the_map_growing_and_report_true_hashes,
      .fini = tmp_cleanup, .timeout = 120)
 {
     ldg_err e;
-    cr_assert_eq(ldg_init(&e), LDG_OK);
-    ldgi_map_initial = 256 * 1024;
-    const char *dir = tmp_dir();
     char path[700];
-    snprintf(path, sizeof path, "%s/ledger", dir);
-    ldg_key *log = gen("log"), *admin = gen("admin"), *author = gen("author");
-    uint8_t ap[LDG_PUB_BYTES], up[LDG_PUB_BYTES];
-    ldg_key_public(admin, ap);
-    ldg_key_public(author, up);
-    cr_assert_eq(ldg_ledger_create(path, "o", log, ap, "admin", "A", "O", &e), LDG_OK, "%s",
-                 e.msg);
-    ldg_ledger *l;
-    cr_assert_eq(ldg_ledger_open(path, 0, &l, &e), LDG_OK, "%s", e.msg);
-    ldg_fields kf = {.kind = "key.add", .study = "", .key_pub = up, .key_id = "author",
-                     .key_name = "Carla Rossi", .key_org = "Acme CRO", .key_roles = "author"};
-    ldg_signed *ks;
-    ldg_appended ka;
-    cr_assert_eq(ldg_sign(admin, &kf, &ks, &e), LDG_OK, "%s", e.msg);
-    cr_assert_eq(ldg_append(l, &ks, 1, &ka, &e), LDG_OK, "%s", e.msg);
-    ldg_signed_free(ks);
+    snprintf(path, sizeof path, "%s/ledger", tmp_dir());
+    ldg_key *keys[3];
+    ldg_ledger *l = tiny_map_ledger(path, keys);
+    ldg_key *author = keys[2];
 
     enum { PARTS = 4, PER = 400, N = PARTS * PER };
     char body[700];
@@ -1035,9 +1048,8 @@ Test(growth, batches_and_appends_survive_the_map_growing_and_report_true_hashes,
     free(out);
     free(fs);
     ldg_ledger_close(l);
-    ldg_key_free(log);
-    ldg_key_free(admin);
-    ldg_key_free(author);
+    for (int i = 0; i < 3; i++)
+        ldg_key_free(keys[i]);
 }
 
 /*
@@ -1048,23 +1060,7 @@ static ldg_ledger *
 small_map_ledger(const char *path, ldg_signed **sv, size_t n, ldg_key **keys)
 {
     ldg_err e;
-    cr_assert_eq(ldg_init(&e), LDG_OK);
-    ldgi_map_initial = 256 * 1024;
-    keys[0] = gen("log"), keys[1] = gen("admin"), keys[2] = gen("author");
-    uint8_t ap[LDG_PUB_BYTES], up[LDG_PUB_BYTES];
-    ldg_key_public(keys[1], ap);
-    ldg_key_public(keys[2], up);
-    cr_assert_eq(ldg_ledger_create(path, "o", keys[0], ap, "admin", "A", "O", &e), LDG_OK, "%s",
-                 e.msg);
-    ldg_ledger *l;
-    cr_assert_eq(ldg_ledger_open(path, 0, &l, &e), LDG_OK, "%s", e.msg);
-    ldg_fields kf = {.kind = "key.add", .study = "", .key_pub = up, .key_id = "author",
-                     .key_name = "Carla Rossi", .key_org = "Acme CRO", .key_roles = "author"};
-    ldg_signed *ks;
-    ldg_appended ka;
-    cr_assert_eq(ldg_sign(keys[1], &kf, &ks, &e), LDG_OK, "%s", e.msg);
-    cr_assert_eq(ldg_append(l, &ks, 1, &ka, &e), LDG_OK, "%s", e.msg);
-    ldg_signed_free(ks);
+    ldg_ledger *l = tiny_map_ledger(path, keys);
     static char body[700];
     snprintf(body, sizeof body, "{\"subject\":\"full\",\"text\":\"%0600d\"}", 7);
     ldg_fields f = {.kind = "communication", .study = "S1", .body = body,
