@@ -136,126 +136,113 @@ ldgi_genesis(ldgi_txn *t, ldgi_str *origin, uint8_t logkey[LDG_PUB_BYTES], ldg_e
     return s;
 }
 
-/* Policy that needs the ledger state, for statement st becoming entry seq [POL-4..POL-10]. */
+/*
+ * The policy engine's view of the ledger at append: the host's own
+ * databases inside the write transaction (the key registry, the leaf-hash
+ * index, the genesis).  They are derived state, trusted here only to refuse
+ * early: whatever a doctored index lets in, verify finds [VER-6][VER-7].
+ */
+typedef struct append_env {
+    ldgi_txn *t;
+    origin_cache oc;
+} append_env;
+
 static ldg_status
-check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, origin_cache *oc,
-            char *why, size_t wl, ldg_err *err)
+env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err *err)
 {
-    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
     const uint8_t *v;
     size_t vl;
-    ldg_status s;
-    char hx[17];
-    if (kc == LDGI_KIND_GENESIS) {
-        if (!allow_genesis || seq != 0)
-            return snprintf(why, wl, "a genesis record can only be entry 0, written by ldg init"),
-                   LDG_E_POLICY;
-        if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
-            return snprintf(why, wl, "the first admin key must differ from the log key"),
-                   LDG_E_INPUT;
-        return LDG_OK;
-    }
-    if (seq == 0)
-        return snprintf(why, wl, "the ledger has no genesis entry"), LDG_E_POLICY;
-    if (st->has_origin) {
-        if ((s = ledger_origin(t, oc, err)) != LDG_OK)
-            return s;
-        if (st->origin.len != oc->origin.len ||
-            memcmp(st->origin.p, oc->origin.p, st->origin.len) != 0)
-            return snprintf(why, wl, "the statement was signed for ledger \"%.*s\", not \"%.*s\"",
-                            (int)(st->origin.len > 80 ? 80 : st->origin.len), st->origin.p,
-                            (int)(oc->origin.len > 80 ? 80 : oc->origin.len), oc->origin.p),
-                   LDG_E_POLICY;
-    }
-    ldgi_keystate ks;
-    short_hex(st->actor, hx);
-    s = ldgi_get(t, LDGI_DB_KEYS, st->actor, LDG_PUB_BYTES, &v, &vl, err);
-    if (s == LDG_E_NOTFOUND)
-        return snprintf(why, wl, "signing key %s... is not registered in this ledger", hx),
-               LDG_E_POLICY;
+    ldg_status s = ldgi_get(((append_env *)ctx)->t, LDGI_DB_KEYS, pub, LDG_PUB_BYTES, &v, &vl, err);
     if (s != LDG_OK)
         return s;
-    if (!ldgi_keystate_unpack(v, vl, &ks))
+    if (!ldgi_keystate_unpack(v, vl, ks)) {
+        char hx[17];
+        short_hex(pub, hx);
         return ldgi_fail(err, LDG_E_CORRUPT, "key registry entry for %s is corrupt", hx);
-    if (ks.revoked_seq != UINT64_MAX)
-        return snprintf(why, wl, "signing key %s... was revoked at entry %llu", hx,
-                        (unsigned long long)ks.revoked_seq),
-               LDG_E_POLICY;
-    if (!ldgi_stmt_role_ok(st, ks.roles, why, wl))
-        return LDG_E_POLICY;
-    for (size_t r = 0; r < st->nrefs; r++) {
-        s = ldgi_get(t, LDGI_DB_LEAF, st->refs[r], LDG_HASH_BYTES, &v, &vl, err);
-        if (s == LDG_E_NOTFOUND) {
-            short_hex(st->refs[r], hx);
-            return snprintf(why, wl, "ref %zu (%s...) names no entry in this ledger", r + 1, hx),
-                   LDG_E_POLICY;
-        }
-        if (s != LDG_OK)
-            return s;
-    }
-    if (st->has_observed) {
-        static const uint8_t zero[LDG_HASH_BYTES];
-        bool ok;
-        if (st->observed_size > seq)
-            ok = false;
-        else if (st->observed_size == 0)
-            ok = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0;
-        else {
-            s = ldgi_get(t, LDGI_DB_LEAF, st->observed_head, LDG_HASH_BYTES, &v, &vl, err);
-            if (s != LDG_OK && s != LDG_E_NOTFOUND)
-                return s;
-            ok = s == LDG_OK && vl == 8 && ldgi_rd64(v) == st->observed_size - 1;
-        }
-        if (!ok)
-            return snprintf(why, wl,
-                            "the observed head (size %llu) does not match this ledger's chain",
-                            (unsigned long long)st->observed_size),
-                   LDG_E_POLICY;
-    }
-    if (kc == LDGI_KIND_KEY_ADD || kc == LDGI_KIND_KEY_REVOKE) {
-        short_hex(st->key_pub, hx);
-        s = ldgi_get(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, &v, &vl, err);
-        if (s != LDG_OK && s != LDG_E_NOTFOUND)
-            return s;
-        if (kc == LDGI_KIND_KEY_ADD && s == LDG_E_NOTFOUND) {
-            /* [KEY-4] the log key signs the genesis (and checkpoints), nothing else. */
-            ldg_status gs = ledger_origin(t, oc, err);
-            if (gs != LDG_OK)
-                return gs;
-            if (memcmp(oc->logkey, st->key_pub, LDG_PUB_BYTES) == 0)
-                return snprintf(why, wl, "the ledger's log key cannot be registered as an actor"),
-                       LDG_E_POLICY;
-        }
-        if (kc == LDGI_KIND_KEY_ADD && s == LDG_OK)
-            return snprintf(why, wl,
-                            "key %s... is already registered (a revoked key stays revoked)", hx),
-                   LDG_E_POLICY;
-        if (kc == LDGI_KIND_KEY_REVOKE) {
-            if (s == LDG_E_NOTFOUND)
-                return snprintf(why, wl, "key %s... is not registered", hx), LDG_E_POLICY;
-            if (!ldgi_keystate_unpack(v, vl, &ks))
-                return ldgi_fail(err, LDG_E_CORRUPT, "key registry entry for %s is corrupt", hx);
-            if (ks.revoked_seq != UINT64_MAX)
-                return snprintf(why, wl, "key %s... is already revoked", hx), LDG_E_POLICY;
-        }
     }
     return LDG_OK;
 }
 
 static ldg_status
-write_key_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, ldg_err *err)
+env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
+           ldg_err *err)
 {
-    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
+    append_env *a = ctx;
+    ldg_status s = ledger_origin(a->t, &a->oc, err);
+    if (s != LDG_OK)
+        return s;
+    *logkey = a->oc.logkey;
+    *origin = a->oc.origin.p;
+    *origin_len = a->oc.origin.len;
+    return LDG_OK;
+}
+
+/* The entry a hash names, through the leaf index: UINT64_MAX if none. */
+static ldg_status
+leaf_seq(append_env *a, const uint8_t hash[LDG_HASH_BYTES], uint64_t *seq, ldg_err *err)
+{
+    const uint8_t *v;
+    size_t vl;
+    ldg_status s = ldgi_get(a->t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &v, &vl, err);
+    *seq = UINT64_MAX;
+    if (s == LDG_E_NOTFOUND)
+        return LDG_OK;
+    if (s == LDG_OK && vl == 8)
+        *seq = ldgi_rd64(v);
+    return s;
+}
+
+static ldg_status
+env_ref(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, size_t r, ldgi_link *out,
+        ldg_err *err)
+{
+    (void)r;
+    uint64_t at;
+    ldg_status s = leaf_seq(ctx, hash, &at, err);
+    *out = s == LDG_OK && at < seq ? LDGI_LINK_OK : LDGI_LINK_BAD;
+    return s;
+}
+
+static ldg_status
+env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint64_t seq,
+             ldgi_link *out, ldg_err *err)
+{
+    (void)seq;
+    uint64_t at;
+    ldg_status s = leaf_seq(ctx, head, &at, err);
+    *out = s == LDG_OK && at == size - 1 ? LDGI_LINK_OK : LDGI_LINK_BAD;
+    return s;
+}
+
+typedef struct first_refusal {
+    ldg_status status; /* LDG_OK while nothing failed */
+    char why[400];
+} first_refusal;
+
+static bool
+refusal(void *ctx, ldgi_check c, ldg_status status, const char *why)
+{
+    (void)c;
+    first_refusal *f = ctx;
+    f->status = status;
+    snprintf(f->why, sizeof f->why, "%s", why);
+    return false; /* the first refusal refuses the statement */
+}
+
+/* The key registry follows the engine's verdict on a key record [KEY-4]. */
+static ldg_status
+write_key_state(ldgi_txn *t, const ldgi_key_effect *eff, uint64_t seq, ldg_err *err)
+{
     uint8_t buf[LDGI_KEYSTATE_BYTES];
     ldgi_keystate ks;
-    if (kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD) {
+    if (eff->op == LDGI_KEY_ADD) {
         ks.added_seq = seq;
         ks.revoked_seq = UINT64_MAX;
-        ks.roles = (uint8_t)ldgi_stmt_roles(st);
-    } else if (kc == LDGI_KIND_KEY_REVOKE) {
+        ks.roles = eff->roles;
+    } else if (eff->op == LDGI_KEY_REVOKE) {
         const uint8_t *v;
         size_t vl;
-        ldg_status s = ldgi_get(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, &v, &vl, err);
+        ldg_status s = ldgi_get(t, LDGI_DB_KEYS, eff->pub, LDG_PUB_BYTES, &v, &vl, err);
         if (s != LDG_OK || !ldgi_keystate_unpack(v, vl, &ks))
             return s != LDG_OK ? s : ldgi_fail(err, LDG_E_CORRUPT, "key registry is corrupt");
         ks.revoked_seq = seq;
@@ -263,8 +250,7 @@ write_key_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, ldg_err *err)
         return LDG_OK;
     }
     ldgi_keystate_pack(&ks, buf);
-    return ldgi_put(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, buf, sizeof buf, false, false,
-                    err);
+    return ldgi_put(t, LDGI_DB_KEYS, eff->pub, LDG_PUB_BYTES, buf, sizeof buf, false, false, err);
 }
 
 ldg_status
@@ -272,7 +258,14 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
                 bool allow_genesis, ldg_err *err)
 {
     bool many = n > 1 || base > 0;
-    origin_cache oc = {0};
+    append_env ae = {.t = t};
+    ldgi_policy_env env = {.ctx = &ae,
+                           .key = env_key,
+                           .ledger = env_ledger,
+                           .ref = env_ref,
+                           .observed = env_observed,
+                           .allow_genesis = allow_genesis};
+    ldgi_key_effect eff;
     uint64_t size, last_time;
     uint8_t prev[LDG_HASH_BYTES];
     ldg_status s = ldgi_head(t, &size, prev, &last_time, err);
@@ -299,10 +292,11 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
             s = refuse(err, many, base + i, LDG_E_INPUT, why);
             goto done;
         }
-        if ((s = ldgi_stmt_shape_ok(st, why, sizeof why)) != LDG_OK ||
-            (s = check_state(t, st, seq, allow_genesis, &oc, why, sizeof why, err)) != LDG_OK) {
-            if (s == LDG_E_POLICY || s == LDG_E_INPUT)
-                refuse(err, many, base + i, s, why);
+        first_refusal fr = {.status = LDG_OK};
+        if ((s = ldgi_policy_apply(&env, st, seq, refusal, &fr, &eff, err)) != LDG_OK)
+            goto done;
+        if (fr.status != LDG_OK) {
+            s = refuse(err, many, base + i, fr.status, fr.why);
             goto done;
         }
         ldgi_entry e = {.v = LDGI_FORMAT_VERSION,
@@ -349,7 +343,7 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
         memcpy(ik, st->actor, LDG_PUB_BYTES);
         ldgi_be64(ik + LDG_PUB_BYTES, seq);
         if ((s = ldgi_put(t, LDGI_DB_ACTOR, ik, LDG_PUB_BYTES + 8, "", 0, false, false, err)) ||
-            (s = write_key_state(t, st, seq, err)))
+            (s = write_key_state(t, &eff, seq, err)))
             goto done;
         if (out) {
             out[i].seq = seq;

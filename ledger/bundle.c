@@ -46,11 +46,27 @@ typedef struct member {
     bool present, listed;
 } member;
 
-typedef struct bkey {
-    uint8_t pub[LDG_PUB_BYTES];
-    uint64_t added, revoked; /* revoked: UINT64_MAX when not */
-    unsigned roles;
-} bkey;
+/* An entry the bundle holds: its leaf hash, and whether it came from keyrecords.jsonl. */
+typedef struct bleaf {
+    uint8_t leaf[LDG_HASH_BYTES];
+    uint64_t seq;
+    bool keyrec;
+} bleaf;
+
+/* The entries the bundle holds, found by leaf hash and by seq (open addressing). */
+typedef struct bleaves {
+    bleaf *v;
+    size_t n, cap;
+    size_t *by_leaf, *by_seq; /* 1-based indexes into v; 0 = empty */
+    size_t slots;
+} bleaves;
+
+/* A ref or observed head to resolve once every line was read. */
+typedef struct blink {
+    uint8_t hash[LDG_HASH_BYTES];
+    uint64_t seq;  /* the entry that refers */
+    uint64_t want; /* observed: the seq the head must be; UINT64_MAX for a ref */
+} blink;
 
 typedef struct bstate {
     member m[NMEMBERS];
@@ -59,8 +75,11 @@ typedef struct bstate {
     ldg_bundle_summary *sum;
     ldg_checkpoint cp;
     uint8_t logpub[LDG_PUB_BYTES];
-    bkey *keys;
-    size_t nkeys;
+    ldgi_registry reg; /* replayed from keyrecords.jsonl [VER-6] */
+    bleaves leaves;
+    blink *links;
+    size_t nlinks, caplinks;
+    bool oom;
     uint64_t *listed; /* the manifest's record list, ascending */
     size_t nlisted;
 } bstate;
@@ -267,13 +286,225 @@ check_manifest(bstate *b)
 
 /* ---------------------------------------------------------- records -- */
 
-static bkey *
-key_find(bstate *b, const uint8_t pub[LDG_PUB_BYTES])
+static size_t
+slot_of(const uint8_t *p, size_t slots)
 {
-    for (size_t i = 0; i < b->nkeys; i++)
-        if (memcmp(b->keys[i].pub, pub, LDG_PUB_BYTES) == 0)
-            return &b->keys[i];
+    size_t h;
+    memcpy(&h, p, sizeof h);
+    return h % slots;
+}
+
+static bleaf *
+leaf_by_hash(bleaves *t, const uint8_t leaf[LDG_HASH_BYTES])
+{
+    if (!t->slots)
+        return NULL;
+    for (size_t h = slot_of(leaf, t->slots); t->by_leaf[h]; h = (h + 1) % t->slots)
+        if (memcmp(t->v[t->by_leaf[h] - 1].leaf, leaf, LDG_HASH_BYTES) == 0)
+            return &t->v[t->by_leaf[h] - 1];
     return NULL;
+}
+
+static bleaf *
+leaf_by_seq(bleaves *t, uint64_t seq)
+{
+    if (!t->slots)
+        return NULL;
+    uint8_t k[8];
+    memcpy(k, &seq, sizeof k);
+    for (size_t h = slot_of(k, t->slots); t->by_seq[h]; h = (h + 1) % t->slots)
+        if (t->v[t->by_seq[h] - 1].seq == seq)
+            return &t->v[t->by_seq[h] - 1];
+    return NULL;
+}
+
+static void
+leaf_index(bleaves *t, size_t i)
+{
+    size_t h;
+    uint8_t k[8];
+    memcpy(k, &t->v[i].seq, sizeof k);
+    for (h = slot_of(t->v[i].leaf, t->slots); t->by_leaf[h]; h = (h + 1) % t->slots)
+        ;
+    t->by_leaf[h] = i + 1;
+    for (h = slot_of(k, t->slots); t->by_seq[h]; h = (h + 1) % t->slots)
+        ;
+    t->by_seq[h] = i + 1;
+}
+
+/* Remembers an entry of the bundle (the first line of a seq wins); false when out of memory. */
+static bool
+leaf_add(bleaves *t, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq, bool keyrec)
+{
+    if (leaf_by_seq(t, seq))
+        return true;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        bleaf *nv = ldgi_realloc(t->v, cap * sizeof *nv);
+        size_t *bl = ldgi_calloc(cap * 2, sizeof *bl), *bs = ldgi_calloc(cap * 2, sizeof *bs);
+        if (!nv || !bl || !bs) {
+            if (nv)
+                t->v = nv;
+            free(bl);
+            free(bs);
+            return false;
+        }
+        t->v = nv;
+        t->cap = cap;
+        free(t->by_leaf);
+        free(t->by_seq);
+        t->by_leaf = bl;
+        t->by_seq = bs;
+        t->slots = cap * 2;
+        for (size_t i = 0; i < t->n; i++)
+            leaf_index(t, i);
+    }
+    memcpy(t->v[t->n].leaf, leaf, LDG_HASH_BYTES);
+    t->v[t->n].seq = seq;
+    t->v[t->n].keyrec = keyrec;
+    leaf_index(t, t->n++);
+    return true;
+}
+
+static void
+leaves_free(bleaves *t)
+{
+    free(t->v);
+    free(t->by_leaf);
+    free(t->by_seq);
+}
+
+/* ----------------------------------------- the policy engine's view -- */
+
+/* The registry the key records of the bundle give; the engine reads it as of each seq. */
+static ldg_status
+env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err *err)
+{
+    (void)err;
+    ldgi_regslot *k = ldgi_registry_find(&((bstate *)ctx)->reg, pub, false);
+    if (!k)
+        return LDG_E_NOTFOUND;
+    *ks = k->ks;
+    return LDG_OK;
+}
+
+/* The trusted log key and the checkpoint's origin stand for the ledger's genesis. */
+static ldg_status
+env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
+           ldg_err *err)
+{
+    (void)err;
+    bstate *b = ctx;
+    *logkey = b->logpub;
+    *origin = b->cp.origin;
+    *origin_len = strlen(b->cp.origin);
+    return LDG_OK;
+}
+
+static ldg_status
+link_later(bstate *b, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t want,
+           ldgi_link *out)
+{
+    *out = LDGI_LINK_LATER;
+    if (b->nlinks == b->caplinks) {
+        size_t cap = b->caplinks ? b->caplinks * 2 : 64;
+        blink *nl = ldgi_realloc(b->links, cap * sizeof *nl);
+        if (!nl) {
+            b->oom = true;
+            return LDG_OK;
+        }
+        b->links = nl;
+        b->caplinks = cap;
+    }
+    blink *l = &b->links[b->nlinks++];
+    memcpy(l->hash, hash, LDG_HASH_BYTES);
+    l->seq = seq;
+    l->want = want;
+    return LDG_OK;
+}
+
+/* Refs and observed heads are resolved once every line was read: they may name later lines. */
+static ldg_status
+env_ref(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, size_t r, ldgi_link *out,
+        ldg_err *err)
+{
+    (void)r;
+    (void)err;
+    return link_later(ctx, hash, seq, UINT64_MAX, out);
+}
+
+static ldg_status
+env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint64_t seq,
+             ldgi_link *out, ldg_err *err)
+{
+    (void)err;
+    return link_later(ctx, head, seq, size - 1, out);
+}
+
+typedef struct line_fail {
+    bstate *b;
+    uint64_t seq;
+} line_fail;
+
+static bool
+policy_finding(void *ctx, ldgi_check c, ldg_status status, const char *why)
+{
+    (void)status;
+    line_fail *lf = ctx;
+    finding(lf->b, LDG_FINDING_FAIL, lf->seq, ldgi_checks[c].name, "%s", why);
+    return true; /* report every finding, as verify does */
+}
+
+/* The policy at seq, by the one engine verify and append use [VER-6]. */
+static void
+check_policy(bstate *b, const ldgi_stmt *st, uint64_t seq, bool keyrec)
+{
+    ldgi_policy_env env = {.ctx = b,
+                           .key = env_key,
+                           .ledger = env_ledger,
+                           .ref = env_ref,
+                           .observed = env_observed,
+                           .allow_genesis = true};
+    line_fail lf = {b, seq};
+    ldgi_key_effect eff;
+    ldg_err e;
+    if (ldgi_policy_apply(&env, st, seq, policy_finding, &lf, &eff, &e) != LDG_OK) {
+        b->oom = true;
+        return;
+    }
+    /* keyrecords.jsonl replays the registry; a key record met again in records.jsonl is not */
+    if (!keyrec || eff.op == LDGI_KEY_NONE)
+        return;
+    if (b->reg.n >= MAX_KEYS && eff.op == LDGI_KEY_ADD)
+        finding(b, LDG_FINDING_FAIL, seq, "keys", "more than %d keys", MAX_KEYS);
+    else if (ldgi_registry_apply(&b->reg, &eff, seq, &e) != LDG_OK)
+        b->oom = true;
+}
+
+/* Every ref and observed head, against the entries the bundle holds [POL-7][POL-8]. */
+static void
+resolve_links(bstate *b)
+{
+    for (size_t i = 0; i < b->nlinks; i++) {
+        const blink *l = &b->links[i];
+        if (l->want == UINT64_MAX) {
+            const bleaf *t = leaf_by_hash(&b->leaves, l->hash);
+            if (!t)
+                b->sum->unchecked++;
+            else if (t->seq >= l->seq)
+                finding(b, LDG_FINDING_FAIL, l->seq, "ref",
+                        "a ref names entry %llu, which is not before this one",
+                        (unsigned long long)t->seq);
+            continue;
+        }
+        const bleaf *t = leaf_by_seq(&b->leaves, l->want);
+        if (!t)
+            b->sum->unchecked++;
+        else if (memcmp(t->leaf, l->hash, LDG_HASH_BYTES) != 0)
+            finding(b, LDG_FINDING_FAIL, l->seq, "observed",
+                    "the signer observed a chain head (size %llu) that this chain does not have",
+                    (unsigned long long)l->want + 1);
+    }
 }
 
 static bool
@@ -354,10 +585,6 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
     if (!ldgi_stmt_sig_ok(e.stmt, e.stmt_len, st->actor, e.sig))
         finding(b, LDG_FINDING_FAIL, seq, "signature",
                 "signature does not verify under the statement's key");
-    if (st->has_origin && (st->origin.len != strlen(b->cp.origin) ||
-                           memcmp(st->origin.p, b->cp.origin, st->origin.len) != 0))
-        finding(b, LDG_FINDING_FAIL, seq, "policy",
-                "the statement was signed for another ledger than the checkpoint's");
     if (lc->have_last && seq <= lc->last_seq)
         finding(b, LDG_FINDING_FAIL, seq, "bundle", "%s is not in increasing seq order", file);
     if (lc->have_last && seq == lc->last_seq + 1 &&
@@ -369,66 +596,30 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
     lc->last_seq = seq;
     memcpy(lc->last_leaf, leaf, LDG_HASH_BYTES);
     ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
-    char w[300];
+    const bleaf *seen = leaf_by_seq(&b->leaves, seq);
+    bool again = !keyrec && seen && seen->keyrec; /* a key record also exported as a record */
+    if (!leaf_add(&b->leaves, leaf, seq, keyrec))
+        b->oom = true;
     if (keyrec) {
         b->sum->key_records++;
-        if (seq == 0) {
-            if (kc != LDGI_KIND_GENESIS || memcmp(st->actor, b->logpub, LDG_PUB_BYTES) != 0)
-                finding(b, LDG_FINDING_FAIL, seq, "genesis",
-                        "entry 0 is not a genesis signed by the trusted log key");
-        } else if (kc != LDGI_KIND_KEY_ADD && kc != LDGI_KIND_KEY_REVOKE) {
+        if (kc != LDGI_KIND_GENESIS && kc != LDGI_KIND_KEY_ADD && kc != LDGI_KIND_KEY_REVOKE) {
             finding(b, LDG_FINDING_FAIL, seq, "keys", "keyrecords.jsonl holds a %.*s record",
                     (int)(st->kind.len > 40 ? 40 : st->kind.len), st->kind.p);
             goto done;
-        } else {
-            bkey *signer = key_find(b, st->actor);
-            if (!signer || signer->added >= seq ||
-                (signer->revoked != UINT64_MAX && signer->revoked < seq) ||
-                !ldgi_stmt_role_ok(st, signer->roles, w, sizeof w))
-                finding(b, LDG_FINDING_FAIL, seq, "key",
-                        "the key record is not signed by a key allowed to at that point");
         }
-        if (kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD) {
-            if (key_find(b, st->key_pub)) {
-                finding(b, LDG_FINDING_FAIL, seq, "keys", "key added twice");
-            } else if (b->nkeys < MAX_KEYS) {
-                bkey *nk = realloc(b->keys, (b->nkeys + 1) * sizeof *nk);
-                if (nk) {
-                    b->keys = nk;
-                    nk = &b->keys[b->nkeys++];
-                    memcpy(nk->pub, st->key_pub, LDG_PUB_BYTES);
-                    nk->added = seq;
-                    nk->revoked = UINT64_MAX;
-                    nk->roles = ldgi_stmt_roles(st);
-                }
-            }
-        } else if (kc == LDGI_KIND_KEY_REVOKE) {
-            bkey *rk = key_find(b, st->key_pub);
-            if (!rk || rk->revoked != UINT64_MAX)
-                finding(b, LDG_FINDING_FAIL, seq, "keys", "revocation of a key %s",
-                        rk ? "already revoked" : "never added");
-            else
-                rk->revoked = seq;
-        }
+        /* the bundle's trust anchor: the genesis is the trusted log key's */
+        if (seq == 0 && memcmp(st->actor, b->logpub, LDG_PUB_BYTES) != 0)
+            finding(b, LDG_FINDING_FAIL, seq, "genesis",
+                    "entry 0 is not a genesis signed by the trusted log key");
+        check_policy(b, st, seq, true);
         goto done;
     }
     b->sum->records++;
     if (!bsearch(&seq, b->listed, b->nlisted, sizeof *b->listed, cmp_u64))
         finding(b, LDG_FINDING_FAIL, seq, "manifest",
                 "the record is not in the manifest's list (added to the bundle)");
-    if (kc == LDGI_KIND_USER) {
-        bkey *signer = key_find(b, st->actor);
-        if (!signer)
-            finding(b, LDG_FINDING_FAIL, seq, "key",
-                    "signed by a key that no key record of the bundle adds");
-        else if (signer->added >= seq || (signer->revoked != UINT64_MAX && signer->revoked < seq))
-            finding(b, LDG_FINDING_FAIL, seq, "key",
-                    "signed by a key not registered at that point (added at %llu%s)",
-                    (unsigned long long)signer->added,
-                    signer->revoked != UINT64_MAX ? ", revoked before" : "");
-        else if (!ldgi_stmt_role_ok(st, signer->roles, w, sizeof w))
-            finding(b, LDG_FINDING_FAIL, seq, "policy", "%s", w);
-    }
+    if (!again)
+        check_policy(b, st, seq, false);
     /* the body against the commitment the signer signed */
     const char *bs = json_string_value(json_object_get(o, "body_status"));
     const char *body = json_string_value(json_object_get(o, "body"));
@@ -529,15 +720,22 @@ ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_fi
     }
     sum->cp = b->cp;
     check_lines(b, M_KEYRECS, true);
-    if (!key_find(b, b->logpub) && b->nkeys == 0)
+    if (b->reg.n == 0)
         finding(b, LDG_FINDING_FAIL, UINT64_MAX, "keys", "the bundle holds no genesis");
     check_lines(b, M_RECORDS, false);
+    resolve_links(b);
+    if (b->oom) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "verify-bundle: out of memory");
+        goto out;
+    }
     if (sum->records != b->nlisted)
         finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest",
                 "the manifest lists %zu records; records.jsonl holds %llu (removed or added)",
                 b->nlisted, (unsigned long long)sum->records);
 out:
-    free(b->keys);
+    ldgi_registry_free(&b->reg);
+    leaves_free(&b->leaves);
+    free(b->links);
     free(b->listed);
     free(b);
     return s;

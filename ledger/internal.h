@@ -184,6 +184,7 @@ bool ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t why
 /* Role bits named in a key statement. */
 unsigned ldgi_stmt_roles(const ldgi_stmt *s);
 
+
 /* --- the signed statement object (sign.c) --- */
 struct ldg_signed {
     uint8_t *stmt;
@@ -291,6 +292,107 @@ typedef struct ldgi_keystate {
 } ldgi_keystate;
 void ldgi_keystate_pack(const ldgi_keystate *k, uint8_t out[LDGI_KEYSTATE_BYTES]);
 bool ldgi_keystate_unpack(const uint8_t *p, size_t n, ldgi_keystate *k);
+
+/*
+ * The key registry as a verifier rebuilds it from the key records (verify,
+ * verify-bundle): an open-addressing table of pub -> ldgi_keystate.
+ */
+typedef struct ldgi_regslot {
+    bool used;
+    uint8_t pub[LDG_PUB_BYTES];
+    ldgi_keystate ks;
+} ldgi_regslot;
+typedef struct ldgi_registry {
+    ldgi_regslot *slot;
+    size_t cap, n;
+} ldgi_registry;
+/* The slot of pub; with insert, a new zeroed one if absent (NULL: out of memory). */
+ldgi_regslot *ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert);
+void ldgi_registry_free(ldgi_registry *r);
+
+/*
+ * The policy engine: ONE function applies every rule of [POL-1..10] and
+ * [KEY-4] to a statement becoming entry `seq`, for every caller (append,
+ * verify, verify-bundle), so the rules cannot drift apart.  What differs
+ * between callers is only where the state comes from (the env's
+ * callbacks): the ledger's databases at append, what a verifier rebuilt
+ * from the entries, or what a bundle holds.
+ *
+ * The checks, one table (ldgi_checks): the stable name a verifier reports
+ * (spec/format.md [VER-*]), the spec section, and what the check is.
+ */
+typedef enum ldgi_check {
+    LDGI_CHECK_SHAPE,      /* policy   [POL-1][POL-3][POL-5][POL-6][POL-7][POL-10] */
+    LDGI_CHECK_GENESIS,    /* genesis  [POL-4][FMT-9] */
+    LDGI_CHECK_ORIGIN,     /* policy   [POL-10] */
+    LDGI_CHECK_SIGNER,     /* key      [POL-4] registered, not revoked */
+    LDGI_CHECK_ROLE,       /* policy   [POL-4] holds a role the kind needs */
+    LDGI_CHECK_REF,        /* ref      [POL-7] */
+    LDGI_CHECK_OBSERVED,   /* observed [POL-8] */
+    LDGI_CHECK_KEY_RECORD, /* key      [KEY-4] what a key.add / key.revoke may do */
+    LDGI_CHECK_COUNT
+} ldgi_check;
+typedef struct ldgi_check_info {
+    const char *name; /* verify's finding check */
+    const char *spec; /* the spec ids */
+    const char *what;
+} ldgi_check_info;
+extern const ldgi_check_info ldgi_checks[LDGI_CHECK_COUNT];
+
+/* What the env knows of a ref or observed head. */
+typedef enum ldgi_link {
+    LDGI_LINK_OK,      /* it names the right entry */
+    LDGI_LINK_BAD,     /* it does not */
+    LDGI_LINK_LATER,   /* the caller checks it later (verify's merge pass) */
+    LDGI_LINK_UNKNOWN, /* cannot be checked from what the caller holds (a bundle without it) */
+} ldgi_link;
+
+typedef struct ldgi_policy_env {
+    void *ctx;
+    /* The registry's record of pub as it stands: LDG_OK, LDG_E_NOTFOUND, or an error. */
+    ldg_status (*key)(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks,
+                      ldg_err *err);
+    /* The ledger's log key and origin (from its genesis); called only when needed. */
+    ldg_status (*ledger)(void *ctx, const uint8_t **logkey, const char **origin,
+                         size_t *origin_len, ldg_err *err);
+    /* Is hash the leaf hash of an entry before seq?  (ref r, 1-based) */
+    ldg_status (*ref)(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, size_t r,
+                      ldgi_link *out, ldg_err *err);
+    /* Is head the leaf hash of entry size - 1 (1 <= size <= seq)? */
+    ldg_status (*observed)(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES],
+                           uint64_t seq, ldgi_link *out, ldg_err *err);
+    bool allow_genesis; /* a genesis may be entry 0 (init, and every verifier) */
+} ldgi_policy_env;
+
+/* What a key record does to the registry once its checks allow it [VER-6]. */
+typedef struct ldgi_key_effect {
+    enum { LDGI_KEY_NONE, LDGI_KEY_ADD, LDGI_KEY_REVOKE } op;
+    uint8_t pub[LDG_PUB_BYTES];
+    uint8_t roles; /* LDGI_KEY_ADD */
+} ldgi_key_effect;
+
+/*
+ * Called for each failed check in the table's order, with the status a
+ * producer gets (LDG_E_INPUT or LDG_E_POLICY) and a one-line why (hostile
+ * bytes possible: the printer escapes).  Return true to go on (a verifier
+ * reports every finding), false to stop at the first (append).
+ */
+typedef bool (*ldgi_policy_fail_fn)(void *ctx, ldgi_check c, ldg_status status, const char *why);
+
+/*
+ * Applies the policy to st becoming entry seq.  Returns LDG_OK when the
+ * checks ran, whatever they found (failures go to fail), or an operational
+ * error from a callback.  *effect says how the registry changes: a key record
+ * changes it when its shape, signer and role check, and what it does is
+ * allowed (add a key not yet registered, revoke an active one), whatever
+ * else fails in it ([VER-6]: the failures still fail the verdict).
+ */
+ldg_status ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
+                             ldgi_policy_fail_fn fail, void *fctx, ldgi_key_effect *effect,
+                             ldg_err *err);
+/* Applies a key effect to a registry rebuilt in memory (verify, verify-bundle). */
+ldg_status ldgi_registry_apply(ldgi_registry *r, const ldgi_key_effect *e, uint64_t seq,
+                               ldg_err *err);
 
 /* Head of the chain within t: size, last leaf hash (zeros if empty), last host time. */
 ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,

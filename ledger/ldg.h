@@ -635,6 +635,7 @@ typedef struct ldg_bundle_summary {
     uint64_t withheld;       /* bodies not in the bundle */
     int trusted_from_bundle; /* no trusted key was given: log.pub of the bundle was used */
     ldg_checkpoint cp;       /* the checkpoint the bundle is tied to, once it checked */
+    uint64_t unchecked;      /* refs and observed heads naming entries the bundle does not hold */
 } ldg_bundle_summary;
 
 /*

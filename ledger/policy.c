@@ -1,12 +1,15 @@
 /*
- * policy.c - the rules of spec/format.md "Policy" [POL-1..POL-9] that depend
- * only on a statement and its signer's roles.  The rules that need ledger
- * state (key registered and not revoked, refs and observed head exist) are
- * applied by append.c and verify.c with the same helpers.
+ * policy.c - the rules of spec/format.md "Policy" [POL-1..POL-10] and
+ * [KEY-4]: first those that need only the statement and its signer's roles,
+ * then the one policy engine (ldgi_policy_apply) that append, verify and
+ * verify-bundle all call with their own view of the ledger's state, and the
+ * key registry a verifier rebuilds from the key records [VER-6].
  */
 #include "internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* [POL-1] user kinds and the role each needs. */
@@ -227,4 +230,258 @@ ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t whylen)
                        : need == LDGI_ROLE_AUTHOR   ? "author"
                                                     : "author, decider or approver";
     return WHY("kind %.*s needs the %s role", (int)s->kind.len, s->kind.p, role);
+}
+
+/* ------------------------------------------------------ the registry -- */
+
+ldgi_regslot *
+ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
+{
+    if (insert && (r->n + 1) * 2 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        ldgi_regslot *ns = ldgi_calloc(cap, sizeof *ns);
+        if (!ns)
+            return NULL;
+        for (size_t i = 0; i < r->cap; i++) {
+            if (!r->slot[i].used)
+                continue;
+            size_t h;
+            memcpy(&h, r->slot[i].pub, sizeof h);
+            for (h %= cap; ns[h].used; h = (h + 1) % cap)
+                ;
+            ns[h] = r->slot[i];
+        }
+        free(r->slot);
+        r->slot = ns;
+        r->cap = cap;
+    }
+    if (!r->cap)
+        return NULL;
+    size_t h;
+    memcpy(&h, pub, sizeof h);
+    for (h %= r->cap; r->slot[h].used; h = (h + 1) % r->cap)
+        if (memcmp(r->slot[h].pub, pub, LDG_PUB_BYTES) == 0)
+            return &r->slot[h];
+    if (!insert)
+        return NULL;
+    r->slot[h].used = true;
+    memcpy(r->slot[h].pub, pub, LDG_PUB_BYTES);
+    r->n++;
+    return &r->slot[h];
+}
+
+void
+ldgi_registry_free(ldgi_registry *r)
+{
+    if (!r)
+        return;
+    free(r->slot);
+    memset(r, 0, sizeof *r);
+}
+
+ldg_status
+ldgi_registry_apply(ldgi_registry *r, const ldgi_key_effect *e, uint64_t seq, ldg_err *err)
+{
+    if (e->op == LDGI_KEY_NONE)
+        return LDG_OK;
+    ldgi_regslot *k = ldgi_registry_find(r, e->pub, e->op == LDGI_KEY_ADD);
+    if (!k)
+        return e->op == LDGI_KEY_ADD ? ldgi_fail(err, LDG_E_NOMEM, "key registry: out of memory")
+                                     : LDG_OK;
+    if (e->op == LDGI_KEY_ADD) {
+        k->ks.added_seq = seq;
+        k->ks.revoked_seq = UINT64_MAX;
+        k->ks.roles = e->roles;
+    } else {
+        k->ks.revoked_seq = seq;
+    }
+    return LDG_OK;
+}
+
+/* --------------------------------------------------- the policy engine -- */
+
+const ldgi_check_info ldgi_checks[LDGI_CHECK_COUNT] = {
+    [LDGI_CHECK_SHAPE] = {"policy", "POL-1 POL-3 POL-5 POL-6 POL-7 POL-10",
+                          "the statement's shape: kind, study, meaning, reason, refs, key map"},
+    [LDGI_CHECK_GENESIS] = {"genesis", "POL-4 FMT-9", "a genesis at entry 0 and nowhere else"},
+    [LDGI_CHECK_ORIGIN] = {"policy", "POL-10", "signed for this ledger"},
+    [LDGI_CHECK_SIGNER] = {"key", "POL-4", "signed by a key registered and not revoked before"},
+    [LDGI_CHECK_ROLE] = {"policy", "POL-4 POL-2", "the signer holds a role the kind needs"},
+    [LDGI_CHECK_REF] = {"ref", "POL-7", "every ref names an earlier entry"},
+    [LDGI_CHECK_OBSERVED] = {"observed", "POL-8", "the observed head is this chain's"},
+    [LDGI_CHECK_KEY_RECORD] = {"key", "KEY-4",
+                               "a key.add adds a new key that is not the log key; a key.revoke "
+                               "revokes an active one"},
+};
+
+/* Reports one failed check; false when the caller wants no more. */
+static bool
+failed(ldgi_policy_fail_fn fail, void *fctx, ldgi_check c, ldg_status st, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool
+failed(ldgi_policy_fail_fn fail, void *fctx, ldgi_check c, ldg_status st, const char *fmt, ...)
+{
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return fail(fctx, c, st, why);
+}
+
+static void
+short_hex(const uint8_t *p, char out[17])
+{
+    sodium_bin2hex(out, 17, p, 8);
+}
+
+/* A key's record as of entry seq: registered by an earlier entry, and revoked when? */
+static ldg_status
+key_at(const ldgi_policy_env *env, const uint8_t pub[LDG_PUB_BYTES], uint64_t seq, bool *known,
+       ldgi_keystate *ks, ldg_err *err)
+{
+    ldg_status s = env->key(env->ctx, pub, ks, err);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    /* A verifier's registry may hold keys added later (verify-bundle replays them all first). */
+    *known = s == LDG_OK && ks->added_seq < seq;
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
+                  ldgi_policy_fail_fn fail, void *fctx, ldgi_key_effect *effect, ldg_err *err)
+{
+    char why[300], hx[17];
+    ldg_status s;
+    effect->op = LDGI_KEY_NONE;
+
+    /* [POL-1][POL-3][POL-5][POL-6][POL-7][POL-10]: the statement alone */
+    if ((s = ldgi_stmt_shape_ok(st, why, sizeof why)) != LDG_OK) {
+        fail(fctx, LDGI_CHECK_SHAPE, s, why);
+        return LDG_OK;
+    }
+    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
+
+    /* [POL-4][FMT-9]: entry 0 is the genesis, signed by the log key it pins */
+    if (kc == LDGI_KIND_GENESIS) {
+        if (seq != 0 || !env->allow_genesis) {
+            failed(fail, fctx, LDGI_CHECK_GENESIS, LDG_E_POLICY, "%s",
+                   seq != 0 ? "a genesis record after entry 0"
+                            : "a genesis record can only be entry 0, written by ldg init");
+            return LDG_OK;
+        }
+        if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0 &&
+            !failed(fail, fctx, LDGI_CHECK_GENESIS, LDG_E_INPUT,
+                    "the first admin key is the log key (they must differ)"))
+            return LDG_OK;
+        effect->op = LDGI_KEY_ADD;
+        memcpy(effect->pub, st->key_pub, LDG_PUB_BYTES);
+        effect->roles = (uint8_t)ldgi_stmt_roles(st);
+        return LDG_OK;
+    }
+    if (seq == 0) {
+        fail(fctx, LDGI_CHECK_GENESIS, LDG_E_POLICY, "entry 0 is not a genesis record");
+        return LDG_OK;
+    }
+
+    const uint8_t *logkey = NULL;
+    const char *origin = NULL;
+    size_t origin_len = 0;
+    bool need_ledger = st->has_origin || kc == LDGI_KIND_KEY_ADD;
+    if (need_ledger && (s = env->ledger(env->ctx, &logkey, &origin, &origin_len, err)) != LDG_OK)
+        return s;
+
+    /* [POL-10] bound to this ledger */
+    if (st->has_origin && origin &&
+        (st->origin.len != origin_len || memcmp(st->origin.p, origin, origin_len) != 0) &&
+        !failed(fail, fctx, LDGI_CHECK_ORIGIN, LDG_E_POLICY,
+                "the statement was signed for ledger \"%.*s\", not this one (\"%.*s\")",
+                (int)(st->origin.len > 80 ? 80 : st->origin.len), st->origin.p,
+                (int)(origin_len > 80 ? 80 : origin_len), origin))
+        return LDG_OK;
+
+    /* [POL-4] the signer: registered before, not revoked before, with a role the kind needs */
+    ldgi_keystate ks;
+    bool known;
+    if ((s = key_at(env, st->actor, seq, &known, &ks, err)) != LDG_OK)
+        return s;
+    short_hex(st->actor, hx);
+    if (!known) {
+        failed(fail, fctx, LDGI_CHECK_SIGNER, LDG_E_POLICY,
+               "signed by key %s..., which is not registered at this point", hx);
+        return LDG_OK;
+    }
+    if (ks.revoked_seq != UINT64_MAX && ks.revoked_seq < seq) {
+        failed(fail, fctx, LDGI_CHECK_SIGNER, LDG_E_POLICY,
+               "signed by key %s..., revoked at entry %llu", hx,
+               (unsigned long long)ks.revoked_seq);
+        return LDG_OK;
+    }
+    if (!ldgi_stmt_role_ok(st, ks.roles, why, sizeof why)) {
+        fail(fctx, LDGI_CHECK_ROLE, LDG_E_POLICY, why);
+        return LDG_OK;
+    }
+
+    /* [POL-7] refs name earlier entries */
+    for (size_t r = 0; r < st->nrefs; r++) {
+        ldgi_link lk;
+        if ((s = env->ref(env->ctx, st->refs[r], seq, r + 1, &lk, err)) != LDG_OK)
+            return s;
+        short_hex(st->refs[r], hx);
+        if (lk == LDGI_LINK_BAD &&
+            !failed(fail, fctx, LDGI_CHECK_REF, LDG_E_POLICY,
+                    "ref %zu (%s...) names no entry before this one", r + 1, hx))
+            return LDG_OK;
+    }
+
+    /* [POL-8] the observed head is this chain's */
+    if (st->has_observed) {
+        static const uint8_t zero[LDG_HASH_BYTES];
+        ldgi_link lk;
+        if (st->observed_size > seq)
+            lk = LDGI_LINK_BAD;
+        else if (st->observed_size == 0)
+            lk = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK : LDGI_LINK_BAD;
+        else if ((s = env->observed(env->ctx, st->observed_size, st->observed_head, seq, &lk,
+                                    err)) != LDG_OK)
+            return s;
+        if (lk == LDGI_LINK_BAD &&
+            !failed(fail, fctx, LDGI_CHECK_OBSERVED, LDG_E_POLICY,
+                    "the signer observed a chain head (size %llu) that this chain does not have",
+                    (unsigned long long)st->observed_size))
+            return LDG_OK;
+    }
+
+    /* [KEY-4] what a key record may do */
+    if (kc != LDGI_KIND_KEY_ADD && kc != LDGI_KIND_KEY_REVOKE)
+        return LDG_OK;
+    ldgi_keystate sub;
+    if ((s = key_at(env, st->key_pub, seq, &known, &sub, err)) != LDG_OK)
+        return s;
+    short_hex(st->key_pub, hx);
+    if (kc == LDGI_KIND_KEY_ADD) {
+        if (logkey && memcmp(logkey, st->key_pub, LDG_PUB_BYTES) == 0) {
+            fail(fctx, LDGI_CHECK_KEY_RECORD, LDG_E_POLICY,
+                 "key.add of the ledger's log key: it signs the genesis and checkpoints, nothing "
+                 "else");
+            return LDG_OK;
+        }
+        if (known) {
+            failed(fail, fctx, LDGI_CHECK_KEY_RECORD, LDG_E_POLICY,
+                   "key %s... is already registered (a revoked key stays revoked)", hx);
+            return LDG_OK;
+        }
+        effect->op = LDGI_KEY_ADD;
+        effect->roles = (uint8_t)ldgi_stmt_roles(st);
+    } else {
+        if (!known || (sub.revoked_seq != UINT64_MAX && sub.revoked_seq < seq)) {
+            failed(fail, fctx, LDGI_CHECK_KEY_RECORD, LDG_E_POLICY, "key.revoke of key %s..., %s",
+                   hx, known ? "already revoked" : "which is not registered");
+            return LDG_OK;
+        }
+        effect->op = LDGI_KEY_REVOKE;
+    }
+    memcpy(effect->pub, st->key_pub, LDG_PUB_BYTES);
+    return LDG_OK;
 }

@@ -208,55 +208,6 @@ pool_stop(pool *p)
     pthread_mutex_destroy(&p->mu);
 }
 
-/* ------------------------------------------------------ key registry -- */
-
-typedef struct kslot {
-    bool used;
-    uint8_t pub[LDG_PUB_BYTES];
-    ldgi_keystate ks;
-} kslot;
-
-typedef struct registry {
-    kslot *slot;
-    size_t cap, n;
-} registry;
-
-static kslot *
-reg_find(registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
-{
-    if (insert && (r->n + 1) * 2 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        kslot *ns = ldgi_calloc(cap, sizeof *ns);
-        if (!ns)
-            return NULL;
-        for (size_t i = 0; i < r->cap; i++) {
-            if (!r->slot[i].used)
-                continue;
-            size_t h;
-            memcpy(&h, r->slot[i].pub, sizeof h);
-            for (h %= cap; ns[h].used; h = (h + 1) % cap)
-                ;
-            ns[h] = r->slot[i];
-        }
-        free(r->slot);
-        r->slot = ns;
-        r->cap = cap;
-    }
-    if (!r->cap)
-        return NULL;
-    size_t h;
-    memcpy(&h, pub, sizeof h);
-    for (h %= r->cap; r->slot[h].used; h = (h + 1) % r->cap)
-        if (memcmp(r->slot[h].pub, pub, LDG_PUB_BYTES) == 0)
-            return &r->slot[h];
-    if (!insert)
-        return NULL;
-    r->slot[h].used = true;
-    memcpy(r->slot[h].pub, pub, LDG_PUB_BYTES);
-    r->n++;
-    return &r->slot[h];
-}
-
 /* --------------------------------------------- phase B: sequential ---- */
 
 #define MAP_CHECK_EVERY 64     /* entries between looks at the mapped size */
@@ -270,7 +221,7 @@ typedef struct vstate {
     const ldg_verify_opts *o;
     ldg_verify_summary *sum;
     ldg_err *err;
-    registry reg;
+    ldgi_registry reg;
     uint64_t expect; /* next seq expected */
     uint8_t prev[LDG_HASH_BYTES];
     uint64_t last_time;
@@ -387,112 +338,106 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     return LDG_OK;
 }
 
-/* Registry and policy at this point of history [POL-4..POL-8]. */
+/* ------------------------------------------- the policy engine's view -- */
+
+/* What the engine asks of the state verify rebuilt from the entries [VER-6]. */
+static ldg_status
+env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err *err)
+{
+    (void)err;
+    ldgi_regslot *k = ldgi_registry_find(&((vstate *)ctx)->reg, pub, false);
+    if (!k)
+        return LDG_E_NOTFOUND;
+    *ks = k->ks;
+    return LDG_OK;
+}
+
+static ldg_status
+env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
+           ldg_err *err)
+{
+    (void)err;
+    vstate *v = ctx;
+    *logkey = v->have_genesis ? v->logkey : NULL;
+    *origin = v->have_genesis ? v->origin : NULL;
+    *origin_len = v->origin_len;
+    return LDG_OK;
+}
+
+/* Refs are joined with the leaf hashes computed from the entries at the end [VER-7]. */
+static ldg_status
+env_ref(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, size_t r, ldgi_link *out,
+        ldg_err *err)
+{
+    (void)err;
+    vstate *v = ctx;
+    *out = LDGI_LINK_OK; /* below --since: proven by the checkpoint [VER-11] */
+    if (seq < v->o_since)
+        return LDG_OK;
+    if (!ldgi_runs_add(v->refs, hash, seq, r))
+        return runs_failed(v);
+    *out = LDGI_LINK_LATER;
+    return LDG_OK;
+}
+
+static ldg_status
+env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint64_t seq,
+             ldgi_link *out, ldg_err *err)
+{
+    (void)err;
+    vstate *v = ctx;
+    if (seq < v->o_since) {
+        *out = LDGI_LINK_OK;
+    } else if (seq - (size - 1) < RECENT) {
+        /* Most heads are recent: compare with the leaf hash we computed. */
+        *out = memcmp(v->recent[(size - 1) % RECENT], head, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK
+                                                                                 : LDGI_LINK_BAD;
+    } else {
+        /* An older head is joined with the computed leaf hashes at the end. */
+        if (!ldgi_runs_add(v->refs, head, seq, OBSERVED | (size - 1)))
+            return runs_failed(v);
+        *out = LDGI_LINK_LATER;
+    }
+    return LDG_OK;
+}
+
+typedef struct policy_fail {
+    vstate *v;
+    uint64_t seq;
+} policy_fail;
+
+static bool
+policy_finding(void *ctx, ldgi_check c, ldg_status status, const char *why)
+{
+    (void)status;
+    policy_fail *pf = ctx;
+    finding(pf->v, LDG_FINDING_FAIL, pf->seq, ldgi_checks[c].name, "%s", why);
+    return true; /* a verifier reports every finding */
+}
+
+/* Registry and policy at this point of history: the one engine [POL-*][KEY-4][VER-6]. */
 static ldg_status
 check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
 {
-    char why[300];
-    ldg_status s = ldgi_stmt_shape_ok(st, why, sizeof why);
-    if (s != LDG_OK) {
-        finding(v, LDG_FINDING_FAIL, seq, "policy", "%s", why);
-        return LDG_OK;
-    }
-    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
-    if (seq == 0) {
-        if (kc != LDGI_KIND_GENESIS) {
-            finding(v, LDG_FINDING_FAIL, seq, "genesis", "entry 0 is not a genesis record");
-            return LDG_OK;
-        }
+    ldgi_policy_env env = {.ctx = v,
+                           .key = env_key,
+                           .ledger = env_ledger,
+                           .ref = env_ref,
+                           .observed = env_observed,
+                           .allow_genesis = true};
+    policy_fail pf = {v, seq};
+    ldgi_key_effect eff;
+    ldg_status s = ldgi_policy_apply(&env, st, seq, policy_finding, &pf, &eff, v->err);
+    if (s != LDG_OK)
+        return s;
+    if (seq == 0 && eff.op == LDGI_KEY_ADD) {
+        /* the genesis pins the log key and the origin [FMT-9] */
         v->have_genesis = true;
         memcpy(v->logkey, st->actor, LDG_PUB_BYTES);
         memcpy(v->origin, st->origin.p, st->origin.len); /* shape-checked: <= LDG_TEXT_MAX */
         v->origin_len = st->origin.len;
-        if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
-            finding(v, LDG_FINDING_FAIL, seq, "genesis", "the first admin key is the log key");
-        kslot *k = reg_find(&v->reg, st->key_pub, true);
-        if (!k)
-            return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
-        k->ks.added_seq = 0;
-        k->ks.revoked_seq = UINT64_MAX;
-        k->ks.roles = (uint8_t)ldgi_stmt_roles(st);
-        return LDG_OK;
     }
-    if (kc == LDGI_KIND_GENESIS) {
-        finding(v, LDG_FINDING_FAIL, seq, "genesis", "a genesis record after entry 0");
-        return LDG_OK;
-    }
-    if (st->has_origin && v->have_genesis &&
-        (st->origin.len != v->origin_len || memcmp(st->origin.p, v->origin, v->origin_len) != 0))
-        finding(v, LDG_FINDING_FAIL, seq, "policy",
-                "the statement was signed for ledger \"%.*s\", not this one (\"%.*s\")",
-                (int)(st->origin.len > 80 ? 80 : st->origin.len), st->origin.p,
-                (int)(v->origin_len > 80 ? 80 : v->origin_len), v->origin);
-    kslot *k = reg_find(&v->reg, st->actor, false);
-    char hx[17];
-    sodium_bin2hex(hx, sizeof hx, st->actor, 8);
-    if (!k) {
-        finding(v, LDG_FINDING_FAIL, seq, "key",
-                "signed by key %s..., which is not registered at this point", hx);
-        return LDG_OK;
-    }
-    if (k->ks.revoked_seq != UINT64_MAX && k->ks.revoked_seq < seq) {
-        finding(v, LDG_FINDING_FAIL, seq, "key", "signed by key %s..., revoked at entry %llu", hx,
-                (unsigned long long)k->ks.revoked_seq);
-        return LDG_OK;
-    }
-    if (!ldgi_stmt_role_ok(st, k->ks.roles, why, sizeof why)) {
-        finding(v, LDG_FINDING_FAIL, seq, "policy", "%s", why);
-        return LDG_OK;
-    }
-    /* Refs are joined with the leaf hashes computed from the entries at the end [VER-7]. */
-    for (size_t r = 0; seq >= v->o_since && r < st->nrefs; r++)
-        if (!ldgi_runs_add(v->refs, st->refs[r], seq, r + 1))
-            return runs_failed(v);
-    if (st->has_observed && seq >= v->o_since) {
-        static const uint8_t zero[LDG_HASH_BYTES];
-        bool ok;
-        if (st->observed_size > seq) {
-            ok = false;
-        } else if (st->observed_size == 0) {
-            ok = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0;
-        } else if (seq - (st->observed_size - 1) < RECENT) {
-            /* Most heads are recent: compare with the leaf hash we computed. */
-            ok = memcmp(v->recent[(st->observed_size - 1) % RECENT], st->observed_head,
-                        LDG_HASH_BYTES) == 0;
-        } else {
-            /* An older head is joined with the computed leaf hashes at the end. */
-            if (!ldgi_runs_add(v->refs, st->observed_head, seq, OBSERVED | (st->observed_size - 1)))
-                return runs_failed(v);
-            ok = true;
-        }
-        if (!ok)
-            finding(v, LDG_FINDING_FAIL, seq, "observed",
-                    "the signer observed a chain head (size %llu) that this chain does not have",
-                    (unsigned long long)st->observed_size);
-    }
-    if (kc == LDGI_KIND_KEY_ADD) {
-        kslot *nk = reg_find(&v->reg, st->key_pub, false);
-        if (v->have_genesis && memcmp(st->key_pub, v->logkey, LDG_PUB_BYTES) == 0) {
-            finding(v, LDG_FINDING_FAIL, seq, "key",
-                    "key.add of the ledger's log key: it signs nothing but the genesis");
-        } else if (nk) {
-            finding(v, LDG_FINDING_FAIL, seq, "key", "key.add of a key already registered");
-        } else if (!(nk = reg_find(&v->reg, st->key_pub, true))) {
-            return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
-        } else {
-            nk->ks.added_seq = seq;
-            nk->ks.revoked_seq = UINT64_MAX;
-            nk->ks.roles = (uint8_t)ldgi_stmt_roles(st);
-        }
-    } else if (kc == LDGI_KIND_KEY_REVOKE) {
-        kslot *rk = reg_find(&v->reg, st->key_pub, false);
-        if (!rk || rk->ks.revoked_seq != UINT64_MAX)
-            finding(v, LDG_FINDING_FAIL, seq, "key", "key.revoke of a key %s",
-                    rk ? "already revoked" : "never registered");
-        else
-            rk->ks.revoked_seq = seq;
-    }
-    return LDG_OK;
+    return ldgi_registry_apply(&v->reg, &eff, seq, v->err);
 }
 
 /*
@@ -1065,7 +1010,7 @@ check_totals(vstate *v)
                 "the key registry holds %llu keys; the key records add %zu", (unsigned long long)n,
                 v->reg.n);
     for (size_t i = 0; i < v->reg.cap; i++) {
-        kslot *k = &v->reg.slot[i];
+        ldgi_regslot *k = &v->reg.slot[i];
         if (!k->used)
             continue;
         const uint8_t *val;
@@ -1262,7 +1207,7 @@ out:
         pool_stop(&workers);
     ldgi_cur_close(cur);
     ldgi_txn_abort(v.t);
-    free(v.reg.slot);
+    ldgi_registry_free(&v.reg);
     free(v.wants);
     free(v.filter);
     free(v.ik);

@@ -94,12 +94,13 @@ cmd_verify_bundle(int argc, char **argv)
     if (sum.cp.size)
         tool_b64(sum.cp.root, LDG_HASH_BYTES, root, sizeof root);
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:b}", "verdict",
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b}", "verdict",
                               ok ? "ok" : "failed", "origin", sum.cp.origin, "checkpoint_size",
                               (json_int_t)sum.cp.size, "records", (json_int_t)sum.records,
                               "key_records", (json_int_t)sum.key_records, "failures",
                               (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
-                              "root", root, "trusted_log_key_from_bundle", sum.trusted_from_bundle);
+                              "unchecked_links", (json_int_t)sum.unchecked, "root", root,
+                              "trusted_log_key_from_bundle", sum.trusted_from_bundle);
         tool_print_json(o);
     } else {
         if (sum.trusted_from_bundle)
@@ -112,6 +113,10 @@ cmd_verify_bundle(int argc, char **argv)
                (unsigned long long)sum.key_records, (unsigned long long)sum.failures,
                (unsigned long long)sum.withheld, (unsigned long long)sum.cp.size, root);
         free(origin);
+        if (sum.unchecked)
+            printf("NOTE: %llu refs or observed chain heads name entries this bundle does not "
+                   "hold: not checked here (ldg verify on the ledger checks them).\n",
+                   (unsigned long long)sum.unchecked);
     }
     return ok ? EXIT_OK : EXIT_INTEGRITY;
 }
