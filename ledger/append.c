@@ -273,8 +273,14 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
         return s;
     int64_t now;
     ldg_time_now(&now, NULL);
-    /* Host time never decreases, even if the clock is set back [FMT-3]. */
-    uint64_t host_time = now > 0 && (uint64_t)now > last_time ? (uint64_t)now : last_time;
+    /*
+     * Host time never decreases [FMT-3]; when the clock reads earlier than the
+     * last entry (set back, or that entry's time jumped ahead), the time is
+     * held and what the clock read is recorded beside it, never hidden.
+     */
+    uint64_t clock = now > 0 ? (uint64_t)now : 0;
+    bool held = clock < last_time;
+    uint64_t host_time = held ? last_time : clock;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
     ldgi_buf eb = {0}, bb = {0};
     uint8_t *ik = ldgi_malloc(LDG_STUDY_MAX + 64);
@@ -303,7 +309,9 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
                         .seq = seq,
                         .stmt = sg->stmt,
                         .stmt_len = sg->stmt_len,
-                        .time_ns = host_time};
+                        .time_ns = host_time,
+                        .has_clock = held,
+                        .clock_ns = clock};
         memcpy(e.prev, prev, LDG_HASH_BYTES);
         memcpy(e.sig, sg->sig, LDG_SIG_BYTES);
         eb.len = 0;

@@ -187,7 +187,11 @@ static void
 entry_pack(const void *obj, msgpack_packer *pk)
 {
     const ldgi_entry *e = obj;
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 6 + (e->has_clock ? 1 : 0));
+    if (e->has_clock) {
+        pk_key(pk, "clock");
+        msgpack_pack_uint64(pk, e->clock_ns);
+    }
     pk_key(pk, "prev");
     pk_bin(pk, e->prev, LDG_HASH_BYTES);
     pk_key(pk, "seq");
@@ -659,14 +663,14 @@ ldgi_stmt_decode_proven(const uint8_t *p, size_t n, ldgi_stmt *s, const char **w
 static bool
 entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why, bool canon)
 {
-    static const char *const names[] = {"prev", "seq", "sig", "stmt", "time", "v"};
+    static const char *const names[] = {"clock", "prev", "seq", "sig", "stmt", "time", "v"};
     memset(e, 0, sizeof *e);
     rd r = {p, n, 0, NULL, !canon};
-    keyorder ko = {names, 6, 0};
+    keyorder ko = {names, 7, 0};
     size_t count;
     bool ok = n <= LDGI_ENTRY_MAX ? rd_container(&r, true, &count) : rd_fail(&r, "too large");
-    if (ok && count != 6)
-        ok = rd_fail(&r, "entry must have exactly 6 fields");
+    if (ok && count != 6 && count != 7)
+        ok = rd_fail(&r, "entry must have 6 fields, or 7 with clock");
     for (size_t i = 0; ok && i < count; i++) {
         ldgi_str k;
         int j;
@@ -675,14 +679,23 @@ entry_decode(const uint8_t *p, size_t n, ldgi_entry *e, const char **why, bool c
             break;
         }
         switch (j) {
-        case 0: ok = rd_bin_fixed(&r, e->prev, LDG_HASH_BYTES); break;
-        case 1: ok = rd_uint(&r, &e->seq); break;
-        case 2: ok = rd_bin_fixed(&r, e->sig, LDG_SIG_BYTES); break;
-        case 3: ok = rd_bin(&r, &e->stmt, &e->stmt_len); break;
-        case 4: ok = rd_uint(&r, &e->time_ns); break;
-        case 5: ok = rd_uint(&r, &e->v); break;
+        case 0:
+            ok = rd_uint(&r, &e->clock_ns);
+            e->has_clock = true;
+            break;
+        case 1: ok = rd_bin_fixed(&r, e->prev, LDG_HASH_BYTES); break;
+        case 2: ok = rd_uint(&r, &e->seq); break;
+        case 3: ok = rd_bin_fixed(&r, e->sig, LDG_SIG_BYTES); break;
+        case 4: ok = rd_bin(&r, &e->stmt, &e->stmt_len); break;
+        case 5: ok = rd_uint(&r, &e->time_ns); break;
+        case 6: ok = rd_uint(&r, &e->v); break;
         }
     }
+    /* keys are in order and unique, so 7 is all of them and 6 without clock is the rest */
+    if (ok && count == 6 && e->has_clock)
+        ok = rd_fail(&r, "entry must have 6 fields, or 7 with clock");
+    if (ok && e->has_clock && e->clock_ns >= e->time_ns)
+        ok = rd_fail(&r, "clock must be earlier than time (it records a held host time)");
     if (ok && r.i != n)
         ok = rd_fail(&r, "trailing bytes");
     if (ok && e->v != LDGI_FORMAT_VERSION)

@@ -120,6 +120,8 @@ typedef struct ldgi_entry {
     const uint8_t *stmt;
     size_t stmt_len;
     uint64_t time_ns;
+    bool has_clock;    /* the host clock read earlier than time_ns: time was held [FMT-3] */
+    uint64_t clock_ns; /* ...and this is what it read (< time_ns) */
 } ldgi_entry;
 
 /* Encoders append canonical msgpack to b; false on allocation failure. */

@@ -492,6 +492,8 @@ typedef struct ldg_keyinfo {
 typedef struct ldg_record {
     uint64_t seq;
     uint64_t host_time_ns;
+    int has_clock;     /* the host clock read earlier than the ledger's time, which was held */
+    uint64_t clock_ns; /* ...what it read [FMT-3] */
     uint8_t prev[LDG_HASH_BYTES];
     uint8_t leaf_hash[LDG_HASH_BYTES];
     uint8_t *entry; /* exact entry bytes (the Merkle leaf) */
@@ -580,6 +582,7 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, 
 typedef enum ldg_finding_level {
     LDG_FINDING_FAIL = 1,     /* integrity failure */
     LDG_FINDING_WITHHELD = 2, /* a body is absent: reported, never valid */
+    LDG_FINDING_WARN = 4,     /* not a failure, but QA must see it: a held host time [VER-4] */
 } ldg_finding_level;
 
 /*
@@ -604,6 +607,8 @@ typedef struct ldg_verify_opts {
      */
     uint64_t since_size;
     uint8_t since_root[LDG_HASH_BYTES];
+    /* The verifier's clock, UTC ns, for host times in its future [VER-4]; 0: read it now. */
+    int64_t now_ns;
 } ldg_verify_opts;
 
 typedef struct ldg_verify_summary {
@@ -613,6 +618,7 @@ typedef struct ldg_verify_summary {
     uint64_t signatures;
     uint8_t head[LDG_HASH_BYTES]; /* leaf hash of the last entry */
     uint8_t root[LDG_HASH_BYTES]; /* RFC 6962 tree head of all entries, recomputed [VER-10] */
+    uint64_t warnings;            /* findings of level WARN */
 } ldg_verify_summary;
 
 /*

@@ -230,6 +230,8 @@ build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t v
     }
     r->seq = seq;
     r->host_time_ns = e.time_ns;
+    r->has_clock = e.has_clock;
+    r->clock_ns = e.clock_ns;
     memcpy(r->prev, e.prev, LDG_HASH_BYTES);
     ldgi_leaf_hash(v, vl, r->leaf_hash);
     r->entry = ldgi_malloc(vl);

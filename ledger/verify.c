@@ -225,6 +225,9 @@ typedef struct vstate {
     uint64_t expect; /* next seq expected */
     uint8_t prev[LDG_HASH_BYTES];
     uint64_t last_time;
+    int64_t now;         /* the verifier's clock [VER-4] */
+    bool held_run;       /* the entry before held its host time (clock behind) */
+    bool future_warned;  /* a host time after the verifier's clock was reported */
     bool have_genesis;
     uint8_t logkey[LDG_PUB_BYTES];
     char origin[LDG_TEXT_MAX];
@@ -263,6 +266,8 @@ finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const
     va_end(ap);
     if (lvl == LDG_FINDING_FAIL)
         v->sum->failures++;
+    else if (lvl == LDG_FINDING_WARN)
+        v->sum->warnings++;
     else
         v->sum->withheld++;
     if (v->o && v->o->on_finding)
@@ -440,6 +445,72 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
     return ldgi_registry_apply(&v->reg, &eff, seq, v->err);
 }
 
+/* Nanoseconds as a rough human span: "3.2 s", "41 min", "172 years". */
+static void
+span(uint64_t ns, char out[32])
+{
+    double s = (double)ns / 1e9;
+    if (s < 120)
+        snprintf(out, 32, "%.1f s", s);
+    else if (s < 7200)
+        snprintf(out, 32, "%.0f min", s / 60);
+    else if (s < 3 * 86400)
+        snprintf(out, 32, "%.0f h", s / 3600);
+    else if (s < 730 * 86400)
+        snprintf(out, 32, "%.0f days", s / 86400);
+    else
+        snprintf(out, 32, "%.0f years", s / (365.2425 * 86400));
+}
+
+/*
+ * The host clock [VER-4][FMT-3]: a held host time must say so truthfully,
+ * and QA is told where the host clock ran behind the ledger's time (one
+ * WARN per run of held entries, past a second) and where a host time lies
+ * after the verifier's own clock (once): a clock that jumped ahead leaves
+ * both, and neither is hidden by the never-decreasing host time.
+ */
+#define CLOCK_SLACK_NS 1000000000ull     /* a held time under a second behind: NTP, not news */
+#define FUTURE_SLACK_NS 86400000000000ll /* a day: clocks of honest hosts differ less */
+
+static void
+check_clock(vstate *v, const ldgi_entry *e, uint64_t seq)
+{
+    char a[40], b[40], d[32];
+    if (e->has_clock) {
+        /* a held time is the time before it, and the clock read earlier than that */
+        if (seq == 0 || e->time_ns != v->last_time || e->clock_ns >= v->last_time)
+            finding(v, LDG_FINDING_FAIL, seq, "time",
+                    "the entry says its host time was held, but %s",
+                    seq == 0 || e->time_ns != v->last_time
+                        ? "its time is not the time of the entry before it"
+                        : "its clock reading is not earlier than that time");
+        else if (!v->held_run && v->last_time - e->clock_ns > CLOCK_SLACK_NS) {
+            ldg_time_format((int64_t)e->clock_ns, 0, 1, a);
+            ldg_time_format((int64_t)e->time_ns, 0, 1, b);
+            span(v->last_time - e->clock_ns, d);
+            finding(v, LDG_FINDING_WARN, seq, "clock",
+                    "the host clock read %s, %s behind the ledger's time %s: host time held from "
+                    "this entry until the clock catches up (an earlier host time jumped ahead, or "
+                    "the clock was set back)",
+                    a, d, b);
+        }
+        v->held_run = true;
+    } else {
+        v->held_run = false;
+    }
+    if (!v->future_warned && (int64_t)e->time_ns > v->now &&
+        (uint64_t)((int64_t)e->time_ns - v->now) > (uint64_t)FUTURE_SLACK_NS) {
+        v->future_warned = true;
+        ldg_time_format((int64_t)e->time_ns, 0, 1, a);
+        ldg_time_format(v->now, 0, 1, b);
+        span((uint64_t)((int64_t)e->time_ns - v->now), d);
+        finding(v, LDG_FINDING_WARN, seq, "time",
+                "host time %s is %s after this verifier's clock (%s): the host clock jumped "
+                "ahead, and every later entry keeps at least this time",
+                a, d, b);
+    }
+}
+
 /*
  * Recomputes the Merkle tree as the leaves stream in [VER-10]: every
  * perfect subtree entry seq completes is compared with the stored node.
@@ -585,6 +656,7 @@ phase_b(vstate *v, chunk *c)
                     (unsigned long long)(seq ? seq - 1 : 0));
         if (x->e.time_ns < v->last_time)
             finding(v, LDG_FINDING_FAIL, seq, "time", "host time goes backwards");
+        check_clock(v, &x->e, seq);
         v->last_time = x->e.time_ns > v->last_time ? x->e.time_ns : v->last_time;
         memcpy(v->prev, x->leaf, LDG_HASH_BYTES);
         memcpy(v->recent[seq % RECENT], x->leaf, LDG_HASH_BYTES);
@@ -1115,6 +1187,10 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
 {
     memset(sum, 0, sizeof *sum);
     vstate v = {.l = l, .o = o, .sum = sum, .err = err};
+    if (o && o->now_ns)
+        v.now = o->now_ns;
+    else
+        ldg_time_now(&v.now, NULL);
     chunk *c[3] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk)),
                    ldgi_calloc(1, sizeof(chunk))};
     v.ik = ldgi_malloc(LDG_STUDY_MAX + 64);

@@ -44,6 +44,24 @@ static const char ENTRY_HEX[] = "86a470726576c4205a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5
                                 "74756479ab4f4e432d323032352d3031a474696d65cf182ca137067ee9d6a274"
                                 "7ad1fed4a17601a474696d65cf182ca1388c064140a17601";
 
+/* [FMT-3] the same entry with the host time held: clock 1741944419000000000 first. */
+static const char HELD_ENTRY_HEX[] =
+    "87a5636c6f636bcf182ca13848f81e00a470726576c4205a5a5a5a5a5a5a5a5a"
+    "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5aa373657105a3736967"
+    "c4404783702a0f113c21187223d1ae7f375ceea6cfa2d4dfb623677c5cbfca43"
+    "4b67a8b2b29c41fca15145163b33fe7cfe9703d85562827b16bd0bf6847b275b"
+    "2e09a473746d74c4ed8aa56163746f72c42003a107bff3ce10be1d70dd18e74b"
+    "c09967e4d6309ba50d5f1ddc8664125531b8a4626f6479c42030451eaf47b111"
+    "3d6718450570f26a884376bf6eed9b51ada6a40d6382f67617a46b696e64a861"
+    "7070726f76616ca76d65616e696e67a8617070726f76616ca86f627365727665"
+    "649205c4205a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+    "5a5a5a5a5aa47265667391c4205a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+    "5a5a5a5a5a5a5a5a5a5a5a5a5aa57374756479ab4f4e432d323032352d3031a4"
+    "74696d65cf182ca137067ee9d6a2747ad1fed4a17601a474696d65cf182ca138"
+    "8c064140a17601";
+static const char HELD_LEAF_HEX[] =
+    "66e6ccd5ff1d6bf4030065c5b71529ce520250cb1fb8c1f84d87d9685acbd8b5";
+
 static const char LEAF_HEX[] = "bea896178b4987deb28aa75f0582f203167f167901e63e1ceddad00136ab386b";
 
 static const char LINE[] =
@@ -424,6 +442,41 @@ Test(spec_vectors, entry_decoder_refuses_noncanonical_forms)
     free(p);
 }
 
+Test(spec_vectors, held_entry_encodes_decodes_and_hashes_as_the_spec_says)
+{
+    size_t n, hn;
+    uint8_t *p = unhex(ENTRY_HEX, &n), *h = unhex(HELD_ENTRY_HEX, &hn);
+    ldgi_entry e;
+    const char *why;
+    cr_assert(ldgi_entry_decode(p, n, &e, &why), "%s", why);
+    cr_assert_not(e.has_clock, "the worked example held nothing");
+    e.has_clock = true;
+    e.clock_ns = 1741944419000000000ull;
+    ldgi_buf b = {0};
+    cr_assert(ldgi_entry_encode(&e, &b));
+    assert_hex(b.p, b.len, HELD_ENTRY_HEX, "the held entry");
+    ldgi_entry d;
+    cr_assert(ldgi_entry_decode(h, hn, &d, &why), "%s", why);
+    cr_assert(d.has_clock && d.clock_ns == 1741944419000000000ull);
+    cr_assert_eq(d.time_ns, e.time_ns);
+    uint8_t leaf[32];
+    ldgi_leaf_hash(h, hn, leaf);
+    assert_hex(leaf, 32, HELD_LEAF_HEX, "the held entry's leaf hash");
+    /* clock at or after time is no held time; 7 pairs need the clock */
+    d.clock_ns = d.time_ns;
+    b.len = 0;
+    cr_assert(ldgi_entry_encode(&d, &b));
+    refuse_entry(b.p, b.len, "clock not before time");
+    uint8_t *q = malloc(n);
+    memcpy(q, p, n);
+    q[0] = 0x87;
+    refuse_entry(q, n, "seven pairs without clock");
+    free(q);
+    ldgi_buf_free(&b);
+    free(p);
+    free(h);
+}
+
 /*
  * A negative integer where only non-negative ones are allowed (seq, v, observed
  * size) must be refused, not dereference the NULL signed-value pointer of rd_uint.
@@ -504,7 +557,8 @@ Test(spec_vectors, spec_text_holds_these_vectors)
     char *spec = read_spec();
     if (!spec)
         cr_skip_test("spec/format.md not found from the working directory");
-    const char *const vec[] = {COMMIT_HEX, STMT_HEX, SIG_HEX, ENTRY_HEX, LEAF_HEX, VKEY_LINE};
+    const char *const vec[] = {COMMIT_HEX, STMT_HEX,       SIG_HEX,      ENTRY_HEX,
+                               LEAF_HEX,   HELD_ENTRY_HEX, HELD_LEAF_HEX, VKEY_LINE};
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
         cr_expect(strstr(spec, vec[i]) != NULL, "spec/format.md lacks %.40s...", vec[i]);
     /* The line is wrapped at 100 characters in the spec; without whitespace it is whole. */

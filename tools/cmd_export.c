@@ -235,6 +235,12 @@ jsonl_record(xctx *x, emit *e, const ldg_record *r)
     ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
     em_s(e, ",\"host_time_utc\":");
     em_json_str(e, t);
+    if (r->has_clock) {
+        /* [EXP-5] the host clock read earlier; the ledger's time was held [FMT-3] */
+        ldg_time_format((int64_t)r->clock_ns, 0, 1, t);
+        em_s(e, ",\"host_clock_utc\":");
+        em_json_str(e, t);
+    }
     em_s(e, ",\"kind\":");
     em_json_str(e, r->kind);
     em_s(e, ",\"study\":");

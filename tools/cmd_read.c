@@ -36,6 +36,12 @@ record_json(const ldg_record *r)
     json_t *o = json_object();
     json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
     json_object_set_new(o, "time", json_string(t));
+    if (r->has_clock) {
+        /* [FMT-3] the host clock read earlier; the ledger's time was held */
+        char hc[40];
+        ldg_time_format((int64_t)r->clock_ns, 0, 1, hc);
+        json_object_set_new(o, "host_clock", json_string(hc));
+    }
     json_object_set_new(o, "kind", json_string(r->kind));
     json_object_set_new(o, "study", json_string(r->study));
     json_t *a = json_object();
@@ -136,6 +142,12 @@ print_human(const ldg_record *r, bool full)
     char off[8];
     tool_utc_offset(r->tz_min, off);
     printf("  claimed time  %s (UTC offset %s)\n", ct, off);
+    if (r->has_clock) {
+        char hc[40];
+        ldg_time_format((int64_t)r->clock_ns, 0, 1, hc);
+        printf("  host clock    %s: behind the ledger's time, which was held (ldg verify warns)\n",
+               hc);
+    }
     printf("  signer        %s, %s, roles %s, key %s\n",
            r->signer.name ? r->signer.name : "(unregistered)", r->signer.org ? r->signer.org : "?",
            r->signer.roles ? r->signer.roles : "?", r->signer.id[0] ? r->signer.id : "?");

@@ -38,7 +38,9 @@ static void
 on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, const char *detail)
 {
     struct vctx *c = ctx;
-    const char *level = lvl == LDG_FINDING_FAIL ? "FAIL" : "WITHHELD";
+    const char *level = lvl == LDG_FINDING_FAIL   ? "FAIL"
+                        : lvl == LDG_FINDING_WARN ? "WARN"
+                                                  : "WITHHELD";
     if (c->tty)
         fputs("\r\033[K", stderr);
     if (c->json) {
@@ -224,6 +226,8 @@ cmd_verify(int argc, char **argv)
         /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
         if (j && o.since_size)
             json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
+        if (j)
+            json_object_set_new(j, "warnings", json_integer((json_int_t)sum.warnings));
         char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (t)
             puts(t);
@@ -242,6 +246,9 @@ cmd_verify(int argc, char **argv)
                    (unsigned long long)o.since_size, safe ? safe : "the --since checkpoint");
             free(safe);
         }
+        if (sum.warnings)
+            printf("; %llu warnings (WARN above: not failures, but QA must see them)",
+                   (unsigned long long)sum.warnings);
         putchar('\n');
     }
     return ok ? EXIT_OK : EXIT_INTEGRITY;
