@@ -105,8 +105,11 @@ body_status(const xctx *x, const ldg_record *r)
 {
     if (r->body_state == LDG_BODY_MISMATCH)
         return "mismatch";
+    /* [VER-8] a body the ledger lost without an erasure record is no exporter's choice */
     if (r->body_state == LDG_BODY_WITHHELD)
-        return "withheld";
+        return "missing";
+    if (r->body_state == LDG_BODY_ERASED)
+        return "erased";
     return x->withhold ? "withheld-by-export" : "ok";
 }
 
@@ -299,6 +302,10 @@ jsonl_record(xctx *x, emit *e, const ldg_record *r)
         em_s(e, "null");
     em_s(e, ",\"body_status\":");
     em_json_str(e, body_status(x, r));
+    if (r->body_state == LDG_BODY_ERASED) {
+        em_s(e, ",\"erased_by\":");
+        em_u64(e, r->erased_by);
+    }
     em_s(e, ",\"commitment\":");
     em_json_b64(e, r->commitment, LDG_HASH_BYTES);
     em_s(e, ",\"leaf_hash\":");
@@ -373,7 +380,13 @@ csv_record(xctx *x, emit *e, const ldg_record *r)
     em_c(e, ',');
     em_csv(e, r->reason, true);
     em_c(e, ',');
-    em_csv(e, body_status(x, r), false);
+    if (r->body_state == LDG_BODY_ERASED) {
+        char st[48];
+        snprintf(st, sizeof st, "erased by %llu", (unsigned long long)r->erased_by);
+        em_csv(e, st, false);
+    } else {
+        em_csv(e, body_status(x, r), false);
+    }
     em_c(e, ',');
     sodium_bin2hex(b64, sizeof b64, r->leaf_hash,
                    LDG_HASH_BYTES); /* hex: never read as a formula */
@@ -423,6 +436,10 @@ evidence_line(xctx *x, emit *e, const ldg_record *r)
     }
     em_s(e, "]},\"body_status\":");
     em_json_str(e, body_status(x, r));
+    if (r->body_state == LDG_BODY_ERASED) {
+        em_s(e, ",\"erased_by\":");
+        em_u64(e, r->erased_by);
+    }
     bool show = r->body && !x->withhold;
     em_s(e, ",\"salt\":");
     if (show)
