@@ -416,10 +416,11 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
 /*
  * [POL-11] An erasure record at seq: the record it names must be a user
  * record of its study; the pairing with the missing body is merged at the
- * end (merge_erasures).
+ * end (merge_erasures).  Only a valid erasure (no failure of its own:
+ * signature, key, role, legal basis) explains a missing body.
  */
 static ldg_status
-check_erasure(vstate *v, const ldgi_stmt *st, uint64_t seq)
+check_erasure(vstate *v, const ldgi_stmt *st, uint64_t seq, bool valid)
 {
     if (st->nrefs != 1)
         return LDG_OK; /* check_policy reported it */
@@ -440,6 +441,8 @@ check_erasure(vstate *v, const ldgi_stmt *st, uint64_t seq)
         finding(v, LDG_FINDING_FAIL, seq, "policy", "the erasure names a later entry");
         return LDG_OK;
     }
+    if (!valid)
+        return LDG_OK;
     if (target < v->o_since)
         v->erased_below++;
     return erasure_add(v, target, seq, ERASURE) ? LDG_OK : runs_failed(v);
@@ -708,6 +711,7 @@ phase_b(vstate *v, chunk *c)
         }
         if (seq >= v->o_since)
             v->sum->signatures++;
+        uint64_t fails = v->sum->failures; /* an erasure with a failure of its own erases nothing */
         if (!x->sig_ok)
             finding(v, LDG_FINDING_FAIL, seq, "signature",
                     "signature does not verify under the statement's key");
@@ -725,8 +729,10 @@ phase_b(vstate *v, chunk *c)
             /* [VER-11] each erasure below the checkpoint took one body below it */
             v->erased_below += ldgi_stmt_is_erasure(&x->st);
         } else if ((s = check_policy(v, &x->st, seq)) != LDG_OK ||
-                   (s = check_body(v, &x->st, seq)) || (s = check_indexes(v, x, seq)) ||
-                   (ldgi_stmt_is_erasure(&x->st) && (s = check_erasure(v, &x->st, seq)))) {
+                   (s = check_body(v, &x->st, seq)) ||
+                   (ldgi_stmt_is_erasure(&x->st) &&
+                    (s = check_erasure(v, &x->st, seq, v->sum->failures == fails))) ||
+                   (s = check_indexes(v, x, seq))) {
             return s;
         }
         /*

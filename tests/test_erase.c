@@ -246,6 +246,21 @@ Test(erase, detects_the_erasure_record_s_own_body_deleted, .fini = tmp_cleanup)
     run_free(&r);
 }
 
+/* An erasure that does not verify explains nothing: the body is missing without one. */
+Test(erase, detects_an_erasure_whose_signature_is_broken, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_erase_ledger(d);
+    erase(d, "6", 0, "erase");
+    flip_signature_bit(d, 8, 9);
+    run_result r = LDG(d, NULL, "verify", "--json");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 8, "signature"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", 6, "body"), "%s", r.out);
+    cr_assert(!has_finding(r.out, "ERASED", 6, "body"), "%s", r.out);
+    run_free(&r);
+}
+
 /* ----------------------------------------------------------- refusals -- */
 
 Test(erase, refuses_erasure_without_the_eraser_role, .fini = tmp_cleanup)
@@ -472,6 +487,12 @@ Test(erase, exports_show_erased_with_the_erasure_s_seq, .fini = tmp_cleanup)
     cr_assert(strstr(t, "\"body_status\":\"withheld-by-export\""), "%s", t);
     cr_assert(strstr(t, "\"body_status\":\"erased\",\"erased_by\":8"), "%s", t);
     free(t);
+    /* a bundle carries the marker; its verifier reports the body absent, not valid */
+    ok(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar"), "export bundle");
+    run_result r = LDG(d, NULL, "verify-bundle", "b.tar", "--trust", "log.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "#6      body: body erased in the ledger"), "%s", r.out);
+    run_free(&r);
 }
 
 /* --------------------------------------------------- verify --since -- */
