@@ -154,6 +154,17 @@ Test(erase, detects_body_deleted_without_an_erasure_record, .fini = tmp_cleanup)
     cr_assert_str_eq(json_string_value(json_object_get(o, "body_status")), "missing", "%s", r.out);
     json_decref(o);
     run_free(&r);
+    /* an export marks it and exits 1, as for an altered body */
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "t.jsonl");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "missing"), "%s", r.err);
+    run_free(&r);
+    char p[600];
+    snprintf(p, sizeof p, "%s/t.jsonl", d);
+    char *t = read_file(p, NULL);
+    cr_assert(t && strstr(t, "\"body_status\":\"missing\""), "%s", t);
+    free(t);
 }
 
 Test(erase, erase_removes_the_body_and_verify_reports_who_when_and_why, .fini = tmp_cleanup)

@@ -65,7 +65,8 @@ typedef struct xctx {
     uint64_t proven;   /* signatures below: vouched for by --verified */
     uint64_t records;  /* exported */
     uint64_t bad_sigs; /* INVALID signatures exported */
-    uint64_t mismatch; /* bodies that do not match their commitment */
+    uint64_t mismatch; /* bodies that do not match their commitment, or missing [VER-8] */
+    uint64_t missing;  /* of which missing without an erasure record */
     uint64_t first_bad;
     html_ctx *html;
     emit *spool; /* HTML: the record table, written before the summary above it */
@@ -779,11 +780,14 @@ one_record(void *ctx, const ldg_record *r)
 {
     xctx *x = ctx;
     x->records++;
-    if (r->sig_state == LDG_SIG_INVALID || r->body_state == LDG_BODY_MISMATCH) {
+    /* [VER-8] a body missing without an erasure record is a failure, as an altered one */
+    bool bad_body = r->body_state == LDG_BODY_MISMATCH || r->body_state == LDG_BODY_WITHHELD;
+    if (r->sig_state == LDG_SIG_INVALID || bad_body) {
         if (!x->bad_sigs && !x->mismatch)
             x->first_bad = r->seq;
         x->bad_sigs += r->sig_state == LDG_SIG_INVALID;
-        x->mismatch += r->body_state == LDG_BODY_MISMATCH;
+        x->mismatch += bad_body;
+        x->missing += r->body_state == LDG_BODY_WITHHELD;
     }
     if (x->fmt == FMT_JSONL) {
         jsonl_record(x, &x->em, r);
@@ -1209,12 +1213,18 @@ cmd_export(int argc, char **argv)
             rc = tool_error(EXIT_INTEGRITY,
                             "INTEGRITY: the first %llu entries changed since %s was verified",
                             (unsigned long long)qcp.size, verified);
-        if (x->bad_sigs || x->mismatch)
+        if (x->bad_sigs || x->mismatch) {
+            char missing[96] = "";
+            if (x->missing)
+                snprintf(missing, sizeof missing, " (%llu missing without an erasure record)",
+                         (unsigned long long)x->missing);
             rc = tool_error(EXIT_INTEGRITY,
-                            "INTEGRITY: %llu invalid signatures and %llu altered bodies among "
+                            "INTEGRITY: %llu invalid signatures and %llu altered bodies%s among "
                             "the exported records (first at #%llu), marked in the export",
-                            (unsigned long long)x->bad_sigs, (unsigned long long)x->mismatch,
+                            (unsigned long long)x->bad_sigs,
+                            (unsigned long long)(x->mismatch - x->missing), missing,
                             (unsigned long long)x->first_bad);
+        }
     }
     for (int i = 0; x->sp && i < NSP; i++)
         if (x->sp[i].f)
