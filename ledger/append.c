@@ -163,6 +163,87 @@ env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err 
     return LDG_OK;
 }
 
+ldg_status
+ldgi_erasure_target(ldgi_txn *t, const ldgi_stmt *st, uint64_t *target, char *why, size_t wl,
+                    ldg_err *err)
+{
+    const uint8_t *v;
+    size_t vl;
+    char hx[17];
+    short_hex(st->refs[0], hx);
+    ldg_status s = ldgi_get(t, LDGI_DB_LEAF, st->refs[0], LDG_HASH_BYTES, &v, &vl, err);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    uint8_t leaf[LDG_HASH_BYTES];
+    /* The leaf index is derived: the entry it names must hash to the ref. */
+    if (s == LDG_OK && vl == 8 && (s = ldgi_leaf_at(t, ldgi_rd64(v), leaf, err)) != LDG_OK &&
+        s != LDG_E_NOTFOUND)
+        return s;
+    if (s != LDG_OK || vl != 8 || memcmp(leaf, st->refs[0], LDG_HASH_BYTES) != 0)
+        return snprintf(why, wl, "the erasure's ref (%s...) names no entry in this ledger", hx),
+               LDG_E_POLICY;
+    *target = ldgi_rd64(v);
+    uint8_t k[8];
+    ldgi_be64(k, *target);
+    if ((s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err)) != LDG_OK)
+        return s;
+    ldgi_stmt *ts = ldgi_malloc(sizeof *ts);
+    if (!ts)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    ldgi_entry e;
+    const char *dwhy;
+    unsigned long long ts_seq = (unsigned long long)*target;
+    s = LDG_OK;
+    if (!ldgi_entry_decode(v, vl, &e, &dwhy) || !ldgi_stmt_decode(e.stmt, e.stmt_len, ts, &dwhy))
+        s = ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode; run ldg verify", ts_seq);
+    else if (ldgi_kind_class(ts->kind.p, ts->kind.len) != LDGI_KIND_USER)
+        s = (snprintf(why, wl,
+                      "entry %llu is a %.*s record: only a user record's body can be erased",
+                      ts_seq, (int)ts->kind.len, ts->kind.p),
+             LDG_E_POLICY);
+    else if (ldgi_stmt_is_erasure(ts))
+        s = (snprintf(why, wl, "entry %llu is an erasure record: an erasure cannot be erased",
+                      ts_seq),
+             LDG_E_POLICY);
+    else if (ts->study.len != st->study.len || memcmp(ts->study.p, st->study.p, st->study.len))
+        s = (snprintf(why, wl,
+                      "the erasure is for study \"%.*s\" but entry %llu is of study \"%.*s\"",
+                      (int)(st->study.len > 80 ? 80 : st->study.len), st->study.p, ts_seq,
+                      (int)(ts->study.len > 80 ? 80 : ts->study.len), ts->study.p),
+             LDG_E_POLICY);
+    free(ts);
+    return s;
+}
+
+/*
+ * [POL-11] An erasure: its body names a legal basis, and the body it erases
+ * is still in the ledger (so a record is erased once).  *target: its seq.
+ */
+static ldg_status
+check_erasure(ldgi_txn *t, const ldgi_stmt *st, const ldg_signed *sg, uint64_t *target, char *why,
+              size_t wl, ldg_err *err)
+{
+    if (!ldgi_body_legal_basis(sg->body, sg->body_len, NULL, 0))
+        return snprintf(why, wl,
+                        "an erasure's body needs a non-empty \"legal_basis\" (e.g. \"GDPR Art. "
+                        "17(1)(b)\")"),
+               LDG_E_POLICY;
+    ldg_status s = ldgi_erasure_target(t, st, target, why, wl, err);
+    if (s != LDG_OK)
+        return s;
+    const uint8_t *v;
+    size_t vl;
+    uint8_t k[8];
+    ldgi_be64(k, *target);
+    s = ldgi_get(t, LDGI_DB_BODIES, k, 8, &v, &vl, err);
+    if (s == LDG_E_NOTFOUND)
+        return snprintf(why, wl,
+                        "the body of entry %llu is not in the ledger (already erased, or missing)",
+                        (unsigned long long)*target),
+               LDG_E_POLICY;
+    return s;
+}
+
 static ldg_status
 env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
            ldg_err *err)
@@ -290,7 +371,7 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
     }
     for (size_t i = 0; i < n; i++) {
         const ldg_signed *sg = sv[i];
-        uint64_t seq = size + i;
+        uint64_t seq = size + i, erased = UINT64_MAX;
         const char *dwhy = NULL;
         char why[300];
         if (!ldgi_stmt_decode(sg->stmt, sg->stmt_len, st, &dwhy)) {
@@ -301,6 +382,13 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
         first_refusal fr = {.status = LDG_OK};
         if ((s = ldgi_policy_apply(&env, st, seq, refusal, &fr, &eff, err)) != LDG_OK)
             goto done;
+        if (fr.status == LDG_OK && ldgi_stmt_is_erasure(st)) {
+            s = check_erasure(t, st, sg, &erased, fr.why, sizeof fr.why, err);
+            if (s == LDG_E_POLICY || s == LDG_E_INPUT)
+                fr.status = s;
+            else if (s != LDG_OK)
+                goto done;
+        }
         if (fr.status != LDG_OK) {
             s = refuse(err, many, base + i, fr.status, fr.why);
             goto done;
@@ -353,6 +441,12 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
         if ((s = ldgi_put(t, LDGI_DB_ACTOR, ik, LDG_PUB_BYTES + 8, "", 0, false, false, err)) ||
             (s = write_key_state(t, &eff, seq, err)))
             goto done;
+        if (erased != UINT64_MAX) {
+            /* [POL-11] the body (salt and text) goes in the transaction that records why. */
+            ldgi_be64(sk, erased);
+            if ((s = ldgi_del(t, LDGI_DB_BODIES, sk, 8, err)) != LDG_OK)
+                goto done;
+        }
         if (out) {
             out[i].seq = seq;
             memcpy(out[i].leaf_hash, leaf, LDG_HASH_BYTES);

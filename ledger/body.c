@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,4 +45,17 @@ ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ld
     *out = s;
     *outlen = n;
     return LDG_OK;
+}
+
+bool
+ldgi_body_legal_basis(const uint8_t *body, size_t len, char *out, size_t outlen)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je);
+    const char *lb = json_string_value(json_object_get(j, "legal_basis"));
+    bool ok = lb && *lb;
+    if (ok && out && outlen)
+        snprintf(out, outlen, "%s", lb);
+    json_decref(j);
+    return ok;
 }

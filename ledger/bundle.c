@@ -635,6 +635,10 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
                 finding(b, LDG_FINDING_FAIL, seq, "body",
                         "the body does not match the signed commitment (altered)");
         }
+    } else if (bs && strcmp(bs, "erased") == 0) {
+        /* [POL-11] erased in the ledger by a signed erasure record: absent, never valid */
+        finding(b, LDG_FINDING_WITHHELD, seq, "body",
+                "body erased in the ledger: not in the bundle");
     } else if (bs && (strcmp(bs, "withheld") == 0 || strcmp(bs, "withheld-by-export") == 0)) {
         finding(b, LDG_FINDING_WITHHELD, seq, "body", "body withheld%s: not in the bundle",
                 strcmp(bs, "withheld") == 0 ? " in the ledger" : " from this export");

@@ -163,6 +163,7 @@ enum ldgi_role {
     LDGI_ROLE_AUTHOR = 1u << 1,
     LDGI_ROLE_DECIDER = 1u << 2,
     LDGI_ROLE_APPROVER = 1u << 3,
+    LDGI_ROLE_ERASER = 1u << 4,
 };
 typedef enum ldgi_kindclass {
     LDGI_KIND_UNKNOWN = 0,
@@ -185,6 +186,8 @@ ldg_status ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen);
 bool ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t whylen);
 /* Role bits named in a key statement. */
 unsigned ldgi_stmt_roles(const ldgi_stmt *s);
+/* True for a statement of kind "erasure" [POL-11]. */
+bool ldgi_stmt_is_erasure(const ldgi_stmt *s);
 
 
 /* --- the signed statement object (sign.c) --- */
@@ -214,6 +217,12 @@ bool ldgi_key_name_valid(const char *name);
 /* Parses a JSON object and writes its canonical form (malloc'd, NUL-terminated). */
 ldg_status ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen,
                                ldg_err *err);
+/*
+ * [POL-11] The legal basis of an erasure body: true when body[0..len) is a
+ * JSON object whose "legal_basis" is a non-empty string; it is copied to out
+ * (cut to outlen - 1 bytes; out may be NULL).
+ */
+bool ldgi_body_legal_basis(const uint8_t *body, size_t len, char *out, size_t outlen);
 
 /* --- threads (buf.c) --- */
 unsigned ldgi_ncpu(void);
@@ -270,6 +279,8 @@ ldg_status ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uin
 ldg_status ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_t vl,
                     bool noover, bool append, ldg_err *err);
 ldg_status ldgi_count(ldgi_txn *t, ldgi_db db, uint64_t *n, ldg_err *err);
+/* Deletes key k; LDG_E_NOTFOUND when absent. */
+ldg_status ldgi_del(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, ldg_err *err);
 
 /* Cursor: positions at the first key >= k (or the first key if k is NULL). */
 ldg_status ldgi_cur_open(ldgi_txn *t, ldgi_db db, ldgi_cur **c, ldg_err *err);
@@ -411,6 +422,18 @@ ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], 
 /* base: items already appended in this transaction (for messages and err->index). */
 ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, size_t base,
                            ldg_appended *out, bool allow_genesis, ldg_err *err);
+/*
+ * [POL-11] The record erasure statement st (one ref) erases, resolved in t
+ * through the leaf index and checked against the entry's own bytes: *target
+ * is its seq.  LDG_E_POLICY (why says it) when the ref names no entry, or an
+ * entry that is not a user record, is itself an erasure, or is of another
+ * study; the caller checks the body is there.  Other statuses: could not read.
+ */
+ldg_status ldgi_erasure_target(ldgi_txn *t, const ldgi_stmt *st, uint64_t *target, char *why,
+                               size_t wl, ldg_err *err);
+/* [POL-11] The seq of the erasure record that names entry seq (leaf hash leaf), if any. */
+ldg_status ldgi_erasure_of(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES],
+                           uint64_t *erasure, ldg_err *err);
 /* Creates the directory and an empty environment (refuses an existing ledger). */
 ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
 const char *ldgi_ledger_dir(const ldg_ledger *l);

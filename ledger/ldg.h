@@ -485,8 +485,9 @@ typedef struct ldg_keyinfo {
 } ldg_keyinfo;
 
 #define LDG_BODY_OK 0
-#define LDG_BODY_WITHHELD 1 /* absent from the ledger: erased or never supplied */
+#define LDG_BODY_WITHHELD 1 /* absent, and no erasure record names it: verify fails it [VER-8] */
 #define LDG_BODY_MISMATCH 2 /* present but does not match the commitment */
+#define LDG_BODY_ERASED 3   /* absent, erased by the erasure record at seq erased_by [POL-11] */
 
 /* A decoded record; every pointer owned by the record. */
 typedef struct ldg_record {
@@ -518,6 +519,7 @@ typedef struct ldg_record {
     ldg_keyinfo key;    /* as stated in this record */
     ldg_keyinfo signer; /* the actor as registered in the ledger */
     int sig_state;      /* LDG_SIG_*: set by ldg_log_checked, UNCHECKED elsewhere */
+    uint64_t erased_by; /* LDG_BODY_ERASED: seq of the erasure record; else UINT64_MAX */
 } ldg_record;
 
 #define LDG_SIG_UNCHECKED 0
@@ -581,7 +583,8 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, 
 
 typedef enum ldg_finding_level {
     LDG_FINDING_FAIL = 1,     /* integrity failure */
-    LDG_FINDING_WITHHELD = 2, /* a body is absent: reported, never valid */
+    LDG_FINDING_WITHHELD = 2, /* a body is absent from a bundle: reported, never valid */
+    LDG_FINDING_ERASED = 3,   /* a body was erased by a signed erasure record [POL-11] */
     LDG_FINDING_WARN = 4,     /* not a failure, but QA must see it: a held host time [VER-4] */
 } ldg_finding_level;
 
@@ -618,6 +621,7 @@ typedef struct ldg_verify_summary {
     uint64_t signatures;
     uint8_t head[LDG_HASH_BYTES]; /* leaf hash of the last entry */
     uint8_t root[LDG_HASH_BYTES]; /* RFC 6962 tree head of all entries, recomputed [VER-10] */
+    uint64_t erased;              /* findings of level ERASED [VER-8] */
     uint64_t warnings;            /* findings of level WARN */
 } ldg_verify_summary;
 

@@ -29,6 +29,7 @@ static const struct {
     {"action", LDGI_ROLE_AUTHOR},
     {"document", LDGI_ROLE_AUTHOR},
     {"correction", LDGI_ROLE_AUTHOR | LDGI_ROLE_DECIDER | LDGI_ROLE_APPROVER},
+    {"erasure", LDGI_ROLE_ERASER}, /* [POL-11] */
 };
 
 static bool
@@ -78,6 +79,8 @@ ldgi_role_bit(const char *r, size_t len)
         return LDGI_ROLE_DECIDER;
     if (eq(r, len, "approver"))
         return LDGI_ROLE_APPROVER;
+    if (eq(r, len, "eraser"))
+        return LDGI_ROLE_ERASER;
     return 0;
 }
 
@@ -122,12 +125,18 @@ key_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         return WHY("a key needs at least one role");
     for (size_t i = 0; i < s->nroles; i++) {
         if (!ldgi_role_bit(s->roles[i].p, s->roles[i].len))
-            return WHY("unknown role \"%.*s\" (admin, author, decider, approver)",
+            return WHY("unknown role \"%.*s\" (admin, author, decider, approver, eraser)",
                        (int)s->roles[i].len, s->roles[i].p);
         if (i && str_cmp(s->roles[i - 1], s->roles[i]) >= 0)
             return WHY("roles must be sorted and unique");
     }
     return true;
+}
+
+bool
+ldgi_stmt_is_erasure(const ldgi_stmt *s)
+{
+    return eq(s->kind.p, s->kind.len, "erasure");
 }
 
 unsigned
@@ -177,6 +186,10 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
                           s->kind.p[0] == 'a' ? "an" : "a", (int)s->kind.len, s->kind.p);
         if (eq(s->kind.p, s->kind.len, "correction") && (s->nrefs == 0 || !s->has_reason))
             return REFUSE("a correction needs a ref to the record it corrects and a reason");
+        /* [POL-11] one erasure, one record; its legal basis is in the body (append checks). */
+        if (ldgi_stmt_is_erasure(s) && (s->nrefs != 1 || !s->has_reason))
+            return REFUSE("an erasure needs exactly one ref (the record whose body it erases) "
+                          "and a reason");
         return LDG_OK;
     }
     /* System kinds [POL-3]: no study, no refs. */
@@ -228,6 +241,7 @@ ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t whylen)
                        : need == LDGI_ROLE_DECIDER  ? "decider"
                        : need == LDGI_ROLE_APPROVER ? "approver"
                        : need == LDGI_ROLE_AUTHOR   ? "author"
+                       : need == LDGI_ROLE_ERASER   ? "eraser"
                                                     : "author, decider or approver";
     return WHY("kind %.*s needs the %s role", (int)s->kind.len, s->kind.p, role);
 }

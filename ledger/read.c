@@ -210,6 +210,52 @@ lookup_key_cached(ldgi_txn *t, keycache *kc, const uint8_t pub[LDG_PUB_BYTES], l
 }
 
 /* Decodes one stored entry into a freshly allocated record. */
+/*
+ * Walks the kind index's erasure records (few: one per erased body) for the
+ * one whose statement, read from its entry, names this leaf hash.  The index
+ * only says where to look; what counts is the signed statement.
+ */
+ldg_status
+ldgi_erasure_of(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], uint64_t *erasure,
+                ldg_err *err)
+{
+    static const char prefix[] = "erasure"; /* kind || 0x00 || seq(8) [STO-1] */
+    const size_t pl = sizeof prefix;        /* with the 0x00 */
+    uint8_t from[sizeof prefix + 8];
+    memcpy(from, prefix, pl);
+    ldgi_be64(from + pl, seq + 1);
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_KIND, &c, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st) {
+        ldgi_cur_close(c);
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    }
+    const uint8_t *k, *v, *ev;
+    size_t kl, vl, el;
+    for (s = ldgi_cur_seek(c, from, sizeof from, &k, &kl, &v, &vl, err); s == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
+        if (kl != pl + 8 || memcmp(k, prefix, pl) != 0) {
+            s = LDG_E_NOTFOUND;
+            break;
+        }
+        ldgi_entry e;
+        const char *why;
+        if (ldgi_get(t, LDGI_DB_ENTRIES, k + pl, 8, &ev, &el, NULL) == LDG_OK &&
+            ldgi_entry_decode(ev, el, &e, &why) && ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) &&
+            ldgi_stmt_is_erasure(st) && st->nrefs == 1 &&
+            memcmp(st->refs[0], leaf, LDG_HASH_BYTES) == 0) {
+            *erasure = ldgi_rd64(k + pl);
+            break;
+        }
+    }
+    free(st);
+    ldgi_cur_close(c);
+    return s;
+}
+
 static ldg_status
 build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out,
              ldg_err *err)
@@ -275,8 +321,13 @@ build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t v
     uint8_t bk[8];
     ldgi_be64(bk, seq);
     s = ldgi_get(t, LDGI_DB_BODIES, bk, 8, &bv, &bl, err);
+    r->erased_by = UINT64_MAX;
     if (s == LDG_E_NOTFOUND) {
-        r->body_state = LDG_BODY_WITHHELD;
+        /* [POL-11] Missing is not withheld: only a signed erasure record explains it. */
+        if ((s = ldgi_erasure_of(t, seq, r->leaf_hash, &r->erased_by, err)) != LDG_OK &&
+            s != LDG_E_NOTFOUND)
+            goto fail;
+        r->body_state = s == LDG_OK ? LDG_BODY_ERASED : LDG_BODY_WITHHELD;
     } else if (s != LDG_OK) {
         goto fail;
     } else {

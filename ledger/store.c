@@ -492,6 +492,18 @@ ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_
 }
 
 ldg_status
+ldgi_del(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, ldg_err *err)
+{
+    MDB_val key = {kl, (void *)k};
+    int rc = mdb_del(t->txn, t->l->dbi[db], &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        return LDG_E_NOTFOUND;
+    if (rc == MDB_MAP_FULL)
+        t->map_full = true;
+    return rc ? mdb_fail(err, rc, ldgi_db_names[db], t->l->dir) : LDG_OK;
+}
+
+ldg_status
 ldgi_count(ldgi_txn *t, ldgi_db db, uint64_t *n, ldg_err *err)
 {
     MDB_stat st;

@@ -237,6 +237,9 @@ typedef struct vstate {
     ldgi_runs *leafs;                  /* (leaf hash, seq) of every entry */
     ldgi_runs *commits;                /* (body commitment, seq) of every statement */
     ldgi_runs *refs;                   /* (ref hash, referrer seq, ref number | OBSERVED|size-1) */
+    ldgi_runs *erasures;               /* (seq(8) of a record, seq, MISSING or ERASURE) [VER-8] */
+    uint64_t missing;                  /* bodies not found, from --since on */
+    uint64_t erased_below;             /* erasure records that erase a body below --since */
     uint8_t frontier[64][LDG_HASH_BYTES]; /* left subtrees awaiting their right sibling */
     uint64_t o_since;                     /* opts->since_size, or 0 */
     bool since_seen;                      /* the tree of o_since entries was recomputed */
@@ -250,7 +253,8 @@ typedef struct vstate {
 static ldg_status
 runs_failed(vstate *v)
 {
-    if (ldgi_runs_oom(v->leafs) || ldgi_runs_oom(v->commits) || ldgi_runs_oom(v->refs))
+    if (ldgi_runs_oom(v->leafs) || ldgi_runs_oom(v->commits) || ldgi_runs_oom(v->refs) ||
+        ldgi_runs_oom(v->erasures))
         return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
     return ldgi_fail(v->err, LDG_E_IO, "verify: cannot write its temporary sort file (%s)",
                      "check $TMPDIR and free space");
@@ -268,6 +272,8 @@ finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const
         v->sum->failures++;
     else if (lvl == LDG_FINDING_WARN)
         v->sum->warnings++;
+    else if (lvl == LDG_FINDING_ERASED)
+        v->sum->erased++;
     else
         v->sum->withheld++;
     if (v->o && v->o->on_finding)
@@ -316,6 +322,19 @@ check_indexes(vstate *v, const item *x, uint64_t seq)
     return LDG_OK;
 }
 
+/* Records of v->erasures: a body found missing, and an erasure record naming it. */
+#define MISSING 0
+#define ERASURE 1
+
+/* A record of v->erasures: keyed by the seq of the record whose body it is about. */
+static bool
+erasure_add(vstate *v, uint64_t record, uint64_t seq, uint64_t aux)
+{
+    uint8_t key[LDG_HASH_BYTES] = {0};
+    ldgi_be64(key, record);
+    return ldgi_runs_add(v->erasures, key, seq, aux);
+}
+
 static ldg_status
 check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
 {
@@ -325,9 +344,12 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     ldgi_be64(k, seq);
     ldg_status s = ldgi_get(v->t, LDGI_DB_BODIES, k, 8, &b, &bl, v->err);
     if (s == LDG_E_NOTFOUND) {
-        finding(v, LDG_FINDING_WITHHELD, seq, "body",
-                "body withheld: not in the ledger, its content cannot be shown or checked");
-        return LDG_OK;
+        /*
+         * Missing is not withheld [VER-8]: the erasure record that explains
+         * it comes later, so the two are paired by the final merge.
+         */
+        v->missing++;
+        return erasure_add(v, seq, seq, MISSING) ? LDG_OK : runs_failed(v);
     }
     if (s != LDG_OK)
         return s;
@@ -340,7 +362,46 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     if (sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0)
         finding(v, LDG_FINDING_FAIL, seq, "body",
                 "body does not match the signed commitment (altered or swapped body)");
+    else if (ldgi_stmt_is_erasure(st) &&
+             !ldgi_body_legal_basis(b + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, NULL, 0))
+        finding(v, LDG_FINDING_FAIL, seq, "policy",
+                "the erasure's body names no legal basis (\"legal_basis\")");
     return LDG_OK;
+}
+
+/*
+ * [POL-11] An erasure record at seq: the record it names must be a user
+ * record of its study; the pairing with the missing body is merged at the
+ * end (merge_erasures).  Only a valid erasure (no failure of its own:
+ * signature, key, role, legal basis) explains a missing body.
+ */
+static ldg_status
+check_erasure(vstate *v, const ldgi_stmt *st, uint64_t seq, bool valid)
+{
+    if (st->nrefs != 1)
+        return LDG_OK; /* check_policy reported it */
+    char why[300];
+    uint64_t target;
+    ldg_err e;
+    ldg_status s = ldgi_erasure_target(v->t, st, &target, why, sizeof why, &e);
+    if (s == LDG_E_POLICY || s == LDG_E_CORRUPT) {
+        finding(v, LDG_FINDING_FAIL, seq, "policy", "%s", s == LDG_E_POLICY ? why : e.msg);
+        return LDG_OK;
+    }
+    if (s != LDG_OK) {
+        if (v->err)
+            *v->err = e;
+        return s;
+    }
+    if (target >= seq) {
+        finding(v, LDG_FINDING_FAIL, seq, "policy", "the erasure names a later entry");
+        return LDG_OK;
+    }
+    if (!valid)
+        return LDG_OK;
+    if (target < v->o_since)
+        v->erased_below++;
+    return erasure_add(v, target, seq, ERASURE) ? LDG_OK : runs_failed(v);
 }
 
 /* ------------------------------------------- the policy engine's view -- */
@@ -667,6 +728,7 @@ phase_b(vstate *v, chunk *c)
         }
         if (seq >= v->o_since)
             v->sum->signatures++;
+        uint64_t fails = v->sum->failures; /* an erasure with a failure of its own erases nothing */
         if (!x->sig_ok)
             finding(v, LDG_FINDING_FAIL, seq, "signature",
                     "signature does not verify under the statement's key");
@@ -681,8 +743,13 @@ phase_b(vstate *v, chunk *c)
                  kc == LDGI_KIND_KEY_REVOKE) &&
                 (s = check_policy(v, &x->st, seq)) != LDG_OK)
                 return s;
+            /* [VER-11] each erasure below the checkpoint took one body below it */
+            v->erased_below += ldgi_stmt_is_erasure(&x->st);
         } else if ((s = check_policy(v, &x->st, seq)) != LDG_OK ||
-                   (s = check_body(v, &x->st, seq)) || (s = check_indexes(v, x, seq))) {
+                   (s = check_body(v, &x->st, seq)) ||
+                   (ldgi_stmt_is_erasure(&x->st) &&
+                    (s = check_erasure(v, &x->st, seq, v->sum->failures == fails))) ||
+                   (s = check_indexes(v, x, seq))) {
             return s;
         }
         /*
@@ -960,6 +1027,118 @@ out:
 }
 
 /*
+ * Who erased, when and why, for an ERASED finding [VER-8]: read again from
+ * the erasure's entry and body (signed, checked earlier in this pass) and the
+ * key record that registered its signer.  Erasures are few: one lookup each.
+ */
+static ldg_status
+erasure_detail(vstate *v, uint64_t eseq, char *out, size_t outlen)
+{
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st)
+        return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
+    char who[200] = "an unknown signer", when[40] = "?", reason[300] = "?", basis[300] = "?";
+    const uint8_t *val;
+    size_t vl;
+    uint8_t k[8];
+    ldgi_entry e;
+    const char *why;
+    ldgi_be64(k, eseq);
+    ldg_status s = ldgi_get(v->t, LDGI_DB_ENTRIES, k, 8, &val, &vl, v->err);
+    if (s == LDG_OK && ldgi_entry_decode(val, vl, &e, &why) &&
+        ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why)) {
+        ldg_time_format((int64_t)e.time_ns, 0, 1, when);
+        if (st->has_reason)
+            snprintf(reason, sizeof reason, "%.*s", (int)st->reason.len, st->reason.p);
+        ldgi_regslot *ks = ldgi_registry_find(&v->reg, st->actor, false);
+        if (ks) {
+            uint64_t added = ks->ks.added_seq;
+            sodium_bin2hex(who, 17, st->actor, 8);
+            ldgi_be64(k, added);
+            if ((s = ldgi_get(v->t, LDGI_DB_ENTRIES, k, 8, &val, &vl, v->err)) == LDG_OK &&
+                ldgi_entry_decode(val, vl, &e, &why) &&
+                ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) && st->key_full)
+                snprintf(who, sizeof who, "%.*s (%.*s)",
+                         (int)(st->key_name.len > 80 ? 80 : st->key_name.len), st->key_name.p,
+                         (int)(st->key_id.len > 80 ? 80 : st->key_id.len), st->key_id.p);
+        }
+        ldgi_be64(k, eseq);
+        if (s == LDG_OK || s == LDG_E_NOTFOUND)
+            s = ldgi_get(v->t, LDGI_DB_BODIES, k, 8, &val, &vl, v->err);
+        if (s == LDG_OK && vl >= LDG_SALT_BYTES)
+            ldgi_body_legal_basis(val + LDG_SALT_BYTES, vl - LDG_SALT_BYTES, basis, sizeof basis);
+    }
+    free(st);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    snprintf(out, outlen, "body erased by entry %llu: by %s at %s; reason: %s; legal basis: %s",
+             (unsigned long long)eseq, who, when, reason, basis);
+    return LDG_OK;
+}
+
+/*
+ * [VER-8] Missing bodies and erasure records, both keyed by the record's
+ * seq, merged: a body missing with an erasure is ERASED, without one a
+ * failure; an erasure whose body is still there, or a second erasure of one
+ * record, a failure.
+ */
+static ldg_status
+merge_erasures(vstate *v)
+{
+    ldgi_rec r;
+    size_t count = 0;
+    ldg_status s = LDG_OK;
+    while (s == LDG_OK && ldgi_runs_next(v->erasures, &r)) {
+        uint64_t seq = ldgi_rd64(r.key), first = UINT64_MAX;
+        bool missing = r.aux == MISSING;
+        if (!missing)
+            first = r.seq;
+        const ldgi_rec *p;
+        while ((p = ldgi_runs_peek(v->erasures)) && memcmp(p->key, r.key, LDG_HASH_BYTES) == 0) {
+            ldgi_rec x;
+            ldgi_runs_next(v->erasures, &x);
+            if (x.aux == MISSING)
+                continue;
+            if (first == UINT64_MAX)
+                first = x.seq;
+            else
+                finding(v, LDG_FINDING_FAIL, x.seq, "erasure",
+                        "erases the body of entry %llu again (erased at seq %llu)",
+                        (unsigned long long)seq, (unsigned long long)first);
+        }
+        if (first == UINT64_MAX) {
+            finding(v, LDG_FINDING_FAIL, seq, "body", "body missing without an erasure record");
+            continue;
+        }
+        if (!missing && seq < v->o_since) {
+            /* [VER-11] a body below --since was not looked up in the pass */
+            const uint8_t *val;
+            size_t vl;
+            uint8_t k[8];
+            ldgi_be64(k, seq);
+            s = ldgi_get(v->t, LDGI_DB_BODIES, k, 8, &val, &vl, v->err);
+            if (s != LDG_OK && s != LDG_E_NOTFOUND)
+                break;
+            missing = s == LDG_E_NOTFOUND;
+            s = LDG_OK;
+        }
+        if (!missing) {
+            finding(v, LDG_FINDING_FAIL, seq, "erasure",
+                    "body still present after erasure at seq %llu", (unsigned long long)first);
+            continue;
+        }
+        char detail[1200];
+        if ((s = erasure_detail(v, first, detail, sizeof detail)) != LDG_OK)
+            break;
+        finding(v, LDG_FINDING_ERASED, seq, "body", "%s", detail);
+        mapped_check(v, &count);
+    }
+    if (s == LDG_OK && ldgi_runs_failed(v->erasures))
+        s = runs_failed(v);
+    return s;
+}
+
+/*
  * [CKP-2] Every checkpoint the ledger stored: signed by the genesis' log
  * key, for this origin, and the tree of that size has that root.
  */
@@ -1070,11 +1249,27 @@ check_totals(vstate *v)
     if ((s = count_bodies(v, &n)) != LDG_OK)
         return s;
     uint64_t checked = v->sum->entries > v->o_since ? v->sum->entries - v->o_since : 0;
-    if (n + v->sum->withheld != checked)
+    if (n + v->missing != checked)
         finding(v, LDG_FINDING_FAIL, UINT64_MAX, "body",
-                "%llu stored bodies for %llu records with %llu withheld (bodies for no record)",
-                (unsigned long long)n, (unsigned long long)checked,
-                (unsigned long long)v->sum->withheld);
+                "%llu stored bodies for %llu records with %llu missing (bodies for no record)",
+                (unsigned long long)n, (unsigned long long)checked, (unsigned long long)v->missing);
+    if (v->o_since && v->o_since <= v->sum->entries) {
+        /*
+         * [VER-11] Bodies below the checkpoint are not looked up one by one,
+         * but their number is known: one each, less one per erasure of one.
+         */
+        uint64_t all;
+        if ((s = ldgi_count(v->t, LDGI_DB_BODIES, &all, v->err)) != LDG_OK)
+            return s;
+        uint64_t below = all - n, expect = v->o_since - v->erased_below;
+        if (all < n || below != expect)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "body",
+                    "%llu stored bodies below the checkpoint's %llu entries, %llu erased: a body "
+                    "was removed or put back without an erasure record (ldg verify without "
+                    "--since names it)",
+                    (unsigned long long)below, (unsigned long long)v->o_since,
+                    (unsigned long long)v->erased_below);
+    }
     if ((s = ldgi_count(v->t, LDGI_DB_KEYS, &n, v->err)) != LDG_OK)
         return s;
     if (n != v->reg.n)
@@ -1198,13 +1393,15 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     v.leafs = ldgi_runs_new();
     v.commits = ldgi_runs_new();
     v.refs = ldgi_runs_new();
+    v.erasures = ldgi_runs_new();
     ldgi_cur *cur = NULL;
     ldg_status s;
     uint64_t total = 0;
     uint8_t head[LDG_HASH_BYTES];
     pool workers = {0};
     bool pooled = false;
-    if (!c[0] || !c[1] || !c[2] || !v.ik || !v.recent || !v.leafs || !v.commits || !v.refs) {
+    if (!c[0] || !c[1] || !c[2] || !v.ik || !v.recent || !v.leafs || !v.commits || !v.refs ||
+        !v.erasures) {
         s = ldgi_fail(err, LDG_E_NOMEM, "verify: out of memory");
         goto out;
     }
@@ -1260,12 +1457,13 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         start(&workers, after);
     }
 totals:
-    if (!ldgi_runs_finish(v.leafs) || !ldgi_runs_finish(v.refs) || !ldgi_runs_finish(v.commits)) {
+    if (!ldgi_runs_finish(v.leafs) || !ldgi_runs_finish(v.refs) || !ldgi_runs_finish(v.commits) ||
+        !ldgi_runs_finish(v.erasures)) {
         s = runs_failed(&v);
         goto out;
     }
     if ((s = merge_leafs(&v)) != LDG_OK || (s = merge_commits(&v)) != LDG_OK ||
-        (s = check_checkpoints(&v)) != LDG_OK)
+        (s = merge_erasures(&v)) != LDG_OK || (s = check_checkpoints(&v)) != LDG_OK)
         goto out;
     if (v.o_since) {
         /* [VER-11] the unsigned-checked prefix must be exactly what the checkpoint signed */
@@ -1291,6 +1489,7 @@ out:
     ldgi_runs_free(v.leafs);
     ldgi_runs_free(v.commits);
     ldgi_runs_free(v.refs);
+    ldgi_runs_free(v.erasures);
     free(c[0]);
     free(c[1]);
     free(c[2]);

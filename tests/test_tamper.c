@@ -211,8 +211,8 @@ Test(tamper, flipped_byte_in_a_body_fails_body_check_at_that_seq, .fini = tmp_cl
     run_free(&r);
 }
 
-Test(tamper, withheld_body_is_reported_withheld_not_failed_and_show_says_so,
-     .fini = tmp_cleanup)
+/* Missing is not withheld [VER-8]: a body gone without an erasure record is a failure. */
+Test(tamper, deleted_body_fails_at_its_seq_and_show_says_missing, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_tamper_ledger(d);
@@ -223,32 +223,32 @@ Test(tamper, withheld_body_is_reported_withheld_not_failed_and_show_says_so,
     cr_assert_eq(lmdb_del_key(d, "bodies", key, 8), 0);
 
     run_result r = LDG(d, NULL, "verify");
-    cr_assert_eq(r.status, 0, "a withheld body is no integrity failure: %s", r.out);
-    cr_assert(strstr(r.out, "WITHHELD #7"), "%s", r.out);
-    cr_assert(strstr(r.out, "1 bodies withheld"), "%s", r.out);
-    cr_assert(strstr(r.out, "0 failures"), "%s", r.out);
+    cr_assert_eq(r.status, 1, "a body missing without an erasure record fails: %s", r.out);
+    cr_assert(strstr(r.out, "FAIL     #7      body: body missing without an erasure record"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "1 failures"), "%s", r.out);
     run_free(&r);
     r = verify_json(d);
-    cr_assert_eq(r.status, 0);
-    cr_assert(has_finding(r.out, "WITHHELD", 7, "body"), "%s", r.out);
-    cr_assert(!has_finding(r.out, "FAIL", 7, NULL), "%s", r.out);
-    cr_assert(strstr(verdict_line(r.out), "\"withheld\":1"), "%s", r.out);
+    cr_assert_eq(r.status, 1);
+    cr_assert(has_finding(r.out, "FAIL", 7, "body"), "%s", r.out);
+    cr_assert(!has_finding(r.out, "WITHHELD", 7, NULL), "%s", r.out);
+    cr_assert(strstr(verdict_line(r.out), "\"withheld\":0"), "%s", r.out);
     run_free(&r);
 
     r = LDG(d, NULL, "show", "7");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "withheld"), "%s", r.out);
+    cr_assert(strstr(r.out, "MISSING"), "%s", r.out);
     cr_assert(!strstr(r.out, "record 7"), "no content shown: %s", r.out);
     run_free(&r);
     r = LDG(d, NULL, "show", "7", "--json");
     json_t *o = json_loads(r.out, 0, NULL);
     cr_assert_not_null(o);
     cr_assert(json_is_null(json_object_get(o, "body")), "%s", r.out);
-    cr_assert_str_eq(json_string_value(json_object_get(o, "body_status")), "withheld");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "body_status")), "missing");
     json_decref(o);
     run_free(&r);
     r = LDG(d, NULL, "log");
-    cr_assert(strstr(r.out, "[body withheld]"), "%s", r.out);
+    cr_assert(strstr(r.out, "[BODY MISSING: run ldg verify]"), "%s", r.out);
     run_free(&r);
 }
 
@@ -667,7 +667,7 @@ Test(tamper, removed_key_registry_entry_is_a_keys_finding, .fini = tmp_cleanup)
 
 /*
  * [POL-9] does not depend on bodies: once a signed statement is in the
- * ledger, appending it again is refused even after its body was withheld.
+ * ledger, appending it again is refused even after its body was removed.
  */
 Test(tamper, replay_after_the_body_was_withheld_is_still_refused, .fini = tmp_cleanup)
 {

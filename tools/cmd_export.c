@@ -65,7 +65,8 @@ typedef struct xctx {
     uint64_t proven;   /* signatures below: vouched for by --verified */
     uint64_t records;  /* exported */
     uint64_t bad_sigs; /* INVALID signatures exported */
-    uint64_t mismatch; /* bodies that do not match their commitment */
+    uint64_t mismatch; /* bodies that do not match their commitment, or missing [VER-8] */
+    uint64_t missing;  /* of which missing without an erasure record */
     uint64_t first_bad;
     html_ctx *html;
     emit *spool; /* HTML: the record table, written before the summary above it */
@@ -105,8 +106,11 @@ body_status(const xctx *x, const ldg_record *r)
 {
     if (r->body_state == LDG_BODY_MISMATCH)
         return "mismatch";
+    /* [VER-8] a body the ledger lost without an erasure record is no exporter's choice */
     if (r->body_state == LDG_BODY_WITHHELD)
-        return "withheld";
+        return "missing";
+    if (r->body_state == LDG_BODY_ERASED)
+        return "erased";
     return x->withhold ? "withheld-by-export" : "ok";
 }
 
@@ -305,6 +309,10 @@ jsonl_record(xctx *x, emit *e, const ldg_record *r)
         em_s(e, "null");
     em_s(e, ",\"body_status\":");
     em_json_str(e, body_status(x, r));
+    if (r->body_state == LDG_BODY_ERASED) {
+        em_s(e, ",\"erased_by\":");
+        em_u64(e, r->erased_by);
+    }
     em_s(e, ",\"commitment\":");
     em_json_b64(e, r->commitment, LDG_HASH_BYTES);
     em_s(e, ",\"leaf_hash\":");
@@ -379,7 +387,13 @@ csv_record(xctx *x, emit *e, const ldg_record *r)
     em_c(e, ',');
     em_csv(e, r->reason, true);
     em_c(e, ',');
-    em_csv(e, body_status(x, r), false);
+    if (r->body_state == LDG_BODY_ERASED) {
+        char st[48];
+        snprintf(st, sizeof st, "erased by %llu", (unsigned long long)r->erased_by);
+        em_csv(e, st, false);
+    } else {
+        em_csv(e, body_status(x, r), false);
+    }
     em_c(e, ',');
     sodium_bin2hex(b64, sizeof b64, r->leaf_hash,
                    LDG_HASH_BYTES); /* hex: never read as a formula */
@@ -429,6 +443,10 @@ evidence_line(xctx *x, emit *e, const ldg_record *r)
     }
     em_s(e, "]},\"body_status\":");
     em_json_str(e, body_status(x, r));
+    if (r->body_state == LDG_BODY_ERASED) {
+        em_s(e, ",\"erased_by\":");
+        em_u64(e, r->erased_by);
+    }
     bool show = r->body && !x->withhold;
     em_s(e, ",\"salt\":");
     if (show)
@@ -768,11 +786,14 @@ one_record(void *ctx, const ldg_record *r)
 {
     xctx *x = ctx;
     x->records++;
-    if (r->sig_state == LDG_SIG_INVALID || r->body_state == LDG_BODY_MISMATCH) {
+    /* [VER-8] a body missing without an erasure record is a failure, as an altered one */
+    bool bad_body = r->body_state == LDG_BODY_MISMATCH || r->body_state == LDG_BODY_WITHHELD;
+    if (r->sig_state == LDG_SIG_INVALID || bad_body) {
         if (!x->bad_sigs && !x->mismatch)
             x->first_bad = r->seq;
         x->bad_sigs += r->sig_state == LDG_SIG_INVALID;
-        x->mismatch += r->body_state == LDG_BODY_MISMATCH;
+        x->mismatch += bad_body;
+        x->missing += r->body_state == LDG_BODY_WITHHELD;
     }
     if (x->fmt == FMT_JSONL) {
         jsonl_record(x, &x->em, r);
@@ -1198,12 +1219,18 @@ cmd_export(int argc, char **argv)
             rc = tool_error(EXIT_INTEGRITY,
                             "INTEGRITY: the first %llu entries changed since %s was verified",
                             (unsigned long long)qcp.size, verified);
-        if (x->bad_sigs || x->mismatch)
+        if (x->bad_sigs || x->mismatch) {
+            char missing[96] = "";
+            if (x->missing)
+                snprintf(missing, sizeof missing, " (%llu missing without an erasure record)",
+                         (unsigned long long)x->missing);
             rc = tool_error(EXIT_INTEGRITY,
-                            "INTEGRITY: %llu invalid signatures and %llu altered bodies among "
+                            "INTEGRITY: %llu invalid signatures and %llu altered bodies%s among "
                             "the exported records (first at #%llu), marked in the export",
-                            (unsigned long long)x->bad_sigs, (unsigned long long)x->mismatch,
+                            (unsigned long long)x->bad_sigs,
+                            (unsigned long long)(x->mismatch - x->missing), missing,
                             (unsigned long long)x->first_bad);
+        }
     }
     for (int i = 0; x->sp && i < NSP; i++)
         if (x->sp[i].f)

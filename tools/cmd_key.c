@@ -107,7 +107,8 @@ static const char key_help[] =
     "       ldg key list [--json] [--ledger DIR]\n"
     "Roles: admin (key records), author (communication, meeting, query, response,\n"
     "escalation, deviation, action, document, correction), decider (decision),\n"
-    "approver (approval, rejection).  A revoked key stays revoked.\n";
+    "approver (approval, rejection), eraser (erasure: ldg erase).  A revoked key stays\n"
+    "revoked.\n";
 
 static void
 print_appended(const ldg_appended *a)

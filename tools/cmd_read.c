@@ -24,7 +24,11 @@ static const char log_help[] =
 static const char *
 body_state_name(int s)
 {
-    return s == LDG_BODY_OK ? "ok" : s == LDG_BODY_WITHHELD ? "withheld" : "mismatch";
+    /* [VER-8] missing is not withheld: absent without an erasure record is "missing" */
+    return s == LDG_BODY_OK         ? "ok"
+           : s == LDG_BODY_ERASED   ? "erased"
+           : s == LDG_BODY_WITHHELD ? "missing"
+                                    : "mismatch";
 }
 
 static json_t *
@@ -72,6 +76,8 @@ record_json(const ldg_record *r)
         body = json_loadb(r->body, r->body_len, 0, NULL);
     json_object_set_new(o, "body", body ? body : json_null());
     json_object_set_new(o, "body_status", json_string(body_state_name(r->body_state)));
+    if (r->body_state == LDG_BODY_ERASED)
+        json_object_set_new(o, "erased_by", json_integer((json_int_t)r->erased_by));
     if (r->has_observed) {
         json_t *ob = json_object();
         json_object_set_new(ob, "size", json_integer((json_int_t)r->observed_size));
@@ -127,13 +133,15 @@ print_human(const ldg_record *r, bool full)
     ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
     t[19] = '\0'; /* seconds are enough on one line; --json has nanoseconds */
     ldg_time_format(r->time_ns, r->tz_min, 0, ct);
-    char *subj = subject_of(r);
+    char *subj = subject_of(r), erased[48];
+    snprintf(erased, sizeof erased, "[body erased by #%llu]", (unsigned long long)r->erased_by);
     printf("#%-6llu %sZ  %-13s %-12s %s (%s)%s%s  %s\n", (unsigned long long)r->seq, t, r->kind,
            r->study[0] ? r->study : "-", r->signer.name ? r->signer.name : "(unregistered key)",
            r->signer.org ? r->signer.org : "?", r->meaning ? "  meaning=" : "",
            r->meaning ? r->meaning : "",
            subj                                 ? subj
-           : r->body_state == LDG_BODY_WITHHELD ? "[body withheld]"
+           : r->body_state == LDG_BODY_ERASED   ? erased
+           : r->body_state == LDG_BODY_WITHHELD ? "[BODY MISSING: run ldg verify]"
            : r->body_state == LDG_BODY_MISMATCH ? "[BODY DOES NOT MATCH: run ldg verify]"
                                                 : "");
     free(subj);
@@ -183,9 +191,12 @@ print_human(const ldg_record *r, bool full)
         char *body = tool_printable(r->body);
         printf("  body          %s\n", body ? body : "?");
         free(body);
-    } else
+    } else if (r->body_state == LDG_BODY_ERASED)
+        printf("  body          [ERASED by entry %llu: see ldg show %llu]\n",
+               (unsigned long long)r->erased_by, (unsigned long long)r->erased_by);
+    else
         printf("  body          [%s]\n", r->body_state == LDG_BODY_WITHHELD
-                                             ? "withheld: not in this ledger"
+                                             ? "MISSING without an erasure record: run ldg verify"
                                              : "DOES NOT MATCH ITS COMMITMENT: run ldg verify");
 }
 

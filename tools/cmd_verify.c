@@ -16,8 +16,10 @@ static const char verify_help[] =
     "usage: ldg verify [--jobs N] [--json] [--checkpoint FILE]... [--ledger DIR]\n"
     "Re-derives everything from the stored bytes: encoding and canonical form, sequence,\n"
     "hash chain, host time order, every signature under the keys valid at that point,\n"
-    "policy, observed heads, bodies against their commitments (a missing body is reported\n"
-    "as withheld), the secondary indexes and the Merkle tree.  Signature checks run on N\n"
+    "policy, observed heads, bodies against their commitments (a body erased by a signed\n"
+    "erasure record is reported ERASED with who, when and why; a body missing without one\n"
+    "is an integrity failure), the secondary indexes and the Merkle tree.  Signature checks run on "
+    "N\n"
     "threads (default: all cores).  Each --checkpoint FILE, a checkpoint kept outside the\n"
     "host, must be signed by the ledger's log key, and the ledger must have only grown since:\n"
     "fewer entries (rollback, truncation) or another root at that size (fork, rewrite) is an\n"
@@ -38,9 +40,10 @@ static void
 on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, const char *detail)
 {
     struct vctx *c = ctx;
-    const char *level = lvl == LDG_FINDING_FAIL   ? "FAIL"
-                        : lvl == LDG_FINDING_WARN ? "WARN"
-                                                  : "WITHHELD";
+    const char *level = lvl == LDG_FINDING_FAIL     ? "FAIL"
+                        : lvl == LDG_FINDING_ERASED ? "ERASED"
+                        : lvl == LDG_FINDING_WARN   ? "WARN"
+                                                    : "WITHHELD";
     if (c->tty)
         fputs("\r\033[K", stderr);
     if (c->json) {
@@ -52,10 +55,15 @@ on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, co
             puts(s);
         free(s);
         json_decref(o);
-    } else if (seq == UINT64_MAX) {
-        printf("%-8s ledger  %s: %s\n", level, check, detail);
     } else {
-        printf("%-8s #%-6llu %s: %s\n", level, (unsigned long long)seq, check, detail);
+        /* a detail may quote signed text (an erasure's reason): one line, no escapes */
+        char *safe = tool_printable(detail);
+        if (seq == UINT64_MAX)
+            printf("%-8s ledger  %s: %s\n", level, check, safe ? safe : detail);
+        else
+            printf("%-8s #%-6llu %s: %s\n", level, (unsigned long long)seq, check,
+                   safe ? safe : detail);
+        free(safe);
     }
 }
 
@@ -218,11 +226,11 @@ cmd_verify(int argc, char **argv)
     tool_b64(sum.root, LDG_HASH_BYTES, root, sizeof root);
     bool ok = sum.failures == 0;
     if (c.json) {
-        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict",
-                              ok ? "ok" : "failed", "ledger", tool_ledger_dir(dir), "entries",
-                              (json_int_t)sum.entries, "signatures", (json_int_t)sum.signatures,
-                              "failures", (json_int_t)sum.failures, "withheld",
-                              (json_int_t)sum.withheld, "head", head, "root", root);
+        json_t *j = json_pack(
+            "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict", ok ? "ok" : "failed",
+            "ledger", tool_ledger_dir(dir), "entries", (json_int_t)sum.entries, "signatures",
+            (json_int_t)sum.signatures, "failures", (json_int_t)sum.failures, "withheld",
+            (json_int_t)sum.withheld, "erased", (json_int_t)sum.erased, "head", head, "root", root);
         /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
         if (j && o.since_size)
             json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
@@ -235,10 +243,10 @@ cmd_verify(int argc, char **argv)
         json_decref(j);
     } else {
         printf("%s: %s: %llu entries, %llu signatures checked, %llu failures, %llu bodies "
-               "withheld; head %s; tree root %s",
+               "erased; head %s; tree root %s",
                ok ? "OK" : "FAILED", tool_ledger_dir(dir), (unsigned long long)sum.entries,
                (unsigned long long)sum.signatures, (unsigned long long)sum.failures,
-               (unsigned long long)sum.withheld, head, root);
+               (unsigned long long)sum.erased, head, root);
         if (o.since_size) {
             char *safe = tool_printable(since);
             printf("; the first %llu re-hashed against %s (their signatures, bodies and "

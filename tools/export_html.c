@@ -288,10 +288,23 @@ body_cell(html_ctx *h, emit *e, const ldg_record *r)
         em_s(e, "<strong class=bad>Body does not match its signed commitment: not shown</strong>");
         return;
     }
-    if (r->body_state == LDG_BODY_WITHHELD || h->withhold) {
-        em_s(e, "<em class=muted>");
+    if (r->body_state == LDG_BODY_ERASED) {
+        char t[96];
+        snprintf(t, sizeof t, "body erased by record %llu (signed erasure record)",
+                 (unsigned long long)r->erased_by);
+        em_s(e, "<strong>ERASED</strong> <em class=muted>");
+        em_s(e, t);
+        em_s(e, "</em>");
+        return;
+    }
+    if (r->body_state == LDG_BODY_WITHHELD) {
         em_s(e,
-             h->withhold ? "body withheld from this export" : "body withheld (not in the ledger)");
+             "<strong class=bad>Body missing from the ledger without an erasure record</strong>");
+        return;
+    }
+    if (h->withhold) {
+        em_s(e, "<em class=muted>");
+        em_s(e, "body withheld from this export");
         em_s(e, "</em>");
         return;
     }

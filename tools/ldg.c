@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  append --as KEY --batch FILE|-      JSON Lines, one record a line, one transaction\n"
     "  append --signed FILE|-              statements signed elsewhere by `ldg sign`\n"
     "  sign --as KEY --kind KIND --study STUDY [...] [--observed-from LEDGER] > STMT\n"
+    "  erase SEQ --as KEY --reason TEXT --legal-basis TEXT   signed erasure of a body\n"
     "  show SEQ [--json]\n"
     "  log [--study S] [--kind K] [--actor NAME] [--since T] [--until T] [--json]\n"
     "  verify [--jobs N] [--json] [--checkpoint FILE]...\n"
@@ -420,7 +421,8 @@ main(int argc, char **argv)
                 {"verify-proof", cmd_verify_proof},
                 {"verify", cmd_verify},
                 {"export", cmd_export},
-                {"verify-bundle", cmd_verify_bundle}};
+                {"verify-bundle", cmd_verify_bundle},
+                {"erase", cmd_erase}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;
