@@ -912,7 +912,7 @@ Test(sign, statement_signed_without_a_ledger_is_appended_by_the_host, .fini = tm
 
     r = LDG(away, "{\"subject\":\"Approved remotely\"}", "sign", "--as", "../approver.key",
             "--kind", "approval", "--meaning", "approval", "--study", "S1", "--ref", hex, "--body",
-            "-");
+            "-", "--origin", "test.example/ledger");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(count_lines(r.out), 1);
     cr_assert(strncmp(r.out, "{\"ldg\":\"signed-statement/v1\"", 28) == 0, "%s", r.out);
@@ -937,6 +937,52 @@ Test(sign, statement_signed_without_a_ledger_is_appended_by_the_host, .fini = tm
     run_free(&r);
     r = LDG(d, NULL, "verify");
     cr_assert_eq(r.status, 0, "%s", r.out);
+    run_free(&r);
+}
+
+/* [POL-10] ldg sign never makes an unbound statement by accident. */
+Test(sign, refuses_to_sign_unbound_without_a_ledger_or_origin_unless_asked, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char away[700];
+    snprintf(away, sizeof away, "%s/away", d);
+    cr_assert_eq(mkdir(away, 0700), 0);
+    /* no --origin, no ledger ($LDG_LEDGER points at away/ledger, which does not exist) */
+    run_result r = LDG(away, "{\"subject\":\"x\"}", "sign", "--as", "../author.key", "--kind",
+                       "communication", "--study", "S1", "--body", "-");
+    cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.out);
+    assert_one_line_error(&r, "sign");
+    cr_assert(strstr(r.err, "--origin") && strstr(r.err, "--unbound"), "%s", r.err);
+    cr_assert_str_eq(r.out, "", "nothing signed");
+    run_free(&r);
+    /* --unbound contradicts a binding */
+    r = LDG(away, NULL, "sign", "--as", "../author.key", "--kind", "communication", "--study",
+            "S1", "--unbound", "--origin", "test.example/ledger");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    assert_one_line_error(&r, "sign");
+    run_free(&r);
+    /* asked for: an unbound statement, which this ledger (the key is registered) accepts */
+    r = LDG(away, "{\"subject\":\"x\"}", "sign", "--as", "../author.key", "--kind",
+            "communication", "--study", "S1", "--body", "-", "--unbound");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "u.stmt", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "append", "--signed", "u.stmt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "4", "--json");
+    json_t *o = parse_json(r.out);
+    cr_assert_null(json_object_get(o, "origin"), "unbound: %s", r.out);
+    json_decref(o);
+    run_free(&r);
+    /* --unbound is ldg sign's alone, and documented */
+    r = LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication", "--study", "S1",
+            "--unbound");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "sign", "--help");
+    cr_assert(strstr(r.out, "--unbound"), "%s", r.out);
     run_free(&r);
 }
 
