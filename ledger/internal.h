@@ -307,8 +307,18 @@ ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], 
 /* base: items already appended in this transaction (for messages and err->index). */
 ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, size_t base,
                            ldg_appended *out, bool allow_genesis, ldg_err *err);
-/* Creates the directory and an empty environment (refuses an existing ledger). */
+/*
+ * [STO-2] Creates the directory, if needed, and an empty environment in a
+ * fresh temporary directory inside it (DIR/.init-XXXXXX), never in DIR
+ * itself; refuses when DIR already holds a ledger.  ldgi_ledger_create_finish
+ * closes it and, when ok, publishes its data.mdb as DIR/data.mdb with one
+ * link(2) (atomic; LDG_E_EXISTS if another init won), so a ledger appears
+ * whole, with its synced genesis, or not at all.  The temporary directory is
+ * removed either way; one left by a killed init blocks nothing.  Returns
+ * `ok` when it is not LDG_OK, else the publishing's status.
+ */
 ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
+ldg_status ldgi_ledger_create_finish(ldg_ledger *l, const char *dir, ldg_status ok, ldg_err *err);
 const char *ldgi_ledger_dir(const ldg_ledger *l);
 /*
  * [STO-7] LMDB's file structure, checked by ldg (pages.c): both meta pages
