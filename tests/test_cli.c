@@ -1044,6 +1044,8 @@ make_encrypted_author(const char *d)
 {
     write_file(d, "pass.txt", "correct horse\n");
     write_file(d, "wrong.txt", "wrong horse\n");
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0600), 0);
+    cr_assert_eq(chmod(path_in(d, "wrong.txt"), 0600), 0);
     ok(LDG(d, NULL, "keygen", "--name", "enc", "--out", "enc", "--passphrase-file", "pass.txt"),
        "keygen encrypted");
     ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "enc.pub", "--name", "Eve Enc",
@@ -1056,6 +1058,7 @@ Test(passphrase, keygen_with_passphrase_file_writes_an_encrypted_key_of_mode_060
 {
     const char *d = tmp_dir();
     write_file(d, "pass.txt", "correct horse\n");
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0600), 0);
     run_result r =
         LDG(d, NULL, "keygen", "--name", "enc", "--out", "enc", "--passphrase-file", "pass.txt");
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -1154,6 +1157,73 @@ Test(passphrase, key_file_readable_by_others_is_exit_2_asking_for_chmod_600, .fi
                 LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication",
                     "--study", "S1"),
                 2, "append", "chmod 600", NULL, 4);
+}
+
+/* 21 CFR 11.300: a new key's passphrase has at least 12 characters (code points, not bytes). */
+Test(passphrase, keygen_refuses_a_passphrase_shorter_than_12_characters, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    static const char *const weak[] = {"x\n", "elevenchars\n",
+                                       "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                       "\xc3\xa9\xc3\xa9\xc3\xa9\n"}; /* 11 x U+00E9: 22 bytes */
+    for (size_t i = 0; i < 3; i++) {
+        write_file(d, "weak.txt", weak[i]);
+        cr_assert_eq(chmod(path_in(d, "weak.txt"), 0600), 0);
+        run_result r = LDG(d, NULL, "keygen", "--name", "w", "--out", "w", "--passphrase-file",
+                           "weak.txt");
+        cr_assert_eq(r.status, 2, "passphrase %zu accepted: %s", i, r.out);
+        assert_one_line_error(&r, "keygen");
+        cr_assert(strstr(r.err, "12 characters"), "%s", r.err);
+        run_free(&r);
+        cr_assert(!exists(path_in(d, "w.key")) && !exists(path_in(d, "w.pub")), "nothing written");
+    }
+    write_file(d, "ok.txt", "twelve chars\n");
+    cr_assert_eq(chmod(path_in(d, "ok.txt"), 0600), 0);
+    ok(LDG(d, NULL, "keygen", "--name", "w", "--out", "w", "--passphrase-file", "ok.txt"),
+       "keygen with 12 characters");
+}
+
+/* Like a key file: a passphrase others can read is exposed, not used; exit 2. */
+Test(passphrase, refuses_a_passphrase_file_readable_by_group_or_others, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    make_encrypted_author(d);
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0644), 0);
+    expect_fail(d,
+                LDG(d, NULL, "append", "--as", "enc.key", "--passphrase-file", "pass.txt",
+                    "--kind", "communication", "--study", "S1"),
+                2, "append", "chmod 600", NULL, 5);
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0640), 0);
+    run_result r =
+        LDG(d, NULL, "keygen", "--name", "n", "--out", "n", "--passphrase-file", "pass.txt");
+    cr_assert_eq(r.status, 2, "%s", r.out);
+    assert_one_line_error(&r, "keygen");
+    cr_assert(strstr(r.err, "chmod 600"), "%s", r.err);
+    run_free(&r);
+    cr_assert(!exists(path_in(d, "n.key")), "nothing written");
+}
+
+/* The minimum applies when creating: a key sealed with a short passphrase still loads. */
+Test(passphrase, existing_key_with_a_short_passphrase_still_signs, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ldg_key *k;
+    ldg_err e;
+    cr_assert_eq(ldg_init(&e), LDG_OK);
+    cr_assert_eq(ldg_key_generate("old", &k, &e), LDG_OK);
+    cr_assert_eq(ldg_key_save(k, path_in(d, "old"), "pw", 2, &e), LDG_OK, "%s", e.msg);
+    ldg_key_free(k);
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "old.pub", "--name", "Old Key",
+           "--org", "Acme CRO", "--roles", "author"),
+       "key add old");
+    write_file(d, "pw.txt", "pw\n");
+    cr_assert_eq(chmod(path_in(d, "pw.txt"), 0600), 0);
+    run_result r = LDG(d, NULL, "append", "--as", "old.key", "--passphrase-file", "pw.txt",
+                       "--kind", "communication", "--study", "S1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
 }
 
 Test(passphrase, keygen_refuses_to_overwrite_existing_files_exit_2, .fini = tmp_cleanup)

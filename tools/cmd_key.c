@@ -16,7 +16,9 @@ static const char keygen_help[] =
     "usage: ldg keygen --name NAME --out PREFIX [--passphrase-file F | --unencrypted]\n"
     "Creates an Ed25519 key pair: PREFIX.key (secret, mode 0600, sealed with Argon2id +\n"
     "XChaCha20-Poly1305 unless --unencrypted) and PREFIX.pub (one verifier-key line).\n"
-    "NAME: 1..128 printable ASCII characters, no space or '+'.\n";
+    "NAME: 1..128 printable ASCII characters, no space or '+'.  The passphrase (first line\n"
+    "of F, $LDG_PASSPHRASE_FILE, or typed twice) needs at least 12 characters; a passphrase\n"
+    "file must be mode 0600 (nothing for group or others), else exit 2.\n";
 
 int
 cmd_keygen(int argc, char **argv)
