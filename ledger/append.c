@@ -153,6 +153,11 @@ check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, 
         if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
             return snprintf(why, wl, "the first admin key must differ from the log key"),
                    LDG_E_INPUT;
+        if (!ldgi_pub_valid(st->key_pub))
+            return snprintf(why, wl,
+                            "the first admin key is not a valid Ed25519 public key (small "
+                            "order, or not a point of the curve's prime-order subgroup)"),
+                   LDG_E_INPUT;
         return LDG_OK;
     }
     if (seq == 0)
@@ -217,6 +222,12 @@ check_state(ldgi_txn *t, const ldgi_stmt *st, uint64_t seq, bool allow_genesis, 
         s = ldgi_get(t, LDGI_DB_KEYS, st->key_pub, LDG_PUB_BYTES, &v, &vl, err);
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
             return s;
+        if (kc == LDGI_KIND_KEY_ADD && !ldgi_pub_valid(st->key_pub))
+            return snprintf(why, wl,
+                            "key %s... is not a valid Ed25519 public key (small order, or not a "
+                            "point of the curve's prime-order subgroup)",
+                            hx),
+                   LDG_E_POLICY;
         if (kc == LDGI_KIND_KEY_ADD && s == LDG_E_NOTFOUND) {
             /* [KEY-4] the log key signs the genesis (and checkpoints), nothing else. */
             ldg_status gs = ledger_origin(t, oc, err);

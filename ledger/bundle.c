@@ -388,6 +388,9 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
                 finding(b, LDG_FINDING_FAIL, seq, "key",
                         "the key record is not signed by a key allowed to at that point");
         }
+        if ((kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD) && !ldgi_pub_valid(st->key_pub))
+            finding(b, LDG_FINDING_FAIL, seq, "key",
+                    "a key record of a key that is not a valid Ed25519 public key [KEY-4]");
         if (kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD) {
             if (key_find(b, st->key_pub)) {
                 finding(b, LDG_FINDING_FAIL, seq, "keys", "key added twice");

@@ -183,6 +183,12 @@ ldg_status ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen);
 bool ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t whylen);
 /* Role bits named in a key statement. */
 unsigned ldgi_stmt_roles(const ldgi_stmt *s);
+/*
+ * [KEY-4] Whether pub is a usable Ed25519 public key: a canonical encoding of
+ * a point on the curve, in the prime-order subgroup, not of small order
+ * (libsodium crypto_core_ed25519_is_valid_point).
+ */
+bool ldgi_pub_valid(const uint8_t pub[LDG_PUB_BYTES]);
 
 /* --- the signed statement object (sign.c) --- */
 struct ldg_signed {

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,6 +126,17 @@ key_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
             return WHY("roles must be sorted and unique");
     }
     return true;
+}
+
+bool
+ldgi_pub_valid(const uint8_t pub[LDG_PUB_BYTES])
+{
+    /*
+     * A small-order key (the identity, or a point of order 2, 4 or 8) makes
+     * signatures that say nothing about who made them; a point off the curve
+     * or outside the subgroup is no key at all.
+     */
+    return crypto_core_ed25519_is_valid_point(pub) == 1;
 }
 
 unsigned

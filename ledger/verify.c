@@ -409,6 +409,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         v->origin_len = st->origin.len;
         if (memcmp(st->actor, st->key_pub, LDG_PUB_BYTES) == 0)
             finding(v, LDG_FINDING_FAIL, seq, "genesis", "the first admin key is the log key");
+        if (!ldgi_pub_valid(st->key_pub))
+            finding(v, LDG_FINDING_FAIL, seq, "key",
+                    "the first admin key is not a valid Ed25519 public key (small order, or "
+                    "not a point of the prime-order subgroup)");
         kslot *k = reg_find(&v->reg, st->key_pub, true);
         if (!k)
             return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
@@ -471,6 +475,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
                     (unsigned long long)st->observed_size);
     }
     if (kc == LDGI_KIND_KEY_ADD) {
+        if (!ldgi_pub_valid(st->key_pub)) /* [KEY-4] refused at append since issue 11 */
+            finding(v, LDG_FINDING_FAIL, seq, "key",
+                    "key.add of a key that is not a valid Ed25519 public key (small order, or "
+                    "not a point of the prime-order subgroup)");
         kslot *nk = reg_find(&v->reg, st->key_pub, false);
         if (v->have_genesis && memcmp(st->key_pub, v->logkey, LDG_PUB_BYTES) == 0) {
             finding(v, LDG_FINDING_FAIL, seq, "key",

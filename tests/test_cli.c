@@ -940,6 +940,43 @@ Test(sign, statement_signed_without_a_ledger_is_appended_by_the_host, .fini = tm
     run_free(&r);
 }
 
+/* Small-order Ed25519 points: the identity (order 1), order 2, and the two of order 4. */
+static const uint8_t small_order[4][32] = {
+    {0x01},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0x00},
+    {[31] = 0x80},
+};
+
+/* [KEY-4] key add refuses a public key of small order (exit 3, nothing written). */
+Test(key, refuses_key_add_of_a_small_order_public_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    for (int i = 0; i < 4; i++) {
+        char line[LDG_VKEY_MAX];
+        ldg_err e;
+        cr_assert_eq(ldg_vkey_format("evil", small_order[i], line, &e), LDG_OK, "%s", e.msg);
+        strcat(line, "\n");
+        write_file(d, "evil.pub", line);
+        run_result r = LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "evil.pub",
+                           "--name", "Evil", "--org", "Nowhere", "--roles", "approver");
+        cr_assert_eq(r.status, 3, "point %d: exit %d: %s%s", i, r.status, r.out, r.err);
+        assert_one_line_error(&r, "key add");
+        cr_assert(strstr(r.err, "not a valid Ed25519 public key"), "%s", r.err);
+        run_free(&r);
+        cr_assert_eq(ledger_size(d), 4, "nothing written");
+    }
+    /* nor can it be a ledger's first admin key (exit 2) */
+    run_result r = LDG(d, NULL, "init", "--ledger", "other", "--origin", "o", "--log-key",
+                       "log.key", "--admin", "evil.pub");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "not a valid Ed25519 public key"), "%s", r.err);
+    run_free(&r);
+    cr_assert(!exists(path_in(d, "other/data.mdb")), "no ledger");
+}
+
 /* [POL-10] ldg sign never makes an unbound statement by accident. */
 Test(sign, refuses_to_sign_unbound_without_a_ledger_or_origin_unless_asked, .fini = tmp_cleanup)
 {
