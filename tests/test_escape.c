@@ -173,7 +173,7 @@ walk_text_commands(const char *d)
     free(v);
     free(WALK(d, false, "log"));
     for (int i = 0; i <= 5; i++) {
-        char s[4];
+        char s[12];
         snprintf(s, sizeof s, "%d", i);
         free(WALK(d, false, "show", s));
     }
@@ -217,7 +217,7 @@ walk_json_commands(const char *d)
     free(WALK(d, false, "verify", "--json"));
     free(WALK(d, false, "log", "--json"));
     for (int i = 0; i <= 5; i++) {
-        char s[4];
+        char s[12];
         snprintf(s, sizeof s, "%d", i);
         free(WALK(d, false, "show", s, "--json"));
     }
