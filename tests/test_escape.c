@@ -297,4 +297,7 @@ Test(escape, error_messages_quoting_input_are_escaped, .fini = tmp_cleanup)
     free(WALK(d, false, "log", "--since", "2026" RLO));
     free(WALK(d, false, "show", "9" RLO));
     free(WALK(d, false, "export", "--format", "x" RLO));
+    free(WALK(d, false, "nosuch" RLO ESC "[2J"));
+    free(WALK(d, false, "key", "nosuch" CSI));
+    free(WALK(d, false, "proof", "nosuch" ZWSP));
 }

@@ -113,9 +113,10 @@ vsay(const char *fmt, va_list ap)
     vsnprintf(msg, sizeof msg, fmt, ap);
     char *safe = tool_printable(msg);
     if (tool_capture) {
-        snprintf(tool_capture, TOOL_CAPTURE_MAX, "%s", safe ? safe : msg);
+        snprintf(tool_capture, TOOL_CAPTURE_MAX, "%s", safe ? safe : "(out of memory)");
     } else {
-        fprintf(stderr, "ldg%s%s: %s\n", *tool_cmd ? " " : "", tool_cmd, safe ? safe : msg);
+        fprintf(stderr, "ldg%s%s: %s\n", *tool_cmd ? " " : "", tool_cmd,
+                safe ? safe : "(out of memory)");
     }
     free(safe);
 }
@@ -442,6 +443,6 @@ main(int argc, char **argv)
             return rc;
         }
     }
-    fprintf(stderr, "ldg: unknown command \"%s\"\n%s", argv[1], usage_text);
+    fprintf(stderr, "ldg: unknown command \"%s\"\n%s", em_t(argv[1]), usage_text);
     return EXIT_USAGE;
 }
