@@ -308,6 +308,8 @@ esc_one(sink *k, em_mode mode, const unsigned char *p, uint32_t cp, bool bad)
 static void
 esc_run(sink *k, const char *s, em_mode mode)
 {
+    static const bool special[128] = {
+        ['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1, ['\\'] = 1};
     const unsigned char *p = (const unsigned char *)s, *run = p;
     while (*p) {
         uint32_t cp = *p;
@@ -315,8 +317,8 @@ esc_run(sink *k, const char *s, em_mode mode)
         bool bad = false;
         if (*p >= 0x80 && !(n = utf8_next(p, &cp)))
             bad = true, n = 1;
-        /* Plain printable ASCII other than the quoting characters is never escaped. */
-        if (bad || cp < 0x20 || cp >= 0x7f || strchr("&<>\"'\\", (int)cp)) {
+        /* Only these may be escaped: the rest goes out in runs, as is. */
+        if (bad || cp_control(cp) || (cp < 0x80 ? special[cp] : em_cp_invisible(cp))) {
             sk_put(k, (const char *)run, (size_t)(p - run));
             run = p;
             if (esc_one(k, mode, p, cp, bad))
