@@ -520,9 +520,7 @@ ldg_ledger_create(const char *dir, const char *origin, const ldg_key *logkey,
     if (s == LDG_OK) {
         ldg_appended a;
         s = append_with_growth(l, &g, 1, &a, true, err);
-        ldg_ledger_close(l);
-        if (s != LDG_OK)
-            ldgi_ledger_remove_files(dir); /* no ledger without its genesis */
+        s = ldgi_ledger_create_finish(l, dir, s, err); /* no ledger without its genesis */
     }
     ldg_signed_free(g);
     return s;

@@ -189,6 +189,12 @@ unsigned ldgi_stmt_roles(const ldgi_stmt *s);
 /* True for a statement of kind "erasure" [POL-11]. */
 bool ldgi_stmt_is_erasure(const ldgi_stmt *s);
 
+/*
+ * [KEY-4] Whether pub is a usable Ed25519 public key: a canonical encoding of
+ * a point on the curve, in the prime-order subgroup, not of small order
+ * (libsodium crypto_core_ed25519_is_valid_point).
+ */
+bool ldgi_pub_valid(const uint8_t pub[LDG_PUB_BYTES]);
 
 /* --- the signed statement object (sign.c) --- */
 struct ldg_signed {
@@ -434,8 +440,18 @@ ldg_status ldgi_erasure_target(ldgi_txn *t, const ldgi_stmt *st, uint64_t *targe
 /* [POL-11] The seq of the erasure record that names entry seq (leaf hash leaf), if any. */
 ldg_status ldgi_erasure_of(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES],
                            uint64_t *erasure, ldg_err *err);
-/* Creates the directory and an empty environment (refuses an existing ledger). */
+/*
+ * [STO-2] Creates the directory, if needed, and an empty environment in a
+ * fresh temporary directory inside it (DIR/.init-XXXXXX), never in DIR
+ * itself; refuses when DIR already holds a ledger.  ldgi_ledger_create_finish
+ * closes it and, when ok, publishes its data.mdb as DIR/data.mdb with one
+ * link(2) (atomic; LDG_E_EXISTS if another init won), so a ledger appears
+ * whole, with its synced genesis, or not at all.  The temporary directory is
+ * removed either way; one left by a killed init blocks nothing.  Returns
+ * `ok` when it is not LDG_OK, else the publishing's status.
+ */
 ldg_status ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err);
+ldg_status ldgi_ledger_create_finish(ldg_ledger *l, const char *dir, ldg_status ok, ldg_err *err);
 const char *ldgi_ledger_dir(const ldg_ledger *l);
 /*
  * [STO-7] LMDB's file structure, checked by ldg (pages.c): both meta pages

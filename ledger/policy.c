@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,17 @@ bool
 ldgi_stmt_is_erasure(const ldgi_stmt *s)
 {
     return eq(s->kind.p, s->kind.len, "erasure");
+}
+
+bool
+ldgi_pub_valid(const uint8_t pub[LDG_PUB_BYTES])
+{
+    /*
+     * A small-order key (the identity, or a point of order 2, 4 or 8) makes
+     * signatures that say nothing about who made them; a point off the curve
+     * or outside the subgroup is no key at all.
+     */
+    return crypto_core_ed25519_is_valid_point(pub) == 1;
 }
 
 unsigned
@@ -389,6 +401,12 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
             !failed(fail, fctx, LDGI_CHECK_GENESIS, LDG_E_INPUT,
                     "the first admin key is the log key (they must differ)"))
             return LDG_OK;
+        /* [KEY-4] a key must be a usable Ed25519 key */
+        if (!ldgi_pub_valid(st->key_pub) &&
+            !failed(fail, fctx, LDGI_CHECK_KEY_RECORD, LDG_E_INPUT, "%s",
+                    "the first admin key is not a valid Ed25519 public key (small order, or not "
+                    "a point of the curve's prime-order subgroup)"))
+            return LDG_OK;
         effect->op = LDGI_KEY_ADD;
         memcpy(effect->pub, st->key_pub, LDG_PUB_BYTES);
         effect->roles = (uint8_t)ldgi_stmt_roles(st);
@@ -475,6 +493,13 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
         return s;
     short_hex(st->key_pub, hx);
     if (kc == LDGI_KIND_KEY_ADD) {
+        if (!ldgi_pub_valid(st->key_pub)) {
+            failed(fail, fctx, LDGI_CHECK_KEY_RECORD, LDG_E_POLICY,
+                   "key %s... is not a valid Ed25519 public key (small order, or not a point of "
+                   "the curve's prime-order subgroup)",
+                   hx);
+            return LDG_OK;
+        }
         if (logkey && memcmp(logkey, st->key_pub, LDG_PUB_BYTES) == 0) {
             fail(fctx, LDGI_CHECK_KEY_RECORD, LDG_E_POLICY,
                  "key.add of the ledger's log key: it signs the genesis and checkpoints, nothing "

@@ -259,16 +259,52 @@ ldgi_ledger_create_env(const char *dir, ldg_ledger **out, ldg_err *err)
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ldgi_fail(err, LDG_E_IO, "%s: not a directory", dir);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    /* Claim the directory atomically: of two ldg init at once, one wins, the other exits. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return errno == EEXIST
-                   ? ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir)
-                   : ldgi_fail(err, LDG_E_IO, "%s: %s", path, strerror(errno));
-    close(fd);
-    ldg_status s = env_open(dir, false, true, false, out, err);
-    if (s != LDG_OK)
-        ldgi_ledger_remove_files(dir); /* ours: we created data.mdb above */
+    if (lstat(path, &st) == 0)
+        return ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir);
+    /*
+     * [STO-2] Built aside, published by ldgi_ledger_create_finish: a killed
+     * init leaves only this directory, which no later command looks at.
+     */
+    char tmp[4096]; /* as ldg_ledger's dir */
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.init-XXXXXX", dir) >= sizeof tmp)
+        return ldgi_fail(err, LDG_E_INPUT, "%s: path too long", dir);
+    if (!mkdtemp(tmp))
+        return ldgi_fail(err, LDG_E_IO, "%s: cannot create a temporary directory: %s", dir,
+                         strerror(errno));
+    ldg_status s = env_open(tmp, false, true, false, out, err);
+    if (s != LDG_OK) {
+        ldgi_ledger_remove_files(tmp);
+        rmdir(tmp);
+    }
+    return s;
+}
+
+ldg_status
+ldgi_ledger_create_finish(ldg_ledger *l, const char *dir, ldg_status ok, ldg_err *err)
+{
+    char tmp[sizeof l->dir], from[4200], to[4200];
+    snprintf(tmp, sizeof tmp, "%s", l->dir);
+    ldg_ledger_close(l);
+    ldg_status s = ok;
+    if (s == LDG_OK) {
+        snprintf(from, sizeof from, "%s/data.mdb", tmp);
+        snprintf(to, sizeof to, "%s/data.mdb", dir);
+        /* The genesis commit was synced; link(2) never replaces: of two inits, one wins. */
+        if (link(from, to) != 0) {
+            s = errno == EEXIST
+                    ? ldgi_fail(err, LDG_E_EXISTS, "%s: a ledger already exists here", dir)
+                    : ldgi_fail(err, LDG_E_IO, "%s: %s", to, strerror(errno));
+        } else {
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd < 0 || fsync(dfd) != 0)
+                s = ldgi_fail(err, LDG_E_IO, "%s: cannot sync the directory: %s", dir,
+                              strerror(errno));
+            if (dfd >= 0)
+                close(dfd);
+        }
+    }
+    ldgi_ledger_remove_files(tmp);
+    rmdir(tmp);
     return s;
 }
 

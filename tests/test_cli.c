@@ -912,7 +912,7 @@ Test(sign, statement_signed_without_a_ledger_is_appended_by_the_host, .fini = tm
 
     r = LDG(away, "{\"subject\":\"Approved remotely\"}", "sign", "--as", "../approver.key",
             "--kind", "approval", "--meaning", "approval", "--study", "S1", "--ref", hex, "--body",
-            "-");
+            "-", "--origin", "test.example/ledger");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(count_lines(r.out), 1);
     cr_assert(strncmp(r.out, "{\"ldg\":\"signed-statement/v1\"", 28) == 0, "%s", r.out);
@@ -937,6 +937,89 @@ Test(sign, statement_signed_without_a_ledger_is_appended_by_the_host, .fini = tm
     run_free(&r);
     r = LDG(d, NULL, "verify");
     cr_assert_eq(r.status, 0, "%s", r.out);
+    run_free(&r);
+}
+
+/* Small-order Ed25519 points: the identity (order 1), order 2, and the two of order 4. */
+static const uint8_t small_order[4][32] = {
+    {0x01},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0x00},
+    {[31] = 0x80},
+};
+
+/* [KEY-4] key add refuses a public key of small order (exit 3, nothing written). */
+Test(key, refuses_key_add_of_a_small_order_public_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    for (int i = 0; i < 4; i++) {
+        char line[LDG_VKEY_MAX];
+        ldg_err e;
+        cr_assert_eq(ldg_vkey_format("evil", small_order[i], line, &e), LDG_OK, "%s", e.msg);
+        strcat(line, "\n");
+        write_file(d, "evil.pub", line);
+        run_result r = LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "evil.pub",
+                           "--name", "Evil", "--org", "Nowhere", "--roles", "approver");
+        cr_assert_eq(r.status, 3, "point %d: exit %d: %s%s", i, r.status, r.out, r.err);
+        assert_one_line_error(&r, "key add");
+        cr_assert(strstr(r.err, "not a valid Ed25519 public key"), "%s", r.err);
+        run_free(&r);
+        cr_assert_eq(ledger_size(d), 4, "nothing written");
+    }
+    /* nor can it be a ledger's first admin key (exit 2) */
+    run_result r = LDG(d, NULL, "init", "--ledger", "other", "--origin", "o", "--log-key",
+                       "log.key", "--admin", "evil.pub");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "not a valid Ed25519 public key"), "%s", r.err);
+    run_free(&r);
+    cr_assert(!exists(path_in(d, "other/data.mdb")), "no ledger");
+}
+
+/* [POL-10] ldg sign never makes an unbound statement by accident. */
+Test(sign, refuses_to_sign_unbound_without_a_ledger_or_origin_unless_asked, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char away[700];
+    snprintf(away, sizeof away, "%s/away", d);
+    cr_assert_eq(mkdir(away, 0700), 0);
+    /* no --origin, no ledger ($LDG_LEDGER points at away/ledger, which does not exist) */
+    run_result r = LDG(away, "{\"subject\":\"x\"}", "sign", "--as", "../author.key", "--kind",
+                       "communication", "--study", "S1", "--body", "-");
+    cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.out);
+    assert_one_line_error(&r, "sign");
+    cr_assert(strstr(r.err, "--origin") && strstr(r.err, "--unbound"), "%s", r.err);
+    cr_assert_str_eq(r.out, "", "nothing signed");
+    run_free(&r);
+    /* --unbound contradicts a binding */
+    r = LDG(away, NULL, "sign", "--as", "../author.key", "--kind", "communication", "--study",
+            "S1", "--unbound", "--origin", "test.example/ledger");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    assert_one_line_error(&r, "sign");
+    run_free(&r);
+    /* asked for: an unbound statement, which this ledger (the key is registered) accepts */
+    r = LDG(away, "{\"subject\":\"x\"}", "sign", "--as", "../author.key", "--kind",
+            "communication", "--study", "S1", "--body", "-", "--unbound");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_file(d, "u.stmt", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "append", "--signed", "u.stmt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "show", "4", "--json");
+    json_t *o = parse_json(r.out);
+    cr_assert_null(json_object_get(o, "origin"), "unbound: %s", r.out);
+    json_decref(o);
+    run_free(&r);
+    /* --unbound is ldg sign's alone, and documented */
+    r = LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication", "--study", "S1",
+            "--unbound");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "sign", "--help");
+    cr_assert(strstr(r.out, "--unbound"), "%s", r.out);
     run_free(&r);
 }
 
@@ -998,6 +1081,8 @@ make_encrypted_author(const char *d)
 {
     write_file(d, "pass.txt", "correct horse\n");
     write_file(d, "wrong.txt", "wrong horse\n");
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0600), 0);
+    cr_assert_eq(chmod(path_in(d, "wrong.txt"), 0600), 0);
     ok(LDG(d, NULL, "keygen", "--name", "enc", "--out", "enc", "--passphrase-file", "pass.txt"),
        "keygen encrypted");
     ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "enc.pub", "--name", "Eve Enc",
@@ -1010,6 +1095,7 @@ Test(passphrase, keygen_with_passphrase_file_writes_an_encrypted_key_of_mode_060
 {
     const char *d = tmp_dir();
     write_file(d, "pass.txt", "correct horse\n");
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0600), 0);
     run_result r =
         LDG(d, NULL, "keygen", "--name", "enc", "--out", "enc", "--passphrase-file", "pass.txt");
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -1108,6 +1194,73 @@ Test(passphrase, key_file_readable_by_others_is_exit_2_asking_for_chmod_600, .fi
                 LDG(d, NULL, "append", "--as", "author.key", "--kind", "communication",
                     "--study", "S1"),
                 2, "append", "chmod 600", NULL, 4);
+}
+
+/* 21 CFR 11.300: a new key's passphrase has at least 12 characters (code points, not bytes). */
+Test(passphrase, keygen_refuses_a_passphrase_shorter_than_12_characters, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    static const char *const weak[] = {"x\n", "elevenchars\n",
+                                       "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                       "\xc3\xa9\xc3\xa9\xc3\xa9\n"}; /* 11 x U+00E9: 22 bytes */
+    for (size_t i = 0; i < 3; i++) {
+        write_file(d, "weak.txt", weak[i]);
+        cr_assert_eq(chmod(path_in(d, "weak.txt"), 0600), 0);
+        run_result r = LDG(d, NULL, "keygen", "--name", "w", "--out", "w", "--passphrase-file",
+                           "weak.txt");
+        cr_assert_eq(r.status, 2, "passphrase %zu accepted: %s", i, r.out);
+        assert_one_line_error(&r, "keygen");
+        cr_assert(strstr(r.err, "12 characters"), "%s", r.err);
+        run_free(&r);
+        cr_assert(!exists(path_in(d, "w.key")) && !exists(path_in(d, "w.pub")), "nothing written");
+    }
+    write_file(d, "ok.txt", "twelve chars\n");
+    cr_assert_eq(chmod(path_in(d, "ok.txt"), 0600), 0);
+    ok(LDG(d, NULL, "keygen", "--name", "w", "--out", "w", "--passphrase-file", "ok.txt"),
+       "keygen with 12 characters");
+}
+
+/* Like a key file: a passphrase others can read is exposed, not used; exit 2. */
+Test(passphrase, refuses_a_passphrase_file_readable_by_group_or_others, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    make_encrypted_author(d);
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0644), 0);
+    expect_fail(d,
+                LDG(d, NULL, "append", "--as", "enc.key", "--passphrase-file", "pass.txt",
+                    "--kind", "communication", "--study", "S1"),
+                2, "append", "chmod 600", NULL, 5);
+    cr_assert_eq(chmod(path_in(d, "pass.txt"), 0640), 0);
+    run_result r =
+        LDG(d, NULL, "keygen", "--name", "n", "--out", "n", "--passphrase-file", "pass.txt");
+    cr_assert_eq(r.status, 2, "%s", r.out);
+    assert_one_line_error(&r, "keygen");
+    cr_assert(strstr(r.err, "chmod 600"), "%s", r.err);
+    run_free(&r);
+    cr_assert(!exists(path_in(d, "n.key")), "nothing written");
+}
+
+/* The minimum applies when creating: a key sealed with a short passphrase still loads. */
+Test(passphrase, existing_key_with_a_short_passphrase_still_signs, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ldg_key *k;
+    ldg_err e;
+    cr_assert_eq(ldg_init(&e), LDG_OK);
+    cr_assert_eq(ldg_key_generate("old", &k, &e), LDG_OK);
+    cr_assert_eq(ldg_key_save(k, path_in(d, "old"), "pw", 2, &e), LDG_OK, "%s", e.msg);
+    ldg_key_free(k);
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "old.pub", "--name", "Old Key",
+           "--org", "Acme CRO", "--roles", "author"),
+       "key add old");
+    write_file(d, "pw.txt", "pw\n");
+    cr_assert_eq(chmod(path_in(d, "pw.txt"), 0600), 0);
+    run_result r = LDG(d, NULL, "append", "--as", "old.key", "--passphrase-file", "pw.txt",
+                       "--kind", "communication", "--study", "S1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
 }
 
 Test(passphrase, keygen_refuses_to_overwrite_existing_files_exit_2, .fini = tmp_cleanup)

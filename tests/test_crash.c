@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -219,4 +220,91 @@ Test(crash, sigkill_at_random_moments_never_loses_or_half_writes, .fini = tmp_cl
     cr_assert_gt(acked, 0, "the kills left time for some appends");
     if (!nameless)
         cr_log_warn("no O_TMPFILE here: a killed export may leave OUT.tmp.* (not checked)");
+}
+
+static void
+must_run(run_result r)
+{
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+}
+
+/*
+ * Issue 11: `ldg init` killed at any moment leaves either no ledger (and a
+ * fresh init then succeeds, whatever temporary directory the killed one
+ * left) or a whole one that verifies clean; never a data.mdb without its
+ * genesis, which verify calls damaged and which blocks every later init.
+ */
+Test(crash, init_killed_at_any_moment_leaves_no_ledger_or_a_whole_one, .fini = tmp_cleanup,
+     .timeout = 120)
+{
+    const char *d = tmp_dir();
+    fixture_begin();
+    must_run(LDG(d, NULL, "keygen", "--name", "log", "--out", "log", "--unencrypted"));
+    must_run(LDG(d, NULL, "keygen", "--name", "admin", "--out", "admin", "--unencrypted"));
+    fixture_end();
+    /* How long one init takes here: kill times spread over 0..1.5 of it. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char script[1400];
+    snprintf(script, sizeof script,
+             "exec '%s' init --ledger L0 --origin o --log-key log.key --admin admin.pub "
+             ">/dev/null 2>&1",
+             ldg_bin());
+    pid_t p0 = spawn_sh(d, script);
+    int st;
+    waitpid(p0, &st, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a plain init works");
+    long span_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    srand((unsigned)time(NULL));
+    int killed = 0, rounds = test_slow() ? 10 : 60;
+    for (int i = 1; i <= rounds; i++) {
+        char dir[32];
+        snprintf(dir, sizeof dir, "L%d", i);
+        snprintf(script, sizeof script,
+                 "exec '%s' init --ledger %s --origin o --log-key log.key --admin admin.pub "
+                 ">/dev/null 2>&1",
+                 ldg_bin(), dir);
+        pid_t pid = spawn_sh(d, script);
+        usleep((useconds_t)(rand() % (span_us * 3 / 2 + 1)));
+        kill(-pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        killed += WIFSIGNALED(st);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s/data.mdb", d, dir);
+        if (access(path, F_OK) != 0) {
+            run_result r = LDG(d, NULL, "init", "--ledger", dir, "--origin", "o", "--log-key",
+                               "log.key", "--admin", "admin.pub");
+            cr_assert_eq(r.status, 0, "round %d: init after a killed init: %s", i, r.err);
+            run_free(&r);
+        }
+        run_result r = LDG(d, NULL, "verify", "--ledger", dir);
+        cr_assert_eq(r.status, 0, "round %d: verify after a killed init: %s%s", i, r.out, r.err);
+        run_free(&r);
+    }
+    cr_assert(killed > 0, "some init was killed before it finished (%d rounds)", rounds);
+}
+
+/* A temporary directory an interrupted init left, with a partial data.mdb, blocks nothing. */
+Test(crash, leftover_init_directory_does_not_block_init, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    fixture_begin();
+    must_run(LDG(d, NULL, "keygen", "--name", "log", "--out", "log", "--unencrypted"));
+    must_run(LDG(d, NULL, "keygen", "--name", "admin", "--out", "admin", "--unencrypted"));
+    fixture_end();
+    char p[1200];
+    snprintf(p, sizeof p, "%s/ledger", d);
+    cr_assert_eq(mkdir(p, 0750), 0);
+    snprintf(p, sizeof p, "%s/ledger/.init-Ab12Cd", d);
+    cr_assert_eq(mkdir(p, 0700), 0);
+    write_file(p, "data.mdb", "half an LMDB file");
+    run_result r = LDG(d, NULL, "init", "--origin", "o", "--log-key", "log.key", "--admin",
+                       "admin.pub");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    run_free(&r);
 }

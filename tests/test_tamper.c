@@ -6,6 +6,7 @@
  * entry's 8-byte BE seq as 32-byte salt || body JSON.
  */
 #include "helpers.h"
+#include "ldg.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -1150,5 +1151,35 @@ Test(tamper, entry_replayed_from_another_ledger_is_caught, .fini = tmp_cleanup)
     run_result r = verify_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 9, NULL), "%s", r.out);
     cr_assert(has_finding(r.out, "FAIL", 10, NULL), "%s", r.out);
+    run_free(&r);
+}
+
+/*
+ * [KEY-4] A key.add of a small-order public key (the identity point here),
+ * as a ledger written before append refused it would hold: verify names it.
+ */
+Test(tamper, detects_key_add_of_a_small_order_public_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    char name[LDG_NAME_MAX + 1], path[700];
+    uint8_t pub[LDG_PUB_BYTES];
+    ldg_err e;
+    snprintf(path, sizeof path, "%s/approver.pub", d);
+    cr_assert_eq(ldg_vkey_read(path, name, pub, &e), LDG_OK, "%s", e.msg);
+    size_t n;
+    uint8_t *v = get_entry(d, 3, &n);
+    long at = find_bytes(v, n, pub, sizeof pub, false);
+    cr_assert(at > 0, "entry 3 registers the approver");
+    static const uint8_t identity[LDG_PUB_BYTES] = {0x01};
+    memcpy(v + at, identity, sizeof identity);
+    put_entry(d, 3, v, n);
+    free(v);
+    run_result r = verify_fails(d);
+    bool hit = false;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"))
+        hit |= strstr(line, "\"seq\":3") && strstr(line, "\"check\":\"key\"") &&
+               strstr(line, "not a valid Ed25519 public key");
+    cr_assert(hit, "a key finding at #3: %s", r.out);
     run_free(&r);
 }

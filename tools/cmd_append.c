@@ -36,13 +36,15 @@ static const char append_help[] =
 static const char sign_help[] =
     "usage: ldg sign --as KEY --kind KIND --study STUDY [--ref SEQ|HASH]... [--meaning M]\n"
     "                [--reason TEXT] [--body FILE|-] [--time ISO8601]\n"
-    "                [--observed-from LEDGER] [--origin ORIGIN] [-o FILE]\n"
+    "                [--observed-from LEDGER] [--origin ORIGIN | --unbound] [-o FILE]\n"
     "Signs a statement without writing any ledger and prints it as one line (the\n"
     "signed-statement format, spec/format.md [FMT-8]); append it on the ledger host with\n"
     "ldg append --signed FILE.  --ref SEQ needs a readable ledger (--ledger, $LDG_LEDGER\n"
     "or --observed-from); --observed-from binds the statement to that ledger's head.\n"
     "The statement names the ledger it is for (its origin: --origin, or the ledger read), so\n"
-    "it cannot be appended to any other ledger.\n";
+    "it cannot be appended to any other ledger.  With no origin known, ldg sign refuses\n"
+    "(exit 2) unless --unbound asks for a statement that any ledger where the key is\n"
+    "registered accepts [POL-10].\n";
 
 typedef struct opts {
     const char *as, *kind, *study, *meaning, *reason, *body, *time, *dir, *passfile, *batch,
@@ -50,6 +52,7 @@ typedef struct opts {
     const char *refs[LDG_REFS_MAX + 1];
     size_t nrefs;
     unsigned jobs;
+    bool unbound; /* ldg sign: no origin, on purpose [POL-10] */
 } opts;
 
 static int
@@ -70,6 +73,7 @@ parse_opts(int argc, char **argv, opts *o, const char *help)
                               OPT_VAL("--observed-from", &o->observed_from),
                               OPT_VAL("-o", &o->out),
                               OPT_VAL("--origin", &o->origin),
+                              OPT_FLAG("--unbound", &o->unbound),
                               OPT_VAL("--jobs", &jobs),
                               OPT_MANY("--ref", o->refs, &o->nrefs, LDG_REFS_MAX),
                               OPT_END};
@@ -462,8 +466,8 @@ cmd_append(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o, append_help);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
-    if (o.observed_from || o.out || o.origin)
-        return tool_usage("--observed-from, --origin and -o belong to ldg sign");
+    if (o.observed_from || o.out || o.origin || o.unbound)
+        return tool_usage("--observed-from, --origin, --unbound and -o belong to ldg sign");
     int modes = (o.batch != NULL) + (o.signedf != NULL) + (o.kind != NULL);
     if (modes != 1)
         return tool_usage("give exactly one of --kind (one record), --batch FILE or --signed FILE");
@@ -522,6 +526,8 @@ cmd_sign(int argc, char **argv)
         return tool_usage("--batch and --signed belong to ldg append");
     if (!o.as)
         return tool_usage("--as KEY is required");
+    if (o.unbound && (o.origin || o.observed_from))
+        return tool_usage("--unbound excludes --origin and --observed-from");
     /* A ledger is optional: only to resolve --ref SEQ and --observed-from. */
     ldg_ledger *l = NULL;
     ldg_err err;
@@ -541,9 +547,19 @@ cmd_sign(int argc, char **argv)
     size_t ll;
     if ((rc = fields_from_opts(&o, l, &f, refs, &body)) != EXIT_OK)
         goto out;
-    /* Bound to a ledger when one is known: --origin, or the ledger read. */
+    /*
+     * Bound to a ledger when one is known: --origin, or the ledger read.
+     * Unbound only when asked for [POL-10]: such a statement appends to any
+     * ledger where the key is registered.
+     */
     char origin[LDG_TEXT_MAX + 1];
-    if (l && (rc = tool_bind(l, &f, o.observed_from != NULL, origin)) != EXIT_OK)
+    if (!o.unbound && !l && !o.origin) {
+        rc = tool_usage("no ledger to bind the statement to: give --origin ORIGIN (or --ledger, "
+                        "--observed-from, $LDG_LEDGER), or --unbound for a statement any ledger "
+                        "accepts");
+        goto out;
+    }
+    if (l && !o.unbound && (rc = tool_bind(l, &f, o.observed_from != NULL, origin)) != EXIT_OK)
         goto out;
     if (o.origin) {
         if (f.origin && strcmp(f.origin, o.origin) != 0) {

@@ -5,6 +5,8 @@
  */
 #include "tool.h"
 
+#include "emit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -32,14 +34,15 @@ on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, co
     const char *level = lvl == LDG_FINDING_FAIL ? "FAIL" : "WITHHELD";
     char *safe = tool_printable(detail);
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:o, s:s, s:s}", "finding", level, "seq",
+        json_t *o = json_pack("{s:s, s:o, s:s, s:o}", "finding", level, "seq",
                               seq == UINT64_MAX ? json_null() : json_integer((json_int_t)seq),
-                              "check", check, "detail", safe ? safe : "?");
+                              "check", check, "detail", tool_json_text(detail));
         tool_print_json(o);
     } else if (seq == UINT64_MAX) {
-        printf("%-8s bundle  %s: %s\n", level, check, safe ? safe : "?");
+        printf("%-8s bundle  %s: %s\n", level, em_t(check), safe ? safe : "?");
     } else {
-        printf("%-8s #%-6llu %s: %s\n", level, (unsigned long long)seq, check, safe ? safe : "?");
+        printf("%-8s #%-6llu %s: %s\n", level, (unsigned long long)seq, em_t(check),
+               safe ? safe : "?");
     }
     free(safe);
 }
@@ -94,13 +97,13 @@ cmd_verify_bundle(int argc, char **argv)
     if (sum.cp.size)
         tool_b64(sum.cp.root, LDG_HASH_BYTES, root, sizeof root);
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b}", "verdict",
-                              ok ? "ok" : "failed", "origin", sum.cp.origin, "checkpoint_size",
-                              (json_int_t)sum.cp.size, "records", (json_int_t)sum.records,
-                              "key_records", (json_int_t)sum.key_records, "failures",
-                              (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
-                              "unchecked_links", (json_int_t)sum.unchecked, "root", root,
-                              "trusted_log_key_from_bundle", sum.trusted_from_bundle);
+        json_t *o = json_pack(
+            "{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b}", "verdict", ok ? "ok" : "failed",
+            "origin", tool_json_text(sum.cp.origin), "checkpoint_size", (json_int_t)sum.cp.size,
+            "records", (json_int_t)sum.records, "key_records", (json_int_t)sum.key_records,
+            "failures", (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
+            "unchecked_links", (json_int_t)sum.unchecked, "root", root,
+            "trusted_log_key_from_bundle", sum.trusted_from_bundle);
         tool_print_json(o);
     } else {
         if (sum.trusted_from_bundle)

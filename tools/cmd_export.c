@@ -304,7 +304,7 @@ jsonl_record(xctx *x, emit *e, const ldg_record *r)
     /* The body is canonical JSON already (checked against its commitment by the library). */
     em_s(e, ",\"body\":");
     if (r->body && !x->withhold)
-        em_raw(e, r->body, r->body_len);
+        em_escaped(e, r->body, ESC_JSON_FIX); /* the same JSON value, no raw bidi or C1 */
     else
         em_s(e, "null");
     em_s(e, ",\"body_status\":");
@@ -687,12 +687,12 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
              "inclusion proof, statement signature under the key records, chain links and\n"
              "body commitment.\n"
              "%s%llu%s\n",
-             m->origin, m->exported_at, m->exporter, m->filters, (unsigned long long)x->records,
-             (unsigned long long)tie->size, root, name,
+             em_t(m->origin), m->exported_at, em_t(m->exporter), em_t(m->filters),
+             (unsigned long long)x->records, (unsigned long long)tie->size, root, em_t(name),
              m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch
                  ? "verified (see report.html)"
                  : "INTEGRITY FAILURES, marked in report.html and the trail files",
-             m->exporter, m->origin, m->exported_at, ldg_version(),
+             em_t(m->exporter), em_t(m->origin), m->exported_at, ldg_version(),
              proven ? "Signatures of the entries below "
                     : "Every signature was checked at export (",
              (unsigned long long)(proven ? proven : x->records),

@@ -6,6 +6,8 @@
  */
 #include "tool.h"
 
+#include "emit.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,9 @@ static const char keygen_help[] =
     "usage: ldg keygen --name NAME --out PREFIX [--passphrase-file F | --unencrypted]\n"
     "Creates an Ed25519 key pair: PREFIX.key (secret, mode 0600, sealed with Argon2id +\n"
     "XChaCha20-Poly1305 unless --unencrypted) and PREFIX.pub (one verifier-key line).\n"
-    "NAME: 1..128 printable ASCII characters, no space or '+'.\n";
+    "NAME: 1..128 printable ASCII characters, no space or '+'.  The passphrase (first line\n"
+    "of F, $LDG_PASSPHRASE_FILE, or typed twice) needs at least 12 characters; a passphrase\n"
+    "file must be mode 0600 (nothing for group or others), else exit 2.\n";
 
 int
 cmd_keygen(int argc, char **argv)
@@ -48,7 +52,7 @@ cmd_keygen(int argc, char **argv)
         uint8_t pub[LDG_PUB_BYTES];
         ldg_key_public(k, pub);
         if (ldg_vkey_format(name, pub, line, &err) == LDG_OK)
-            printf("%s\n", line);
+            printf("%s\n", em_t(line));
     }
     tool_free_passphrase(pass);
     ldg_key_free(k);
@@ -93,7 +97,7 @@ cmd_init(int argc, char **argv)
                           &err) != LDG_OK)
         rc = tool_fail(&err);
     else
-        printf("initialised ledger %s (origin %s); admin %s\n", d, origin, aname);
+        printf("initialised ledger %s (origin %s); admin %s\n", em_t(d), em_t(origin), em_t(aname));
     ldg_key_free(k);
     return rc;
 }
@@ -169,21 +173,20 @@ print_key(void *ctx, const ldg_keyinfo *k)
             json_object_set_new(o, "revoke_reason",
                                 json_string(k->revoke_reason ? k->revoke_reason : ""));
         }
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *s = tool_json_dumps(o);
         if (s)
             printf("%s\n", s);
         free(s);
         json_decref(o);
     } else {
-        printf("%-20s %-28s %-24s %-24s added #%llu%s", k->id, k->name ? k->name : "",
-               k->org ? k->org : "", k->roles ? k->roles : "", (unsigned long long)k->added_seq,
-               k->revoked ? "  REVOKED #" : "");
+        printf("%-20s %-28s %-24s %-24s added #%llu%s", em_t(k->id), em_t(k->name), em_t(k->org),
+               em_t(k->roles), (unsigned long long)k->added_seq, k->revoked ? "  REVOKED #" : "");
         if (k->revoked) {
             char *why = tool_printable(k->revoke_reason ? k->revoke_reason : "");
             printf("%llu (%s)", (unsigned long long)k->revoked_seq, why ? why : "?");
             free(why);
         }
-        printf("\n         %s\n", line);
+        printf("\n         %s\n", em_t(line));
     }
     return 0;
 }

@@ -6,6 +6,8 @@
  */
 #include "tool.h"
 
+#include "emit.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,10 +137,11 @@ print_human(const ldg_record *r, bool full)
     ldg_time_format(r->time_ns, r->tz_min, 0, ct);
     char *subj = subject_of(r), erased[48];
     snprintf(erased, sizeof erased, "[body erased by #%llu]", (unsigned long long)r->erased_by);
-    printf("#%-6llu %sZ  %-13s %-12s %s (%s)%s%s  %s\n", (unsigned long long)r->seq, t, r->kind,
-           r->study[0] ? r->study : "-", r->signer.name ? r->signer.name : "(unregistered key)",
-           r->signer.org ? r->signer.org : "?", r->meaning ? "  meaning=" : "",
-           r->meaning ? r->meaning : "",
+    printf("#%-6llu %sZ  %-13s %-12s %s (%s)%s%s  %s\n", (unsigned long long)r->seq, t,
+           em_t(r->kind), r->study[0] ? em_t(r->study) : "-",
+           r->signer.name ? em_t(r->signer.name) : "(unregistered key)",
+           r->signer.org ? em_t(r->signer.org) : "?", r->meaning ? "  meaning=" : "",
+           em_t(r->meaning),
            subj                                 ? subj
            : r->body_state == LDG_BODY_ERASED   ? erased
            : r->body_state == LDG_BODY_WITHHELD ? "[BODY MISSING: run ldg verify]"
@@ -157,8 +160,9 @@ print_human(const ldg_record *r, bool full)
                hc);
     }
     printf("  signer        %s, %s, roles %s, key %s\n",
-           r->signer.name ? r->signer.name : "(unregistered)", r->signer.org ? r->signer.org : "?",
-           r->signer.roles ? r->signer.roles : "?", r->signer.id[0] ? r->signer.id : "?");
+           r->signer.name ? em_t(r->signer.name) : "(unregistered)",
+           r->signer.org ? em_t(r->signer.org) : "?", r->signer.roles ? em_t(r->signer.roles) : "?",
+           r->signer.id[0] ? em_t(r->signer.id) : "?");
     if (r->reason) {
         char *reason = tool_printable(r->reason);
         printf("  reason        %s\n", reason ? reason : "?");
@@ -175,15 +179,15 @@ print_human(const ldg_record *r, bool full)
     if (r->has_observed)
         printf("  observed      chain of %llu entries\n", (unsigned long long)r->observed_size);
     if (r->has_key && r->key.name)
-        printf("  subject key   %s: %s, %s, roles %s\n", r->key.id, r->key.name, r->key.org,
-               r->key.roles);
+        printf("  subject key   %s: %s, %s, roles %s\n", em_t(r->key.id), em_t(r->key.name),
+               em_t(r->key.org), em_t(r->key.roles));
     else if (r->has_key) {
         char b[64];
         tool_b64(r->key.pub, LDG_PUB_BYTES, b, sizeof b);
         printf("  subject key   %s\n", b);
     }
     if (r->origin)
-        printf("  origin        %s\n", r->origin);
+        printf("  origin        %s\n", em_t(r->origin));
     for (int i = 0; i < LDG_HASH_BYTES; i++)
         snprintf(hx + 2 * i, 3, "%02x", r->leaf_hash[i]);
     printf("  leaf hash     %s\n", hx);

@@ -5,6 +5,8 @@
  */
 #include "tool.h"
 
+#include "emit.h"
+
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -60,7 +62,7 @@ cmd_checkpoint(int argc, char **argv)
         if (ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
             rc = tool_fail(&err);
         else
-            fwrite(note, 1, len, stdout);
+            fputs(em_t_lines(note), stdout);
     }
     free(note);
     ldg_key_free(k);
@@ -125,7 +127,7 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
                                   n, note, nl, &text, &tl, &err) != LDG_OK)
             rc = tool_fail(&err);
         if (rc == EXIT_OK)
-            fwrite(text, 1, tl, stdout);
+            fputs(em_t_lines(text), stdout);
         free(text);
         free(note);
         ldg_key_free(k);
@@ -230,10 +232,10 @@ verdict(bool ok, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs(ok ? "OK: " : "FAILED: ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
+    char msg[1024]; /* names files, origins and keys: escaped as one line */
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    printf("%s%s\n", ok ? "OK: " : "FAILED: ", em_t(msg));
     return ok ? EXIT_OK : EXIT_INTEGRITY;
 }
 

@@ -5,6 +5,8 @@
  */
 #include "tool.h"
 
+#include "emit.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -47,23 +49,18 @@ on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, co
     if (c->tty)
         fputs("\r\033[K", stderr);
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:o, s:s, s:s}", "finding", level, "seq",
+        json_t *o = json_pack("{s:s, s:o, s:s, s:o}", "finding", level, "seq",
                               seq == UINT64_MAX ? json_null() : json_integer((json_int_t)seq),
-                              "check", check, "detail", detail);
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                              "check", check, "detail", tool_json_text(detail));
+        char *s = tool_json_dumps(o);
         if (s)
             puts(s);
         free(s);
         json_decref(o);
+    } else if (seq == UINT64_MAX) {
+        printf("%-8s ledger  %s: %s\n", level, em_t(check), em_t(detail));
     } else {
-        /* a detail may quote signed text (an erasure's reason): one line, no escapes */
-        char *safe = tool_printable(detail);
-        if (seq == UINT64_MAX)
-            printf("%-8s ledger  %s: %s\n", level, check, safe ? safe : detail);
-        else
-            printf("%-8s #%-6llu %s: %s\n", level, (unsigned long long)seq, check,
-                   safe ? safe : detail);
-        free(safe);
+        printf("%-8s #%-6llu %s: %s\n", level, (unsigned long long)seq, em_t(check), em_t(detail));
     }
 }
 
@@ -207,15 +204,16 @@ cmd_verify(int argc, char **argv)
         return rc;
     if (s == LDG_E_CORRUPT) {
         if (c.json) {
-            json_t *j = json_pack("{s:s, s:s, s:s}", "verdict", "failed", "ledger",
-                                  tool_ledger_dir(dir), "damaged", err.msg);
-            char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_t *j =
+                json_pack("{s:s, s:o, s:o}", "verdict", "failed", "ledger",
+                          tool_json_text(tool_ledger_dir(dir)), "damaged", tool_json_text(err.msg));
+            char *t = tool_json_dumps(j);
             if (t)
                 puts(t);
             free(t);
             json_decref(j);
         } else {
-            printf("FAILED: %s: %s\n", tool_ledger_dir(dir), err.msg);
+            printf("FAILED: %s: %s\n", em_t(tool_ledger_dir(dir)), em_t(err.msg));
         }
         return tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", tool_ledger_dir(dir), err.msg);
     }
@@ -226,17 +224,18 @@ cmd_verify(int argc, char **argv)
     tool_b64(sum.root, LDG_HASH_BYTES, root, sizeof root);
     bool ok = sum.failures == 0;
     if (c.json) {
-        json_t *j = json_pack(
-            "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict", ok ? "ok" : "failed",
-            "ledger", tool_ledger_dir(dir), "entries", (json_int_t)sum.entries, "signatures",
-            (json_int_t)sum.signatures, "failures", (json_int_t)sum.failures, "withheld",
-            (json_int_t)sum.withheld, "erased", (json_int_t)sum.erased, "head", head, "root", root);
+        json_t *j = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict",
+                              ok ? "ok" : "failed", "ledger", tool_json_text(tool_ledger_dir(dir)),
+                              "entries", (json_int_t)sum.entries, "signatures",
+                              (json_int_t)sum.signatures, "failures", (json_int_t)sum.failures,
+                              "withheld", (json_int_t)sum.withheld, "erased",
+                              (json_int_t)sum.erased, "head", head, "root", root);
         /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
         if (j && o.since_size)
             json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
         if (j)
             json_object_set_new(j, "warnings", json_integer((json_int_t)sum.warnings));
-        char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *t = tool_json_dumps(j);
         if (t)
             puts(t);
         free(t);
@@ -244,7 +243,7 @@ cmd_verify(int argc, char **argv)
     } else {
         printf("%s: %s: %llu entries, %llu signatures checked, %llu failures, %llu bodies "
                "erased; head %s; tree root %s",
-               ok ? "OK" : "FAILED", tool_ledger_dir(dir), (unsigned long long)sum.entries,
+               ok ? "OK" : "FAILED", em_t(tool_ledger_dir(dir)), (unsigned long long)sum.entries,
                (unsigned long long)sum.signatures, (unsigned long long)sum.failures,
                (unsigned long long)sum.erased, head, root);
         if (o.since_size) {

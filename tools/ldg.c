@@ -5,6 +5,8 @@
  */
 #include "tool.h"
 
+#include "emit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -72,26 +74,36 @@ tool_utc_offset(int32_t tz_min, char out[8])
 char *
 tool_printable(const char *s)
 {
-    size_t n = strlen(s);
-    char *out = malloc(4 * n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\n') {
-            *o++ = '\\', *o++ = 'n';
-        } else if (*p == '\t') {
-            *o++ = '\\', *o++ = 't';
-        } else if (*p < 0x20 || *p == 0x7f) {
-            o += sprintf(o, "\\x%02x", *p);
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            o += sprintf(o, "\\x%02x", p[1]); /* a C1 control, e.g. U+009B CSI */
-            p++;
-        } else {
-            *o++ = (char)*p;
-        }
+    return em_escape_dup(s, ESC_TEXT);
+}
+
+char *
+tool_json_dumps(const json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *safe = s ? em_escape_dup(s, ESC_JSON_FIX) : NULL;
+    free(s);
+    return safe;
+}
+
+json_t *
+tool_json_text(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not UTF-8 (jansson refuses it): each bad byte as U+FFFD, never a lost field. */
+    char *t = em_escape_dup(s, ESC_JSON);
+    char *q = t ? malloc(strlen(t) + 3) : NULL;
+    if (q) {
+        snprintf(q, strlen(t) + 3, "\"%s\"", t);
+        j = json_loads(q, JSON_DECODE_ANY, NULL);
     }
-    *o = '\0';
-    return out;
+    free(q);
+    free(t);
+    return j ? j : json_string("?");
 }
 
 static void
@@ -102,9 +114,10 @@ vsay(const char *fmt, va_list ap)
     vsnprintf(msg, sizeof msg, fmt, ap);
     char *safe = tool_printable(msg);
     if (tool_capture) {
-        snprintf(tool_capture, TOOL_CAPTURE_MAX, "%s", safe ? safe : msg);
+        snprintf(tool_capture, TOOL_CAPTURE_MAX, "%s", safe ? safe : "(out of memory)");
     } else {
-        fprintf(stderr, "ldg%s%s: %s\n", *tool_cmd ? " " : "", tool_cmd, safe ? safe : msg);
+        fprintf(stderr, "ldg%s%s: %s\n", *tool_cmd ? " " : "", tool_cmd,
+                safe ? safe : "(out of memory)");
     }
     free(safe);
 }
@@ -348,7 +361,7 @@ tool_b64_json(const uint8_t *p, size_t n)
 int
 tool_print_json(json_t *o)
 {
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *s = tool_json_dumps(o);
     json_decref(o);
     if (!s)
         return tool_error(EXIT_OPER, "out of memory");
@@ -432,6 +445,6 @@ main(int argc, char **argv)
             return rc;
         }
     }
-    fprintf(stderr, "ldg: unknown command \"%s\"\n%s", argv[1], usage_text);
+    fprintf(stderr, "ldg: unknown command \"%s\"\n%s", em_t(argv[1]), usage_text);
     return EXIT_USAGE;
 }

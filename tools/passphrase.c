@@ -10,10 +10,17 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define PASS_MAX 1024
+/*
+ * A new key's passphrase has at least this many characters (UTF-8 code
+ * points), 21 CFR 11.300.  Existing keys load with whatever they were sealed
+ * with: the minimum applies when a key is created.
+ */
+#define PASS_MIN_CHARS 12
 
 void
 tool_free_passphrase(char *pass)
@@ -29,6 +36,19 @@ pass_from_file(const char *path, char **pass, size_t *len)
     if (fd < 0)
         return tool_error(errno == ENOENT ? EXIT_USAGE : EXIT_OPER, "passphrase file %s: %s", path,
                           strerror(errno));
+    /* Like a secret key file [KEY-3]: a passphrase others can read is exposed, not used. */
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return tool_error(EXIT_OPER, "passphrase file %s: %s", path, strerror(e));
+    }
+    if (S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+        close(fd);
+        return tool_usage("passphrase file %s is accessible to group or others (mode %03o): "
+                          "chmod 600 it",
+                          path, (unsigned)(st.st_mode & 0777));
+    }
     char *buf = sodium_malloc(PASS_MAX + 1);
     if (!buf) {
         close(fd);
@@ -144,12 +164,33 @@ tool_load_key(const char *path, const char *passfile, ldg_key **out)
     return s == LDG_OK ? EXIT_OK : tool_fail(&err);
 }
 
+static size_t
+utf8_chars(const char *p, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)p[i] & 0xc0) != 0x80;
+    return c;
+}
+
+static int
+check_new_passphrase(char **pass, size_t len)
+{
+    if (utf8_chars(*pass, len) >= PASS_MIN_CHARS)
+        return EXIT_OK;
+    sodium_free(*pass);
+    *pass = NULL;
+    return tool_usage("a new key's passphrase needs at least %d characters", PASS_MIN_CHARS);
+}
+
 int
 tool_new_passphrase(const char *passfile, char **pass, size_t *len)
 {
     const char *pf = passfile_source(passfile);
-    if (pf)
-        return pass_from_file(pf, pass, len);
+    if (pf) {
+        int rc = pass_from_file(pf, pass, len);
+        return rc != EXIT_OK ? rc : check_new_passphrase(pass, *len);
+    }
     char *a, *b;
     size_t al, bl;
     int rc = pass_from_tty("New passphrase: ", &a, &al);
@@ -168,5 +209,5 @@ tool_new_passphrase(const char *passfile, char **pass, size_t *len)
     }
     *pass = a;
     *len = al;
-    return EXIT_OK;
+    return check_new_passphrase(pass, al);
 }

@@ -110,11 +110,20 @@ json_t *tool_b64_json(const uint8_t *p, size_t n);
 /* Prints o compact on one line and releases it; an exit code. */
 int tool_print_json(json_t *o);
 /*
- * A copy of untrusted text safe to print on a terminal: control characters
- * (C0, DEL and the C1 range U+0080..U+009F) are written as \n, \t or \xNN,
- * so a signer cannot forge lines or move the cursor.  malloc'd.
+ * A copy of untrusted text safe to print on a terminal (emit.h ESC_TEXT:
+ * controls, bytes that are not UTF-8 and bidi/zero-width characters
+ * escaped), so a signer cannot forge lines, move the cursor or reorder
+ * text.  malloc'd.  em_t() in emit.h is the same for one printf argument.
  */
 char *tool_printable(const char *s);
+/*
+ * o as compact JSON on one line (malloc'd; NULL when out of memory) with
+ * DEL, C1 and bidi/zero-width characters as \uXXXX escapes.  Every JSON
+ * line `ldg` prints goes through it.
+ */
+char *tool_json_dumps(const json_t *o);
+/* A JSON string of untrusted text (NULL: null); bytes that are not UTF-8 become U+FFFD. */
+json_t *tool_json_text(const char *s);
 /* A UTC offset in minutes as "+02:00" / "-05:00" (|tz| at most 1080, as statements allow). */
 void tool_utc_offset(int32_t tz_min, char out[8]);
 
