@@ -291,6 +291,13 @@ typedef struct vstate {
     uint64_t *filter;
     wantrec *wants; /* what the later entries need from the earlier ones */
     size_t nwants;
+    ldgi_verify_x *x; /* the library's own callers: signing, QA checks */
+    struct qacand {
+        uint8_t pub[LDG_PUB_BYTES];
+        uint64_t seq, ts;
+        char name[LDG_NAME_MAX + 1];
+    } qa[16]; /* registered QA keys below --since whose cosignature of x->qa_note verifies */
+    size_t nqa;
 } vstate;
 
 static ldg_status
@@ -387,6 +394,43 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     return LDG_OK;
 }
 
+/*
+ * [CKP-5] A key registered below the checkpoint with the qa role: does its
+ * cosignature of the checkpoint verify?  (Whether a later entry below it
+ * revokes the key is looked up once the prefix has been replayed.)
+ */
+static void
+qa_candidate(vstate *v, const ldgi_stmt *st, uint64_t seq)
+{
+    if (!v->x || !v->x->qa_note || seq >= v->o_since || v->nqa == sizeof v->qa / sizeof v->qa[0] ||
+        !(ldgi_stmt_roles(st) & LDGI_ROLE_QA) || st->key_id.len > LDG_NAME_MAX)
+        return;
+    struct qacand *q = &v->qa[v->nqa];
+    memcpy(q->name, st->key_id.p, st->key_id.len);
+    q->name[st->key_id.len] = '\0';
+    memcpy(q->pub, st->key_pub, LDG_PUB_BYTES);
+    q->seq = seq;
+    if (ldg_checkpoint_cosigned(v->x->qa_note, v->x->qa_len, q->name, q->pub, &q->ts, NULL) ==
+        LDG_OK)
+        v->nqa++;
+}
+
+/* After the prefix: the first candidate still registered, not revoked below the checkpoint. */
+static void
+qa_decide(vstate *v)
+{
+    for (size_t i = 0; v->x && i < v->nqa; i++) {
+        kslot *k = reg_find(&v->reg, v->qa[i].pub, false);
+        if (k && k->ks.added_seq == v->qa[i].seq && (k->ks.roles & LDGI_ROLE_QA) &&
+            (k->ks.revoked_seq == UINT64_MAX || k->ks.revoked_seq >= v->o_since)) {
+            v->x->qa_ok = true;
+            memcpy(v->x->qa_name, v->qa[i].name, sizeof v->x->qa_name);
+            v->x->qa_time = v->qa[i].ts;
+            return;
+        }
+    }
+}
+
 /* Registry and policy at this point of history [POL-4..POL-8]. */
 static ldg_status
 check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
@@ -415,6 +459,7 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         k->ks.added_seq = 0;
         k->ks.revoked_seq = UINT64_MAX;
         k->ks.roles = (uint8_t)ldgi_stmt_roles(st);
+        qa_candidate(v, st, seq);
         return LDG_OK;
     }
     if (kc == LDGI_KIND_GENESIS) {
@@ -483,6 +528,7 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
             nk->ks.added_seq = seq;
             nk->ks.revoked_seq = UINT64_MAX;
             nk->ks.roles = (uint8_t)ldgi_stmt_roles(st);
+            qa_candidate(v, st, seq);
         }
     } else if (kc == LDGI_KIND_KEY_REVOKE) {
         kslot *rk = reg_find(&v->reg, st->key_pub, false);
@@ -660,9 +706,18 @@ phase_b(vstate *v, chunk *c)
         ldg_status s;
         if (old) {
             ldgi_kindclass kc = ldgi_kind_class(x->st.kind.p, x->st.kind.len);
-            if ((kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD ||
-                 kc == LDGI_KIND_KEY_REVOKE) &&
-                (s = check_policy(v, &x->st, seq)) != LDG_OK)
+            bool keyrec =
+                kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD || kc == LDGI_KIND_KEY_REVOKE;
+            /*
+             * The registry at the checkpoint rests on its key records: their
+             * signatures are checked again (a handful of entries), so a
+             * checkpoint signed over a history nobody verified cannot smuggle
+             * in a key, a QA key above all [CKP-5].
+             */
+            if (keyrec && !ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig))
+                finding(v, LDG_FINDING_FAIL, seq, "signature",
+                        "signature does not verify under the statement's key");
+            if (keyrec && (s = check_policy(v, &x->st, seq)) != LDG_OK)
                 return s;
         } else if ((s = check_policy(v, &x->st, seq)) != LDG_OK ||
                    (s = check_body(v, &x->st, seq)) || (s = check_indexes(v, x, seq))) {
@@ -685,7 +740,7 @@ phase_b(vstate *v, chunk *c)
 
 /* Fills c with the next entries from the cursor; false at the end. */
 static ldg_status
-collect(ldgi_cur *cur, bool *first, chunk *c, ldg_err *err)
+collect(ldgi_cur *cur, bool *first, chunk *c, uint64_t limit, ldg_err *err)
 {
     c->n = 0;
     while (c->n < CHUNK) {
@@ -698,6 +753,8 @@ collect(ldgi_cur *cur, bool *first, chunk *c, ldg_err *err)
             break;
         if (s != LDG_OK)
             return s;
+        if (kl == 8 && ldgi_rd64(k) >= limit)
+            break; /* prefix_only: the entries from the checkpoint on are not read */
         item *x = &c->it[c->n++];
         x->key_ok = kl == 8;
         x->key_seq = kl == 8 ? ldgi_rd64(k) : 0;
@@ -1168,8 +1225,20 @@ collect_wants(vstate *v, uint64_t total)
 ldg_status
 ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum, ldg_err *err)
 {
+    return ldgi_verify_run(l, o, sum, NULL, err);
+}
+
+ldg_status
+ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum, ldgi_verify_x *x,
+                ldg_err *err)
+{
     memset(sum, 0, sizeof *sum);
-    vstate v = {.l = l, .o = o, .sum = sum, .err = err};
+    vstate v = {.l = l, .o = o, .sum = sum, .err = err, .x = x};
+    if (x) {
+        x->have_genesis = x->qa_ok = false;
+        x->origin[0] = x->qa_name[0] = '\0';
+        x->qa_time = 0;
+    }
     chunk *c[3] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk)),
                    ldgi_calloc(1, sizeof(chunk))};
     v.ik = ldgi_malloc(LDG_STUDY_MAX + 64);
@@ -1189,6 +1258,8 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     }
     unsigned jobs = o && o->jobs ? o->jobs : ldgi_ncpu();
     v.o_since = o ? o->since_size : 0;
+    bool prefix = x && x->prefix_only && v.o_since;
+    uint64_t limit = prefix ? v.o_since : UINT64_MAX;
     c[0]->since = c[1]->since = c[2]->since = v.o_since;
     pool_start(&workers, jobs - 1);
     pooled = true;
@@ -1196,7 +1267,9 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         goto out;
     if (ldgi_head(v.t, &total, head, NULL, NULL) != LDG_OK)
         total = 0;
-    if ((s = collect_wants(&v, total)) != LDG_OK)
+    if (prefix)
+        v.fast = true; /* nothing after the prefix wants anything from it */
+    else if ((s = collect_wants(&v, total)) != LDG_OK)
         goto out;
     for (int i = 0; i < 3; i++) {
         c[i]->wants = v.wants;
@@ -1206,7 +1279,7 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     if ((s = ldgi_cur_open(v.t, LDGI_DB_ENTRIES, &cur, err)) != LDG_OK)
         goto out;
     bool first = true;
-    if ((s = collect(cur, &first, c[0], err)) != LDG_OK)
+    if ((s = collect(cur, &first, c[0], limit, err)) != LDG_OK)
         goto out;
     if (c[0]->n == 0) {
         finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "genesis", "the ledger has no entries");
@@ -1220,13 +1293,13 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
      */
     start(&workers, c[0]);
     finish(&workers, c[0]);
-    if ((s = collect(cur, &first, c[1], err)) != LDG_OK)
+    if ((s = collect(cur, &first, c[1], limit, err)) != LDG_OK)
         goto out;
     start(&workers, c[1]);
     for (int k = 0;; k = (k + 1) % 3) {
         chunk *now = c[k], *next = c[(k + 1) % 3], *after = c[(k + 2) % 3];
         after->n = 0;
-        s = next->n ? collect(cur, &first, after, err) : LDG_OK;
+        s = next->n ? collect(cur, &first, after, limit, err) : LDG_OK;
         if (s == LDG_OK)
             s = phase_b(&v, now);
         finish(&workers, next);
@@ -1239,6 +1312,15 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         start(&workers, after);
     }
 totals:
+    if (prefix) {
+        if (!v.since_seen || sodium_memcmp(v.since_root, o->since_root, LDG_HASH_BYTES) != 0)
+            finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "the first %llu entries do not give the root of the checkpoint",
+                    (unsigned long long)v.o_since);
+        memcpy(sum->head, v.prev, LDG_HASH_BYTES);
+        tree_root(&v, sum->entries, sum->root);
+        goto done;
+    }
     if (!ldgi_runs_finish(v.leafs) || !ldgi_runs_finish(v.refs) || !ldgi_runs_finish(v.commits)) {
         s = runs_failed(&v);
         goto out;
@@ -1257,6 +1339,14 @@ totals:
     s = check_totals(&v);
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
     tree_root(&v, sum->entries, sum->root);
+done:
+    if (x && v.have_genesis) {
+        x->have_genesis = true;
+        memcpy(x->origin, v.origin, v.origin_len);
+        x->origin[v.origin_len] = '\0';
+        memcpy(x->logkey, v.logkey, LDG_PUB_BYTES);
+    }
+    qa_decide(&v);
 out:
     if (pooled)
         pool_stop(&workers);
