@@ -164,6 +164,76 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
     return s;
 }
 
+ldg_status
+ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const *qa, size_t nqa,
+                  unsigned jobs, char who[LDG_NAME_MAX + 1], uint64_t *timestamp, char *why,
+                  size_t whylen, ldg_err *err)
+{
+    char origin[LDG_TEXT_MAX + 1], name[LDG_NAME_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES], pub[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
+    uint64_t size;
+    ldg_checkpoint cp;
+    ldgi_txn *t;
+    who[0] = why[0] = '\0';
+    *timestamp = 0;
+    for (size_t i = 0; i < nqa; i++)
+        if (ldg_vkey_parse(qa[i], strlen(qa[i]), name, pub, err) != LDG_OK)
+            return err ? err->status : LDG_E_INPUT;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    s = genesis_of(t, origin, logkey, err);
+    if (s == LDG_OK)
+        s = ldgi_head(t, &size, head, NULL, err);
+    ldgi_txn_abort(t);
+    if (s != LDG_OK)
+        return s;
+    if ((s = ldg_checkpoint_parse(note, len, NULL, logkey, &cp, err)) == LDG_E_BADSIG) {
+        snprintf(why, whylen, "%s", err ? err->msg : "not signed by the log key");
+        return LDG_OK;
+    }
+    if (s != LDG_OK)
+        return s;
+    if (strcmp(cp.origin, origin) != 0 || cp.size > size || cp.size == 0) {
+        snprintf(why, whylen, "the checkpoint is not one of this ledger's heads (origin or size)");
+        return LDG_OK;
+    }
+    /* A QA key the caller names is the caller's own trust: its cosignature is enough. */
+    for (size_t i = 0; i < nqa; i++) {
+        if (ldg_vkey_parse(qa[i], strlen(qa[i]), name, pub, err) == LDG_OK &&
+            ldg_checkpoint_cosigned(note, len, name, pub, timestamp, NULL) == LDG_OK) {
+            memcpy(who, name, sizeof name);
+            return LDG_OK;
+        }
+    }
+    /* A registered QA key: as the key records below the checkpoint, recomputed, say. */
+    first_fail ff = {0};
+    ldg_verify_opts o = {.jobs = jobs, .on_finding = on_fail, .ctx = &ff, .since_size = cp.size};
+    memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
+    ldg_verify_summary sum;
+    ldgi_verify_x x = {.prefix_only = true, .qa_note = note, .qa_len = len};
+    if ((s = ldgi_verify_run(l, &o, &sum, &x, err)) != LDG_OK)
+        return s;
+    if (ff.n) {
+        if (ff.seq == UINT64_MAX)
+            snprintf(why, whylen, "its first %llu entries do not check (%s: %s)",
+                     (unsigned long long)cp.size, ff.check, ff.detail);
+        else
+            snprintf(why, whylen, "its first %llu entries do not check (entry %llu, %s: %s)",
+                     (unsigned long long)cp.size, (unsigned long long)ff.seq, ff.check,
+                     ff.detail);
+    } else if (!x.qa_ok) {
+        snprintf(why, whylen,
+                 "no cosignature by a key given with --qa, nor by a key the ledger registers with "
+                 "the role qa (and does not revoke) below size %llu",
+                 (unsigned long long)cp.size);
+    } else {
+        memcpy(who, x.qa_name, sizeof x.qa_name);
+        *timestamp = x.qa_time;
+    }
+    return LDG_OK;
+}
+
 /* ------------------------------------------------------------- parsing -- */
 
 static bool

@@ -406,7 +406,13 @@ typedef struct ldg_checkpoint {
 /*
  * Signs the current tree head with the ledger's log key (LDG_E_POLICY for
  * any other key), stores the note in the ledger and returns it (*note
- * malloc'd, NUL-terminated).
+ * malloc'd, NUL-terminated).  Nothing derived is signed [CKP-2]: it first
+ * verifies, on one snapshot, every entry since the newest stored checkpoint
+ * the log key signed (all entries when there is none) as ldg_verify_run
+ * with since_size does, and signs the size and tree head that run
+ * recomputed from the entries.  Any FAIL finding and nothing is signed or
+ * stored: LDG_E_CORRUPT, the message naming how many, the first entry (or
+ * "the ledger") and its check.
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_make(ldg_ledger *l, const ldg_key *logkey,
                                                         char **note, size_t *len, ldg_err *err);
@@ -463,6 +469,25 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_cosigned(const char *note, si
                                                             const char *name,
                                                             const uint8_t pub[LDG_PUB_BYTES],
                                                             uint64_t *timestamp, ldg_err *err);
+/*
+ * [CKP-5] Does a checkpoint count as verified by QA?  It must be signed by
+ * the ledger's log key for this origin, no larger than the ledger, and
+ * carry a valid cosignature by a QA key: one of the verifier-key lines
+ * qa[0..nqa) the caller trusts, else a key that the ledger's key records
+ * below the checkpoint's size register with the role qa [POL-2] and do not
+ * revoke.  Those key records are replayed from the entries themselves (not
+ * the key registry): the entries below the checkpoint are re-hashed on
+ * `jobs` threads (0: all cores) into a tree head that must be its root, and
+ * each key record's signature and policy are checked.  LDG_OK when it
+ * could check: *who is then the cosigner's key name and *timestamp its
+ * time, or who is "" and why says what is missing.  LDG_E_INPUT for a
+ * malformed note or qa line.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len,
+                                                      const char *const *qa, size_t nqa,
+                                                      unsigned jobs, char who[LDG_NAME_MAX + 1],
+                                                      uint64_t *timestamp, char *why,
+                                                      size_t whylen, ldg_err *err);
 /* The newest checkpoint the ledger stored (*note malloc'd); LDG_E_NOTFOUND if none. */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len,
                                                           ldg_err *err);

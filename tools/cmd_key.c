@@ -107,7 +107,9 @@ static const char key_help[] =
     "       ldg key list [--json] [--ledger DIR]\n"
     "Roles: admin (key records), author (communication, meeting, query, response,\n"
     "escalation, deviation, action, document, correction), decider (decision),\n"
-    "approver (approval, rejection).  A revoked key stays revoked.\n";
+    "approver (approval, rejection), qa (writes nothing: its cosignature of a checkpoint,\n"
+    "ldg verify --save-checkpoint --as, is what verify --since and export --verified\n"
+    "accept as \"verified by QA\").  A revoked key stays revoked.\n";
 
 static void
 print_appended(const ldg_appended *a)

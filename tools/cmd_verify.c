@@ -23,8 +23,11 @@ static const char verify_help[] =
     "fewer entries (rollback, truncation) or another root at that size (fork, rewrite) is an\n"
     "integrity failure.  Exit 0 when clean, 1 on any integrity failure, 2 for an unreadable\n"
     "checkpoint file, 4 if it could not check.\n"
-    "--since FILE: a checkpoint saved by an earlier full verify; the entries it covers are\n"
-    "re-hashed against its root (no signature checks), the rest checked in full.\n"
+    "--since FILE [--qa QA.pub]...: a checkpoint saved and cosigned by QA (below); the\n"
+    "entries it covers are re-hashed against its root (no signature checks but the key\n"
+    "records'), the rest checked in full.  It counts only with a valid cosignature by a key\n"
+    "given with --qa or registered in the ledger with the role qa (not revoked at its size);\n"
+    "without one, verify says so on stderr and checks everything in full.\n"
     "--save-checkpoint FILE [--as QA.key]: after a clean run, write the ledger's newest\n"
     "checkpoint (for the next --since), with --as cosigned by the QA key (C2SP\n"
     "tlog-cosignature), so the file itself says who verified it, and when.\n";
@@ -73,8 +76,8 @@ cmd_verify(int argc, char **argv)
     struct vctx c = {false, isatty(2) == 1};
     ldg_verify_opts o = {.on_finding = on_finding, .on_progress = on_progress, .ctx = &c};
     const char *jobs = NULL, *cpfiles[64], *since = NULL, *save = NULL, *as = NULL,
-               *passfile = NULL;
-    size_t ncp = 0;
+               *passfile = NULL, *qafiles[16];
+    size_t ncp = 0, nqa = 0;
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
                               OPT_VAL("--jobs", &jobs),
                               OPT_FLAG("--json", &c.json),
@@ -83,12 +86,15 @@ cmd_verify(int argc, char **argv)
                               OPT_VAL("--save-checkpoint", &save),
                               OPT_VAL("--as", &as),
                               OPT_VAL("--passphrase-file", &passfile),
+                              OPT_MANY("--qa", qafiles, &nqa, 16),
                               OPT_END};
     int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
     if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
         return prc < 0 ? EXIT_OK : prc;
     if (as && !save)
         return tool_usage("--as cosigns the checkpoint --save-checkpoint writes");
+    if (nqa && !since)
+        return tool_usage("--qa names a QA key whose cosignature makes --since count");
     /* The QA key first: a passphrase prompt belongs before a long run, not after. */
     ldg_key *qa = NULL;
     if (as && (prc = tool_load_key(as, passfile, &qa)) != EXIT_OK)
@@ -99,10 +105,19 @@ cmd_verify(int argc, char **argv)
     int rc = EXIT_OK;
     for (size_t i = 0; i < ncp && rc == EXIT_OK; i++)
         rc = tool_read_file(cpfiles[i], 65536, &cptext[i], &cplen[i]);
-    char *sincetext = NULL;
+    char *sincetext = NULL, *qatext[16] = {0};
     size_t sincelen = 0;
     if (rc == EXIT_OK && since)
         rc = tool_read_file(since, 65536, &sincetext, &sincelen);
+    for (size_t i = 0; i < nqa && rc == EXIT_OK; i++) {
+        size_t ql;
+        char qn[LDG_NAME_MAX + 1];
+        uint8_t qp[LDG_PUB_BYTES];
+        ldg_err qe;
+        if ((rc = tool_read_file(qafiles[i], LDG_VKEY_MAX, &qatext[i], &ql)) == EXIT_OK &&
+            ldg_vkey_parse(qatext[i], ql, qn, qp, &qe) != LDG_OK)
+            rc = tool_usage("--qa %s: %s", qafiles[i], qe.msg);
+    }
     ldg_ledger *l = NULL;
     ldg_verify_summary sum;
     ldg_err err;
@@ -112,7 +127,8 @@ cmd_verify(int argc, char **argv)
         s = ldg_ledger_open(tool_ledger_dir(dir), LDG_OPEN_READONLY | LDG_OPEN_CHECKED, &l, &err);
     if (s != LDG_OK && s != LDG_E_CORRUPT)
         rc = tool_fail(&err);
-    char since_why[600] = "";
+    char since_why[600] = "", qa_who[LDG_NAME_MAX + 1] = "";
+    uint64_t qa_time = 0;
     if (rc == EXIT_OK && since) {
         /* [VER-11] a checkpoint verified before proves the entries below its size */
         ldg_checkpoint cp;
@@ -123,8 +139,23 @@ cmd_verify(int argc, char **argv)
         else if (cs != LDG_OK)
             s = cs;
         else if (!since_why[0]) {
-            o.since_size = cp.size;
-            memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
+            /* [CKP-5] verified means verified by QA: a cosignature by a QA key */
+            char why[600];
+            cs = ldg_checkpoint_qa(l, sincetext, sincelen, (const char *const *)qatext, nqa,
+                                   o.jobs, qa_who, &qa_time, why, sizeof why, &err);
+            if (cs == LDG_E_INPUT)
+                rc = tool_usage("%s", err.msg);
+            else if (cs != LDG_OK)
+                s = cs;
+            else if (!qa_who[0])
+                fprintf(stderr,
+                        "ldg verify: %s does not count as verified: %s; verifying everything in "
+                        "full\n",
+                        since, why);
+            else {
+                o.since_size = cp.size;
+                memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
+            }
         }
     }
     if (rc == EXIT_OK && s == LDG_OK)
@@ -192,6 +223,8 @@ cmd_verify(int argc, char **argv)
     ldg_key_free(qa);
     for (size_t i = 0; i < ncp; i++)
         free(cptext[i]);
+    for (size_t i = 0; i < nqa; i++)
+        free(qatext[i]);
     free(sincetext);
     if (rc != EXIT_OK)
         return rc;
@@ -222,8 +255,10 @@ cmd_verify(int argc, char **argv)
                               "failures", (json_int_t)sum.failures, "withheld",
                               (json_int_t)sum.withheld, "head", head, "root", root);
         /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
-        if (j && o.since_size)
+        if (j && o.since_size) {
             json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
+            json_object_set_new(j, "cosigned_by", json_string(qa_who));
+        }
         char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (t)
             puts(t);
@@ -238,8 +273,9 @@ cmd_verify(int argc, char **argv)
         if (o.since_size) {
             char *safe = tool_printable(since);
             printf("; the first %llu re-hashed against %s (their signatures, bodies and "
-                   "indexes were checked by the verify that saved it)",
-                   (unsigned long long)o.since_size, safe ? safe : "the --since checkpoint");
+                   "indexes were checked by the verify that saved it, cosigned by QA key %s)",
+                   (unsigned long long)o.since_size, safe ? safe : "the --since checkpoint",
+                   qa_who);
             free(safe);
         }
         putchar('\n');
