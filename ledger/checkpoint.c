@@ -130,8 +130,8 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
     char *text = ldgi_malloc(NOTE_MAX);
     if (!text)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    int tl = snprintf(text, NOTE_MAX, "%s\n%llu\n%s\n", x.origin, (unsigned long long)sum.entries,
-                      rb);
+    int tl =
+        snprintf(text, NOTE_MAX, "%s\n%llu\n%s\n", x.origin, (unsigned long long)sum.entries, rb);
     uint8_t sig[4 + 64];
     ldgi_key_id(k->name, LDGI_KEYID_NOTE, k->pub, sig);
     crypto_sign_ed25519_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl, ldgi_key_sk(k));
@@ -220,8 +220,7 @@ ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const
                      (unsigned long long)cp.size, ff.check, ff.detail);
         else
             snprintf(why, whylen, "its first %llu entries do not check (entry %llu, %s: %s)",
-                     (unsigned long long)cp.size, (unsigned long long)ff.seq, ff.check,
-                     ff.detail);
+                     (unsigned long long)cp.size, (unsigned long long)ff.seq, ff.check, ff.detail);
     } else if (!x.qa_ok) {
         snprintf(why, whylen,
                  "no cosignature by a key given with --qa, nor by a key the ledger registers with "

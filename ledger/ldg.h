@@ -486,8 +486,8 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_cosigned(const char *note, si
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len,
                                                       const char *const *qa, size_t nqa,
                                                       unsigned jobs, char who[LDG_NAME_MAX + 1],
-                                                      uint64_t *timestamp, char *why,
-                                                      size_t whylen, ldg_err *err);
+                                                      uint64_t *timestamp, char *why, size_t whylen,
+                                                      ldg_err *err);
 /* The newest checkpoint the ledger stored (*note malloc'd); LDG_E_NOTFOUND if none. */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len,
                                                           ldg_err *err);

@@ -78,9 +78,10 @@ parse_roles(char *buf, ldgi_stmt *s, ldg_err *err)
         if (!n)
             continue;
         if (!ldgi_role_bit(tok, n))
-            return ldgi_fail(err, LDG_E_INPUT,
-                             "unknown role \"%.*s\": roles are admin, author, decider, approver, qa",
-                             (int)(n > 40 ? 40 : n), tok);
+            return ldgi_fail(
+                err, LDG_E_INPUT,
+                "unknown role \"%.*s\": roles are admin, author, decider, approver, qa",
+                (int)(n > 40 ? 40 : n), tok);
         bool dup = false;
         for (size_t i = 0; i < s->nroles; i++)
             dup |= s->roles[i].len == n && memcmp(s->roles[i].p, tok, n) == 0;

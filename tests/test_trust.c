@@ -164,8 +164,7 @@ Test(checkpoint, refuses_to_sign_a_laundered_tree_and_names_the_entry, .fini = t
     copy_tree_nodes(d, twin);
 
     run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
-    cr_assert(strstr(r.out, forged_root) == NULL, "the log key signed the forged root:\n%s",
-              r.out);
+    cr_assert(strstr(r.out, forged_root) == NULL, "the log key signed the forged root:\n%s", r.out);
     cr_assert_eq(r.status, 1, "an integrity failure: %d %s%s", r.status, r.out, r.err);
     cr_assert_str_empty(r.out, "nothing is printed: %s", r.out);
     cr_assert(strstr(r.err, "nothing signed") && strstr(r.err, "entry 6 (tree)"),
@@ -183,8 +182,8 @@ Test(checkpoint, refuses_to_sign_a_laundered_tree_and_names_the_entry, .fini = t
  * checkpoint that covers the rejection: the check from that checkpoint
  * sees another history below it, and nothing is signed.
  */
-Test(checkpoint, refuses_to_sign_a_history_rewritten_below_the_last_checkpoint,
-     .fini = tmp_cleanup, .timeout = 60)
+Test(checkpoint, refuses_to_sign_a_history_rewritten_below_the_last_checkpoint, .fini = tmp_cleanup,
+     .timeout = 60)
 {
     const char *d = tmp_dir();
     genuine_and_forged(d, 8);
@@ -201,11 +200,10 @@ Test(checkpoint, refuses_to_sign_a_history_rewritten_below_the_last_checkpoint,
     char *forged_root = verified_root(d, "twin/ledger");
 
     run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
-    cr_assert(strstr(r.out, forged_root) == NULL, "the log key signed the forged root:\n%s",
-              r.out);
+    cr_assert(strstr(r.out, forged_root) == NULL, "the log key signed the forged root:\n%s", r.out);
     cr_assert_eq(r.status, 1, "%d %s%s", r.status, r.out, r.err);
-    cr_assert(strstr(r.err, "nothing signed") && strstr(r.err, "the ledger (checkpoint)"),
-              "%s", r.err);
+    cr_assert(strstr(r.err, "nothing signed") && strstr(r.err, "the ledger (checkpoint)"), "%s",
+              r.err);
     run_free(&r);
     cr_assert(!checkpoint_stored(d, 9));
     free(forged_root);
@@ -306,9 +304,8 @@ log_sign_by_hand(const char *d, const char *name, unsigned long size, const char
     sec += 9;
     uint8_t seed[32], pk[32], sk[64], sig[68];
     size_t n;
-    cr_assert_eq(sodium_base642bin(seed, 32, sec, 44, NULL, &n, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL),
-                 0);
+    cr_assert_eq(
+        sodium_base642bin(seed, 32, sec, 44, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
     crypto_sign_seed_keypair(pk, sk, seed);
     free(kf);
     uint8_t idmsg[4 + 1 + 1 + 32] = {'l', 'o', 'g', '\n', 0x01}, h[32];
@@ -515,8 +512,8 @@ Test(qa, counts_a_checkpoint_cosigned_by_a_named_or_registered_qa_key, .fini = t
     ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
     ok(LDG(d, NULL, "verify", "--save-checkpoint", "named.txt", "--as", "outside.key"), "save");
     ok(LDG(d, NULL, "verify", "--save-checkpoint", "reg.txt", "--as", "qa.key"), "save");
-    APPEND(d, "{\"subject\":\"later\"}", "--as", "author.key", "--kind", "communication",
-           "--study", "S1");
+    APPEND(d, "{\"subject\":\"later\"}", "--as", "author.key", "--kind", "communication", "--study",
+           "S1");
     /* not registered: counts only when the caller names it */
     since_not_counted(d, "named.txt", 0);
     run_result r = LDG(d, NULL, "verify", "--since", "named.txt", "--qa", "outside.pub");

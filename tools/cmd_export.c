@@ -1036,9 +1036,8 @@ cmd_export(int argc, char **argv)
         /* [CKP-2] signed only after the check before signing found nothing: else exit 1 */
         if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
             ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
-            rc = err.status == LDG_E_CORRUPT
-                     ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
-                     : tool_fail(&err);
+            rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
+                                             : tool_fail(&err);
         free(note);
         ldg_key_free(k);
     }

@@ -149,10 +149,9 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
         rc = tool_fail(&err);
     }
     ldg_record *r = NULL;
-    if (rc == EXIT_OK &&
-        (ldg_tree_root(l, size, root, &err) != LDG_OK ||
-         ldg_proof_inclusion(l, seq, size, h, &n, &err) != LDG_OK ||
-         ldg_record_get(l, seq, &r, &err) != LDG_OK))
+    if (rc == EXIT_OK && (ldg_tree_root(l, size, root, &err) != LDG_OK ||
+                          ldg_proof_inclusion(l, seq, size, h, &n, &err) != LDG_OK ||
+                          ldg_record_get(l, seq, &r, &err) != LDG_OK))
         rc = tool_fail(&err);
     if (rc == EXIT_OK && have_signed) {
         /* the path comes from the stored tree: it must lead to the root that was signed */

@@ -141,8 +141,8 @@ cmd_verify(int argc, char **argv)
         else if (!since_why[0]) {
             /* [CKP-5] verified means verified by QA: a cosignature by a QA key */
             char why[600];
-            cs = ldg_checkpoint_qa(l, sincetext, sincelen, (const char *const *)qatext, nqa,
-                                   o.jobs, qa_who, &qa_time, why, sizeof why, &err);
+            cs = ldg_checkpoint_qa(l, sincetext, sincelen, (const char *const *)qatext, nqa, o.jobs,
+                                   qa_who, &qa_time, why, sizeof why, &err);
             if (cs == LDG_E_INPUT)
                 rc = tool_usage("%s", err.msg);
             else if (cs != LDG_OK)
