@@ -215,13 +215,18 @@ ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const
     if ((s = ldgi_verify_run(l, &o, &sum, &x, err)) != LDG_OK)
         return s;
     if (ff.n) {
+        /* a log checkpoint the entries below it no longer give: a rewrite, not a missing QA */
         if (ff.seq == UINT64_MAX)
-            snprintf(why, whylen, "its first %llu entries do not check (%s: %s)",
-                     (unsigned long long)cp.size, ff.check, ff.detail);
-        else
-            snprintf(why, whylen, "its first %llu entries do not check (entry %llu, %s: %s)",
-                     (unsigned long long)cp.size, (unsigned long long)ff.seq, ff.check, ff.detail);
-    } else if (!x.qa_ok) {
+            return ldgi_fail(err, LDG_E_CORRUPT,
+                             "the first %llu entries do not check against the checkpoint (%s: %s)",
+                             (unsigned long long)cp.size, ff.check, ff.detail);
+        return ldgi_fail(err, LDG_E_CORRUPT,
+                         "the first %llu entries do not check against the checkpoint (entry "
+                         "%llu, %s: %s)",
+                         (unsigned long long)cp.size, (unsigned long long)ff.seq, ff.check,
+                         ff.detail);
+    }
+    if (!x.qa_ok) {
         snprintf(why, whylen,
                  "no cosignature by a key given with --qa, nor by a key the ledger registers with "
                  "the role qa (and does not revoke) below size %llu",

@@ -480,7 +480,9 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_cosigned(const char *note, si
  * `jobs` threads (0: all cores) into a tree head that must be its root, and
  * each key record's signature and policy are checked.  LDG_OK when it
  * could check: *who is then the cosigner's key name and *timestamp its
- * time, or who is "" and why says what is missing.  LDG_E_INPUT for a
+ * time, or who is "" and why says what is missing.  LDG_E_CORRUPT when the
+ * entries below the checkpoint do not check (their head is not its root, a
+ * key record does not verify): a rewritten history.  LDG_E_INPUT for a
  * malformed note or qa line.
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len,

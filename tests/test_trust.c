@@ -561,3 +561,66 @@ Test(qa, cosigns_nothing_after_a_verify_that_failed, .fini = tmp_cleanup, .timeo
     snprintf(p, sizeof p, "%s/qa.txt", d);
     cr_assert_eq(access(p, F_OK), -1, "nothing cosigned");
 }
+
+/*
+ * A QA key smuggled into the history a log checkpoint signs: its key.add
+ * carries a signature no admin made (the leaf and tree records fixed up to
+ * match), and the smuggler cosigns with it.  The key records below the
+ * checkpoint are signature-checked, so the checkpoint is a rewritten
+ * history, not QA's word: verify --since fails (and checks in full),
+ * export --verified exits 1.
+ */
+Test(qa, refuses_a_qa_key_smuggled_in_by_a_key_record_nobody_signed, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    APPEND(d, "{\"subject\":\"protocol v2\"}", "--as", "author.key", "--kind", "communication",
+           "--study", "S1");
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "qa.pub", "--name", "Quality Q",
+           "--org", "Helix Pharma", "--roles", "qa"),
+       "key add");
+    uint8_t k5[8], old_leaf[32];
+    size_t el;
+    void *e;
+    seq_key(5, k5);
+    cr_assert_eq(lmdb_get_value(d, "entries", k5, 8, &e, &el), 0);
+    leaf_of(e, el, old_leaf);
+    free(e);
+    flip_signature_bit(d, 5, 33);
+    rewrite_derived_of_entry_5(d, old_leaf);
+    char *root = recomputed_root(d);
+    log_sign_by_hand(d, "log.txt", 6, root);
+    free(root);
+    /* the smuggler cosigns with the key it smuggled in */
+    char p[4200];
+    size_t nl, cl;
+    snprintf(p, sizeof p, "%s/log.txt", d);
+    char *note = read_file(p, &nl), *cos;
+    ldg_key *qa;
+    ldg_err err;
+    snprintf(p, sizeof p, "%s/qa.key", d);
+    cr_assert_eq(ldg_key_load(p, NULL, 0, &qa, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldg_checkpoint_cosign(note, nl, qa, 1767225600, &cos, &cl, &err), LDG_OK);
+    ldg_key_free(qa);
+    cos[cl] = '\0';
+    write_file(d, "cp.txt", cos);
+    uint8_t k6[8];
+    seq_key(6, k6);
+    cr_assert_eq(lmdb_put_value(d, "checkpoints", k6, 8, note, nl), 0);
+    free(note);
+    free(cos);
+
+    run_result r = LDG(d, NULL, "verify", "--since", "cp.txt");
+    cr_assert_eq(r.status, 1, "%d %s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.out, "re-hashed") == NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "entry 5, signature"), "the key record is named: %s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "export", "--format", "csv", "-o", "x.csv", "--verified", "cp.txt");
+    cr_assert_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_assert(strstr(r.err, "INTEGRITY") && strstr(r.err, "entry 5, signature"), "%s", r.err);
+    run_free(&r);
+    snprintf(p, sizeof p, "%s/x.csv", d);
+    cr_assert_eq(access(p, F_OK), -1, "nothing written");
+}

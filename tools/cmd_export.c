@@ -1085,7 +1085,9 @@ cmd_export(int argc, char **argv)
         if (ldg_checkpoint_qa(l, qa, qalen, (const char *const *)qatext, nqa, co.jobs, who, &when,
                               why, sizeof why, &err) != LDG_OK)
             rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
-                                           : tool_fail(&err);
+                 : err.status == LDG_E_CORRUPT
+                     ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", verified, err.msg)
+                     : tool_fail(&err);
         else if (!who[0])
             rc = tool_usage("%s: the checkpoint carries no cosignature of a QA key: %s", verified,
                             why);

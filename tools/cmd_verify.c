@@ -145,6 +145,8 @@ cmd_verify(int argc, char **argv)
                                    qa_who, &qa_time, why, sizeof why, &err);
             if (cs == LDG_E_INPUT)
                 rc = tool_usage("%s", err.msg);
+            else if (cs == LDG_E_CORRUPT)
+                snprintf(since_why, sizeof since_why, "%s", err.msg);
             else if (cs != LDG_OK)
                 s = cs;
             else if (!qa_who[0])
