@@ -164,15 +164,19 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
     return s;
 }
 
-ldg_status
-ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const *qa, size_t nqa,
-                  unsigned jobs, char who[LDG_NAME_MAX + 1], uint64_t *timestamp, char *why,
-                  size_t whylen, ldg_err *err)
+/*
+ * [CKP-5] What needs no pass over the entries: the log key's signature,
+ * origin and size (*why when they fail), then the keys the caller names
+ * (*who when one cosigned).  *cp is the parsed checkpoint.
+ */
+static ldg_status
+qa_precheck(ldg_ledger *l, const char *note, size_t len, const char *const *qa, size_t nqa,
+            ldg_checkpoint *cp, char who[LDG_NAME_MAX + 1], uint64_t *timestamp, char *why,
+            size_t whylen, ldg_err *err)
 {
     char origin[LDG_TEXT_MAX + 1], name[LDG_NAME_MAX + 1];
     uint8_t logkey[LDG_PUB_BYTES], pub[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
     uint64_t size;
-    ldg_checkpoint cp;
     ldgi_txn *t;
     who[0] = why[0] = '\0';
     *timestamp = 0;
@@ -188,13 +192,13 @@ ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const
     ldgi_txn_abort(t);
     if (s != LDG_OK)
         return s;
-    if ((s = ldg_checkpoint_parse(note, len, NULL, logkey, &cp, err)) == LDG_E_BADSIG) {
+    if ((s = ldg_checkpoint_parse(note, len, NULL, logkey, cp, err)) == LDG_E_BADSIG) {
         snprintf(why, whylen, "%s", err ? err->msg : "not signed by the log key");
         return LDG_OK;
     }
     if (s != LDG_OK)
         return s;
-    if (strcmp(cp.origin, origin) != 0 || cp.size > size || cp.size == 0) {
+    if (strcmp(cp->origin, origin) != 0 || cp->size > size || cp->size == 0) {
         snprintf(why, whylen, "the checkpoint is not one of this ledger's heads (origin or size)");
         return LDG_OK;
     }
@@ -206,6 +210,22 @@ ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const
             return LDG_OK;
         }
     }
+    return LDG_OK;
+}
+
+#define NO_QA_WHY                                                                                  \
+    "no cosignature by a key given with --qa, nor by a key the ledger registers with the role "    \
+    "qa (and does not revoke) below size %llu"
+
+ldg_status
+ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const *qa, size_t nqa,
+                  unsigned jobs, char who[LDG_NAME_MAX + 1], uint64_t *timestamp, char *why,
+                  size_t whylen, ldg_err *err)
+{
+    ldg_checkpoint cp;
+    ldg_status s = qa_precheck(l, note, len, qa, nqa, &cp, who, timestamp, why, whylen, err);
+    if (s != LDG_OK || who[0] || why[0])
+        return s;
     /* A registered QA key: as the key records below the checkpoint, recomputed, say. */
     first_fail ff = {0};
     ldg_verify_opts o = {.jobs = jobs, .on_finding = on_fail, .ctx = &ff, .since_size = cp.size};
@@ -227,15 +247,50 @@ ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const
                          ff.detail);
     }
     if (!x.qa_ok) {
-        snprintf(why, whylen,
-                 "no cosignature by a key given with --qa, nor by a key the ledger registers with "
-                 "the role qa (and does not revoke) below size %llu",
-                 (unsigned long long)cp.size);
+        snprintf(why, whylen, NO_QA_WHY, (unsigned long long)cp.size);
     } else {
         memcpy(who, x.qa_name, sizeof x.qa_name);
         *timestamp = x.qa_time;
     }
     return LDG_OK;
+}
+
+ldg_status
+ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size_t len,
+                 const char *const *qa, size_t nqa, ldg_verify_summary *sum,
+                 char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten, ldg_err *err)
+{
+    ldg_checkpoint cp;
+    uint64_t ts;
+    ldg_verify_opts full = o ? *o : (ldg_verify_opts){0}, inc = full;
+    full.since_size = 0;
+    *rewritten = 0;
+    ldg_status s = qa_precheck(l, note, len, qa, nqa, &cp, who, &ts, why, whylen, err);
+    if (s != LDG_OK)
+        return s;
+    if (why[0])
+        return ldgi_verify_run(l, &full, sum, NULL, err);
+    inc.since_size = cp.size;
+    memcpy(inc.since_root, cp.root, LDG_HASH_BYTES);
+    if (who[0]) /* a named QA key: the since run checks the root itself [VER-11] */
+        return ldgi_verify_run(l, &inc, sum, NULL, err);
+    /* A registered QA key: decided by the same run, once the entries below it went through. */
+    ldgi_verify_x x = {.qa_gate = true, .qa_note = note, .qa_len = len};
+    if ((s = ldgi_verify_run(l, &inc, sum, &x, err)) != LDG_OK || !x.gate_failed) {
+        if (s == LDG_OK)
+            memcpy(who, x.qa_name, sizeof x.qa_name);
+        return s;
+    }
+    if (x.gate_rewritten) {
+        *rewritten = 1;
+        snprintf(why, whylen,
+                 "the first %llu entries do not give the root of the checkpoint verified "
+                 "before, or do not check: changed, removed or rolled back since",
+                 (unsigned long long)cp.size);
+    } else {
+        snprintf(why, whylen, NO_QA_WHY, (unsigned long long)cp.size);
+    }
+    return ldgi_verify_run(l, &full, sum, NULL, err);
 }
 
 /* ------------------------------------------------------------- parsing -- */

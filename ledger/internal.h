@@ -343,6 +343,15 @@ typedef struct ldgi_verify_x {
     bool qa_ok; /* out: a registered QA key cosigned qa_note */
     char qa_name[LDG_NAME_MAX + 1];
     uint64_t qa_time;
+    /*
+     * in: with qa_note and since_size, the run goes on past since_size only
+     * if the entries below it gave its root without a finding and a
+     * registered QA key cosigned it (their findings are held back until
+     * then).  Otherwise it stops there, having reported nothing, with
+     * gate_failed set (and gate_rewritten when the entries did not check).
+     */
+    bool qa_gate;
+    bool gate_failed, gate_rewritten; /* out */
 } ldgi_verify_x;
 ldg_status ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
                            ldgi_verify_x *x, ldg_err *err);

@@ -653,6 +653,25 @@ typedef struct ldg_verify_summary {
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o,
                                                    ldg_verify_summary *sum, ldg_err *err);
 
+/*
+ * [VER-11][CKP-5] `verify --since`: ldg_verify_run (o->since_size is
+ * ignored) made incremental from `note` only when that checkpoint counts as
+ * verified by QA, as ldg_checkpoint_qa says (qa[0..nqa): verifier-key lines
+ * the caller trusts); *who then names the cosigner.  Otherwise the run is a
+ * full one from the start, *who is "" and why says why; *rewritten is 1
+ * when the entries below the checkpoint do not give its root or do not
+ * check (the caller reports that as a `checkpoint` FAIL).  With a
+ * registered QA key the same run decides it: nothing is reported before
+ * the entries below the checkpoint have gone through.  Same statuses as
+ * ldg_verify_run, and LDG_E_INPUT for a malformed note or qa line.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o,
+                                                     const char *note, size_t len,
+                                                     const char *const *qa, size_t nqa,
+                                                     ldg_verify_summary *sum,
+                                                     char who[LDG_NAME_MAX + 1], char *why,
+                                                     size_t whylen, int *rewritten, ldg_err *err);
+
 /* ------------------------------------------------------------ bundles -- */
 
 typedef struct ldg_bundle_summary {

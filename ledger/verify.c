@@ -298,6 +298,9 @@ typedef struct vstate {
         char name[LDG_NAME_MAX + 1];
     } qa[16]; /* registered QA keys below --since whose cosignature of x->qa_note verifies */
     size_t nqa;
+    bool gate;     /* x->qa_gate, not yet passed: findings are held back */
+    uint64_t held; /* findings held back before the gate */
+    bool stopped;  /* the gate failed: the run ended there */
 } vstate;
 
 static ldg_status
@@ -314,6 +317,10 @@ finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const
 {
     char msg[512];
     va_list ap;
+    if (v->gate) {
+        v->held++; /* below a checkpoint that may not count: reported by the full run */
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -429,6 +436,25 @@ qa_decide(vstate *v)
             return;
         }
     }
+}
+
+/*
+ * [CKP-5] The QA gate, once every entry below the checkpoint went through:
+ * they must give its root without a finding, and a registered QA key must
+ * have cosigned it.  false: the run stops here (the caller verifies in full).
+ */
+static bool
+gate_pass(vstate *v, const uint8_t want_root[LDG_HASH_BYTES])
+{
+    v->gate = false;
+    bool same = v->since_seen && sodium_memcmp(v->since_root, want_root, LDG_HASH_BYTES) == 0;
+    if (same && !v->held)
+        qa_decide(v);
+    if (same && !v->held && v->x->qa_ok)
+        return true;
+    v->x->gate_failed = v->stopped = true;
+    v->x->gate_rewritten = !same || v->held;
+    return false;
 }
 
 /* Registry and policy at this point of history [POL-4..POL-8]. */
@@ -643,6 +669,8 @@ phase_b(vstate *v, chunk *c)
 {
     for (size_t i = 0; i < c->n; i++) {
         item *x = &c->it[i];
+        if (v->gate && x->key_ok && x->key_seq >= v->o_since && !gate_pass(v, v->o->since_root))
+            return LDG_OK; /* stopped: nothing more is read */
         if (!x->key_ok) {
             finding(v, LDG_FINDING_FAIL, v->expect, "encoding", "an entries key is not 8 bytes");
             continue;
@@ -1235,7 +1263,7 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
     memset(sum, 0, sizeof *sum);
     vstate v = {.l = l, .o = o, .sum = sum, .err = err, .x = x};
     if (x) {
-        x->have_genesis = x->qa_ok = false;
+        x->have_genesis = x->qa_ok = x->gate_failed = x->gate_rewritten = false;
         x->origin[0] = x->qa_name[0] = '\0';
         x->qa_time = 0;
     }
@@ -1259,6 +1287,7 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
     unsigned jobs = o && o->jobs ? o->jobs : ldgi_ncpu();
     v.o_since = o ? o->since_size : 0;
     bool prefix = x && x->prefix_only && v.o_since;
+    v.gate = x && x->qa_gate && x->qa_note && v.o_since && !prefix;
     uint64_t limit = prefix ? v.o_since : UINT64_MAX;
     c[0]->since = c[1]->since = c[2]->since = v.o_since;
     pool_start(&workers, jobs - 1);
@@ -1303,7 +1332,7 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
         if (s == LDG_OK)
             s = phase_b(&v, now);
         finish(&workers, next);
-        if (s != LDG_OK)
+        if (s != LDG_OK || v.stopped)
             goto out;
         if (o && o->on_progress)
             o->on_progress(o->ctx, sum->entries, total);
@@ -1312,6 +1341,8 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
         start(&workers, after);
     }
 totals:
+    if (v.gate && !gate_pass(&v, o->since_root))
+        goto out;
     if (prefix) {
         if (!v.since_seen || sodium_memcmp(v.since_root, o->since_root, LDG_HASH_BYTES) != 0)
             finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",

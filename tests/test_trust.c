@@ -615,7 +615,8 @@ Test(qa, refuses_a_qa_key_smuggled_in_by_a_key_record_nobody_signed, .fini = tmp
     run_result r = LDG(d, NULL, "verify", "--since", "cp.txt");
     cr_assert_eq(r.status, 1, "%d %s%s", r.status, r.out, r.err);
     cr_assert(strstr(r.out, "re-hashed") == NULL, "%s", r.out);
-    cr_assert(strstr(r.out, "entry 5, signature"), "the key record is named: %s", r.out);
+    cr_assert(strstr(r.out, "#5      signature:") && strstr(r.out, "ledger  checkpoint: cp.txt"),
+              "the key record and the checkpoint are named: %s", r.out);
     run_free(&r);
     r = LDG(d, NULL, "export", "--format", "csv", "-o", "x.csv", "--verified", "cp.txt");
     cr_assert_eq(r.status, 1, "%d %s", r.status, r.err);
@@ -623,4 +624,32 @@ Test(qa, refuses_a_qa_key_smuggled_in_by_a_key_record_nobody_signed, .fini = tmp
     run_free(&r);
     snprintf(p, sizeof p, "%s/x.csv", d);
     cr_assert_eq(access(p, F_OK), -1, "nothing written");
+}
+
+/* An entry below a checkpoint a registered QA key cosigned, altered since: a FAIL, not a shrug. */
+Test(qa, detects_an_entry_altered_below_a_registered_qa_checkpoint, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "qa.pub", "--name", "Quality Q",
+           "--org", "Helix Pharma", "--roles", "qa"),
+       "key add");
+    APPEND(d, "{\"subject\":\"visit\"}", "--as", "author.key", "--kind", "communication", "--study",
+           "S1");
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "cp.txt", "--as", "qa.key"), "save");
+    flip_signature_bit(d, 5, 9);
+    run_result r = LDG(d, NULL, "verify", "--since", "cp.txt");
+    cr_assert_eq(r.status, 1, "%d %s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.out, "#5      signature:") && strstr(r.out, "ledger  checkpoint: cp.txt"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "re-hashed") == NULL, "%s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "export", "--format", "csv", "-o", "x.csv", "--verified", "cp.txt", "--seq",
+            "..4");
+    cr_assert_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_assert(strstr(r.err, "INTEGRITY: cp.txt: the first 6 entries do not check"), "%s", r.err);
+    run_free(&r);
 }

@@ -128,7 +128,7 @@ cmd_verify(int argc, char **argv)
     if (s != LDG_OK && s != LDG_E_CORRUPT)
         rc = tool_fail(&err);
     char since_why[600] = "", qa_who[LDG_NAME_MAX + 1] = "";
-    uint64_t qa_time = 0;
+    uint64_t since_size = 0;
     if (rc == EXIT_OK && since) {
         /* [VER-11] a checkpoint verified before proves the entries below its size */
         ldg_checkpoint cp;
@@ -138,30 +138,29 @@ cmd_verify(int argc, char **argv)
             rc = tool_usage("%s: %s", since, err.msg);
         else if (cs != LDG_OK)
             s = cs;
-        else if (!since_why[0]) {
-            /* [CKP-5] verified means verified by QA: a cosignature by a QA key */
-            char why[600];
-            cs = ldg_checkpoint_qa(l, sincetext, sincelen, (const char *const *)qatext, nqa, o.jobs,
-                                   qa_who, &qa_time, why, sizeof why, &err);
-            if (cs == LDG_E_INPUT)
-                rc = tool_usage("%s", err.msg);
-            else if (cs == LDG_E_CORRUPT)
-                snprintf(since_why, sizeof since_why, "%s", err.msg);
-            else if (cs != LDG_OK)
-                s = cs;
-            else if (!qa_who[0])
-                fprintf(stderr,
-                        "ldg verify: %s does not count as verified: %s; verifying everything in "
-                        "full\n",
-                        since, why);
-            else {
-                o.since_size = cp.size;
-                memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
-            }
-        }
+        else if (!since_why[0])
+            since_size = cp.size;
     }
-    if (rc == EXIT_OK && s == LDG_OK)
+    if (rc == EXIT_OK && s == LDG_OK && since_size) {
+        /* [CKP-5] verified means verified by QA: the checkpoint counts only if QA cosigned it */
+        char why[600];
+        int rewritten;
+        s = ldg_verify_since(l, &o, sincetext, sincelen, (const char *const *)qatext, nqa, &sum,
+                             qa_who, why, sizeof why, &rewritten, &err);
+        if (s == LDG_E_INPUT)
+            rc = tool_usage("%s: %s", since, err.msg);
+        else if (s == LDG_OK && rewritten)
+            snprintf(since_why, sizeof since_why, "%s", why);
+        else if (s == LDG_OK && !qa_who[0])
+            fprintf(stderr,
+                    "ldg verify: %s does not count as verified: %s; verified everything in "
+                    "full\n",
+                    since, why);
+        else if (s == LDG_OK)
+            o.since_size = since_size;
+    } else if (rc == EXIT_OK && s == LDG_OK) {
         s = ldg_verify_run(l, &o, &sum, &err);
+    }
     if (rc == EXIT_OK && s == LDG_OK && since_why[0]) {
         char detail[800];
         snprintf(detail, sizeof detail, "%s: %s (verified everything in full)", since, since_why);
