@@ -41,7 +41,7 @@ rm -rf "$W/probe"
 
 # ----------------------------------------------------------------- setup --
 note "setup: unencrypted keys, ledger, $SEED seed records"
-for k in log admin author; do "$LDG" keygen --name "$k" --out "$k" --unencrypted >/dev/null; done
+for k in log admin author qa; do "$LDG" keygen --name "$k" --out "$k" --unencrypted >/dev/null; done
 "$LDG" init --origin bench.example/ledger --log-key log.key --admin admin.pub \
     --name "Bench Admin" --org "Bench CRO" >/dev/null
 "$LDG" key add --as admin.key --pub author.pub --name "Bench Author" --org "Bench CRO" \
@@ -72,10 +72,10 @@ VER1_RATE=$(calc "$ENTRIES / $VER1_S")
 note "incremental verify: checkpoint, save it, append 1 % more, verify --since"
 "$LDG" checkpoint --as author.key >/dev/null 2>&1 || true   # refused: not the log key
 "$LDG" checkpoint --as log.key >/dev/null
-"$LDG" verify --save-checkpoint qa.txt >/dev/null
+"$LDG" verify --save-checkpoint qa.txt --as qa.key >/dev/null   # QA cosigns [CKP-5]
 "$BC" gen $((N / 100)) "$FIRST" $((FIRST + SEED - 1)) > more.jsonl
 "$LDG" append --as author.key --batch more.jsonl >/dev/null
-read -r SINCE_S SINCE_RSS SINCE_CPU SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since qa.txt)
+read -r SINCE_S SINCE_RSS SINCE_CPU SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since qa.txt --qa qa.pub)
 grep -q '^OK:' since.out || { echo "verify --since did not report OK:" >&2; cat since.out >&2; exit 1; }
 read -r FULL2_S FULL2_RSS FULL2_CPU FULL2_ANON < <("$BC" wall - -- "$LDG" verify)
 # journalctl --verify over a sealed journal of as many entries (hash chain only: no signatures,
@@ -109,14 +109,14 @@ read -r S_MED S_P90 S_MIN S_MAX < <("$BC" exec-median "$NS" -- "${SINGLE[@]}")
 # a full verify accepted, so the export re-hashes instead of re-verifying them.
 note "export of $ENTRIES records: JSONL and CSV with --verified, JSONL checking every signature"
 "$LDG" checkpoint --as log.key >/dev/null
-"$LDG" verify --since qa.txt --save-checkpoint qa-now.txt >/dev/null
+"$LDG" verify --since qa.txt --qa qa.pub --save-checkpoint qa-now.txt --as qa.key >/dev/null
 xport() { # FORMAT OUT [args...] -> "wall_s rss_kib"
     local fmt=$1 out=$2; shift 2
     rm -f "$out"
     "$BC" wall - -- "$LDG" export --format "$fmt" -o "$out" "$@" | awk '{ print $1, $2 }'
 }
-read -r EXJ_S EXJ_RSS < <(xport jsonl ex.jsonl --verified qa-now.txt)
-read -r EXC_S EXC_RSS < <(xport csv ex.csv --verified qa-now.txt)
+read -r EXJ_S EXJ_RSS < <(xport jsonl ex.jsonl --verified qa-now.txt --qa qa.pub)
+read -r EXC_S EXC_RSS < <(xport csv ex.csv --verified qa-now.txt --qa qa.pub)
 read -r EXF_S EXF_RSS < <(xport jsonl exf.jsonl)
 EX_N=$(wc -l < ex.jsonl)
 rm -f ex.jsonl ex.csv exf.jsonl
@@ -130,9 +130,9 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (fast
     read -r PR_BIG_N PR_BIG_I PR_BIG_C < <("$BC" proofs "$LDG_LEDGER" 2000)
     PR_BIG=1
     "$LDG" checkpoint --as log.key >/dev/null
-    "$LDG" verify --since qa-now.txt --save-checkpoint qa-big.txt >/dev/null
-    read -r EXJB_S EXJB_RSS < <(xport jsonl ex.jsonl --verified qa-big.txt)
-    read -r EXCB_S EXCB_RSS < <(xport csv ex.csv --verified qa-big.txt)
+    "$LDG" verify --since qa-now.txt --qa qa.pub --save-checkpoint qa-big.txt --as qa.key >/dev/null
+    read -r EXJB_S EXJB_RSS < <(xport jsonl ex.jsonl --verified qa-big.txt --qa qa.pub)
+    read -r EXCB_S EXCB_RSS < <(xport csv ex.csv --verified qa-big.txt --qa qa.pub)
     EXB_N=$(wc -l < ex.jsonl)
     EXB_MB=$(( $(stat -c %s ex.jsonl) / 1048576 ))
     rm -f ex.jsonl ex.csv

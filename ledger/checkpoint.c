@@ -28,50 +28,124 @@ genesis_of(ldgi_txn *t, char origin[LDG_TEXT_MAX + 1], uint8_t logkey[LDG_PUB_BY
     return s;
 }
 
+/* The first FAIL finding of the run that decides whether to sign. */
+typedef struct first_fail {
+    uint64_t n;
+    uint64_t seq;
+    char check[32];
+    char detail[300];
+} first_fail;
+
+static void
+on_fail(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, const char *detail)
+{
+    first_fail *f = ctx;
+    if (lvl != LDG_FINDING_FAIL || f->n++)
+        return;
+    f->seq = seq;
+    snprintf(f->check, sizeof f->check, "%s", check);
+    snprintf(f->detail, sizeof f->detail, "%s", detail);
+}
+
+/*
+ * [CKP-2] The base of the check before signing: the newest stored checkpoint
+ * that the log key signed for this origin, no larger than the ledger (such
+ * a checkpoint was itself only made after a clean check).  size 0: none.
+ */
+static ldg_status
+sign_base(ldg_ledger *l, const ldg_key *k, uint64_t *size, uint8_t root[LDG_HASH_BYTES],
+          ldg_err *err)
+{
+    char origin[LDG_TEXT_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
+    uint64_t n;
+    ldgi_txn *t;
+    ldgi_cur *c = NULL;
+    *size = 0;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    if ((s = genesis_of(t, origin, logkey, err)) != LDG_OK ||
+        (s = ldgi_head(t, &n, head, NULL, err)) != LDG_OK)
+        goto out;
+    if (sodium_memcmp(logkey, k->pub, LDG_PUB_BYTES) != 0) {
+        s = ldgi_fail(err, LDG_E_POLICY,
+                      "key %s is not this ledger's log key (pinned by its genesis)", k->name);
+        goto out;
+    }
+    const uint8_t *key, *v;
+    size_t kl, vl;
+    if ((s = ldgi_cur_open(t, LDGI_DB_CHECKPOINTS, &c, err)) != LDG_OK)
+        goto out;
+    for (s = ldgi_cur_seek(c, NULL, 0, &key, &kl, &v, &vl, err); s == LDG_OK;
+         s = ldgi_cur_next(c, &key, &kl, &v, &vl, err)) {
+        ldg_checkpoint cp;
+        if (ldg_checkpoint_parse((const char *)v, vl, k->name, logkey, &cp, NULL) == LDG_OK &&
+            strcmp(cp.origin, origin) == 0 && cp.size <= n && cp.size > *size) {
+            *size = cp.size;
+            memcpy(root, cp.root, LDG_HASH_BYTES);
+        }
+    }
+    if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+out:
+    ldgi_cur_close(c);
+    ldgi_txn_abort(t);
+    return s;
+}
+
 ldg_status
 ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, ldg_err *err)
 {
-    char origin[LDG_TEXT_MAX + 1];
-    uint8_t logkey[LDG_PUB_BYTES], root[LDG_HASH_BYTES], head[LDG_HASH_BYTES];
-    uint64_t size;
-    ldgi_txn *t;
-    ldg_status s;
-    char *text = NULL;
+    /*
+     * Nothing derived is trusted [CKP-2]: the head signed is the one the
+     * verify engine recomputes from the entries of its one snapshot, after
+     * it checked every entry since the last checkpoint in full (signatures,
+     * chain, policy, bodies, indexes, tree).  Any FAIL and nothing is signed.
+     */
+    first_fail ff = {0};
+    ldg_verify_opts o = {.on_finding = on_fail, .ctx = &ff};
+    ldg_verify_summary sum;
+    ldgi_verify_x x = {0};
+    ldg_status s = sign_base(l, k, &o.since_size, o.since_root, err);
+    if (s != LDG_OK || (s = ldgi_verify_run(l, &o, &sum, &x, err)) != LDG_OK)
+        return s;
+    if (ff.n) {
+        char where[32];
+        if (ff.seq == UINT64_MAX)
+            snprintf(where, sizeof where, "the ledger");
+        else
+            snprintf(where, sizeof where, "entry %llu", (unsigned long long)ff.seq);
+        return ldgi_fail(err, LDG_E_CORRUPT,
+                         "nothing signed: %llu integrity failure%s, the first at %s (%s): %s; "
+                         "ldg verify lists them",
+                         (unsigned long long)ff.n, ff.n == 1 ? "" : "s", where, ff.check,
+                         ff.detail);
+    }
+    if (!x.have_genesis || sodium_memcmp(x.logkey, k->pub, LDG_PUB_BYTES) != 0)
+        return ldgi_fail(err, LDG_E_POLICY,
+                         "key %s is not this ledger's log key (pinned by its genesis)", k->name);
+    char rb[64], sb[128];
+    sodium_bin2base64(rb, sizeof rb, sum.root, LDG_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL);
+    char *text = ldgi_malloc(NOTE_MAX);
+    if (!text)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    int tl =
+        snprintf(text, NOTE_MAX, "%s\n%llu\n%s\n", x.origin, (unsigned long long)sum.entries, rb);
+    uint8_t sig[4 + 64];
+    ldgi_key_id(k->name, LDGI_KEYID_NOTE, k->pub, sig);
+    crypto_sign_ed25519_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl, ldgi_key_sk(k));
+    sodium_bin2base64(sb, sizeof sb, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    int nl = snprintf(text + tl, NOTE_MAX - (size_t)tl, "\n" SIG_PREFIX "%s %s\n", k->name, sb);
+    size_t total = (size_t)tl + (size_t)nl;
+    uint8_t key[8];
+    ldgi_be64(key, sum.entries);
     for (;;) {
-        if ((s = ldgi_txn_begin(l, true, &t, err)) != LDG_OK)
-            return s;
-        if ((s = genesis_of(t, origin, logkey, err)) != LDG_OK)
-            goto fail;
-        if (sodium_memcmp(logkey, k->pub, LDG_PUB_BYTES) != 0) {
-            s = ldgi_fail(err, LDG_E_POLICY,
-                          "key %s is not this ledger's log key (pinned by its genesis)", k->name);
-            goto fail;
-        }
-        if ((s = ldgi_head(t, &size, head, NULL, err)) != LDG_OK)
-            goto fail;
-        if (!ldgi_merkle_root(size, ldgi_tree_node, t, root)) {
-            s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
-            goto fail;
-        }
-        char rb[64], sb[128];
-        sodium_bin2base64(rb, sizeof rb, root, LDG_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL);
-        text = ldgi_malloc(NOTE_MAX);
-        if (!text) {
-            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-            goto fail;
-        }
-        int tl = snprintf(text, NOTE_MAX, "%s\n%llu\n%s\n", origin, (unsigned long long)size, rb);
-        uint8_t sig[4 + 64];
-        ldgi_key_id(k->name, LDGI_KEYID_NOTE, k->pub, sig);
-        crypto_sign_ed25519_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl,
-                                     ldgi_key_sk(k));
-        sodium_bin2base64(sb, sizeof sb, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-        int nl = snprintf(text + tl, NOTE_MAX - (size_t)tl, "\n" SIG_PREFIX "%s %s\n", k->name, sb);
-        size_t total = (size_t)tl + (size_t)nl;
-        uint8_t key[8];
-        ldgi_be64(key, size);
-        s = ldgi_put(t, LDGI_DB_CHECKPOINTS, key, 8, text, total, false, false, err);
+        ldgi_txn *t;
         bool full;
+        if ((s = ldgi_txn_begin(l, true, &t, err)) != LDG_OK)
+            break;
+        s = ldgi_put(t, LDGI_DB_CHECKPOINTS, key, 8, text, total, false, false, err);
         if (s == LDG_OK) {
             /* the commit frees t whatever it returns */
             if ((s = ldgi_txn_commit(t, &full, err)) == LDG_OK) {
@@ -83,16 +157,140 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
             full = ldgi_txn_map_full(t);
             ldgi_txn_abort(t);
         }
-        free(text);
-        text = NULL;
-        if (full && ldgi_map_grow(l, err))
-            continue;
-        return s;
+        if (!(full && ldgi_map_grow(l, err)))
+            break;
     }
-fail:
-    ldgi_txn_abort(t);
     free(text);
     return s;
+}
+
+/*
+ * [CKP-5] What needs no pass over the entries: the log key's signature,
+ * origin and size (*why when they fail), then the keys the caller names
+ * (*who when one cosigned).  *cp is the parsed checkpoint.
+ */
+static ldg_status
+qa_precheck(ldg_ledger *l, const char *note, size_t len, const char *const *qa, size_t nqa,
+            ldg_checkpoint *cp, char who[LDG_NAME_MAX + 1], uint64_t *timestamp, char *why,
+            size_t whylen, ldg_err *err)
+{
+    char origin[LDG_TEXT_MAX + 1], name[LDG_NAME_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES], pub[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
+    uint64_t size;
+    ldgi_txn *t;
+    who[0] = why[0] = '\0';
+    *timestamp = 0;
+    for (size_t i = 0; i < nqa; i++)
+        if (ldg_vkey_parse(qa[i], strlen(qa[i]), name, pub, err) != LDG_OK)
+            return err ? err->status : LDG_E_INPUT;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    s = genesis_of(t, origin, logkey, err);
+    if (s == LDG_OK)
+        s = ldgi_head(t, &size, head, NULL, err);
+    ldgi_txn_abort(t);
+    if (s != LDG_OK)
+        return s;
+    if ((s = ldg_checkpoint_parse(note, len, NULL, logkey, cp, err)) == LDG_E_BADSIG) {
+        snprintf(why, whylen, "%s", err ? err->msg : "not signed by the log key");
+        return LDG_OK;
+    }
+    if (s != LDG_OK)
+        return s;
+    if (strcmp(cp->origin, origin) != 0 || cp->size > size || cp->size == 0) {
+        snprintf(why, whylen, "the checkpoint is not one of this ledger's heads (origin or size)");
+        return LDG_OK;
+    }
+    /* A QA key the caller names is the caller's own trust: its cosignature is enough. */
+    for (size_t i = 0; i < nqa; i++) {
+        if (ldg_vkey_parse(qa[i], strlen(qa[i]), name, pub, err) == LDG_OK &&
+            ldg_checkpoint_cosigned(note, len, name, pub, timestamp, NULL) == LDG_OK) {
+            memcpy(who, name, sizeof name);
+            return LDG_OK;
+        }
+    }
+    return LDG_OK;
+}
+
+#define NO_QA_WHY                                                                                  \
+    "no cosignature by a key given with --qa, nor by a key the ledger registers with the role "    \
+    "qa (and does not revoke) below size %llu"
+
+ldg_status
+ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len, const char *const *qa, size_t nqa,
+                  unsigned jobs, char who[LDG_NAME_MAX + 1], uint64_t *timestamp, char *why,
+                  size_t whylen, ldg_err *err)
+{
+    ldg_checkpoint cp;
+    ldg_status s = qa_precheck(l, note, len, qa, nqa, &cp, who, timestamp, why, whylen, err);
+    if (s != LDG_OK || who[0] || why[0])
+        return s;
+    /* A registered QA key: as the key records below the checkpoint, recomputed, say. */
+    first_fail ff = {0};
+    ldg_verify_opts o = {.jobs = jobs, .on_finding = on_fail, .ctx = &ff, .since_size = cp.size};
+    memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
+    ldg_verify_summary sum;
+    ldgi_verify_x x = {.prefix_only = true, .qa_note = note, .qa_len = len};
+    if ((s = ldgi_verify_run(l, &o, &sum, &x, err)) != LDG_OK)
+        return s;
+    if (ff.n) {
+        /* a log checkpoint the entries below it no longer give: a rewrite, not a missing QA */
+        if (ff.seq == UINT64_MAX)
+            return ldgi_fail(err, LDG_E_CORRUPT,
+                             "the first %llu entries do not check against the checkpoint (%s: %s)",
+                             (unsigned long long)cp.size, ff.check, ff.detail);
+        return ldgi_fail(err, LDG_E_CORRUPT,
+                         "the first %llu entries do not check against the checkpoint (entry "
+                         "%llu, %s: %s)",
+                         (unsigned long long)cp.size, (unsigned long long)ff.seq, ff.check,
+                         ff.detail);
+    }
+    if (!x.qa_ok) {
+        snprintf(why, whylen, NO_QA_WHY, (unsigned long long)cp.size);
+    } else {
+        memcpy(who, x.qa_name, sizeof x.qa_name);
+        *timestamp = x.qa_time;
+    }
+    return LDG_OK;
+}
+
+ldg_status
+ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size_t len,
+                 const char *const *qa, size_t nqa, ldg_verify_summary *sum,
+                 char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten, ldg_err *err)
+{
+    ldg_checkpoint cp;
+    uint64_t ts;
+    ldg_verify_opts full = o ? *o : (ldg_verify_opts){0}, inc = full;
+    full.since_size = 0;
+    *rewritten = 0;
+    ldg_status s = qa_precheck(l, note, len, qa, nqa, &cp, who, &ts, why, whylen, err);
+    if (s != LDG_OK)
+        return s;
+    if (why[0])
+        return ldgi_verify_run(l, &full, sum, NULL, err);
+    inc.since_size = cp.size;
+    memcpy(inc.since_root, cp.root, LDG_HASH_BYTES);
+    if (who[0]) /* a named QA key: the since run checks the root itself [VER-11] */
+        return ldgi_verify_run(l, &inc, sum, NULL, err);
+    /* A registered QA key: decided by the same run, once the entries below it went through. */
+    ldgi_verify_x x = {.qa_gate = true, .qa_note = note, .qa_len = len};
+    if ((s = ldgi_verify_run(l, &inc, sum, &x, err)) != LDG_OK || !x.gate_failed) {
+        if (s == LDG_OK)
+            memcpy(who, x.qa_name, sizeof x.qa_name);
+        return s;
+    }
+    if (x.gate_rewritten) {
+        *rewritten = 1;
+        snprintf(why, whylen,
+                 "the first %llu entries do not give the root of the checkpoint verified "
+                 "before, or do not check: changed, removed or rolled back since",
+                 (unsigned long long)cp.size);
+    } else {
+        snprintf(why, whylen, NO_QA_WHY, (unsigned long long)cp.size);
+    }
+    return ldgi_verify_run(l, &full, sum, NULL, err);
 }
 
 /* ------------------------------------------------------------- parsing -- */

@@ -164,6 +164,7 @@ enum ldgi_role {
     LDGI_ROLE_DECIDER = 1u << 2,
     LDGI_ROLE_APPROVER = 1u << 3,
     LDGI_ROLE_ERASER = 1u << 4,
+    LDGI_ROLE_QA = 1u << 5, /* 0x20: cosigns checkpoints it verified [CKP-5] */
 };
 typedef enum ldgi_kindclass {
     LDGI_KIND_UNKNOWN = 0,
@@ -464,6 +465,39 @@ ldg_status ldgi_pages_check(int fd, uint64_t txnid, bool *stale, ldg_err *err);
 
 /* Removes a half-created ledger's LMDB files (after a failed create). */
 void ldgi_ledger_remove_files(const char *dir);
+
+/*
+ * --- the verify engine for the library's own callers (verify.c) ---
+ * ldg_verify_run with what signing and QA checks need from the same
+ * snapshot.  With prefix_only (and o->since_size > 0) only the entries
+ * below since_size are read: re-hashed into the tree head (which must equal
+ * since_root), key records decoded, signature-checked and replayed; nothing
+ * else is looked at.  With qa_note, the key records below since_size are
+ * searched for a key holding the qa role [POL-2] whose cosignature [CKP-5]
+ * of that note verifies, and which no entry below since_size revokes.
+ */
+typedef struct ldgi_verify_x {
+    bool prefix_only;    /* in */
+    const char *qa_note; /* in: NULL, or a checkpoint to find a registered QA cosigner of */
+    size_t qa_len;
+    bool have_genesis; /* out: origin and log key of the genesis verify read */
+    char origin[LDG_TEXT_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES];
+    bool qa_ok; /* out: a registered QA key cosigned qa_note */
+    char qa_name[LDG_NAME_MAX + 1];
+    uint64_t qa_time;
+    /*
+     * in: with qa_note and since_size, the run goes on past since_size only
+     * if the entries below it gave its root without a finding and a
+     * registered QA key cosigned it (their findings are held back until
+     * then).  Otherwise it stops there, having reported nothing, with
+     * gate_failed set (and gate_rewritten when the entries did not check).
+     */
+    bool qa_gate;
+    bool gate_failed, gate_rewritten; /* out */
+} ldgi_verify_x;
+ldg_status ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
+                           ldgi_verify_x *x, ldg_err *err);
 
 /* --- external sort of hash-keyed records (runs.c), for verify's merge checks --- */
 typedef struct ldgi_rec {

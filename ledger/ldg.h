@@ -406,7 +406,13 @@ typedef struct ldg_checkpoint {
 /*
  * Signs the current tree head with the ledger's log key (LDG_E_POLICY for
  * any other key), stores the note in the ledger and returns it (*note
- * malloc'd, NUL-terminated).
+ * malloc'd, NUL-terminated).  Nothing derived is signed [CKP-2]: it first
+ * verifies, on one snapshot, every entry since the newest stored checkpoint
+ * the log key signed (all entries when there is none) as ldg_verify_run
+ * with since_size does, and signs the size and tree head that run
+ * recomputed from the entries.  Any FAIL finding and nothing is signed or
+ * stored: LDG_E_CORRUPT, the message naming how many, the first entry (or
+ * "the ledger") and its check.
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_make(ldg_ledger *l, const ldg_key *logkey,
                                                         char **note, size_t *len, ldg_err *err);
@@ -463,6 +469,27 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_cosigned(const char *note, si
                                                             const char *name,
                                                             const uint8_t pub[LDG_PUB_BYTES],
                                                             uint64_t *timestamp, ldg_err *err);
+/*
+ * [CKP-5] Does a checkpoint count as verified by QA?  It must be signed by
+ * the ledger's log key for this origin, no larger than the ledger, and
+ * carry a valid cosignature by a QA key: one of the verifier-key lines
+ * qa[0..nqa) the caller trusts, else a key that the ledger's key records
+ * below the checkpoint's size register with the role qa [POL-2] and do not
+ * revoke.  Those key records are replayed from the entries themselves (not
+ * the key registry): the entries below the checkpoint are re-hashed on
+ * `jobs` threads (0: all cores) into a tree head that must be its root, and
+ * each key record's signature and policy are checked.  LDG_OK when it
+ * could check: *who is then the cosigner's key name and *timestamp its
+ * time, or who is "" and why says what is missing.  LDG_E_CORRUPT when the
+ * entries below the checkpoint do not check (their head is not its root, a
+ * key record does not verify): a rewritten history.  LDG_E_INPUT for a
+ * malformed note or qa line.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_qa(ldg_ledger *l, const char *note, size_t len,
+                                                      const char *const *qa, size_t nqa,
+                                                      unsigned jobs, char who[LDG_NAME_MAX + 1],
+                                                      uint64_t *timestamp, char *why, size_t whylen,
+                                                      ldg_err *err);
 /* The newest checkpoint the ledger stored (*note malloc'd); LDG_E_NOTFOUND if none. */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_latest(ldg_ledger *l, char **note, size_t *len,
                                                           ldg_err *err);
@@ -635,6 +662,25 @@ typedef struct ldg_verify_summary {
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o,
                                                    ldg_verify_summary *sum, ldg_err *err);
+
+/*
+ * [VER-11][CKP-5] `verify --since`: ldg_verify_run (o->since_size is
+ * ignored) made incremental from `note` only when that checkpoint counts as
+ * verified by QA, as ldg_checkpoint_qa says (qa[0..nqa): verifier-key lines
+ * the caller trusts); *who then names the cosigner.  Otherwise the run is a
+ * full one from the start, *who is "" and why says why; *rewritten is 1
+ * when the entries below the checkpoint do not give its root or do not
+ * check (the caller reports that as a `checkpoint` FAIL).  With a
+ * registered QA key the same run decides it: nothing is reported before
+ * the entries below the checkpoint have gone through.  Same statuses as
+ * ldg_verify_run, and LDG_E_INPUT for a malformed note or qa line.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o,
+                                                     const char *note, size_t len,
+                                                     const char *const *qa, size_t nqa,
+                                                     ldg_verify_summary *sum,
+                                                     char who[LDG_NAME_MAX + 1], char *why,
+                                                     size_t whylen, int *rewritten, ldg_err *err);
 
 /* ------------------------------------------------------------ bundles -- */
 

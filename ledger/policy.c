@@ -82,6 +82,8 @@ ldgi_role_bit(const char *r, size_t len)
         return LDGI_ROLE_APPROVER;
     if (eq(r, len, "eraser"))
         return LDGI_ROLE_ERASER;
+    if (eq(r, len, "qa"))
+        return LDGI_ROLE_QA;
     return 0;
 }
 
@@ -126,7 +128,7 @@ key_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         return WHY("a key needs at least one role");
     for (size_t i = 0; i < s->nroles; i++) {
         if (!ldgi_role_bit(s->roles[i].p, s->roles[i].len))
-            return WHY("unknown role \"%.*s\" (admin, author, decider, approver, eraser)",
+            return WHY("unknown role \"%.*s\" (admin, author, decider, approver, eraser, qa)",
                        (int)s->roles[i].len, s->roles[i].p);
         if (i && str_cmp(s->roles[i - 1], s->roles[i]) >= 0)
             return WHY("roles must be sorted and unique");

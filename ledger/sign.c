@@ -80,7 +80,7 @@ parse_roles(char *buf, ldgi_stmt *s, ldg_err *err)
         if (!ldgi_role_bit(tok, n))
             return ldgi_fail(
                 err, LDG_E_INPUT,
-                "unknown role \"%.*s\": roles are admin, author, decider, approver, eraser",
+                "unknown role \"%.*s\": roles are admin, author, decider, approver, eraser, qa",
                 (int)(n > 40 ? 40 : n), tok);
         bool dup = false;
         for (size_t i = 0; i < s->nroles; i++)

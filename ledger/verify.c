@@ -248,6 +248,16 @@ typedef struct vstate {
     uint64_t *filter;
     wantrec *wants; /* what the later entries need from the earlier ones */
     size_t nwants;
+    ldgi_verify_x *x; /* the library's own callers: signing, QA checks */
+    struct qacand {
+        uint8_t pub[LDG_PUB_BYTES];
+        uint64_t seq, ts;
+        char name[LDG_NAME_MAX + 1];
+    } qa[16]; /* registered QA keys below --since whose cosignature of x->qa_note verifies */
+    size_t nqa;
+    bool gate;     /* x->qa_gate, not yet passed: findings are held back */
+    uint64_t held; /* findings held back before the gate */
+    bool stopped;  /* the gate failed: the run ended there */
 } vstate;
 
 static ldg_status
@@ -265,6 +275,15 @@ finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const
 {
     char msg[512];
     va_list ap;
+    if (v->gate) {
+        /*
+         * Below a checkpoint that may not count: a failure is reported by the
+         * full run; a WARN there was reported by the verify QA cosigned.
+         */
+        if (lvl == LDG_FINDING_FAIL)
+            v->held++;
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -404,6 +423,62 @@ check_erasure(vstate *v, const ldgi_stmt *st, uint64_t seq, bool valid)
     return erasure_add(v, target, seq, ERASURE) ? LDG_OK : runs_failed(v);
 }
 
+/*
+ * [CKP-5] A key registered below the checkpoint with the qa role: does its
+ * cosignature of the checkpoint verify?  (Whether a later entry below it
+ * revokes the key is looked up once the prefix has been replayed.)
+ */
+static void
+qa_candidate(vstate *v, const ldgi_stmt *st, uint64_t seq)
+{
+    if (!v->x || !v->x->qa_note || seq >= v->o_since || v->nqa == sizeof v->qa / sizeof v->qa[0] ||
+        !(ldgi_stmt_roles(st) & LDGI_ROLE_QA) || st->key_id.len > LDG_NAME_MAX)
+        return;
+    struct qacand *q = &v->qa[v->nqa];
+    memcpy(q->name, st->key_id.p, st->key_id.len);
+    q->name[st->key_id.len] = '\0';
+    memcpy(q->pub, st->key_pub, LDG_PUB_BYTES);
+    q->seq = seq;
+    if (ldg_checkpoint_cosigned(v->x->qa_note, v->x->qa_len, q->name, q->pub, &q->ts, NULL) ==
+        LDG_OK)
+        v->nqa++;
+}
+
+/* After the prefix: the first candidate still registered, not revoked below the checkpoint. */
+static void
+qa_decide(vstate *v)
+{
+    for (size_t i = 0; v->x && i < v->nqa; i++) {
+        ldgi_regslot *k = ldgi_registry_find(&v->reg, v->qa[i].pub, false);
+        if (k && k->ks.added_seq == v->qa[i].seq && (k->ks.roles & LDGI_ROLE_QA) &&
+            (k->ks.revoked_seq == UINT64_MAX || k->ks.revoked_seq >= v->o_since)) {
+            v->x->qa_ok = true;
+            memcpy(v->x->qa_name, v->qa[i].name, sizeof v->x->qa_name);
+            v->x->qa_time = v->qa[i].ts;
+            return;
+        }
+    }
+}
+
+/*
+ * [CKP-5] The QA gate, once every entry below the checkpoint went through:
+ * they must give its root without a finding, and a registered QA key must
+ * have cosigned it.  false: the run stops here (the caller verifies in full).
+ */
+static bool
+gate_pass(vstate *v, const uint8_t want_root[LDG_HASH_BYTES])
+{
+    v->gate = false;
+    bool same = v->since_seen && sodium_memcmp(v->since_root, want_root, LDG_HASH_BYTES) == 0;
+    if (same && !v->held)
+        qa_decide(v);
+    if (same && !v->held && v->x->qa_ok)
+        return true;
+    v->x->gate_failed = v->stopped = true;
+    v->x->gate_rewritten = !same || v->held;
+    return false;
+}
+
 /* ------------------------------------------- the policy engine's view -- */
 
 /* What the engine asks of the state verify rebuilt from the entries [VER-6]. */
@@ -503,7 +578,11 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
         memcpy(v->origin, st->origin.p, st->origin.len); /* shape-checked: <= LDG_TEXT_MAX */
         v->origin_len = st->origin.len;
     }
-    return ldgi_registry_apply(&v->reg, &eff, seq, v->err);
+    if ((s = ldgi_registry_apply(&v->reg, &eff, seq, v->err)) != LDG_OK)
+        return s;
+    if (eff.op == LDGI_KEY_ADD)
+        qa_candidate(v, st, seq);
+    return LDG_OK;
 }
 
 /* Nanoseconds as a rough human span: "3.2 s", "41 min", "172 years". */
@@ -674,6 +753,8 @@ phase_b(vstate *v, chunk *c)
 {
     for (size_t i = 0; i < c->n; i++) {
         item *x = &c->it[i];
+        if (v->gate && x->key_ok && x->key_seq >= v->o_since && !gate_pass(v, v->o->since_root))
+            return LDG_OK; /* stopped: nothing more is read */
         if (!x->key_ok) {
             finding(v, LDG_FINDING_FAIL, v->expect, "encoding", "an entries key is not 8 bytes");
             continue;
@@ -739,9 +820,18 @@ phase_b(vstate *v, chunk *c)
         ldg_status s;
         if (old) {
             ldgi_kindclass kc = ldgi_kind_class(x->st.kind.p, x->st.kind.len);
-            if ((kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD ||
-                 kc == LDGI_KIND_KEY_REVOKE) &&
-                (s = check_policy(v, &x->st, seq)) != LDG_OK)
+            bool keyrec =
+                kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD || kc == LDGI_KIND_KEY_REVOKE;
+            /*
+             * The registry at the checkpoint rests on its key records: their
+             * signatures are checked again (a handful of entries), so a
+             * checkpoint signed over a history nobody verified cannot smuggle
+             * in a key, a QA key above all [CKP-5].
+             */
+            if (keyrec && !ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig))
+                finding(v, LDG_FINDING_FAIL, seq, "signature",
+                        "signature does not verify under the statement's key");
+            if (keyrec && (s = check_policy(v, &x->st, seq)) != LDG_OK)
                 return s;
             /* [VER-11] each erasure below the checkpoint took one body below it */
             v->erased_below += ldgi_stmt_is_erasure(&x->st);
@@ -769,7 +859,7 @@ phase_b(vstate *v, chunk *c)
 
 /* Fills c with the next entries from the cursor; false at the end. */
 static ldg_status
-collect(ldgi_cur *cur, bool *first, chunk *c, ldg_err *err)
+collect(ldgi_cur *cur, bool *first, chunk *c, uint64_t limit, ldg_err *err)
 {
     c->n = 0;
     while (c->n < CHUNK) {
@@ -782,6 +872,8 @@ collect(ldgi_cur *cur, bool *first, chunk *c, ldg_err *err)
             break;
         if (s != LDG_OK)
             return s;
+        if (kl == 8 && ldgi_rd64(k) >= limit)
+            break; /* prefix_only: the entries from the checkpoint on are not read */
         item *x = &c->it[c->n++];
         x->key_ok = kl == 8;
         x->key_seq = kl == 8 ? ldgi_rd64(k) : 0;
@@ -1380,12 +1472,24 @@ collect_wants(vstate *v, uint64_t total)
 ldg_status
 ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum, ldg_err *err)
 {
+    return ldgi_verify_run(l, o, sum, NULL, err);
+}
+
+ldg_status
+ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum, ldgi_verify_x *x,
+                ldg_err *err)
+{
     memset(sum, 0, sizeof *sum);
-    vstate v = {.l = l, .o = o, .sum = sum, .err = err};
+    vstate v = {.l = l, .o = o, .sum = sum, .err = err, .x = x};
     if (o && o->now_ns)
         v.now = o->now_ns;
     else
         ldg_time_now(&v.now, NULL);
+    if (x) {
+        x->have_genesis = x->qa_ok = x->gate_failed = x->gate_rewritten = false;
+        x->origin[0] = x->qa_name[0] = '\0';
+        x->qa_time = 0;
+    }
     chunk *c[3] = {ldgi_calloc(1, sizeof(chunk)), ldgi_calloc(1, sizeof(chunk)),
                    ldgi_calloc(1, sizeof(chunk))};
     v.ik = ldgi_malloc(LDG_STUDY_MAX + 64);
@@ -1407,6 +1511,9 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     }
     unsigned jobs = o && o->jobs ? o->jobs : ldgi_ncpu();
     v.o_since = o ? o->since_size : 0;
+    bool prefix = x && x->prefix_only && v.o_since;
+    v.gate = x && x->qa_gate && x->qa_note && v.o_since && !prefix;
+    uint64_t limit = prefix ? v.o_since : UINT64_MAX;
     c[0]->since = c[1]->since = c[2]->since = v.o_since;
     pool_start(&workers, jobs - 1);
     pooled = true;
@@ -1414,7 +1521,9 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         goto out;
     if (ldgi_head(v.t, &total, head, NULL, NULL) != LDG_OK)
         total = 0;
-    if ((s = collect_wants(&v, total)) != LDG_OK)
+    if (prefix)
+        v.fast = true; /* nothing after the prefix wants anything from it */
+    else if ((s = collect_wants(&v, total)) != LDG_OK)
         goto out;
     for (int i = 0; i < 3; i++) {
         c[i]->wants = v.wants;
@@ -1424,7 +1533,7 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
     if ((s = ldgi_cur_open(v.t, LDGI_DB_ENTRIES, &cur, err)) != LDG_OK)
         goto out;
     bool first = true;
-    if ((s = collect(cur, &first, c[0], err)) != LDG_OK)
+    if ((s = collect(cur, &first, c[0], limit, err)) != LDG_OK)
         goto out;
     if (c[0]->n == 0) {
         finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "genesis", "the ledger has no entries");
@@ -1438,17 +1547,17 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
      */
     start(&workers, c[0]);
     finish(&workers, c[0]);
-    if ((s = collect(cur, &first, c[1], err)) != LDG_OK)
+    if ((s = collect(cur, &first, c[1], limit, err)) != LDG_OK)
         goto out;
     start(&workers, c[1]);
     for (int k = 0;; k = (k + 1) % 3) {
         chunk *now = c[k], *next = c[(k + 1) % 3], *after = c[(k + 2) % 3];
         after->n = 0;
-        s = next->n ? collect(cur, &first, after, err) : LDG_OK;
+        s = next->n ? collect(cur, &first, after, limit, err) : LDG_OK;
         if (s == LDG_OK)
             s = phase_b(&v, now);
         finish(&workers, next);
-        if (s != LDG_OK)
+        if (s != LDG_OK || v.stopped)
             goto out;
         if (o && o->on_progress)
             o->on_progress(o->ctx, sum->entries, total);
@@ -1457,6 +1566,17 @@ ldg_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
         start(&workers, after);
     }
 totals:
+    if (v.gate && !gate_pass(&v, o->since_root))
+        goto out;
+    if (prefix) {
+        if (!v.since_seen || sodium_memcmp(v.since_root, o->since_root, LDG_HASH_BYTES) != 0)
+            finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "the first %llu entries do not give the root of the checkpoint",
+                    (unsigned long long)v.o_since);
+        memcpy(sum->head, v.prev, LDG_HASH_BYTES);
+        tree_root(&v, sum->entries, sum->root);
+        goto done;
+    }
     if (!ldgi_runs_finish(v.leafs) || !ldgi_runs_finish(v.refs) || !ldgi_runs_finish(v.commits) ||
         !ldgi_runs_finish(v.erasures)) {
         s = runs_failed(&v);
@@ -1476,6 +1596,14 @@ totals:
     s = check_totals(&v);
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
     tree_root(&v, sum->entries, sum->root);
+done:
+    if (x && v.have_genesis) {
+        x->have_genesis = true;
+        memcpy(x->origin, v.origin, v.origin_len);
+        x->origin[v.origin_len] = '\0';
+        memcpy(x->logkey, v.logkey, LDG_PUB_BYTES);
+    }
+    qa_decide(&v);
 out:
     if (pooled)
         pool_stop(&workers);

@@ -135,6 +135,8 @@ Test(erase, detects_body_deleted_without_an_erasure_record, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_records(d, false);
+    /* the log key signs only a ledger that checks [CKP-2]: the checkpoint comes first */
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
     uint8_t k[8];
     seq_key(6, k);
     cr_assert_eq(lmdb_del_key(d, "bodies", k, 8), 0);
@@ -155,7 +157,6 @@ Test(erase, detects_body_deleted_without_an_erasure_record, .fini = tmp_cleanup)
     json_decref(o);
     run_free(&r);
     /* an export marks it and exits 1, as for an altered body */
-    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
     r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "t.jsonl");
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "missing"), "%s", r.err);
@@ -518,14 +519,16 @@ Test(erase, verify_since_detects_a_body_deleted_below_the_checkpoint, .fini = tm
     const char *d = tmp_dir();
     make_records(d, false);
     ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
-    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "verify --save-checkpoint");
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen qa");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"),
+       "verify --save-checkpoint, cosigned by QA [CKP-5]");
     ok(LDG(d, "{}", "append", "--as", "author.key", "--kind", "communication", "--study", "S1",
            "--body", "-"),
        "append after the checkpoint");
     uint8_t k[8];
     seq_key(5, k);
     cr_assert_eq(lmdb_del_key(d, "bodies", k, 8), 0);
-    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--json");
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub", "--json");
     cr_assert_eq(r.status, 1, "%s", r.out);
     cr_assert(has_finding(r.out, "FAIL", -1, "body"), "%s", r.out);
     cr_assert(strstr(r.out, "below the checkpoint"), "%s", r.out);
@@ -538,9 +541,11 @@ Test(erase, verify_since_reports_an_erasure_below_the_checkpoint_and_counts_it, 
     make_erase_ledger(d);
     erase(d, "5", 0, "erase before the checkpoint");
     ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
-    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "verify --save-checkpoint");
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen qa");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"),
+       "verify --save-checkpoint, cosigned by QA [CKP-5]");
     erase(d, "6", 0, "erase below the checkpoint, after it");
-    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--json");
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub", "--json");
     cr_assert_eq(r.status, 0, "both erasures are counted: %s", r.out);
     cr_assert(has_finding(r.out, "ERASED", 6, "body"), "%s", r.out);
     run_free(&r);
@@ -548,7 +553,7 @@ Test(erase, verify_since_reports_an_erasure_below_the_checkpoint_and_counts_it, 
     uint8_t k[8];
     seq_key(7, k);
     cr_assert_eq(lmdb_del_key(d, "bodies", k, 8), 0);
-    r = LDG(d, NULL, "verify", "--since", "qa.txt", "--json");
+    r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub", "--json");
     cr_assert_eq(r.status, 1, "%s", r.out);
     cr_assert(strstr(r.out, "below the checkpoint"), "%s", r.out);
     run_free(&r);

@@ -369,12 +369,14 @@ Test(export, verified_checkpoint_vouches_for_what_it_covers, .fini = tmp_cleanup
 {
     const char *d = tmp_dir();
     make_trail(d);
-    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "save");
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"), "save");
     APPEND(d, "{\"subject\":\"new\"}", "--as", "decider.key", "--kind", "communication", "--study",
            "HX-301");
     size_t n;
     char *t =
-        EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--as", "log.key");
+        EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--qa", "qa.pub", "--as",
+               "log.key");
     json_t **v = jsonl(t, &n);
     cr_assert_eq(n, 13);
     for (size_t i = 0; i < 12; i++) {
@@ -384,7 +386,7 @@ Test(export, verified_checkpoint_vouches_for_what_it_covers, .fini = tmp_cleanup
     cr_assert_str_eq(sget(v[12], "signature_status"), "valid", "checked now");
     jsonl_free(v, n);
     free(t);
-    t = EXPORT(d, "v.csv", 0, "--format", "csv", "--verified", "qa.txt");
+    t = EXPORT(d, "v.csv", 0, "--format", "csv", "--verified", "qa.txt", "--qa", "qa.pub");
     cr_assert(strstr(t, "valid (verified in full up to checkpoint 12)"), "%.300s", t);
     free(t);
 }
@@ -446,13 +448,14 @@ Test(export, a_qa_checkpoint_of_another_history_is_refused, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_trail(d);
-    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "save");
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"), "save");
     /* the host drops the last entry: QA's checkpoint no longer matches */
     uint8_t k[8];
     seq_key(11, k);
     cr_assert_eq(lmdb_del_key(d, "entries", k, 8), 0);
     run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "t.jsonl", "--verified",
-                       "qa.txt", "--seq", "..10");
+                       "qa.txt", "--qa", "qa.pub", "--seq", "..10");
     cr_assert_neq(r.status, 0, "%s", r.err);
     run_free(&r);
     char p[700];

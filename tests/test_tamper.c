@@ -728,7 +728,11 @@ qa_saves_checkpoint(const char *d)
     run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
-    r = LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt");
+    /* [CKP-5] a checkpoint counts as verified with the cosignature of a QA key */
+    r = LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key");
     cr_assert_eq(r.status, 0, "%s", r.out);
     run_free(&r);
 }
@@ -737,7 +741,7 @@ qa_saves_checkpoint(const char *d)
 static run_result
 since_fails(const char *d)
 {
-    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--json");
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub", "--json");
     cr_assert_eq(r.status, 1, "verify --since must exit 1: %s%s", r.out, r.err);
     cr_assert(strstr(verdict_line(r.out), "\"verdict\":\"failed\""), "%s", r.out);
     return r;
@@ -746,7 +750,7 @@ since_fails(const char *d)
 static void
 since_ok(const char *d, const char *expect)
 {
-    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt");
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub");
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, expect), "want \"%s\" in: %s", expect, r.out);
     run_free(&r);

@@ -382,16 +382,18 @@ Test(tlog, verify_since_a_saved_checkpoint_checks_only_new_signatures, .fini = t
     make_ledger(d);
     communications(d, "ledger", 6);
     ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
-    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt"), "verify --save-checkpoint");
+    ok(LDG(d, NULL, "keygen", "--name", "qa.example", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"),
+       "verify --save-checkpoint");
     communications(d, "ledger", 3);
-    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt");
+    run_result r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub");
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "13 entries, 3 signatures checked"), "%s", r.out);
     cr_assert(strstr(r.out, "the first 10 re-hashed against qa.txt"), "%s", r.out);
     run_free(&r);
     /* an entry below the checkpoint is altered where only its signature would show it */
     flip_signature_bit(d, 6, 4);
-    r = LDG(d, NULL, "verify", "--since", "qa.txt");
+    r = LDG(d, NULL, "verify", "--since", "qa.txt", "--qa", "qa.pub");
     cr_assert_eq(r.status, 1, "the checkpoint's root catches it: %s", r.out);
     cr_assert(strstr(r.out, "checkpoint verified before"), "%s", r.out);
     run_free(&r);

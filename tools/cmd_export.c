@@ -31,7 +31,8 @@
 static const char export_help[] =
     "usage: ldg export --format jsonl|csv|html [-o OUT] [--study S] [--kind K] [--actor A]\n"
     "                  [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
-    "                  [--verified QA.txt] [--as LOG.key] [--jobs N] [--ledger DIR]\n"
+    "                  [--verified QA.txt [--qa QA.pub]...] [--as LOG.key] [--jobs N]\n"
+    "                  [--ledger DIR]\n"
     "                  [--turnaround HOURS] [--exporter NAME]\n"
     "Exports the records that match the filters, in sequence order, tied to the newest\n"
     "checkpoint (--as LOG.key makes a fresh one first); every record must be covered by it.\n"
@@ -44,8 +45,10 @@ static const char export_help[] =
     "         against --turnaround (default 48 h), and every record with its signature\n"
     "--since/--until: ISO 8601 on the host time (inclusive); --seq A..B, A.. or ..B.\n"
     "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
-    "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint`; the\n"
-    "signatures it covers are not checked again, the entries are re-hashed against it.\n"
+    "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint --as QA.key`;\n"
+    "the signatures it covers are not checked again, the entries are re-hashed against it.\n"
+    "It must carry a valid cosignature by a key given with --qa QA.pub, or by a key the\n"
+    "ledger registers with the role qa (not revoked at its size); else exit 2.\n"
     "Exit: 0 exported and everything checked; 1 exported, but something did not check\n"
     "(said on stderr and in the export); 2 bad input; 4 operational error.\n";
 
@@ -957,7 +960,8 @@ cmd_export(int argc, char **argv)
 {
     const char *dir = NULL, *format = NULL, *out = NULL, *since = NULL, *until = NULL, *seqs = NULL,
                *verified = NULL, *as = NULL, *passfile = NULL, *jobs = NULL, *turnaround = NULL,
-               *exporter = NULL;
+               *exporter = NULL, *qafiles[16];
+    size_t nqa = 0;
     bool withhold = false;
     ldg_filter f = {0};
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
@@ -972,6 +976,7 @@ cmd_export(int argc, char **argv)
                               OPT_VAL("--seq", &seqs),
                               OPT_FLAG("--withhold-bodies", &withhold),
                               OPT_VAL("--verified", &verified),
+                              OPT_MANY("--qa", qafiles, &nqa, 16),
                               OPT_VAL("--as", &as),
                               OPT_VAL("--passphrase-file", &passfile),
                               OPT_VAL("--jobs", &jobs),
@@ -1026,10 +1031,20 @@ cmd_export(int argc, char **argv)
             f.until_ns += 86400LL * 1000000000LL - 1;
         f.has_until = 1;
     }
-    char *qa = NULL;
+    char *qa = NULL, *qatext[16] = {0};
     size_t qalen = 0;
+    if (rc == EXIT_OK && nqa && !verified)
+        rc = tool_usage("--qa names a QA key whose cosignature makes --verified count");
     if (rc == EXIT_OK && verified)
         rc = tool_read_file(verified, 65536, &qa, &qalen);
+    for (size_t i = 0; i < nqa && rc == EXIT_OK; i++) {
+        size_t ql;
+        char qn[LDG_NAME_MAX + 1];
+        uint8_t qp[LDG_PUB_BYTES];
+        if ((rc = tool_read_file(qafiles[i], LDG_VKEY_MAX, &qatext[i], &ql)) == EXIT_OK &&
+            ldg_vkey_parse(qatext[i], ql, qn, qp, &err) != LDG_OK)
+            rc = tool_usage("--qa %s: %s", qafiles[i], err.msg);
+    }
     if (rc == EXIT_OK && out && access(out, F_OK) == 0)
         rc = tool_usage("%s: already exists; not replaced", out);
     ldg_ledger *l = NULL;
@@ -1045,9 +1060,11 @@ cmd_export(int argc, char **argv)
         ldg_key *k = NULL;
         char *note = NULL;
         size_t len;
+        /* [CKP-2] signed only after the check before signing found nothing: else exit 1 */
         if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
             ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
-            rc = tool_fail(&err);
+            rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
+                                             : tool_fail(&err);
         free(note);
         ldg_key_free(k);
     }
@@ -1087,6 +1104,20 @@ cmd_export(int argc, char **argv)
                                            : tool_fail(&err);
         else if (why[0])
             rc = tool_error(EXIT_INTEGRITY, "%s: %s", verified, why);
+    }
+    if (rc == EXIT_OK && qa) {
+        /* [CKP-5][EXP-2] "verified" means verified by QA: a cosignature by a QA key */
+        char who[LDG_NAME_MAX + 1];
+        uint64_t when;
+        if (ldg_checkpoint_qa(l, qa, qalen, (const char *const *)qatext, nqa, co.jobs, who, &when,
+                              why, sizeof why, &err) != LDG_OK)
+            rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
+                 : err.status == LDG_E_CORRUPT
+                     ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", verified, err.msg)
+                     : tool_fail(&err);
+        else if (!who[0])
+            rc = tool_usage("%s: the checkpoint carries no cosignature of a QA key: %s", verified,
+                            why);
         else
             co.proven_size = x->proven = qcp.size;
     }
@@ -1242,6 +1273,8 @@ cmd_export(int argc, char **argv)
     html_free(x->html);
     free(note);
     free(qa);
+    for (size_t i = 0; i < nqa; i++)
+        free(qatext[i]);
     ldg_ledger_close(l);
     free(x);
     return rc;

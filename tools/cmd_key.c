@@ -111,8 +111,9 @@ static const char key_help[] =
     "       ldg key list [--json] [--ledger DIR]\n"
     "Roles: admin (key records), author (communication, meeting, query, response,\n"
     "escalation, deviation, action, document, correction), decider (decision),\n"
-    "approver (approval, rejection), eraser (erasure: ldg erase).  A revoked key stays\n"
-    "revoked.\n";
+    "approver (approval, rejection), eraser (erasure: ldg erase), qa (writes nothing: its\n"
+    "cosignature of a checkpoint, ldg verify --save-checkpoint --as, is what verify --since\n"
+    "and export --verified accept as \"verified by QA\").  A revoked key stays revoked.\n";
 
 static void
 print_appended(const ldg_appended *a)

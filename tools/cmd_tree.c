@@ -17,7 +17,11 @@ static const char checkpoint_help[] =
     "Signs the current tree head with the ledger's log key as a C2SP tlog-checkpoint\n"
     "signed note, stores it in the ledger and prints it.  Keep it outside the host: `ldg\n"
     "verify --checkpoint FILE` later proves the ledger only grew since.  Any key other than\n"
-    "the log key pinned by the genesis is refused (exit 3).\n";
+    "the log key pinned by the genesis is refused (exit 3).\n"
+    "Before signing, it verifies every entry since the newest stored checkpoint of the log\n"
+    "key (all of them if there is none) as `ldg verify --since` does, and signs the tree head\n"
+    "it recomputed from the entries, never the stored tree.  Any integrity failure and\n"
+    "nothing is signed: exit 1, naming the first entry and check that failed.\n";
 
 static const char proof_help[] =
     "usage: ldg proof inclusion SEQ [--size N] [--format json|tlog-proof] [--as LOG.key]\n"
@@ -29,7 +33,8 @@ static const char proof_help[] =
     "The tree size defaults to the ledger's current size.  --format tlog-proof writes a C2SP\n"
     "tlog-proof (the entry's bytes as extra, the path, and a checkpoint of that size: the\n"
     "stored one, or a fresh one signed with --as LOG.key) that ldg verify-proof, or any\n"
-    "tlog-proof verifier, checks offline.\n";
+    "tlog-proof verifier, checks offline.  --as signs only the current head, after checking\n"
+    "the ledger as ldg checkpoint does (exit 1 if it does not verify), so it refuses --size.\n";
 
 static const char verify_proof_help[] =
     "usage: ldg verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]\n"
@@ -39,6 +44,15 @@ static const char verify_proof_help[] =
     "its root, and --checkpoint FILE must show that root signed by the log key.  A\n"
     "JSON consistency proof: the old tree must be a prefix of the new.\n"
     "Exit 0 when the proof holds, 1 when it does not, 2 for unreadable input.\n";
+
+/* [CKP-2] A ledger that does not verify gets nothing signed: an integrity failure, exit 1. */
+static int
+checkpoint_fail(const ldg_err *err)
+{
+    if (err->status == LDG_E_CORRUPT)
+        return tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err->msg);
+    return tool_fail(err);
+}
 
 int
 cmd_checkpoint(int argc, char **argv)
@@ -60,7 +74,7 @@ cmd_checkpoint(int argc, char **argv)
     ldg_err err;
     if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK) {
         if (ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
-            rc = tool_fail(&err);
+            rc = checkpoint_fail(&err);
         else
             fputs(em_t_lines(note), stdout);
     }
@@ -98,39 +112,80 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
         return tool_usage("--size takes a tree size");
     if (!sizes && ldg_ledger_head(l, &size, head, &err) != LDG_OK)
         return tool_fail(&err);
-    ldg_record *r;
-    if (ldg_tree_root(l, size, root, &err) != LDG_OK ||
-        ldg_proof_inclusion(l, seq, size, h, &n, &err) != LDG_OK ||
-        ldg_record_get(l, seq, &r, &err) != LDG_OK)
-        return tool_fail(&err);
-    if (strcmp(format, "tlog-proof") == 0) {
-        char *note = NULL, *text = NULL;
-        size_t nl, tl;
-        int rc = EXIT_OK;
+    bool tlog = strcmp(format, "tlog-proof") == 0;
+    char *note = NULL;
+    size_t nl = 0;
+    int rc = EXIT_OK;
+    ldg_checkpoint signed_cp;
+    bool have_signed = false;
+    if (tlog && as) {
+        /*
+         * [CKP-4] --as signs only a head the check before signing recomputed
+         * from the entries [CKP-2]: the ledger's current one.  The proof is
+         * then made for the size that was signed, and checked against it.
+         */
         ldg_key *k = NULL;
         uint64_t cur;
-        if (as) {
-            /* A fresh checkpoint signs the current head: the proof must be for it. */
-            if (ldg_ledger_head(l, &cur, head, &err) != LDG_OK)
-                rc = tool_fail(&err);
-            else if (cur != size)
-                rc = tool_usage("--as signs the current head (%llu entries); drop --size",
-                                (unsigned long long)cur);
-            else if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
-                     ldg_checkpoint_make(l, k, &note, &nl, &err) != LDG_OK)
-                rc = tool_fail(&err);
-        } else if (ldg_checkpoint_stored(l, size, &note, &nl, &err) != LDG_OK) {
+        uint8_t pub[LDG_PUB_BYTES];
+        if (ldg_ledger_head(l, &cur, head, &err) != LDG_OK)
             rc = tool_fail(&err);
+        else if (cur != size)
+            rc = tool_usage("--as signs the current head (%llu entries); drop --size",
+                            (unsigned long long)cur);
+        else if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
+                 ldg_checkpoint_make(l, k, &note, &nl, &err) != LDG_OK)
+            rc = checkpoint_fail(&err);
+        if (rc == EXIT_OK) {
+            ldg_key_public(k, pub);
+            if (ldg_checkpoint_parse(note, nl, NULL, pub, &signed_cp, &err) != LDG_OK)
+                rc = tool_fail(&err);
+            else if (signed_cp.size != size)
+                rc = tool_error(EXIT_OPER,
+                                "the ledger grew to %llu entries while it was checked for "
+                                "signing; run again",
+                                (unsigned long long)signed_cp.size);
+            else
+                have_signed = true;
         }
-        if (rc == EXIT_OK &&
-            ldg_tlog_proof_format(seq, r->entry, r->entry_len, (const uint8_t(*)[LDG_HASH_BYTES])h,
+        ldg_key_free(k);
+    } else if (tlog && ldg_checkpoint_stored(l, size, &note, &nl, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+    }
+    ldg_record *r = NULL;
+    if (rc == EXIT_OK && (ldg_tree_root(l, size, root, &err) != LDG_OK ||
+                          ldg_proof_inclusion(l, seq, size, h, &n, &err) != LDG_OK ||
+                          ldg_record_get(l, seq, &r, &err) != LDG_OK))
+        rc = tool_fail(&err);
+    if (rc == EXIT_OK && have_signed) {
+        /* the path comes from the stored tree: it must lead to the root that was signed */
+        uint8_t lh[LDG_HASH_BYTES];
+        crypto_hash_sha256_state st;
+        crypto_hash_sha256_init(&st);
+        crypto_hash_sha256_update(&st, (const uint8_t *)"", 1);
+        crypto_hash_sha256_update(&st, r->entry, r->entry_len);
+        crypto_hash_sha256_final(&st, lh);
+        if (!ldg_proof_verify_inclusion(seq, size, lh, (const uint8_t(*)[LDG_HASH_BYTES])h, n,
+                                        signed_cp.root))
+            rc = tool_error(EXIT_INTEGRITY,
+                            "INTEGRITY: the stored Merkle tree gives no proof of record %llu "
+                            "under the head just signed; run ldg verify",
+                            (unsigned long long)seq);
+    }
+    if (rc != EXIT_OK) {
+        free(note);
+        ldg_record_free(r);
+        return rc;
+    }
+    if (tlog) {
+        char *text = NULL;
+        size_t tl;
+        if (ldg_tlog_proof_format(seq, r->entry, r->entry_len, (const uint8_t(*)[LDG_HASH_BYTES])h,
                                   n, note, nl, &text, &tl, &err) != LDG_OK)
             rc = tool_fail(&err);
         if (rc == EXIT_OK)
             fputs(em_t_lines(text), stdout);
         free(text);
         free(note);
-        ldg_key_free(k);
         ldg_record_free(r);
         return rc;
     }
@@ -142,7 +197,7 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
                          .nhashes = n};
     memcpy(pj.root, root, LDG_HASH_BYTES);
     memcpy(pj.hashes, h, n * LDG_HASH_BYTES);
-    int rc = print_proof(&pj);
+    rc = print_proof(&pj);
     ldg_record_free(r);
     return rc;
 }

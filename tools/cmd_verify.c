@@ -27,8 +27,11 @@ static const char verify_help[] =
     "fewer entries (rollback, truncation) or another root at that size (fork, rewrite) is an\n"
     "integrity failure.  Exit 0 when clean, 1 on any integrity failure, 2 for an unreadable\n"
     "checkpoint file, 4 if it could not check.\n"
-    "--since FILE: a checkpoint saved by an earlier full verify; the entries it covers are\n"
-    "re-hashed against its root (no signature checks), the rest checked in full.\n"
+    "--since FILE [--qa QA.pub]...: a checkpoint saved and cosigned by QA (below); the\n"
+    "entries it covers are re-hashed against its root (no signature checks but the key\n"
+    "records'), the rest checked in full.  It counts only with a valid cosignature by a key\n"
+    "given with --qa or registered in the ledger with the role qa (not revoked at its size);\n"
+    "without one, verify says so on stderr and checks everything in full.\n"
     "--save-checkpoint FILE [--as QA.key]: after a clean run, write the ledger's newest\n"
     "checkpoint (for the next --since), with --as cosigned by the QA key (C2SP\n"
     "tlog-cosignature), so the file itself says who verified it, and when.\n";
@@ -80,8 +83,8 @@ cmd_verify(int argc, char **argv)
     struct vctx c = {false, isatty(2) == 1};
     ldg_verify_opts o = {.on_finding = on_finding, .on_progress = on_progress, .ctx = &c};
     const char *jobs = NULL, *cpfiles[64], *since = NULL, *save = NULL, *as = NULL,
-               *passfile = NULL;
-    size_t ncp = 0;
+               *passfile = NULL, *qafiles[16];
+    size_t ncp = 0, nqa = 0;
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
                               OPT_VAL("--jobs", &jobs),
                               OPT_FLAG("--json", &c.json),
@@ -90,12 +93,15 @@ cmd_verify(int argc, char **argv)
                               OPT_VAL("--save-checkpoint", &save),
                               OPT_VAL("--as", &as),
                               OPT_VAL("--passphrase-file", &passfile),
+                              OPT_MANY("--qa", qafiles, &nqa, 16),
                               OPT_END};
     int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
     if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
         return prc < 0 ? EXIT_OK : prc;
     if (as && !save)
         return tool_usage("--as cosigns the checkpoint --save-checkpoint writes");
+    if (nqa && !since)
+        return tool_usage("--qa names a QA key whose cosignature makes --since count");
     /* The QA key first: a passphrase prompt belongs before a long run, not after. */
     ldg_key *qa = NULL;
     if (as && (prc = tool_load_key(as, passfile, &qa)) != EXIT_OK)
@@ -106,10 +112,19 @@ cmd_verify(int argc, char **argv)
     int rc = EXIT_OK;
     for (size_t i = 0; i < ncp && rc == EXIT_OK; i++)
         rc = tool_read_file(cpfiles[i], 65536, &cptext[i], &cplen[i]);
-    char *sincetext = NULL;
+    char *sincetext = NULL, *qatext[16] = {0};
     size_t sincelen = 0;
     if (rc == EXIT_OK && since)
         rc = tool_read_file(since, 65536, &sincetext, &sincelen);
+    for (size_t i = 0; i < nqa && rc == EXIT_OK; i++) {
+        size_t ql;
+        char qn[LDG_NAME_MAX + 1];
+        uint8_t qp[LDG_PUB_BYTES];
+        ldg_err qe;
+        if ((rc = tool_read_file(qafiles[i], LDG_VKEY_MAX, &qatext[i], &ql)) == EXIT_OK &&
+            ldg_vkey_parse(qatext[i], ql, qn, qp, &qe) != LDG_OK)
+            rc = tool_usage("--qa %s: %s", qafiles[i], qe.msg);
+    }
     ldg_ledger *l = NULL;
     ldg_verify_summary sum;
     ldg_err err;
@@ -119,7 +134,8 @@ cmd_verify(int argc, char **argv)
         s = ldg_ledger_open(tool_ledger_dir(dir), LDG_OPEN_READONLY | LDG_OPEN_CHECKED, &l, &err);
     if (s != LDG_OK && s != LDG_E_CORRUPT)
         rc = tool_fail(&err);
-    char since_why[600] = "";
+    char since_why[600] = "", qa_who[LDG_NAME_MAX + 1] = "";
+    uint64_t since_size = 0;
     if (rc == EXIT_OK && since) {
         /* [VER-11] a checkpoint verified before proves the entries below its size */
         ldg_checkpoint cp;
@@ -129,13 +145,29 @@ cmd_verify(int argc, char **argv)
             rc = tool_usage("%s: %s", since, err.msg);
         else if (cs != LDG_OK)
             s = cs;
-        else if (!since_why[0]) {
-            o.since_size = cp.size;
-            memcpy(o.since_root, cp.root, LDG_HASH_BYTES);
-        }
+        else if (!since_why[0])
+            since_size = cp.size;
     }
-    if (rc == EXIT_OK && s == LDG_OK)
+    if (rc == EXIT_OK && s == LDG_OK && since_size) {
+        /* [CKP-5] verified means verified by QA: the checkpoint counts only if QA cosigned it */
+        char why[600];
+        int rewritten;
+        s = ldg_verify_since(l, &o, sincetext, sincelen, (const char *const *)qatext, nqa, &sum,
+                             qa_who, why, sizeof why, &rewritten, &err);
+        if (s == LDG_E_INPUT)
+            rc = tool_usage("%s: %s", since, err.msg);
+        else if (s == LDG_OK && rewritten)
+            snprintf(since_why, sizeof since_why, "%s", why);
+        else if (s == LDG_OK && !qa_who[0])
+            fprintf(stderr,
+                    "ldg verify: %s does not count as verified: %s; verified everything in "
+                    "full\n",
+                    since, why);
+        else if (s == LDG_OK)
+            o.since_size = since_size;
+    } else if (rc == EXIT_OK && s == LDG_OK) {
         s = ldg_verify_run(l, &o, &sum, &err);
+    }
     if (rc == EXIT_OK && s == LDG_OK && since_why[0]) {
         char detail[800];
         snprintf(detail, sizeof detail, "%s: %s (verified everything in full)", since, since_why);
@@ -199,6 +231,8 @@ cmd_verify(int argc, char **argv)
     ldg_key_free(qa);
     for (size_t i = 0; i < ncp; i++)
         free(cptext[i]);
+    for (size_t i = 0; i < nqa; i++)
+        free(qatext[i]);
     free(sincetext);
     if (rc != EXIT_OK)
         return rc;
@@ -231,8 +265,10 @@ cmd_verify(int argc, char **argv)
                               "withheld", (json_int_t)sum.withheld, "erased",
                               (json_int_t)sum.erased, "head", head, "root", root);
         /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
-        if (j && o.since_size)
+        if (j && o.since_size) {
             json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
+            json_object_set_new(j, "cosigned_by", tool_json_text(qa_who));
+        }
         if (j)
             json_object_set_new(j, "warnings", json_integer((json_int_t)sum.warnings));
         char *t = tool_json_dumps(j);
@@ -249,8 +285,9 @@ cmd_verify(int argc, char **argv)
         if (o.since_size) {
             char *safe = tool_printable(since);
             printf("; the first %llu re-hashed against %s (their signatures, bodies and "
-                   "indexes were checked by the verify that saved it)",
-                   (unsigned long long)o.since_size, safe ? safe : "the --since checkpoint");
+                   "indexes were checked by the verify that saved it, cosigned by QA key %s)",
+                   (unsigned long long)o.since_size, safe ? safe : "the --since checkpoint",
+                   em_t(qa_who));
             free(safe);
         }
         if (sum.warnings)
