@@ -570,10 +570,33 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_checked(ldg_ledger *l, const ldg_fil
                                                     void *ctx, uint8_t roots[2][LDG_HASH_BYTES],
                                                     ldg_err *err);
 
-/* The key registry as it stands at the head. */
+/*
+ * The key registry as it stands at the head, from the keys database (a
+ * cache: fast, but not for anything that certifies; see ldg_keys_replayed).
+ */
 typedef int (*ldg_key_fn)(void *ctx, const ldg_keyinfo *k);
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx,
                                                   ldg_err *err);
+
+/*
+ * For commands that certify or select what an export holds [EXP-4]: the
+ * records ldg_log_each gives, from one snapshot, but selected by decoding
+ * every entry of the range (never the study, kind or actor indexes), each
+ * signer (printed name, organisation, roles, added, revoked, why) taken
+ * from the key records replayed from the entries up to the range's last
+ * (never the keys database).  ldg_log_checked selects and names the same
+ * way.  LDG_E_CORRUPT for an entry of the range that does not decode.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_replayed(ldg_ledger *l, const ldg_filter *f,
+                                                     ldg_record_fn fn, void *ctx, ldg_err *err);
+/*
+ * The key registry as the key records (genesis, key.add, key.revoke) among
+ * entries 0..upto-1 (at most the ledger's size) make it, replayed from the
+ * entries of one snapshot, in order of registration; never the keys
+ * database.  revoked is set for a revocation below upto.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_replayed(ldg_ledger *l, uint64_t upto, ldg_key_fn fn,
+                                                      void *ctx, ldg_err *err);
 
 /* ----------------------------------------------------------- verifying -- */
 

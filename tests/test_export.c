@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,4 +497,157 @@ Test(export, csv_subject_is_the_top_level_member, .fini = tmp_cleanup)
     cr_assert_str_eq(cell(&c, 8, "subject"), "");
     csv_free(&c);
     free(t);
+}
+
+/* ------------------------------------ indexes and the keys db lie [EXP-4] -- */
+
+/* The raw public key of a .pub file (a verifier-key line: base64(0x01 || pub) last). */
+static void
+pub_of(const char *d, const char *file, uint8_t pub[32])
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", d, file);
+    char *line = read_file(p, NULL);
+    cr_assert_not_null(line);
+    line[strcspn(line, "\n")] = '\0';
+    const char *b = strchr(line, '+'); /* name+hhhhhhhh+base64: base64 may hold '+' too */
+    cr_assert_not_null(b);
+    b = strchr(b + 1, '+');
+    cr_assert_not_null(b);
+    uint8_t raw[64];
+    size_t n;
+    cr_assert_eq(sodium_base642bin(raw, sizeof raw, b + 1, strlen(b + 1), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(n, 33);
+    memcpy(pub, raw + 1, 32);
+    free(line);
+}
+
+/* An index key: text || 0x00 || seq (8 bytes big-endian). */
+static size_t
+index_key(const char *text, uint64_t seq, uint8_t *out)
+{
+    size_t n = strlen(text) + 1;
+    memcpy(out, text, n);
+    seq_key(seq, out + n);
+    return n + 8;
+}
+
+/* The seqs of a JSONL export, as "4,5,6". */
+static void
+seqs_of(const char *t, char *out, size_t cap)
+{
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%lld", i ? "," : "",
+                 (long long)json_integer_value(json_object_get(v[i], "seq")));
+    jsonl_free(v, n);
+}
+
+Test(export, selects_by_the_entries_when_the_study_index_lost_a_row, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t k[160];
+    cr_assert_eq(lmdb_del_key(d, "study", k, index_key("HX-301", 7, k)), 0);
+    char *t = EXPORT(d, "s.jsonl", 0, "--format", "jsonl", "--study", "HX-301");
+    char got[200];
+    seqs_of(t, got, sizeof got);
+    cr_assert_str_eq(got, "4,5,6,7,8", "the approval is still exported");
+    free(t);
+    t = EXPORT(d, "s.csv", 0, "--format", "csv", "--study", "HX-301");
+    csv c = csv_parse(t);
+    cr_assert_eq(c.rows, 6);
+    cr_assert_str_eq(cell(&c, 4, "seq"), "7");
+    csv_free(&c);
+    free(t);
+    t = EXPORT(d, "s.html", 0, "--format", "html", "--study", "HX-301");
+    cr_assert(strstr(t, "<tr id=r7"), "the report lists it");
+    free(t);
+}
+
+Test(export, selects_by_the_entries_when_the_kind_index_lost_a_row, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t k[160];
+    cr_assert_eq(lmdb_del_key(d, "kind", k, index_key("approval", 7, k)), 0);
+    char *t = EXPORT(d, "k.jsonl", 0, "--format", "jsonl", "--kind", "approval");
+    char got[200];
+    seqs_of(t, got, sizeof got);
+    cr_assert_str_eq(got, "7");
+    free(t);
+}
+
+Test(export, selects_the_actor_by_the_key_records_not_the_indexes_or_keys_db,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t pub[32], k[40];
+    pub_of(d, "approver.pub", pub);
+    memcpy(k, pub, 32);
+    seq_key(7, k + 32);
+    cr_assert_eq(lmdb_del_key(d, "actor", k, 40), 0);
+    cr_assert_eq(lmdb_del_key(d, "keys", pub, 32), 0); /* the registry forgets Quinn Avery */
+    char *t = EXPORT(d, "a.jsonl", 0, "--format", "jsonl", "--actor", "Quinn Avery");
+    char got[200];
+    seqs_of(t, got, sizeof got);
+    cr_assert_str_eq(got, "7");
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    cr_assert_str_eq(sget(v[0], "actor.name"), "Quinn Avery");
+    cr_assert_str_eq(sget(v[0], "actor.roles"), "approver");
+    cr_assert_str_eq(sget(v[0], "actor.key_status"), "active");
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "a.csv", 0, "--format", "csv");
+    csv c = csv_parse(t);
+    cr_assert_str_eq(cell(&c, 8, "name"), "Quinn Avery", "the signer is named from its key record");
+    cr_assert_str_eq(cell(&c, 8, "organisation"), "Helix Pharma");
+    csv_free(&c);
+    free(t);
+}
+
+Test(export, key_status_comes_from_the_key_records_not_the_keys_db, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    /* the host clears the author's revocation (#11) in the keys db... */
+    uint8_t pub[32];
+    pub_of(d, "author.pub", pub);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "keys", pub, 32, &v, &vl), 0);
+    cr_assert_eq(vl, 17);
+    memset((uint8_t *)v + 8, 0xff, 8);
+    cr_assert_eq(lmdb_put_value(d, "keys", pub, 32, v, vl), 0);
+    free(v);
+    /* ...and the revoked key signs on (#12) */
+    APPEND(d, "{\"subject\":\"after the revocation\"}", "--as", "author.key", "--kind",
+           "communication", "--study", "HX-301");
+    char *t = EXPORT(d, "r.jsonl", 0, "--format", "jsonl", "--as", "log.key", "--seq", "12..");
+    size_t n;
+    json_t **o = jsonl(t, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(sget(o[0], "actor.key_status"), "revoked at #11");
+    jsonl_free(o, n);
+    free(t);
+    run_result r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/b.tar", d);
+    size_t len;
+    char *tar = read_file(p, &len);
+    const char *keys = memmem(tar, len, "key_id,name,organisation,roles,pub,added_seq", 44);
+    cr_assert_not_null(keys);
+    cr_assert(strstr(keys, ",11,left the project\r\n"), "keys.csv shows the revocation:\n%s",
+              keys);
+    const char *st = "\"key_status\":\"revoked at #11\"";
+    cr_assert_not_null(memmem(tar, len, st, strlen(st)), "trail.jsonl says it too");
+    free(tar);
 }

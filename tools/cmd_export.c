@@ -1091,11 +1091,11 @@ cmd_export(int argc, char **argv)
             em_s(&x->sp[SP_KEYS].e, "key_id,name,organisation,roles,pub,added_seq,revoked_seq,"
                                     "revoke_reason\r\n");
             ldg_filter kf = {.has_seq = 1, .seq_from = 0, .seq_to = tie.size - 1};
-            if (ldg_log_each(l, &kf, key_record, x, &err) != LDG_OK)
+            if (ldg_log_replayed(l, &kf, key_record, x, &err) != LDG_OK)
                 rc = tool_fail(&err);
             else if (x->bundle_failed || !x->have_logpub)
                 rc = tool_error(EXIT_OPER, "cannot read the key records for the bundle");
-            else if (ldg_keys_each(l, key_row, x, &err) != LDG_OK)
+            else if (ldg_keys_replayed(l, tie.size, key_row, x, &err) != LDG_OK)
                 rc = tool_fail(&err);
         }
     }
@@ -1104,7 +1104,7 @@ cmd_export(int argc, char **argv)
         if (!(x->html = html_new(hours, withhold)) || !(spool = tmpfile()) ||
             !(spool_em = malloc(sizeof *spool_em)))
             rc = tool_error(EXIT_OPER, "cannot start the report: %s", strerror(errno));
-        else if (ldg_log_each(l, &f, html_collect, x->html, &err) != LDG_OK)
+        else if (ldg_log_replayed(l, &f, html_collect, x->html, &err) != LDG_OK)
             rc = tool_fail(&err);
         if (rc == EXIT_OK) {
             em_init(spool_em, spool);
