@@ -658,6 +658,11 @@ typedef struct ldg_bundle_summary {
     uint64_t withheld;       /* bodies not in the bundle */
     int trusted_from_bundle; /* no trusted key was given: log.pub of the bundle was used */
     ldg_checkpoint cp;       /* the checkpoint the bundle is tied to, once it checked */
+    int manifest_signed;     /* manifest.sig is the log key's and every member matches it */
+    int cosigned;            /* manifest.sig is also signed by a key the key records add */
+    char cosigner_id[LDG_NAME_MAX + 1];   /* that key's signed-note name */
+    char cosigner_name[LDG_TEXT_MAX + 1]; /* its printed name, from its key record */
+    char cosigner_org[LDG_TEXT_MAX + 1];  /* its organisation, from its key record */
 } ldg_bundle_summary;
 
 /*
@@ -671,6 +676,24 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_verify(const uint8_t *tar, size_t
                                                       const char *trust_line, ldg_finding_fn fn,
                                                       void *ctx, ldg_bundle_summary *sum,
                                                       ldg_err *err);
+
+/* One member of a bundle and its SHA-256, for ldg_bundle_sign. */
+typedef struct ldg_bundle_file {
+    const char *path; /* member name without the directory, e.g. "report.html" */
+    uint8_t sha256[LDG_HASH_BYTES];
+} ldg_bundle_file;
+
+/*
+ * The bundle's manifest.sig [EXP-8]: a signed note (text "ldg-bundle-manifest/v1",
+ * the origin, then one "<base64 SHA-256> <path>" line per file, files[0] being
+ * manifest.json) signed by logkey, and also by cosigner (the exporter's own
+ * key) when not NULL.  *note is malloc'd and NUL-terminated.  LDG_E_USAGE
+ * for an origin or file list the format cannot hold.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_sign(const char *origin,
+                                                    const ldg_bundle_file *files, size_t n,
+                                                    const ldg_key *logkey, const ldg_key *cosigner,
+                                                    char **note, size_t *len, ldg_err *err);
 
 /* ----------------------------------------------------------- utilities -- */
 
