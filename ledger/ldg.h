@@ -548,9 +548,11 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter
                                                  ldg_record_fn fn, void *ctx, ldg_err *err);
 
 /*
- * ldg_log_each for exports: the same records from one snapshot, each with
- * its signature checked on `jobs` threads (sig_state), except below
- * proven_size where a checkpoint verified before vouches for them (the
+ * ldg_log_each for exports: the same records from one snapshot, selected
+ * and with signers named as ldg_log_replayed does (never from an index or
+ * the keys database), each with its signature checked on `jobs` threads
+ * (sig_state), except below proven_size where a checkpoint verified before
+ * vouches for them (the
  * caller must check roots[] against that checkpoint).  Before any record,
  * the tree heads of the first root_size[i] entries are recomputed from the
  * stored entries into roots[i] (0 = not wanted; a size beyond the ledger
