@@ -200,10 +200,10 @@ static void
 bundle_of(const char *d, const char *extra)
 {
     make_trail(d);
-    run_result r = extra ? LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as",
-                               "log.key", extra)
-                         : LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as",
-                               "log.key");
+    run_result r =
+        extra
+            ? LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key", extra)
+            : LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
 }
@@ -544,16 +544,15 @@ Test(bundle, refuses_a_manifest_signed_by_another_log_key, .fini = tmp_cleanup)
     ldg_err err;
     ldg_key *evil = NULL;
     cr_assert_eq(ldg_init(&err), LDG_OK);
-    cr_assert_eq(ldg_key_load(path_in(d, "evil.key"), NULL, 0, &evil, &err), LDG_OK, "%s",
-                 err.msg);
+    cr_assert_eq(ldg_key_load(path_in(d, "evil.key"), NULL, 0, &evil, &err), LDG_OK, "%s", err.msg);
     tarball t = tar_load(path_in(d, "b.tar"));
     replace_all(get(&t, "report.html"), "Quinn Avery", "Mallory Forger");
     fix_manifest(&t);
     ldg_bundle_file files[MAXM];
     size_t n = 0;
-    static const char *const order[] = {"manifest.json", "README.txt",     "checkpoint.txt",
-                                        "log.pub",       "records.jsonl",  "keyrecords.jsonl",
-                                        "report.html",   "trail.csv",      "trail.jsonl",
+    static const char *const order[] = {"manifest.json",  "README.txt",    "checkpoint.txt",
+                                        "log.pub",        "records.jsonl", "keyrecords.jsonl",
+                                        "report.html",    "trail.csv",     "trail.jsonl",
                                         "signatures.csv", "keys.csv"};
     for (; n < sizeof order / sizeof order[0]; n++) {
         member *m = get(&t, order[n]);
@@ -658,9 +657,11 @@ Test(bundle, manifest_sig_matches_the_spec_vector)
         "RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o= manifest.json\n"
         "WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM= README.txt\n"
         "\n"
-        "\xe2\x80\x94 log.example slLQz235mLeK2ZPK+FQbmU3alKXPge8r4tkVpjzafZw8qME2MhD9Y3K2NskdADZAAAeSr"
+        "\xe2\x80\x94 log.example "
+        "slLQz235mLeK2ZPK+FQbmU3alKXPge8r4tkVpjzafZw8qME2MhD9Y3K2NskdADZAAAeSr"
         "ddP3LMJ9njwLO2LfZWLLgA=\n"
-        "\xe2\x80\x94 qa-anna omZo/IFpkGV4DhJ4ELVHyj4/dIBMRmD2JK7XiaX5yIgT5uS+n+UhEHCE37WvXD0FYg6YcvcZD"
+        "\xe2\x80\x94 qa-anna "
+        "omZo/IFpkGV4DhJ4ELVHyj4/dIBMRmD2JK7XiaX5yIgT5uS+n+UhEHCE37WvXD0FYg6YcvcZD"
         "9SlnAamEIolofaifwE=\n";
     ldg_err err;
     cr_assert_eq(ldg_init(&err), LDG_OK);
@@ -689,4 +690,20 @@ Test(bundle, manifest_sig_matches_the_spec_vector)
     cr_assert_str_eq(line, "log.example+b252d0cf+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4");
     cr_assert_eq(ldg_vkey_format(b.name, b.pub, line, &err), LDG_OK);
     cr_assert_str_eq(line, "qa-anna+a26668fc+ASmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X");
+}
+
+Test(bundle, the_log_key_never_signs_a_bundle_that_did_not_check, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    flip_signature_bit(d, 7, 14);
+    run_result r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "INTEGRITY:"), "%s", r.err);
+    run_free(&r);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    for (size_t i = 0; i < t.n; i++)
+        cr_assert_neq(strcmp(t.m[i].name, "ldg-bundle/manifest.sig"), 0, "not signed");
+    tar_free(&t);
+    expect_fail(d, "b.tar", "manifest.sig is missing");
 }

@@ -807,8 +807,10 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
     char hex[65];
     long mlen = em_flush(me) && fflush(mf) == 0 ? ftell(mf) : -1;
     ok = mlen >= 0 &&
-         tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex) &&
-         sign_bundle(x, m->origin, man, nman, hex, mtime);
+         tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex);
+    /* the log key vouches only for an export in which everything checked [EXP-8] */
+    if (ok && m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch)
+        ok = sign_bundle(x, m->origin, man, nman, hex, mtime);
     fclose(mf);
     free(me);
     static const char end[1024];
