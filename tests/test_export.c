@@ -651,3 +651,32 @@ Test(export, key_status_comes_from_the_key_records_not_the_keys_db, .fini = tmp_
     cr_assert_not_null(memmem(tar, len, st, strlen(st)), "trail.jsonl says it too");
     free(tar);
 }
+
+Test(export, names_refs_by_the_entries_not_the_leaf_index, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    char *t = EXPORT(d, "a.jsonl", 0, "--format", "jsonl", "--seq", "4..4");
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    const char *b64 = sget(v[0], "leaf_hash");
+    uint8_t leaf[32];
+    size_t got;
+    cr_assert_eq(sodium_base642bin(leaf, sizeof leaf, b64, strlen(b64), NULL, &got, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    jsonl_free(v, n);
+    free(t);
+    /* the leaf index now says #4's hash is entry 6: the response (#5) would "ref #6" */
+    uint8_t six[8];
+    seq_key(6, six);
+    cr_assert_eq(lmdb_put_value(d, "leaf", leaf, 32, six, 8), 0);
+    t = EXPORT(d, "b.jsonl", 0, "--format", "jsonl", "--seq", "5..5");
+    v = jsonl(t, &n);
+    json_t *ref = json_array_get(json_object_get(v[0], "refs"), 0);
+    cr_assert(!json_is_integer(json_object_get(ref, "seq")) ||
+                  json_integer_value(json_object_get(ref, "seq")) == 4,
+              "never the seq the index lies about: %s", t);
+    jsonl_free(v, n);
+    free(t);
+}
