@@ -1,13 +1,16 @@
 /*
- * bundle.c - `ldg verify-bundle`: checks an evidence bundle offline
- * (spec/export.md [EXP-8]).  The bundle is hostile input: every length is
- * checked against what remains, every member is looked at once, and
- * nothing in it is trusted that the trusted log key does not vouch for:
- * the manifest (sizes, SHA-256), the checkpoint's signature, each entry's
- * inclusion proof at the checkpoint, the key records replayed into a
- * registry, each record's statement signature under the key registered at
- * that point, chain links between consecutive records, and bodies against
- * their signed commitments.
+ * bundle.c - evidence bundles (spec/export.md [EXP-8], [EXP-9]): the
+ * signed manifest note `manifest.sig` an export writes, and `ldg
+ * verify-bundle`, which checks a bundle offline.  The bundle is hostile
+ * input: every length is checked against what remains, every member is
+ * looked at once, and nothing in it is trusted that the trusted log key
+ * does not vouch for: manifest.sig's signature by the log key and every
+ * member's SHA-256 against it, the manifest (sizes, SHA-256, the record
+ * list), the checkpoint's signature, each entry's inclusion proof at the
+ * checkpoint, the key records replayed into a registry, each record's
+ * statement signature under the key registered at that point, chain links
+ * between consecutive records, bodies against their signed commitments, and
+ * an exporter's cosignature on manifest.sig under the key records.
  */
 #include "internal.h"
 
@@ -33,17 +36,25 @@ enum {
     M_JSONL,
     M_SIGS,
     M_KEYS,
+    M_SIG,
     NMEMBERS
 };
 static const char *const member_names[NMEMBERS] = {
     "README.txt",    "manifest.json",    "checkpoint.txt", "log.pub",
     "records.jsonl", "keyrecords.jsonl", "report.html",    "trail.csv",
-    "trail.jsonl",   "signatures.csv",   "keys.csv"};
+    "trail.jsonl",   "signatures.csv",   "keys.csv",       "manifest.sig"};
+
+#define NOTE_HEADER "ldg-bundle-manifest/v1" /* first line of manifest.sig [EXP-8] */
+#define SIG_PREFIX "\xe2\x80\x94 "           /* U+2014 EM DASH, space: a signed-note line */
+#define NOTE_MAX 16384
+#define COSIG_MAX 8
 
 typedef struct member {
     const uint8_t *p;
     size_t n;
     bool present, listed;
+    bool signed_; /* manifest.sig names it */
+    uint8_t sig_sha[LDG_HASH_BYTES];
 } member;
 
 /* An entry the bundle holds: its leaf hash, and whether it came from keyrecords.jsonl. */
@@ -68,6 +79,18 @@ typedef struct blink {
     uint64_t want; /* observed: the seq the head must be; UINT64_MAX for a ref */
 } blink;
 
+/* A key the bundle's key records add, with the names they give it (for the cosigner). */
+typedef struct bkey {
+    uint8_t pub[LDG_PUB_BYTES];
+    char *id, *name, *org; /* signed-note name, printed name, organisation */
+} bkey;
+
+/* A signature line of manifest.sig that is not the log key's: an exporter's, checked later. */
+typedef struct cosig {
+    char name[LDG_NAME_MAX + 1];
+    uint8_t blob[4 + LDG_SIG_BYTES]; /* key hash || signature */
+} cosig;
+
 typedef struct bstate {
     member m[NMEMBERS];
     ldg_finding_fn fn;
@@ -76,12 +99,18 @@ typedef struct bstate {
     ldg_checkpoint cp;
     uint8_t logpub[LDG_PUB_BYTES];
     ldgi_registry reg; /* replayed from keyrecords.jsonl [VER-6] */
+    bkey *keys;        /* the keys those records add, with their names */
+    size_t nkeys;
     bleaves leaves;
     blink *links;
     size_t nlinks, caplinks;
     bool oom;
     uint64_t *listed; /* the manifest's record list, ascending */
     size_t nlisted;
+    const char *note_text; /* manifest.sig's signed text, once its log key signature checked */
+    size_t note_tl;
+    cosig cos[COSIG_MAX];
+    size_t ncos;
 } bstate;
 
 static void
@@ -225,7 +254,7 @@ check_manifest(bstate *b)
         json_t *size = json_object_get(f, "size");
         int which = -1;
         for (int k = 0; path && k < NMEMBERS; k++)
-            if (k != M_MANIFEST && strcmp(path, member_names[k]) == 0)
+            if (k != M_MANIFEST && k != M_SIG && strcmp(path, member_names[k]) == 0)
                 which = k;
         if (which < 0 || !hex || !json_is_integer(size)) {
             finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest",
@@ -253,10 +282,12 @@ check_manifest(bstate *b)
                     "%s does not match its size and SHA-256 in the manifest (altered)", path);
     }
     for (int k = 0; k < NMEMBERS; k++)
-        if (k != M_MANIFEST && b->m[k].present && !b->m[k].listed)
+        if (k == M_MANIFEST || k == M_SIG)
+            continue;
+        else if (b->m[k].present && !b->m[k].listed)
             finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest",
                     "%s is in the bundle but not in the manifest", member_names[k]);
-        else if (k != M_MANIFEST && !b->m[k].present && !b->m[k].listed)
+        else if (!b->m[k].present && !b->m[k].listed)
             finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest", "%s is missing", member_names[k]);
     b->nlisted = json_array_size(recs);
     b->listed = ldgi_calloc(b->nlisted ? b->nlisted : 1, sizeof *b->listed);
@@ -282,6 +313,241 @@ check_manifest(bstate *b)
     }
     json_decref(j);
     return ok;
+}
+
+/* ---------------------------------------------- manifest.sig [EXP-8] -- */
+
+/* Standard base64 of exactly `want` bytes, in its one canonical spelling. */
+static bool
+b64_exact(const char *p, size_t n, uint8_t *out, size_t want)
+{
+    size_t got;
+    const char *end;
+    char again[128];
+    if (n >= sizeof again ||
+        sodium_base642bin(out, want, p, n, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != p + n || got != want)
+        return false;
+    sodium_bin2base64(again, sizeof again, out, want, sodium_base64_VARIANT_ORIGINAL);
+    return strlen(again) == n && memcmp(again, p, n) == 0;
+}
+
+static int
+member_index(const char *p, size_t n)
+{
+    for (int k = 0; k < NMEMBERS; k++)
+        if (strlen(member_names[k]) == n && memcmp(member_names[k], p, n) == 0)
+            return k;
+    return -1;
+}
+
+/* Appends the signed-note line of k over text[0..tl) [CKP-1]. */
+static void
+note_sign_line(char *out, size_t cap, size_t *at, const char *text, size_t tl, const ldg_key *k)
+{
+    uint8_t sig[4 + LDG_SIG_BYTES];
+    char b[128];
+    ldgi_key_id(k->name, LDGI_KEYID_NOTE, k->pub, sig);
+    crypto_sign_ed25519_detached(sig + 4, NULL, (const uint8_t *)text, tl, ldgi_key_sk(k));
+    sodium_bin2base64(b, sizeof b, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    int n = snprintf(out + *at, cap - *at, SIG_PREFIX "%s %s\n", k->name, b);
+    *at += n > 0 && (size_t)n < cap - *at ? (size_t)n : 0;
+}
+
+ldg_status
+ldg_bundle_sign(const char *origin, const ldg_bundle_file *files, size_t n, const ldg_key *logkey,
+                const ldg_key *cosigner, char **note, size_t *len, ldg_err *err)
+{
+    *note = NULL;
+    size_t ol = origin ? strlen(origin) : 0;
+    if (!ol || ol > LDG_TEXT_MAX || memchr(origin, '\n', ol) || !logkey || n < 1 || n >= NMEMBERS ||
+        strcmp(files[0].path, "manifest.json") != 0)
+        return ldgi_fail(err, LDG_E_USAGE,
+                         "bundle manifest note: an origin and manifest.json first are required");
+    bool seen[NMEMBERS] = {false};
+    for (size_t i = 0; i < n; i++) {
+        int k = files[i].path ? member_index(files[i].path, strlen(files[i].path)) : -1;
+        if (k < 0 || k == M_SIG || seen[k])
+            return ldgi_fail(err, LDG_E_USAGE, "bundle manifest note: %s is not a bundle member",
+                             files[i].path ? files[i].path : "(null)");
+        seen[k] = true;
+    }
+    char *t = ldgi_malloc(NOTE_MAX + LDG_TEXT_MAX);
+    if (!t)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    size_t cap = NOTE_MAX + LDG_TEXT_MAX, at = 0;
+    at += (size_t)snprintf(t, cap, NOTE_HEADER "\n%s\n", origin);
+    for (size_t i = 0; i < n; i++) {
+        char b[64];
+        sodium_bin2base64(b, sizeof b, files[i].sha256, LDG_HASH_BYTES,
+                          sodium_base64_VARIANT_ORIGINAL);
+        at += (size_t)snprintf(t + at, cap - at, "%s %s\n", b, files[i].path);
+    }
+    size_t tl = at;
+    t[at++] = '\n';
+    note_sign_line(t, cap, &at, t, tl, logkey);
+    if (cosigner)
+        note_sign_line(t, cap, &at, t, tl, cosigner);
+    t[at] = '\0';
+    *note = t;
+    *len = at;
+    return LDG_OK;
+}
+
+/*
+ * manifest.sig: a signed note by the log key (logname, logpub) naming the
+ * SHA-256 of every other member.  Once its signature checks, each member
+ * is compared with it; other signature lines are kept for check_cosigs.
+ */
+static void
+check_note(bstate *b, const char *logname, const uint8_t logpub[LDG_PUB_BYTES])
+{
+    member *m = &b->m[M_SIG];
+    if (!m->present) {
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                "manifest.sig is missing: nothing binds the bundle's files to the log key");
+        return;
+    }
+    const char *note = (const char *)m->p;
+    size_t len = m->n, tl = 0;
+    for (size_t i = 0; i + 1 < len && !tl; i++)
+        if (note[i] == '\n' && note[i + 1] == '\n')
+            tl = i + 1;
+    bool ok = tl && len <= NOTE_MAX && note[len - 1] == '\n' &&
+              ldgi_utf8_valid((const uint8_t *)note, len);
+    bool found = false, good = true;
+    for (const char *p = note + tl + 1, *end = note + len; ok && p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = (size_t)(eol - p), pl = sizeof SIG_PREFIX - 1;
+        const char *sp = ll > pl ? memchr(p + pl, ' ', ll - pl) : NULL;
+        size_t nl = sp ? (size_t)(sp - (p + pl)) : 0;
+        uint8_t blob[4 + LDG_SIG_BYTES], want[4];
+        char name[LDG_NAME_MAX + 1];
+        if (ll <= pl || memcmp(p, SIG_PREFIX, pl) != 0 || !nl || nl > LDG_NAME_MAX ||
+            memchr(p + pl, '+', nl) ||
+            !b64_exact(sp + 1, (size_t)(eol - sp - 1), blob, sizeof blob)) {
+            ok = false;
+            break;
+        }
+        memcpy(name, p + pl, nl);
+        name[nl] = '\0';
+        ldgi_key_id(name, LDGI_KEYID_NOTE, logpub, want);
+        if (strcmp(name, logname) == 0 && memcmp(blob, want, 4) == 0) {
+            found = true; /* every line of the log key must verify */
+            good &= crypto_sign_ed25519_verify_detached(blob + 4, (const uint8_t *)note, tl,
+                                                        logpub) == 0;
+        } else if (b->ncos == COSIG_MAX) {
+            ok = false;
+        } else {
+            memcpy(b->cos[b->ncos].name, name, nl + 1);
+            memcpy(b->cos[b->ncos++].blob, blob, sizeof blob);
+        }
+        p = eol + 1;
+    }
+    if (!ok) {
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                "manifest.sig is not a signed note (text, a blank line, signature lines)");
+        return;
+    }
+    if (!found || !good) {
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                "manifest.sig is not signed by the trusted log key \"%s\"%s: nothing binds the "
+                "bundle's files to it",
+                logname, found ? " (the signature does not verify: altered)" : "");
+        return;
+    }
+    /* the text: header, origin, then "<base64 SHA-256> <member>" lines */
+    const char *p = note, *end = note + tl;
+    const char *e1 = memchr(p, '\n', tl);
+    size_t hl = strlen(NOTE_HEADER), ol = strlen(b->cp.origin);
+    if ((size_t)(e1 - p) != hl || memcmp(p, NOTE_HEADER, hl) != 0) {
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                "manifest.sig is not an " NOTE_HEADER " note");
+        return;
+    }
+    p = e1 + 1;
+    const char *e2 = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    if (!e2 || (size_t)(e2 - p) != ol || memcmp(p, b->cp.origin, ol) != 0) {
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                "manifest.sig was signed for another ledger than the checkpoint's");
+        return;
+    }
+    for (p = e2 + 1; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *sp = memchr(p, ' ', (size_t)(eol - p));
+        int k = sp ? member_index(sp + 1, (size_t)(eol - sp - 1)) : -1;
+        uint8_t h[LDG_HASH_BYTES];
+        if (k < 0 || k == M_SIG || b->m[k].signed_ ||
+            !b64_exact(p, (size_t)(sp - p), h, sizeof h)) {
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                    "manifest.sig names a file twice, or one a bundle cannot have");
+            return;
+        }
+        b->m[k].signed_ = true;
+        memcpy(b->m[k].sig_sha, h, sizeof h);
+        p = eol + 1;
+    }
+    uint64_t before = b->sum->failures;
+    for (int k = 0; k < NMEMBERS; k++) {
+        member *x = &b->m[k];
+        uint8_t d[LDG_HASH_BYTES];
+        if (k == M_SIG)
+            continue;
+        if (!x->signed_) {
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                    "%s is not named in manifest.sig: nothing authenticates it", member_names[k]);
+            continue;
+        }
+        if (!x->present)
+            continue; /* said by the manifest check */
+        ldgi_sha256(x->p, x->n, d);
+        if (sodium_memcmp(d, x->sig_sha, LDG_HASH_BYTES) != 0)
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                    "%s is not the file the log key signed in manifest.sig (altered)",
+                    member_names[k]);
+    }
+    b->note_text = note;
+    b->note_tl = tl;
+    b->sum->manifest_signed = b->sum->failures == before;
+}
+
+/* The other signature lines of manifest.sig: an exporter's key, as the key records say. */
+static void
+check_cosigs(bstate *b)
+{
+    for (size_t i = 0; b->note_text && i < b->ncos; i++) {
+        cosig *c = &b->cos[i];
+        bkey *k = NULL;
+        const ldgi_regslot *reg;
+        for (size_t j = 0; j < b->nkeys && !k; j++) {
+            uint8_t id[4];
+            ldgi_key_id(c->name, LDGI_KEYID_NOTE, b->keys[j].pub, id);
+            if (b->keys[j].id && strcmp(b->keys[j].id, c->name) == 0 && memcmp(id, c->blob, 4) == 0)
+                k = &b->keys[j];
+        }
+        if (!k) {
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                    "manifest.sig is also signed by \"%s\", a key no key record of the bundle adds",
+                    c->name);
+        } else if (crypto_sign_ed25519_verify_detached(c->blob + 4, (const uint8_t *)b->note_text,
+                                                       b->note_tl, k->pub) != 0) {
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                    "the exporter's signature of %s on manifest.sig does not verify (altered)",
+                    c->name);
+        } else if (!(reg = ldgi_registry_find(&b->reg, k->pub, false)) ||
+                   reg->ks.added_seq >= b->cp.size ||
+                   (reg->ks.revoked_seq != UINT64_MAX && reg->ks.revoked_seq < b->cp.size)) {
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
+                    "manifest.sig is cosigned by %s, a key not registered at the checkpoint",
+                    c->name);
+        } else if (!b->sum->cosigned) {
+            b->sum->cosigned = 1;
+            snprintf(b->sum->cosigner_id, sizeof b->sum->cosigner_id, "%s", k->id);
+            snprintf(b->sum->cosigner_name, sizeof b->sum->cosigner_name, "%s",
+                     k->name ? k->name : "");
+            snprintf(b->sum->cosigner_org, sizeof b->sum->cosigner_org, "%s", k->org ? k->org : "");
+        }
+    }
 }
 
 /* ---------------------------------------------------------- records -- */
@@ -455,6 +721,23 @@ policy_finding(void *ctx, ldgi_check c, ldg_status status, const char *why)
     return true; /* report every finding, as verify does */
 }
 
+/* Keeps the names a key record gives its key: the cosigner is named from them. */
+static bool
+key_named(bstate *b, const ldgi_stmt *st)
+{
+    bkey *nk = realloc(b->keys, (b->nkeys + 1) * sizeof *nk);
+    if (!nk)
+        return false;
+    b->keys = nk;
+    nk = &b->keys[b->nkeys];
+    memcpy(nk->pub, st->key_pub, LDG_PUB_BYTES);
+    nk->id = ldgi_strndup(st->key_id.p, st->key_id.len);
+    nk->name = ldgi_strndup(st->key_name.p, st->key_name.len);
+    nk->org = ldgi_strndup(st->key_org.p, st->key_org.len);
+    b->nkeys++;
+    return nk->id && nk->name && nk->org;
+}
+
 /* The policy at seq, by the one engine verify and append use [VER-6]. */
 static void
 check_policy(bstate *b, const ldgi_stmt *st, uint64_t seq, bool keyrec)
@@ -478,6 +761,8 @@ check_policy(bstate *b, const ldgi_stmt *st, uint64_t seq, bool keyrec)
     if (b->reg.n >= MAX_KEYS && eff.op == LDGI_KEY_ADD)
         finding(b, LDG_FINDING_FAIL, seq, "keys", "more than %d keys", MAX_KEYS);
     else if (ldgi_registry_apply(&b->reg, &eff, seq, &e) != LDG_OK)
+        b->oom = true;
+    else if (eff.op == LDGI_KEY_ADD && !key_named(b, st))
         b->oom = true;
 }
 
@@ -723,9 +1008,11 @@ ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_fi
         goto out;
     }
     sum->cp = b->cp;
+    check_note(b, name, b->logpub);
     check_lines(b, M_KEYRECS, true);
     if (b->reg.n == 0)
         finding(b, LDG_FINDING_FAIL, UINT64_MAX, "keys", "the bundle holds no genesis");
+    check_cosigs(b);
     check_lines(b, M_RECORDS, false);
     resolve_links(b);
     if (b->oom) {
@@ -740,6 +1027,12 @@ out:
     ldgi_registry_free(&b->reg);
     leaves_free(&b->leaves);
     free(b->links);
+    for (size_t i = 0; i < b->nkeys; i++) {
+        free(b->keys[i].id);
+        free(b->keys[i].name);
+        free(b->keys[i].org);
+    }
+    free(b->keys);
     free(b->listed);
     free(b);
     return s;

@@ -1,10 +1,12 @@
 /*
  * export.c - the records of an export, checked: one read snapshot; first
  * the tree heads the export is tied to, recomputed from every stored entry
- * (so a changed byte anywhere below the checkpoint shows), then the
- * filtered records in sequence order, their signatures checked on all
- * cores a batch at a time.  A batch is bounded in records and bytes, so
- * memory does not grow with the ledger.
+ * (so a changed byte anywhere below the checkpoint shows), and in the same
+ * walk the key registry replayed from the signed key records; then the
+ * filtered records in sequence order, selected by decoding every entry of
+ * the range (no index) [EXP-4], their signatures checked on all cores a
+ * batch at a time.  A batch is bounded in records and bytes, so memory does
+ * not grow with the ledger.
  */
 #include "internal.h"
 
@@ -159,12 +161,18 @@ take(void *ctx, ldg_record *r)
     return ch->stop;
 }
 
-/* The RFC 6962 heads of the first want[i] stored entries, from their bytes [VER-10]. */
+/*
+ * One walk over the first stored entries: the RFC 6962 heads of the first
+ * want[i] of them, from their bytes [VER-10], and the key records of the
+ * first reg_upto replayed into reg (NULL: none).
+ */
 static ldg_status
 heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_HASH_BYTES],
-      ldg_err *err)
+      ldgi_reg *reg, uint64_t reg_upto, ldg_err *err)
 {
     uint64_t upto = want[0] > want[1] ? want[0] : want[1];
+    if (reg && reg_upto > upto)
+        upto = reg_upto;
     if (!upto)
         return LDG_OK;
     ldgi_cur *c;
@@ -177,6 +185,8 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
     uint64_t n = 0;
     for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK && n < upto;
          s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
+        if (reg && n < reg_upto && (s = ldgi_reg_apply(reg, n, v, vl, err)) != LDG_OK)
+            break;
         uint8_t h[LDG_HASH_BYTES];
         ldgi_leaf_hash(v, vl, h);
         unsigned level = 0;
@@ -204,10 +214,17 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
     ldgi_cur_close(c);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
-    if (n < upto)
+    if (n < upto && (want[0] > n || want[1] > n))
         return ldgi_fail(err, LDG_E_INPUT, "the ledger has %llu entries, not %llu",
                          (unsigned long long)n, (unsigned long long)upto);
     return LDG_OK;
+}
+
+/* The entries whose key records decide the signers of f's records: all up to its last. */
+static uint64_t
+replay_size(const ldg_filter *f, uint64_t size)
+{
+    return f && f->has_seq && f->seq_to < size ? f->seq_to + 1 : size;
 }
 
 ldg_status
@@ -234,14 +251,83 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
         return s;
     }
     uint8_t head[LDG_HASH_BYTES];
-    if ((s = ldgi_head(t, &ch->total, head, NULL, err)) == LDG_OK &&
-        (s = heads(l, t, o->root_size, roots, err)) == LDG_OK) {
-        s = ldgi_log_iter(t, f, take, ch, err);
+    ldgi_reg *reg = ldgi_reg_new();
+    if (!reg)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    if (s == LDG_OK && (s = ldgi_head(t, &ch->total, head, NULL, err)) == LDG_OK &&
+        (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), err)) == LDG_OK) {
+        s = ldgi_log_iter(t, f, reg, take, ch, err);
         if (s == LDG_OK)
             drain(ch); /* what is left */
     }
     discard(ch);
     ldgi_txn_abort(t);
+    ldgi_reg_free(reg);
     free(ch);
+    return s;
+}
+
+struct each_ctx {
+    ldg_record_fn fn;
+    void *ctx;
+};
+
+static int
+each_take(void *ctx, ldg_record *r)
+{
+    struct each_ctx *e = ctx;
+    int stop = e->fn(e->ctx, r);
+    ldg_record_free(r);
+    return stop;
+}
+
+ldg_status
+ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ldg_err *err)
+{
+    static const ldg_filter none = {0};
+    if (!f)
+        f = &none;
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    uint64_t size;
+    uint8_t head[LDG_HASH_BYTES], roots[2][LDG_HASH_BYTES];
+    static const uint64_t no_roots[2] = {0, 0};
+    struct each_ctx e = {fn, ctx};
+    ldgi_reg *reg = ldgi_reg_new();
+    if (!reg)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    if (s == LDG_OK && (s = ldgi_head(t, &size, head, NULL, err)) == LDG_OK &&
+        (s = heads(l, t, no_roots, roots, reg, replay_size(f, size), err)) == LDG_OK)
+        s = ldgi_log_iter(t, f, reg, each_take, &e, err);
+    ldgi_txn_abort(t);
+    ldgi_reg_free(reg);
+    return s;
+}
+
+ldg_status
+ldg_keys_replayed(ldg_ledger *l, uint64_t upto, ldg_key_fn fn, void *ctx, ldg_err *err)
+{
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    uint64_t size;
+    uint8_t head[LDG_HASH_BYTES], roots[2][LDG_HASH_BYTES];
+    static const uint64_t no_roots[2] = {0, 0};
+    ldgi_reg *reg = ldgi_reg_new();
+    if (!reg)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    if (s == LDG_OK && (s = ldgi_head(t, &size, head, NULL, err)) == LDG_OK &&
+        (s = heads(l, t, no_roots, roots, reg, upto < size ? upto : size, err)) == LDG_OK) {
+        ldgi_txn_abort(t); /* the registry is a copy: the snapshot is not needed any more */
+        t = NULL;
+        for (size_t i = 0; i < ldgi_reg_count(reg); i++)
+            if (fn(ctx, ldgi_reg_at(reg, i)))
+                break;
+    }
+    ldgi_txn_abort(t);
+    ldgi_reg_free(reg);
     return s;
 }

@@ -50,9 +50,27 @@ bool ldgi_utf8_valid(const uint8_t *p, size_t n);
 /* Takes ownership of r; returns non-zero to stop. */
 typedef int (*ldgi_take_fn)(void *ctx, ldg_record *r);
 typedef struct ldgi_txn ldgi_txn;
-/* ldg_log_each inside the caller's read transaction. */
-ldg_status ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx,
-                         ldg_err *err);
+/*
+ * The key registry replayed from the signed key records (genesis, key.add,
+ * key.revoke) in seq order: what certifying readers take signers from,
+ * instead of the keys database.  Feed it every entry below some size with
+ * ldgi_reg_apply (LDG_E_CORRUPT for an entry that does not decode).
+ */
+typedef struct ldgi_reg ldgi_reg;
+ldgi_reg *ldgi_reg_new(void); /* NULL when out of memory */
+void ldgi_reg_free(ldgi_reg *g);
+ldg_status ldgi_reg_apply(ldgi_reg *g, uint64_t seq, const uint8_t *entry, size_t len,
+                          ldg_err *err);
+const ldg_keyinfo *ldgi_reg_find(const ldgi_reg *g, const uint8_t pub[LDG_PUB_BYTES]);
+size_t ldgi_reg_count(const ldgi_reg *g);
+const ldg_keyinfo *ldgi_reg_at(const ldgi_reg *g, size_t i); /* in order of registration */
+/*
+ * ldg_log_each inside the caller's read transaction.  With reg (not NULL),
+ * records are selected by decoding every entry of the range (no index) and
+ * signers come from reg, never from the keys database.
+ */
+ldg_status ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take,
+                         void *ctx, ldg_err *err);
 
 /* --- SHA-256 (sha256.c): x86 SHA extensions where present, else libsodium --- */
 typedef struct ldgi_sha256_ctx {

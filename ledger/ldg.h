@@ -579,9 +579,11 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter
                                                  ldg_record_fn fn, void *ctx, ldg_err *err);
 
 /*
- * ldg_log_each for exports: the same records from one snapshot, each with
- * its signature checked on `jobs` threads (sig_state), except below
- * proven_size where a checkpoint verified before vouches for them (the
+ * ldg_log_each for exports: the same records from one snapshot, selected
+ * and with signers named as ldg_log_replayed does (never from an index or
+ * the keys database), each with its signature checked on `jobs` threads
+ * (sig_state), except below proven_size where a checkpoint verified before
+ * vouches for them (the
  * caller must check roots[] against that checkpoint).  Before any record,
  * the tree heads of the first root_size[i] entries are recomputed from the
  * stored entries into roots[i] (0 = not wanted; a size beyond the ledger
@@ -601,10 +603,33 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_checked(ldg_ledger *l, const ldg_fil
                                                     void *ctx, uint8_t roots[2][LDG_HASH_BYTES],
                                                     ldg_err *err);
 
-/* The key registry as it stands at the head. */
+/*
+ * The key registry as it stands at the head, from the keys database (a
+ * cache: fast, but not for anything that certifies; see ldg_keys_replayed).
+ */
 typedef int (*ldg_key_fn)(void *ctx, const ldg_keyinfo *k);
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx,
                                                   ldg_err *err);
+
+/*
+ * For commands that certify or select what an export holds [EXP-4]: the
+ * records ldg_log_each gives, from one snapshot, but selected by decoding
+ * every entry of the range (never the study, kind or actor indexes), each
+ * signer (printed name, organisation, roles, added, revoked, why) taken
+ * from the key records replayed from the entries up to the range's last
+ * (never the keys database).  ldg_log_checked selects and names the same
+ * way.  LDG_E_CORRUPT for an entry of the range that does not decode.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_replayed(ldg_ledger *l, const ldg_filter *f,
+                                                     ldg_record_fn fn, void *ctx, ldg_err *err);
+/*
+ * The key registry as the key records (genesis, key.add, key.revoke) among
+ * entries 0..upto-1 (at most the ledger's size) make it, replayed from the
+ * entries of one snapshot, in order of registration; never the keys
+ * database.  revoked is set for a revocation below upto.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_keys_replayed(ldg_ledger *l, uint64_t upto, ldg_key_fn fn,
+                                                      void *ctx, ldg_err *err);
 
 /* ----------------------------------------------------------- verifying -- */
 
@@ -692,6 +717,11 @@ typedef struct ldg_bundle_summary {
     int trusted_from_bundle; /* no trusted key was given: log.pub of the bundle was used */
     ldg_checkpoint cp;       /* the checkpoint the bundle is tied to, once it checked */
     uint64_t unchecked;      /* refs and observed heads naming entries the bundle does not hold */
+    int manifest_signed;     /* manifest.sig is the log key's and every member matches it */
+    int cosigned;            /* manifest.sig is also signed by a key the key records add */
+    char cosigner_id[LDG_NAME_MAX + 1];   /* that key's signed-note name */
+    char cosigner_name[LDG_TEXT_MAX + 1]; /* its printed name, from its key record */
+    char cosigner_org[LDG_TEXT_MAX + 1];  /* its organisation, from its key record */
 } ldg_bundle_summary;
 
 /*
@@ -705,6 +735,24 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_verify(const uint8_t *tar, size_t
                                                       const char *trust_line, ldg_finding_fn fn,
                                                       void *ctx, ldg_bundle_summary *sum,
                                                       ldg_err *err);
+
+/* One member of a bundle and its SHA-256, for ldg_bundle_sign. */
+typedef struct ldg_bundle_file {
+    const char *path; /* member name without the directory, e.g. "report.html" */
+    uint8_t sha256[LDG_HASH_BYTES];
+} ldg_bundle_file;
+
+/*
+ * The bundle's manifest.sig [EXP-8]: a signed note (text "ldg-bundle-manifest/v1",
+ * the origin, then one "<base64 SHA-256> <path>" line per file, files[0] being
+ * manifest.json) signed by logkey, and also by cosigner (the exporter's own
+ * key) when not NULL.  *note is malloc'd and NUL-terminated.  LDG_E_USAGE
+ * for an origin or file list the format cannot hold.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_sign(const char *origin,
+                                                    const ldg_bundle_file *files, size_t n,
+                                                    const ldg_key *logkey, const ldg_key *cosigner,
+                                                    char **note, size_t *len, ldg_err *err);
 
 /* ----------------------------------------------------------- utilities -- */
 

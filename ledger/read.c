@@ -2,7 +2,11 @@
  * read.c - reading records back: one record by sequence number, the
  * filtered log over one consistent snapshot (using the study, kind and actor
  * indexes and a binary search on the never-decreasing host time), and the
- * key registry with each key's printed name, organisation and roles.
+ * key registry with each key's printed name, organisation and roles.  For
+ * certifying readers (exports, spec/export.md [EXP-4]) the same walk selects
+ * by decoding every entry instead of the indexes, and takes each signer from
+ * a registry replayed from the signed key records (ldgi_reg) instead of the
+ * keys database: both are caches nothing signs.
  */
 #include "internal.h"
 
@@ -81,6 +85,149 @@ keyinfo_from_stmt(const ldgi_stmt *st, ldg_keyinfo *k)
     return k->name && k->org && k->roles;
 }
 
+/* ------------------------------------------- the key registry, replayed -- */
+
+/*
+ * The registry as the signed key records make it [POL-4..POL-8]: genesis
+ * adds the first admin, key.add a key, key.revoke revokes one.  Replayed in
+ * seq order from the entries themselves, so nothing in it comes from the
+ * keys database.  Policy is not checked here (ldg verify does): a second
+ * key.add of a key or a second revocation changes nothing.
+ */
+struct ldgi_reg {
+    ldg_keyinfo *k; /* in order of registration */
+    size_t n, cap;
+    size_t *slot; /* open addressing over k by pub: index + 1, 0 when empty */
+    size_t nslot; /* a power of two, at least twice n */
+};
+
+ldgi_reg *
+ldgi_reg_new(void)
+{
+    return ldgi_calloc(1, sizeof(ldgi_reg));
+}
+
+void
+ldgi_reg_free(ldgi_reg *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n; i++)
+        keyinfo_clear(&g->k[i]);
+    free(g->k);
+    free(g->slot);
+    free(g);
+}
+
+size_t
+ldgi_reg_count(const ldgi_reg *g)
+{
+    return g->n;
+}
+
+const ldg_keyinfo *
+ldgi_reg_at(const ldgi_reg *g, size_t i)
+{
+    return &g->k[i];
+}
+
+static size_t
+pub_slot(const uint8_t pub[LDG_PUB_BYTES], size_t nslot)
+{
+    uint64_t h;
+    memcpy(&h, pub, sizeof h); /* keys are uniformly random */
+    return (size_t)h & (nslot - 1);
+}
+
+const ldg_keyinfo *
+ldgi_reg_find(const ldgi_reg *g, const uint8_t pub[LDG_PUB_BYTES])
+{
+    if (!g->nslot)
+        return NULL;
+    for (size_t i = pub_slot(pub, g->nslot);; i = (i + 1) & (g->nslot - 1)) {
+        size_t s = g->slot[i];
+        if (!s)
+            return NULL;
+        if (memcmp(g->k[s - 1].pub, pub, LDG_PUB_BYTES) == 0)
+            return &g->k[s - 1];
+    }
+}
+
+static ldg_status
+reg_add(ldgi_reg *g, uint64_t seq, const ldgi_stmt *st, ldg_err *err)
+{
+    if (ldgi_reg_find(g, st->key_pub))
+        return LDG_OK; /* added twice: the first counts; verify reports the second */
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        ldg_keyinfo *k = ldgi_realloc(g->k, cap * sizeof *k);
+        if (!k)
+            return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        g->k = k;
+        g->cap = cap;
+    }
+    if (2 * (g->n + 1) > g->nslot) {
+        size_t nslot = g->nslot ? g->nslot * 2 : 64;
+        size_t *slot = ldgi_calloc(nslot, sizeof *slot);
+        if (!slot)
+            return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        for (size_t i = 0; i < g->n; i++) {
+            size_t j = pub_slot(g->k[i].pub, nslot);
+            while (slot[j])
+                j = (j + 1) & (nslot - 1);
+            slot[j] = i + 1;
+        }
+        free(g->slot);
+        g->slot = slot;
+        g->nslot = nslot;
+    }
+    ldg_keyinfo *k = &g->k[g->n];
+    memset(k, 0, sizeof *k);
+    if (!keyinfo_from_stmt(st, k)) {
+        keyinfo_clear(k);
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    }
+    k->added_seq = seq;
+    size_t j = pub_slot(k->pub, g->nslot);
+    while (g->slot[j])
+        j = (j + 1) & (g->nslot - 1);
+    g->slot[j] = ++g->n;
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_reg_apply(ldgi_reg *g, uint64_t seq, const uint8_t *v, size_t vl, ldg_err *err)
+{
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why = "?";
+    /* most entries are user records: their kind is read without a full decode */
+    if (!ldgi_entry_decode_proven(v, vl, &e, &why))
+        return ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                         (unsigned long long)seq, why);
+    if (ldgi_stmt_peek(e.stmt, e.stmt_len, &st) &&
+        ldgi_kind_class(st.kind.p, st.kind.len) == LDGI_KIND_USER)
+        return LDG_OK;
+    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why))
+        return ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                         (unsigned long long)seq, why ? why : "?");
+    ldgi_kindclass kc = ldgi_kind_class(st.kind.p, st.kind.len);
+    if (!st.has_key)
+        return LDG_OK;
+    if (kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD)
+        return st.key_full ? reg_add(g, seq, &st, err) : LDG_OK;
+    if (kc != LDGI_KIND_KEY_REVOKE)
+        return LDG_OK;
+    ldg_keyinfo *k = (ldg_keyinfo *)ldgi_reg_find(g, st.key_pub);
+    if (!k || k->revoked)
+        return LDG_OK; /* verify reports a revocation of a key never added, or twice */
+    k->revoked = 1;
+    k->revoked_seq = seq;
+    if (st.has_reason && !(k->revoke_reason = dupstr(st.reason)))
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    return LDG_OK;
+}
+
 /* The registry's view of a key: the key.add (or genesis) record and any revocation. */
 static ldg_status
 lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_err *err)
@@ -154,7 +301,10 @@ ref_seq(ldgi_txn *t, keycache *kc, const uint8_t hash[LDG_HASH_BYTES], ldg_err *
     const uint8_t *rv;
     size_t rl;
     uint64_t seq = UINT64_MAX;
-    if (ldgi_get(t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &rv, &rl, err) == LDG_OK && rl == 8)
+    uint8_t at[LDG_HASH_BYTES];
+    /* the leaf index is a cache: the seq counts only when that entry hashes to the ref */
+    if (ldgi_get(t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &rv, &rl, err) == LDG_OK && rl == 8 &&
+        ldgi_leaf_at(t, ldgi_rd64(rv), at, err) == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0)
         seq = ldgi_rd64(rv);
     if (kc) {
         memcpy(kc->ref[slot].hash, hash, LDG_HASH_BYTES);
@@ -257,8 +407,8 @@ ldgi_erasure_of(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], u
 }
 
 static ldg_status
-build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out,
-             ldg_err *err)
+build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const uint8_t *v,
+             size_t vl, ldg_record **out, ldg_err *err)
 {
     ldgi_entry e;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
@@ -354,6 +504,15 @@ build_record(ldgi_txn *t, keycache *kc, uint64_t seq, const uint8_t *v, size_t v
         r->signer.name = ldgi_strdup("(ledger log key)");
         r->signer.org = r->origin ? ldgi_strdup(r->origin) : NULL;
         r->signer.roles = ldgi_strdup("");
+    } else if (reg) {
+        /* the signer as the signed key records say, never the keys database */
+        const ldg_keyinfo *ki = ldgi_reg_find(reg, st->actor);
+        if (ki && !keyinfo_copy(&r->signer, ki)) {
+            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        if (!ki)
+            memcpy(r->signer.pub, st->actor, LDG_PUB_BYTES); /* unregistered */
     } else {
         s = lookup_key_cached(t, kc, st->actor, &r->signer, err);
         if (s == LDG_E_NOTFOUND)
@@ -402,7 +561,7 @@ ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out, ldg_err *err)
     if (s == LDG_E_NOTFOUND)
         s = ldgi_fail(err, s, "no record %llu in %s", (unsigned long long)seq, ldgi_ledger_dir(l));
     else if (s == LDG_OK)
-        s = build_record(t, NULL, seq, v, vl, out, err);
+        s = build_record(t, NULL, NULL, seq, v, vl, out, err);
     ldgi_txn_abort(t);
     return s;
 }
@@ -464,8 +623,46 @@ seek_time(ldgi_txn *t, uint64_t size, int64_t since, uint64_t *first, ldg_err *e
     return LDG_OK;
 }
 
+/*
+ * With a registry, the cheap part of the filter (host time, study, kind,
+ * actor) on the entry itself, before the record is built: a certifying walk
+ * decodes every entry of its range instead of trusting an index.  -1: past
+ * --until (host time never decreases), 0: no match, 1: build it and see.
+ */
+static int
+entry_may_match(const uint8_t *v, size_t vl, const ldg_filter *f, const ldgi_reg *reg)
+{
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why;
+    if (!ldgi_entry_decode_proven(v, vl, &e, &why))
+        return 1; /* build_record says what is wrong with it */
+    if (f->has_until && (int64_t)e.time_ns > f->until_ns)
+        return -1;
+    if (!f->study && !f->kind && !f->actor)
+        return 1;
+    if (!ldgi_stmt_decode_proven(e.stmt, e.stmt_len, &st, &why))
+        return 1;
+    if (f->study &&
+        (st.study.len != strlen(f->study) || memcmp(st.study.p, f->study, st.study.len) != 0))
+        return 0;
+    if (f->kind && (st.kind.len != strlen(f->kind) || memcmp(st.kind.p, f->kind, st.kind.len) != 0))
+        return 0;
+    if (f->actor && ldgi_kind_class(st.kind.p, st.kind.len) != LDGI_KIND_GENESIS) {
+        const ldg_keyinfo *k = ldgi_reg_find(reg, st.actor);
+        ldg_record r = {0};
+        if (k)
+            r.signer = *k;
+        else
+            memcpy(r.signer.pub, st.actor, LDG_PUB_BYTES);
+        return actor_matches(&r, f->actor) ? 1 : 0;
+    }
+    return 1;
+}
+
 ldg_status
-ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ldg_err *err)
+ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take, void *ctx,
+              ldg_err *err)
 {
     static const ldg_filter none = {0};
     if (!f)
@@ -479,7 +676,7 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ld
     size_t plen = 0;
     ldgi_db db = LDGI_DB_ENTRIES;
     const char *key = f->study ? f->study : f->kind;
-    if (key && strlen(key) <= LDG_STUDY_MAX) {
+    if (key && !reg && strlen(key) <= LDG_STUDY_MAX) {
         /* Walk the study (or kind) index: keys are text || 0x00 || seq. */
         db = f->study ? LDGI_DB_STUDY : LDGI_DB_KIND;
         plen = strlen(key) + 1;
@@ -531,8 +728,13 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, ldgi_take_fn take, void *ctx, ld
         }
         if (f->has_seq && seq > f->seq_to)
             break; /* both walks go in seq order */
+        int may = reg ? entry_may_match(ev, el, f, reg) : 1;
+        if (may < 0)
+            break;
+        if (may == 0)
+            continue;
         ldg_record *r;
-        if ((s = build_record(t, kc, seq, ev, el, &r, err)) != LDG_OK)
+        if ((s = build_record(t, kc, reg, seq, ev, el, &r, err)) != LDG_OK)
             break;
         if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
             ldg_record_free(r);
@@ -577,7 +779,7 @@ ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ld
     if (s != LDG_OK)
         return s;
     struct each_ctx e = {fn, ctx};
-    s = ldgi_log_iter(t, f, each_take, &e, err);
+    s = ldgi_log_iter(t, f, NULL, each_take, &e, err);
     ldgi_txn_abort(t);
     return s;
 }

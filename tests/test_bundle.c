@@ -4,11 +4,14 @@
  * and each tampering the issue names is caught: a byte of an entry, of a
  * body, of the manifest, of a proof, of the checkpoint; a record removed;
  * a record from another ledger inserted; a wrong trusted key; damaged tar
- * structure.  Where the manifest would catch a change by itself, the test
- * rewrites the manifest too, so the check behind it is the one tested.
+ * structure; a forged report or a dropped record with the manifest
+ * recomputed (manifest.sig); a manifest.sig by another key.  Where the
+ * manifest would catch a change by itself, the test rewrites the manifest
+ * too, so the check behind it is the one tested.
  */
 #define _GNU_SOURCE /* memmem */
 #include "helpers.h"
+#include "internal.h" /* struct ldg_key, for the manifest.sig test vector */
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAXM 16
 
@@ -196,8 +200,10 @@ static void
 bundle_of(const char *d, const char *extra)
 {
     make_trail(d);
-    run_result r = extra ? LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", extra)
-                         : LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar");
+    run_result r =
+        extra
+            ? LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key", extra)
+            : LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
 }
@@ -220,9 +226,10 @@ Test(bundle, a_clean_bundle_checks_offline, .fini = tmp_cleanup)
                             "failures"),
               "%s", r.out);
     cr_assert_null(strstr(r.out, "NOTE"), "%s", r.out);
+    cr_assert(strstr(r.out, "Manifest signed by the trusted log key; not cosigned"), "%s", r.out);
     run_free(&r);
     r = vb(d, "b.tar", NULL);
-    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert_eq(r.status, 2, "without --trust it is not authenticated: %s", r.out);
     cr_assert(strstr(r.out, "NOTE: no --trust given: the log key was taken from the bundle"),
               "says plainly what it trusted: %s", r.out);
     run_free(&r);
@@ -231,7 +238,7 @@ Test(bundle, a_clean_bundle_checks_offline, .fini = tmp_cleanup)
     static const char *const names[] = {"README.txt",     "manifest.json", "checkpoint.txt",
                                         "log.pub",        "records.jsonl", "keyrecords.jsonl",
                                         "report.html",    "trail.csv",     "trail.jsonl",
-                                        "signatures.csv", "keys.csv"};
+                                        "signatures.csv", "keys.csv",      "manifest.sig"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cr_assert_gt(get(&t, names[i])->len, 0, "%s", names[i]);
     cr_assert(strstr(get(&t, "README.txt")->data, "certifies that the records in this bundle"));
@@ -432,4 +439,280 @@ Test(bundle, damaged_or_foreign_files_never_crash, .fini = tmp_cleanup, .timeout
     r = vb(d, "nonexistent.tar", "log.pub");
     cr_assert_eq(r.status, 2, "%s", r.err);
     run_free(&r);
+}
+
+/* ------------------------------------------- manifest.sig [EXP-8] [EXP-9] -- */
+
+/* Replaces every occurrence of from with to in m. */
+static void
+replace_all(member *m, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    for (const char *p = m->data; (p = strstr(p, from)); p += fl)
+        n++;
+    char *out = malloc(m->len + n * tl + 1), *w = out;
+    const char *p = m->data, *q;
+    while ((q = strstr(p, from))) {
+        memcpy(w, p, (size_t)(q - p));
+        w += q - p;
+        memcpy(w, to, tl);
+        w += tl;
+        p = q + fl;
+    }
+    strcpy(w, p);
+    set(m, out);
+}
+
+Test(bundle, refuses_a_forged_report_with_a_recomputed_manifest, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, "--exporter=Jo Exporter");
+    tarball t = tar_load(path_in(d, "b.tar"));
+    member *h = get(&t, "report.html");
+    cr_assert(strstr(h->data, "Quinn Avery") && strstr(h->data, "Content-Security-Policy"));
+    /* the approval becomes a rejection, signer and certifier renamed, the CSP gone, a script in */
+    replace_all(h, "Approved", "REJECTED");
+    replace_all(h, "Quinn Avery", "Mallory Forger");
+    replace_all(h, "Jo Exporter", "Mallory Forger");
+    replace_all(h, "Content-Security-Policy", "X-Nothing");
+    replace_all(h, "</body>", "<script>location='http://x.example/'</script></body>");
+    replace_all(get(&t, "README.txt"), "Jo Exporter", "Mallory Forger");
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    run_result r = vb(d, "x.tar", "log.pub");
+    cr_assert_eq(r.status, 1, "a forged report must fail: %s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "report.html is not the file the log key signed in manifest.sig"),
+              "names the file: %s", r.out);
+    cr_assert(strstr(r.out, "README.txt is not the file the log key signed"), "%s", r.out);
+    cr_assert(strstr(r.out, "manifest.json is not the file the log key signed"), "%s", r.out);
+    cr_assert(strstr(r.out, "FAILED: bundle"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(bundle, detects_a_dropped_record_with_a_recomputed_manifest, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    /* #7 (the approval) leaves records.jsonl and the manifest's record list */
+    member *rec = get(&t, "records.jsonl");
+    json_t *o = line_of(rec, 7);
+    cr_assert_eq(json_integer_value(json_object_get(o, "seq")), 7);
+    json_decref(o);
+    put_line(rec, 7, NULL);
+    member *mm = get(&t, "manifest.json");
+    json_t *j = json_loads(mm->data, 0, NULL);
+    json_t *list = json_object_get(j, "records");
+    json_array_remove(list, 7);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    set(mm, text);
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    run_result r = vb(d, "x.tar", "log.pub");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "records.jsonl is not the file the log key signed"), "%s", r.out);
+    cr_assert(strstr(r.out, "manifest.json is not the file the log key signed"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(bundle, never_exits_0_without_a_trusted_log_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    run_result r = vb(d, "b.tar", NULL);
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "UNAUTHENTICATED: bundle of test.example/ledger"), "%s", r.out);
+    cr_assert(strstr(r.err, "give --trust LOG.pub"), "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify-bundle", "b.tar", "--json");
+    cr_assert_eq(r.status, 2, "%s", r.out);
+    cr_assert(strstr(r.out, "\"verdict\":\"unauthenticated\""), "%s", r.out);
+    run_free(&r);
+}
+
+Test(bundle, refuses_a_manifest_signed_by_another_log_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL);
+    /* a forger's key with the log key's name re-signs a doctored bundle */
+    run_result r = LDG(d, NULL, "keygen", "--name", "log", "--out", "evil", "--unencrypted");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    ldg_err err;
+    ldg_key *evil = NULL;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    cr_assert_eq(ldg_key_load(path_in(d, "evil.key"), NULL, 0, &evil, &err), LDG_OK, "%s", err.msg);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    replace_all(get(&t, "report.html"), "Quinn Avery", "Mallory Forger");
+    fix_manifest(&t);
+    ldg_bundle_file files[MAXM];
+    size_t n = 0;
+    static const char *const order[] = {"manifest.json",  "README.txt",    "checkpoint.txt",
+                                        "log.pub",        "records.jsonl", "keyrecords.jsonl",
+                                        "report.html",    "trail.csv",     "trail.jsonl",
+                                        "signatures.csv", "keys.csv"};
+    for (; n < sizeof order / sizeof order[0]; n++) {
+        member *m = get(&t, order[n]);
+        files[n].path = order[n];
+        crypto_hash_sha256(files[n].sha256, (const unsigned char *)m->data, m->len);
+    }
+    char *note;
+    size_t len;
+    cr_assert_eq(ldg_bundle_sign("test.example/ledger", files, n, evil, NULL, &note, &len, &err),
+                 LDG_OK, "%s", err.msg);
+    set(get(&t, "manifest.sig"), note);
+    ldg_key_free(evil);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "manifest.sig is not signed by the trusted log key \"log\"");
+    /* the whole bundle re-signed by the forger's log key: --trust still holds */
+    r = vb(d, "x.tar", "evil.pub");
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "not the trusted log key"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(bundle, names_the_exporter_who_cosigned_from_the_key_records, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    run_result r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key",
+                       "--cosign", "approver.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = vb(d, "b.tar", "log.pub");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "cosigned by the exporter Quinn Avery (Helix Pharma), key approver"),
+              "%s", r.out);
+    run_free(&r);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    cr_assert(strstr(get(&t, "README.txt")->data, "Quinn Avery (Helix Pharma), key approver"));
+    /* a cosignature by a key the key records do not hold is a failure, not a name */
+    member *sig = get(&t, "manifest.sig");
+    char *fake = malloc(sig->len + 200);
+    sprintf(fake, "%s\xe2\x80\x94 ceo %.91s=\n", sig->data,
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            "AAAAAAAA");
+    set(sig, fake);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "a key no key record of the bundle adds");
+}
+
+Test(bundle, refuses_to_export_unsigned_or_cosigned_by_an_unregistered_key, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    run_result r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "add --as LOG.key"), "%s", r.err);
+    cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+    run_free(&r);
+    cr_assert_eq(access(path_in(d, "b.tar"), F_OK), -1, "nothing written");
+    r = LDG(d, NULL, "keygen", "--name", "stranger", "--out", "stranger", "--unencrypted");
+    run_free(&r);
+    r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key", "--cosign",
+            "stranger.key");
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    cr_assert(strstr(r.err, "not registered"), "%s", r.err);
+    run_free(&r);
+    /* the author's key was revoked at #11 */
+    r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key", "--cosign",
+            "author.key");
+    cr_assert_eq(r.status, 3, "%s", r.err);
+    run_free(&r);
+    cr_assert_eq(access(path_in(d, "b.tar"), F_OK), -1, "nothing written");
+}
+
+Test(bundle, a_filtered_bundle_holds_what_the_entries_say, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    run_result r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key",
+                       "--study", "HX-301");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = vb(d, "b.tar", "log.pub");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "OK: bundle of test.example/ledger: 5 records"), "%s", r.out);
+    run_free(&r);
+    tarball t = tar_load(path_in(d, "b.tar"));
+    cr_assert(strstr(get(&t, "manifest.json")->data, "\"records\":[4,5,6,7,8]"), "%s",
+              get(&t, "manifest.json")->data);
+    tar_free(&t);
+
+    /*
+     * The approval taken out of the study index: the log key signs nothing
+     * over a ledger that does not check [CKP-2], so no bundle is made (the
+     * JSONL, CSV and HTML exports select by the entries: test_export).
+     */
+    uint8_t k[16] = "HX-301";
+    seq_key(7, k + 7);
+    cr_assert_eq(lmdb_del_key(d, "study", k, 15), 0);
+    r = LDG(d, NULL, "export", "--format", "bundle", "-o", "c.tar", "--as", "log.key", "--study",
+            "HX-301");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "study index"), "%s", r.err);
+    cr_assert_eq(access(path_in(d, "c.tar"), F_OK), -1, "nothing written");
+    run_free(&r);
+}
+
+/* [EXP-8] the worked example of manifest.sig in spec/export.md, byte for byte */
+Test(bundle, manifest_sig_matches_the_spec_vector)
+{
+    static const char want[] =
+        "ldg-bundle-manifest/v1\n"
+        "example.org/ledger\n"
+        "RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o= manifest.json\n"
+        "WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM= README.txt\n"
+        "\n"
+        "\xe2\x80\x94 log.example "
+        "slLQz235mLeK2ZPK+FQbmU3alKXPge8r4tkVpjzafZw8qME2MhD9Y3K2NskdADZAAAeSr"
+        "ddP3LMJ9njwLO2LfZWLLgA=\n"
+        "\xe2\x80\x94 qa-anna "
+        "omZo/IFpkGV4DhJ4ELVHyj4/dIBMRmD2JK7XiaX5yIgT5uS+n+UhEHCE37WvXD0FYg6YcvcZD"
+        "9SlnAamEIolofaifwE=\n";
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    uint8_t seed[32], sk1[64], sk2[64];
+    ldg_key a = {.sk = sk1}, b = {.sk = sk2};
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    crypto_sign_seed_keypair(a.pub, sk1, seed);
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(0x20 + i);
+    crypto_sign_seed_keypair(b.pub, sk2, seed);
+    strcpy(a.name, "log.example");
+    strcpy(b.name, "qa-anna");
+    ldg_bundle_file f[2] = {{.path = "manifest.json"}, {.path = "README.txt"}};
+    crypto_hash_sha256(f[0].sha256, (const unsigned char *)"{}", 2);
+    crypto_hash_sha256(f[1].sha256, (const unsigned char *)"hello\n", 6);
+    char *note;
+    size_t len;
+    cr_assert_eq(ldg_bundle_sign("example.org/ledger", f, 2, &a, &b, &note, &len, &err), LDG_OK,
+                 "%s", err.msg);
+    cr_assert_str_eq(note, want);
+    cr_assert_eq(len, strlen(want));
+    free(note);
+    char line[LDG_VKEY_MAX];
+    cr_assert_eq(ldg_vkey_format(a.name, a.pub, line, &err), LDG_OK);
+    cr_assert_str_eq(line, "log.example+b252d0cf+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4");
+    cr_assert_eq(ldg_vkey_format(b.name, b.pub, line, &err), LDG_OK);
+    cr_assert_str_eq(line, "qa-anna+a26668fc+ASmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X");
+}
+
+Test(bundle, the_log_key_never_signs_a_bundle_that_did_not_check, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    flip_signature_bit(d, 7, 14);
+    run_result r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "INTEGRITY:"), "%s", r.err);
+    run_free(&r);
+    /* the check before the log key signs [CKP-2] refuses first: no bundle at all */
+    cr_assert_eq(access(path_in(d, "b.tar"), F_OK), -1, "nothing written");
 }

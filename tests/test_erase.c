@@ -500,7 +500,7 @@ Test(erase, exports_show_erased_with_the_erasure_s_seq, .fini = tmp_cleanup)
     cr_assert(strstr(t, "\"body_status\":\"erased\",\"erased_by\":8"), "%s", t);
     free(t);
     /* a bundle carries the marker; its verifier reports the body absent, not valid */
-    ok(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar"), "export bundle");
+    ok(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key"), "export bundle");
     run_result r = LDG(d, NULL, "verify-bundle", "b.tar", "--trust", "log.pub");
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "#6      body: body erased in the ledger"), "%s", r.out);

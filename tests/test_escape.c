@@ -144,7 +144,7 @@ make_hostile(const char *d, bool tamper)
                 "--meaning", "approval", "--study", "S1", "--ref", "3", "--body", "-"),
             "append approval");
     must_ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
-    must_ok(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar"), "export bundle");
+    must_ok(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key"), "export bundle");
     if (tamper) {
         tamper_entry(d, 3,
                      "\xa4kind\xad"

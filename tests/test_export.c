@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,5 +499,228 @@ Test(export, csv_subject_is_the_top_level_member, .fini = tmp_cleanup)
     cr_assert_str_eq(cell(&c, 7, "subject"), "Fallback, \"quoted\"");
     cr_assert_str_eq(cell(&c, 8, "subject"), "");
     csv_free(&c);
+    free(t);
+}
+
+/* ------------------------------------ indexes and the keys db lie [EXP-4] -- */
+
+/* The raw public key of a .pub file (a verifier-key line: base64(0x01 || pub) last). */
+static void
+pub_of(const char *d, const char *file, uint8_t pub[32])
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", d, file);
+    char *line = read_file(p, NULL);
+    cr_assert_not_null(line);
+    line[strcspn(line, "\n")] = '\0';
+    const char *b = strchr(line, '+'); /* name+hhhhhhhh+base64: base64 may hold '+' too */
+    cr_assert_not_null(b);
+    b = strchr(b + 1, '+');
+    cr_assert_not_null(b);
+    uint8_t raw[64];
+    size_t n;
+    cr_assert_eq(sodium_base642bin(raw, sizeof raw, b + 1, strlen(b + 1), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(n, 33);
+    memcpy(pub, raw + 1, 32);
+    free(line);
+}
+
+/* An index key: text || 0x00 || seq (8 bytes big-endian). */
+static size_t
+index_key(const char *text, uint64_t seq, uint8_t *out)
+{
+    size_t n = strlen(text) + 1;
+    memcpy(out, text, n);
+    seq_key(seq, out + n);
+    return n + 8;
+}
+
+/* The seqs of a JSONL export, as "4,5,6". */
+static void
+seqs_of(const char *t, char *out, size_t cap)
+{
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%lld", i ? "," : "",
+                 (long long)json_integer_value(json_object_get(v[i], "seq")));
+    jsonl_free(v, n);
+}
+
+Test(export, selects_by_the_entries_when_the_study_index_lost_a_row, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t k[160];
+    cr_assert_eq(lmdb_del_key(d, "study", k, index_key("HX-301", 7, k)), 0);
+    char *t = EXPORT(d, "s.jsonl", 0, "--format", "jsonl", "--study", "HX-301");
+    char got[200];
+    seqs_of(t, got, sizeof got);
+    cr_assert_str_eq(got, "4,5,6,7,8", "the approval is still exported");
+    free(t);
+    t = EXPORT(d, "s.csv", 0, "--format", "csv", "--study", "HX-301");
+    csv c = csv_parse(t);
+    cr_assert_eq(c.rows, 6);
+    cr_assert_str_eq(cell(&c, 4, "seq"), "7");
+    csv_free(&c);
+    free(t);
+    t = EXPORT(d, "s.html", 0, "--format", "html", "--study", "HX-301");
+    cr_assert(strstr(t, "<tr id=r7"), "the report lists it");
+    free(t);
+}
+
+Test(export, selects_by_the_entries_when_the_kind_index_lost_a_row, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t k[160];
+    cr_assert_eq(lmdb_del_key(d, "kind", k, index_key("approval", 7, k)), 0);
+    char *t = EXPORT(d, "k.jsonl", 0, "--format", "jsonl", "--kind", "approval");
+    char got[200];
+    seqs_of(t, got, sizeof got);
+    cr_assert_str_eq(got, "7");
+    free(t);
+}
+
+Test(export, selects_the_actor_by_the_key_records_not_the_indexes_or_keys_db,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    uint8_t pub[32], k[40];
+    pub_of(d, "approver.pub", pub);
+    memcpy(k, pub, 32);
+    seq_key(7, k + 32);
+    cr_assert_eq(lmdb_del_key(d, "actor", k, 40), 0);
+    cr_assert_eq(lmdb_del_key(d, "keys", pub, 32), 0); /* the registry forgets Quinn Avery */
+    char *t = EXPORT(d, "a.jsonl", 0, "--format", "jsonl", "--actor", "Quinn Avery");
+    char got[200];
+    seqs_of(t, got, sizeof got);
+    cr_assert_str_eq(got, "7");
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    cr_assert_str_eq(sget(v[0], "actor.name"), "Quinn Avery");
+    cr_assert_str_eq(sget(v[0], "actor.roles"), "approver");
+    cr_assert_str_eq(sget(v[0], "actor.key_status"), "active");
+    jsonl_free(v, n);
+    free(t);
+    t = EXPORT(d, "a.csv", 0, "--format", "csv");
+    csv c = csv_parse(t);
+    cr_assert_str_eq(cell(&c, 8, "name"), "Quinn Avery", "the signer is named from its key record");
+    cr_assert_str_eq(cell(&c, 8, "organisation"), "Helix Pharma");
+    csv_free(&c);
+    free(t);
+}
+
+/*
+ * A checkpoint note [CKP-1] signed by hand with the seed of the unencrypted
+ * log key file [KEY-3], as a host holding the log key could (malloc'd).
+ */
+static char *
+log_note_by_hand(const char *d, unsigned long size, const char *root)
+{
+    cr_assert_geq(sodium_init(), 0);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/log.key", d);
+    char *kf = read_file(p, NULL);
+    cr_assert_not_null(kf);
+    char *sec = strstr(kf, "\nsecret: ");
+    cr_assert_not_null(sec);
+    uint8_t seed[32], pk[32], sk[64], sig[68], h[32];
+    size_t n;
+    cr_assert_eq(sodium_base642bin(seed, 32, sec + 9, 44, NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    free(kf);
+    uint8_t idmsg[37] = {'l', 'o', 'g', '\n', 0x01};
+    memcpy(idmsg + 5, pk, 32);
+    crypto_hash_sha256(h, idmsg, sizeof idmsg);
+    memcpy(sig, h, 4);
+    char text[256], b64[128];
+    int tl = snprintf(text, sizeof text, "test.example/ledger\n%lu\n%s\n", size, root);
+    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl, sk);
+    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    char *note = malloc(512);
+    snprintf(note, 512, "%s\n\xe2\x80\x94 log %s\n", text, b64);
+    return note;
+}
+
+Test(export, key_status_comes_from_the_key_records_not_the_keys_db, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    /* the host clears the author's revocation (#11) in the keys db... */
+    uint8_t pub[32];
+    pub_of(d, "author.pub", pub);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "keys", pub, 32, &v, &vl), 0);
+    cr_assert_eq(vl, 17);
+    memset((uint8_t *)v + 8, 0xff, 8);
+    cr_assert_eq(lmdb_put_value(d, "keys", pub, 32, v, vl), 0);
+    free(v);
+    /* ...and the revoked key signs on (#12) */
+    APPEND(d, "{\"subject\":\"after the revocation\"}", "--as", "author.key", "--kind",
+           "communication", "--study", "HX-301");
+    /* the log key certifies no such ledger [CKP-2] */
+    run_result r = LDG(d, NULL, "export", "--format", "jsonl", "--as", "log.key", "-o", "x.jsonl");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "entry 12 (key)"), "%s", r.err);
+    run_free(&r);
+    /*
+     * A careless host signs a checkpoint over it by hand and stores it; the
+     * export tied to it still names the key's status from the key records.
+     */
+    r = LDG(d, NULL, "verify", "--json");
+    const char *v2 = strstr(r.out, "{\"verdict\"");
+    cr_assert_not_null(v2, "%s", r.out);
+    json_t *vo = json_loads(v2, 0, NULL);
+    cr_assert_not_null(vo);
+    char *note = log_note_by_hand(d, 13, json_string_value(json_object_get(vo, "root")));
+    json_decref(vo);
+    run_free(&r);
+    uint8_t ck[8];
+    seq_key(13, ck);
+    cr_assert_eq(lmdb_put_value(d, "checkpoints", ck, 8, note, strlen(note)), 0);
+    free(note);
+    char *t = EXPORT(d, "r.jsonl", 0, "--format", "jsonl", "--seq", "12..");
+    size_t n;
+    json_t **o = jsonl(t, &n);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(sget(o[0], "actor.key_status"), "revoked at #11");
+    jsonl_free(o, n);
+    free(t);
+}
+
+Test(export, names_refs_by_the_entries_not_the_leaf_index, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    char *t = EXPORT(d, "a.jsonl", 0, "--format", "jsonl", "--seq", "4..4");
+    size_t n;
+    json_t **v = jsonl(t, &n);
+    const char *b64 = sget(v[0], "leaf_hash");
+    uint8_t leaf[32];
+    size_t got;
+    cr_assert_eq(sodium_base642bin(leaf, sizeof leaf, b64, strlen(b64), NULL, &got, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    jsonl_free(v, n);
+    free(t);
+    /* the leaf index now says #4's hash is entry 6: the response (#5) would "ref #6" */
+    uint8_t six[8];
+    seq_key(6, six);
+    cr_assert_eq(lmdb_put_value(d, "leaf", leaf, 32, six, 8), 0);
+    t = EXPORT(d, "b.jsonl", 0, "--format", "jsonl", "--seq", "5..5");
+    v = jsonl(t, &n);
+    json_t *ref = json_array_get(json_object_get(v[0], "refs"), 0);
+    cr_assert(!json_is_integer(json_object_get(ref, "seq")) ||
+                  json_integer_value(json_object_get(ref, "seq")) == 4,
+              "never the seq the index lies about: %s", t);
+    jsonl_free(v, n);
     free(t);
 }

@@ -16,12 +16,15 @@
 #include <unistd.h>
 
 static const char help[] =
-    "usage: ldg verify-bundle BUNDLE [--trust LOG.pub] [--json]\n"
-    "Checks a bundle made by `ldg export --format bundle`, offline: the manifest, the\n"
-    "checkpoint's signature, each entry's inclusion proof, signatures under the key records,\n"
-    "chain links and bodies.  --trust gives the ledger's log key as held by the sponsor or\n"
-    "CRO; without it the bundle's own log.pub is trusted, and the output says so.\n"
-    "Exit: 0 everything checks, 1 integrity failure, 2 bad input, 4 operational error.\n";
+    "usage: ldg verify-bundle BUNDLE --trust LOG.pub [--json]\n"
+    "Checks a bundle made by `ldg export --format bundle`, offline: manifest.sig under the\n"
+    "log key and every file against it, the manifest and its record list, the checkpoint's\n"
+    "signature, each entry's inclusion proof, signatures under the key records, chain links,\n"
+    "bodies, and the exporter's cosignature (named from the key records).  --trust gives\n"
+    "the ledger's log key as held by the sponsor or CRO; without it the bundle's own\n"
+    "log.pub is used, the output says so, and the bundle is not authenticated (exit 2).\n"
+    "Exit: 0 everything checks under the trusted log key; 1 integrity failure; 2 no --trust\n"
+    "(checked, but unauthenticated) or bad input; 4 operational error.\n";
 
 typedef struct bctx {
     bool json;
@@ -93,26 +96,55 @@ cmd_verify_bundle(int argc, char **argv)
     if (s != LDG_OK)
         return tool_fail(&err);
     bool ok = sum.failures == 0;
+    /* [EXP-9] without a log key from outside, nothing in the bundle is authenticated */
+    bool unauth = ok && sum.trusted_from_bundle;
     char root[64] = "?";
     if (sum.cp.size)
         tool_b64(sum.cp.root, LDG_HASH_BYTES, root, sizeof root);
     if (json) {
         json_t *o = json_pack(
-            "{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b}", "verdict", ok ? "ok" : "failed",
+            "{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b}", "verdict",
+            !ok      ? "failed"
+            : unauth ? "unauthenticated"
+                     : "ok",
             "origin", tool_json_text(sum.cp.origin), "checkpoint_size", (json_int_t)sum.cp.size,
             "records", (json_int_t)sum.records, "key_records", (json_int_t)sum.key_records,
             "failures", (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
             "unchecked_links", (json_int_t)sum.unchecked, "root", root,
-            "trusted_log_key_from_bundle", sum.trusted_from_bundle);
+            "trusted_log_key_from_bundle", sum.trusted_from_bundle, "manifest_signed",
+            sum.manifest_signed);
+        if (o && sum.cosigned)
+            json_object_set_new(o, "cosigned_by",
+                                json_pack("{s:o, s:o, s:o}", "key_id",
+                                          tool_json_text(sum.cosigner_id), "name",
+                                          tool_json_text(sum.cosigner_name), "org",
+                                          tool_json_text(sum.cosigner_org)));
         tool_print_json(o);
     } else {
         if (sum.trusted_from_bundle)
             printf("NOTE: no --trust given: the log key was taken from the bundle itself (log.pub)."
                    " Check it against the key the sponsor or the CRO holds.\n");
+        if (sum.manifest_signed) {
+            char *who = tool_printable(sum.cosigner_name), *org = tool_printable(sum.cosigner_org);
+            const char *by = sum.trusted_from_bundle ? "the bundle's own log.pub (untrusted)"
+                                                     : "the trusted log key";
+            if (sum.cosigned)
+                printf("Manifest signed by %s and cosigned by the exporter %s (%s), key %s.\n", by,
+                       who ? who : "?", org ? org : "?", sum.cosigner_id);
+            else
+                printf("Manifest signed by %s; not cosigned: the exporter named in README.txt is "
+                       "not authenticated.\n",
+                       by);
+            free(who);
+            free(org);
+        }
         char *origin = tool_printable(sum.cp.origin);
         printf("%s: bundle of %s: %llu records, %llu key records, %llu failures, %llu bodies "
                "withheld; checkpoint of %llu entries, root %s\n",
-               ok ? "OK" : "FAILED", origin ? origin : "?", (unsigned long long)sum.records,
+               !ok      ? "FAILED"
+               : unauth ? "UNAUTHENTICATED"
+                        : "OK",
+               origin ? origin : "?", (unsigned long long)sum.records,
                (unsigned long long)sum.key_records, (unsigned long long)sum.failures,
                (unsigned long long)sum.withheld, (unsigned long long)sum.cp.size, root);
         free(origin);
@@ -121,5 +153,10 @@ cmd_verify_bundle(int argc, char **argv)
                    "hold: not checked here (ldg verify on the ledger checks them).\n",
                    (unsigned long long)sum.unchecked);
     }
-    return ok ? EXIT_OK : EXIT_INTEGRITY;
+    if (unauth)
+        fprintf(stderr,
+                "ldg verify-bundle: %s checks only against its own log.pub, which proves "
+                "nothing: give --trust LOG.pub from the sponsor or the CRO\n",
+                path);
+    return !ok ? EXIT_INTEGRITY : unauth ? EXIT_USAGE : EXIT_OK;
 }

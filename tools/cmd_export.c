@@ -29,11 +29,10 @@
 #include <unistd.h>
 
 static const char export_help[] =
-    "usage: ldg export --format jsonl|csv|html [-o OUT] [--study S] [--kind K] [--actor A]\n"
-    "                  [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
-    "                  [--verified QA.txt [--qa QA.pub]...] [--as LOG.key] [--jobs N]\n"
-    "                  [--ledger DIR]\n"
-    "                  [--turnaround HOURS] [--exporter NAME]\n"
+    "usage: ldg export --format jsonl|csv|html|bundle [-o OUT] [--study S] [--kind K]\n"
+    "                  [--actor A] [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
+    "                  [--verified QA.txt [--qa QA.pub]...] [--as LOG.key] [--cosign KEY]\n"
+    "                  [--jobs N] [--ledger DIR] [--turnaround HOURS] [--exporter NAME]\n"
     "Exports the records that match the filters, in sequence order, tied to the newest\n"
     "checkpoint (--as LOG.key makes a fresh one first); every record must be covered by it.\n"
     "  jsonl  one JSON object per record: times, kind, study, actor and roles, meaning,\n"
@@ -43,6 +42,12 @@ static const char export_help[] =
     "  html   one self-contained file for screen and print: the verdict and checkpoint,\n"
     "         activity over time and per organisation, threads with response times\n"
     "         against --turnaround (default 48 h), and every record with its signature\n"
+    "  bundle a tar to carry away: the records with their proofs, the key records, the\n"
+    "         checkpoint, report, CSV, JSONL and a manifest, whose SHA-256s the log key\n"
+    "         signs in manifest.sig: needs --as LOG.key; --cosign KEY (a key registered in\n"
+    "         the ledger) adds the exporter's own signature, and verify-bundle names them\n"
+    "Records are selected by decoding the entries, and signers named from the key records\n"
+    "replayed from them: the ledger's indexes and key database decide nothing here.\n"
     "--since/--until: ISO 8601 on the host time (inclusive); --seq A..B, A.. or ..B.\n"
     "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
     "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint --as QA.key`;\n"
@@ -82,6 +87,10 @@ typedef struct xctx {
     bool bundle_failed;
     uint8_t logpub[LDG_PUB_BYTES]; /* the genesis' log key */
     bool have_logpub;
+    const ldg_key *logkey;   /* --as: the log key, to sign manifest.sig */
+    const ldg_key *cosigner; /* --cosign: the exporter's key, to sign manifest.sig */
+    bool cosigner_ok;        /* registered below the checkpoint and not revoked there */
+    char cosigner_who[420];  /* its printed name and organisation, from its key record */
 } xctx;
 
 /* The signer's verifier-key line (NULL if none), kept for the next record by the same key. */
@@ -520,6 +529,16 @@ key_row(void *ctx, const ldg_keyinfo *k)
     xctx *x = ctx;
     if (k->added_seq >= x->tie_size)
         return 0;
+    if (x->cosigner && strcmp(k->id, ldg_key_name(x->cosigner)) == 0 &&
+        !(k->revoked && k->revoked_seq < x->tie_size)) {
+        uint8_t pub[LDG_PUB_BYTES];
+        ldg_key_public(x->cosigner, pub);
+        if (memcmp(pub, k->pub, LDG_PUB_BYTES) == 0) {
+            x->cosigner_ok = true;
+            snprintf(x->cosigner_who, sizeof x->cosigner_who, "%.120s (%.120s), key %s",
+                     k->name ? k->name : "?", k->org ? k->org : "?", k->id);
+        }
+    }
     emit *e = &x->sp[SP_KEYS].e;
     char b64[2 * LDG_PUB_BYTES + 1];
     em_csv(e, k->id, true);
@@ -631,7 +650,49 @@ note_signer(const char *note, char name[LDG_NAME_MAX + 1])
     name[n] = '\0';
 }
 
-/* [EXP-8] The tar: README, checkpoint and log key, the spooled members, then the manifest. */
+/* A member as the manifest lists it. */
+typedef struct man_file {
+    const char *name;
+    uint64_t size;
+    char hex[65]; /* SHA-256, lowercase hex */
+} man_file;
+
+/*
+ * [EXP-8] manifest.sig, the last member: the log key (and the exporter's
+ * key with --cosign) sign the SHA-256 of manifest.json and of every member
+ * it lists, so that nothing verify-bundle calls OK rests on an unsigned file.
+ */
+static bool
+sign_bundle(xctx *x, const char *origin, const man_file *man, size_t nman,
+            const char manifest_hex[65], uint64_t mtime)
+{
+    ldg_bundle_file files[17];
+    if (nman + 1 > sizeof files / sizeof files[0])
+        return false;
+    files[0].path = "manifest.json";
+    bool ok =
+        sodium_hex2bin(files[0].sha256, LDG_HASH_BYTES, manifest_hex, 64, NULL, NULL, NULL) == 0;
+    for (size_t i = 0; ok && i < nman; i++) {
+        files[i + 1].path = man[i].name;
+        ok = sodium_hex2bin(files[i + 1].sha256, LDG_HASH_BYTES, man[i].hex, 64, NULL, NULL,
+                            NULL) == 0;
+    }
+    char *note = NULL;
+    size_t len = 0;
+    ldg_err err;
+    char hex[65];
+    if (ok && ldg_bundle_sign(origin, files, nman + 1, x->logkey, x->cosigner, &note, &len, &err) !=
+                  LDG_OK) {
+        tool_fail(&err);
+        ok = false;
+    }
+    ok = ok && tar_member(&x->em, BUNDLE_DIR "manifest.sig", NULL, note, len, mtime, hex);
+    free(note);
+    return ok;
+}
+
+/* [EXP-8] The tar: README, checkpoint and log key, the spooled members, the manifest, its
+   signature. */
 static int
 write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_meta *m,
              uint64_t proven)
@@ -670,6 +731,8 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
              "What is in it\n-------------\n"
              "README.txt        this file\n"
              "manifest.json     size and SHA-256 of every other file, and the exported records\n"
+             "manifest.sig      the SHA-256 of manifest.json and of every other file, signed by\n"
+             "                  the log key (and by the exporter's own key when it cosigned)\n"
              "checkpoint.txt    the C2SP signed checkpoint the export is tied to\n"
              "log.pub           the ledger's log key (a signed-note verifier key); check it\n"
              "                  against the one the sponsor and the CRO hold\n"
@@ -686,9 +749,9 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
              "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
              "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
              "Without ldg: spec/export.md of the ldg sources gives the layout [EXP-8] and the\n"
-             "algorithm [EXP-9]: the manifest; the checkpoint's signature; each entry's\n"
-             "inclusion proof, statement signature under the key records, chain links and\n"
-             "body commitment.\n"
+             "algorithm [EXP-9]: manifest.sig under the log key and every file against it; the\n"
+             "manifest; the checkpoint's signature; each entry's inclusion proof, statement\n"
+             "signature under the key records, chain links and body commitment.\n"
              "%s%llu%s\n",
              em_t(m->origin), m->exported_at, em_t(m->exporter), em_t(m->filters),
              (unsigned long long)x->records, (unsigned long long)tie->size, root, em_t(name),
@@ -701,11 +764,7 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
              (unsigned long long)(proven ? proven : x->records),
              proven ? " were verified in full by QA (a saved checkpoint); the others at export."
                     : " records).");
-    struct {
-        const char *name;
-        uint64_t size;
-        char hex[65];
-    } man[16];
+    man_file man[16];
     size_t nman = 0;
     bool ok = true;
 #define MEMBER(nm, src, buf, len)                                                                  \
@@ -775,6 +834,9 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
     long mlen = em_flush(me) && fflush(mf) == 0 ? ftell(mf) : -1;
     ok = mlen >= 0 &&
          tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex);
+    /* the log key vouches only for an export in which everything checked [EXP-8] */
+    if (ok && m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch)
+        ok = sign_bundle(x, m->origin, man, nman, hex, mtime);
     fclose(mf);
     free(me);
     static const char end[1024];
@@ -960,7 +1022,7 @@ cmd_export(int argc, char **argv)
 {
     const char *dir = NULL, *format = NULL, *out = NULL, *since = NULL, *until = NULL, *seqs = NULL,
                *verified = NULL, *as = NULL, *passfile = NULL, *jobs = NULL, *turnaround = NULL,
-               *exporter = NULL, *qafiles[16];
+               *exporter = NULL, *cosign = NULL, *qafiles[16];
     size_t nqa = 0;
     bool withhold = false;
     ldg_filter f = {0};
@@ -982,6 +1044,7 @@ cmd_export(int argc, char **argv)
                               OPT_VAL("--jobs", &jobs),
                               OPT_VAL("--turnaround", &turnaround),
                               OPT_VAL("--exporter", &exporter),
+                              OPT_VAL("--cosign", &cosign),
                               OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, export_help, NULL, 0);
     if (rc != EXIT_OK)
@@ -1007,6 +1070,14 @@ cmd_export(int argc, char **argv)
         rc = tool_usage("--format %s: expected jsonl, csv, html or bundle", format);
     if (rc == EXIT_OK && x->fmt == FMT_BUNDLE && !out && isatty(1))
         rc = tool_usage("--format bundle writes a tar file: give -o OUT or redirect the output");
+    if (rc == EXIT_OK && x->fmt == FMT_BUNDLE && !as)
+        rc = tool_usage(
+            "--format bundle: the log key signs the bundle's manifest: add --as LOG.key");
+    if (rc == EXIT_OK && cosign && x->fmt != FMT_BUNDLE)
+        rc = tool_usage("--cosign: only a bundle is cosigned (--format bundle)");
+    ldg_key *cok = NULL;
+    if (rc == EXIT_OK && cosign && (rc = tool_load_key(cosign, passfile, &cok)) == EXIT_OK)
+        x->cosigner = cok;
     double hours = 48;
     if (rc == EXIT_OK && turnaround) {
         char *end;
@@ -1066,7 +1137,10 @@ cmd_export(int argc, char **argv)
             rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
                                              : tool_fail(&err);
         free(note);
-        ldg_key_free(k);
+        if (rc == EXIT_OK && x->fmt == FMT_BUNDLE)
+            x->logkey = k; /* signs manifest.sig at the end (sign_bundle) */
+        else
+            ldg_key_free(k);
     }
     /* [EXP-1] The checkpoint the export is tied to: signed by the log key, covering it all. */
     ldg_checkpoint tie = {0}, qcp = {0};
@@ -1149,12 +1223,17 @@ cmd_export(int argc, char **argv)
             em_s(&x->sp[SP_KEYS].e, "key_id,name,organisation,roles,pub,added_seq,revoked_seq,"
                                     "revoke_reason\r\n");
             ldg_filter kf = {.has_seq = 1, .seq_from = 0, .seq_to = tie.size - 1};
-            if (ldg_log_each(l, &kf, key_record, x, &err) != LDG_OK)
+            if (ldg_log_replayed(l, &kf, key_record, x, &err) != LDG_OK)
                 rc = tool_fail(&err);
             else if (x->bundle_failed || !x->have_logpub)
                 rc = tool_error(EXIT_OPER, "cannot read the key records for the bundle");
-            else if (ldg_keys_each(l, key_row, x, &err) != LDG_OK)
+            else if (ldg_keys_replayed(l, tie.size, key_row, x, &err) != LDG_OK)
                 rc = tool_fail(&err);
+            else if (x->cosigner && !x->cosigner_ok)
+                rc = tool_error(EXIT_POLICY,
+                                "--cosign %s: key %s is not registered in the ledger below the "
+                                "checkpoint, or was revoked",
+                                cosign, ldg_key_name(x->cosigner));
         }
     }
     if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
@@ -1162,7 +1241,7 @@ cmd_export(int argc, char **argv)
         if (!(x->html = html_new(hours, withhold)) || !(spool = tmpfile()) ||
             !(spool_em = malloc(sizeof *spool_em)))
             rc = tool_error(EXIT_OPER, "cannot start the report: %s", strerror(errno));
-        else if (ldg_log_each(l, &f, html_collect, x->html, &err) != LDG_OK)
+        else if (ldg_log_replayed(l, &f, html_collect, x->html, &err) != LDG_OK)
             rc = tool_fail(&err);
         if (rc == EXIT_OK) {
             em_init(spool_em, spool);
@@ -1191,7 +1270,7 @@ cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && x->bundle_failed)
         rc = EXIT_OPER;
     if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
-        char when[40], filters[1200], who[300];
+        char when[40], filters[1200], who[420];
         int64_t now;
         ldg_time_now(&now, NULL);
         ldg_time_format(now, 0, 1, when);
@@ -1204,6 +1283,8 @@ cmd_export(int argc, char **argv)
                                                                                            : "");
         if (exporter) {
             snprintf(who, sizeof who, "%s", exporter);
+        } else if (x->cosigner_ok) {
+            snprintf(who, sizeof who, "%s", x->cosigner_who); /* from its signed key record */
         } else {
             char host[128] = "?";
             gethostname(host, sizeof host - 1);
@@ -1276,6 +1357,8 @@ cmd_export(int argc, char **argv)
     for (size_t i = 0; i < nqa; i++)
         free(qatext[i]);
     ldg_ledger_close(l);
+    ldg_key_free((ldg_key *)x->logkey);
+    ldg_key_free(cok);
     free(x);
     return rc;
 }
