@@ -716,3 +716,259 @@ Test(bundle, the_log_key_never_signs_a_bundle_that_did_not_check, .fini = tmp_cl
     /* the check before the log key signs [CKP-2] refuses first: no bundle at all */
     cr_assert_eq(access(path_in(d, "b.tar"), F_OK), -1, "nothing written");
 }
+
+/* ------------------------------------------ issue 11 part 9: one policy -- */
+
+/*
+ * A forging host appends a statement it built and signed with a real key,
+ * bypassing the append's policy: the entry, its body, the leaf hash, the
+ * commitment and the Merkle tree are written (the study, kind, actor and
+ * keys databases are not: verify reports those too, which this test does
+ * not look at).  Returns the seq.
+ */
+static uint64_t
+forge(ldg_ledger *l, const ldg_key *k, ldgi_stmt *st)
+{
+    ldg_err err;
+    ldgi_txn *t;
+    cr_assert_eq(ldgi_txn_begin(l, true, &t, &err), LDG_OK, "%s", err.msg);
+    uint64_t size, last;
+    uint8_t prev[32], salt[32], leaf[32], sk8[8];
+    cr_assert_eq(ldgi_head(t, &size, prev, &last, &err), LDG_OK);
+    randombytes_buf(salt, sizeof salt);
+    ldg_key_public(k, st->actor);
+    ldgi_body_commit(salt, (const uint8_t *)"{}", 2, st->body);
+    st->v = 1;
+    st->time_ns = 1767225600000000000LL;
+    ldgi_buf sb = {0}, eb = {0};
+    cr_assert(ldgi_stmt_encode(st, &sb));
+    ldgi_entry e = {.v = 1, .seq = size, .stmt = sb.p, .stmt_len = sb.len, .time_ns = last + 1};
+    memcpy(e.prev, prev, 32);
+    cr_assert(ldgi_stmt_sign(sb.p, sb.len, ldgi_key_sk(k), e.sig));
+    cr_assert(ldgi_entry_encode(&e, &eb));
+    ldgi_leaf_hash(eb.p, eb.len, leaf);
+    ldgi_be64(sk8, size);
+    uint8_t body[34];
+    memcpy(body, salt, 32);
+    memcpy(body + 32, "{}", 2);
+    cr_assert_eq(ldgi_put(t, LDGI_DB_ENTRIES, sk8, 8, eb.p, eb.len, true, true, &err), LDG_OK);
+    cr_assert_eq(ldgi_put(t, LDGI_DB_BODIES, sk8, 8, body, sizeof body, true, true, &err), LDG_OK);
+    cr_assert_eq(ldgi_put(t, LDGI_DB_LEAF, leaf, 32, sk8, 8, true, false, &err), LDG_OK);
+    cr_assert_eq(ldgi_put(t, LDGI_DB_COMMIT, st->body, 32, sk8, 8, true, false, &err), LDG_OK);
+    cr_assert_eq(ldgi_tree_add(t, size, leaf, &err), LDG_OK, "%s", err.msg);
+    bool full;
+    cr_assert_eq(ldgi_txn_commit(t, &full, &err), LDG_OK, "%s", err.msg);
+    ldgi_buf_free(&sb);
+    ldgi_buf_free(&eb);
+    return size;
+}
+
+static ldgi_str
+lit(const char *s)
+{
+    return (ldgi_str){s, strlen(s)};
+}
+
+/* One evidence line [EXP-8] of entry seq, proven in the tree of size n. */
+static char *
+evidence(ldg_ledger *l, uint64_t seq, uint64_t n)
+{
+    ldg_err err;
+    ldg_record *r;
+    cr_assert_eq(ldg_record_get(l, seq, &r, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(r->body_state, LDG_BODY_OK);
+    uint8_t h[LDG_PROOF_MAX][32];
+    size_t nh;
+    cr_assert_eq(ldg_proof_inclusion(l, seq, n, h, &nh, &err), LDG_OK, "%s", err.msg);
+    json_t *hs = json_array();
+    char b[8192];
+    for (size_t i = 0; i < nh; i++) {
+        sodium_bin2base64(b, sizeof b, h[i], 32, sodium_base64_VARIANT_ORIGINAL);
+        json_array_append_new(hs, json_string(b));
+    }
+    sodium_bin2base64(b, sizeof b, r->entry, r->entry_len, sodium_base64_VARIANT_ORIGINAL);
+    char salt[64], leaf[64];
+    sodium_bin2base64(salt, sizeof salt, r->salt, 32, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(leaf, sizeof leaf, r->leaf_hash, 32, sodium_base64_VARIANT_ORIGINAL);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:{s:I, s:o}, s:s, s:s, s:s}", "seq", (json_int_t)seq,
+                          "leaf_hash", leaf, "entry", b, "inclusion", "tree_size",
+                          (json_int_t)n, "hashes", hs, "body_status", "ok", "salt", salt, "body",
+                          r->body);
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    ldg_record_free(r);
+    return line;
+}
+
+/* The (seq, check) of every FAIL of a --json run, as "seq:check;" pairs. */
+static char *
+fails_of(const char *out)
+{
+    char *acc = calloc(1, 1 << 16), *copy = strdup(out), *save;
+    for (char *ln = strtok_r(copy, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+        json_t *o = json_loads(ln, 0, NULL);
+        const char *f = json_string_value(json_object_get(o, "finding"));
+        if (f && strcmp(f, "FAIL") == 0 && json_is_integer(json_object_get(o, "seq")))
+            snprintf(acc + strlen(acc), (1 << 16) - strlen(acc), "%lld:%s;",
+                     (long long)json_integer_value(json_object_get(o, "seq")),
+                     json_string_value(json_object_get(o, "check")));
+        json_decref(o);
+    }
+    free(copy);
+    return acc;
+}
+
+/*
+ * Issue 11 part 9: records forged with real keys and put in a bundle that
+ * the log key signed (its holder is the forger) passed verify-bundle where
+ * ldg verify failed.  Both now apply the one policy engine: for every
+ * forged record, verify-bundle reports the check verify reports, at the
+ * same seq.
+ */
+Test(bundle, verify_bundle_applies_the_policy_verify_applies, .fini = tmp_cleanup, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    bundle_of(d, NULL); /* the trail, 0..11, and a genuine bundle of it */
+    run_result r = LDG(d, NULL, "keygen", "--name", "ghost", "--out", "ghost", "--unencrypted");
+    cr_assert_eq(r.status, 0);
+    run_free(&r);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldg_key *approver, *admin, *ghost;
+    cr_assert_eq(ldg_key_load(path_in(d, "approver.key"), NULL, 0, &approver, &err), LDG_OK);
+    cr_assert_eq(ldg_key_load(path_in(d, "admin.key"), NULL, 0, &admin, &err), LDG_OK);
+    cr_assert_eq(ldg_key_load(path_in(d, "ghost.key"), NULL, 0, &ghost, &err), LDG_OK);
+    char lp[1200];
+    snprintf(lp, sizeof lp, "%s/ledger", d);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(lp, 0, &l, &err), LDG_OK, "%s", err.msg);
+    uint8_t ref4[32], decider[32], ghostpub[32];
+    cr_assert_eq(ldg_ledger_leaf_hash(l, 4, ref4, &err), LDG_OK);
+    char nm[LDG_NAME_MAX + 1];
+    cr_assert_eq(ldg_vkey_read(path_in(d, "decider.pub"), nm, decider, &err), LDG_OK);
+    ldg_key_public(ghost, ghostpub);
+
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    /* 12: an approval without a meaning */
+    *st = (ldgi_stmt){.kind = lit("approval"), .study = lit("HX-301"), .nrefs = 1};
+    memcpy(st->refs[0], ref4, 32);
+    uint64_t s12 = forge(l, approver, st);
+    /* 13: an approval with a meaning outside the four of 21 CFR 11.50 */
+    *st = (ldgi_stmt){.kind = lit("approval"), .study = lit("HX-301"), .nrefs = 1,
+                      .has_meaning = true, .meaning = lit("consent")};
+    memcpy(st->refs[0], ref4, 32);
+    uint64_t s13 = forge(l, approver, st);
+    /* 14: a key.revoke without a reason */
+    *st = (ldgi_stmt){.kind = lit("key.revoke"), .study = lit(""), .has_key = true};
+    memcpy(st->key_pub, decider, 32);
+    uint64_t s14 = forge(l, admin, st);
+    /* 15: a key.add whose observed head is not this chain's */
+    *st = (ldgi_stmt){.kind = lit("key.add"), .study = lit(""), .has_key = true, .key_full = true,
+                      .key_id = lit("ghost"), .key_name = lit("G Host"), .key_org = lit("Nowhere"),
+                      .nroles = 1, .has_observed = true, .observed_size = 3};
+    st->roles[0] = lit("author");
+    memcpy(st->key_pub, ghostpub, 32);
+    memset(st->observed_head, 0x42, 32);
+    uint64_t s15 = forge(l, admin, st);
+    /* 16: a record of a kind that is no user kind, by a key nobody registered */
+    *st = (ldgi_stmt){.kind = lit("checkpoint"), .study = lit("")};
+    uint64_t s16 = forge(l, ghost, st);
+    free(st);
+    cr_assert_eq(s16, 16);
+    uint64_t n = 17;
+
+    /* verify on the ledger: what it reports of each forged record */
+    r = LDG(d, NULL, "verify", "--json");
+    cr_assert_eq(r.status, 1);
+    char *want = fails_of(r.out);
+    run_free(&r);
+
+    /* the bundle the log key's holder makes of it: records 12, 13, 16; key records to 16 */
+    uint8_t root[32];
+    cr_assert_eq(ldg_tree_root(l, n, root, &err), LDG_OK);
+    char rb[64], text[256];
+    sodium_bin2base64(rb, sizeof rb, root, 32, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof text, "test.example/ledger\n%llu\n%s\n", (unsigned long long)n, rb);
+    ldg_key *logk;
+    cr_assert_eq(ldg_key_load(path_in(d, "log.key"), NULL, 0, &logk, &err), LDG_OK);
+    uint8_t sig[68], pk[32], idm[37] = {'l', 'o', 'g', '\n', 1}, hh[32];
+    ldg_key_public(logk, pk);
+    memcpy(idm + 5, pk, 32);
+    crypto_hash_sha256(hh, idm, sizeof idm);
+    memcpy(sig, hh, 4);
+    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, strlen(text), ldgi_key_sk(logk));
+    char sb64[128], *note = malloc(512);
+    sodium_bin2base64(sb64, sizeof sb64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(note, 512, "%s\n\xe2\x80\x94 log %s\n", text, sb64);
+
+    tarball t = tar_load(path_in(d, "b.tar"));
+    set(get(&t, "checkpoint.txt"), note);
+    static const uint64_t keyseqs[] = {0, 1, 2, 3, 9, 11, 14, 15}, recseqs[] = {12, 13, 16};
+    char *kr = calloc(1, 1 << 20), *rr = calloc(1, 1 << 20);
+    for (size_t i = 0; i < sizeof keyseqs / sizeof keyseqs[0]; i++) {
+        char *ln = evidence(l, keyseqs[i], n);
+        strcat(strcat(kr, ln), "\n");
+        free(ln);
+    }
+    for (size_t i = 0; i < sizeof recseqs / sizeof recseqs[0]; i++) {
+        char *ln = evidence(l, recseqs[i], n);
+        strcat(strcat(rr, ln), "\n");
+        free(ln);
+    }
+    set(get(&t, "keyrecords.jsonl"), kr);
+    set(get(&t, "records.jsonl"), rr);
+    member *mm = get(&t, "manifest.json");
+    json_t *mj = json_loads(mm->data, 0, NULL);
+    json_object_set_new(mj, "records", json_pack("[I,I,I]", (json_int_t)12, (json_int_t)13,
+                                                 (json_int_t)16));
+    json_object_set_new(mj, "checkpoint_size", json_integer((json_int_t)n));
+    set(mm, json_dumps(mj, JSON_COMPACT));
+    json_decref(mj);
+    fix_manifest(&t);
+    ldg_bundle_file files[MAXM];
+    size_t nf = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        const char *name = t.m[i].name + strlen("ldg-bundle/");
+        if (strcmp(name, "manifest.sig") == 0)
+            continue;
+        files[nf].path = name;
+        crypto_hash_sha256(files[nf].sha256, (const unsigned char *)t.m[i].data, t.m[i].len);
+        nf++;
+    }
+    /* manifest.json's line first, then the tar's order [EXP-8] */
+    for (size_t i = 0; i < nf; i++)
+        if (strcmp(files[i].path, "manifest.json") == 0) {
+            ldg_bundle_file m0 = files[i];
+            memmove(files + 1, files, i * sizeof *files);
+            files[0] = m0;
+        }
+    char *msig;
+    size_t msl;
+    cr_assert_eq(ldg_bundle_sign("test.example/ledger", files, nf, logk, NULL, &msig, &msl, &err),
+                 LDG_OK, "%s", err.msg);
+    set(get(&t, "manifest.sig"), msig);
+    tar_save(&t, path_in(d, "forged.tar"));
+    tar_free(&t);
+
+    r = LDG(d, NULL, "verify-bundle", "forged.tar", "--trust", "log.pub", "--json");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    char *got = fails_of(r.out);
+    cr_assert_null(strstr(r.out, "\"check\":\"manifest"), "the bundle itself is whole: %s", r.out);
+    const uint64_t forged[] = {s12, s13, s14, s15, s16};
+    static const char *const check[] = {"policy", "policy", "policy", "observed", "policy"};
+    for (size_t i = 0; i < 5; i++) {
+        char pair[64];
+        snprintf(pair, sizeof pair, "%llu:%s;", (unsigned long long)forged[i], check[i]);
+        cr_assert(strstr(want, pair), "verify reports %s: %s", pair, want);
+        cr_assert(strstr(got, pair), "verify-bundle reports %s as verify does:\n%s\nverify: %s",
+                  pair, r.out, want);
+    }
+    run_free(&r);
+    free(want);
+    free(got);
+    ldg_key_free(approver);
+    ldg_key_free(admin);
+    ldg_key_free(ghost);
+    ldg_key_free(logk);
+    ldg_ledger_close(l);
+}
