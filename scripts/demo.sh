@@ -11,6 +11,7 @@ trap 'rm -rf "$W"' EXIT
 cd "$W"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 printf 'correct horse battery staple\n' > pass.txt
+chmod 600 pass.txt # a passphrase file others may read is refused
 export LDG_LEDGER="$W/ledger" LDG_PASSPHRASE_FILE="$W/pass.txt"
 
 step "keys: log key, admin, CRO author, sponsor decider and approver (encrypted with a passphrase)"
@@ -19,6 +20,7 @@ step "keys: log key, admin, CRO author, sponsor decider and approver (encrypted 
 "$LDG" keygen --name cro-pm --out cro >/dev/null
 "$LDG" keygen --name sponsor-med --out sponsor >/dev/null
 "$LDG" keygen --name sponsor-qa --out approver >/dev/null
+"$LDG" keygen --name qa-lead --out qa >/dev/null
 ls -l ./*.key ./*.pub | awk '{print $1, $NF}'
 
 step "init the ledger and register the actors"
@@ -29,6 +31,7 @@ step "init the ledger and register the actors"
     --roles author,decider
 "$LDG" key add --as admin.key --pub approver.pub --name "Quinn Avery" --org "Helix Pharma" \
     --roles approver
+"$LDG" key add --as admin.key --pub qa.pub --name "Quentin QA" --org "Helix Pharma" --roles qa
 
 step "a thread: communication -> response -> decision"
 echo '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to widen visit 4 to +/- 5 days."}' > c.json
@@ -52,14 +55,15 @@ echo "exit status: $?"
 set -e
 
 step "QA verifies the whole ledger, and keeps a signed checkpoint outside the host"
-"$LDG" verify
-"$LDG" checkpoint --as log.key > held-checkpoint.txt
+"$LDG" checkpoint --as log.key > held-checkpoint.txt   # signed only after the log key's own check
 cat held-checkpoint.txt
+"$LDG" verify --save-checkpoint qa-checkpoint.txt --as qa.key   # QA cosigns what it verified
 
 step "later: the ledger grew; the held checkpoint proves nothing was rolled back or rewritten"
 echo '{"subject":"Site 12 informed"}' |
     "$LDG" append --as cro.key --kind action --study HX-301 --ref "$D" --body - >/dev/null
 "$LDG" verify --checkpoint held-checkpoint.txt
+"$LDG" verify --since qa-checkpoint.txt   # only what is new is checked in full: QA cosigned the rest
 
 step "the trail"
 "$LDG" log --study HX-301
@@ -75,7 +79,7 @@ rm -f "$OUT"/trail.html "$OUT"/trail.csv "$OUT"/trail.jsonl "$OUT"/evidence.tar
 "$LDG" export --format csv -o "$OUT/trail.csv" --study HX-301
 "$LDG" export --format jsonl -o "$OUT/trail.jsonl" --study HX-301
 ls -l "$OUT"
-"$LDG" export --format bundle -o "$OUT/evidence.tar" --study HX-301
+"$LDG" export --format bundle -o "$OUT/evidence.tar" --study HX-301 --as log.key
 echo "open $OUT/trail.html in a browser; trail.csv opens in any spreadsheet"
 head -n 3 "$OUT/trail.csv"
 
