@@ -245,8 +245,7 @@ check_erasure(ldgi_txn *t, const ldgi_stmt *st, const ldg_signed *sg, uint64_t *
 }
 
 static ldg_status
-env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
-           ldg_err *err)
+env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len, ldg_err *err)
 {
     append_env *a = ctx;
     ldg_status s = ledger_origin(a->t, &a->oc, err);

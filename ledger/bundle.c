@@ -656,8 +656,7 @@ env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err 
 
 /* The trusted log key and the checkpoint's origin stand for the ledger's genesis. */
 static ldg_status
-env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
-           ldg_err *err)
+env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len, ldg_err *err)
 {
     (void)err;
     bstate *b = ctx;

@@ -388,11 +388,10 @@ typedef enum ldgi_link {
 typedef struct ldgi_policy_env {
     void *ctx;
     /* The registry's record of pub as it stands: LDG_OK, LDG_E_NOTFOUND, or an error. */
-    ldg_status (*key)(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks,
-                      ldg_err *err);
+    ldg_status (*key)(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err *err);
     /* The ledger's log key and origin (from its genesis); called only when needed. */
-    ldg_status (*ledger)(void *ctx, const uint8_t **logkey, const char **origin,
-                         size_t *origin_len, ldg_err *err);
+    ldg_status (*ledger)(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
+                         ldg_err *err);
     /* Is hash the leaf hash of an entry before seq?  (ref r, 1-based) */
     ldg_status (*ref)(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, size_t r,
                       ldgi_link *out, ldg_err *err);

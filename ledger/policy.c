@@ -343,9 +343,8 @@ const ldgi_check_info ldgi_checks[LDGI_CHECK_COUNT] = {
 };
 
 /* Reports one failed check; false when the caller wants no more. */
-static bool
-failed(ldgi_policy_fail_fn fail, void *fctx, ldgi_check c, ldg_status st, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static bool failed(ldgi_policy_fail_fn fail, void *fctx, ldgi_check c, ldg_status st,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static bool
 failed(ldgi_policy_fail_fn fail, void *fctx, ldgi_check c, ldg_status st, const char *fmt, ...)
 {
@@ -476,7 +475,8 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
         if (st->observed_size > seq)
             lk = LDGI_LINK_BAD;
         else if (st->observed_size == 0)
-            lk = memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK : LDGI_LINK_BAD;
+            lk =
+                memcmp(st->observed_head, zero, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK : LDGI_LINK_BAD;
         else if ((s = env->observed(env->ctx, st->observed_size, st->observed_head, seq, &lk,
                                     err)) != LDG_OK)
             return s;

@@ -225,9 +225,9 @@ typedef struct vstate {
     uint64_t expect; /* next seq expected */
     uint8_t prev[LDG_HASH_BYTES];
     uint64_t last_time;
-    int64_t now;         /* the verifier's clock [VER-4] */
-    bool held_run;       /* the entry before held its host time (clock behind) */
-    bool future_warned;  /* a host time after the verifier's clock was reported */
+    int64_t now;        /* the verifier's clock [VER-4] */
+    bool held_run;      /* the entry before held its host time (clock behind) */
+    bool future_warned; /* a host time after the verifier's clock was reported */
     bool have_genesis;
     uint8_t logkey[LDG_PUB_BYTES];
     char origin[LDG_TEXT_MAX];
@@ -494,8 +494,7 @@ env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err 
 }
 
 static ldg_status
-env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len,
-           ldg_err *err)
+env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origin_len, ldg_err *err)
 {
     (void)err;
     vstate *v = ctx;

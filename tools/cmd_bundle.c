@@ -102,17 +102,17 @@ cmd_verify_bundle(int argc, char **argv)
     if (sum.cp.size)
         tool_b64(sum.cp.root, LDG_HASH_BYTES, root, sizeof root);
     if (json) {
-        json_t *o = json_pack(
-            "{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b}", "verdict",
-            !ok      ? "failed"
-            : unauth ? "unauthenticated"
-                     : "ok",
-            "origin", tool_json_text(sum.cp.origin), "checkpoint_size", (json_int_t)sum.cp.size,
-            "records", (json_int_t)sum.records, "key_records", (json_int_t)sum.key_records,
-            "failures", (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
-            "unchecked_links", (json_int_t)sum.unchecked, "root", root,
-            "trusted_log_key_from_bundle", sum.trusted_from_bundle, "manifest_signed",
-            sum.manifest_signed);
+        json_t *o =
+            json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b}", "verdict",
+                      !ok      ? "failed"
+                      : unauth ? "unauthenticated"
+                               : "ok",
+                      "origin", tool_json_text(sum.cp.origin), "checkpoint_size",
+                      (json_int_t)sum.cp.size, "records", (json_int_t)sum.records, "key_records",
+                      (json_int_t)sum.key_records, "failures", (json_int_t)sum.failures, "withheld",
+                      (json_int_t)sum.withheld, "unchecked_links", (json_int_t)sum.unchecked,
+                      "root", root, "trusted_log_key_from_bundle", sum.trusted_from_bundle,
+                      "manifest_signed", sum.manifest_signed);
         if (o && sum.cosigned)
             json_object_set_new(o, "cosigned_by",
                                 json_pack("{s:o, s:o, s:o}", "key_id",

@@ -258,12 +258,12 @@ cmd_verify(int argc, char **argv)
     tool_b64(sum.root, LDG_HASH_BYTES, root, sizeof root);
     bool ok = sum.failures == 0;
     if (c.json) {
-        json_t *j = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict",
-                              ok ? "ok" : "failed", "ledger", tool_json_text(tool_ledger_dir(dir)),
-                              "entries", (json_int_t)sum.entries, "signatures",
-                              (json_int_t)sum.signatures, "failures", (json_int_t)sum.failures,
-                              "withheld", (json_int_t)sum.withheld, "erased",
-                              (json_int_t)sum.erased, "head", head, "root", root);
+        json_t *j =
+            json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "verdict",
+                      ok ? "ok" : "failed", "ledger", tool_json_text(tool_ledger_dir(dir)),
+                      "entries", (json_int_t)sum.entries, "signatures", (json_int_t)sum.signatures,
+                      "failures", (json_int_t)sum.failures, "withheld", (json_int_t)sum.withheld,
+                      "erased", (json_int_t)sum.erased, "head", head, "root", root);
         /* [VER-11] how many entries were re-hashed against the --since checkpoint only */
         if (j && o.since_size) {
             json_object_set_new(j, "rehashed", json_integer((json_int_t)o.since_size));
