@@ -83,10 +83,17 @@ expect_one_line(const run_result *r, const char *needle)
     cr_assert(strstr(r->err, needle), "stderr: %.600s", r->err);
 }
 
+/*
+ * Under check-valgrind, ldg runs inside memcheck (LDG_BIN is its ldg-vg
+ * wrapper): the peak measured is memcheck's, so only exit codes and
+ * messages are checked there.
+ */
 static void
 expect_bounded(long rss_kb, const char *what)
 {
     fprintf(stderr, "limits: %s: peak RSS %ld KiB\n", what, rss_kb);
+    if (strstr(ldg_bin(), "ldg-vg"))
+        return;
     cr_assert_lt(rss_kb, RSS_BOUND_KB, "%s: peak RSS %ld KiB, over the bound of %ld KiB", what,
                  rss_kb, RSS_BOUND_KB);
 }
@@ -435,9 +442,9 @@ Test(limits, reports_an_oversized_manifest_without_parsing_it, .fini = tmp_clean
     long rss;
     run_result r =
         ldg_run_fed(d, (const char *const[]){"verify-bundle", "man.tar", NULL}, NULL, NULL, &rss);
-    cr_assert_eq(r.status, 1, "exit %d: %s %s", r.status, r.out, r.err);
-    cr_assert(strstr(r.out, "manifest.json is 8388608 bytes, over the limit of 1048576"), "%s",
-              r.out);
+    cr_assert_eq(r.status, 1, "exit %d: %.300s %.300s", r.status, r.out, r.err);
+    cr_assert(strstr(r.out, "manifest.json is 8388608 bytes, over the limit of 1048576"),
+              "%.300s", r.out);
     expect_bounded(rss, "8 MiB manifest");
     run_free(&r);
 }
