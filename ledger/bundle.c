@@ -232,6 +232,11 @@ check_manifest(bstate *b)
         finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest", "manifest.json is missing");
         return false;
     }
+    if (mm->n > LDG_MANIFEST_MAX) { /* refused before jansson builds a tree of it */
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest",
+                "manifest.json is %zu bytes, over the limit of %u", mm->n, LDG_MANIFEST_MAX);
+        return false;
+    }
     json_error_t je;
     json_t *j = json_loadb((const char *)mm->p, mm->n, JSON_REJECT_DUPLICATES, &je);
     json_t *files = j ? json_object_get(j, "files") : NULL;
@@ -815,6 +820,12 @@ static bool
 check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t n, bool keyrec,
            line_ctx *lc, uint8_t *entry)
 {
+    if (n > LDG_BUNDLE_LINE_MAX) { /* longer than any evidence line: not handed to jansson */
+        finding(b, LDG_FINDING_FAIL, UINT64_MAX, "bundle",
+                "%s line %zu is %zu bytes, longer than a record can be (%u)", file, lineno, n,
+                LDG_BUNDLE_LINE_MAX);
+        return false;
+    }
     json_error_t je;
     json_t *o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
     json_t *jseq = o ? json_object_get(o, "seq") : NULL;

@@ -162,6 +162,10 @@ ldg_input_parse(const char *text, size_t len, size_t lineno, ldg_input *out, ldg
     char at[40] = "";
     if (lineno)
         snprintf(at, sizeof at, "line %zu: ", lineno);
+    /* Longer than any valid record: refused before jansson builds a tree of it. */
+    if (len > LDG_INPUT_LINE_MAX)
+        return ldgi_fail(err, LDG_E_INPUT, "%sthe record is %zu bytes, longer than any can be (%u)",
+                         at, len, LDG_INPUT_LINE_MAX);
     json_error_t je = {0}; /* jansson may fail before it sets the code json_error_code reads */
     /* Duplicate members are refused: two "kind"s would mean what the last one says. */
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);

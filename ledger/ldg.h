@@ -45,6 +45,15 @@ extern "C" {
 #define LDG_NAME_MAX 128u     /* largest key name (signed-note name), bytes */
 #define LDG_REFS_MAX 64u      /* most references in one statement */
 #define LDG_VKEY_MAX 256u     /* buffer size that holds any verifier-key line */
+/*
+ * Longest lines of the line-oriented inputs, refused before they are parsed
+ * (spec/format.md Limits, [INP-1], [FMT-8]; spec/export.md [EXP-8]).
+ */
+#define LDG_INPUT_LINE_MAX (LDG_BODY_MAX + 65536u)        /* a batch line [INP-1] */
+#define LDG_SIGNED_LINE_MAX (3u * LDG_BODY_MAX / 2u)      /* a signed-statement line [FMT-8] */
+#define LDG_BUNDLE_LINE_MAX (2u * LDG_BODY_MAX + 131072u) /* a bundle evidence line [EXP-8] */
+#define LDG_BUNDLE_MAX ((size_t)512 << 20)                /* bytes of a bundle file [EXP-9] */
+#define LDG_MANIFEST_MAX (1u << 20)                       /* bytes of a bundle's manifest.json */
 
 /* Status codes.  Stable: codes are only ever added, never renumbered. */
 typedef enum ldg_status {
@@ -223,7 +232,8 @@ typedef struct ldg_input {
  * duplicates, no other members) into *out.  lineno > 0 is the line of a
  * batch the text came from: every message then starts "line N: " (or "line
  * N, column C: " for a JSON syntax error); with 0, a syntax error names the
- * line and column within text.  LDG_E_INPUT when malformed, LDG_E_NOMEM
+ * line and column within text.  Text longer than LDG_INPUT_LINE_MAX is
+ * refused before it is parsed.  LDG_E_INPUT when malformed, LDG_E_NOMEM
  * (jansson reports some of its own failed allocations as malformed JSON);
  * *out is cleared on failure.  Thread-safe (distinct out).
  */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -159,6 +160,75 @@ ldg_run(const char *dir, const char *stdin_text, const char *const argv[])
     }
     int st;
     waitpid(pid, &st, 0);
+    run_result r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int fo = open(outp, O_RDONLY), fe = open(errp, O_RDONLY);
+    r.out = drain(fo);
+    r.err = drain(fe);
+    close(fo);
+    close(fe);
+    return r;
+}
+
+run_result
+ldg_run_fed(const char *dir, const char *const argv[], void (*feed)(int fd, void *ctx), void *ctx,
+            long *maxrss_kb)
+{
+    char outp[600], errp[600];
+    snprintf(outp, sizeof outp, "%s/.stdout", dir);
+    snprintf(errp, sizeof errp, "%s/.stderr", dir);
+    int p[2] = {-1, -1};
+    pid_t gen = -1;
+    if (feed) {
+        cr_assert_eq(pipe(p), 0, "pipe");
+        gen = fork();
+        cr_assert(gen >= 0, "fork");
+        if (gen == 0) {
+            close(p[0]);
+            signal(SIGPIPE, SIG_DFL); /* the reader may stop early: that ends us */
+            feed(p[1], ctx);
+            _exit(0);
+        }
+        close(p[1]);
+    }
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork");
+    if (pid == 0) {
+        int in = feed ? p[0] : open("/dev/null", O_RDONLY);
+        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        if (chdir(dir) != 0)
+            _exit(127);
+        char ledger[600];
+        snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+        setenv("LDG_LEDGER", ledger, 1);
+        if (!getenv("LDG_TEST_KEEP_PASSFILE"))
+            unsetenv("LDG_PASSPHRASE_FILE");
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        char **av = calloc(n + 2, sizeof *av);
+        av[0] = (char *)run_bin();
+        for (size_t i = 0; i < n; i++)
+            av[i + 1] = (char *)argv[i];
+        execv(av[0], av);
+        _exit(127);
+    }
+    if (feed)
+        close(p[0]);
+    int st;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    cr_assert_eq(wait4(pid, &st, 0, &ru), pid, "wait4");
+    if (gen > 0) {
+        kill(gen, SIGKILL);
+        waitpid(gen, NULL, 0);
+    }
+    if (maxrss_kb)
+        *maxrss_kb = ru.ru_maxrss;
     run_result r;
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     int fo = open(outp, O_RDONLY), fe = open(errp, O_RDONLY);

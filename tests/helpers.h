@@ -54,6 +54,15 @@ run_result ldg_run(const char *dir, const char *stdin_text, const char *const ar
 #define LDG(dir, in, ...) ldg_run((dir), (in), (const char *const[]){__VA_ARGS__, NULL})
 void run_free(run_result *r);
 
+/*
+ * As ldg_run, with stdin a pipe that a child process fills by calling
+ * feed(fd, ctx) (NULL: /dev/null), so input of any size is made on the fly
+ * and never written to disk.  *maxrss_kb is the peak resident set of the
+ * ldg process alone (wait4's ru_maxrss, KiB).
+ */
+run_result ldg_run_fed(const char *dir, const char *const argv[], void (*feed)(int fd, void *ctx),
+                       void *ctx, long *maxrss_kb);
+
 /* Writes a file (mode 0644); aborts the test on failure. */
 void write_file(const char *dir, const char *name, const char *text);
 /* Reads a whole file; malloc'd. */

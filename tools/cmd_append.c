@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -135,6 +136,120 @@ append_fail(const ldg_err *err, const char *src)
     return tool_fail(err);
 }
 
+/* ------------------------------------------------------- line reader -- */
+
+/*
+ * Line input (FILE or "-") read in bounded chunks: never more than one line
+ * of at most max bytes plus one chunk is held, so a hostile file (one huge
+ * line, or gigabytes of anything) is refused with bounded memory, before
+ * jansson sees it (spec/format.md Limits).
+ */
+#define LR_CHUNK 65536
+
+typedef struct lreader {
+    FILE *f;
+    const char *src;
+    char *buf;
+    size_t cap, start, end, scan; /* unread bytes buf[start..end); no LF in buf[start..scan) */
+    size_t max;                   /* longest line */
+    size_t total, total_max;      /* bytes read, most allowed */
+    size_t lineno;                /* of the line last returned */
+    bool eof;
+    int rc;        /* with lr_next's -1: the exit code */
+    char msg[200]; /* and the one-line reason */
+} lreader;
+
+static int
+lr_open(lreader *r, const char *path, size_t max, size_t total_max)
+{
+    memset(r, 0, sizeof *r);
+    r->src = strcmp(path, "-") == 0 ? "stdin" : path;
+    r->f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!r->f)
+        return tool_error(errno == ENOENT || errno == EACCES ? EXIT_USAGE : EXIT_OPER, "%s: %s",
+                          path, strerror(errno));
+    r->max = max;
+    r->total_max = total_max;
+    r->cap = max + 1 + LR_CHUNK;
+    if (!(r->buf = malloc(r->cap))) {
+        if (r->f != stdin)
+            fclose(r->f);
+        return tool_error(EXIT_OPER, "%s: out of memory", r->src);
+    }
+    return EXIT_OK;
+}
+
+static void
+lr_close(lreader *r)
+{
+    if (r->f && r->f != stdin)
+        fclose(r->f);
+    free(r->buf);
+    r->f = NULL;
+    r->buf = NULL;
+}
+
+static int lr_fail(lreader *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+lr_fail(lreader *r, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->rc = rc;
+    return -1;
+}
+
+/*
+ * The next line: 1 with *line (valid until the next call; no LF, not
+ * NUL-terminated) and *len, r->lineno its number; 0 at the end; -1 when the
+ * input is refused (a line longer than max, more than total_max bytes, a
+ * read error), with r->rc and r->msg.
+ */
+static int
+lr_next(lreader *r, const char **line, size_t *len)
+{
+    for (;;) {
+        char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
+        if (nl || (r->eof && r->start < r->end)) {
+            size_t n = nl ? (size_t)(nl - (r->buf + r->start)) : r->end - r->start;
+            r->lineno++;
+            if (n > r->max)
+                return lr_fail(r, EXIT_USAGE, "%s: line %zu: longer than %zu bytes, the limit",
+                               r->src, r->lineno, r->max);
+            *line = r->buf + r->start;
+            *len = n;
+            r->start = r->scan = nl ? (size_t)(nl - r->buf) + 1 : r->end;
+            return 1;
+        }
+        r->scan = r->end;
+        if (r->end - r->start > r->max)
+            return lr_fail(r, EXIT_USAGE, "%s: line %zu: longer than %zu bytes, the limit", r->src,
+                           r->lineno + 1, r->max);
+        if (r->eof)
+            return 0;
+        if (r->start > 0) { /* the unread tail (shorter than max) to the front */
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->scan -= r->start;
+            r->start = 0;
+        }
+        size_t got = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+        if (got == 0) {
+            if (ferror(r->f))
+                return lr_fail(r, EXIT_OPER, "%s: read error", r->src);
+            r->eof = true;
+        }
+        r->end += got;
+        r->total += got;
+        if (r->total > r->total_max)
+            return lr_fail(r, EXIT_USAGE, "%s: larger than the limit of %zu bytes", r->src,
+                           r->total_max);
+    }
+}
+
 /* ------------------------------------------------------------ batch -- */
 
 /*
@@ -204,6 +319,7 @@ typedef struct bjob {
     ldg_fields bind; /* origin and observed head, the same for every line */
     char origin[LDG_TEXT_MAX + 1];
     size_t n;
+    size_t base;          /* records of the batch in earlier windows */
     _Atomic size_t next;  /* next line for a worker */
     _Atomic bool stop;    /* the main thread gave up */
     _Atomic size_t *done; /* lines finished, per chunk */
@@ -260,110 +376,182 @@ batch_worker(void *arg)
     return NULL;
 }
 
-/* Splits text into its non-blank lines [INP-1]. */
-static int
-split_lines(bjob *j, char *text, size_t len)
+/*
+ * The batch is read a window at a time (at most BATCH_WIN_LINES lines and
+ * BATCH_WIN_BYTES of text): each window is parsed, signed and added to the
+ * open transaction before the next is read, so a bad line early in a huge
+ * input is refused before the rest is read.  The signed statements stay
+ * until the commit (a batch whose map grows is appended again from them).
+ */
+#define BATCH_WIN_LINES (8 * BATCH_CHUNK)
+#define BATCH_WIN_BYTES ((size_t)16 << 20)
+
+typedef struct bwin {
+    ldg_signed **sv;
+    ldg_appended *out;
+    size_t n;
+    struct bwin *next;
+} bwin;
+
+static bool
+blank_line(const char *p, size_t n)
 {
-    size_t cap = 0, lineno = 0, pos = 0, ll;
-    const char *p;
-    while (ldg_input_next_line(text, len, &pos, &lineno, &p, &ll)) {
-        if (j->n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            const char **nline = realloc(j->line, cap * sizeof *j->line);
-            if (nline)
-                j->line = nline;
-            size_t *nlen = nline ? realloc(j->len, cap * sizeof *j->len) : NULL;
-            if (nlen)
-                j->len = nlen;
-            size_t *nno = nlen ? realloc(j->lineno, cap * sizeof *j->lineno) : NULL;
-            if (!nno)
-                return tool_error(EXIT_OPER, "out of memory");
-            j->lineno = nno;
-        }
-        j->line[j->n] = p;
-        j->len[j->n] = ll;
-        j->lineno[j->n++] = lineno;
-    }
-    return j->n ? EXIT_OK : tool_usage("%s: no records", j->src);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return false;
+    return true;
 }
 
 /* The library's refusal names a record of the batch; name the input line instead. */
 static int
 batch_refusal(const bjob *j, const ldg_err *err)
 {
-    if (err->index < 0 || (size_t)err->index >= j->n)
+    if (err->index < (long)j->base || (size_t)err->index - j->base >= j->n)
         return tool_fail(err);
     const char *m = err->msg, *colon = strstr(m, ": ");
     if (strncmp(m, "record ", 7) == 0 && colon)
         m = colon + 2;
     return tool_error(tool_exit_code(err->status), "%s: line %zu: %s", j->src,
-                      j->lineno[err->index], m);
+                      j->lineno[(size_t)err->index - j->base], m);
+}
+
+/*
+ * Parses, signs (on the workers) and adds the window's j->n lines to the
+ * batch, begun here on the first call.  On a bad line, the first in line
+ * order is reported.
+ */
+static int
+batch_window(bjob *j, bwin *w, unsigned jobs, ldg_batch **batch)
+{
+    ldg_err err;
+    pthread_t th[256];
+    unsigned started = 0;
+    int rc = EXIT_OK;
+    size_t nchunks = (j->n + BATCH_CHUNK - 1) / BATCH_CHUNK;
+    w->n = j->n;
+    j->sv = w->sv = calloc(j->n, sizeof *w->sv);
+    w->out = malloc(j->n * sizeof *w->out);
+    j->done = calloc(nchunks, sizeof *j->done);
+    if (!w->sv || !w->out || !j->done) {
+        free((void *)j->done);
+        j->done = NULL;
+        return tool_error(EXIT_OPER, "out of memory");
+    }
+    j->bad = j->n;
+    atomic_store(&j->next, 0);
+    atomic_store(&j->stop, false);
+    for (unsigned t = 0; t < jobs && t < 256 && t < j->n; t++)
+        if (pthread_create(&th[started], NULL, batch_worker, j) == 0)
+            started++;
+    if (started == 0)
+        batch_worker(j); /* no threads to be had: do it all here */
+    if (!*batch && ldg_batch_begin(j->l, batch, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+        goto out;
+    }
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t first = c * BATCH_CHUNK, n = chunk_len(j, c);
+        pthread_mutex_lock(&j->mu);
+        while (atomic_load(&j->done[c]) < n && j->bad >= first + n)
+            pthread_cond_wait(&j->cv, &j->mu);
+        bool bad = j->bad < first + n;
+        pthread_mutex_unlock(&j->mu);
+        if (bad) {
+            /* Wait for every earlier line, so the first bad one in line order is reported. */
+            for (size_t e = 0; e <= c; e++) {
+                pthread_mutex_lock(&j->mu);
+                while (atomic_load(&j->done[e]) < chunk_len(j, e))
+                    pthread_cond_wait(&j->cv, &j->mu);
+                pthread_mutex_unlock(&j->mu);
+            }
+            rc = tool_error(j->bad_rc, "%s", j->bad_msg);
+            goto out;
+        }
+        if (ldg_batch_add(*batch, w->sv + first, n, w->out + first, &err) != LDG_OK) {
+            rc = batch_refusal(j, &err);
+            goto out;
+        }
+    }
+out:
+    atomic_store(&j->stop, true);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    free((void *)j->done);
+    j->done = NULL;
+    return rc;
 }
 
 static int
 append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
 {
-    char *text;
-    size_t len;
-    int rc = tool_read_file(o->batch, BATCH_MAX, &text, &len);
+    lreader r;
+    int rc = lr_open(&r, o->batch, LDG_INPUT_LINE_MAX, BATCH_MAX);
     if (rc != EXIT_OK)
         return rc;
-    bjob j = {.l = l, .k = k, .src = strcmp(o->batch, "-") == 0 ? "stdin" : o->batch};
-    ldg_appended *out = NULL;
+    bjob j = {.l = l, .k = k, .src = r.src};
     ldg_batch *batch = NULL;
     ldg_err err;
-    pthread_t th[256];
-    unsigned started = 0;
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stop, false);
+    bwin *wins = NULL, **tail = &wins;
+    size_t total = 0;
+    char *text = malloc(BATCH_WIN_BYTES);
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.cv, NULL);
-    if ((rc = split_lines(&j, text, len)) != EXIT_OK)
-        goto out;
-    size_t nchunks = (j.n + BATCH_CHUNK - 1) / BATCH_CHUNK;
-    j.sv = calloc(j.n, sizeof *j.sv);
-    j.done = calloc(nchunks, sizeof *j.done);
-    out = malloc(j.n * sizeof *out);
-    if (!j.sv || !j.done || !out) {
+    atomic_init(&j.next, 0);
+    atomic_init(&j.stop, false);
+    j.line = malloc(BATCH_WIN_LINES * sizeof *j.line);
+    j.len = malloc(BATCH_WIN_LINES * sizeof *j.len);
+    j.lineno = malloc(BATCH_WIN_LINES * sizeof *j.lineno);
+    if (!text || !j.line || !j.len || !j.lineno) {
         rc = tool_error(EXIT_OPER, "out of memory");
         goto out;
     }
-    j.bad = j.n;
     if ((rc = tool_bind(l, &j.bind, true, j.origin)) != EXIT_OK)
         goto out;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned jobs = o->jobs ? o->jobs : ncpu > 0 ? (unsigned)ncpu : 1;
-    for (unsigned t = 0; t < jobs && t < 256 && t < j.n; t++)
-        if (pthread_create(&th[started], NULL, batch_worker, &j) == 0)
-            started++;
-    if (started == 0)
-        batch_worker(&j); /* no threads to be had: do it all here */
-    if (ldg_batch_begin(l, &batch, &err) != LDG_OK) {
-        rc = tool_fail(&err);
+    const char *p = NULL;
+    size_t ll = 0;
+    bool pending = false; /* p, ll: a line read that did not fit in the last window */
+    for (int more = 1; more > 0;) {
+        size_t used = 0;
+        j.n = 0;
+        while (j.n < BATCH_WIN_LINES) {
+            if (!pending && (more = lr_next(&r, &p, &ll)) <= 0)
+                break;
+            pending = false;
+            if (blank_line(p, ll))
+                continue;
+            if (ll > BATCH_WIN_BYTES - used) {
+                pending = true;
+                break;
+            }
+            memcpy(text + used, p, ll);
+            j.line[j.n] = text + used;
+            j.len[j.n] = ll;
+            j.lineno[j.n++] = r.lineno;
+            used += ll;
+        }
+        if (j.n) {
+            bwin *w = calloc(1, sizeof *w);
+            if (!w) {
+                rc = tool_error(EXIT_OPER, "out of memory");
+                goto out;
+            }
+            *tail = w;
+            tail = &w->next;
+            j.base = total;
+            total += j.n;
+            if ((rc = batch_window(&j, w, jobs, &batch)) != EXIT_OK)
+                goto out;
+        }
+    }
+    if (r.rc) {
+        rc = tool_error(r.rc, "%s", r.msg);
         goto out;
     }
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t first = c * BATCH_CHUNK, n = chunk_len(&j, c);
-        pthread_mutex_lock(&j.mu);
-        while (atomic_load(&j.done[c]) < n && j.bad >= first + n)
-            pthread_cond_wait(&j.cv, &j.mu);
-        bool bad = j.bad < first + n;
-        pthread_mutex_unlock(&j.mu);
-        if (bad) {
-            /* Wait for every earlier line, so the first bad one in line order is reported. */
-            for (size_t e = 0; e <= c; e++) {
-                pthread_mutex_lock(&j.mu);
-                while (atomic_load(&j.done[e]) < chunk_len(&j, e))
-                    pthread_cond_wait(&j.cv, &j.mu);
-                pthread_mutex_unlock(&j.mu);
-            }
-            rc = tool_error(j.bad_rc, "%s", j.bad_msg);
-            goto out;
-        }
-        if (ldg_batch_add(batch, j.sv + first, n, out + first, &err) != LDG_OK) {
-            rc = batch_refusal(&j, &err);
-            goto out;
-        }
+    if (total == 0) {
+        rc = tool_usage("%s: no records", j.src);
+        goto out;
     }
     ldg_batch *b = batch;
     batch = NULL;
@@ -371,22 +559,24 @@ append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
         rc = tool_fail(&err);
         goto out;
     }
-    print_appended(out, j.n);
+    for (bwin *w = wins; w; w = w->next)
+        print_appended(w->out, w->n);
 out:
-    atomic_store(&j.stop, true);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(th[t], NULL);
     ldg_batch_abort(batch);
-    if (j.sv)
-        for (size_t i = 0; i < j.n; i++)
-            ldg_signed_free(j.sv[i]);
-    free(j.sv);
-    free((void *)j.done);
+    while (wins) {
+        bwin *w = wins;
+        wins = w->next;
+        for (size_t i = 0; w->sv && i < w->n; i++)
+            ldg_signed_free(w->sv[i]);
+        free(w->sv);
+        free(w->out);
+        free(w);
+    }
     free(j.line);
     free(j.len);
     free(j.lineno);
-    free(out);
     free(text);
+    lr_close(&r);
     pthread_cond_destroy(&j.cv);
     pthread_mutex_destroy(&j.mu);
     return rc;
@@ -397,40 +587,41 @@ out:
 static int
 append_signed(const opts *o, ldg_ledger *l)
 {
-    char *text;
-    size_t len;
-    int rc = tool_read_file(o->signedf, BATCH_MAX, &text, &len);
+    lreader r;
+    int rc = lr_open(&r, o->signedf, LDG_SIGNED_LINE_MAX, BATCH_MAX);
     if (rc != EXIT_OK)
         return rc;
-    const char *src = strcmp(o->signedf, "-") == 0 ? "stdin" : o->signedf;
-    size_t cap = 64, n = 0, lineno = 0;
+    const char *src = r.src;
+    size_t cap = 64, n = 0;
     ldg_signed **sv = calloc(cap, sizeof *sv);
     ldg_appended *out = NULL;
     ldg_err err;
-    for (char *p = text; sv && p < text + len;) {
-        char *nl = memchr(p, '\n', (size_t)(text + len - p));
-        size_t raw = nl ? (size_t)(nl - p) : (size_t)(text + len - p), ll = raw;
-        lineno++;
+    const char *p;
+    size_t ll;
+    int more;
+    while (sv && (more = lr_next(&r, &p, &ll)) > 0) {
         if (ll && p[ll - 1] == '\r')
             ll--;
-        if (ll) {
-            if (n == cap) {
-                ldg_signed **ns = realloc(sv, 2 * cap * sizeof *sv);
-                if (!ns) {
-                    rc = tool_error(EXIT_OPER, "out of memory");
-                    goto out;
-                }
-                sv = ns;
-                cap *= 2;
-            }
-            if (ldg_signed_from_line(p, ll, &sv[n], &err) != LDG_OK) {
-                rc = tool_error(tool_exit_code(err.status), "%s: line %zu: %s", src, lineno,
-                                err.msg);
+        if (!ll)
+            continue;
+        if (n == cap) {
+            ldg_signed **ns = realloc(sv, 2 * cap * sizeof *sv);
+            if (!ns) {
+                rc = tool_error(EXIT_OPER, "out of memory");
                 goto out;
             }
-            n++;
+            sv = ns;
+            cap *= 2;
         }
-        p += raw + 1;
+        if (ldg_signed_from_line(p, ll, &sv[n], &err) != LDG_OK) {
+            rc = tool_error(tool_exit_code(err.status), "%s: line %zu: %s", src, r.lineno, err.msg);
+            goto out;
+        }
+        n++;
+    }
+    if (sv && more < 0) {
+        rc = tool_error(r.rc, "%s", r.msg);
+        goto out;
     }
     if (!sv) {
         rc = tool_error(EXIT_OPER, "out of memory");
@@ -455,7 +646,7 @@ out:
         ldg_signed_free(sv[i]);
     free(sv);
     free(out);
-    free(text);
+    lr_close(&r);
     return rc;
 }
 

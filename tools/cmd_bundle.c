@@ -1,7 +1,7 @@
 /*
  * cmd_bundle.c - `ldg verify-bundle`: checks an evidence bundle offline,
  * without the ledger (spec/export.md [EXP-8]).  The file is mapped, not
- * read into memory.
+ * read into memory, and refused unread beyond LDG_BUNDLE_MAX [EXP-9].
  */
 #include "tool.h"
 
@@ -76,6 +76,12 @@ cmd_verify_bundle(int argc, char **argv)
             close(fd);
         free(line);
         return tool_usage("%s: %s", path, fd < 0 ? strerror(e) : "not a regular file");
+    }
+    if ((uint64_t)st.st_size > LDG_BUNDLE_MAX) { /* refused before a byte of it is read */
+        close(fd);
+        free(line);
+        return tool_usage("%s: %llu bytes, larger than a bundle may be (%zu)", path,
+                          (unsigned long long)st.st_size, LDG_BUNDLE_MAX);
     }
     void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close(fd);

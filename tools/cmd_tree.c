@@ -269,6 +269,15 @@ cmd_proof(int argc, char **argv)
 
 /* ------------------------------------------------------- verify-proof -- */
 
+/*
+ * What verify-proof reads, capped before it is parsed (spec/format.md
+ * Limits): a proof is at most about 92 KB (an entry in base64, 64 hashes, a
+ * checkpoint note), a leaf file one entry, a checkpoint a short note.
+ */
+#define PROOF_FILE_MAX (256u * 1024u)
+#define LEAF_FILE_MAX (64u * 1024u + 256u)
+#define NOTE_FILE_MAX 65536u
+
 static void
 leaf_hash_of(const uint8_t *p, size_t n, uint8_t out[LDG_HASH_BYTES])
 {
@@ -311,11 +320,11 @@ cmd_verify_proof(int argc, char **argv)
     ldg_err err;
     if (ldg_vkey_read(trust, name, pub, &err) != LDG_OK)
         return tool_fail(&err);
-    if ((rc = tool_read_file(pos[0], 1u << 22, &text, &len)) != EXIT_OK)
+    if ((rc = tool_read_file(pos[0], PROOF_FILE_MAX, &text, &len)) != EXIT_OK)
         return rc;
-    if (leaf_file && (rc = tool_read_file(leaf_file, 1u << 22, &leaf, &leaf_len)) != EXIT_OK)
+    if (leaf_file && (rc = tool_read_file(leaf_file, LEAF_FILE_MAX, &leaf, &leaf_len)) != EXIT_OK)
         goto out;
-    if (cp_file && (rc = tool_read_file(cp_file, 65536, &cptext, &cplen)) != EXIT_OK)
+    if (cp_file && (rc = tool_read_file(cp_file, NOTE_FILE_MAX, &cptext, &cplen)) != EXIT_OK)
         goto out;
     if (strncmp(text, "c2sp.org/tlog-proof@v1\n", 23) == 0) {
         ldg_tlog_proof p;
