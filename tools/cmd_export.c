@@ -832,6 +832,23 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
     em_s(me, "]}\n");
     char hex[65];
     long mlen = em_flush(me) && fflush(mf) == 0 ? ftell(mf) : -1;
+    /* [EXP-9] never write a bundle its verifier refuses unread: too many records or bytes */
+    uint64_t total = (uint64_t)(mlen > 0 ? mlen : 0) + 3 * 512 + 65536 + 1024;
+    for (size_t i = 0; i < nman; i++)
+        total += 512 + (man[i].size + 511) / 512 * 512;
+    if (mlen > (long)LDG_MANIFEST_MAX || total > LDG_BUNDLE_MAX) {
+        fclose(mf);
+        free(me);
+        return tool_error(EXIT_USAGE,
+                          "--format bundle: the bundle would hold %s (%llu bytes), more than a "
+                          "verifier reads (a manifest of %u bytes, a bundle of %zu): narrow the "
+                          "export with --seq, --since/--until or --study",
+                          mlen > (long)LDG_MANIFEST_MAX ? "a manifest too long for its records"
+                                                        : "too many bytes",
+                          (unsigned long long)(mlen > (long)LDG_MANIFEST_MAX ? (uint64_t)mlen
+                                                                             : total),
+                          LDG_MANIFEST_MAX, LDG_BUNDLE_MAX);
+    }
     ok = mlen >= 0 &&
          tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex);
     /* the log key vouches only for an export in which everything checked [EXP-8] */
