@@ -310,7 +310,8 @@ check_manifest(bstate *b)
         b->listed[i] = (uint64_t)json_integer_value(f);
     }
     if (ok) {
-        qsort(b->listed, b->nlisted, sizeof *b->listed, cmp_u64);
+        if (b->nlisted) /* qsort of NULL, even of none, is undefined */
+            qsort(b->listed, b->nlisted, sizeof *b->listed, cmp_u64);
         for (i = 1; i < b->nlisted; i++)
             if (b->listed[i] == b->listed[i - 1])
                 finding(b, LDG_FINDING_FAIL, b->listed[i], "manifest",

@@ -832,7 +832,8 @@ ldg_keys_each(ldg_ledger *l, ldg_key_fn fn, void *ctx, ldg_err *err)
     if (s != LDG_E_NOTFOUND)
         goto out;
     s = LDG_OK;
-    qsort(refs, n, sizeof *refs, keyref_cmp);
+    if (n) /* qsort of NULL, even of none, is undefined */
+        qsort(refs, n, sizeof *refs, keyref_cmp);
     for (size_t i = 0; i < n; i++) {
         ldg_keyinfo ki;
         if ((s = lookup_key(t, refs[i].pub, &ki, err)) != LDG_OK)

@@ -1463,7 +1463,8 @@ collect_wants(vstate *v, uint64_t total)
         unsigned b = filter_bit(v->wants[i].key);
         v->filter[b / 64] |= UINT64_C(1) << (b % 64);
     }
-    qsort(v->wants, v->nwants, sizeof *v->wants, want_cmp);
+    if (v->nwants) /* qsort of NULL, even of none, is undefined */
+        qsort(v->wants, v->nwants, sizeof *v->wants, want_cmp);
     v->fast = true;
     return LDG_OK;
 }

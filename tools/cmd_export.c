@@ -839,15 +839,15 @@ write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_me
     if (mlen > (long)LDG_MANIFEST_MAX || total > LDG_BUNDLE_MAX) {
         fclose(mf);
         free(me);
-        return tool_error(EXIT_USAGE,
-                          "--format bundle: the bundle would hold %s (%llu bytes), more than a "
-                          "verifier reads (a manifest of %u bytes, a bundle of %zu): narrow the "
-                          "export with --seq, --since/--until or --study",
-                          mlen > (long)LDG_MANIFEST_MAX ? "a manifest too long for its records"
-                                                        : "too many bytes",
-                          (unsigned long long)(mlen > (long)LDG_MANIFEST_MAX ? (uint64_t)mlen
-                                                                             : total),
-                          LDG_MANIFEST_MAX, LDG_BUNDLE_MAX);
+        return tool_error(
+            EXIT_USAGE,
+            "--format bundle: the bundle would hold %s (%llu bytes), more than a "
+            "verifier reads (a manifest of %u bytes, a bundle of %zu): narrow the "
+            "export with --seq, --since/--until or --study",
+            mlen > (long)LDG_MANIFEST_MAX ? "a manifest too long for its records"
+                                          : "too many bytes",
+            (unsigned long long)(mlen > (long)LDG_MANIFEST_MAX ? (uint64_t)mlen : total),
+            LDG_MANIFEST_MAX, LDG_BUNDLE_MAX);
     }
     ok = mlen >= 0 &&
          tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex);

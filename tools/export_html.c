@@ -393,7 +393,8 @@ html_row(html_ctx *h, emit *e, const ldg_record *r, uint64_t proven)
                 em_s(e, "</div>");
             }
     if (!h->corr_sorted) {
-        qsort(h->corr, h->ncorr, sizeof *h->corr, corr_cmp);
+        if (h->ncorr) /* qsort of NULL, even of none, is undefined */
+            qsort(h->corr, h->ncorr, sizeof *h->corr, corr_cmp);
         h->corr_sorted = true;
     }
     size_t lo = 0, hi = h->ncorr;
