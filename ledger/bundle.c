@@ -323,21 +323,6 @@ check_manifest(bstate *b)
 
 /* ---------------------------------------------- manifest.sig [EXP-8] -- */
 
-/* Standard base64 of exactly `want` bytes, in its one canonical spelling. */
-static bool
-b64_exact(const char *p, size_t n, uint8_t *out, size_t want)
-{
-    size_t got;
-    const char *end;
-    char again[128];
-    if (n >= sizeof again ||
-        sodium_base642bin(out, want, p, n, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        end != p + n || got != want)
-        return false;
-    sodium_bin2base64(again, sizeof again, out, want, sodium_base64_VARIANT_ORIGINAL);
-    return strlen(again) == n && memcmp(again, p, n) == 0;
-}
-
 static int
 member_index(const char *p, size_t n)
 {
@@ -431,7 +416,7 @@ check_note(bstate *b, const char *logname, const uint8_t logpub[LDG_PUB_BYTES])
         char name[LDG_NAME_MAX + 1];
         if (ll <= pl || memcmp(p, SIG_PREFIX, pl) != 0 || !nl || nl > LDG_NAME_MAX ||
             memchr(p + pl, '+', nl) ||
-            !b64_exact(sp + 1, (size_t)(eol - sp - 1), blob, sizeof blob)) {
+            !ldgi_b64_exact(sp + 1, (size_t)(eol - sp - 1), blob, sizeof blob)) {
             ok = false;
             break;
         }
@@ -484,7 +469,7 @@ check_note(bstate *b, const char *logname, const uint8_t logpub[LDG_PUB_BYTES])
         int k = sp ? member_index(sp + 1, (size_t)(eol - sp - 1)) : -1;
         uint8_t h[LDG_HASH_BYTES];
         if (k < 0 || k == M_SIG || b->m[k].signed_ ||
-            !b64_exact(p, (size_t)(sp - p), h, sizeof h)) {
+            !ldgi_b64_exact(p, (size_t)(sp - p), h, sizeof h)) {
             finding(b, LDG_FINDING_FAIL, UINT64_MAX, "manifest.sig",
                     "manifest.sig names a file twice, or one a bundle cannot have");
             return;
@@ -653,11 +638,7 @@ static ldg_status
 env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err *err)
 {
     (void)err;
-    ldgi_regslot *k = ldgi_registry_find(&((bstate *)ctx)->reg, pub, false);
-    if (!k)
-        return LDG_E_NOTFOUND;
-    *ks = k->ks;
-    return LDG_OK;
+    return ldgi_registry_get(&((bstate *)ctx)->reg, pub, ks);
 }
 
 /* The trusted log key and the checkpoint's origin stand for the ledger's genesis. */

@@ -310,8 +310,8 @@ parse_u64_strict(const char *p, size_t n, uint64_t *v)
     return true;
 }
 
-static bool
-b64_exact(const char *p, size_t n, uint8_t *out, size_t want)
+bool
+ldgi_b64_exact(const char *p, size_t n, uint8_t *out, size_t want)
 {
     size_t got;
     const char *end;
@@ -352,7 +352,7 @@ ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
                *e3 = l3 ? memchr(l3, '\n', (size_t)(note + tl - l3)) : NULL;
     if (!e1 || !e2 || !e3 || e1 == l1 || (size_t)(e1 - l1) > LDG_TEXT_MAX ||
         !parse_u64_strict(l2, (size_t)(e2 - l2), &out->size) ||
-        !b64_exact(l3, (size_t)(e3 - l3), out->root, LDG_HASH_BYTES))
+        !ldgi_b64_exact(l3, (size_t)(e3 - l3), out->root, LDG_HASH_BYTES))
         return ldgi_fail(err, LDG_E_INPUT,
                          "checkpoint: expected origin, decimal size and base64 root lines");
     memcpy(out->origin, l1, (size_t)(e1 - l1));
@@ -396,7 +396,7 @@ ldg_checkpoint_parse(const char *note, size_t len, const char *key_name,
             memcpy(sig, any, sizeof sig);
             found = true;
             good &=
-                b64_exact(b, bl, sig, sizeof sig) &&
+                ldgi_b64_exact(b, bl, sig, sizeof sig) &&
                 crypto_sign_ed25519_verify_detached(sig + 4, (const uint8_t *)note, tl, pub) == 0;
         }
         p = eol + 1;
@@ -535,7 +535,7 @@ ldg_tlog_proof_parse(const char *text, size_t len, ldg_tlog_proof *out, ldg_err 
     while (p < end && *p != '\n') {
         eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol || out->nhashes == LDG_PROOF_MAX ||
-            !b64_exact(p, (size_t)(eol - p), out->hashes[out->nhashes], LDG_HASH_BYTES)) {
+            !ldgi_b64_exact(p, (size_t)(eol - p), out->hashes[out->nhashes], LDG_HASH_BYTES)) {
             ldg_tlog_proof_clear(out);
             return ldgi_fail(err, LDG_E_INPUT, "tlog-proof: a proof line is not a base64 hash");
         }
@@ -670,7 +670,7 @@ ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
         uint8_t sig[4 + 8 + 64];
         if ((size_t)(eol - p) > pl + nl + 1 && memcmp(p, SIG_PREFIX, pl) == 0 &&
             memcmp(p + pl, name, nl) == 0 && p[pl + nl] == ' ' &&
-            b64_exact(p + pl + nl + 1, (size_t)(eol - p) - pl - nl - 1, sig, sizeof sig) &&
+            ldgi_b64_exact(p + pl + nl + 1, (size_t)(eol - p) - pl - nl - 1, sig, sizeof sig) &&
             memcmp(sig, id, 4) == 0) {
             uint64_t ts = ldgi_rd64(sig + 4);
             size_t ml;

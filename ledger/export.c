@@ -267,20 +267,6 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     return s;
 }
 
-struct each_ctx {
-    ldg_record_fn fn;
-    void *ctx;
-};
-
-static int
-each_take(void *ctx, ldg_record *r)
-{
-    struct each_ctx *e = ctx;
-    int stop = e->fn(e->ctx, r);
-    ldg_record_free(r);
-    return stop;
-}
-
 ldg_status
 ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ldg_err *err)
 {
@@ -294,13 +280,13 @@ ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx
     uint64_t size;
     uint8_t head[LDG_HASH_BYTES], roots[2][LDG_HASH_BYTES];
     static const uint64_t no_roots[2] = {0, 0};
-    struct each_ctx e = {fn, ctx};
+    ldgi_each_ctx e = {fn, ctx};
     ldgi_reg *reg = ldgi_reg_new();
     if (!reg)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (s == LDG_OK && (s = ldgi_head(t, &size, head, NULL, err)) == LDG_OK &&
         (s = heads(l, t, no_roots, roots, reg, replay_size(f, size), err)) == LDG_OK)
-        s = ldgi_log_iter(t, f, reg, each_take, &e, err);
+        s = ldgi_log_iter(t, f, reg, ldgi_each_take, &e, err);
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);
     return s;

@@ -71,6 +71,12 @@ const ldg_keyinfo *ldgi_reg_at(const ldgi_reg *g, size_t i); /* in order of regi
  */
 ldg_status ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take,
                          void *ctx, ldg_err *err);
+/* An ldgi_take_fn that hands each record to a public ldg_record_fn, then frees it. */
+typedef struct ldgi_each_ctx {
+    ldg_record_fn fn;
+    void *ctx;
+} ldgi_each_ctx;
+int ldgi_each_take(void *ctx, ldg_record *r);
 
 /* --- SHA-256 (sha256.c): x86 SHA extensions where present, else libsodium --- */
 typedef struct ldgi_sha256_ctx {
@@ -346,6 +352,8 @@ typedef struct ldgi_registry {
 } ldgi_registry;
 /* The slot of pub; with insert, a new zeroed one if absent (NULL: out of memory). */
 ldgi_regslot *ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert);
+/* A key's state in the registry: LDG_OK with *ks, or LDG_E_NOTFOUND (an engine's key view). */
+ldg_status ldgi_registry_get(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks);
 void ldgi_registry_free(ldgi_registry *r);
 
 /*
@@ -441,6 +449,9 @@ ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], 
 ldg_status ldgi_genesis(ldgi_txn *t, ldgi_str *origin, uint8_t logkey[LDG_PUB_BYTES], ldg_err *err);
 /* Leaf hash of entry seq within t, hashed from the stored bytes. */
 ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err);
+
+/* Standard base64 of exactly `want` bytes, in its one canonical spelling (checkpoint.c). */
+bool ldgi_b64_exact(const char *p, size_t n, uint8_t *out, size_t want);
 
 /* Appends inside an open write transaction (append.c); genesis allowed only when allow_genesis. */
 /* base: items already appended in this transaction (for messages and err->index). */

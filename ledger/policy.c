@@ -298,6 +298,16 @@ ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool inse
     return &r->slot[h];
 }
 
+ldg_status
+ldgi_registry_get(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks)
+{
+    ldgi_regslot *k = ldgi_registry_find(r, pub, false);
+    if (!k)
+        return LDG_E_NOTFOUND;
+    *ks = k->ks;
+    return LDG_OK;
+}
+
 void
 ldgi_registry_free(ldgi_registry *r)
 {

@@ -757,15 +757,10 @@ done:
     return s;
 }
 
-struct each_ctx {
-    ldg_record_fn fn;
-    void *ctx;
-};
-
-static int
-each_take(void *ctx, ldg_record *r)
+int
+ldgi_each_take(void *ctx, ldg_record *r)
 {
-    struct each_ctx *e = ctx;
+    ldgi_each_ctx *e = ctx;
     int stop = e->fn(e->ctx, r);
     ldg_record_free(r);
     return stop;
@@ -778,8 +773,8 @@ ldg_log_each(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ld
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    struct each_ctx e = {fn, ctx};
-    s = ldgi_log_iter(t, f, NULL, each_take, &e, err);
+    ldgi_each_ctx e = {fn, ctx};
+    s = ldgi_log_iter(t, f, NULL, ldgi_each_take, &e, err);
     ldgi_txn_abort(t);
     return s;
 }

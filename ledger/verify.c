@@ -486,11 +486,7 @@ static ldg_status
 env_key(void *ctx, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks, ldg_err *err)
 {
     (void)err;
-    ldgi_regslot *k = ldgi_registry_find(&((vstate *)ctx)->reg, pub, false);
-    if (!k)
-        return LDG_E_NOTFOUND;
-    *ks = k->ks;
-    return LDG_OK;
+    return ldgi_registry_get(&((vstate *)ctx)->reg, pub, ks);
 }
 
 static ldg_status
