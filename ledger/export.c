@@ -267,6 +267,35 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     return s;
 }
 
+/*
+ * A read snapshot, its size and an empty registry for ldg_log_replayed and
+ * ldg_keys_replayed.  On failure *t and *reg may be NULL or live: the
+ * caller aborts and frees both (each accepts NULL).
+ */
+static ldg_status
+replay_begin(ldg_ledger *l, ldgi_txn **t, ldgi_reg **reg, uint64_t *size, ldg_err *err)
+{
+    uint8_t head[LDG_HASH_BYTES];
+    *reg = NULL;
+    ldg_status s = ldgi_txn_begin(l, false, t, err);
+    if (s != LDG_OK) {
+        *t = NULL;
+        return s;
+    }
+    if (!(*reg = ldgi_reg_new()))
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    return ldgi_head(*t, size, head, NULL, err);
+}
+
+/* The key records of the first `upto` entries, replayed into reg (no tree heads wanted). */
+static ldg_status
+replay_keys(ldg_ledger *l, ldgi_txn *t, ldgi_reg *reg, uint64_t upto, ldg_err *err)
+{
+    static const uint64_t no_roots[2] = {0, 0};
+    uint8_t roots[2][LDG_HASH_BYTES];
+    return heads(l, t, no_roots, roots, reg, upto, err);
+}
+
 ldg_status
 ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx, ldg_err *err)
 {
@@ -274,18 +303,11 @@ ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx
     if (!f)
         f = &none;
     ldgi_txn *t;
-    ldg_status s = ldgi_txn_begin(l, false, &t, err);
-    if (s != LDG_OK)
-        return s;
+    ldgi_reg *reg;
     uint64_t size;
-    uint8_t head[LDG_HASH_BYTES], roots[2][LDG_HASH_BYTES];
-    static const uint64_t no_roots[2] = {0, 0};
+    ldg_status s = replay_begin(l, &t, &reg, &size, err);
     ldgi_each_ctx e = {fn, ctx};
-    ldgi_reg *reg = ldgi_reg_new();
-    if (!reg)
-        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    if (s == LDG_OK && (s = ldgi_head(t, &size, head, NULL, err)) == LDG_OK &&
-        (s = heads(l, t, no_roots, roots, reg, replay_size(f, size), err)) == LDG_OK)
+    if (s == LDG_OK && (s = replay_keys(l, t, reg, replay_size(f, size), err)) == LDG_OK)
         s = ldgi_log_iter(t, f, reg, ldgi_each_take, &e, err);
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);
@@ -296,17 +318,10 @@ ldg_status
 ldg_keys_replayed(ldg_ledger *l, uint64_t upto, ldg_key_fn fn, void *ctx, ldg_err *err)
 {
     ldgi_txn *t;
-    ldg_status s = ldgi_txn_begin(l, false, &t, err);
-    if (s != LDG_OK)
-        return s;
+    ldgi_reg *reg;
     uint64_t size;
-    uint8_t head[LDG_HASH_BYTES], roots[2][LDG_HASH_BYTES];
-    static const uint64_t no_roots[2] = {0, 0};
-    ldgi_reg *reg = ldgi_reg_new();
-    if (!reg)
-        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    if (s == LDG_OK && (s = ldgi_head(t, &size, head, NULL, err)) == LDG_OK &&
-        (s = heads(l, t, no_roots, roots, reg, upto < size ? upto : size, err)) == LDG_OK) {
+    ldg_status s = replay_begin(l, &t, &reg, &size, err);
+    if (s == LDG_OK && (s = replay_keys(l, t, reg, upto < size ? upto : size, err)) == LDG_OK) {
         ldgi_txn_abort(t); /* the registry is a copy: the snapshot is not needed any more */
         t = NULL;
         for (size_t i = 0; i < ldgi_reg_count(reg); i++)
