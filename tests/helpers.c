@@ -11,6 +11,7 @@
 #include <lmdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,33 @@ drain(int fd)
     return buf;
 }
 
+/* In a forked child: stdin from in, stdout and stderr to files, cwd dir, then exec ldg. */
+static void
+exec_ldg(const char *dir, int in, const char *outp, const char *errp, const char *const argv[])
+{
+    int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    if (chdir(dir) != 0)
+        _exit(127);
+    char ledger[600];
+    snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+    setenv("LDG_LEDGER", ledger, 1);
+    if (!getenv("LDG_TEST_KEEP_PASSFILE"))
+        unsetenv("LDG_PASSPHRASE_FILE");
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **av = calloc(n + 2, sizeof *av);
+    av[0] = (char *)run_bin();
+    for (size_t i = 0; i < n; i++)
+        av[i + 1] = (char *)argv[i];
+    execv(av[0], av);
+    _exit(127);
+}
+
 run_result
 ldg_run(const char *dir, const char *stdin_text, const char *const argv[])
 {
@@ -134,30 +162,8 @@ ldg_run(const char *dir, const char *stdin_text, const char *const argv[])
         write_file(dir, ".stdin", stdin_text);
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork");
-    if (pid == 0) {
-        int in = open(stdin_text ? inp : "/dev/null", O_RDONLY);
-        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        if (chdir(dir) != 0)
-            _exit(127);
-        char ledger[600];
-        snprintf(ledger, sizeof ledger, "%s/ledger", dir);
-        setenv("LDG_LEDGER", ledger, 1);
-        if (!getenv("LDG_TEST_KEEP_PASSFILE"))
-            unsetenv("LDG_PASSPHRASE_FILE");
-        size_t n = 0;
-        while (argv[n])
-            n++;
-        char **av = calloc(n + 2, sizeof *av);
-        av[0] = (char *)run_bin();
-        for (size_t i = 0; i < n; i++)
-            av[i + 1] = (char *)argv[i];
-        execv(av[0], av);
-        _exit(127);
-    }
+    if (pid == 0)
+        exec_ldg(dir, open(stdin_text ? inp : "/dev/null", O_RDONLY), outp, errp, argv);
     int st;
     waitpid(pid, &st, 0);
     run_result r;
@@ -193,30 +199,8 @@ ldg_run_fed(const char *dir, const char *const argv[], void (*feed)(int fd, void
     }
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork");
-    if (pid == 0) {
-        int in = feed ? p[0] : open("/dev/null", O_RDONLY);
-        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        if (chdir(dir) != 0)
-            _exit(127);
-        char ledger[600];
-        snprintf(ledger, sizeof ledger, "%s/ledger", dir);
-        setenv("LDG_LEDGER", ledger, 1);
-        if (!getenv("LDG_TEST_KEEP_PASSFILE"))
-            unsetenv("LDG_PASSPHRASE_FILE");
-        size_t n = 0;
-        while (argv[n])
-            n++;
-        char **av = calloc(n + 2, sizeof *av);
-        av[0] = (char *)run_bin();
-        for (size_t i = 0; i < n; i++)
-            av[i + 1] = (char *)argv[i];
-        execv(av[0], av);
-        _exit(127);
-    }
+    if (pid == 0)
+        exec_ldg(dir, feed ? p[0] : open("/dev/null", O_RDONLY), outp, errp, argv);
     if (feed)
         close(p[0]);
     int st;
@@ -491,4 +475,38 @@ spawn_sh(const char *dir, const char *script)
     }
     setpgid(pid, pid);
     return pid;
+}
+
+char *
+log_note_by_hand(const char *dir, unsigned long size, const char *root_b64)
+{
+    cr_assert_geq(sodium_init(), 0);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/log.key", dir);
+    char *kf = read_file(p, NULL);
+    cr_assert_not_null(kf);
+    char *sec = strstr(kf, "\nsecret: ");
+    cr_assert_not_null(sec, "an unencrypted key file");
+    uint8_t seed[32], pk[32], sk[64], sig[68], h[32];
+    size_t n;
+    cr_assert_eq(sodium_base642bin(seed, 32, sec + 9, 44, NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    free(kf);
+    /* the signed-note key hash [KEY-2]: SHA-256("log" || 0x0A || 0x01 || pub), 4 bytes */
+    uint8_t idmsg[37] = {'l', 'o', 'g', '\n', 0x01};
+    memcpy(idmsg + 5, pk, 32);
+    crypto_hash_sha256(h, idmsg, sizeof idmsg);
+    memcpy(sig, h, 4);
+    char text[256], b64[128];
+    int tl = snprintf(text, sizeof text, "test.example/ledger\n%lu\n%s\n", size, root_b64);
+    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl, sk);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(seed, sizeof seed);
+    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    char *note = malloc(512);
+    cr_assert_not_null(note);
+    snprintf(note, 512, "%s\n\xe2\x80\x94 log %s\n", text, b64);
+    return note;
 }

@@ -92,6 +92,14 @@ long append_record(const char *dir, const char *body, const char *const *args);
  */
 void make_trail(const char *dir);
 
+/*
+ * A checkpoint note [CKP-1] of origin test.example/ledger (make_ledger's),
+ * size and root (standard base64), signed by hand with the seed of the
+ * unencrypted dir/log.key [KEY-3], as a host holding the log key could
+ * sign one without ldg's checks.  malloc'd.
+ */
+char *log_note_by_hand(const char *dir, unsigned long size, const char *root_b64);
+
 /* The number of entries `ldg verify --json` reports (or -1). */
 long ledger_size(const char *dir);
 

@@ -886,20 +886,11 @@ Test(bundle, verify_bundle_applies_the_policy_verify_applies, .fini = tmp_cleanu
     /* the bundle the log key's holder makes of it: records 12, 13, 16; key records to 16 */
     uint8_t root[32];
     cr_assert_eq(ldg_tree_root(l, n, root, &err), LDG_OK);
-    char rb[64], text[256];
+    char rb[64];
     sodium_bin2base64(rb, sizeof rb, root, 32, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(text, sizeof text, "test.example/ledger\n%llu\n%s\n", (unsigned long long)n, rb);
+    char *note = log_note_by_hand(d, (unsigned long)n, rb);
     ldg_key *logk;
     cr_assert_eq(ldg_key_load(path_in(d, "log.key"), NULL, 0, &logk, &err), LDG_OK);
-    uint8_t sig[68], pk[32], idm[37] = {'l', 'o', 'g', '\n', 1}, hh[32];
-    ldg_key_public(logk, pk);
-    memcpy(idm + 5, pk, 32);
-    crypto_hash_sha256(hh, idm, sizeof idm);
-    memcpy(sig, hh, 4);
-    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, strlen(text), ldgi_key_sk(logk));
-    char sb64[128], *note = malloc(512);
-    sodium_bin2base64(sb64, sizeof sb64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(note, 512, "%s\n\xe2\x80\x94 log %s\n", text, sb64);
 
     tarball t = tar_load(path_in(d, "b.tar"));
     set(get(&t, "checkpoint.txt"), note);

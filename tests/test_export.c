@@ -615,40 +615,6 @@ Test(export, selects_the_actor_by_the_key_records_not_the_indexes_or_keys_db,
     free(t);
 }
 
-/*
- * A checkpoint note [CKP-1] signed by hand with the seed of the unencrypted
- * log key file [KEY-3], as a host holding the log key could (malloc'd).
- */
-static char *
-log_note_by_hand(const char *d, unsigned long size, const char *root)
-{
-    cr_assert_geq(sodium_init(), 0);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/log.key", d);
-    char *kf = read_file(p, NULL);
-    cr_assert_not_null(kf);
-    char *sec = strstr(kf, "\nsecret: ");
-    cr_assert_not_null(sec);
-    uint8_t seed[32], pk[32], sk[64], sig[68], h[32];
-    size_t n;
-    cr_assert_eq(sodium_base642bin(seed, 32, sec + 9, 44, NULL, &n, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL),
-                 0);
-    crypto_sign_seed_keypair(pk, sk, seed);
-    free(kf);
-    uint8_t idmsg[37] = {'l', 'o', 'g', '\n', 0x01};
-    memcpy(idmsg + 5, pk, 32);
-    crypto_hash_sha256(h, idmsg, sizeof idmsg);
-    memcpy(sig, h, 4);
-    char text[256], b64[128];
-    int tl = snprintf(text, sizeof text, "test.example/ledger\n%lu\n%s\n", size, root);
-    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl, sk);
-    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-    char *note = malloc(512);
-    snprintf(note, 512, "%s\n\xe2\x80\x94 log %s\n", text, b64);
-    return note;
-}
-
 Test(export, key_status_comes_from_the_key_records_not_the_keys_db, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();

@@ -294,30 +294,9 @@ recomputed_root(const char *d)
 static void
 log_sign_by_hand(const char *d, const char *name, unsigned long size, const char *root)
 {
-    cr_assert_geq(sodium_init(), 0);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/log.key", d);
-    char *kf = read_file(p, NULL);
-    cr_assert_not_null(kf);
-    char *sec = strstr(kf, "\nsecret: ");
-    cr_assert_not_null(sec);
-    sec += 9;
-    uint8_t seed[32], pk[32], sk[64], sig[68];
-    size_t n;
-    cr_assert_eq(
-        sodium_base642bin(seed, 32, sec, 44, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
-    crypto_sign_seed_keypair(pk, sk, seed);
-    free(kf);
-    uint8_t idmsg[4 + 1 + 1 + 32] = {'l', 'o', 'g', '\n', 0x01}, h[32];
-    memcpy(idmsg + 5, pk, 32);
-    crypto_hash_sha256(h, idmsg, 37);
-    memcpy(sig, h, 4);
-    char text[256], b64[128], note[512];
-    int tl = snprintf(text, sizeof text, "test.example/ledger\n%lu\n%s\n", size, root);
-    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, (size_t)tl, sk);
-    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(note, sizeof note, "%s\n\xe2\x80\x94 log %s\n", text, b64);
+    char *note = log_note_by_hand(d, size, root);
     write_file(d, name, note);
+    free(note);
 }
 
 static void
