@@ -557,6 +557,15 @@ typedef struct ldg_record {
     ldg_keyinfo signer; /* the actor as registered in the ledger */
     int sig_state;      /* LDG_SIG_*: set by ldg_log_checked, UNCHECKED elsewhere */
     uint64_t erased_by; /* LDG_BODY_ERASED: seq of the erasure record; else UINT64_MAX */
+    /*
+     * The communication plan in force at this record [PLAN-3]: the seq of the
+     * latest plan record of its study before it (UINT64_MAX: none, or not
+     * looked up), and that plan's claimed-time tolerance (LDG_TOLERANCE_DEFAULT_NS
+     * without one).  Set by the export walk; a single ldg_record_get leaves the
+     * defaults.
+     */
+    uint64_t plan_seq;
+    int64_t tolerance_ns;
 } ldg_record;
 
 #define LDG_SIG_UNCHECKED 0
@@ -767,6 +776,82 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_sign(const char *origin,
 /* ----------------------------------------------------------- utilities -- */
 
 /* Parses ISO 8601 "YYYY-MM-DD[THH:MM[:SS[.fffffffff]]](Z|+HH:MM|-HH:MM)"; date-only is UTC. */
+/* ------------------------------------ body fields and the communication plan -- */
+
+/*
+ * [KIND-1] The body fields ldg understands, per kind (spec/format.md, "Record
+ * kinds"): when a known field is present it must have its documented type
+ * and form.  Unknown fields are free.  LDG_E_INPUT names the field and why.
+ * Append and sign call it; a verifier does not (a body may be withheld).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_body_fields_check(const char *kind, const char *body,
+                                                          size_t len, ldg_err *err);
+
+#define LDG_TOLERANCE_DEFAULT_NS (24LL * 3600 * 1000000000) /* claimed-time tolerance, no plan */
+#define LDG_GAP_DEFAULT_NS (14LL * 86400 * 1000000000)      /* a study's quiet spell, no plan */
+
+/* A plan record's body, parsed [PLAN-2]; every string owned by the plan. */
+typedef struct ldg_plan_member {
+    char *name, *org; /* printed name and organisation, as in the key records */
+} ldg_plan_member;
+typedef struct ldg_plan_level {
+    char *id, *name; /* "operational", "Operational team" */
+    size_t nmembers;
+    ldg_plan_member *members;
+} ldg_plan_level;
+typedef struct ldg_plan_rule {
+    char *kind;     /* a record kind that expects a response */
+    char *priority; /* NULL: any priority */
+    char *level;    /* NULL: any level */
+    char *respond;  /* "other" (a party other than the asker's), "any", or an org */
+    int64_t turnaround_ns;
+    int business; /* counted in business hours, not calendar hours */
+} ldg_plan_rule;
+typedef struct ldg_plan_escalation {
+    char *from, *to;  /* level ids */
+    int64_t after_ns; /* an item open this long at `from` is escalated to `to` */
+} ldg_plan_escalation;
+typedef struct ldg_plan_approval {
+    char *kind;  /* a kind whose records need approval, e.g. "decision" */
+    char *level; /* NULL: at any level */
+    size_t norgs;
+    char **orgs; /* an approval (meaning "approval") from someone of each */
+} ldg_plan_approval;
+typedef struct ldg_plan {
+    char *subject, *version;
+    size_t nparties;
+    char **parties; /* organisations */
+    size_t naccept;
+    char **accept; /* orgs each of which must approve the plan for it to count as accepted */
+    size_t nlevels;
+    ldg_plan_level *levels;
+    size_t nrules;
+    ldg_plan_rule *rules;
+    size_t nescalations;
+    ldg_plan_escalation *escalations;
+    size_t napprovals;
+    ldg_plan_approval *approvals;
+    int64_t tolerance_ns; /* claimed time vs ledger time, either way */
+    int64_t gap_ns;       /* longest quiet spell in a study before review reports it */
+    int business_start_min, business_end_min; /* business hours, minutes after local midnight */
+    int32_t business_tz_min;                  /* their UTC offset */
+    unsigned business_days; /* bit d set: weekday d (0 = Sunday) is a working day */
+} ldg_plan;
+
+/* [PLAN-2] Parses and checks a plan body; LDG_E_INPUT names the field and why. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_plan_parse(const char *body, size_t len, ldg_plan **out,
+                                                   ldg_err *err);
+LDG_EXPORT void ldg_plan_free(ldg_plan *p); /* accepts NULL */
+/*
+ * [PLAN-4] The most specific rule for a record of this kind, priority and
+ * level (kind+priority+level, then kind+priority, kind+level, kind); NULL
+ * when the plan expects no response to it.  p may be NULL (no plan: none).
+ */
+LDG_EXPORT const ldg_plan_rule *ldg_plan_match(const ldg_plan *p, const char *kind,
+                                               const char *priority, const char *level);
+/* [PLAN-5] When a response to something recorded at from_ns is due under rule r. */
+LDG_EXPORT int64_t ldg_plan_due(const ldg_plan *p, const ldg_plan_rule *r, int64_t from_ns);
+
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_time_parse(const char *s, int64_t *ns, int32_t *tz_min,
                                                    ldg_err *err);
 /* Formats ns shifted by tz_min as "YYYY-MM-DDTHH:MM:SS.fffffffff+HH:MM" (Z when tz 0 and utc). */

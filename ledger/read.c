@@ -472,6 +472,8 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const
     ldgi_be64(bk, seq);
     s = ldgi_get(t, LDGI_DB_BODIES, bk, 8, &bv, &bl, err);
     r->erased_by = UINT64_MAX;
+    r->plan_seq = UINT64_MAX;
+    r->tolerance_ns = LDG_TOLERANCE_DEFAULT_NS;
     if (s == LDG_E_NOTFOUND) {
         /* [POL-11] Missing is not withheld: only a signed erasure record explains it. */
         if ((s = ldgi_erasure_of(t, seq, r->leaf_hash, &r->erased_by, err)) != LDG_OK &&
