@@ -51,6 +51,8 @@ static const struct bad_field {
     {"query", "subject", "{\"subject\":5}"},
     {"query", "subject", "{\"subject\":\"\"}"},
     {"communication", "subject", "{\"subject\":\"two\\nlines\"}"},
+    {"communication", "subject", "{\"subject\":\"csi \\u009b\"}"},
+    {"query", "subject", "{\"subject\":\"esc \\u001b[2J\"}"},
     {"query", "text", "{\"text\":[\"a\"]}"},
     {"query", "level", "{\"level\":\"Operational team\"}"},
     {"communication", "level", "{\"level\":7}"},
