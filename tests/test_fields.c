@@ -556,3 +556,25 @@ Test(plan, help_lists_the_plan_kind_and_its_role, .fini = tmp_cleanup)
     cr_assert(strstr(r.out, "decider (decision, plan,"), "%s", r.out);
     run_free(&r);
 }
+
+/* Every allocation failure while parsing a plan is LDG_E_NOMEM with no plan, never a crash. */
+Test(plan, parse_survives_every_allocation_failure)
+{
+    const char *body = PLAN_BODY;
+    long n = 0;
+    for (;; n++) {
+        ldg_plan *p = (ldg_plan *)1;
+        ldg_err e = {0};
+        ldgi_alloc_fail_after(n);
+        ldg_status s = ldg_plan_parse(body, strlen(body), &p, &e);
+        ldgi_alloc_fail_after(-1);
+        if (s == LDG_OK) {
+            ldg_plan_free(p);
+            break;
+        }
+        cr_assert_eq(s, LDG_E_NOMEM, "failure %ld: %s", n, e.msg);
+        cr_assert_null(p);
+        cr_assert(n < 10000, "parse never succeeds");
+    }
+    cr_assert_gt(n, 20, "the plan makes many allocations: %ld", n);
+}
