@@ -50,8 +50,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(ldg_plan_match(p, r->kind, r->priority, r->level) == r);
         for (size_t k = 0; k < sizeof from / sizeof from[0]; k++) {
             int64_t due = ldg_plan_due(p, r, from[k]);
-            int64_t min = from[k] > INT64_MAX - r->turnaround_ns ? INT64_MAX
-                                                                  : from[k] + r->turnaround_ns;
+            int64_t min =
+                from[k] > INT64_MAX - r->turnaround_ns ? INT64_MAX : from[k] + r->turnaround_ns;
             FUZZ_CHECK(due >= min);
             if (!r->business)
                 FUZZ_CHECK(due == min);

@@ -244,7 +244,7 @@ Test(fields, labels_of_known_fields)
 
 /* The brief's plan, with make_ledger's organisations. */
 #define PLAN_BODY                                                                                  \
-    "{\"subject\": \"Communication plan HX-301 v2\", \"version\": \"2\","                         \
+    "{\"subject\": \"Communication plan HX-301 v2\", \"version\": \"2\","                          \
     "\"parties\": [\"Acme CRO\", \"Helix Pharma\"],"                                               \
     "\"accept\": [\"Acme CRO\", \"Helix Pharma\"],"                                                \
     "\"levels\": [{\"id\": \"operational\", \"name\": \"Operational team\","                       \
