@@ -138,11 +138,24 @@ key_ref(ldg_ledger *l, const char *opt, const char *text, uint8_t out[LDG_HASH_B
     ldg_err err;
     if (ldg_ref_parse(text, strlen(text), &r, NULL) != LDG_OK || !r.is_seq)
         return tool_usage("%s %.80s: expected the sequence number of a key record", opt, text);
-    if (ldg_ledger_leaf_hash(l, r.seq, out, &err) == LDG_OK)
-        return EXIT_OK;
-    if (err.status == LDG_E_NOTFOUND)
-        return tool_error(EXIT_POLICY, "%s %s: no such record in the ledger", opt, text);
-    return tool_error(tool_exit_code(err.status), "%s %s: %s", opt, text, err.msg);
+    ldg_record *rec = NULL;
+    if (ldg_ledger_leaf_hash(l, r.seq, out, &err) != LDG_OK ||
+        ldg_record_get(l, r.seq, &rec, &err) != LDG_OK) {
+        if (err.status == LDG_E_NOTFOUND)
+            return tool_error(EXIT_POLICY, "%s %s: no such record in the ledger", opt, text);
+        return tool_error(tool_exit_code(err.status), "%s %s: %s", opt, text, err.msg);
+    }
+    /* the option says which record it must be; the policy checks whose it is */
+    bool sup = strcmp(opt, "--supersedes") == 0;
+    bool fits = sup ? strcmp(rec->kind, "key.add") == 0 || strcmp(rec->kind, "genesis") == 0
+                    : strcmp(rec->kind, "key.revoke") == 0;
+    int rc = EXIT_OK;
+    if (!fits)
+        rc = tool_error(
+            EXIT_POLICY, "%s %s: entry %s is a %s record, not %s", opt, text, text, em_t(rec->kind),
+            sup ? "the key.add of the key it supersedes" : "the key.revoke it reinstates from");
+    ldg_record_free(rec);
+    return rc;
 }
 
 /*
