@@ -102,11 +102,11 @@ Test(append, an_approval_or_rejection_without_a_ref_is_refused, .fini = tmp_clea
                 "approval", "--study", "S1", "--body", "-"),
             "an approval needs at least one ref", 4);
     /* with a ref it goes through */
-    cr_assert_eq(appended_seq(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval",
-                                  "--meaning", "approval", "--study", "S1", "--ref", "1",
-                                  "--body", "-"),
-                              "approval with a ref"),
-                 4);
+    cr_assert_eq(
+        appended_seq(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval",
+                         "--meaning", "approval", "--study", "S1", "--ref", "1", "--body", "-"),
+                     "approval with a ref"),
+        4);
 }
 
 /* ------------------------------------------------- append: [POL-13] -- */
@@ -116,8 +116,8 @@ Test(append, no_one_approves_a_record_of_their_own_key, .fini = tmp_cleanup)
     const char *d = tmp_dir();
     make_ledger(d);
     keygen(d, "chief");
-    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "chief.pub", "--name",
-           "Dana Chief", "--org", "Helix Pharma", "--roles", "approver,decider"),
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "chief.pub", "--name", "Dana Chief",
+           "--org", "Helix Pharma", "--roles", "approver,decider"),
        "key add");
     long dec = appended_seq(LDG(d, "{\"subject\":\"go\"}", "append", "--as", "chief.key", "--kind",
                                 "decision", "--study", "S1", "--body", "-"),
@@ -133,8 +133,8 @@ Test(append, no_one_approves_a_record_of_their_own_key, .fini = tmp_cleanup)
                 "review", "--study", "S1", "--ref", "1", "--ref", "5", "--body", "-"),
             "no one rejects their own record: ref 2 names entry 5", 6);
     /* someone else's record: allowed */
-    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
-           "approval", "--study", "S1", "--ref", "5", "--body", "-"),
+    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning", "approval",
+           "--study", "S1", "--ref", "5", "--body", "-"),
        "approval of another person's decision");
     cr_assert_eq(size_of(d), 7);
 }
@@ -157,16 +157,16 @@ Test(append, no_one_approves_a_record_of_another_key_of_their_identity, .fini = 
             LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
                 "approval", "--study", "S1", "--ref", "5", "--body", "-"),
             "no one approves their own record: ref 1 names entry 5, signed by key ", 6);
-    run_result r = LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval",
-                       "--meaning", "approval", "--study", "S1", "--ref", "5", "--body", "-");
+    run_result r = LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
+                       "approval", "--study", "S1", "--ref", "5", "--body", "-");
     cr_assert(strstr(r.err, "of the same person (printed name and organisation)"), "%s", r.err);
     run_free(&r);
     /* another person of the same organisation may */
     ok(LDG(d, "{}", "append", "--as", "decider.key", "--kind", "decision", "--study", "S1", "--ref",
            "5", "--body", "-"),
        "decision");
-    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
-           "approval", "--study", "S1", "--ref", "6", "--body", "-"),
+    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning", "approval",
+           "--study", "S1", "--ref", "6", "--body", "-"),
        "approval of the decider's decision");
 }
 
@@ -197,8 +197,7 @@ Test(append, an_admin_key_holds_no_other_role, .fini = tmp_cleanup)
 
 /* ------------------------------------------------- append: [POL-15] -- */
 
-Test(append, a_second_active_key_of_one_person_needs_supersedes_and_a_reason,
-     .fini = tmp_cleanup)
+Test(append, a_second_active_key_of_one_person_needs_supersedes_and_a_reason, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_ledger(d);
@@ -222,9 +221,9 @@ Test(append, a_second_active_key_of_one_person_needs_supersedes_and_a_reason,
                 "--reason", "new laptop"),
             "entry 0 is not one", 4);
     /* a reason is part of it: the tool asks before anything is signed */
-    run_result r = LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub",
-                       "--name", "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver",
-                       "--supersedes", "3");
+    run_result r =
+        LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+            "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "3");
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strstr(r.err, "--supersedes needs --reason"), "%s", r.err);
     run_free(&r);
@@ -257,8 +256,8 @@ Test(append, a_re_enrolment_needs_reinstates_and_a_reason, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    long rv = appended_seq(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub",
-                               "author.pub", "--reason", "left the project"),
+    long rv = appended_seq(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub",
+                               "--reason", "left the project"),
                            "revoke");
     cr_assert_eq(rv, 4);
     keygen(d, "carla2");
@@ -353,8 +352,8 @@ forge(ldg_ledger *l, const ldg_key *k, ldgi_stmt *st)
     memcpy(ik + 32, sk8, 8);
     cr_assert_eq(ldgi_put(t, LDGI_DB_ACTOR, ik, 40, "", 0, false, false, &err), LDG_OK);
     if (st->key_full) {
-        ldgi_keystate ks = {.added_seq = size, .revoked_seq = UINT64_MAX,
-                            .roles = (uint8_t)ldgi_stmt_roles(st)};
+        ldgi_keystate ks = {
+            .added_seq = size, .revoked_seq = UINT64_MAX, .roles = (uint8_t)ldgi_stmt_roles(st)};
         uint8_t kb[LDGI_KEYSTATE_BYTES];
         ldgi_keystate_pack(&ks, kb);
         cr_assert_eq(ldgi_put(t, LDGI_DB_KEYS, st->key_pub, 32, kb, sizeof kb, false, false, &err),
@@ -397,8 +396,11 @@ static uint64_t
 forge_approval(ldg_ledger *l, const ldg_key *k, const uint64_t *refs, size_t n)
 {
     ldgi_stmt *st = calloc(1, sizeof *st);
-    *st = (ldgi_stmt){.kind = lit("approval"), .study = lit("S1"), .has_meaning = true,
-                      .meaning = lit("approval"), .nrefs = n};
+    *st = (ldgi_stmt){.kind = lit("approval"),
+                      .study = lit("S1"),
+                      .has_meaning = true,
+                      .meaning = lit("approval"),
+                      .nrefs = n};
     for (size_t i = 0; i < n; i++)
         leaf_of(l, refs[i], st->refs[i]);
     uint64_t s = forge(l, k, st);
@@ -408,14 +410,18 @@ forge_approval(ldg_ledger *l, const ldg_key *k, const uint64_t *refs, size_t n)
 
 /* A forged key.add of the key `who` by admin; ref: the seq it names, or -1. */
 static uint64_t
-forge_key_add(const char *d, ldg_ledger *l, const ldg_key *admin, const char *who,
-              const char *name, const char *org, const char *roles, long ref)
+forge_key_add(const char *d, ldg_ledger *l, const ldg_key *admin, const char *who, const char *name,
+              const char *org, const char *roles, long ref)
 {
     keygen(d, who);
     ldg_key *k = load(d, who);
     ldgi_stmt *st = calloc(1, sizeof *st);
-    *st = (ldgi_stmt){.kind = lit("key.add"), .study = lit(""), .has_key = true,
-                      .key_full = true, .key_id = lit(who), .key_name = lit(name),
+    *st = (ldgi_stmt){.kind = lit("key.add"),
+                      .study = lit(""),
+                      .has_key = true,
+                      .key_full = true,
+                      .key_id = lit(who),
+                      .key_name = lit(name),
                       .key_org = lit(org)};
     ldg_key_public(k, st->key_pub);
     char *rs = strdup(roles), *save;
@@ -564,9 +570,8 @@ evidence(ldg_ledger *l, uint64_t seq, uint64_t n)
     sodium_bin2base64(salt, sizeof salt, r->salt, 32, sodium_base64_VARIANT_ORIGINAL);
     sodium_bin2base64(leaf, sizeof leaf, r->leaf_hash, 32, sodium_base64_VARIANT_ORIGINAL);
     json_t *o = json_pack("{s:I, s:s, s:s, s:{s:I, s:o}, s:s, s:s, s:s}", "seq", (json_int_t)seq,
-                          "leaf_hash", leaf, "entry", b, "inclusion", "tree_size",
-                          (json_int_t)n, "hashes", hs, "body_status", "ok", "salt", salt, "body",
-                          r->body);
+                          "leaf_hash", leaf, "entry", b, "inclusion", "tree_size", (json_int_t)n,
+                          "hashes", hs, "body_status", "ok", "salt", salt, "body", r->body);
     char *line = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     ldg_record_free(r);
@@ -678,8 +683,8 @@ Test(verify, records_forged_past_append_that_break_each_rule_fail_verify_and_ver
     ok(LDG(d, "{}", "append", "--as", "decider.key", "--kind", "decision", "--study", "S1",
            "--body", "-"),
        "decision 4");
-    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
-           "approval", "--study", "S1", "--ref", "4", "--body", "-"),
+    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning", "approval",
+           "--study", "S1", "--ref", "4", "--body", "-"),
        "approval 5");
     ok(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub", "--reason",
            "left"),
@@ -701,16 +706,15 @@ Test(verify, records_forged_past_append_that_break_each_rule_fail_verify_and_ver
     /* 9 [POL-14]: an admin key that also authors */
     uint64_t s9 = forge_key_add(d, l, admin, "eve", "Eve Admin", "Acme CRO", "admin,author", -1);
     /* 10 [POL-15]: a second active key of Quinn Avery that names nothing */
-    uint64_t s10 = forge_key_add(d, l, admin, "quinn2", "QUINN AVERY", " Helix Pharma ",
-                                 "approver", -1);
+    uint64_t s10 =
+        forge_key_add(d, l, admin, "quinn2", "QUINN AVERY", " Helix Pharma ", "approver", -1);
     /* 11 [POL-13]: that second key approves Quinn's approval 5 (same identity) */
     ldg_key *quinn2 = load(d, "quinn2");
     uint64_t s11 = forge_approval(l, quinn2, &r5, 1);
     /* 12 [POL-15]: Carla Rossi (revoked at 6) re-enrolled without naming the revocation */
     uint64_t s12 = forge_key_add(d, l, admin, "carla2", "Carla Rossi", "Acme CRO", "author", -1);
     /* 13 [POL-15]: a "supersede" that names the key.add of another person */
-    uint64_t s13 = forge_key_add(d, l, admin, "sam2", "Dr Sam Patel", "Helix Pharma", "decider",
-                                 1);
+    uint64_t s13 = forge_key_add(d, l, admin, "sam2", "Dr Sam Patel", "Helix Pharma", "decider", 1);
     /* 14: the allowed forms, forged the same way, are not reported: a reinstatement of a
        revoked person is fine only with the ref; this one supersedes properly */
     uint64_t s14 = forge_key_add(d, l, admin, "sam3", "Dr Sam Patel", "Helix Pharma", "author", 2);
@@ -798,9 +802,15 @@ Test(identity, the_normal_form_trims_collapses_drops_invisibles_and_folds_ascii)
     } v[] = {
         {"Quinn Avery", "quinn avery"},
         {"  QUINN \t  avery  ", "quinn avery"},
-        {"Quinn\xc2\xa0\xe2\x80\x83" "Avery", "quinn avery"}, /* NBSP, EM SPACE */
-        {"Qu\xe2\x80\x8binn Av\xc2\xad" "ery", "quinn avery"}, /* ZWSP, soft hyphen */
-        {"\xef\xbb\xbf" "Quinn \xe2\x80\x8b Avery\xe3\x80\x80", "quinn avery"},
+        {"Quinn\xc2\xa0\xe2\x80\x83"
+         "Avery",
+         "quinn avery"}, /* NBSP, EM SPACE */
+        {"Qu\xe2\x80\x8binn Av\xc2\xad"
+         "ery",
+         "quinn avery"}, /* ZWSP, soft hyphen */
+        {"\xef\xbb\xbf"
+         "Quinn \xe2\x80\x8b Avery\xe3\x80\x80",
+         "quinn avery"},
         {"\xc3\x89mile \xc3\x89", "\xc3\x89mile \xc3\x89"}, /* no folding beyond ASCII */
         {"Qu\xd0\xb0nn", "qu\xd0\xb0nn"},                   /* a Cyrillic a stays itself */
         {"   ", ""},
