@@ -34,6 +34,57 @@ ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *er
     return LDG_OK;
 }
 
+/* The statement of entry seq, decoded into st (views into the map, valid while t lives). */
+static ldg_status
+stmt_at(ldgi_txn *t, uint64_t seq, ldgi_stmt *st, uint8_t leaf[LDG_HASH_BYTES], ldg_err *err)
+{
+    uint8_t k[8];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_entry e;
+    const char *why;
+    ldgi_be64(k, seq);
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
+    if (s != LDG_OK)
+        return s;
+    if (leaf)
+        ldgi_leaf_hash(v, vl, leaf);
+    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why))
+        return LDG_E_NOTFOUND; /* the entry's own check reports it */
+    return LDG_OK;
+}
+
+ldg_status
+ldgi_ref_entry(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, ldgi_refentry *out,
+               ldg_err *err)
+{
+    const uint8_t *v;
+    size_t vl;
+    ldg_status s = ldgi_get(t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &v, &vl, err);
+    if (s != LDG_OK)
+        return s;
+    if (vl != 8 || ldgi_rd64(v) >= before)
+        return LDG_E_NOTFOUND;
+    uint64_t seq = ldgi_rd64(v);
+    uint8_t leaf[LDG_HASH_BYTES];
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    /* the index is derived: the entry it names must hash to the ref */
+    if ((s = stmt_at(t, seq, st, leaf, err)) == LDG_OK && memcmp(leaf, hash, LDG_HASH_BYTES) != 0)
+        s = LDG_E_NOTFOUND;
+    if (s == LDG_OK) {
+        out->seq = seq;
+        out->kc = ldgi_kind_class(st->kind.p, st->kind.len);
+        memcpy(out->actor, st->actor, LDG_PUB_BYTES);
+        memset(out->key_pub, 0, LDG_PUB_BYTES);
+        if (st->has_key)
+            memcpy(out->key_pub, st->key_pub, LDG_PUB_BYTES);
+    }
+    free(st);
+    return s;
+}
+
 ldg_status
 ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,
           ldg_err *err)
@@ -294,6 +345,80 @@ env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint6
     return s;
 }
 
+static ldg_status
+env_ref_entry(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, ldgi_refentry *out,
+              ldg_err *err)
+{
+    return ldgi_ref_entry(((append_env *)ctx)->t, hash, seq, out, err);
+}
+
+/*
+ * [POL-13] A key's identity at append: the printed name and organisation
+ * of the key record at its added seq (the registry holds no names), which
+ * must be that key's record.
+ */
+static ldg_status
+key_identity(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], const ldgi_keystate *ks,
+             uint8_t id[LDG_HASH_BYTES], ldg_err *err)
+{
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    ldg_status s = stmt_at(t, ks->added_seq, st, NULL, err);
+    if (s == LDG_OK && (!st->key_full || memcmp(st->key_pub, pub, LDG_PUB_BYTES) != 0))
+        s = LDG_E_NOTFOUND;
+    if (s == LDG_E_NOTFOUND) {
+        char hx[17];
+        short_hex(pub, hx);
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "the key registry says key %s was added at entry %llu, which does not add "
+                      "it; run ldg verify",
+                      hx, (unsigned long long)ks->added_seq);
+    } else if (s == LDG_OK) {
+        ldgi_identity(st->key_name, st->key_org, id);
+    }
+    free(st);
+    return s;
+}
+
+static ldg_status
+env_identity(void *ctx, const uint8_t pub[LDG_PUB_BYTES], uint8_t id[LDG_HASH_BYTES], ldg_err *err)
+{
+    ldgi_keystate ks;
+    ldg_status s = env_key(ctx, pub, &ks, err);
+    return s == LDG_OK ? key_identity(((append_env *)ctx)->t, pub, &ks, id, err) : s;
+}
+
+/* [POL-15] Every registered key whose record names this identity: a scan, for a key.add only. */
+static ldg_status
+env_identity_keys(void *ctx, const uint8_t id[LDG_HASH_BYTES], ldgi_idkey_fn each, void *ectx,
+                  ldg_err *err)
+{
+    ldgi_txn *t = ((append_env *)ctx)->t;
+    ldgi_cur *c;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_KEYS, &c, err);
+    if (s != LDG_OK)
+        return s;
+    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
+        ldgi_keystate ks;
+        uint8_t pub[LDG_PUB_BYTES], kid[LDG_HASH_BYTES];
+        if (kl != LDG_PUB_BYTES || !ldgi_keystate_unpack(v, vl, &ks)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT, "the key registry is corrupt; run ldg verify");
+            break;
+        }
+        memcpy(pub, k, LDG_PUB_BYTES); /* k lives only until the cursor moves */
+        if ((s = key_identity(t, pub, &ks, kid, err)) != LDG_OK)
+            break;
+        if (memcmp(kid, id, LDG_HASH_BYTES) == 0 && !each(ectx, pub, &ks))
+            break;
+    }
+    ldgi_cur_close(c);
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
 typedef struct first_refusal {
     ldg_status status; /* LDG_OK while nothing failed */
     char why[400];
@@ -367,7 +492,10 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
                            .ledger = env_ledger,
                            .ref = env_ref,
                            .observed = env_observed,
-                           .allow_genesis = allow_genesis};
+                           .allow_genesis = allow_genesis,
+                           .ref_entry = env_ref_entry,
+                           .identity = env_identity,
+                           .identity_keys = env_identity_keys};
     ldgi_key_effect eff;
     uint64_t size, last_time;
     uint8_t prev[LDG_HASH_BYTES];

@@ -62,6 +62,7 @@ typedef struct bleaf {
     uint8_t leaf[LDG_HASH_BYTES];
     uint64_t seq;
     bool keyrec;
+    ldgi_refentry who; /* its signer, kind and key, for [POL-13][POL-15] */
 } bleaf;
 
 /* The entries the bundle holds, found by leaf hash and by seq (open addressing). */
@@ -591,7 +592,8 @@ leaf_index(bleaves *t, size_t i)
 
 /* Remembers an entry of the bundle (the first line of a seq wins); false when out of memory. */
 static bool
-leaf_add(bleaves *t, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq, bool keyrec)
+leaf_add(bleaves *t, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq, bool keyrec,
+         const ldgi_stmt *st)
 {
     if (leaf_by_seq(t, seq))
         return true;
@@ -619,6 +621,13 @@ leaf_add(bleaves *t, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq, bool keyr
     memcpy(t->v[t->n].leaf, leaf, LDG_HASH_BYTES);
     t->v[t->n].seq = seq;
     t->v[t->n].keyrec = keyrec;
+    ldgi_refentry *w = &t->v[t->n].who;
+    w->seq = seq;
+    w->kc = ldgi_kind_class(st->kind.p, st->kind.len);
+    memcpy(w->actor, st->actor, LDG_PUB_BYTES);
+    memset(w->key_pub, 0, LDG_PUB_BYTES);
+    if (st->has_key)
+        memcpy(w->key_pub, st->key_pub, LDG_PUB_BYTES);
     leaf_index(t, t->n++);
     return true;
 }
@@ -693,6 +702,40 @@ env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint6
     return link_later(ctx, head, seq, size - 1, out);
 }
 
+/*
+ * [POL-13][POL-15] The entry a ref names, among the lines read so far (key
+ * records first, then records in increasing seq: an earlier entry the
+ * bundle holds was read).  One it does not hold cannot be judged here: the
+ * ref is counted with the unchecked links (resolve_links), not guessed.
+ */
+static ldg_status
+env_ref_entry(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, ldgi_refentry *out,
+              ldg_err *err)
+{
+    (void)err;
+    const bleaf *t = leaf_by_hash(&((bstate *)ctx)->leaves, hash);
+    if (!t || t->seq >= seq)
+        return LDG_E_NOTFOUND;
+    *out = t->who;
+    return LDG_OK;
+}
+
+static ldg_status
+env_identity(void *ctx, const uint8_t pub[LDG_PUB_BYTES], uint8_t id[LDG_HASH_BYTES], ldg_err *err)
+{
+    (void)err;
+    return ldgi_registry_identity(&((bstate *)ctx)->reg, pub, id);
+}
+
+static ldg_status
+env_identity_keys(void *ctx, const uint8_t id[LDG_HASH_BYTES], ldgi_idkey_fn each, void *ectx,
+                  ldg_err *err)
+{
+    (void)err;
+    ldgi_registry_identity_keys(&((bstate *)ctx)->reg, id, each, ectx);
+    return LDG_OK;
+}
+
 typedef struct line_fail {
     bstate *b;
     uint64_t seq;
@@ -733,7 +776,10 @@ check_policy(bstate *b, const ldgi_stmt *st, uint64_t seq, bool keyrec)
                            .ledger = env_ledger,
                            .ref = env_ref,
                            .observed = env_observed,
-                           .allow_genesis = true};
+                           .allow_genesis = true,
+                           .ref_entry = env_ref_entry,
+                           .identity = env_identity,
+                           .identity_keys = env_identity_keys};
     line_fail lf = {b, seq};
     ldgi_key_effect eff;
     ldg_err e;
@@ -875,7 +921,7 @@ check_line(bstate *b, const char *file, size_t lineno, const char *text, size_t 
     ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
     const bleaf *seen = leaf_by_seq(&b->leaves, seq);
     bool again = !keyrec && seen && seen->keyrec; /* a key record also exported as a record */
-    if (!leaf_add(&b->leaves, leaf, seq, keyrec))
+    if (!leaf_add(&b->leaves, leaf, seq, keyrec, st))
         b->oom = true;
     if (keyrec) {
         b->sum->key_records++;

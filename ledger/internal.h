@@ -213,6 +213,22 @@ bool ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t why
 unsigned ldgi_stmt_roles(const ldgi_stmt *s);
 /* True for a statement of kind "erasure" [POL-11]. */
 bool ldgi_stmt_is_erasure(const ldgi_stmt *s);
+/*
+ * [POL-12][POL-14] The duties a statement shows by itself: an approval or
+ * rejection refs what it approves; a key holding admin holds no other role.
+ * LDG_OK, or LDG_E_POLICY with why.  (The rules that need the ledger,
+ * [POL-13] and [POL-15], are the engine's.)
+ */
+ldg_status ldgi_stmt_duties_ok(const ldgi_stmt *s, char *why, size_t whylen);
+/*
+ * [POL-13] The identity of a key record's printed name and organisation:
+ * SHA-256 over both in their normal form (whitespace trimmed and collapsed,
+ * invisible characters dropped, ASCII folded to lower case), so two records
+ * name the same person exactly when their digests are equal.
+ */
+void ldgi_identity(ldgi_str name, ldgi_str org, uint8_t out[LDG_HASH_BYTES]);
+/* The normal form [POL-13] of s into out (at most s.len bytes); its length. */
+size_t ldgi_identity_norm(ldgi_str s, char *out);
 
 /*
  * [KEY-4] Whether pub is a usable Ed25519 public key: a canonical encoding of
@@ -346,19 +362,33 @@ typedef struct ldgi_regslot {
     bool used;
     uint8_t pub[LDG_PUB_BYTES];
     ldgi_keystate ks;
+    uint8_t ident[LDG_HASH_BYTES]; /* [POL-13] its identity */
+    bool has_link;                 /* link holds the key of this identity added before it */
+    uint8_t link[LDG_PUB_BYTES];
 } ldgi_regslot;
 typedef struct ldgi_registry {
     ldgi_regslot *slot;
     size_t cap, n;
+    /* identity -> its last key (slot pub = identity, link = key pub): the keys of one person */
+    ldgi_regslot *ids;
+    size_t idcap, idn;
 } ldgi_registry;
 /* The slot of pub; with insert, a new zeroed one if absent (NULL: out of memory). */
 ldgi_regslot *ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert);
 /* A key's state in the registry: LDG_OK with *ks, or LDG_E_NOTFOUND (an engine's key view). */
 ldg_status ldgi_registry_get(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], ldgi_keystate *ks);
 void ldgi_registry_free(ldgi_registry *r);
+/* [POL-13] The identity of a key in the registry: LDG_OK or LDG_E_NOTFOUND (an engine's view). */
+ldg_status ldgi_registry_identity(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES],
+                                  uint8_t id[LDG_HASH_BYTES]);
+/* Calls each for every key of identity id in the registry, newest first, until it returns false. */
+typedef bool (*ldgi_idkey_fn)(void *ectx, const uint8_t pub[LDG_PUB_BYTES],
+                              const ldgi_keystate *ks);
+void ldgi_registry_identity_keys(ldgi_registry *r, const uint8_t id[LDG_HASH_BYTES],
+                                 ldgi_idkey_fn each, void *ectx);
 
 /*
- * The policy engine: ONE function applies every rule of [POL-1..10] and
+ * The policy engine: ONE function applies every rule of [POL-1..15] and
  * [KEY-4] to a statement becoming entry `seq`, for every caller (append,
  * verify, verify-bundle), so the rules cannot drift apart.  What differs
  * between callers is only where the state comes from (the env's
@@ -377,6 +407,10 @@ typedef enum ldgi_check {
     LDGI_CHECK_REF,        /* ref      [POL-7] */
     LDGI_CHECK_OBSERVED,   /* observed [POL-8] */
     LDGI_CHECK_KEY_RECORD, /* key      [KEY-4] what a key.add / key.revoke may do */
+    LDGI_CHECK_JUDGE_REF,  /* duties [POL-12] an approval or rejection refs what it judges */
+    LDGI_CHECK_OWN_RECORD, /* duties [POL-13] no one approves or rejects their own record */
+    LDGI_CHECK_ADMIN_ONLY, /* duties [POL-14] an admin key holds no other role */
+    LDGI_CHECK_IDENTITY,   /* duties [POL-15] a second key or a re-enrolment says why */
     LDGI_CHECK_COUNT
 } ldgi_check;
 typedef struct ldgi_check_info {
@@ -394,6 +428,14 @@ typedef enum ldgi_link {
     LDGI_LINK_UNKNOWN, /* cannot be checked from what the caller holds (a bundle without it) */
 } ldgi_link;
 
+/* The entry a ref names, as far as [POL-13] and [POL-15] look at it. */
+typedef struct ldgi_refentry {
+    uint64_t seq;
+    ldgi_kindclass kc;
+    uint8_t actor[LDG_PUB_BYTES];   /* who signed it */
+    uint8_t key_pub[LDG_PUB_BYTES]; /* a key record's key (genesis, key.add, key.revoke) */
+} ldgi_refentry;
+
 typedef struct ldgi_policy_env {
     void *ctx;
     /* The registry's record of pub as it stands: LDG_OK, LDG_E_NOTFOUND, or an error. */
@@ -408,13 +450,28 @@ typedef struct ldgi_policy_env {
     ldg_status (*observed)(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES],
                            uint64_t seq, ldgi_link *out, ldg_err *err);
     bool allow_genesis; /* a genesis may be entry 0 (init, and every verifier) */
+    /*
+     * [POL-13][POL-15] The entry before seq whose leaf hash (recomputed from
+     * its bytes, never taken from an index) is hash: LDG_OK with *out, or
+     * LDG_E_NOTFOUND when the caller does not hold it (a bundle without it;
+     * or a ref that names nothing, which the ref check reports).
+     */
+    ldg_status (*ref_entry)(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq,
+                            ldgi_refentry *out, ldg_err *err);
+    /* [POL-13] The identity of a registered key: LDG_OK, LDG_E_NOTFOUND, or an error. */
+    ldg_status (*identity)(void *ctx, const uint8_t pub[LDG_PUB_BYTES], uint8_t id[LDG_HASH_BYTES],
+                           ldg_err *err);
+    /* [POL-15] Calls each for every registered key of identity id (whenever added). */
+    ldg_status (*identity_keys)(void *ctx, const uint8_t id[LDG_HASH_BYTES], ldgi_idkey_fn each,
+                                void *ectx, ldg_err *err);
 } ldgi_policy_env;
 
 /* What a key record does to the registry once its checks allow it [VER-6]. */
 typedef struct ldgi_key_effect {
     enum { LDGI_KEY_NONE, LDGI_KEY_ADD, LDGI_KEY_REVOKE } op;
     uint8_t pub[LDG_PUB_BYTES];
-    uint8_t roles; /* LDGI_KEY_ADD */
+    uint8_t roles;                 /* LDGI_KEY_ADD */
+    uint8_t ident[LDG_HASH_BYTES]; /* LDGI_KEY_ADD: its identity [POL-13] */
 } ldgi_key_effect;
 
 /*
@@ -450,6 +507,15 @@ ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], 
 ldg_status ldgi_genesis(ldgi_txn *t, ldgi_str *origin, uint8_t logkey[LDG_PUB_BYTES], ldg_err *err);
 /* Leaf hash of entry seq within t, hashed from the stored bytes. */
 ldg_status ldgi_leaf_at(ldgi_txn *t, uint64_t seq, uint8_t out[LDG_HASH_BYTES], ldg_err *err);
+/*
+ * [POL-13][POL-15] The entry before `before` that hash names, found through
+ * the leaf index and proven by re-hashing its stored bytes (an engine's
+ * ref_entry at append and in verify): LDG_OK, LDG_E_NOTFOUND (no such
+ * entry, or bytes that do not decode: other checks report them), or an
+ * error.
+ */
+ldg_status ldgi_ref_entry(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
+                          ldgi_refentry *out, ldg_err *err);
 
 /* Standard base64 of exactly `want` bytes, in its one canonical spelling (checkpoint.c). */
 bool ldgi_b64_exact(const char *p, size_t n, uint8_t *out, size_t want);

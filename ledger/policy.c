@@ -1,5 +1,5 @@
 /*
- * policy.c - the rules of spec/format.md "Policy" [POL-1..POL-10] and
+ * policy.c - the rules of spec/format.md "Policy" [POL-1..POL-15] and
  * [KEY-4]: first those that need only the statement and its signer's roles,
  * then the one policy engine (ldgi_policy_apply) that append, verify and
  * verify-bundle all call with their own view of the ledger's state, and the
@@ -163,6 +163,106 @@ ldgi_stmt_roles(const ldgi_stmt *s)
     return bits;
 }
 
+/* Content roles: what an admin key may not hold [POL-14]. */
+#define CONTENT_ROLES (LDGI_ROLE_AUTHOR | LDGI_ROLE_DECIDER | LDGI_ROLE_APPROVER | LDGI_ROLE_ERASER)
+
+static bool
+is_judgement(const ldgi_stmt *s)
+{
+    return eq(s->kind.p, s->kind.len, "approval") || eq(s->kind.p, s->kind.len, "rejection");
+}
+
+ldg_status
+ldgi_stmt_duties_ok(const ldgi_stmt *s, char *why, size_t whylen)
+{
+    ldgi_kindclass kc = ldgi_kind_class(s->kind.p, s->kind.len);
+    /* [POL-12] an approval or rejection says what it approves or rejects */
+    if (kc == LDGI_KIND_USER && is_judgement(s) && s->nrefs == 0)
+        return REFUSE("%s %.*s needs at least one ref: the record it %s",
+                      s->kind.p[0] == 'a' ? "an" : "a", (int)s->kind.len, s->kind.p,
+                      s->kind.p[0] == 'a' ? "approves" : "rejects");
+    /* [POL-14] who keeps the key registry writes no content and attests no verification */
+    if ((kc == LDGI_KIND_GENESIS || kc == LDGI_KIND_KEY_ADD) && s->key_full) {
+        unsigned r = ldgi_stmt_roles(s);
+        if ((r & LDGI_ROLE_ADMIN) && (r & ~LDGI_ROLE_ADMIN))
+            return REFUSE("an admin key holds no other role (%s): register a separate key for "
+                          "%s",
+                          r & CONTENT_ROLES ? "segregation of duties" : "qa attests what admins do",
+                          r & CONTENT_ROLES ? "records" : "qa");
+    }
+    return LDG_OK;
+}
+
+/* Unicode code points that say nothing about a name [POL-13]: dropped. */
+static size_t
+invisible(const unsigned char *p, size_t n)
+{
+    if (n >= 2 && p[0] == 0xc2 && p[1] == 0xad) /* U+00AD soft hyphen */
+        return 2;
+    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0x8b && p[2] <= 0x8d) /* 200B-D */
+        return 3;
+    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0xa0) /* U+2060 word joiner */
+        return 3;
+    if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) /* U+FEFF */
+        return 3;
+    return 0;
+}
+
+/* Unicode White_Space [POL-13]: the length of the one at p, or 0. */
+static size_t
+white(const unsigned char *p, size_t n)
+{
+    if (p[0] == ' ' || (p[0] >= 0x09 && p[0] <= 0x0d))
+        return 1;
+    if (n >= 2 && p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0))
+        return 2;
+    if (n < 3)
+        return 0;
+    if ((p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80) ||
+        (p[0] == 0xe2 && p[1] == 0x80 &&
+         (p[2] <= 0x8a || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf)) ||
+        (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f) ||
+        (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80))
+        return 3;
+    return 0;
+}
+
+size_t
+ldgi_identity_norm(ldgi_str s, char *out)
+{
+    const unsigned char *p = (const unsigned char *)s.p;
+    size_t i = 0, o = 0, k;
+    bool space = false;
+    while (i < s.len) {
+        if ((k = invisible(p + i, s.len - i)) != 0) {
+            i += k;
+        } else if ((k = white(p + i, s.len - i)) != 0) {
+            i += k;
+            space = o > 0;
+        } else {
+            if (space)
+                out[o++] = ' ';
+            space = false;
+            unsigned char c = p[i++];
+            out[o++] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+        }
+    }
+    return o;
+}
+
+void
+ldgi_identity(ldgi_str name, ldgi_str org, uint8_t out[LDG_HASH_BYTES])
+{
+    /* a shape-checked name and organisation are at most LDG_TEXT_MAX bytes each */
+    char buf[2 * LDG_TEXT_MAX + 1];
+    name.len = name.len > LDG_TEXT_MAX ? LDG_TEXT_MAX : name.len;
+    org.len = org.len > LDG_TEXT_MAX ? LDG_TEXT_MAX : org.len;
+    size_t n = ldgi_identity_norm(name, buf);
+    buf[n++] = '\0';
+    n += ldgi_identity_norm(org, buf + n);
+    ldgi_sha256(buf, n, out);
+}
+
 ldg_status
 ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
 {
@@ -207,10 +307,13 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
                           "and a reason");
         return LDG_OK;
     }
-    /* System kinds [POL-3]: no study, no refs. */
+    /* System kinds [POL-3]: no study; no refs but a key.add's one [POL-15]. */
     if (s->study.len != 0)
         return BAD("a %.*s record must have an empty study", (int)s->kind.len, s->kind.p);
-    if (s->nrefs != 0 || (s->has_observed && kc == LDGI_KIND_GENESIS))
+    if (kc == LDGI_KIND_KEY_ADD && s->nrefs > 1)
+        return BAD("a key.add record has at most one ref: the key record it supersedes or "
+                   "reinstates from");
+    if ((s->nrefs != 0 && kc != LDGI_KIND_KEY_ADD) || (s->has_observed && kc == LDGI_KIND_GENESIS))
         return BAD("a %.*s record has no refs or observed head", (int)s->kind.len, s->kind.p);
     if (!s->has_key)
         return BAD("a %.*s record needs a key", (int)s->kind.len, s->kind.p);
@@ -263,40 +366,52 @@ ldgi_stmt_role_ok(const ldgi_stmt *s, unsigned roles, char *why, size_t whylen)
 
 /* ------------------------------------------------------ the registry -- */
 
-ldgi_regslot *
-ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
+/* The slot of a 32-byte key in one open-addressing table; with insert, a new one if absent. */
+static ldgi_regslot *
+table_find(ldgi_regslot **slot, size_t *cap_, size_t *n, const uint8_t key[LDG_PUB_BYTES],
+           bool insert)
 {
-    if (insert && (r->n + 1) * 2 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
+    size_t cap0 = *cap_;
+    if (insert && (*n + 1) * 2 > cap0) {
+        size_t cap = cap0 ? cap0 * 2 : 64;
         ldgi_regslot *ns = ldgi_calloc(cap, sizeof *ns);
         if (!ns)
             return NULL;
-        for (size_t i = 0; i < r->cap; i++) {
-            if (!r->slot[i].used)
+        for (size_t i = 0; i < cap0; i++) {
+            if (!(*slot)[i].used)
                 continue;
             size_t h;
-            memcpy(&h, r->slot[i].pub, sizeof h);
+            memcpy(&h, (*slot)[i].pub, sizeof h);
             for (h %= cap; ns[h].used; h = (h + 1) % cap)
                 ;
-            ns[h] = r->slot[i];
+            ns[h] = (*slot)[i];
         }
-        free(r->slot);
-        r->slot = ns;
-        r->cap = cap;
+        free(*slot);
+        *slot = ns;
+        *cap_ = cap;
     }
-    if (!r->cap)
+    size_t cap = *cap_;
+    if (!cap)
         return NULL;
+    ldgi_regslot *t = *slot;
     size_t h;
-    memcpy(&h, pub, sizeof h);
-    for (h %= r->cap; r->slot[h].used; h = (h + 1) % r->cap)
-        if (memcmp(r->slot[h].pub, pub, LDG_PUB_BYTES) == 0)
-            return &r->slot[h];
+    memcpy(&h, key, sizeof h);
+    for (h %= cap; t[h].used; h = (h + 1) % cap)
+        if (memcmp(t[h].pub, key, LDG_PUB_BYTES) == 0)
+            return &t[h];
     if (!insert)
         return NULL;
-    r->slot[h].used = true;
-    memcpy(r->slot[h].pub, pub, LDG_PUB_BYTES);
-    r->n++;
-    return &r->slot[h];
+    memset(&t[h], 0, sizeof t[h]);
+    t[h].used = true;
+    memcpy(t[h].pub, key, LDG_PUB_BYTES);
+    (*n)++;
+    return &t[h];
+}
+
+ldgi_regslot *
+ldgi_registry_find(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], bool insert)
+{
+    return table_find(&r->slot, &r->cap, &r->n, pub, insert);
 }
 
 ldg_status
@@ -309,12 +424,41 @@ ldgi_registry_get(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES], ldgi_keyst
     return LDG_OK;
 }
 
+ldg_status
+ldgi_registry_identity(ldgi_registry *r, const uint8_t pub[LDG_PUB_BYTES],
+                       uint8_t id[LDG_HASH_BYTES])
+{
+    ldgi_regslot *k = ldgi_registry_find(r, pub, false);
+    if (!k)
+        return LDG_E_NOTFOUND;
+    memcpy(id, k->ident, LDG_HASH_BYTES);
+    return LDG_OK;
+}
+
+void
+ldgi_registry_identity_keys(ldgi_registry *r, const uint8_t id[LDG_HASH_BYTES], ldgi_idkey_fn each,
+                            void *ectx)
+{
+    ldgi_regslot *who = table_find(&r->ids, &r->idcap, &r->idn, id, false);
+    bool more = who != NULL;
+    const uint8_t *pub = who ? who->link : NULL;
+    /* a chain of at most r->n keys: bounded even if a table were wrong */
+    for (size_t steps = 0; more && steps < r->n; steps++) {
+        ldgi_regslot *k = ldgi_registry_find(r, pub, false);
+        if (!k)
+            break;
+        more = each(ectx, k->pub, &k->ks) && k->has_link;
+        pub = k->link;
+    }
+}
+
 void
 ldgi_registry_free(ldgi_registry *r)
 {
     if (!r)
         return;
     free(r->slot);
+    free(r->ids);
     memset(r, 0, sizeof *r);
 }
 
@@ -331,6 +475,16 @@ ldgi_registry_apply(ldgi_registry *r, const ldgi_key_effect *e, uint64_t seq, ld
         k->ks.added_seq = seq;
         k->ks.revoked_seq = UINT64_MAX;
         k->ks.roles = e->roles;
+        memcpy(k->ident, e->ident, LDG_HASH_BYTES);
+        /* [POL-15] the keys of one identity, newest first */
+        ldgi_regslot *who = table_find(&r->ids, &r->idcap, &r->idn, e->ident, true);
+        if (!who)
+            return ldgi_fail(err, LDG_E_NOMEM, "key registry: out of memory");
+        k = ldgi_registry_find(r, e->pub, false); /* the ids table did not move it, but be sure */
+        k->has_link = who->has_link;
+        memcpy(k->link, who->link, LDG_PUB_BYTES);
+        who->has_link = true;
+        memcpy(who->link, e->pub, LDG_PUB_BYTES);
     } else {
         k->ks.revoked_seq = seq;
     }
@@ -351,6 +505,14 @@ const ldgi_check_info ldgi_checks[LDGI_CHECK_COUNT] = {
     [LDGI_CHECK_KEY_RECORD] = {"key", "KEY-4",
                                "a key.add adds a new key that is not the log key; a key.revoke "
                                "revokes an active one"},
+    [LDGI_CHECK_JUDGE_REF] = {"duties", "POL-12",
+                              "an approval or rejection refs the record it judges"},
+    [LDGI_CHECK_OWN_RECORD] = {"duties", "POL-13",
+                               "no one approves or rejects a record of their own key or identity"},
+    [LDGI_CHECK_ADMIN_ONLY] = {"duties", "POL-14", "an admin key holds no other role"},
+    [LDGI_CHECK_IDENTITY] = {"duties", "POL-15",
+                             "a second active key of one identity supersedes one, a re-enrolment "
+                             "reinstates from a revocation, each with a reason"},
 };
 
 /* Reports one failed check; false when the caller wants no more. */
@@ -383,6 +545,167 @@ key_at(const ldgi_policy_env *env, const uint8_t pub[LDG_PUB_BYTES], uint64_t se
         return s;
     /* A verifier's registry may hold keys added later (verify-bundle replays them all first). */
     *known = s == LDG_OK && ks->added_seq < seq;
+    return LDG_OK;
+}
+
+/*
+ * [POL-12][POL-13] An approval or rejection names what it judges, and none
+ * of it was signed by the judging key or another key of the same identity.
+ */
+static ldg_status
+duties_user(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq, ldgi_policy_fail_fn fail,
+            void *fctx, ldg_err *err)
+{
+    char why[300], hx[17];
+    ldg_status s;
+    if (!is_judgement(st))
+        return LDG_OK;
+    if ((s = ldgi_stmt_duties_ok(st, why, sizeof why)) != LDG_OK) {
+        fail(fctx, LDGI_CHECK_JUDGE_REF, s, why);
+        return LDG_OK;
+    }
+    const char *verb = st->kind.p[0] == 'a' ? "approves" : "rejects";
+    uint8_t me[LDG_HASH_BYTES], them[LDG_HASH_BYTES];
+    bool have_me = (s = env->identity(env->ctx, st->actor, me, err)) == LDG_OK;
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return s;
+    for (size_t r = 0; r < st->nrefs; r++) {
+        ldgi_refentry re;
+        if ((s = env->ref_entry(env->ctx, st->refs[r], seq, &re, err)) == LDG_E_NOTFOUND)
+            continue; /* the ref check says it names nothing, or the caller cannot tell */
+        if (s != LDG_OK)
+            return s;
+        if (memcmp(re.actor, st->actor, LDG_PUB_BYTES) == 0) {
+            if (!failed(fail, fctx, LDGI_CHECK_OWN_RECORD, LDG_E_POLICY,
+                        "no one %s their own record: ref %zu names entry %llu, signed by this "
+                        "same key",
+                        verb, r + 1, (unsigned long long)re.seq))
+                return LDG_OK;
+            continue;
+        }
+        if (!have_me)
+            continue;
+        if ((s = env->identity(env->ctx, re.actor, them, err)) != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        short_hex(re.actor, hx);
+        if (s == LDG_OK && memcmp(me, them, LDG_HASH_BYTES) == 0 &&
+            !failed(fail, fctx, LDGI_CHECK_OWN_RECORD, LDG_E_POLICY,
+                    "no one %s their own record: ref %zu names entry %llu, signed by key %s... "
+                    "of the same person (printed name and organisation)",
+                    verb, r + 1, (unsigned long long)re.seq, hx))
+            return LDG_OK;
+    }
+    return LDG_OK;
+}
+
+/* [POL-15] What a key.add finds of its identity's keys registered before it. */
+typedef struct idcount {
+    uint64_t seq;
+    bool admin;    /* the new key holds admin */
+    size_t known;  /* keys of the identity registered before seq */
+    size_t active; /* ...and not revoked before seq */
+    size_t same;   /* ...active, and of the new key's class (admin or not) */
+} idcount;
+
+static bool
+count_key(void *ectx, const uint8_t pub[LDG_PUB_BYTES], const ldgi_keystate *ks)
+{
+    (void)pub;
+    idcount *c = ectx;
+    if (ks->added_seq >= c->seq)
+        return true;
+    c->known++;
+    if (ks->revoked_seq != UINT64_MAX && ks->revoked_seq < c->seq)
+        return true;
+    c->active++;
+    c->same += ((ks->roles & LDGI_ROLE_ADMIN) != 0) == c->admin;
+    return true;
+}
+
+/*
+ * [POL-14][POL-15] A key.add: an admin key holds no other role; a person
+ * holds one active key of each class (admin, or not) unless the record says
+ * which key it supersedes, and a person whose keys are all revoked comes back
+ * only by a record that names the revocation it reinstates from; each with a
+ * reason.
+ */
+static ldg_status
+duties_key(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
+           const uint8_t ident[LDG_HASH_BYTES], ldgi_policy_fail_fn fail, void *fctx, ldg_err *err)
+{
+    char why[300];
+    ldg_status s;
+    if ((s = ldgi_stmt_duties_ok(st, why, sizeof why)) != LDG_OK &&
+        !fail(fctx, LDGI_CHECK_ADMIN_ONLY, s, why))
+        return LDG_OK;
+    idcount c = {.seq = seq, .admin = (ldgi_stmt_roles(st) & LDGI_ROLE_ADMIN) != 0};
+    if ((s = env->identity_keys(env->ctx, ident, count_key, &c, err)) != LDG_OK)
+        return s;
+    int nl = (int)(st->key_name.len > 80 ? 80 : st->key_name.len);
+    int ol = (int)(st->key_org.len > 80 ? 80 : st->key_org.len);
+    const char *cls = c.admin ? "admin" : "non-admin";
+    enum {
+        NEW,
+        SUPERSEDE,
+        REINSTATE
+    } mode = c.same                 ? SUPERSEDE
+             : c.known && !c.active ? REINSTATE
+                                    : NEW;
+    if (mode == NEW) {
+        if (st->nrefs)
+            failed(fail, fctx, LDGI_CHECK_IDENTITY, LDG_E_POLICY,
+                   "a key.add for \"%.*s\" (%.*s) supersedes no active %s key and reinstates no "
+                   "one: it carries no ref",
+                   nl, st->key_name.p, ol, st->key_org.p, cls);
+        return LDG_OK;
+    }
+    if (!st->has_reason || st->nrefs != 1) {
+        if (mode == SUPERSEDE)
+            failed(fail, fctx, LDGI_CHECK_IDENTITY, LDG_E_POLICY,
+                   "\"%.*s\" (%.*s) already holds an active %s key: a second one needs a reason "
+                   "and one ref, to the key.add of the key it supersedes (ldg key add "
+                   "--supersedes SEQ --reason TEXT)",
+                   nl, st->key_name.p, ol, st->key_org.p, cls);
+        else
+            failed(fail, fctx, LDGI_CHECK_IDENTITY, LDG_E_POLICY,
+                   "every key of \"%.*s\" (%.*s) was revoked: a new one needs a reason and one "
+                   "ref, to the key.revoke it reinstates from (ldg key add --reinstates SEQ "
+                   "--reason TEXT)",
+                   nl, st->key_name.p, ol, st->key_org.p);
+        return LDG_OK;
+    }
+    ldgi_refentry re;
+    if ((s = env->ref_entry(env->ctx, st->refs[0], seq, &re, err)) == LDG_E_NOTFOUND)
+        return LDG_OK; /* the ref check says it names nothing, or the caller cannot tell */
+    if (s != LDG_OK)
+        return s;
+    /* the key the named record is about: of this identity, and as the mode needs it */
+    ldgi_keystate ks;
+    uint8_t their[LDG_HASH_BYTES];
+    bool right = mode == SUPERSEDE ? re.kc == LDGI_KIND_GENESIS || re.kc == LDGI_KIND_KEY_ADD
+                                   : re.kc == LDGI_KIND_KEY_REVOKE;
+    if (right) {
+        if ((s = env->identity(env->ctx, re.key_pub, their, err)) != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        right = s == LDG_OK && memcmp(their, ident, LDG_HASH_BYTES) == 0;
+    }
+    if (right && mode == SUPERSEDE) {
+        if ((s = env->key(env->ctx, re.key_pub, &ks, err)) != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        right = s == LDG_OK && ks.added_seq < seq &&
+                (ks.revoked_seq == UINT64_MAX || ks.revoked_seq >= seq) &&
+                ((ks.roles & LDGI_ROLE_ADMIN) != 0) == c.admin;
+    }
+    if (!right && mode == SUPERSEDE)
+        failed(fail, fctx, LDGI_CHECK_IDENTITY, LDG_E_POLICY,
+               "the ref of a key.add for \"%.*s\" (%.*s) must name the key.add of the active %s "
+               "key it supersedes; entry %llu is not one",
+               nl, st->key_name.p, ol, st->key_org.p, cls, (unsigned long long)re.seq);
+    else if (!right)
+        failed(fail, fctx, LDGI_CHECK_IDENTITY, LDG_E_POLICY,
+               "the ref of a key.add for \"%.*s\" (%.*s) must name the key.revoke of one of "
+               "their keys, which it reinstates from; entry %llu is not one",
+               nl, st->key_name.p, ol, st->key_org.p, (unsigned long long)re.seq);
     return LDG_OK;
 }
 
@@ -422,6 +745,10 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
         effect->op = LDGI_KEY_ADD;
         memcpy(effect->pub, st->key_pub, LDG_PUB_BYTES);
         effect->roles = (uint8_t)ldgi_stmt_roles(st);
+        ldgi_identity(st->key_name, st->key_org, effect->ident);
+        /* [POL-14] the first admin key too */
+        if ((s = ldgi_stmt_duties_ok(st, why, sizeof why)) != LDG_OK)
+            fail(fctx, LDGI_CHECK_ADMIN_ONLY, s, why);
         return LDG_OK;
     }
     if (seq == 0) {
@@ -500,7 +827,7 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
 
     /* [KEY-4] what a key record may do */
     if (kc != LDGI_KIND_KEY_ADD && kc != LDGI_KIND_KEY_REVOKE)
-        return LDG_OK;
+        return duties_user(env, st, seq, fail, fctx, err);
     ldgi_keystate sub;
     if ((s = key_at(env, st->key_pub, seq, &known, &sub, err)) != LDG_OK)
         return s;
@@ -526,6 +853,7 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
         }
         effect->op = LDGI_KEY_ADD;
         effect->roles = (uint8_t)ldgi_stmt_roles(st);
+        ldgi_identity(st->key_name, st->key_org, effect->ident);
     } else {
         if (!known || (sub.revoked_seq != UINT64_MAX && sub.revoked_seq < seq)) {
             failed(fail, fctx, LDGI_CHECK_KEY_RECORD, LDG_E_POLICY, "key.revoke of key %s..., %s",
@@ -535,5 +863,7 @@ ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
         effect->op = LDGI_KEY_REVOKE;
     }
     memcpy(effect->pub, st->key_pub, LDG_PUB_BYTES);
+    if (kc == LDGI_KIND_KEY_ADD)
+        return duties_key(env, st, seq, effect->ident, fail, fctx, err);
     return LDG_OK;
 }

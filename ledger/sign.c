@@ -198,6 +198,8 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     }
     char why[256];
     rc = ldgi_stmt_shape_ok(st, why, sizeof why);
+    if (rc == LDG_OK) /* [POL-12][POL-14]: what needs no ledger, refused before signing */
+        rc = ldgi_stmt_duties_ok(st, why, sizeof why);
     if (rc != LDG_OK) {
         ldgi_fail(err, rc, "%s", why);
         goto fail;

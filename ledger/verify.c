@@ -537,6 +537,34 @@ env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint6
     return LDG_OK;
 }
 
+/*
+ * [POL-13][POL-15] The entry a ref names, read from the snapshot and proven
+ * by its re-hashed bytes: the leaf index only finds it.  An index that
+ * hides it leaves the rule undecided here, and is itself reported [VER-9].
+ */
+static ldg_status
+env_ref_entry(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, ldgi_refentry *out,
+              ldg_err *err)
+{
+    return ldgi_ref_entry(((vstate *)ctx)->t, hash, seq, out, err);
+}
+
+static ldg_status
+env_identity(void *ctx, const uint8_t pub[LDG_PUB_BYTES], uint8_t id[LDG_HASH_BYTES], ldg_err *err)
+{
+    (void)err;
+    return ldgi_registry_identity(&((vstate *)ctx)->reg, pub, id);
+}
+
+static ldg_status
+env_identity_keys(void *ctx, const uint8_t id[LDG_HASH_BYTES], ldgi_idkey_fn each, void *ectx,
+                  ldg_err *err)
+{
+    (void)err;
+    ldgi_registry_identity_keys(&((vstate *)ctx)->reg, id, each, ectx);
+    return LDG_OK;
+}
+
 typedef struct policy_fail {
     vstate *v;
     uint64_t seq;
@@ -560,7 +588,10 @@ check_policy(vstate *v, const ldgi_stmt *st, uint64_t seq)
                            .ledger = env_ledger,
                            .ref = env_ref,
                            .observed = env_observed,
-                           .allow_genesis = true};
+                           .allow_genesis = true,
+                           .ref_entry = env_ref_entry,
+                           .identity = env_identity,
+                           .identity_keys = env_identity_keys};
     policy_fail pf = {v, seq};
     ldgi_key_effect eff;
     ldg_status s = ldgi_policy_apply(&env, st, seq, policy_finding, &pf, &eff, v->err);

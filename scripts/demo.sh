@@ -48,11 +48,29 @@ echo '{"subject":"Approved: amendment 3 visit window"}' |
 "$LDG" append --signed approval.stmt
 
 step "policy at work: the CRO author may not approve (exit 3), nothing is written"
-echo '{"subject":"self-approval"}' > bad.json
+echo '{"subject":"approval by the author"}' > bad.json
 set +e
-"$LDG" append --as cro.key --kind approval --meaning approval --study HX-301 --body bad.json
+"$LDG" append --as cro.key --kind approval --meaning approval --study HX-301 --ref "$D" \
+    --body bad.json
 echo "exit status: $?"
 set -e
+
+step "segregation of duties: no one approves their own record (exit 3)"
+echo '{"subject":"approving my own approval"}' > self.json
+set +e
+"$LDG" append --as approver.key --kind approval --meaning approval --study HX-301 \
+    --ref "$("$LDG" log --kind approval --json | tail -n 1 | sed 's/^{"seq":\([0-9]*\).*/\1/')" \
+    --body self.json
+echo "exit status: $?"
+step "...and a second key for Quinn Avery must say which key it supersedes, and why"
+"$LDG" keygen --name sponsor-qa2 --out approver2 >/dev/null
+"$LDG" key add --as admin.key --pub approver2.pub --name "Quinn Avery" --org "Helix Pharma" \
+    --roles approver
+echo "exit status: $?"
+set -e
+"$LDG" key add --as admin.key --pub approver2.pub --name "Quinn Avery" --org "Helix Pharma" \
+    --roles approver --supersedes 3 --reason "new laptop; key 3 is revoked next"
+"$LDG" key revoke --as admin.key --pub approver.pub --reason "superseded by sponsor-qa2"
 
 step "QA verifies the whole ledger, and keeps a signed checkpoint outside the host"
 "$LDG" checkpoint --as log.key > held-checkpoint.txt   # signed only after the log key's own check

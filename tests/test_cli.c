@@ -329,7 +329,7 @@ Test(policy, author_doing_approval_with_meaning_is_refused_exit_3_and_writes_not
     make_ledger(d);
     expect_fail(d,
                 LDG(d, NULL, "append", "--as", "author.key", "--kind", "approval", "--meaning",
-                    "approval", "--study", "S1"),
+                    "approval", "--study", "S1", "--ref", "1"),
                 3, "append", "approver", NULL, 4);
 }
 
@@ -417,9 +417,9 @@ Test(policy, statement_observing_another_ledgers_head_is_refused_exit_3_and_writ
     ok(LDG(d, NULL, "init", "--ledger", "other", "--origin", "test.example/ledger", "--log-key",
            "log.key", "--admin", "admin.pub"),
        "init other");
-    run_result r = LDG(d, "{\"subject\":\"approved\"}", "sign", "--as", "approver.key", "--kind",
-                       "approval", "--meaning", "approval", "--study", "S1", "--observed-from",
-                       "other", "--body", "-");
+    run_result r = LDG(d, "{\"subject\":\"sent\"}", "sign", "--as", "author.key", "--kind",
+                       "communication", "--study", "S1", "--observed-from", "other", "--body",
+                       "-");
     cr_assert_eq(r.status, 0, "%s", r.err);
     write_file(d, "o.stmt", r.out);
     run_free(&r);
@@ -435,9 +435,10 @@ Test(policy, statement_signed_for_another_ledger_is_refused_exit_3, .fini = tmp_
     ok(LDG(d, NULL, "init", "--ledger", "other", "--origin", "other.example/ledger",
            "--log-key", "log.key", "--admin", "admin.pub"),
        "init other");
+    /* its ref (the other ledger's genesis) names nothing here either: the origin says so first */
     run_result r = LDG(d, "{\"subject\":\"approved\"}", "sign", "--as", "approver.key", "--kind",
                        "approval", "--meaning", "approval", "--study", "S1", "--ledger", "other",
-                       "--body", "-");
+                       "--ref", "0", "--body", "-");
     cr_assert_eq(r.status, 0, "%s", r.err);
     write_file(d, "o.stmt", r.out);
     run_free(&r);
@@ -775,11 +776,11 @@ Test(batch, five_lines_whose_fourth_is_refused_by_policy_write_nothing, .fini = 
     const char *d = tmp_dir();
     make_ledger(d);
     write_file(d, "b.jsonl",
-               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\"}\n"
-               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"review\"}\n"
-               "{\"kind\":\"rejection\",\"study\":\"S1\",\"meaning\":\"review\"}\n"
-               "{\"kind\":\"approval\",\"study\":\"S1\"}\n"
-               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\"}\n");
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\",\"refs\":[1]}\n"
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"review\",\"refs\":[1]}\n"
+               "{\"kind\":\"rejection\",\"study\":\"S1\",\"meaning\":\"review\",\"refs\":[2]}\n"
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"refs\":[1]}\n"
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\",\"refs\":[2]}\n");
     expect_fail(d, LDG(d, NULL, "append", "--as", "approver.key", "--batch", "b.jsonl"), 3,
                 "append", "b.jsonl: line 4", "meaning", 4);
     run_result r = LDG(d, NULL, "log", "--kind", "approval");

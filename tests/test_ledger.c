@@ -53,6 +53,16 @@ sgn(const ldg_key *k, ldg_fields f)
     return s;
 }
 
+/* One ref, to entry seq: what an approval judges [POL-12]; refs must outlive f. */
+static void
+ref_to(ldg_fields *f, uint8_t refs[1][LDG_HASH_BYTES], uint64_t seq)
+{
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_leaf_hash(F.l, seq, refs[0], &e), LDG_OK, "%s", e.msg);
+    f->refs = (const uint8_t(*)[LDG_HASH_BYTES])refs;
+    f->nrefs = 1;
+}
+
 static uint64_t
 size_now(void)
 {
@@ -381,6 +391,8 @@ Test(ledger, log_each_filters_by_study_kind_actor_and_time)
     uint64_t s4 = put(F.author, note("query", "B"), NULL);
     ldg_fields ap = note("approval", "A");
     ap.meaning = "review";
+    uint8_t r3[1][LDG_HASH_BYTES];
+    ref_to(&ap, r3, s3);
     uint64_t s5 = put(F.approver, ap, NULL);
     uint64_t s6 = put(F.author, note("communication", "A"), NULL);
     cr_assert_eq(s3, 3);
@@ -667,6 +679,8 @@ Test(ledger, roles_revocation_refs_and_observed_head_are_enforced)
     uint64_t n0 = size_now();
     ldg_fields ap = note("approval", "S");
     ap.meaning = "approval";
+    uint8_t r1[1][LDG_HASH_BYTES];
+    ref_to(&ap, r1, 1);
     cr_assert_eq(put_status(F.author, ap, &e), LDG_E_POLICY, "author may not approve");
     cr_assert_eq(put_status(F.approver, note("communication", "S"), &e), LDG_E_POLICY,
                  "approver may not write a communication");
@@ -759,6 +773,8 @@ Test(ledger, verify_of_a_clean_ledger_finds_nothing)
         put(F.author, note("communication", i % 2 ? "A" : "B"), NULL);
     ldg_fields ap = note("approval", "A");
     ap.meaning = "responsibility";
+    uint8_t r7[1][LDG_HASH_BYTES];
+    ref_to(&ap, r7, 7);
     put(F.approver, ap, NULL);
     uint64_t n = size_now();
     cr_assert_eq(n, 9);

@@ -213,6 +213,9 @@ Test(sign, approval_and_rejection_with_meaning_sign)
     for (size_t i = 0; i < 4; i++) {
         ldg_fields f = user_fields(i % 2 ? "rejection" : "approval");
         f.meaning = meanings[i];
+        static const uint8_t judged[1][32] = {{9}}; /* [POL-12] what it judges */
+        f.refs = judged;
+        f.nrefs = 1;
         ldg_signed *s = sign_ok(k, &f);
         ldgi_stmt st;
         decode(s, &st);
@@ -875,10 +878,16 @@ Test(sign, other_shape_rules_are_input_or_policy)
     g.key_name = "";
     cr_assert_eq(sign_status(k, &g, &e), LDG_E_INPUT, "empty printed name");
     g.key_name = "B";
-    g.refs = ref;
+    /* [POL-15] one ref (the key record it supersedes or reinstates from), never two */
+    static const uint8_t two[2][32] = {{1}, {2}};
+    g.refs = two;
     g.nrefs = 1;
-    cr_assert_eq(sign_status(k, &g, &e), LDG_E_INPUT, "key.add with refs");
+    g.reason = "new device";
+    ldg_signed_free(sign_ok(k, &g));
+    g.nrefs = 2;
+    cr_assert_eq(sign_status(k, &g, &e), LDG_E_INPUT, "key.add with two refs");
     g.nrefs = 0;
+    g.reason = NULL;
     g.key_pub = NULL;
     cr_assert_eq(sign_status(k, &g, &e), LDG_E_INPUT, "key.add without a key");
 
@@ -974,9 +983,9 @@ Test(sign, sign_many_of_key_records_keeps_each_items_roles)
     /* roles are parsed per item; parallel signing must not mix items' role lists */
     ldg_key *admin = gen("admin");
     enum { N = 512 };
-    static const char *const rolesets[] = {"admin,author,decider,approver", "author",
-                                           "decider,approver", "approver,admin"};
-    static const size_t nroles[] = {4, 1, 2, 2};
+    static const char *const rolesets[] = {"eraser,author,decider,approver", "author",
+                                           "decider,approver", "admin"};
+    static const size_t nroles[] = {4, 1, 2, 1};
     ldg_fields *f = calloc(N, sizeof *f);
     uint8_t(*pubs)[32] = calloc(N, 32);
     for (size_t i = 0; i < N; i++) {

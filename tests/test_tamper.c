@@ -949,7 +949,7 @@ observed_case(bool far)
     diverged_pair(d, a4);
     run_result r = LDG(d, "{\"subject\":\"approved as seen in A\"}", "sign", "--as",
                        "approver.key", "--kind", "approval", "--meaning", "approval", "--study",
-                       "S1", "--observed-from", "ledger", "--body", "-");
+                       "S1", "--ref", "1", "--observed-from", "ledger", "--body", "-");
     cr_assert_eq(r.status, 0, "%s", r.err);
     write_file(d, "s.stmt", r.out);
     run_free(&r);

@@ -156,7 +156,8 @@ cmd_verify_bundle(int argc, char **argv)
         free(origin);
         if (sum.unchecked)
             printf("NOTE: %llu refs or observed chain heads name entries this bundle does not "
-                   "hold: not checked here (ldg verify on the ledger checks them).\n",
+                   "hold: not checked here, nor whether an approval judges its signer's own "
+                   "record through them (ldg verify on the ledger checks them).\n",
                    (unsigned long long)sum.unchecked);
     }
     if (unauth)

@@ -106,7 +106,8 @@ cmd_init(int argc, char **argv)
 
 static const char key_help[] =
     "usage: ldg key add --as ADMIN.key --pub X.pub --name \"Printed Name\" --org ORG\n"
-    "                   --roles ROLE[,ROLE...] [--ledger DIR] [--passphrase-file F]\n"
+    "                   --roles ROLE[,ROLE...] [--supersedes SEQ | --reinstates SEQ]\n"
+    "                   [--reason TEXT] [--ledger DIR] [--passphrase-file F]\n"
     "       ldg key revoke --as ADMIN.key --pub X.pub --reason TEXT [--ledger DIR]\n"
     "       ldg key list [--json] [--ledger DIR]\n"
     "Roles: admin (key records), author (communication, meeting, query, response,\n"
@@ -114,7 +115,13 @@ static const char key_help[] =
     "correction), approver (approval, rejection, correction), eraser (erasure: ldg erase),\n"
     "qa (writes nothing: its cosignature of a checkpoint, ldg verify --save-checkpoint --as,\n"
     "is what verify --since and export --verified accept as \"verified by QA\").  A revoked\n"
-    "key stays revoked.\n";
+    "key stays revoked.\n"
+    "An admin key holds no other role.  A person (printed name and organisation, compared\n"
+    "ignoring case and spacing) holds one active admin key and one other active key: a\n"
+    "second one needs --supersedes SEQ (the key.add of the key it supersedes, which stays\n"
+    "active until revoked) and --reason; a person whose keys were all revoked comes back\n"
+    "only with --reinstates SEQ (the key.revoke it reinstates from) and --reason.\n"
+    "Refused by policy: exit 3, nothing written.\n";
 
 static void
 print_appended(const ldg_appended *a)
@@ -124,9 +131,41 @@ print_appended(const ldg_appended *a)
     printf("%llu %s\n", (unsigned long long)a->seq, b64);
 }
 
-/* Signs f with the key at `as` and appends it; observed = the current head. */
+/* --supersedes / --reinstates SEQ: the leaf hash of that entry [POL-15]. */
 static int
-sign_and_append(const char *dir, const char *as, const char *passfile, ldg_fields *f)
+key_ref(ldg_ledger *l, const char *opt, const char *text, uint8_t out[LDG_HASH_BYTES])
+{
+    ldg_ref r;
+    ldg_err err;
+    if (ldg_ref_parse(text, strlen(text), &r, NULL) != LDG_OK || !r.is_seq)
+        return tool_usage("%s %.80s: expected the sequence number of a key record", opt, text);
+    ldg_record *rec = NULL;
+    if (ldg_ledger_leaf_hash(l, r.seq, out, &err) != LDG_OK ||
+        ldg_record_get(l, r.seq, &rec, &err) != LDG_OK) {
+        if (err.status == LDG_E_NOTFOUND)
+            return tool_error(EXIT_POLICY, "%s %s: no such record in the ledger", opt, text);
+        return tool_error(tool_exit_code(err.status), "%s %s: %s", opt, text, err.msg);
+    }
+    /* the option says which record it must be; the policy checks whose it is */
+    bool sup = strcmp(opt, "--supersedes") == 0;
+    bool fits = sup ? strcmp(rec->kind, "key.add") == 0 || strcmp(rec->kind, "genesis") == 0
+                    : strcmp(rec->kind, "key.revoke") == 0;
+    int rc = EXIT_OK;
+    if (!fits)
+        rc = tool_error(
+            EXIT_POLICY, "%s %s: entry %s is a %s record, not %s", opt, text, text, em_t(rec->kind),
+            sup ? "the key.add of the key it supersedes" : "the key.revoke it reinstates from");
+    ldg_record_free(rec);
+    return rc;
+}
+
+/*
+ * Signs f with the key at `as` and appends it; observed = the current head.
+ * ref_opt/ref_text: a key.add's --supersedes or --reinstates, or NULL.
+ */
+static int
+sign_and_append(const char *dir, const char *as, const char *passfile, ldg_fields *f,
+                const char *ref_opt, const char *ref_text)
 {
     ldg_ledger *l;
     int rc = tool_open_ledger(dir, 0, &l);
@@ -137,6 +176,13 @@ sign_and_append(const char *dir, const char *as, const char *passfile, ldg_field
     ldg_err err;
     ldg_appended a;
     char origin[LDG_TEXT_MAX + 1];
+    uint8_t ref[1][LDG_HASH_BYTES];
+    if (ref_text) {
+        if ((rc = key_ref(l, ref_opt, ref_text, ref[0])) != EXIT_OK)
+            goto out;
+        f->refs = (const uint8_t(*)[LDG_HASH_BYTES])ref;
+        f->nrefs = 1;
+    }
     if ((rc = tool_load_key(as, passfile, &k)) != EXIT_OK ||
         (rc = tool_bind(l, f, true, origin)) != EXIT_OK)
         goto out;
@@ -202,7 +248,7 @@ cmd_key(int argc, char **argv)
     }
     const char *sub = argv[1];
     const char *as = NULL, *pub = NULL, *name = NULL, *org = NULL, *roles = NULL, *reason = NULL,
-               *dir = NULL, *passfile = NULL;
+               *dir = NULL, *passfile = NULL, *supersedes = NULL, *reinstates = NULL;
     bool json = false;
     if (strcmp(sub, "add") == 0)
         tool_cmd = "key add";
@@ -212,11 +258,18 @@ cmd_key(int argc, char **argv)
         tool_cmd = "key list";
     else
         return tool_usage("unknown subcommand \"%s\" (add, revoke, list)", sub);
-    const opt_spec specs[] = {OPT_VAL("--as", &as),       OPT_VAL("--pub", &pub),
-                              OPT_VAL("--name", &name),   OPT_VAL("--org", &org),
-                              OPT_VAL("--roles", &roles), OPT_VAL("--reason", &reason),
-                              OPT_VAL("--ledger", &dir),  OPT_VAL("--passphrase-file", &passfile),
-                              OPT_FLAG("--json", &json),  OPT_END};
+    const opt_spec specs[] = {OPT_VAL("--as", &as),
+                              OPT_VAL("--pub", &pub),
+                              OPT_VAL("--name", &name),
+                              OPT_VAL("--org", &org),
+                              OPT_VAL("--roles", &roles),
+                              OPT_VAL("--reason", &reason),
+                              OPT_VAL("--ledger", &dir),
+                              OPT_VAL("--passphrase-file", &passfile),
+                              OPT_FLAG("--json", &json),
+                              OPT_VAL("--supersedes", &supersedes),
+                              OPT_VAL("--reinstates", &reinstates),
+                              OPT_END};
     int prc = opt_parse(argc, argv, 2, specs, key_help, NULL, 0);
     if (prc != EXIT_OK)
         return prc < 0 ? EXIT_OK : prc;
@@ -234,6 +287,14 @@ cmd_key(int argc, char **argv)
     }
     if (!as || !pub)
         return tool_usage("--as and --pub are required");
+    if ((supersedes || reinstates) && strcmp(sub, "add") != 0)
+        return tool_usage("--supersedes and --reinstates are for key add");
+    if (supersedes && reinstates)
+        return tool_usage("--supersedes and --reinstates exclude each other");
+    const char *ref_opt = supersedes ? "--supersedes" : "--reinstates";
+    const char *ref_text = supersedes ? supersedes : reinstates;
+    if (ref_text && !reason)
+        return tool_usage("%s needs --reason: why this person gets another key", ref_opt);
     char kname[LDG_NAME_MAX + 1];
     uint8_t kpub[LDG_PUB_BYTES];
     if (ldg_vkey_read(pub, kname, kpub, &err) != LDG_OK)
@@ -247,11 +308,12 @@ cmd_key(int argc, char **argv)
         f.key_name = name;
         f.key_org = org;
         f.key_roles = roles;
+        f.reason = reason;
     } else {
         if (!reason)
             return tool_error(EXIT_POLICY, "--reason is required: a revocation says why");
         f.kind = "key.revoke";
         f.reason = reason;
     }
-    return sign_and_append(dir, as, passfile, &f);
+    return sign_and_append(dir, as, passfile, &f, ref_opt, ref_text);
 }

@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  keygen --name NAME --out PREFIX [--passphrase-file F | --unencrypted]\n"
     "  init --origin ORIGIN --log-key LOG.key --admin ADMIN.pub [--name N --org O]\n"
     "  key add --as ADMIN.key --pub X.pub --name \"Printed Name\" --org ORG --roles R[,R...]\n"
+    "          [--supersedes SEQ | --reinstates SEQ] [--reason TEXT]\n"
     "  key revoke --as ADMIN.key --pub X.pub --reason TEXT\n"
     "  key list [--json]\n"
     "  append --as KEY --kind KIND --study STUDY [--ref SEQ]... [--meaning M] [--reason R]\n"
