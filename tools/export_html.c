@@ -535,15 +535,6 @@ study_span(emit *e, const char *study)
     em_s(e, "</span>");
 }
 
-/* The label people read for a body field (NULL: show the key as it is). */
-static const char *
-field_label(const char *kind, const char *key)
-{
-    (void)kind;
-    (void)key;
-    return NULL;
-}
-
 static void
 field_value(emit *e, json_t *v)
 {
@@ -622,7 +613,7 @@ body_cell(html_ctx *h, emit *e, const ldg_record *r)
     {
         if (v == s || shown >= 12)
             continue;
-        const char *label = field_label(r->kind, k);
+        const char *label = ldg_body_field_label(k); /* [KIND-2]; NULL: unknown */
         em_s(e, "<div class=f><span class=k>");
         em_html(e, label ? label : k);
         em_s(e, "</span> ");
