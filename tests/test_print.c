@@ -247,6 +247,31 @@ Test(print, corrections_history_threads_labels_and_the_export_id, .fini = tmp_cl
     free(html);
 }
 
+Test(print, the_study_in_the_page_margins_cannot_leave_its_css_string, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    const char *d = tmp_dir();
+    fixture_begin();
+    make_ledger(d);
+    fixture_end();
+    /* a study id (from the command line here; from the ledger alike) that would end the CSS
+       string and the style element, and reorder what follows */
+    ok(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key", "--study",
+           "X\"</style><b>\xe2\x80\xae;}"),
+       "export");
+    char *html = html_of(d);
+    char *style = between(html, "<style>", "</style>");
+    cr_assert_null(strchr(style, '<'), "no '<' inside the style element");
+    cr_assert(strstr(style, "content:\"Study \" \"X\\000022\\00003c\\00002fstyle\\00003e"
+                            "\\00003cb\\00003e\\00005cu202e\\00003b\\00007d\""),
+              "the study as one CSS string of escapes, its U+202E made visible: %.2000s", style);
+    cr_assert_null(strstr(html, "\xe2\x80\xae"), "no raw U+202E anywhere");
+    cr_assert(strstr(html, "X&quot;&lt;/style&gt;&lt;b&gt;&lt;U+202E&gt;;}"),
+              "the cover shows it as text");
+    free(style);
+    free(html);
+}
+
 /* ------------------------------------------------------------- PDF -- */
 
 static char *

@@ -35,8 +35,9 @@
 #define MAX_STUDIES 64
 #define NO_THREAD UINT32_MAX
 #define NOSEQ UINT64_MAX
-#define STUDY_NOWRAP_MAX                                                                           \
-    48 /* longer study ids may wrap, so that no column is pushed off the page */
+#define MARGIN_STUDY_MAX 64 /* bytes of the study id in the page margins */
+/* longer study ids may wrap, so that no column is pushed off the page */
+#define STUDY_NOWRAP_MAX 48
 
 static const struct {
     const char *name;
@@ -96,7 +97,7 @@ struct html_ctx {
     corr *corr;
     size_t ncorr, capcorr;
     hkey *keys;
-    size_t nkeys, capkeys;
+    size_t nkeys, capkeys, lastkey;
     char *studies[MAX_STUDIES]; /* of the trail's own records, in order of first appearance */
     size_t nstudies;
     bool more_studies;
@@ -256,6 +257,8 @@ grow(void **p, size_t *cap, size_t n, size_t size)
 static const hkey *
 key_find(const html_ctx *h, const uint8_t pub[LDG_PUB_BYTES])
 {
+    if (h->nkeys && memcmp(h->keys[h->lastkey].pub, pub, LDG_PUB_BYTES) == 0)
+        return &h->keys[h->lastkey]; /* the same signer as the record before: the usual case */
     for (size_t i = h->nkeys; i-- > 0;)
         if (memcmp(h->keys[i].pub, pub, LDG_PUB_BYTES) == 0)
             return &h->keys[i];
@@ -266,7 +269,10 @@ key_find(const html_ctx *h, const uint8_t pub[LDG_PUB_BYTES])
 static void
 key_note(html_ctx *h, const ldg_keyinfo *k)
 {
-    if (!k->name || key_find(h, k->pub))
+    const hkey *known = k->name ? key_find(h, k->pub) : NULL;
+    if (known)
+        h->lastkey = (size_t)(known - h->keys);
+    if (!k->name || known)
         return;
     if (!grow((void **)&h->keys, &h->capkeys, h->nkeys, sizeof *h->keys)) {
         h->oom = true;
@@ -870,7 +876,7 @@ static const char css[] =
     ".study{white-space:nowrap;font-family:monospace}.studylong{font-family:monospace;"
     "overflow-wrap:anywhere}"
     ".verdict{padding:10px 14px;border-radius:4px;margin:14px 0;font-size:14px}"
-    ".good{background:#e8f5e9;border:1px solid #66bb6a}.fail{background:#ffebee;border:2px solid "
+    ".good{background:#e8f5e9;border:2px solid #43a047}.fail{background:#ffebee;border:2px solid "
     "#c62828}"
     ".bad{color:#b71c1c}.ok{color:#1b5e20}.badrow{background:#fff3f3}"
     ".flag{color:#fff;background:#b71c1c;padding:0 4px;border-radius:2px;font-weight:600}"
@@ -1371,6 +1377,16 @@ verdict(emit *e, const html_meta *m)
 static void
 page_style(emit *e, const html_meta *m, const char *study, const char *id)
 {
+    /* one line in the margin: a study id longer than that is cut (the cover has it whole) */
+    char cut[MARGIN_STUDY_MAX + 4];
+    size_t n = strlen(study);
+    if (n > MARGIN_STUDY_MAX) {
+        n = MARGIN_STUDY_MAX;
+        while (n && ((unsigned char)study[n] & 0xC0) == 0x80)
+            n--;
+        snprintf(cut, sizeof cut, "%.*s\xe2\x80\xa6", (int)n, study);
+        study = cut;
+    }
     em_s(e, "@page{size:A4 landscape;margin:14mm 10mm 14mm 10mm;"
             "@top-left{font-size:8pt;color:#555;white-space:nowrap;content:\"Audit trail \" ");
     css_string(e, m->origin);
