@@ -1387,14 +1387,15 @@ page_style(emit *e, const html_meta *m, const char *study, const char *id)
         snprintf(cut, sizeof cut, "%.*s\xe2\x80\xa6", (int)n, study);
         study = cut;
     }
-    em_s(e, "@page{size:A4 landscape;margin:14mm 10mm 14mm 10mm;"
-            "@top-left{font-size:8pt;color:#555;white-space:nowrap;content:\"Audit trail \" ");
+    em_s(e,
+         "@page{size:A4 landscape;margin:14mm 10mm 14mm 10mm;"
+         "@top-left{font:8pt sans-serif;color:#555;white-space:nowrap;content:\"Audit trail \" ");
     css_string(e, m->origin);
-    em_s(e, "}@bottom-left{font-size:8pt;color:#333;white-space:nowrap;content:\"Study \" ");
+    em_s(e, "}@bottom-left{font:8pt sans-serif;color:#333;white-space:nowrap;content:\"Study \" ");
     css_string(e, study);
     em_s(e, " \"  \\00b7  Export id \" ");
     css_string(e, id);
-    em_s(e, "}@bottom-right{font-size:8pt;color:#333;white-space:nowrap;"
+    em_s(e, "}@bottom-right{font:8pt sans-serif;color:#333;white-space:nowrap;"
             "content:\"Page \" counter(page) \" of \" counter(pages)}}");
 }
 
