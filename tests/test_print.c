@@ -36,8 +36,8 @@ ok(run_result r, const char *what)
  * ledger's time (back-dated), 6 response, 7 decision, 8 approval (meaning
  * approval) and 9 approval (meaning review) of 7, 10 correction of 5, 11
  * correction of 10, 12 meeting minutes claiming a date years ahead
- * (forward-dated), NDOCS documents, the revocation of the author's key, a
- * checkpoint; then the HTML export in d/r.html.
+ * (forward-dated), NDOCS documents, the communication plan, the revocation
+ * of the author's key; then the HTML export (with a fresh checkpoint) in d/r.html.
  */
 static void
 trail(const char *d)
@@ -80,6 +80,12 @@ trail(const char *d)
     for (int i = 0; i < NDOCS; i++)
         APPEND(d, "{\"subject\":\"Monitoring visit report\",\"text\":\"All findings closed.\"}",
                "--as", "decider.key", "--kind", "document", "--study", STUDY);
+    APPEND(d,
+           "{\"subject\":\"Communication plan HX-301 v1\",\"version\":\"1\","
+           "\"parties\":[\"Acme CRO\",\"Helix Pharma\"],\"levels\":[{\"id\":\"operational\","
+           "\"name\":\"Operational team\",\"members\":[{\"name\":\"Carla Rossi\","
+           "\"org\":\"Acme CRO\"}]}],\"tolerance_hours\":24}",
+           "--as", "decider.key", "--kind", "plan", "--study", STUDY);
     ok(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub", "--reason",
            "left the project"),
        "revoke");
@@ -335,7 +341,7 @@ Test(print, the_pdf_page_by_page, .fini = tmp_cleanup, .timeout = 240)
     cr_assert_eq(v.status, 0);
     v.out[strcspn(v.out, "\n")] = '\0'; /* "ldg 0.1.0" */
     char host[21], leaf[65];
-    long nrec = 14 + NDOCS;
+    long nrec = 15 + NDOCS;
     int sig_page = 0, revoke_page = 0, table_pages = 0;
     char *all = calloc(1, 1);
     for (int n = 1; n <= pages; n++) {

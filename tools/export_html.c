@@ -102,7 +102,10 @@ struct html_ctx {
     size_t nstudies;
     bool more_studies;
     size_t subject_bytes;
-    FILE *sigs; /* the signatures page, written by html_row */
+    uint64_t plan_seq;  /* the newest plan record of the export, or NOSEQ */
+    char *plan_desc;    /* its subject, version and parties */
+    uint64_t plan_last; /* the plan in force at the last record [PLAN-3], or NOSEQ */
+    FILE *sigs;         /* the signatures page, written by html_row */
     emit *sigem;
     uint64_t nsigs;
     double turnaround_h;
@@ -204,6 +207,7 @@ html_new(double turnaround_h, bool withhold)
     if (h) {
         h->turnaround_h = turnaround_h;
         h->withhold = withhold;
+        h->plan_seq = h->plan_last = NOSEQ;
     }
     return h;
 }
@@ -230,6 +234,7 @@ html_free(html_ctx *h)
     }
     for (size_t i = 0; i < h->nstudies; i++)
         free(h->studies[i]);
+    free(h->plan_desc);
     if (h->sigs)
         fclose(h->sigs);
     free(h->sigem);
@@ -308,6 +313,32 @@ study_note(html_ctx *h, const char *study)
         h->nstudies++;
 }
 
+/* A plan record of the export [PLAN-2]: what the cover says of it. */
+static void
+plan_note(html_ctx *h, const ldg_record *r)
+{
+    ldg_plan *p = NULL;
+    ldg_err err;
+    if (!r->body || ldg_plan_parse(r->body, r->body_len, &p, &err) != LDG_OK)
+        return; /* the row shows the body as it is */
+    size_t n = strlen(p->subject ? p->subject : "") + strlen(p->version ? p->version : "") + 40;
+    for (size_t i = 0; i < p->nparties; i++)
+        n += strlen(p->parties[i]) + 2;
+    char *d = malloc(n);
+    if (d) {
+        int k = snprintf(d, n, "%s%s%s; parties: ", p->subject ? p->subject : "(no subject)",
+                         p->version ? ", version " : "", p->version ? p->version : "");
+        for (size_t i = 0; i < p->nparties && k > 0 && (size_t)k < n; i++)
+            k += snprintf(d + k, n - (size_t)k, "%s%s", i ? "; " : "", p->parties[i]);
+        free(h->plan_desc);
+        h->plan_desc = d;
+        h->plan_seq = r->seq;
+    } else {
+        h->oom = true;
+    }
+    ldg_plan_free(p);
+}
+
 static char *
 joined(const char *a, const char *sep, const char *b)
 {
@@ -344,6 +375,10 @@ html_collect(void *ctx, const ldg_record *r)
         key_note(h, &r->key);
     if (strcmp(r->kind, "genesis") != 0)
         key_note(h, &r->signer);
+    if (user && strcmp(r->kind, "plan") == 0 && !h->withhold)
+        plan_note(h, r);
+    if (user)
+        h->plan_last = r->plan_seq;
     if (user) {
         if (r->signer.org)
             h->party[x->org] = true;
@@ -755,6 +790,8 @@ corrections_of(html_ctx *h, emit *e, uint64_t seq)
 void
 html_row(html_ctx *h, emit *e, const ldg_record *r, uint64_t proven)
 {
+    if (r->plan_seq != NOSEQ && IS_USER(kind_index(r->kind)))
+        h->plan_last = r->plan_seq; /* for the cover, written after the rows */
     em_s(e, "<tbody class=rec><tr id=r");
     em_u64(e, r->seq);
     if (r->sig_state == LDG_SIG_INVALID || r->body_state == LDG_BODY_MISMATCH)
@@ -1429,6 +1466,18 @@ cover(html_ctx *h, emit *e, const html_meta *m, const char *study, const char *i
         }
     if (!np)
         em_s(e, "<span class=muted>no record of the trail in this export</span>");
+    em_s(e, "</td></tr>\n<tr><td>Communication plan</td><td>");
+    if (h->plan_seq != NOSEQ) {
+        link_to(e, h->plan_seq);
+        em_s(e, " ");
+        em_html(e, h->plan_desc);
+    } else if (h->plan_last != NOSEQ) {
+        em_s(e, "#");
+        em_u64(e, h->plan_last);
+        em_s(e, " (in force at the last record; not in this export)");
+    } else {
+        em_s(e, "none in this export");
+    }
     em_s(e, "</td></tr>\n");
     kv(e, "Ledger origin", m->origin);
     checkpoint_rows(e, m->checkpoint);
