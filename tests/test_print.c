@@ -1,5 +1,5 @@
 /*
- * test_print.c - the printed trail (spec/export.md [EXP-12]), read as an
+ * test_print.c - the printed trail (spec/export.md [EXP-13]), read as an
  * inspector reads it: `ldg export --format html` printed to PDF by
  * headless Chromium, then page by page with poppler's pdfinfo and
  * pdftotext (page x of y, the study and the export id on every page, the
@@ -224,7 +224,7 @@ Test(print, corrections_history_threads_labels_and_the_export_id, .fini = tmp_cl
                   strstr(tv, "--d:2\">&#8627; <a href=\"#r7\""),
               "each record under the one it answers: %s", tv);
     free(tv);
-    /* [EXP-12] the export id: SHA-256 of the domain line, the note, the filters and the time */
+    /* [EXP-13] the export id: SHA-256 of the domain line, the note, the filters and the time */
     char *note = between(html, "<h2>Checkpoint</h2>\n<pre>", "</pre>");
     char *filters = between(html, "<td>Filters</td><td>", "</td>");
     char *when = between(html, "<td>Exported</td><td>", "</td>");
@@ -245,7 +245,7 @@ Test(print, corrections_history_threads_labels_and_the_export_id, .fini = tmp_cl
     for (int i = 0; i < 8; i++)
         snprintf(want + 2 * i, 3, "%02x", h[i]);
     char *id = export_id_of(html);
-    cr_assert_str_eq(id, want, "export id as spec/export.md [EXP-12] defines it");
+    cr_assert_str_eq(id, want, "export id as spec/export.md [EXP-13] defines it");
     free(id);
     free(note);
     free(filters);

@@ -1,5 +1,5 @@
 /*
- * export_html.c - see export_html.h; spec/export.md [EXP-7], [EXP-12].
+ * export_html.c - see export_html.h; spec/export.md [EXP-7], [EXP-13].
  *
  * Threads: a record whose refs name no exported record opens a thread; a
  * record that refs one joins that record's thread.  A thread's response
@@ -8,7 +8,7 @@
  * decreases and the signer cannot set it); past the agreed turnaround it is
  * flagged overdue, and so is an open thread older than the turnaround.
  *
- * The printed trail [EXP-12]: a cover page, "Page x of y" with the study
+ * The printed trail [EXP-13]: a cover page, "Page x of y" with the study
  * and the export id in the margin of every page (CSS @page margin boxes),
  * the signatures (21 CFR 11.50) on their own page, each record's ledger
  * time before its claimed time, corrections with their history beside what
@@ -520,7 +520,7 @@ ledger_time_cell(emit *e, const ldg_record *r)
 }
 
 /*
- * [EXP-10][EXP-12] The signer's claimed time at their offset, the offset from the
+ * [EXP-10][EXP-13] The signer's claimed time at their offset, the offset from the
  * ledger's time, and a flag when it is beyond the tolerance of the plan in
  * force (back-dated: claimed before the ledger time; forward-dated: after).
  */
@@ -680,7 +680,7 @@ sig_status(emit *e, const ldg_record *r, uint64_t proven)
     }
 }
 
-/* [EXP-12] One line of the signatures page (21 CFR 11.50), spooled until the report is put
+/* [EXP-13] One line of the signatures page (21 CFR 11.50), spooled until the report is put
  * together. */
 static void
 signature_row(html_ctx *h, const ldg_record *r, uint64_t proven)
@@ -831,7 +831,7 @@ html_row(html_ctx *h, emit *e, const ldg_record *r, uint64_t proven)
         em_html(e, r->key.roles);
         em_s(e, ")</div>");
     } else if (r->has_key && strcmp(r->kind, "key.revoke") == 0) {
-        /* [EXP-12] whose key: the person, as their key record named them */
+        /* [EXP-13] whose key: the person, as their key record named them */
         const hkey *k = key_find(h, r->key.pub);
         em_s(e, "<div class=f><span class=k>revokes the key of</span> ");
         if (k) {
@@ -1249,7 +1249,7 @@ thread_view(html_ctx *h, emit *e)
 }
 
 /*
- * A CSS string of text from the ledger ([EXP-12], the page margins): the
+ * A CSS string of text from the ledger ([EXP-13], the page margins): the
  * text is escaped as for people (ESC_TEXT: no control or invisible
  * character survives), then every code point but an ASCII letter or digit
  * is written as a six-digit CSS escape, so no quote, backslash, "<" or
@@ -1285,7 +1285,7 @@ css_string(emit *e, const char *s)
 void
 html_export_id(const html_meta *m, char out[HTML_EXPORT_ID_LEN + 1])
 {
-    /* [EXP-12] SHA-256 of the domain line, the checkpoint note, the filters and the time */
+    /* [EXP-13] SHA-256 of the domain line, the checkpoint note, the filters and the time */
     crypto_hash_sha256_state st;
     uint8_t d[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_init(&st);
@@ -1410,7 +1410,7 @@ verdict(emit *e, const html_meta *m)
             "bundle export.</div>\n");
 }
 
-/* [EXP-12] Page margins: where the trail comes from, the study, the export id, page x of y. */
+/* [EXP-13] Page margins: where the trail comes from, the study, the export id, page x of y. */
 static void
 page_style(emit *e, const html_meta *m, const char *study, const char *id)
 {
@@ -1485,7 +1485,7 @@ cover(html_ctx *h, emit *e, const html_meta *m, const char *study, const char *i
     kv(e, "Tool version", buf);
     em_s(e, "<tr><td>Export id</td><td><code>");
     em_s(e, id);
-    em_s(e, "</code> <small>(spec/export.md [EXP-12])</small></td></tr>\n");
+    em_s(e, "</code> <small>(spec/export.md [EXP-13])</small></td></tr>\n");
     kv(e, "Exported", m->exported_at);
     kv(e, "Exported by", m->exporter);
     kv(e, "Filters", m->filters);

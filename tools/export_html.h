@@ -4,7 +4,7 @@
  * print.  Two passes over the same records: the first collects what the
  * summary needs (a few bytes a record), the second writes the record table
  * to a spool; then the report is put together with the verdict on top.
- * Printed (A4 landscape) it is the trail an inspector reads [EXP-12]: a
+ * Printed (A4 landscape) it is the trail an inspector reads [EXP-13]: a
  * cover, "Page x of y" with the study and the export id on every page, the
  * signatures on a page of their own.
  */
@@ -36,7 +36,7 @@ typedef struct html_meta {
 } html_meta;
 
 /*
- * [EXP-12] The export id: the first 16 hex digits of SHA-256 over
+ * [EXP-13] The export id: the first 16 hex digits of SHA-256 over
  * "ldg-export-id/v1\n", the checkpoint note, the filters, "\n", the export
  * time, "\n" (m->checkpoint, m->filters, m->exported_at, as the cover shows them).
  */
