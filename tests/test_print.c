@@ -403,13 +403,12 @@ Test(print, the_pdf_page_by_page, .fini = tmp_cleanup, .timeout = 240)
     }
     /* the signatures page: each signer's printed name, organisation and meaning */
     cr_assert(sig_page > 1, "a signatures page");
-    char *t = page_text(d, sig_page);
-    const char *q = strstr(t, "Quinn Avery"), *r = strstr(t, "Rita Okafor");
-    cr_assert(q && r, "both signers named: %.300s", t);
-    const char *qe = strchr(q, '\n'), *re = strchr(r, '\n');
-    char *ql = strndup(q, (size_t)(qe - q)), *rl = strndup(r, (size_t)(re - r));
-    cr_assert(strstr(ql, "Helix Pharma") && strstr(ql, "approval"), "%s", ql);
-    cr_assert(strstr(rl, "Acme CRO") && strstr(rl, "review"), "%s", rl);
+    char *t = page_text_as(d, sig_page, false);
+    const char *q = strstr(t, "#8 Quinn Avery"), *r = strstr(t, "#9 Rita Okafor");
+    cr_assert(q && r && q < r, "both signers named, in order: %.3000s", t);
+    char *ql = strndup(q, (size_t)(r - q)), *rl = strndup(r, 200);
+    cr_assert(strstr(ql, " Helix Pharma approver ") && strstr(ql, " approval "), "%s", ql);
+    cr_assert(strstr(rl, " Acme CRO approver ") && strstr(rl, " review "), "%s", rl);
     free(ql);
     free(rl);
     free(t);
