@@ -46,7 +46,7 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium libpng-dev clang valgrind faketime
+	chromium poppler-utils libpng-dev clang valgrind faketime
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -144,7 +144,7 @@ VG_OPT = -O1 -g
 VG_STATUS = 99
 VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
-	test_readonly test_smoke test_tamper test_tamper_matrix
+	test_print test_readonly test_smoke test_tamper test_tamper_matrix
 VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \

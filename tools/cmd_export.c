@@ -1313,6 +1313,7 @@ cmd_export(int argc, char **argv)
                        .exporter = who,
                        .filters = filters[0] == ';' ? filters + 2 : filters,
                        .checkpoint = note,
+                       .study = f.study,
                        .tie_size = tie.size,
                        .proven = co.proven_size,
                        .root_ok = root_ok,

@@ -4,6 +4,9 @@
  * print.  Two passes over the same records: the first collects what the
  * summary needs (a few bytes a record), the second writes the record table
  * to a spool; then the report is put together with the verdict on top.
+ * Printed (A4 landscape) it is the trail an inspector reads [EXP-13]: a
+ * cover, "Page x of y" with the study and the export id on every page, the
+ * signatures on a page of their own.
  */
 #ifndef LDG_EXPORT_HTML_H
 #define LDG_EXPORT_HTML_H
@@ -24,12 +27,21 @@ typedef struct html_meta {
     const char *exporter;
     const char *filters;    /* one line, "none" when there are none */
     const char *checkpoint; /* the signed note the export is tied to */
+    const char *study;      /* the --study filter, or NULL */
     uint64_t tie_size;
     uint64_t proven; /* --verified checkpoint size, or 0 */
     bool root_ok, proven_ok, withhold;
     uint64_t bad_sigs, mismatch, first_bad;
     double turnaround_h;
 } html_meta;
+
+/*
+ * [EXP-13] The export id: the first 16 hex digits of SHA-256 over
+ * "ldg-export-id/v1\n", the checkpoint note, the filters, "\n", the export
+ * time, "\n" (m->checkpoint, m->filters, m->exported_at, as the cover shows them).
+ */
+#define HTML_EXPORT_ID_LEN 16
+void html_export_id(const html_meta *m, char out[HTML_EXPORT_ID_LEN + 1]);
 
 html_ctx *html_new(double turnaround_h, bool withhold);
 void html_free(html_ctx *h);
