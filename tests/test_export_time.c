@@ -1,0 +1,310 @@
+/*
+ * test_export_time.c - the time columns of `ldg export` (spec/export.md
+ * [EXP-10], [EXP-11], [EXP-12]), through the real binary on a ledger whose
+ * host times are faked with libfaketime: the ledger's time of record first,
+ * the claimed time and offset beside it, claimed - ledger and the
+ * back-dated / forward-dated flag beyond the tolerance of the plan in force;
+ * the leaf hash in hex as `ldg show` has it; and a study-filtered export
+ * that keeps the key records of its signers.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+/* Runs `ldg` with the host clock frozen at `when` (libfaketime's "YYYY-MM-DD hh:mm:ss"). */
+static run_result
+ldg_at(const char *d, const char *when, const char *stdin_text, const char *const argv[])
+{
+    char asan[512];
+    const char *old = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", old ? old : "",
+             old && *old ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    setenv("LD_PRELOAD", FAKETIME_LIB, 1);
+    setenv("FAKETIME", when, 1);
+    setenv("FAKETIME_NO_CACHE", "1", 1);
+    fixture_begin();
+    run_result r = ldg_run(d, stdin_text, argv);
+    fixture_end();
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME");
+    unsetenv("FAKETIME_NO_CACHE");
+    if (old)
+        setenv("ASAN_OPTIONS", old, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    return r;
+}
+
+/* Appends at host time `when` a record claiming `claimed` (NULL: the clock's); returns its seq. */
+static long
+append_at(const char *d, const char *when, const char *key, const char *kind, const char *study,
+          const char *claimed, const char *body)
+{
+    const char *argv[16] = {"append", "--as", key, "--kind", kind, "--study", study, "--body", "-"};
+    size_t n = 9;
+    if (claimed) {
+        argv[n++] = "--time";
+        argv[n++] = claimed;
+    }
+    argv[n] = NULL;
+    run_result r = ldg_at(d, when, body, argv);
+    cr_assert_eq(r.status, 0, "append at %s: %s", when, r.err);
+    long seq = strtol(r.out, NULL, 10);
+    run_free(&r);
+    return seq;
+}
+
+static void
+need_faketime(void)
+{
+    if (access(FAKETIME_LIB, R_OK) != 0)
+        cr_skip_test("libfaketime is not installed (make deps installs it)");
+}
+
+/* Exports with a fresh checkpoint; returns stdout (malloc'd). */
+static char *
+export(const char *d, const char *format, const char *study)
+{
+    const char *argv[12] = {"export", "--format", format, "--as", "log.key"};
+    size_t n = 5;
+    if (study) {
+        argv[n++] = "--study";
+        argv[n++] = study;
+    }
+    argv[n] = NULL;
+    run_result r = ldg_run(d, NULL, argv);
+    cr_assert_eq(r.status, 0, "export %s: exit %d: %s", format, r.status, r.err);
+    char *out = r.out;
+    r.out = NULL;
+    run_free(&r);
+    return out;
+}
+
+/* ------------------------------------------------------------ CSV -- */
+
+typedef struct csv {
+    char **cell; /* rows * cols */
+    size_t rows, cols;
+} csv;
+
+/* Strict RFC 4180 (as test_export.c): CRLF rows, quoted cells with "" escapes. */
+static csv
+csv_parse(const char *t)
+{
+    csv c = {calloc(8192, sizeof(char *)), 0, 0};
+    size_t ncell = 0, row_cells = 0;
+    const char *p = t;
+    while (*p) {
+        char *cell = malloc(strlen(p) + 1), *o = cell;
+        if (*p == '"') {
+            for (p++;; p++) {
+                cr_assert(*p, "unterminated quoted cell");
+                if (*p == '"' && p[1] == '"')
+                    *o++ = *p++;
+                else if (*p == '"')
+                    break;
+                else
+                    *o++ = *p;
+            }
+            p++;
+        } else {
+            while (*p && *p != ',' && *p != '\r' && *p != '\n')
+                *o++ = *p++;
+        }
+        *o = '\0';
+        cr_assert_lt(ncell, 8192);
+        c.cell[ncell++] = cell;
+        row_cells++;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        cr_assert(p[0] == '\r' && p[1] == '\n', "rows end with CRLF");
+        p += 2;
+        if (c.rows == 0)
+            c.cols = row_cells;
+        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows, row_cells,
+                     c.cols);
+        c.rows++;
+        row_cells = 0;
+    }
+    return c;
+}
+
+static void
+csv_free(csv *c)
+{
+    for (size_t i = 0; i < c->rows * c->cols; i++)
+        free(c->cell[i]);
+    free(c->cell);
+}
+
+/* The cell of column col in the row whose seq is seq; NULL when no such row. */
+static const char *
+cell(const csv *c, long seq, const char *col)
+{
+    size_t j = 0;
+    while (j < c->cols && strcmp(c->cell[j], col) != 0)
+        j++;
+    cr_assert_lt(j, c->cols, "no column %s", col);
+    for (size_t r = 1; r < c->rows; r++)
+        if (strtol(c->cell[r * c->cols], NULL, 10) == seq)
+            return c->cell[r * c->cols + j];
+    return NULL;
+}
+
+/* ----------------------------------------------------------- JSONL -- */
+
+/* The line of seq as an object (NULL when absent); json_decref it. */
+static json_t *
+jsonl_seq(const char *text, long seq)
+{
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        cr_assert_not_null(nl);
+        json_t *o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        cr_assert_not_null(o);
+        if (json_integer_value(json_object_get(o, "seq")) == seq)
+            return o;
+        json_decref(o);
+        p = nl + 1;
+    }
+    return NULL;
+}
+
+static const char *
+sget(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    cr_assert(json_is_string(v), "%s is a string", k);
+    return json_string_value(v);
+}
+
+/* `ldg show SEQ --json`'s leaf_hash (base64) as lowercase hex. */
+static void
+show_leaf_hex(const char *d, long seq, char hex[65])
+{
+    char s[24];
+    snprintf(s, sizeof s, "%ld", seq);
+    run_result r = LDG(d, NULL, "show", s, "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o);
+    const char *b64 = sget(o, "leaf_hash");
+    uint8_t h[32];
+    size_t n = 0;
+    cr_assert_eq(sodium_base642bin(h, sizeof h, b64, strlen(b64), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(n, 32);
+    sodium_bin2hex(hex, 65, h, 32);
+    json_decref(o);
+    run_free(&r);
+}
+
+/*
+ * The trail of these tests, host times faked (all after make_ledger's real
+ * ones, so the host clock never steps back):
+ *   4  host 2027-03-01 12:00Z, claims 7 weeks earlier (2027-01-11 13:00+01:00)
+ *   5  host 2027-03-02 12:00Z, claims 2 days later (2027-03-04 07:00-05:00)
+ *   6  host 2027-03-03 12:00Z, claims 2 hours earlier (10:00Z)
+ */
+static void
+skewed_trail(const char *d)
+{
+    make_ledger(d);
+    cr_assert_eq(append_at(d, "2027-03-01 12:00:00", "author.key", "meeting", "S1",
+                           "2027-01-11T13:00:00+01:00", "{\"subject\":\"SC meeting minutes\"}"),
+                 4);
+    cr_assert_eq(append_at(d, "2027-03-02 12:00:00", "decider.key", "communication", "S1",
+                           "2027-03-04T07:00:00-05:00", "{\"subject\":\"Status\"}"),
+                 5);
+    cr_assert_eq(append_at(d, "2027-03-03 12:00:00", "author.key", "communication", "S1",
+                           "2027-03-03T10:00:00Z", "{\"subject\":\"Two hours\"}"),
+                 6);
+}
+
+Test(export_time, csv_shows_ledger_time_first_then_claimed_time_offset_and_flag,
+     .fini = tmp_cleanup)
+{
+    need_faketime();
+    const char *d = tmp_dir();
+    skewed_trail(d);
+    char *t = export(d, "csv", NULL);
+    static const char header[] =
+        "seq,ledger_time_utc,claimed_time_utc,claimed_time_local,utc_offset,"
+        "claimed_minus_ledger_s,time_flag,tolerance_s,plan_seq,";
+    cr_assert(strncmp(t, header, sizeof header - 1) == 0, "[EXP-6] header: %.200s", t);
+    csv c = csv_parse(t);
+    /* 7 weeks late */
+    cr_assert_str_eq(cell(&c, 4, "ledger_time_utc"), "2027-03-01T12:00:00.000000000Z");
+    cr_assert_str_eq(cell(&c, 4, "claimed_time_utc"), "2027-01-11T12:00:00.000000000Z");
+    cr_assert_str_eq(cell(&c, 4, "claimed_time_local"), "2027-01-11T13:00:00.000000000+01:00");
+    cr_assert_str_eq(cell(&c, 4, "utc_offset"), "UTC+01:00");
+    cr_assert_str_eq(cell(&c, 4, "claimed_minus_ledger_s"), "-4233600");
+    cr_assert_str_eq(cell(&c, 4, "time_flag"), "back-dated");
+    cr_assert_str_eq(cell(&c, 4, "tolerance_s"), "86400");
+    cr_assert_str_eq(cell(&c, 4, "plan_seq"), "");
+    /* 2 days ahead */
+    cr_assert_str_eq(cell(&c, 5, "ledger_time_utc"), "2027-03-02T12:00:00.000000000Z");
+    cr_assert_str_eq(cell(&c, 5, "claimed_time_local"), "2027-03-04T07:00:00.000000000-05:00");
+    cr_assert_str_eq(cell(&c, 5, "utc_offset"), "UTC-05:00");
+    cr_assert_str_eq(cell(&c, 5, "claimed_minus_ledger_s"), "172800");
+    cr_assert_str_eq(cell(&c, 5, "time_flag"), "forward-dated");
+    /* 2 hours: within the default tolerance of 24 h */
+    cr_assert_str_eq(cell(&c, 6, "claimed_minus_ledger_s"), "-7200");
+    cr_assert_str_eq(cell(&c, 6, "time_flag"), "");
+    /* the leaf hash in hex, as ldg show has it */
+    for (long s = 4; s <= 6; s++) {
+        char hex[65];
+        show_leaf_hex(d, s, hex);
+        cr_assert_str_eq(cell(&c, s, "leaf_hash"), hex, "seq %ld", s);
+    }
+    csv_free(&c);
+    free(t);
+}
+
+Test(export_time, jsonl_shows_ledger_time_first_then_claimed_time_offset_and_flag,
+     .fini = tmp_cleanup)
+{
+    need_faketime();
+    const char *d = tmp_dir();
+    skewed_trail(d);
+    char *t = export(d, "jsonl", NULL);
+    json_t *o = jsonl_seq(t, 4);
+    cr_assert_not_null(o);
+    cr_assert(strstr(t, "{\"seq\":4,\"ledger_time_utc\":\"2027-03-01T12:00:00.000000000Z\"") !=
+                  NULL,
+              "[EXP-5] the ledger's time comes first: %.300s", strstr(t, "{\"seq\":4"));
+    cr_assert_str_eq(sget(o, "ledger_time_utc"), "2027-03-01T12:00:00.000000000Z");
+    cr_assert_str_eq(sget(o, "time_utc"), "2027-01-11T12:00:00.000000000Z");
+    cr_assert_str_eq(sget(o, "time_local"), "2027-01-11T13:00:00.000000000+01:00");
+    cr_assert_str_eq(sget(o, "utc_offset"), "+01:00");
+    cr_assert_eq(json_integer_value(json_object_get(o, "claimed_minus_ledger_s")), -4233600);
+    cr_assert_str_eq(sget(o, "time_flag"), "back-dated");
+    cr_assert_eq(json_integer_value(json_object_get(o, "tolerance_s")), 86400);
+    cr_assert(json_is_null(json_object_get(o, "plan_seq")));
+    char hex[65];
+    show_leaf_hex(d, 4, hex);
+    cr_assert_str_eq(sget(o, "leaf_hash_hex"), hex);
+    json_decref(o);
+    o = jsonl_seq(t, 5);
+    cr_assert_eq(json_integer_value(json_object_get(o, "claimed_minus_ledger_s")), 172800);
+    cr_assert_str_eq(sget(o, "time_flag"), "forward-dated");
+    cr_assert_str_eq(sget(o, "utc_offset"), "-05:00");
+    json_decref(o);
+    o = jsonl_seq(t, 6);
+    cr_assert_eq(json_integer_value(json_object_get(o, "claimed_minus_ledger_s")), -7200);
+    cr_assert(json_is_null(json_object_get(o, "time_flag")), "within 24 h: no flag");
+    json_decref(o);
+    free(t);
+}
