@@ -309,6 +309,27 @@ refusal(void *ctx, ldgi_check c, ldg_status status, const char *why)
     return false; /* the first refusal refuses the statement */
 }
 
+/*
+ * [KIND-1] The known body fields of a user record have their documented
+ * form, whoever signed it and wherever: bad input (LDG_E_INPUT), not policy.
+ */
+static ldg_status
+body_fields(const ldgi_stmt *st, const ldg_signed *sg, bool many, size_t i, ldg_err *err)
+{
+    char kind[64];
+    if (st->kind.len >= sizeof kind || ldgi_kind_class(st->kind.p, st->kind.len) != LDGI_KIND_USER)
+        return LDG_OK; /* system records, and kinds the policy refuses */
+    memcpy(kind, st->kind.p, st->kind.len);
+    kind[st->kind.len] = '\0';
+    ldg_err e = {0};
+    ldg_status s = ldg_body_fields_check(kind, (const char *)sg->body, sg->body_len, &e);
+    if (s == LDG_E_INPUT)
+        return refuse(err, many, i, s, e.msg);
+    if (s != LDG_OK)
+        return ldgi_fail(err, s, "%s", e.msg);
+    return LDG_OK;
+}
+
 /* The key registry follows the engine's verdict on a key record [KEY-4]. */
 static ldg_status
 write_key_state(ldgi_txn *t, const ldgi_key_effect *eff, uint64_t seq, ldg_err *err)
@@ -378,6 +399,8 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
             s = refuse(err, many, base + i, LDG_E_INPUT, why);
             goto done;
         }
+        if ((s = body_fields(st, sg, many, base + i, err)) != LDG_OK)
+            goto done;
         first_refusal fr = {.status = LDG_OK};
         if ((s = ldgi_policy_apply(&env, st, seq, refusal, &fr, &eff, err)) != LDG_OK)
             goto done;

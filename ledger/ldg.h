@@ -899,6 +899,8 @@ LDG_EXPORT void ldg_bundle_writer_free(ldg_bundle_writer *bw); /* accepts NULL *
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_body_fields_check(const char *kind, const char *body,
                                                           size_t len, ldg_err *err);
+/* The human label of a known body field ("due" -> "Due"), static; NULL if unknown. */
+LDG_EXPORT const char *ldg_body_field_label(const char *field);
 
 #define LDG_TOLERANCE_DEFAULT_NS (24LL * 3600 * 1000000000) /* claimed-time tolerance, no plan */
 #define LDG_GAP_DEFAULT_NS (14LL * 86400 * 1000000000)      /* a study's quiet spell, no plan */

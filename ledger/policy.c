@@ -23,6 +23,7 @@ static const struct {
     {"query", LDGI_ROLE_AUTHOR},
     {"response", LDGI_ROLE_AUTHOR},
     {"decision", LDGI_ROLE_DECIDER},
+    {"plan", LDGI_ROLE_DECIDER}, /* [PLAN-1] */
     {"approval", LDGI_ROLE_APPROVER},
     {"rejection", LDGI_ROLE_APPROVER},
     {"escalation", LDGI_ROLE_AUTHOR},

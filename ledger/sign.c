@@ -106,7 +106,7 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
         return ldgi_fail(err, LDG_E_INPUT,
                          "unknown kind \"%.40s\" (communication, meeting, query, response, "
                          "decision, approval, rejection, escalation, deviation, action, document, "
-                         "correction)",
+                         "correction, plan)",
                          f->kind);
     if (!text_ok(f->study) || !text_ok(f->reason) || !text_ok(f->meaning) ||
         !text_ok(f->key_name) || !text_ok(f->key_org) || !text_ok(f->origin))
@@ -138,6 +138,9 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
         goto fail;
     sg->body = (uint8_t *)body;
     sg->body_len = blen;
+    /* [KIND-1] a signer learns of a wrong known field now, not at the host */
+    if ((rc = ldg_body_fields_check(f->kind, body, blen, err)) != LDG_OK)
+        goto fail;
     randombytes_buf(sg->salt, LDG_SALT_BYTES);
 
     st->v = LDGI_FORMAT_VERSION;
