@@ -308,3 +308,102 @@ Test(export_time, jsonl_shows_ledger_time_first_then_claimed_time_offset_and_fla
     json_decref(o);
     free(t);
 }
+
+#define PLAN_1H                                                                                    \
+    "{\"subject\":\"Communication plan S1 v1\",\"parties\":[\"Acme CRO\",\"Helix Pharma\"],"       \
+    "\"levels\":[{\"id\":\"operational\",\"name\":\"Operational team\",\"members\":"              \
+    "[{\"name\":\"Carla Rossi\",\"org\":\"Acme CRO\"}]}],\"tolerance_hours\":1}"
+
+/*
+ *   4  S1, 2 hours back-dated, before any plan
+ *   5  plan of S1, tolerance 1 hour
+ *   6  S1, 2 hours back-dated, under the plan
+ *   7  S2, 2 hours back-dated: the plan of S1 does not govern S2
+ */
+static void
+planned_trail(const char *d)
+{
+    make_ledger(d);
+    append_at(d, "2027-03-01 12:00:00", "author.key", "communication", "S1",
+              "2027-03-01T10:00:00Z", "{\"subject\":\"before the plan\"}");
+    cr_assert_eq(append_at(d, "2027-03-02 12:00:00", "decider.key", "plan", "S1", NULL, PLAN_1H),
+                 5);
+    append_at(d, "2027-03-03 12:00:00", "author.key", "communication", "S1",
+              "2027-03-03T10:00:00Z", "{\"subject\":\"under the plan\"}");
+    cr_assert_eq(append_at(d, "2027-03-04 12:00:00", "author.key", "communication", "S2",
+                           "2027-03-04T10:00:00Z", "{\"subject\":\"other study\"}"),
+                 7);
+}
+
+Test(export_time, plan_in_force_sets_the_tolerance_of_its_study_only, .fini = tmp_cleanup)
+{
+    need_faketime();
+    const char *d = tmp_dir();
+    planned_trail(d);
+    /* --kind communication leaves the plan record out: it governs all the same */
+    run_result r = LDG(d, NULL, "export", "--format", "csv", "--as", "log.key", "--kind",
+                       "communication");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    csv c = csv_parse(r.out);
+    cr_assert_null(cell(&c, 5, "seq"), "the plan record is filtered out");
+    /* before the plan: the default 24 h, 2 hours is no flag */
+    cr_assert_str_eq(cell(&c, 4, "claimed_minus_ledger_s"), "-7200");
+    cr_assert_str_eq(cell(&c, 4, "time_flag"), "");
+    cr_assert_str_eq(cell(&c, 4, "tolerance_s"), "86400");
+    cr_assert_str_eq(cell(&c, 4, "plan_seq"), "");
+    /* [EXP-11] under the plan of 1 hour: the same 2 hours is back-dated */
+    cr_assert_str_eq(cell(&c, 6, "claimed_minus_ledger_s"), "-7200");
+    cr_assert_str_eq(cell(&c, 6, "time_flag"), "back-dated");
+    cr_assert_str_eq(cell(&c, 6, "tolerance_s"), "3600");
+    cr_assert_str_eq(cell(&c, 6, "plan_seq"), "5");
+    /* another study: the plan of S1 does not apply */
+    cr_assert_str_eq(cell(&c, 7, "time_flag"), "");
+    cr_assert_str_eq(cell(&c, 7, "tolerance_s"), "86400");
+    cr_assert_str_eq(cell(&c, 7, "plan_seq"), "");
+    csv_free(&c);
+    run_free(&r);
+
+    /* a range that starts after the plan: still in force */
+    r = LDG(d, NULL, "export", "--format", "jsonl", "--seq", "6..7");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *o = jsonl_seq(r.out, 6);
+    cr_assert_not_null(o);
+    cr_assert_eq(json_integer_value(json_object_get(o, "plan_seq")), 5);
+    cr_assert_eq(json_integer_value(json_object_get(o, "tolerance_s")), 3600);
+    cr_assert_str_eq(sget(o, "time_flag"), "back-dated");
+    json_decref(o);
+    o = jsonl_seq(r.out, 7);
+    cr_assert(json_is_null(json_object_get(o, "plan_seq")));
+    cr_assert(json_is_null(json_object_get(o, "time_flag")));
+    json_decref(o);
+    run_free(&r);
+}
+
+Test(export_time, erased_plan_names_itself_but_sets_the_default_tolerance, .fini = tmp_cleanup)
+{
+    need_faketime();
+    const char *d = tmp_dir();
+    planned_trail(d);
+    fixture_begin();
+    run_result r = LDG(d, NULL, "keygen", "--name", "eraser", "--out", "eraser", "--unencrypted");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "eraser.pub", "--name",
+            "Erin Eraser", "--org", "Acme CRO", "--roles", "eraser");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "erase", "5", "--as", "eraser.key", "--reason", "test",
+            "--legal-basis", "GDPR Art. 17");
+    fixture_end();
+    cr_assert_eq(r.status, 0, "erase: %s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "export", "--format", "csv", "--as", "log.key", "--study", "S1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    csv c = csv_parse(r.out);
+    /* [EXP-11] a plan whose body is gone still names itself, but sets nothing */
+    cr_assert_str_eq(cell(&c, 6, "plan_seq"), "5");
+    cr_assert_str_eq(cell(&c, 6, "tolerance_s"), "86400");
+    cr_assert_str_eq(cell(&c, 6, "time_flag"), "");
+    csv_free(&c);
+    run_free(&r);
+}
