@@ -181,6 +181,200 @@ plan_in_force(plans *pl, ldg_record *r)
     return 0;
 }
 
+/*
+ * [EXP-12] The key records a study-filtered export keeps: those that add or
+ * revoke a key that signed a selected record, and, in turn, those of the
+ * keys that signed these (the admins, back to the genesis), from the
+ * registry replayed from the entries.  Then merged into the records handed
+ * out, in seq order.
+ */
+typedef struct signer_keys {
+    uint8_t (*pub)[LDG_PUB_BYTES]; /* signers seen */
+    size_t npub, cappub;
+    uint64_t *seq; /* key records to keep, sorted */
+    size_t nseq, capseq;
+    bool nomem;
+} signer_keys;
+
+static void
+signer_keys_free(signer_keys *sk)
+{
+    free(sk->pub);
+    free(sk->seq);
+}
+
+/* Adds pub to the signers seen; 1 when it is new, 0 when known, -1 out of memory. */
+static int
+sk_add_pub(signer_keys *sk, const uint8_t pub[LDG_PUB_BYTES])
+{
+    for (size_t i = 0; i < sk->npub; i++)
+        if (memcmp(sk->pub[i], pub, LDG_PUB_BYTES) == 0)
+            return 0;
+    if (sk->npub == sk->cappub) {
+        size_t cap = sk->cappub ? sk->cappub * 2 : 16;
+        uint8_t(*np)[LDG_PUB_BYTES] = ldgi_realloc(sk->pub, cap * sizeof *np);
+        if (!np)
+            return -1;
+        sk->pub = np, sk->cappub = cap;
+    }
+    memcpy(sk->pub[sk->npub++], pub, LDG_PUB_BYTES);
+    return 1;
+}
+
+static bool
+sk_add_seq(signer_keys *sk, uint64_t seq)
+{
+    for (size_t i = 0; i < sk->nseq; i++)
+        if (sk->seq[i] == seq)
+            return true;
+    if (sk->nseq == sk->capseq) {
+        size_t cap = sk->capseq ? sk->capseq * 2 : 16;
+        uint64_t *ns = ldgi_realloc(sk->seq, cap * sizeof *ns);
+        if (!ns)
+            return false;
+        sk->seq = ns, sk->capseq = cap;
+    }
+    sk->seq[sk->nseq++] = seq;
+    return true;
+}
+
+static int
+sk_collect(void *ctx, ldg_record *r)
+{
+    signer_keys *sk = ctx;
+    if (sk_add_pub(sk, r->actor) < 0)
+        sk->nomem = true;
+    ldg_record_free(r);
+    return sk->nomem;
+}
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The signer of entry seq. */
+static ldg_status
+entry_actor(ldgi_txn *t, uint64_t seq, uint8_t pub[LDG_PUB_BYTES], ldg_err *err)
+{
+    uint8_t k[8];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_be64(k, seq);
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why = "?";
+    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why))
+        return ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                         (unsigned long long)seq, why ? why : "?");
+    memcpy(pub, st.actor, LDG_PUB_BYTES);
+    return LDG_OK;
+}
+
+static ldg_status
+signer_keys_find(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, signer_keys *sk,
+                 ldg_err *err)
+{
+    ldg_status s = ldgi_log_iter(t, f, reg, sk_collect, sk, err);
+    if (s == LDG_OK && sk->nomem)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    /* each signer's key records; their signers join the list as it is walked */
+    for (size_t i = 0; s == LDG_OK && i < sk->npub; i++) {
+        const ldg_keyinfo *k = ldgi_reg_find(reg, sk->pub[i]);
+        if (!k)
+            continue; /* an unregistered key, or the log key (it signs the genesis) */
+        uint64_t kr[2] = {k->added_seq, k->revoked ? k->revoked_seq : UINT64_MAX};
+        for (int j = 0; s == LDG_OK && j < 2; j++) {
+            if (kr[j] == UINT64_MAX)
+                continue;
+            uint8_t by[LDG_PUB_BYTES];
+            if (!sk_add_seq(sk, kr[j]))
+                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+            else if ((s = entry_actor(t, kr[j], by, err)) == LDG_OK && sk_add_pub(sk, by) < 0)
+                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        }
+    }
+    if (s == LDG_OK && sk->nseq)
+        qsort(sk->seq, sk->nseq, sizeof *sk->seq, seq_cmp);
+    return s;
+}
+
+/* Hands the kept key records and the selected records to take, merged in seq order. */
+typedef struct merger {
+    ldgi_txn *t;
+    const ldgi_reg *reg;
+    const signer_keys *sk;
+    size_t next;
+    ldgi_take_fn take;
+    void *ctx;
+    bool stopped;
+    ldg_status s;
+    ldg_err *err;
+} merger;
+
+static int
+merge_through(void *ctx, ldg_record *r)
+{
+    merger *m = ctx;
+    int stop = m->take(m->ctx, r);
+    if (stop)
+        m->stopped = true;
+    return stop;
+}
+
+/* The kept key records below `below` not handed out yet. */
+static bool
+merge_until(merger *m, uint64_t below)
+{
+    while (!m->stopped && m->s == LDG_OK && m->next < m->sk->nseq && m->sk->seq[m->next] < below) {
+        uint64_t seq = m->sk->seq[m->next++];
+        ldg_filter one = {.has_seq = 1, .seq_from = seq, .seq_to = seq};
+        m->s = ldgi_log_iter(m->t, &one, m->reg, merge_through, m, m->err);
+    }
+    return !m->stopped && m->s == LDG_OK;
+}
+
+static int
+merge_take(void *ctx, ldg_record *r)
+{
+    merger *m = ctx;
+    while (m->next < m->sk->nseq && m->sk->seq[m->next] == r->seq)
+        m->next++; /* selected anyway */
+    if (!merge_until(m, r->seq)) {
+        ldg_record_free(r);
+        return 1;
+    }
+    return merge_through(m, r);
+}
+
+/*
+ * ldgi_log_iter, and with f->keep_signer_keys and a study the key records of
+ * [EXP-12] merged in.
+ */
+static ldg_status
+log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take,
+                 void *ctx, ldg_err *err)
+{
+    if (!f || !f->keep_signer_keys || !f->study)
+        return ldgi_log_iter(t, f, reg, take, ctx, err);
+    signer_keys sk = {0};
+    ldg_status s = signer_keys_find(t, f, reg, &sk, err);
+    merger m = {t, reg, &sk, 0, take, ctx, false, LDG_OK, err};
+    if (s == LDG_OK)
+        s = ldgi_log_iter(t, f, reg, merge_take, &m, err);
+    if (s == LDG_OK && m.s == LDG_OK)
+        merge_until(&m, UINT64_MAX);
+    if (s == LDG_OK)
+        s = m.s;
+    signer_keys_free(&sk);
+    return s;
+}
+
 #define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped, as verify does */
 
 static void
@@ -401,7 +595,7 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     if (s == LDG_OK && (s = ldgi_head(t, &ch->total, head, NULL, err)) == LDG_OK &&
         (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), ch->pl, err)) ==
             LDG_OK) {
-        s = ldgi_log_iter(t, f, reg, take, ch, err);
+        s = log_iter_keeping(t, f, reg, take, ch, err);
         if (s == LDG_OK && ch->nomem)
             s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         if (s == LDG_OK)
@@ -479,7 +673,7 @@ ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx
     if (s == LDG_OK && !rc.pl)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (s == LDG_OK && (s = replay_keys(l, t, reg, replay_size(f, size), rc.pl, err)) == LDG_OK)
-        s = ldgi_log_iter(t, f, reg, replay_take, &rc, err);
+        s = log_iter_keeping(t, f, reg, replay_take, &rc, err);
     if (s == LDG_OK && rc.nomem)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldgi_txn_abort(t);

@@ -587,6 +587,13 @@ typedef struct ldg_filter {
     int64_t since_ns, until_ns; /* on the host time, inclusive */
     int has_seq;
     uint64_t seq_from, seq_to; /* inclusive */
+    /*
+     * [EXP-12] With a study: also the key records (genesis, key.add,
+     * key.revoke) that register or revoke a signer of a selected record, and
+     * those of their signers in turn, up to the range's last entry, whatever
+     * the other filters.  Only ldg_log_checked and ldg_log_replayed read it.
+     */
+    int keep_signer_keys;
 } ldg_filter;
 
 /*

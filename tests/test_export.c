@@ -259,8 +259,12 @@ Test(export, filters_select_the_records_log_selects, .fini = tmp_cleanup)
     size_t n;
     char *t = EXPORT(d, "a.jsonl", 0, "--format", "jsonl", "--study", "HX-301");
     json_t **v = jsonl(t, &n);
-    cr_assert_eq(n, 5, "seq 4..8");
-    cr_assert_eq(json_integer_value(json_object_get(v[0], "seq")), 4);
+    /* [EXP-12] seq 4..8, and the key records of their signers: genesis (the admin who
+       added them), the author's, decider's and approver's key.add, the author's revocation */
+    cr_assert_eq(n, 10, "seq 4..8 and 0..3, 11");
+    cr_assert_eq(json_integer_value(json_object_get(v[0], "seq")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(v[4], "seq")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(v[9], "seq")), 11);
     jsonl_free(v, n);
     free(t);
     t = EXPORT(d, "b.jsonl", 0, "--format", "jsonl", "--actor", "Dr Sam Patel");
@@ -282,7 +286,8 @@ Test(export, filters_select_the_records_log_selects, .fini = tmp_cleanup)
     free(t);
     t = EXPORT(d, "e.jsonl", 0, "--format", "jsonl", "--study", "HX-301", "--seq", "..5");
     v = jsonl(t, &n);
-    cr_assert_eq(n, 2, "filters combine");
+    cr_assert_eq(n, 5, "filters combine: 4, 5 and the key records of their signers, 0..2");
+    cr_assert_eq(json_integer_value(json_object_get(v[2], "seq")), 2);
     jsonl_free(v, n);
     free(t);
     t = EXPORT(d, "f.jsonl", 0, "--format", "jsonl", "--since", "2200-01-01");
@@ -572,12 +577,13 @@ Test(export, selects_by_the_entries_when_the_study_index_lost_a_row, .fini = tmp
     char *t = EXPORT(d, "s.jsonl", 0, "--format", "jsonl", "--study", "HX-301");
     char got[200];
     seqs_of(t, got, sizeof got);
-    cr_assert_str_eq(got, "4,5,6,7,8", "the approval is still exported");
+    /* [EXP-12] with the key records of its signers */
+    cr_assert_str_eq(got, "0,1,2,3,4,5,6,7,8,11", "the approval is still exported");
     free(t);
     t = EXPORT(d, "s.csv", 0, "--format", "csv", "--study", "HX-301");
     csv c = csv_parse(t);
-    cr_assert_eq(c.rows, 6);
-    cr_assert_str_eq(cell(&c, 4, "seq"), "7");
+    cr_assert_eq(c.rows, 11);
+    cr_assert_str_eq(cell(&c, 8, "seq"), "7");
     csv_free(&c);
     free(t);
     t = EXPORT(d, "s.html", 0, "--format", "html", "--study", "HX-301");

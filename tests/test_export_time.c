@@ -407,3 +407,90 @@ Test(export_time, erased_plan_names_itself_but_sets_the_default_tolerance, .fini
     csv_free(&c);
     run_free(&r);
 }
+
+/* The seqs of the JSONL lines, as "0,1,4" (malloc'd). */
+static char *
+jsonl_seqs(const char *text)
+{
+    char *out = calloc(1, 4096);
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        cr_assert_not_null(nl);
+        json_t *o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        cr_assert_not_null(o);
+        snprintf(out + strlen(out), 4096 - strlen(out), "%s%lld", *out ? "," : "",
+                 (long long)json_integer_value(json_object_get(o, "seq")));
+        json_decref(o);
+        p = nl + 1;
+    }
+    return out;
+}
+
+Test(export_time, study_filter_keeps_the_key_records_of_its_signers, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* 0 genesis (admin), 1 key.add author, 2 decider, 3 approver */
+    APPEND(d, "{\"subject\":\"S1 item\"}", "--as", "author.key", "--kind", "communication",
+           "--study", "S1"); /* 4 */
+    APPEND(d, "{\"subject\":\"S2 item\"}", "--as", "decider.key", "--kind", "communication",
+           "--study", "S2"); /* 5 */
+    fixture_begin();
+    run_result r = LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub",
+                       "--reason", "left the CRO"); /* 6 */
+    fixture_end();
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+
+    /* [EXP-12] S1's signer (author): its key.add and revocation; their signer (admin): genesis */
+    char *t = export(d, "jsonl", "S1");
+    char *seqs = jsonl_seqs(t);
+    cr_assert_str_eq(seqs, "0,1,4,6", "the decider's and approver's key records stay out");
+    json_t *o = jsonl_seq(t, 1);
+    cr_assert_str_eq(sget(o, "kind"), "key.add");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "subject_key"), "name")),
+                     "Carla Rossi");
+    json_decref(o);
+    o = jsonl_seq(t, 6);
+    cr_assert_str_eq(sget(o, "kind"), "key.revoke");
+    cr_assert_str_eq(sget(o, "reason"), "left the CRO");
+    json_decref(o);
+    free(seqs);
+    free(t);
+
+    t = export(d, "csv", "S1");
+    csv c = csv_parse(t);
+    cr_assert_eq(c.rows, 5, "header + 4 rows");
+    cr_assert_str_eq(cell(&c, 0, "kind"), "genesis");
+    cr_assert_str_eq(cell(&c, 1, "kind"), "key.add");
+    cr_assert_str_eq(cell(&c, 4, "name"), "Carla Rossi");
+    cr_assert_str_eq(cell(&c, 6, "kind"), "key.revoke");
+    cr_assert_null(cell(&c, 2, "seq"));
+    csv_free(&c);
+    free(t);
+
+    /* the bundle carries them too, and still verifies */
+    r = LDG(d, NULL, "export", "--format", "bundle", "--as", "log.key", "--study", "S1", "-o",
+            "s1.tar");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify-bundle", "s1.tar", "--trust", "log.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "4 records") != NULL, "%s", r.out);
+    run_free(&r);
+    /* each kept key record is in records.jsonl and, as every key record, in keyrecords.jsonl */
+    char p[700];
+    snprintf(p, sizeof p, "%s/s1.tar", d);
+    size_t len;
+    char *tar = read_file(p, &len);
+    cr_assert_not_null(tar);
+    for (int seq = 0; seq <= 6; seq++) {
+        char needle[40];
+        int n = snprintf(needle, sizeof needle, "{\"seq\":%d,\"leaf_hash\"", seq);
+        int found = 0;
+        for (size_t i = 0; i + (size_t)n <= len; i++)
+            found += memcmp(tar + i, needle, (size_t)n) == 0;
+        int want = seq == 0 || seq == 1 || seq == 6 ? 2 : seq == 2 || seq == 3 || seq == 4 ? 1 : 0;
+        cr_assert_eq(found, want, "seq %d: %d evidence lines", seq, found);
+    }
+    free(tar);
+}

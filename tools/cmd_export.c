@@ -52,6 +52,8 @@ static const char export_help[] =
     "Records are selected by decoding the entries, and signers named from the key records\n"
     "replayed from them: the ledger's indexes and key database decide nothing here.\n"
     "--since/--until: ISO 8601 on the host time (inclusive); --seq A..B, A.. or ..B.\n"
+    "--study also keeps the key records (key.add, key.revoke, genesis) of everyone who\n"
+    "signed in the study's records, and of the admins who signed those.\n"
     "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
     "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint --as QA.key`;\n"
     "the signatures it covers are not checked again, the entries are re-hashed against it.\n"
@@ -437,6 +439,8 @@ cmd_export(int argc, char **argv)
         else
             co.proven_size = x->proven = qcp.size;
     }
+    /* [EXP-12] a study's export keeps the key records of the people who signed in it */
+    f.keep_signer_keys = f.study != NULL;
     /* Records appended while this runs are past the checkpoint: never part of the export. */
     if (rc == EXIT_OK && (!f.has_seq || f.seq_to >= tie.size)) {
         if (!f.has_seq)
