@@ -51,6 +51,8 @@ static const struct bad_field {
     {"query", "subject", "{\"subject\":5}"},
     {"query", "subject", "{\"subject\":\"\"}"},
     {"communication", "subject", "{\"subject\":\"two\\nlines\"}"},
+    {"communication", "subject", "{\"subject\":\"csi \\u009b\"}"},
+    {"query", "subject", "{\"subject\":\"esc \\u001b[2J\"}"},
     {"query", "text", "{\"text\":[\"a\"]}"},
     {"query", "level", "{\"level\":\"Operational team\"}"},
     {"communication", "level", "{\"level\":7}"},
@@ -242,7 +244,7 @@ Test(fields, labels_of_known_fields)
 
 /* The brief's plan, with make_ledger's organisations. */
 #define PLAN_BODY                                                                                  \
-    "{\"subject\": \"Communication plan ABC-101 v2\", \"version\": \"2\","                         \
+    "{\"subject\": \"Communication plan HX-301 v2\", \"version\": \"2\","                          \
     "\"parties\": [\"Acme CRO\", \"Helix Pharma\"],"                                               \
     "\"accept\": [\"Acme CRO\", \"Helix Pharma\"],"                                                \
     "\"levels\": [{\"id\": \"operational\", \"name\": \"Operational team\","                       \
@@ -392,7 +394,7 @@ Test(plan, each_invalid_plan_shape_is_exit_2_naming_the_field, .fini = tmp_clean
 Test(plan, parse_reads_every_part)
 {
     ldg_plan *p = parse_ok(PLAN_BODY);
-    cr_assert_str_eq(p->subject, "Communication plan ABC-101 v2");
+    cr_assert_str_eq(p->subject, "Communication plan HX-301 v2");
     cr_assert_str_eq(p->version, "2");
     cr_assert_eq(p->nparties, 2);
     cr_assert_str_eq(p->parties[1], "Helix Pharma");
@@ -538,4 +540,41 @@ Test(plan, business_due_is_bounded_for_a_tiny_window, .timeout = 5)
     r = ldg_plan_match(p, "query", "low", NULL);
     cr_assert_eq(ldg_plan_due(p, r, at("2026-01-05T00:00:00Z")), INT64_MAX);
     ldg_plan_free(p);
+}
+
+/* [POL-1] the kind list of --help names plan, and key --help gives it to decider. */
+Test(plan, help_lists_the_plan_kind_and_its_role, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    run_result r = LDG(d, NULL, "append", "--help");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "erasure plan."), "%s", r.out);
+    cr_assert(strstr(r.out, "Record kinds"), "%s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "key", "--help");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "decider (decision, plan,"), "%s", r.out);
+    run_free(&r);
+}
+
+/* Every allocation failure while parsing a plan is LDG_E_NOMEM with no plan, never a crash. */
+Test(plan, parse_survives_every_allocation_failure)
+{
+    const char *body = PLAN_BODY;
+    long n = 0;
+    for (;; n++) {
+        ldg_plan *p = (ldg_plan *)1;
+        ldg_err e = {0};
+        ldgi_alloc_fail_after(n);
+        ldg_status s = ldg_plan_parse(body, strlen(body), &p, &e);
+        ldgi_alloc_fail_after(-1);
+        if (s == LDG_OK) {
+            ldg_plan_free(p);
+            break;
+        }
+        cr_assert_eq(s, LDG_E_NOMEM, "failure %ld: %s", n, e.msg);
+        cr_assert_null(p);
+        cr_assert(n < 10000, "parse never succeeds");
+    }
+    cr_assert_gt(n, 20, "the plan makes many allocations: %ld", n);
 }
