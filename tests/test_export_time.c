@@ -494,3 +494,28 @@ Test(export_time, study_filter_keeps_the_key_records_of_its_signers, .fini = tmp
     }
     free(tar);
 }
+
+Test(export_time, log_and_export_pick_the_same_subject, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    APPEND(d, "{\"title\":\"Protocol v2\",\"text\":\"the amended protocol\"}", "--as",
+           "author.key", "--kind", "document", "--study", "S1"); /* 4 */
+    APPEND(d, "{\"subject\":\"Visit 3\",\"title\":\"not this\"}", "--as", "author.key", "--kind",
+           "communication", "--study", "S1"); /* 5 */
+    /* ldg_record_subject: "subject", else "title", in both */
+    run_result r = LDG(d, NULL, "log");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *l4 = strstr(r.out, "#4 ");
+    cr_assert(l4 && strstr(l4, "Protocol v2") && strstr(l4, "Protocol v2") < strstr(l4, "#5 "),
+              "log shows the title: %s", r.out);
+    cr_assert(strstr(r.out, "the amended protocol") == NULL, "not the text: %s", r.out);
+    cr_assert(strstr(r.out, "Visit 3") && !strstr(r.out, "not this"), "%s", r.out);
+    run_free(&r);
+    char *t = export(d, "csv", NULL);
+    csv c = csv_parse(t);
+    cr_assert_str_eq(cell(&c, 4, "subject"), "Protocol v2");
+    cr_assert_str_eq(cell(&c, 5, "subject"), "Visit 3");
+    csv_free(&c);
+    free(t);
+}
