@@ -8,6 +8,7 @@
  * that keeps the key records of its signers.
  */
 #include "helpers.h"
+#include "ldg.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -71,8 +72,7 @@ need_faketime(void)
 }
 
 /* Exports with a fresh checkpoint; returns stdout (malloc'd). */
-static char *
-export(const char *d, const char *format, const char *study)
+static char *export(const char *d, const char *format, const char *study)
 {
     const char *argv[12] = {"export", "--format", format, "--as", "log.key"};
     size_t n = 5;
@@ -311,7 +311,7 @@ Test(export_time, jsonl_shows_ledger_time_first_then_claimed_time_offset_and_fla
 
 #define PLAN_1H                                                                                    \
     "{\"subject\":\"Communication plan S1 v1\",\"parties\":[\"Acme CRO\",\"Helix Pharma\"],"       \
-    "\"levels\":[{\"id\":\"operational\",\"name\":\"Operational team\",\"members\":"              \
+    "\"levels\":[{\"id\":\"operational\",\"name\":\"Operational team\",\"members\":"               \
     "[{\"name\":\"Carla Rossi\",\"org\":\"Acme CRO\"}]}],\"tolerance_hours\":1}"
 
 /*
@@ -324,12 +324,12 @@ static void
 planned_trail(const char *d)
 {
     make_ledger(d);
-    append_at(d, "2027-03-01 12:00:00", "author.key", "communication", "S1",
-              "2027-03-01T10:00:00Z", "{\"subject\":\"before the plan\"}");
+    append_at(d, "2027-03-01 12:00:00", "author.key", "communication", "S1", "2027-03-01T10:00:00Z",
+              "{\"subject\":\"before the plan\"}");
     cr_assert_eq(append_at(d, "2027-03-02 12:00:00", "decider.key", "plan", "S1", NULL, PLAN_1H),
                  5);
-    append_at(d, "2027-03-03 12:00:00", "author.key", "communication", "S1",
-              "2027-03-03T10:00:00Z", "{\"subject\":\"under the plan\"}");
+    append_at(d, "2027-03-03 12:00:00", "author.key", "communication", "S1", "2027-03-03T10:00:00Z",
+              "{\"subject\":\"under the plan\"}");
     cr_assert_eq(append_at(d, "2027-03-04 12:00:00", "author.key", "communication", "S2",
                            "2027-03-04T10:00:00Z", "{\"subject\":\"other study\"}"),
                  7);
@@ -341,8 +341,8 @@ Test(export_time, plan_in_force_sets_the_tolerance_of_its_study_only, .fini = tm
     const char *d = tmp_dir();
     planned_trail(d);
     /* --kind communication leaves the plan record out: it governs all the same */
-    run_result r = LDG(d, NULL, "export", "--format", "csv", "--as", "log.key", "--kind",
-                       "communication");
+    run_result r =
+        LDG(d, NULL, "export", "--format", "csv", "--as", "log.key", "--kind", "communication");
     cr_assert_eq(r.status, 0, "%s", r.err);
     csv c = csv_parse(r.out);
     cr_assert_null(cell(&c, 5, "seq"), "the plan record is filtered out");
@@ -392,8 +392,8 @@ Test(export_time, erased_plan_names_itself_but_sets_the_default_tolerance, .fini
             "Erin Eraser", "--org", "Acme CRO", "--roles", "eraser");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
-    r = LDG(d, NULL, "erase", "5", "--as", "eraser.key", "--reason", "test",
-            "--legal-basis", "GDPR Art. 17");
+    r = LDG(d, NULL, "erase", "5", "--as", "eraser.key", "--reason", "test", "--legal-basis",
+            "GDPR Art. 17");
     fixture_end();
     cr_assert_eq(r.status, 0, "erase: %s", r.err);
     run_free(&r);
@@ -499,8 +499,8 @@ Test(export_time, log_and_export_pick_the_same_subject, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    APPEND(d, "{\"title\":\"Protocol v2\",\"text\":\"the amended protocol\"}", "--as",
-           "author.key", "--kind", "document", "--study", "S1"); /* 4 */
+    APPEND(d, "{\"title\":\"Protocol v2\",\"text\":\"the amended protocol\"}", "--as", "author.key",
+           "--kind", "document", "--study", "S1"); /* 4 */
     APPEND(d, "{\"subject\":\"Visit 3\",\"title\":\"not this\"}", "--as", "author.key", "--kind",
            "communication", "--study", "S1"); /* 5 */
     /* ldg_record_subject: "subject", else "title", in both */
@@ -518,4 +518,128 @@ Test(export_time, log_and_export_pick_the_same_subject, .fini = tmp_cleanup)
     cr_assert_str_eq(cell(&c, 5, "subject"), "Visit 3");
     csv_free(&c);
     free(t);
+}
+
+/* ------------------------------ the library's writers, without the CLI -- */
+
+typedef struct membuf {
+    char *p;
+    size_t n, cap;
+} membuf;
+
+static int
+mem_write(void *ctx, const void *p, size_t n)
+{
+    membuf *m = ctx;
+    if (m->n + n + 1 > m->cap) {
+        m->cap = (m->n + n + 1) * 2;
+        m->p = realloc(m->p, m->cap);
+        if (!m->p)
+            return 1;
+    }
+    memcpy(m->p + m->n, p, n);
+    m->n += n;
+    m->p[m->n] = '\0';
+    return 0;
+}
+
+typedef struct both {
+    ldg_export_writer *w;
+    ldg_bundle_writer *bw;
+    int failed;
+} both;
+
+static int
+to_both(void *ctx, const ldg_record *r)
+{
+    both *b = ctx;
+    ldg_err err;
+    if (ldg_export_writer_record(b->w, r, &err) != LDG_OK ||
+        ldg_bundle_writer_record(b->bw, r, &err) != LDG_OK)
+        b->failed = 1;
+    return b->failed;
+}
+
+static void
+no_finding(void *ctx, ldg_finding_level level, uint64_t seq, const char *check, const char *detail)
+{
+    (void)ctx;
+    cr_assert_neq(level, LDG_FINDING_FAIL, "#%llu %s: %s", (unsigned long long)seq, check, detail);
+}
+
+Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d); /* 12 records and a checkpoint of them */
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    char p[700];
+    snprintf(p, sizeof p, "%s/ledger", d);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(p, LDG_OPEN_READONLY, &l, &err), LDG_OK, "%s", err.msg);
+    char *note;
+    size_t notelen;
+    cr_assert_eq(ldg_checkpoint_latest(l, &note, &notelen, &err), LDG_OK, "%s", err.msg);
+    ldg_checkpoint tie;
+    char why[300];
+    cr_assert_eq(ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err), LDG_OK);
+    cr_assert_str_eq(why, "");
+    snprintf(p, sizeof p, "%s/log.key", d);
+    ldg_key *logkey;
+    cr_assert_eq(ldg_key_load(p, NULL, 0, &logkey, &err), LDG_OK, "%s", err.msg);
+
+    membuf jsonl = {0}, tar = {0};
+    ldg_export_opts eo = {0};
+    both b = {0};
+    cr_assert_eq(ldg_export_writer_new(LDG_EXPORT_JSONL, &eo, mem_write, &jsonl, &b.w, &err),
+                 LDG_OK);
+    cr_assert_eq(ldg_bundle_writer_new(l, tie.size, &eo, &b.bw, &err), LDG_OK, "%s", err.msg);
+    ldg_filter f = {.has_seq = 1, .seq_from = 0, .seq_to = tie.size - 1};
+    ldg_check_opts co = {.jobs = 1, .root_size = {tie.size, 0}};
+    uint8_t roots[2][LDG_HASH_BYTES];
+    cr_assert_eq(ldg_log_checked(l, &f, &co, to_both, &b, roots, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(b.failed, 0);
+    cr_assert_eq(memcmp(roots[0], tie.root, LDG_HASH_BYTES), 0);
+    cr_assert_eq(ldg_export_writer_flush(b.w, &err), LDG_OK);
+    FILE *report = tmpfile();
+    fputs("<!doctype html><title>report</title>", report);
+    ldg_bundle_meta m = {.origin = tie.origin,
+                         .exported_at = "2027-01-01T00:00:00Z",
+                         .exporter = "a C integrator",
+                         .filters = "none",
+                         .checkpoint = note,
+                         .verified = 1};
+    cr_assert_eq(ldg_bundle_writer_finish(b.bw, &m, report, logkey, NULL, mem_write, &tar, &err),
+                 LDG_OK, "%s", err.msg);
+    fclose(report);
+
+    /* the JSONL: one line per record, the leaf hash in hex */
+    size_t lines = 0;
+    for (const char *q = jsonl.p; (q = strchr(q, '\n')) != NULL; q++)
+        lines++;
+    cr_assert_eq(lines, 12);
+    cr_assert(strstr(jsonl.p, "\"leaf_hash_hex\":\"") != NULL);
+
+    /* the bundle: what the library wrote, its reader accepts, signed, every record checked */
+    char line[LDG_VKEY_MAX];
+    snprintf(p, sizeof p, "%s/log.pub", d);
+    char *pub = read_file(p, NULL);
+    snprintf(line, sizeof line, "%s", pub);
+    free(pub);
+    ldg_bundle_summary sum;
+    cr_assert_eq(
+        ldg_bundle_verify((const uint8_t *)tar.p, tar.n, line, no_finding, NULL, &sum, &err),
+        LDG_OK, "%s", err.msg);
+    cr_assert_eq(sum.failures, 0);
+    cr_assert_eq(sum.records, 12);
+    cr_assert_eq(sum.manifest_signed, 1);
+    cr_assert_eq(sum.trusted_from_bundle, 0);
+
+    ldg_export_writer_free(b.w);
+    ldg_bundle_writer_free(b.bw);
+    ldg_key_free(logkey);
+    free(note);
+    free(jsonl.p);
+    free(tar.p);
+    ldg_ledger_close(l);
 }
