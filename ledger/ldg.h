@@ -615,7 +615,11 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter
  * the tree heads of the first root_size[i] entries are recomputed from the
  * stored entries into roots[i] (0 = not wanted; a size beyond the ledger
  * gives LDG_E_INPUT).  Records are handed over in batches bounded in count
- * and bytes: memory does not grow with the ledger.
+ * and bytes: memory does not grow with the ledger.  Every record carries
+ * plan_seq and tolerance_ns: the plan in force in its study [EXP-11], found
+ * by decoding the entries before it, whatever the filter selects; with
+ * f->keep_signer_keys and a study, the key records of its signers come too
+ * [EXP-12].  ldg_log_replayed does the same.
  */
 typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 typedef struct ldg_check_opts {

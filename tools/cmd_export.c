@@ -1,6 +1,6 @@
 /*
  * cmd_export.c - `ldg export`: inspection-ready copies of the trail
- * (spec/export.md [EXP-1..EXP-7]).
+ * (spec/export.md [EXP-1..EXP-12]).
  *
  * Every export is tied to a checkpoint signed by the ledger's log key (the
  * newest stored one, or a fresh one with --as LOG.key) that covers every
@@ -12,7 +12,9 @@
  * check is written as such in the export and said on stderr, and the exit
  * status is 1.  Output goes to a temporary file renamed into place at the
  * end: a failed export leaves nothing behind, nor, where the file system
- * has O_TMPFILE, does a killed one.
+ * has O_TMPFILE, does a killed one.  The JSONL, CSV and bundle formats are
+ * written by the library (ldg_export_writer, ldg_bundle_writer); this file
+ * keeps the options, the output file, progress and the HTML report.
  */
 #define _GNU_SOURCE /* O_TMPFILE, linkat AT_EMPTY_PATH */
 #include "emit.h"
@@ -21,8 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
