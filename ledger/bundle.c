@@ -21,28 +21,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIR_PREFIX "ldg-bundle/"
+#define DIR_PREFIX LDGI_BUNDLE_DIR
 #define MAX_KEYS 100000
 
+/* The members, as bundle_write.c writes them: one list for the writer and the reader. */
 enum {
-    M_README,
-    M_MANIFEST,
-    M_CHECKPOINT,
-    M_LOGPUB,
-    M_RECORDS,
-    M_KEYRECS,
-    M_HTML,
-    M_CSV,
-    M_JSONL,
-    M_SIGS,
-    M_KEYS,
-    M_SIG,
-    NMEMBERS
+    M_README = LDGI_M_README,
+    M_MANIFEST = LDGI_M_MANIFEST,
+    M_CHECKPOINT = LDGI_M_CHECKPOINT,
+    M_LOGPUB = LDGI_M_LOGPUB,
+    M_RECORDS = LDGI_M_RECORDS,
+    M_KEYRECS = LDGI_M_KEYRECS,
+    M_HTML = LDGI_M_HTML,
+    M_CSV = LDGI_M_CSV,
+    M_JSONL = LDGI_M_JSONL,
+    M_SIGS = LDGI_M_SIGS,
+    M_KEYS = LDGI_M_KEYS,
+    M_SIG = LDGI_M_SIG,
+    NMEMBERS = LDGI_NMEMBERS
 };
-static const char *const member_names[NMEMBERS] = {
-    "README.txt",    "manifest.json",    "checkpoint.txt", "log.pub",
-    "records.jsonl", "keyrecords.jsonl", "report.html",    "trail.csv",
-    "trail.jsonl",   "signatures.csv",   "keys.csv",       "manifest.sig"};
+#define member_names ldgi_bundle_members
 
 #define NOTE_HEADER "ldg-bundle-manifest/v1" /* first line of manifest.sig [EXP-8] */
 #define SIG_PREFIX "\xe2\x80\x94 "           /* U+2014 EM DASH, space: a signed-note line */

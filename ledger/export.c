@@ -6,7 +6,9 @@
  * filtered records in sequence order, selected by decoding every entry of
  * the range (no index) [EXP-4], their signatures checked on all cores a
  * batch at a time.  A batch is bounded in records and bytes, so memory does
- * not grow with the ledger.
+ * not grow with the ledger.  The same first walk notes every plan record
+ * [PLAN-3]: each record handed out carries the plan in force in its study
+ * and that plan's claimed-time tolerance [EXP-11], whatever the filters.
  */
 #include "internal.h"
 
@@ -44,7 +46,334 @@ typedef struct checker {
     const ldg_check_opts *o;
     uint64_t total;
     ldg_ledger *l;
+    struct plans *pl; /* [EXP-11] the plan records, for the plan in force */
+    bool nomem;
 } checker;
+
+/*
+ * [EXP-11] The plan records among the entries walked, in seq order, found
+ * by decoding the entries (never an index), each with the tolerance its
+ * body sets (the default when the body is absent, does not match its
+ * commitment or is not a plan ldg_plan_parse accepts).  Then, as records
+ * go by in seq order, the plan in force per study: the latest plan of that
+ * study before the record.
+ */
+typedef struct plan_at {
+    uint64_t seq;
+    int64_t tol;
+    char *study;
+} plan_at;
+
+typedef struct plans {
+    plan_at *v;
+    size_t n, cap;
+    size_t next;   /* the first plan not yet in force */
+    plan_at **cur; /* per study, the plan in force so far */
+    size_t ncur, capcur;
+} plans;
+
+static void
+plans_free(plans *pl)
+{
+    if (!pl)
+        return;
+    for (size_t i = 0; i < pl->n; i++)
+        free(pl->v[i].study);
+    free(pl->v);
+    free(pl->cur);
+    free(pl);
+}
+
+/* The tolerance a plan record's body sets; the default for a body that cannot say. */
+static ldg_status
+plan_tolerance(ldgi_txn *t, uint64_t seq, const uint8_t commitment[LDG_HASH_BYTES], int64_t *tol,
+               ldg_err *err)
+{
+    *tol = LDG_TOLERANCE_DEFAULT_NS;
+    uint8_t bk[8];
+    const uint8_t *bv;
+    size_t bl;
+    ldgi_be64(bk, seq);
+    ldg_status s = ldgi_get(t, LDGI_DB_BODIES, bk, 8, &bv, &bl, err);
+    if (s == LDG_E_NOTFOUND)
+        return LDG_OK; /* withheld or erased */
+    if (s != LDG_OK)
+        return s;
+    uint8_t c[LDG_HASH_BYTES];
+    if (bl < LDG_SALT_BYTES)
+        return LDG_OK;
+    ldgi_body_commit(bv, bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, c);
+    if (sodium_memcmp(c, commitment, LDG_HASH_BYTES) != 0)
+        return LDG_OK; /* does not match what was signed: it sets nothing */
+    ldg_plan *p = NULL;
+    ldg_err perr;
+    if (ldg_plan_parse((const char *)bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, &p, &perr) == LDG_OK)
+        *tol = p->tolerance_ns;
+    ldg_plan_free(p);
+    return LDG_OK;
+}
+
+/* Notes entry seq when it is a plan record. */
+static ldg_status
+plan_note(plans *pl, ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg_err *err)
+{
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why = "?";
+    if (!ldgi_entry_decode_proven(v, vl, &e, &why))
+        return ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                         (unsigned long long)seq, why);
+    if (ldgi_stmt_peek(e.stmt, e.stmt_len, &st) &&
+        !(st.kind.len == 4 && memcmp(st.kind.p, "plan", 4) == 0))
+        return LDG_OK;
+    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why))
+        return ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                         (unsigned long long)seq, why ? why : "?");
+    if (!(st.kind.len == 4 && memcmp(st.kind.p, "plan", 4) == 0))
+        return LDG_OK;
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 8;
+        plan_at *nv = ldgi_realloc(pl->v, cap * sizeof *nv);
+        if (!nv)
+            return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        pl->v = nv, pl->cap = cap;
+    }
+    plan_at *a = &pl->v[pl->n];
+    a->seq = seq;
+    if (!(a->study = ldgi_strndup(st.study.p, st.study.len)))
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    ldg_status s = plan_tolerance(t, seq, st.body, &a->tol, err);
+    if (s != LDG_OK) {
+        free(a->study);
+        return s;
+    }
+    pl->n++;
+    return LDG_OK;
+}
+
+/* Sets r's plan in force and tolerance [EXP-11]; records come in seq order. */
+static int
+plan_in_force(plans *pl, ldg_record *r)
+{
+    for (; pl->next < pl->n && pl->v[pl->next].seq < r->seq; pl->next++) {
+        plan_at *a = &pl->v[pl->next];
+        size_t i = 0;
+        while (i < pl->ncur && strcmp(pl->cur[i]->study, a->study) != 0)
+            i++;
+        if (i == pl->ncur) {
+            if (pl->ncur == pl->capcur) {
+                size_t cap = pl->capcur ? pl->capcur * 2 : 8;
+                plan_at **nc = ldgi_realloc(pl->cur, cap * sizeof *nc);
+                if (!nc)
+                    return -1;
+                pl->cur = nc, pl->capcur = cap;
+            }
+            pl->ncur++;
+        }
+        pl->cur[i] = a;
+    }
+    for (size_t i = 0; i < pl->ncur; i++)
+        if (strcmp(pl->cur[i]->study, r->study) == 0) {
+            r->plan_seq = pl->cur[i]->seq;
+            r->tolerance_ns = pl->cur[i]->tol;
+            break;
+        }
+    return 0;
+}
+
+/*
+ * [EXP-12] The key records a study-filtered export keeps: those that add or
+ * revoke a key that signed a selected record, and, in turn, those of the
+ * keys that signed these (the admins, back to the genesis), from the
+ * registry replayed from the entries.  Then merged into the records handed
+ * out, in seq order.
+ */
+typedef struct signer_keys {
+    uint8_t (*pub)[LDG_PUB_BYTES]; /* signers seen */
+    size_t npub, cappub;
+    uint64_t *seq; /* key records to keep, sorted */
+    size_t nseq, capseq;
+    bool nomem;
+} signer_keys;
+
+static void
+signer_keys_free(signer_keys *sk)
+{
+    free(sk->pub);
+    free(sk->seq);
+}
+
+/* Adds pub to the signers seen; 1 when it is new, 0 when known, -1 out of memory. */
+static int
+sk_add_pub(signer_keys *sk, const uint8_t pub[LDG_PUB_BYTES])
+{
+    for (size_t i = 0; i < sk->npub; i++)
+        if (memcmp(sk->pub[i], pub, LDG_PUB_BYTES) == 0)
+            return 0;
+    if (sk->npub == sk->cappub) {
+        size_t cap = sk->cappub ? sk->cappub * 2 : 16;
+        uint8_t(*np)[LDG_PUB_BYTES] = ldgi_realloc(sk->pub, cap * sizeof *np);
+        if (!np)
+            return -1;
+        sk->pub = np, sk->cappub = cap;
+    }
+    memcpy(sk->pub[sk->npub++], pub, LDG_PUB_BYTES);
+    return 1;
+}
+
+static bool
+sk_add_seq(signer_keys *sk, uint64_t seq)
+{
+    for (size_t i = 0; i < sk->nseq; i++)
+        if (sk->seq[i] == seq)
+            return true;
+    if (sk->nseq == sk->capseq) {
+        size_t cap = sk->capseq ? sk->capseq * 2 : 16;
+        uint64_t *ns = ldgi_realloc(sk->seq, cap * sizeof *ns);
+        if (!ns)
+            return false;
+        sk->seq = ns, sk->capseq = cap;
+    }
+    sk->seq[sk->nseq++] = seq;
+    return true;
+}
+
+static int
+sk_collect(void *ctx, ldg_record *r)
+{
+    signer_keys *sk = ctx;
+    if (sk_add_pub(sk, r->actor) < 0)
+        sk->nomem = true;
+    ldg_record_free(r);
+    return sk->nomem;
+}
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The signer of entry seq. */
+static ldg_status
+entry_actor(ldgi_txn *t, uint64_t seq, uint8_t pub[LDG_PUB_BYTES], ldg_err *err)
+{
+    uint8_t k[8];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_be64(k, seq);
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why = "?";
+    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, &st, &why))
+        return ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
+                         (unsigned long long)seq, why ? why : "?");
+    memcpy(pub, st.actor, LDG_PUB_BYTES);
+    return LDG_OK;
+}
+
+static ldg_status
+signer_keys_find(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, signer_keys *sk,
+                 ldg_err *err)
+{
+    ldg_status s = ldgi_log_iter(t, f, reg, sk_collect, sk, err);
+    if (s == LDG_OK && sk->nomem)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    /* each signer's key records; their signers join the list as it is walked */
+    for (size_t i = 0; s == LDG_OK && i < sk->npub; i++) {
+        const ldg_keyinfo *k = ldgi_reg_find(reg, sk->pub[i]);
+        if (!k)
+            continue; /* an unregistered key, or the log key (it signs the genesis) */
+        uint64_t kr[2] = {k->added_seq, k->revoked ? k->revoked_seq : UINT64_MAX};
+        for (int j = 0; s == LDG_OK && j < 2; j++) {
+            if (kr[j] == UINT64_MAX)
+                continue;
+            uint8_t by[LDG_PUB_BYTES];
+            if (!sk_add_seq(sk, kr[j]))
+                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+            else if ((s = entry_actor(t, kr[j], by, err)) == LDG_OK && sk_add_pub(sk, by) < 0)
+                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        }
+    }
+    if (s == LDG_OK && sk->nseq)
+        qsort(sk->seq, sk->nseq, sizeof *sk->seq, seq_cmp);
+    return s;
+}
+
+/* Hands the kept key records and the selected records to take, merged in seq order. */
+typedef struct merger {
+    ldgi_txn *t;
+    const ldgi_reg *reg;
+    const signer_keys *sk;
+    size_t next;
+    ldgi_take_fn take;
+    void *ctx;
+    bool stopped;
+    ldg_status s;
+    ldg_err *err;
+} merger;
+
+static int
+merge_through(void *ctx, ldg_record *r)
+{
+    merger *m = ctx;
+    int stop = m->take(m->ctx, r);
+    if (stop)
+        m->stopped = true;
+    return stop;
+}
+
+/* The kept key records below `below` not handed out yet. */
+static bool
+merge_until(merger *m, uint64_t below)
+{
+    while (!m->stopped && m->s == LDG_OK && m->next < m->sk->nseq && m->sk->seq[m->next] < below) {
+        uint64_t seq = m->sk->seq[m->next++];
+        ldg_filter one = {.has_seq = 1, .seq_from = seq, .seq_to = seq};
+        m->s = ldgi_log_iter(m->t, &one, m->reg, merge_through, m, m->err);
+    }
+    return !m->stopped && m->s == LDG_OK;
+}
+
+static int
+merge_take(void *ctx, ldg_record *r)
+{
+    merger *m = ctx;
+    while (m->next < m->sk->nseq && m->sk->seq[m->next] == r->seq)
+        m->next++; /* selected anyway */
+    if (!merge_until(m, r->seq)) {
+        ldg_record_free(r);
+        return 1;
+    }
+    return merge_through(m, r);
+}
+
+/*
+ * ldgi_log_iter, and with f->keep_signer_keys and a study the key records of
+ * [EXP-12] merged in.
+ */
+static ldg_status
+log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take,
+                 void *ctx, ldg_err *err)
+{
+    if (!f || !f->keep_signer_keys || !f->study)
+        return ldgi_log_iter(t, f, reg, take, ctx, err);
+    signer_keys sk = {0};
+    ldg_status s = signer_keys_find(t, f, reg, &sk, err);
+    merger m = {t, reg, &sk, 0, take, ctx, false, LDG_OK, err};
+    if (s == LDG_OK)
+        s = ldgi_log_iter(t, f, reg, merge_take, &m, err);
+    if (s == LDG_OK && m.s == LDG_OK)
+        merge_until(&m, UINT64_MAX);
+    if (s == LDG_OK)
+        s = m.s;
+    signer_keys_free(&sk);
+    return s;
+}
 
 #define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped, as verify does */
 
@@ -146,6 +475,11 @@ static int
 take(void *ctx, ldg_record *r)
 {
     checker *ch = ctx;
+    if (plan_in_force(ch->pl, r) != 0) {
+        ldg_record_free(r);
+        ch->nomem = true;
+        return 1;
+    }
     batch *b = ch->cur;
     b->r[b->n++] = r;
     b->bytes += r->entry_len + r->body_len;
@@ -164,11 +498,12 @@ take(void *ctx, ldg_record *r)
 /*
  * One walk over the first stored entries: the RFC 6962 heads of the first
  * want[i] of them, from their bytes [VER-10], and the key records of the
- * first reg_upto replayed into reg (NULL: none).
+ * first reg_upto replayed into reg (NULL: none), their plan records noted
+ * in pl (NULL: none).
  */
 static ldg_status
 heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_HASH_BYTES],
-      ldgi_reg *reg, uint64_t reg_upto, ldg_err *err)
+      ldgi_reg *reg, uint64_t reg_upto, plans *pl, ldg_err *err)
 {
     uint64_t upto = want[0] > want[1] ? want[0] : want[1];
     if (reg && reg_upto > upto)
@@ -186,6 +521,8 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
     for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK && n < upto;
          s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
         if (reg && n < reg_upto && (s = ldgi_reg_apply(reg, n, v, vl, err)) != LDG_OK)
+            break;
+        if (pl && n < reg_upto && (s = plan_note(pl, t, n, v, vl, err)) != LDG_OK)
             break;
         uint8_t h[LDG_HASH_BYTES];
         ldgi_leaf_hash(v, vl, h);
@@ -252,17 +589,22 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     }
     uint8_t head[LDG_HASH_BYTES];
     ldgi_reg *reg = ldgi_reg_new();
-    if (!reg)
+    ch->pl = ldgi_calloc(1, sizeof *ch->pl);
+    if (!reg || !ch->pl)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (s == LDG_OK && (s = ldgi_head(t, &ch->total, head, NULL, err)) == LDG_OK &&
-        (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), err)) == LDG_OK) {
-        s = ldgi_log_iter(t, f, reg, take, ch, err);
+        (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), ch->pl, err)) ==
+            LDG_OK) {
+        s = log_iter_keeping(t, f, reg, take, ch, err);
+        if (s == LDG_OK && ch->nomem)
+            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         if (s == LDG_OK)
             drain(ch); /* what is left */
     }
     discard(ch);
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);
+    plans_free(ch->pl);
     free(ch);
     return s;
 }
@@ -289,11 +631,32 @@ replay_begin(ldg_ledger *l, ldgi_txn **t, ldgi_reg **reg, uint64_t *size, ldg_er
 
 /* The key records of the first `upto` entries, replayed into reg (no tree heads wanted). */
 static ldg_status
-replay_keys(ldg_ledger *l, ldgi_txn *t, ldgi_reg *reg, uint64_t upto, ldg_err *err)
+replay_keys(ldg_ledger *l, ldgi_txn *t, ldgi_reg *reg, uint64_t upto, plans *pl, ldg_err *err)
 {
     static const uint64_t no_roots[2] = {0, 0};
     uint8_t roots[2][LDG_HASH_BYTES];
-    return heads(l, t, no_roots, roots, reg, upto, err);
+    return heads(l, t, no_roots, roots, reg, upto, pl, err);
+}
+
+/* ldg_log_replayed's hand-off: the plan in force set, then the caller's function. */
+typedef struct replay_ctx {
+    plans *pl;
+    ldg_record_fn fn;
+    void *ctx;
+    bool nomem;
+} replay_ctx;
+
+static int
+replay_take(void *ctx, ldg_record *r)
+{
+    replay_ctx *rc = ctx;
+    int stop = 1;
+    if (plan_in_force(rc->pl, r) != 0)
+        rc->nomem = true;
+    else
+        stop = rc->fn(rc->ctx, r);
+    ldg_record_free(r);
+    return stop;
 }
 
 ldg_status
@@ -306,11 +669,16 @@ ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx
     ldgi_reg *reg;
     uint64_t size;
     ldg_status s = replay_begin(l, &t, &reg, &size, err);
-    ldgi_each_ctx e = {fn, ctx};
-    if (s == LDG_OK && (s = replay_keys(l, t, reg, replay_size(f, size), err)) == LDG_OK)
-        s = ldgi_log_iter(t, f, reg, ldgi_each_take, &e, err);
+    replay_ctx rc = {ldgi_calloc(1, sizeof(plans)), fn, ctx, false};
+    if (s == LDG_OK && !rc.pl)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    if (s == LDG_OK && (s = replay_keys(l, t, reg, replay_size(f, size), rc.pl, err)) == LDG_OK)
+        s = log_iter_keeping(t, f, reg, replay_take, &rc, err);
+    if (s == LDG_OK && rc.nomem)
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);
+    plans_free(rc.pl);
     return s;
 }
 
@@ -321,7 +689,8 @@ ldg_keys_replayed(ldg_ledger *l, uint64_t upto, ldg_key_fn fn, void *ctx, ldg_er
     ldgi_reg *reg;
     uint64_t size;
     ldg_status s = replay_begin(l, &t, &reg, &size, err);
-    if (s == LDG_OK && (s = replay_keys(l, t, reg, upto < size ? upto : size, err)) == LDG_OK) {
+    if (s == LDG_OK &&
+        (s = replay_keys(l, t, reg, upto < size ? upto : size, NULL, err)) == LDG_OK) {
         ldgi_txn_abort(t); /* the registry is a copy: the snapshot is not needed any more */
         t = NULL;
         for (size_t i = 0; i < ldgi_reg_count(reg); i++)

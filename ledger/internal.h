@@ -46,6 +46,53 @@ bool ldgi_buf_put(ldgi_buf *b, const void *p, size_t n);
 /* --- UTF-8 (buf.c) --- */
 bool ldgi_utf8_valid(const uint8_t *p, size_t n);
 
+/* --- export output (emit.c): a buffered writer to an ldg_write_fn --- */
+typedef struct ldgi_emit {
+    ldg_write_fn fn;
+    void *ctx;
+    size_t n;
+    bool failed; /* a write failed: everything after is dropped */
+    char buf[1 << 16];
+} ldgi_emit;
+void ldgi_em_init(ldgi_emit *e, ldg_write_fn fn, void *ctx);
+bool ldgi_em_flush(ldgi_emit *e); /* false if any write failed */
+void ldgi_em_raw(ldgi_emit *e, const char *p, size_t n);
+void ldgi_em_s(ldgi_emit *e, const char *s);
+void ldgi_em_c(ldgi_emit *e, char c);
+void ldgi_em_u64(ldgi_emit *e, uint64_t v);
+void ldgi_em_i64(ldgi_emit *e, int64_t v);
+void ldgi_em_escaped(ldgi_emit *e, const char *s, ldg_escape_mode mode);
+void ldgi_em_json_str(ldgi_emit *e, const char *s);              /* NULL as null */
+void ldgi_em_json_b64(ldgi_emit *e, const uint8_t *p, size_t n); /* quoted */
+void ldgi_em_hex(ldgi_emit *e, const uint8_t *p, size_t n);      /* lowercase, unquoted */
+/* A CSV cell: quoted when needed; user text beginning with = + - @ tab or CR gets a leading '. */
+void ldgi_em_csv(ldgi_emit *e, const char *s, bool user_text);
+
+/* --- bundle members [EXP-8]: the one list the writer and the reader share --- */
+#define LDGI_BUNDLE_DIR "ldg-bundle/"
+enum {
+    LDGI_M_README,
+    LDGI_M_MANIFEST,
+    LDGI_M_CHECKPOINT,
+    LDGI_M_LOGPUB,
+    LDGI_M_RECORDS,
+    LDGI_M_KEYRECS,
+    LDGI_M_HTML,
+    LDGI_M_CSV,
+    LDGI_M_JSONL,
+    LDGI_M_SIGS,
+    LDGI_M_KEYS,
+    LDGI_M_SIG,
+    LDGI_NMEMBERS
+};
+extern const char *const ldgi_bundle_members[LDGI_NMEMBERS];
+
+/* --- the trails (export_write.c) --- */
+const char *ldgi_export_body_status(int withhold, const ldg_record *r); /* [EXP-5] body_status */
+const char *ldgi_export_sig_status(const ldg_record *r); /* valid, invalid, proven, unchecked */
+/* [EXP-10] "back-dated" / "forward-dated" beyond r->tolerance_ns, else NULL */
+const char *ldgi_time_flag(const ldg_record *r);
+
 /* --- reading (read.c) --- */
 /* Takes ownership of r; returns non-zero to stop. */
 typedef int (*ldgi_take_fn)(void *ctx, ldg_record *r);

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -586,6 +587,13 @@ typedef struct ldg_filter {
     int64_t since_ns, until_ns; /* on the host time, inclusive */
     int has_seq;
     uint64_t seq_from, seq_to; /* inclusive */
+    /*
+     * [EXP-12] With a study: also the key records (genesis, key.add,
+     * key.revoke) that register or revoke a signer of a selected record, and
+     * those of their signers in turn, up to the range's last entry, whatever
+     * the other filters.  Only ldg_log_checked and ldg_log_replayed read it.
+     */
+    int keep_signer_keys;
 } ldg_filter;
 
 /*
@@ -607,7 +615,11 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter
  * the tree heads of the first root_size[i] entries are recomputed from the
  * stored entries into roots[i] (0 = not wanted; a size beyond the ledger
  * gives LDG_E_INPUT).  Records are handed over in batches bounded in count
- * and bytes: memory does not grow with the ledger.
+ * and bytes: memory does not grow with the ledger.  Every record carries
+ * plan_seq and tolerance_ns: the plan in force in its study [EXP-11], found
+ * by decoding the entries before it, whatever the filter selects; with
+ * f->keep_signer_keys and a study, the key records of its signers come too
+ * [EXP-12].  ldg_log_replayed does the same.
  */
 typedef void (*ldg_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 typedef struct ldg_check_opts {
@@ -772,6 +784,118 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_sign(const char *origin,
                                                     const ldg_bundle_file *files, size_t n,
                                                     const ldg_key *logkey, const ldg_key *cosigner,
                                                     char **note, size_t *len, ldg_err *err);
+
+/* ------------------------------------------------------ export writers -- */
+
+/*
+ * Where an export writer's bytes go: n bytes at p; return 0 when written,
+ * non-zero when not (the writer then stops with LDG_E_IO).
+ */
+typedef int (*ldg_write_fn)(void *ctx, const void *p, size_t n);
+
+/*
+ * Escaping untrusted text: the one function every output of ldg goes
+ * through.  Control characters (C0, DEL, C1), bytes that are not UTF-8 and
+ * invisible or reordering characters (bidi embeddings, overrides and
+ * isolates, zero-width characters, line separators) never reach an output
+ * raw, so a signer or a host cannot forge lines, move the cursor or hide
+ * text on a terminal, in a log viewer, a browser or a spreadsheet.
+ *   LDG_ESC_TEXT   for people: \n \t \r, \xNN (C0, DEL, C1, a byte that is
+ *                  not UTF-8), \uXXXX (invisible characters);
+ *   LDG_ESC_LINES  as TEXT, line feeds kept (multi-line notes);
+ *   LDG_ESC_CSV    as TEXT, LF, CR and TAB kept, '"' doubled;
+ *   LDG_ESC_HTML   & < > " ' as entities; controls and invisible characters as
+ *                  a visible "<U+202E>", a byte that is not UTF-8 as "<0xFF>";
+ *                  LF and TAB kept;
+ *   LDG_ESC_JSON   the inside of a JSON string: \" \\ \n \r \t, \uXXXX for
+ *                  the rest, \ufffd for a byte that is not UTF-8;
+ *   LDG_ESC_JSON_FIX  valid JSON text: only DEL, C1 and invisible characters
+ *                  become \uXXXX (inside strings is the only place non-ASCII can be).
+ * Writes the escaped s (NULL as "") to fn; returns fn's first non-zero result, else 0.
+ */
+typedef enum ldg_escape_mode {
+    LDG_ESC_TEXT,
+    LDG_ESC_LINES,
+    LDG_ESC_CSV,
+    LDG_ESC_HTML,
+    LDG_ESC_JSON,
+    LDG_ESC_JSON_FIX
+} ldg_escape_mode;
+LDG_EXPORT int ldg_escape(const char *s, ldg_escape_mode mode, ldg_write_fn fn, void *ctx);
+
+/*
+ * The subject of a record for one-line displays and the CSV (`ldg log`,
+ * `ldg export`): the body's top-level string "subject", else "title";
+ * malloc'd (free()), NULL when the body has neither or is not there.  Not
+ * escaped: print it through ldg_escape.
+ */
+LDG_EXPORT char *ldg_record_subject(const ldg_record *r);
+
+/*
+ * The JSONL [EXP-5] and CSV [EXP-6] trails (spec/export.md): one writer per
+ * output, fed the records of ldg_log_checked (or any ldg_record_fn walk) in
+ * order.  A CSV writer writes the header line (LDG_EXPORT_CSV_HEADER) when
+ * made.  Output is buffered: ldg_export_writer_flush before the caller
+ * syncs or closes what fn writes to.
+ */
+#define LDG_EXPORT_JSONL 1
+#define LDG_EXPORT_CSV 2
+#define LDG_EXPORT_CSV_HEADER                                                                      \
+    "seq,ledger_time_utc,claimed_time_utc,claimed_time_local,utc_offset,claimed_minus_ledger_s,"   \
+    "time_flag,tolerance_s,plan_seq,kind,study,name,organisation,role,meaning,subject,refs,"       \
+    "reason,body_status,leaf_hash,signature_status\r\n"
+typedef struct ldg_export_opts {
+    int withhold;    /* bodies left out of the export (marked "withheld-by-export") */
+    uint64_t proven; /* signatures LDG_SIG_PROVEN: the size of the checkpoint that vouches */
+} ldg_export_opts;
+typedef struct ldg_export_writer ldg_export_writer;
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_export_writer_new(int format, const ldg_export_opts *o,
+                                                          ldg_write_fn fn, void *ctx,
+                                                          ldg_export_writer **out, ldg_err *err);
+/* One record, one line (JSONL) or row (CSV).  LDG_E_IO once a write failed. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_export_writer_record(ldg_export_writer *w,
+                                                             const ldg_record *r, ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_export_writer_flush(ldg_export_writer *w, ldg_err *err);
+LDG_EXPORT void ldg_export_writer_free(ldg_export_writer *w); /* accepts NULL; does not flush */
+
+/*
+ * The evidence bundle [EXP-8], written by the library so that its writer and
+ * its reader (ldg_bundle_verify) share one list of members.  Made with the
+ * checkpoint size the export is tied to: it replays the key records below
+ * it (keyrecords.jsonl, keys.csv) from the entries.  Then every exported
+ * record (trail.jsonl, trail.csv, records.jsonl, signatures.csv), then
+ * finish writes the tar to fn: README, checkpoint, log key, the members,
+ * report.html read from `report` (the caller's HTML, written to a file),
+ * manifest.json and, when meta->verified, manifest.sig signed by logkey
+ * (and cosigner).  Members are spooled to anonymous temporary files.
+ * LDG_E_USAGE (nothing of the tar written) for a bundle larger than a
+ * verifier reads [EXP-9]; LDG_E_IO when a write failed.
+ */
+typedef struct ldg_bundle_writer ldg_bundle_writer;
+typedef struct ldg_bundle_meta {
+    const char *origin;      /* the ledger's origin */
+    const char *exported_at; /* ISO 8601 UTC */
+    const char *exporter;    /* who exported, one line */
+    const char *filters;     /* one line, "none" when there are none */
+    const char *checkpoint;  /* the signed note the export is tied to, NUL-terminated */
+    int verified;            /* everything checked: the log key vouches (manifest.sig) */
+    uint64_t proven;         /* size of the QA-verified checkpoint used (0: none) */
+} ldg_bundle_meta;
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_writer_new(ldg_ledger *l, uint64_t tie_size,
+                                                          const ldg_export_opts *o,
+                                                          ldg_bundle_writer **out, ldg_err *err);
+/*
+ * Is k registered by the key records below the tie size and not revoked
+ * there?  1 and who (its printed name, organisation and key id) if so.
+ */
+LDG_EXPORT int ldg_bundle_writer_registered(const ldg_bundle_writer *bw, const ldg_key *k,
+                                            char *who, size_t wholen);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_writer_record(ldg_bundle_writer *bw,
+                                                             const ldg_record *r, ldg_err *err);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_writer_finish(
+    ldg_bundle_writer *bw, const ldg_bundle_meta *m, FILE *report, const ldg_key *logkey,
+    const ldg_key *cosigner, ldg_write_fn fn, void *ctx, ldg_err *err);
+LDG_EXPORT void ldg_bundle_writer_free(ldg_bundle_writer *bw); /* accepts NULL */
 
 /* ----------------------------------------------------------- utilities -- */
 

@@ -637,11 +637,12 @@ Test(bundle, a_filtered_bundle_holds_what_the_entries_say, .fini = tmp_cleanup)
     run_free(&r);
     r = vb(d, "b.tar", "log.pub");
     cr_assert_eq(r.status, 0, "%s", r.out);
-    cr_assert(strstr(r.out, "OK: bundle of test.example/ledger: 5 records"), "%s", r.out);
+    /* [EXP-12] 4..8 and the key records of their signers (0..3, the revocation at 11) */
+    cr_assert(strstr(r.out, "OK: bundle of test.example/ledger: 10 records"), "%s", r.out);
     run_free(&r);
     tarball t = tar_load(path_in(d, "b.tar"));
-    cr_assert(strstr(get(&t, "manifest.json")->data, "\"records\":[4,5,6,7,8]"), "%s",
-              get(&t, "manifest.json")->data);
+    cr_assert(strstr(get(&t, "manifest.json")->data, "\"records\":[0,1,2,3,4,5,6,7,8,11]"),
+              "%s", get(&t, "manifest.json")->data);
     tar_free(&t);
 
     /*

@@ -1693,10 +1693,11 @@ Test(hostile, escape_sequences_in_a_body_are_shown_escaped, .fini = tmp_cleanup)
     run_free(&r);
     r = LDG(d, NULL, "log");
     cr_assert(!strchr(r.out, '\033') && !strstr(r.out, "\xc2\x9b"), "no raw escapes: %s", r.out);
-    cr_assert(strstr(r.out, "x\\x1b[2K\\x9bfake"), "%s", r.out);
     run_free(&r);
+    /* log's one line shows a subject or title (ldg_record_subject); show has the body */
     r = LDG(d, NULL, "show", "4");
     cr_assert(!strchr(r.out, '\033') && !strstr(r.out, "\xc2\x9b"), "no raw escapes: %s", r.out);
+    cr_assert(strstr(r.out, "x\\u001B[2K\\x9bfake"), "%s", r.out);
     run_free(&r);
 }
 

@@ -1,6 +1,6 @@
 /*
  * cmd_export.c - `ldg export`: inspection-ready copies of the trail
- * (spec/export.md [EXP-1..EXP-7]).
+ * (spec/export.md [EXP-1..EXP-12]).
  *
  * Every export is tied to a checkpoint signed by the ledger's log key (the
  * newest stored one, or a fresh one with --as LOG.key) that covers every
@@ -12,7 +12,9 @@
  * check is written as such in the export and said on stderr, and the exit
  * status is 1.  Output goes to a temporary file renamed into place at the
  * end: a failed export leaves nothing behind, nor, where the file system
- * has O_TMPFILE, does a killed one.
+ * has O_TMPFILE, does a killed one.  The JSONL, CSV and bundle formats are
+ * written by the library (ldg_export_writer, ldg_bundle_writer); this file
+ * keeps the options, the output file, progress and the HTML report.
  */
 #define _GNU_SOURCE /* O_TMPFILE, linkat AT_EMPTY_PATH */
 #include "emit.h"
@@ -21,8 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,6 +39,9 @@ static const char export_help[] =
     "         refs, body (or a withheld marker), hashes, signature and its status\n"
     "  csv    RFC 4180, UTF-8, a header row, one row per record; cells of user text that\n"
     "         begin with = + - @ are neutralised with a leading '\n"
+    "JSONL and CSV show the ledger's time of record first, then the claimed time and its\n"
+    "offset, claimed - ledger in seconds, and back-dated / forward-dated beyond the\n"
+    "tolerance of the study's plan in force (24 h without one); leaf hashes in hex.\n"
     "  html   one self-contained file for screen and print: the verdict and checkpoint,\n"
     "         activity over time and per organisation, threads with response times\n"
     "         against --turnaround (default 48 h), and every record with its signature\n"
@@ -49,6 +52,8 @@ static const char export_help[] =
     "Records are selected by decoding the entries, and signers named from the key records\n"
     "replayed from them: the ledger's indexes and key database decide nothing here.\n"
     "--since/--until: ISO 8601 on the host time (inclusive); --seq A..B, A.. or ..B.\n"
+    "--study also keeps the key records (key.add, key.revoke, genesis) of everyone who\n"
+    "signed in the study's records, and of the admins who signed those.\n"
     "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
     "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint --as QA.key`;\n"
     "the signatures it covers are not checked again, the entries are re-hashed against it.\n"
@@ -59,15 +64,8 @@ static const char export_help[] =
 
 enum format { FMT_JSONL, FMT_CSV, FMT_HTML, FMT_BUNDLE };
 
-/* Bundle members written while the records stream by, each spooled to a temporary file. */
-enum { SP_JSONL, SP_CSV, SP_RECORDS, SP_KEYRECS, SP_SIGS, SP_KEYS, SP_SEQS, SP_HTML, NSP };
-typedef struct spoolf {
-    FILE *f;
-    emit e;
-} spoolf;
-
 typedef struct xctx {
-    emit em;
+    emit em; /* the output */
     enum format fmt;
     bool withhold, tty;
     uint64_t proven;   /* signatures below: vouched for by --verified */
@@ -76,792 +74,22 @@ typedef struct xctx {
     uint64_t mismatch; /* bodies that do not match their commitment, or missing [VER-8] */
     uint64_t missing;  /* of which missing without an erasure record */
     uint64_t first_bad;
+    ldg_export_writer *w;  /* jsonl, csv: the library's writer [EXP-5][EXP-6] */
+    ldg_bundle_writer *bw; /* bundle [EXP-8] */
+    ldg_err werr;          /* why a writer stopped */
+    bool wfailed;
     html_ctx *html;
     emit *spool; /* HTML: the record table, written before the summary above it */
-    uint8_t line_pub[LDG_PUB_BYTES]; /* the signer whose verifier-key line is in line */
-    char line[LDG_VKEY_MAX];
-    /* bundle */
-    ldg_ledger *l;
-    uint64_t tie_size;
-    spoolf *sp; /* NSP spools */
-    bool bundle_failed;
-    uint8_t logpub[LDG_PUB_BYTES]; /* the genesis' log key */
-    bool have_logpub;
-    const ldg_key *logkey;   /* --as: the log key, to sign manifest.sig */
-    const ldg_key *cosigner; /* --cosign: the exporter's key, to sign manifest.sig */
-    bool cosigner_ok;        /* registered below the checkpoint and not revoked there */
-    char cosigner_who[420];  /* its printed name and organisation, from its key record */
 } xctx;
 
-/* The signer's verifier-key line (NULL if none), kept for the next record by the same key. */
-static const char *
-signer_line(xctx *x, const ldg_record *r)
-{
-    if (!r->signer.id[0])
-        return NULL;
-    if (x->line[0] && memcmp(x->line_pub, r->signer.pub, LDG_PUB_BYTES) == 0 &&
-        strncmp(x->line, r->signer.id, strlen(r->signer.id)) == 0 &&
-        x->line[strlen(r->signer.id)] == '+')
-        return x->line;
-    if (ldg_vkey_format(r->signer.id, r->signer.pub, x->line, NULL) != LDG_OK) {
-        x->line[0] = '\0';
-        return NULL;
-    }
-    memcpy(x->line_pub, r->signer.pub, LDG_PUB_BYTES);
-    return x->line;
-}
-
-/* ------------------------------------------------------------ pieces -- */
-
-static const char *
-body_status(const xctx *x, const ldg_record *r)
-{
-    if (r->body_state == LDG_BODY_MISMATCH)
-        return "mismatch";
-    /* [VER-8] a body the ledger lost without an erasure record is no exporter's choice */
-    if (r->body_state == LDG_BODY_WITHHELD)
-        return "missing";
-    if (r->body_state == LDG_BODY_ERASED)
-        return "erased";
-    return x->withhold ? "withheld-by-export" : "ok";
-}
-
-static const char *
-sig_status(const ldg_record *r)
-{
-    switch (r->sig_state) {
-    case LDG_SIG_VALID: return "valid";
-    case LDG_SIG_INVALID: return "invalid";
-    case LDG_SIG_PROVEN: return "proven";
-    default: return "unchecked";
-    }
-}
-
-/* The key's status when the record was appended: roles are fixed when a key is added. */
-static const char *
-key_status(const ldg_record *r, char *buf, size_t n)
-{
-    if (!r->signer.name)
-        return "unregistered";
-    if (r->signer.revoked && r->signer.revoked_seq < r->seq) {
-        snprintf(buf, n, "revoked at #%llu", (unsigned long long)r->signer.revoked_seq);
-        return buf;
-    }
-    return "active";
-}
-
-/*
- * The top-level string member `key` of a JSON object text, when it holds no
- * escape: found without parsing the whole body (CSV wants only the subject).
- * *found is false when the scan could not tell (escapes, odd input): then
- * the caller parses.  The body is canonical JSON the library checked.
- */
-static char *
-quick_member(const char *p, size_t n, const char *key, bool *sure)
-{
-    size_t kl = strlen(key), depth = 0, i = 0;
-    bool expect_key = false;
-    *sure = false;
-    if (!n || p[0] != '{')
-        return NULL;
-    for (i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '"') {
-            size_t j = i + 1;
-            bool esc = false;
-            while (j < n && p[j] != '"') {
-                if (p[j] == '\\') {
-                    esc = true;
-                    j++;
-                }
-                j++;
-            }
-            if (j >= n)
-                return NULL;
-            if (depth == 1 && expect_key && !esc && j - i - 1 == kl &&
-                memcmp(p + i + 1, key, kl) == 0 && j + 1 < n && p[j + 1] == ':') {
-                size_t v = j + 2, w = v + 1;
-                if (v >= n || p[v] != '"')
-                    return (*sure = true, NULL); /* not a string */
-                while (w < n && p[w] != '"' && p[w] != '\\')
-                    w++;
-                if (w >= n || p[w] == '\\')
-                    return NULL; /* escapes: let the parser decode them */
-                *sure = true;
-                return strndup(p + v + 1, w - v - 1);
-            }
-            expect_key = false;
-            i = j;
-        } else if (c == '{' || c == '[') {
-            depth++;
-            expect_key = c == '{' && depth == 1;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        } else if (c == ',' && depth == 1) {
-            expect_key = true;
-        } else if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
-            return NULL; /* not the compact canonical form: parse */
-        }
-    }
-    *sure = true; /* scanned it all: no such member */
-    return NULL;
-}
-
-/* The body's "subject" (else "title"), malloc'd; NULL if none or not shown. */
-static char *
-subject(const xctx *x, const ldg_record *r)
-{
-    if (x->withhold || !r->body)
-        return NULL;
-    bool sure1, sure2;
-    char *q = quick_member(r->body, r->body_len, "subject", &sure1);
-    if (sure1 && !q)
-        q = quick_member(r->body, r->body_len, "title", &sure2);
-    else
-        sure2 = true;
-    if (sure1 && sure2)
-        return q;
-    free(q);
-    json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
-    json_t *s = b ? json_object_get(b, "subject") : NULL;
-    if (!json_is_string(s) && b)
-        s = json_object_get(b, "title");
-    char *out = json_is_string(s) ? strdup(json_string_value(s)) : NULL;
-    json_decref(b);
-    return out;
-}
-
-/* ------------------------------------------------------ JSONL [EXP-5] -- */
-
-static void
-jsonl_record(xctx *x, emit *e, const ldg_record *r)
-{
-    char t[40], off[8], ks[40];
-    em_s(e, "{\"seq\":");
-    em_u64(e, r->seq);
-    ldg_time_format(r->time_ns, 0, 1, t);
-    em_s(e, ",\"time_utc\":");
-    em_json_str(e, t);
-    ldg_time_format(r->time_ns, r->tz_min, 0, t);
-    em_s(e, ",\"time_local\":");
-    em_json_str(e, t);
-    tool_utc_offset(r->tz_min, off);
-    em_s(e, ",\"utc_offset\":");
-    em_json_str(e, off);
-    ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
-    em_s(e, ",\"host_time_utc\":");
-    em_json_str(e, t);
-    if (r->has_clock) {
-        /* [EXP-5] the host clock read earlier; the ledger's time was held [FMT-3] */
-        ldg_time_format((int64_t)r->clock_ns, 0, 1, t);
-        em_s(e, ",\"host_clock_utc\":");
-        em_json_str(e, t);
-    }
-    em_s(e, ",\"kind\":");
-    em_json_str(e, r->kind);
-    em_s(e, ",\"study\":");
-    em_json_str(e, r->study);
-    em_s(e, ",\"actor\":{\"key_id\":");
-    em_json_str(e, r->signer.id[0] ? r->signer.id : NULL);
-    em_s(e, ",\"key\":");
-    em_json_str(e, signer_line(x, r));
-    em_s(e, ",\"pub\":");
-    em_json_b64(e, r->actor, LDG_PUB_BYTES);
-    em_s(e, ",\"name\":");
-    em_json_str(e, r->signer.name);
-    em_s(e, ",\"org\":");
-    em_json_str(e, r->signer.org);
-    em_s(e, ",\"roles\":");
-    em_json_str(e, r->signer.roles);
-    em_s(e, ",\"key_status\":");
-    em_json_str(e, key_status(r, ks, sizeof ks));
-    em_s(e, "},\"meaning\":");
-    em_json_str(e, r->meaning);
-    em_s(e, ",\"reason\":");
-    em_json_str(e, r->reason);
-    em_s(e, ",\"refs\":[");
-    for (size_t i = 0; i < r->nrefs; i++) {
-        em_s(e, i ? ",{\"seq\":" : "{\"seq\":");
-        if (r->ref_seqs[i] == UINT64_MAX)
-            em_s(e, "null");
-        else
-            em_u64(e, r->ref_seqs[i]);
-        em_s(e, ",\"hash\":");
-        em_json_b64(e, r->refs[i], LDG_HASH_BYTES);
-        em_c(e, '}');
-    }
-    em_c(e, ']');
-    if (r->has_observed) {
-        em_s(e, ",\"observed\":{\"size\":");
-        em_u64(e, r->observed_size);
-        em_s(e, ",\"head\":");
-        em_json_b64(e, r->observed_head, LDG_HASH_BYTES);
-        em_c(e, '}');
-    }
-    if (r->has_key) {
-        em_s(e, ",\"subject_key\":{\"pub\":");
-        em_json_b64(e, r->key.pub, LDG_PUB_BYTES);
-        if (r->key.name) {
-            em_s(e, ",\"key_id\":");
-            em_json_str(e, r->key.id);
-            em_s(e, ",\"name\":");
-            em_json_str(e, r->key.name);
-            em_s(e, ",\"org\":");
-            em_json_str(e, r->key.org);
-            em_s(e, ",\"roles\":");
-            em_json_str(e, r->key.roles);
-        }
-        em_c(e, '}');
-    }
-    /* The body is canonical JSON already (checked against its commitment by the library). */
-    em_s(e, ",\"body\":");
-    if (r->body && !x->withhold)
-        em_escaped(e, r->body, ESC_JSON_FIX); /* the same JSON value, no raw bidi or C1 */
-    else
-        em_s(e, "null");
-    em_s(e, ",\"body_status\":");
-    em_json_str(e, body_status(x, r));
-    if (r->body_state == LDG_BODY_ERASED) {
-        em_s(e, ",\"erased_by\":");
-        em_u64(e, r->erased_by);
-    }
-    em_s(e, ",\"commitment\":");
-    em_json_b64(e, r->commitment, LDG_HASH_BYTES);
-    em_s(e, ",\"leaf_hash\":");
-    em_json_b64(e, r->leaf_hash, LDG_HASH_BYTES);
-    em_s(e, ",\"prev\":");
-    em_json_b64(e, r->prev, LDG_HASH_BYTES);
-    em_s(e, ",\"signature\":");
-    em_json_b64(e, r->sig, LDG_SIG_BYTES);
-    em_s(e, ",\"signature_status\":");
-    em_json_str(e, sig_status(r));
-    if (r->sig_state == LDG_SIG_PROVEN) {
-        em_s(e, ",\"proven_by_checkpoint\":");
-        em_u64(e, x->proven);
-    }
-    em_s(e, ",\"entry\":");
-    em_json_b64(e, r->entry, r->entry_len);
-    em_s(e, "}\n");
-}
-
-/* -------------------------------------------------------- CSV [EXP-6] -- */
-
-static const char csv_header[] =
-    "seq,time_utc,time_local,utc_offset,kind,study,name,organisation,role,meaning,subject,"
-    "refs,reason,body_status,leaf_hash,signature_status\r\n";
-
-static void
-csv_record(xctx *x, emit *e, const ldg_record *r)
-{
-    char t[40], off[8], sig[80], b64[2 * LDG_HASH_BYTES + 1];
-    em_u64(e, r->seq);
-    em_c(e, ',');
-    ldg_time_format(r->time_ns, 0, 1, t);
-    em_csv(e, t, false);
-    em_c(e, ',');
-    ldg_time_format(r->time_ns, r->tz_min, 0, t);
-    em_csv(e, t, false);
-    em_c(e, ',');
-    tool_utc_offset(r->tz_min, off);
-    em_s(e, "UTC"); /* "UTC-05:00": never read as a number or formula */
-    em_s(e, off);
-    em_c(e, ',');
-    em_csv(e, r->kind, true);
-    em_c(e, ',');
-    em_csv(e, r->study, true);
-    em_c(e, ',');
-    em_csv(e, r->signer.name ? r->signer.name : "(unregistered key)", true);
-    em_c(e, ',');
-    em_csv(e, r->signer.org, true);
-    em_c(e, ',');
-    em_csv(e, r->signer.roles, true);
-    em_c(e, ',');
-    em_csv(e, r->meaning, true);
-    em_c(e, ',');
-    char *subj = subject(x, r);
-    em_csv(e, subj, true);
-    free(subj);
-    em_c(e, ',');
-    if (r->nrefs) {
-        /* "#3 #7": the refs by seq ("#?" for a hash this ledger does not hold) */
-        char *refs = malloc(r->nrefs * 24 + 1), *p = refs;
-        if (refs) {
-            for (size_t i = 0; i < r->nrefs; i++)
-                p += r->ref_seqs[i] == UINT64_MAX
-                         ? sprintf(p, "%s#?", i ? " " : "")
-                         : sprintf(p, "%s#%llu", i ? " " : "", (unsigned long long)r->ref_seqs[i]);
-            em_csv(e, refs, false);
-            free(refs);
-        } else {
-            e->failed = true;
-        }
-    }
-    em_c(e, ',');
-    em_csv(e, r->reason, true);
-    em_c(e, ',');
-    if (r->body_state == LDG_BODY_ERASED) {
-        char st[48];
-        snprintf(st, sizeof st, "erased by %llu", (unsigned long long)r->erased_by);
-        em_csv(e, st, false);
-    } else {
-        em_csv(e, body_status(x, r), false);
-    }
-    em_c(e, ',');
-    sodium_bin2hex(b64, sizeof b64, r->leaf_hash,
-                   LDG_HASH_BYTES); /* hex: never read as a formula */
-    em_csv(e, b64, false);
-    em_c(e, ',');
-    if (r->sig_state == LDG_SIG_PROVEN)
-        snprintf(sig, sizeof sig, "valid (verified in full up to checkpoint %llu)",
-                 (unsigned long long)x->proven);
-    else
-        snprintf(sig, sizeof sig, "%s",
-                 r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r));
-    em_csv(e, sig, false);
-    em_raw(e, "\r\n", 2);
-}
-
-/* ------------------------------------------------------ bundle [EXP-8] -- */
-
-/*
- * One line of records.jsonl / keyrecords.jsonl: the exact entry bytes, its
- * inclusion proof at the checkpoint's size, and the body as committed (the
- * canonical JSON text as a JSON string) with its salt, or why it is not.
- */
-static void
-evidence_line(xctx *x, emit *e, const ldg_record *r)
-{
-    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES];
-    size_t n = 0;
-    ldg_err err;
-    if (ldg_proof_inclusion(x->l, r->seq, x->tie_size, h, &n, &err) != LDG_OK) {
-        x->bundle_failed = true;
-        tool_fail(&err);
-        return;
-    }
-    em_s(e, "{\"seq\":");
-    em_u64(e, r->seq);
-    em_s(e, ",\"leaf_hash\":");
-    em_json_b64(e, r->leaf_hash, LDG_HASH_BYTES);
-    em_s(e, ",\"entry\":");
-    em_json_b64(e, r->entry, r->entry_len);
-    em_s(e, ",\"inclusion\":{\"tree_size\":");
-    em_u64(e, x->tie_size);
-    em_s(e, ",\"hashes\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            em_c(e, ',');
-        em_json_b64(e, h[i], LDG_HASH_BYTES);
-    }
-    em_s(e, "]},\"body_status\":");
-    em_json_str(e, body_status(x, r));
-    if (r->body_state == LDG_BODY_ERASED) {
-        em_s(e, ",\"erased_by\":");
-        em_u64(e, r->erased_by);
-    }
-    bool show = r->body && !x->withhold;
-    em_s(e, ",\"salt\":");
-    if (show)
-        em_json_b64(e, r->salt, LDG_SALT_BYTES);
-    else
-        em_s(e, "null");
-    em_s(e, ",\"body\":");
-    em_json_str(e, show ? r->body : NULL);
-    em_s(e, "}\n");
-}
-
-static void
-bundle_record(xctx *x, const ldg_record *r)
-{
-    jsonl_record(x, &x->sp[SP_JSONL].e, r);
-    csv_record(x, &x->sp[SP_CSV].e, r);
-    evidence_line(x, &x->sp[SP_RECORDS].e, r);
-    emit *e = &x->sp[SP_SIGS].e;
-    char t[40], b64[2 * LDG_SIG_BYTES + 1];
-    em_u64(e, r->seq);
-    em_c(e, ',');
-    em_csv(e, r->kind, true);
-    em_c(e, ',');
-    em_csv(e, r->signer.name ? r->signer.name : "(unregistered key)", true);
-    em_c(e, ',');
-    em_csv(e, r->signer.org, true);
-    em_c(e, ',');
-    em_csv(e, r->signer.id, true);
-    em_c(e, ',');
-    em_csv(e, r->meaning, true);
-    em_c(e, ',');
-    ldg_time_format(r->time_ns, 0, 1, t);
-    em_csv(e, t, false);
-    em_c(e, ',');
-    sodium_bin2hex(b64, sizeof b64, r->sig, LDG_SIG_BYTES);
-    em_csv(e, b64, false);
-    em_c(e, ',');
-    em_csv(e, r->sig_state == LDG_SIG_INVALID ? "INVALID" : sig_status(r), false);
-    em_raw(e, "\r\n", 2);
-    emit *q = &x->sp[SP_SEQS].e;
-    if (x->records > 1)
-        em_c(q, ',');
-    em_u64(q, r->seq);
-}
-
-/* Key records (genesis, key.add, key.revoke) below the checkpoint: the registry's evidence. */
+/* ldg_write_fn into an emit: the output file (synced early as it grows) or standard output. */
 static int
-key_record(void *ctx, const ldg_record *r)
+write_emit(void *ctx, const void *p, size_t n)
 {
-    xctx *x = ctx;
-    if (strcmp(r->kind, "genesis") != 0 && strcmp(r->kind, "key.add") != 0 &&
-        strcmp(r->kind, "key.revoke") != 0)
-        return 0;
-    if (r->seq == 0 && strcmp(r->kind, "genesis") == 0) {
-        memcpy(x->logpub, r->actor, LDG_PUB_BYTES);
-        x->have_logpub = true;
-    }
-    bool w = x->withhold;
-    x->withhold = false; /* key records carry no trial content: their bodies go in */
-    evidence_line(x, &x->sp[SP_KEYRECS].e, r);
-    x->withhold = w;
-    return x->bundle_failed;
+    emit *e = ctx;
+    em_raw(e, p, n);
+    return e->failed;
 }
-
-static int
-key_row(void *ctx, const ldg_keyinfo *k)
-{
-    xctx *x = ctx;
-    if (k->added_seq >= x->tie_size)
-        return 0;
-    if (x->cosigner && strcmp(k->id, ldg_key_name(x->cosigner)) == 0 &&
-        !(k->revoked && k->revoked_seq < x->tie_size)) {
-        uint8_t pub[LDG_PUB_BYTES];
-        ldg_key_public(x->cosigner, pub);
-        if (memcmp(pub, k->pub, LDG_PUB_BYTES) == 0) {
-            x->cosigner_ok = true;
-            snprintf(x->cosigner_who, sizeof x->cosigner_who, "%.120s (%.120s), key %s",
-                     k->name ? k->name : "?", k->org ? k->org : "?", k->id);
-        }
-    }
-    emit *e = &x->sp[SP_KEYS].e;
-    char b64[2 * LDG_PUB_BYTES + 1];
-    em_csv(e, k->id, true);
-    em_c(e, ',');
-    em_csv(e, k->name, true);
-    em_c(e, ',');
-    em_csv(e, k->org, true);
-    em_c(e, ',');
-    em_csv(e, k->roles, true);
-    em_c(e, ',');
-    sodium_bin2hex(b64, sizeof b64, k->pub, LDG_PUB_BYTES);
-    em_csv(e, b64, false);
-    em_c(e, ',');
-    em_u64(e, k->added_seq);
-    em_c(e, ',');
-    if (k->revoked && k->revoked_seq < x->tie_size) {
-        em_u64(e, k->revoked_seq);
-        em_c(e, ',');
-        em_csv(e, k->revoke_reason, true);
-    } else {
-        em_c(e, ',');
-    }
-    em_raw(e, "\r\n", 2);
-    return 0;
-}
-
-/* width-1 octal digits and a NUL; false when v does not fit. */
-static bool
-octal(char *dst, size_t width, uint64_t v)
-{
-    dst[width - 1] = '\0';
-    for (size_t i = width - 1; i > 0; i--, v >>= 3)
-        dst[i - 1] = (char)('0' + (v & 7));
-    return v == 0;
-}
-
-/* One ustar member: header, data from src (a file) or buf, padding; its SHA-256 in hex. */
-static bool
-tar_member(emit *out, const char *name, FILE *src, const char *buf, uint64_t len, uint64_t mtime,
-           char hex[65])
-{
-    char h[512];
-    memset(h, 0, sizeof h);
-    if (strlen(name) >= 100)
-        return false;
-    memcpy(h, name, strlen(name));
-    memcpy(h + 100, "0000644", 7);
-    memcpy(h + 108, "0000000", 7);
-    memcpy(h + 116, "0000000", 7);
-    if (!octal(h + 124, 12, len) || !octal(h + 136, 12, mtime))
-        return false; /* a member of 8 GiB or more: ustar cannot say its size */
-    memset(h + 148, ' ', 8);
-    h[156] = '0';
-    memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
-    memcpy(h + 265, "ldg", 3);
-    memcpy(h + 297, "ldg", 3);
-    unsigned sum = 0;
-    for (int i = 0; i < 512; i++)
-        sum += (unsigned char)h[i];
-    octal(h + 148, 7, sum);
-    h[155] = ' ';
-    em_raw(out, h, sizeof h);
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    if (src) {
-        rewind(src);
-        char chunk[1 << 16];
-        uint64_t left = len;
-        while (left) {
-            size_t want = left < sizeof chunk ? (size_t)left : sizeof chunk;
-            if (fread(chunk, 1, want, src) != want)
-                return false;
-            crypto_hash_sha256_update(&st, (const unsigned char *)chunk, want);
-            em_raw(out, chunk, want);
-            left -= want;
-        }
-    } else {
-        crypto_hash_sha256_update(&st, (const unsigned char *)buf, len);
-        em_raw(out, buf, (size_t)len);
-    }
-    static const char zero[512];
-    if (len % 512)
-        em_raw(out, zero, 512 - (size_t)(len % 512));
-    uint8_t d[32];
-    crypto_hash_sha256_final(&st, d);
-    sodium_bin2hex(hex, 65, d, 32);
-    return !out->failed;
-}
-
-static const char *const members[] = {
-    [SP_RECORDS] = "records.jsonl", [SP_KEYRECS] = "keyrecords.jsonl", [SP_JSONL] = "trail.jsonl",
-    [SP_CSV] = "trail.csv",         [SP_HTML] = "report.html",         [SP_SIGS] = "signatures.csv",
-    [SP_KEYS] = "keys.csv",
-};
-
-#define BUNDLE_DIR "ldg-bundle/"
-
-/* The signer name of a checkpoint's signature line ("— NAME base64"). */
-static void
-note_signer(const char *note, char name[LDG_NAME_MAX + 1])
-{
-    const char *p = strstr(note, "\n\xe2\x80\x94 ");
-    size_t n = 0;
-    if (p)
-        for (p += 5; p[n] && p[n] != ' ' && n < LDG_NAME_MAX; n++)
-            ;
-    memcpy(name, p ? p : "", n);
-    name[n] = '\0';
-}
-
-/* A member as the manifest lists it. */
-typedef struct man_file {
-    const char *name;
-    uint64_t size;
-    char hex[65]; /* SHA-256, lowercase hex */
-} man_file;
-
-/*
- * [EXP-8] manifest.sig, the last member: the log key (and the exporter's
- * key with --cosign) sign the SHA-256 of manifest.json and of every member
- * it lists, so that nothing verify-bundle calls OK rests on an unsigned file.
- */
-static bool
-sign_bundle(xctx *x, const char *origin, const man_file *man, size_t nman,
-            const char manifest_hex[65], uint64_t mtime)
-{
-    ldg_bundle_file files[17];
-    if (nman + 1 > sizeof files / sizeof files[0])
-        return false;
-    files[0].path = "manifest.json";
-    bool ok =
-        sodium_hex2bin(files[0].sha256, LDG_HASH_BYTES, manifest_hex, 64, NULL, NULL, NULL) == 0;
-    for (size_t i = 0; ok && i < nman; i++) {
-        files[i + 1].path = man[i].name;
-        ok = sodium_hex2bin(files[i + 1].sha256, LDG_HASH_BYTES, man[i].hex, 64, NULL, NULL,
-                            NULL) == 0;
-    }
-    char *note = NULL;
-    size_t len = 0;
-    ldg_err err;
-    char hex[65];
-    if (ok && ldg_bundle_sign(origin, files, nman + 1, x->logkey, x->cosigner, &note, &len, &err) !=
-                  LDG_OK) {
-        tool_fail(&err);
-        ok = false;
-    }
-    ok = ok && tar_member(&x->em, BUNDLE_DIR "manifest.sig", NULL, note, len, mtime, hex);
-    free(note);
-    return ok;
-}
-
-/* [EXP-8] The tar: README, checkpoint and log key, the spooled members, the manifest, its
-   signature. */
-static int
-write_bundle(xctx *x, const char *note, const ldg_checkpoint *tie, const html_meta *m,
-             uint64_t proven)
-{
-    for (int i = 0; i < NSP; i++)
-        if (!em_flush(&x->sp[i].e) || fflush(x->sp[i].f) != 0)
-            return tool_error(EXIT_OPER, "cannot write a temporary file: %s", strerror(errno));
-    char name[LDG_NAME_MAX + 1], line[LDG_VKEY_MAX + 1];
-    note_signer(note, name);
-    if (!name[0] || ldg_vkey_format(name, x->logpub, line, NULL) != LDG_OK)
-        return tool_error(EXIT_OPER, "cannot name the log key of the checkpoint");
-    strcat(line, "\n");
-    int64_t now;
-    ldg_time_now(&now, NULL);
-    uint64_t mtime = (uint64_t)(now / 1000000000LL);
-    size_t rlen = 8192 + strlen(m->filters) + strlen(m->exporter) + strlen(m->origin);
-    char *readme = malloc(rlen);
-    if (!readme)
-        return tool_error(EXIT_OPER, "out of memory");
-    char root[64];
-    tool_b64(tie->root, LDG_HASH_BYTES, root, sizeof root);
-    snprintf(readme, rlen,
-             "ldg evidence bundle\n"
-             "===================\n\n"
-             "Ledger:      %s\n"
-             "Exported:    %s\n"
-             "Exported by: %s\n"
-             "Filters:     %s\n"
-             "Records:     %llu\n"
-             "Checkpoint:  %llu entries, root %s, signed by the log key \"%s\"\n"
-             "Verdict at export: %s\n\n"
-             "Certified copy\n--------------\n"
-             "%s certifies that the records in this bundle are a true and complete copy of the\n"
-             "records of ledger %s that matched the filters above, exported at %s by\n"
-             "ldg %s, and that each can be checked independently against the checkpoint.\n\n"
-             "What is in it\n-------------\n"
-             "README.txt        this file\n"
-             "manifest.json     size and SHA-256 of every other file, and the exported records\n"
-             "manifest.sig      the SHA-256 of manifest.json and of every other file, signed by\n"
-             "                  the log key (and by the exporter's own key when it cosigned)\n"
-             "checkpoint.txt    the C2SP signed checkpoint the export is tied to\n"
-             "log.pub           the ledger's log key (a signed-note verifier key); check it\n"
-             "                  against the one the sponsor and the CRO hold\n"
-             "records.jsonl     per exported record: its exact entry bytes, its inclusion proof\n"
-             "                  at the checkpoint, its body and salt (or why it is withheld)\n"
-             "keyrecords.jsonl  the same for every key record (genesis, key.add, key.revoke)\n"
-             "                  below the checkpoint: who could sign what, and when\n"
-             "report.html       the trail for people (open in any browser; prints to PDF)\n"
-             "trail.csv         the trail for spreadsheets (RFC 4180)\n"
-             "trail.jsonl       the trail for programs\n"
-             "signatures.csv    every signature: record, signer, meaning, time, value, status\n"
-             "keys.csv          the keys' lifecycle: added, revoked, why\n\n"
-             "How to verify\n-------------\n"
-             "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
-             "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
-             "Without ldg: spec/export.md of the ldg sources gives the layout [EXP-8] and the\n"
-             "algorithm [EXP-9]: manifest.sig under the log key and every file against it; the\n"
-             "manifest; the checkpoint's signature; each entry's inclusion proof, statement\n"
-             "signature under the key records, chain links and body commitment.\n"
-             "%s%llu%s\n",
-             em_t(m->origin), m->exported_at, em_t(m->exporter), em_t(m->filters),
-             (unsigned long long)x->records, (unsigned long long)tie->size, root, em_t(name),
-             m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch
-                 ? "verified (see report.html)"
-                 : "INTEGRITY FAILURES, marked in report.html and the trail files",
-             em_t(m->exporter), em_t(m->origin), m->exported_at, ldg_version(),
-             proven ? "Signatures of the entries below "
-                    : "Every signature was checked at export (",
-             (unsigned long long)(proven ? proven : x->records),
-             proven ? " were verified in full by QA (a saved checkpoint); the others at export."
-                    : " records).");
-    man_file man[16];
-    size_t nman = 0;
-    bool ok = true;
-#define MEMBER(nm, src, buf, len)                                                                  \
-    do {                                                                                           \
-        man[nman].name = (nm);                                                                     \
-        man[nman].size = (len);                                                                    \
-        ok = ok && tar_member(&x->em, BUNDLE_DIR nm, (src), (buf), (len), mtime, man[nman].hex);   \
-        nman++;                                                                                    \
-    } while (0)
-    MEMBER("README.txt", NULL, readme, strlen(readme));
-    MEMBER("checkpoint.txt", NULL, note, strlen(note));
-    MEMBER("log.pub", NULL, line, strlen(line));
-    static const int order[] = {SP_RECORDS, SP_KEYRECS, SP_HTML, SP_CSV,
-                                SP_JSONL,   SP_SIGS,    SP_KEYS};
-    for (size_t i = 0; ok && i < sizeof order / sizeof order[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, BUNDLE_DIR "%s", members[order[i]]);
-        long len = ftell(x->sp[order[i]].f);
-        man[nman].name = members[order[i]];
-        man[nman].size = len < 0 ? 0 : (uint64_t)len;
-        ok = len >= 0 &&
-             tar_member(&x->em, path, x->sp[order[i]].f, NULL, (uint64_t)len, mtime, man[nman].hex);
-        nman++;
-    }
-#undef MEMBER
-    free(readme);
-    if (!ok)
-        return tool_error(EXIT_OPER, "cannot write the bundle: %s", strerror(errno));
-    /* manifest.json: built in a temporary file (the record list grows with the export) */
-    FILE *mf = tmpfile();
-    if (!mf)
-        return tool_error(EXIT_OPER, "cannot make a temporary file: %s", strerror(errno));
-    emit *me = malloc(sizeof *me);
-    if (!me) {
-        fclose(mf);
-        return tool_error(EXIT_OPER, "out of memory");
-    }
-    em_init(me, mf);
-    em_s(me, "{\"format\":\"ldg-bundle/1\",\"origin\":");
-    em_json_str(me, m->origin);
-    em_s(me, ",\"checkpoint_size\":");
-    em_u64(me, tie->size);
-    em_s(me, ",\"exported_at\":");
-    em_json_str(me, m->exported_at);
-    em_s(me, ",\"exporter\":");
-    em_json_str(me, m->exporter);
-    em_s(me, ",\"filters\":");
-    em_json_str(me, m->filters);
-    em_s(me, ",\"files\":[");
-    for (size_t i = 0; i < nman; i++) {
-        em_s(me, i ? ",{\"path\":" : "{\"path\":");
-        em_json_str(me, man[i].name);
-        em_s(me, ",\"size\":");
-        em_u64(me, man[i].size);
-        em_s(me, ",\"sha256\":");
-        em_json_str(me, man[i].hex);
-        em_c(me, '}');
-    }
-    em_s(me, "],\"records\":[");
-    rewind(x->sp[SP_SEQS].f);
-    char chunk[1 << 16];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, x->sp[SP_SEQS].f)) > 0)
-        em_raw(me, chunk, got);
-    em_s(me, "]}\n");
-    char hex[65];
-    long mlen = em_flush(me) && fflush(mf) == 0 ? ftell(mf) : -1;
-    /* [EXP-9] never write a bundle its verifier refuses unread: too many records or bytes */
-    uint64_t total = (uint64_t)(mlen > 0 ? mlen : 0) + 3 * 512 + 65536 + 1024;
-    for (size_t i = 0; i < nman; i++)
-        total += 512 + (man[i].size + 511) / 512 * 512;
-    if (mlen > (long)LDG_MANIFEST_MAX || total > LDG_BUNDLE_MAX) {
-        fclose(mf);
-        free(me);
-        return tool_error(
-            EXIT_USAGE,
-            "--format bundle: the bundle would hold %s (%llu bytes), more than a "
-            "verifier reads (a manifest of %u bytes, a bundle of %zu): narrow the "
-            "export with --seq, --since/--until or --study",
-            mlen > (long)LDG_MANIFEST_MAX ? "a manifest too long for its records"
-                                          : "too many bytes",
-            (unsigned long long)(mlen > (long)LDG_MANIFEST_MAX ? (uint64_t)mlen : total),
-            LDG_MANIFEST_MAX, LDG_BUNDLE_MAX);
-    }
-    ok = mlen >= 0 &&
-         tar_member(&x->em, BUNDLE_DIR "manifest.json", mf, NULL, (uint64_t)mlen, mtime, hex);
-    /* the log key vouches only for an export in which everything checked [EXP-8] */
-    if (ok && m->root_ok && m->proven_ok && !m->bad_sigs && !m->mismatch)
-        ok = sign_bundle(x, m->origin, man, nman, hex, mtime);
-    fclose(mf);
-    free(me);
-    static const char end[1024];
-    em_raw(&x->em, end, sizeof end);
-    return ok ? EXIT_OK : tool_error(EXIT_OPER, "cannot write the bundle: %s", strerror(errno));
-}
-
-/* ------------------------------------------------------------ driver -- */
 
 static int
 one_record(void *ctx, const ldg_record *r)
@@ -877,18 +105,16 @@ one_record(void *ctx, const ldg_record *r)
         x->mismatch += bad_body;
         x->missing += r->body_state == LDG_BODY_WITHHELD;
     }
-    if (x->fmt == FMT_JSONL) {
-        jsonl_record(x, &x->em, r);
-    } else if (x->fmt == FMT_CSV) {
-        csv_record(x, &x->em, r);
+    if (x->w) {
+        x->wfailed = ldg_export_writer_record(x->w, r, &x->werr) != LDG_OK;
     } else if (x->fmt == FMT_HTML) {
         html_row(x->html, x->spool, r, x->proven);
     } else {
-        bundle_record(x, r);
+        x->wfailed = ldg_bundle_writer_record(x->bw, r, &x->werr) != LDG_OK;
         html_row(x->html, x->spool, r, x->proven);
     }
     /* a failed write stops the export */
-    return x->em.failed || (x->spool && x->spool->failed) || x->bundle_failed;
+    return x->em.failed || (x->spool && x->spool->failed) || x->wfailed;
 }
 
 static void
@@ -1093,8 +319,9 @@ cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && cosign && x->fmt != FMT_BUNDLE)
         rc = tool_usage("--cosign: only a bundle is cosigned (--format bundle)");
     ldg_key *cok = NULL;
-    if (rc == EXIT_OK && cosign && (rc = tool_load_key(cosign, passfile, &cok)) == EXIT_OK)
-        x->cosigner = cok;
+    if (rc == EXIT_OK && cosign)
+        rc = tool_load_key(cosign, passfile, &cok);
+    ldg_key *logkey = NULL; /* --as with a bundle: signs manifest.sig at the end */
     double hours = 48;
     if (rc == EXIT_OK && turnaround) {
         char *end;
@@ -1155,7 +382,7 @@ cmd_export(int argc, char **argv)
                                              : tool_fail(&err);
         free(note);
         if (rc == EXIT_OK && x->fmt == FMT_BUNDLE)
-            x->logkey = k; /* signs manifest.sig at the end (sign_bundle) */
+            logkey = k;
         else
             ldg_key_free(k);
     }
@@ -1212,6 +439,8 @@ cmd_export(int argc, char **argv)
         else
             co.proven_size = x->proven = qcp.size;
     }
+    /* [EXP-12] a study's export keeps the key records of the people who signed in it */
+    f.keep_signer_keys = f.study != NULL;
     /* Records appended while this runs are past the checkpoint: never part of the export. */
     if (rc == EXIT_OK && (!f.has_seq || f.seq_to >= tie.size)) {
         if (!f.has_seq)
@@ -1221,37 +450,18 @@ cmd_export(int argc, char **argv)
     }
     FILE *spool = NULL;
     emit *spool_em = NULL;
-    x->l = l;
-    x->tie_size = tie.size;
+    ldg_export_opts eo = {.withhold = withhold, .proven = x->proven};
+    char cosigner_who[420] = "";
     if (rc == EXIT_OK && x->fmt == FMT_BUNDLE) {
-        /* members written while the records stream, spooled: a tar header needs the size */
-        if (!(x->sp = calloc(NSP, sizeof *x->sp)))
-            rc = tool_error(EXIT_OPER, "out of memory");
-        for (int i = 0; rc == EXIT_OK && i < NSP; i++) {
-            if (!(x->sp[i].f = tmpfile()))
-                rc = tool_error(EXIT_OPER, "cannot make a temporary file: %s", strerror(errno));
-            else
-                em_init(&x->sp[i].e, x->sp[i].f);
-        }
-        if (rc == EXIT_OK) {
-            em_s(&x->sp[SP_CSV].e, csv_header);
-            em_s(&x->sp[SP_SIGS].e,
-                 "seq,kind,name,organisation,key_id,meaning,time_utc,signature,status\r\n");
-            em_s(&x->sp[SP_KEYS].e, "key_id,name,organisation,roles,pub,added_seq,revoked_seq,"
-                                    "revoke_reason\r\n");
-            ldg_filter kf = {.has_seq = 1, .seq_from = 0, .seq_to = tie.size - 1};
-            if (ldg_log_replayed(l, &kf, key_record, x, &err) != LDG_OK)
-                rc = tool_fail(&err);
-            else if (x->bundle_failed || !x->have_logpub)
-                rc = tool_error(EXIT_OPER, "cannot read the key records for the bundle");
-            else if (ldg_keys_replayed(l, tie.size, key_row, x, &err) != LDG_OK)
-                rc = tool_fail(&err);
-            else if (x->cosigner && !x->cosigner_ok)
-                rc = tool_error(EXIT_POLICY,
-                                "--cosign %s: key %s is not registered in the ledger below the "
-                                "checkpoint, or was revoked",
-                                cosign, ldg_key_name(x->cosigner));
-        }
+        /* [EXP-8] the key records below the checkpoint go in, replayed from the entries */
+        if (ldg_bundle_writer_new(l, tie.size, &eo, &x->bw, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        else if (cok &&
+                 !ldg_bundle_writer_registered(x->bw, cok, cosigner_who, sizeof cosigner_who))
+            rc = tool_error(EXIT_POLICY,
+                            "--cosign %s: key %s is not registered in the ledger below the "
+                            "checkpoint, or was revoked",
+                            cosign, ldg_key_name(cok));
     }
     if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
         /* pass 1: what the summary above the record table needs */
@@ -1272,8 +482,12 @@ cmd_export(int argc, char **argv)
     uint8_t roots[2][LDG_HASH_BYTES];
     if (rc == EXIT_OK) {
         em_init(&x->em, fo);
-        if (x->fmt == FMT_CSV)
-            em_s(&x->em, csv_header);
+        if ((x->fmt == FMT_JSONL || x->fmt == FMT_CSV) &&
+            ldg_export_writer_new(x->fmt == FMT_CSV ? LDG_EXPORT_CSV : LDG_EXPORT_JSONL, &eo,
+                                  write_emit, &x->em, &x->w, &err) != LDG_OK)
+            rc = tool_fail(&err);
+    }
+    if (rc == EXIT_OK) {
         co.root_size[0] = tie.size;
         co.root_size[1] = co.proven_size;
         if (ldg_log_checked(l, &f, &co, one_record, x, roots, &err) != LDG_OK)
@@ -1284,8 +498,10 @@ cmd_export(int argc, char **argv)
     bool root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
     bool proven_ok =
         !co.proven_size || (rc == EXIT_OK && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) == 0);
-    if (rc == EXIT_OK && x->bundle_failed)
-        rc = EXIT_OPER;
+    if (rc == EXIT_OK && x->wfailed)
+        rc = tool_fail(&x->werr);
+    if (rc == EXIT_OK && x->w && ldg_export_writer_flush(x->w, &err) != LDG_OK)
+        rc = tool_fail(&err);
     if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
         char when[40], filters[1200], who[420];
         int64_t now;
@@ -1300,8 +516,8 @@ cmd_export(int argc, char **argv)
                                                                                            : "");
         if (exporter) {
             snprintf(who, sizeof who, "%s", exporter);
-        } else if (x->cosigner_ok) {
-            snprintf(who, sizeof who, "%s", x->cosigner_who); /* from its signed key record */
+        } else if (cosigner_who[0]) {
+            snprintf(who, sizeof who, "%s", cosigner_who); /* from its signed key record */
         } else {
             char host[128] = "?";
             gethostname(host, sizeof host - 1);
@@ -1323,11 +539,30 @@ cmd_export(int argc, char **argv)
                        .mismatch = x->mismatch,
                        .first_bad = x->first_bad,
                        .turnaround_h = hours};
-        emit *to = x->fmt == FMT_BUNDLE ? &x->sp[SP_HTML].e : &x->em;
-        if (!em_flush(spool_em) || !html_write(x->html, to, &m, spool))
+        /* a bundle's report.html goes to a temporary file the bundle writer reads */
+        FILE *rf = x->fmt == FMT_BUNDLE ? tmpfile() : NULL;
+        emit *to = rf ? malloc(sizeof *to) : &x->em;
+        if (to && rf)
+            em_init(to, rf);
+        if (!to || (x->fmt == FMT_BUNDLE && !rf) || !em_flush(spool_em) ||
+            !html_write(x->html, to, &m, spool) || !em_flush(to))
             rc = tool_error(EXIT_OPER, "cannot write the report: %s", strerror(errno));
-        if (rc == EXIT_OK && x->fmt == FMT_BUNDLE)
-            rc = write_bundle(x, note, &tie, &m, co.proven_size);
+        if (rc == EXIT_OK && x->fmt == FMT_BUNDLE) {
+            ldg_bundle_meta bm = {.origin = m.origin,
+                                  .exported_at = m.exported_at,
+                                  .exporter = m.exporter,
+                                  .filters = m.filters,
+                                  .checkpoint = note,
+                                  .verified = root_ok && proven_ok && !x->bad_sigs && !x->mismatch,
+                                  .proven = co.proven_size};
+            if (ldg_bundle_writer_finish(x->bw, &bm, rf, logkey, cok, write_emit, &x->em, &err) !=
+                LDG_OK)
+                rc = tool_fail(&err);
+        }
+        if (rf) {
+            fclose(rf);
+            free(to);
+        }
     }
     bool to_file = fo != stdout;
     if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (to_file && fsync(fileno(fo)))))
@@ -1362,10 +597,8 @@ cmd_export(int argc, char **argv)
                             (unsigned long long)x->first_bad);
         }
     }
-    for (int i = 0; x->sp && i < NSP; i++)
-        if (x->sp[i].f)
-            fclose(x->sp[i].f);
-    free(x->sp);
+    ldg_export_writer_free(x->w);
+    ldg_bundle_writer_free(x->bw);
     if (spool)
         fclose(spool);
     free(spool_em);
@@ -1375,7 +608,7 @@ cmd_export(int argc, char **argv)
     for (size_t i = 0; i < nqa; i++)
         free(qatext[i]);
     ldg_ledger_close(l);
-    ldg_key_free((ldg_key *)x->logkey);
+    ldg_key_free(logkey);
     ldg_key_free(cok);
     free(x);
     return rc;

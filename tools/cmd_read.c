@@ -113,18 +113,13 @@ print_json(const ldg_record *r)
     return tool_print_json(record_json(r));
 }
 
-/* The body's "subject" (or "text") for one-line displays; NULL if none. */
+/* The record's subject as every display picks it (ldg_record_subject), escaped; NULL if none. */
 static char *
 subject_of(const ldg_record *r)
 {
-    if (!r->body)
-        return NULL;
-    json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
-    json_t *s = b ? json_object_get(b, "subject") : NULL;
-    if (!json_is_string(s) && b)
-        s = json_object_get(b, "text");
-    char *out = json_is_string(s) ? tool_printable(json_string_value(s)) : NULL;
-    json_decref(b);
+    char *raw = ldg_record_subject(r);
+    char *out = raw ? tool_printable(raw) : NULL;
+    free(raw);
     return out;
 }
 

@@ -1,8 +1,8 @@
 /*
- * emit.h - a buffered writer for exports: JSON strings, CSV cells (RFC
- * 4180, formula cells neutralised), HTML text and base64, written straight
- * into a buffer instead of building objects (jansson objects cost more than
- * the rest of an export together).
+ * emit.h - a buffered writer for what the tool writes itself (the HTML
+ * report, printed text), straight into a buffer instead of building objects.
+ * The normative trails (JSONL, CSV, the bundle) are the library's writers;
+ * escaping is the library's ldg_escape, one rule for every output.
  */
 #ifndef LDG_EMIT_H
 #define LDG_EMIT_H
@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "ldg.h"
 
 typedef struct emit {
     FILE *f;
@@ -28,28 +30,15 @@ void em_s(emit *e, const char *s); /* as is */
 void em_c(emit *e, char c);
 void em_u64(emit *e, uint64_t v);
 void em_i64(emit *e, int64_t v);
-/*
- * Escaping untrusted text: the one function every output of `ldg` goes
- * through.  Control characters (C0, DEL, C1), bytes that are not UTF-8 and
- * invisible or reordering characters (bidi embeddings, overrides and
- * isolates, zero-width characters, line separators: em_cp_invisible) never
- * reach an output raw, so a signer or a host cannot forge lines, move the
- * cursor or hide text on a terminal, in a log viewer, a browser or a
- * spreadsheet.
- *   ESC_TEXT   for people: \n \t \r, \xNN (C0, DEL, C1, a byte that is not
- *              UTF-8), \uXXXX (invisible characters);
- *   ESC_LINES  as ESC_TEXT, line feeds kept (multi-line notes);
- *   ESC_CSV    as ESC_TEXT, LF, CR and TAB kept, '"' doubled (em_csv quotes);
- *   ESC_HTML   & < > " ' as entities; controls and invisible characters as a
- *              visible "<U+202E>", a byte that is not UTF-8 as "<0xFF>";
- *              LF and TAB kept;
- *   ESC_JSON   the inside of a JSON string: \" \\ \n \r \t, \uXXXX for the
- *              rest, \ufffd for a byte that is not UTF-8;
- *   ESC_JSON_FIX  text jansson dumped (valid JSON): only DEL, C1 and invisible
- *              characters become \uXXXX (inside strings is the only place
- *              non-ASCII can be).
- */
-typedef enum em_mode { ESC_TEXT, ESC_LINES, ESC_CSV, ESC_HTML, ESC_JSON, ESC_JSON_FIX } em_mode;
+/* Escaping untrusted text: ldg_escape (ldg.h) in one of its modes. */
+typedef enum em_mode {
+    ESC_TEXT = LDG_ESC_TEXT,
+    ESC_LINES = LDG_ESC_LINES,
+    ESC_CSV = LDG_ESC_CSV,
+    ESC_HTML = LDG_ESC_HTML,
+    ESC_JSON = LDG_ESC_JSON,
+    ESC_JSON_FIX = LDG_ESC_JSON_FIX
+} em_mode;
 void em_escaped(emit *e, const char *s, em_mode mode);
 /* The same into a malloc'd string (NULL when out of memory; s NULL as ""). */
 char *em_escape_dup(const char *s, em_mode mode);
@@ -60,16 +49,6 @@ char *em_escape_dup(const char *s, em_mode mode);
 const char *em_t(const char *s);
 /* The same in ESC_LINES (a note, a proof: several lines). */
 const char *em_t_lines(const char *s);
-/* Zero-width, bidi control, line separator and the like: never shown raw. */
-bool em_cp_invisible(uint32_t cp);
-
-/* "text" with JSON escapes (ESC_JSON); NULL as null. */
-void em_json_str(emit *e, const char *s);
-/* A quoted JSON string of base64 (standard alphabet, padded). */
-void em_json_b64(emit *e, const uint8_t *p, size_t n);
-/* A CSV cell (ESC_CSV): quoted when needed; user text beginning with = + - @ tab or CR gets a
- * leading '. */
-void em_csv(emit *e, const char *s, bool user_text);
 /* Text for HTML element content or a quoted attribute (ESC_HTML); NULL as "". */
 void em_html(emit *e, const char *s);
 
