@@ -60,6 +60,13 @@ void run_free(run_result *r);
  * and never written to disk.  *maxrss_kb is the peak resident set of the
  * ldg process alone (wait4's ru_maxrss, KiB).
  */
+/*
+ * ldg_run with the host clock frozen at `when` (libfaketime's "YYYY-MM-DD
+ * hh:mm:ss"), as a fixture: the appends that build a ledger's history.
+ */
+#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+run_result ldg_at(const char *dir, const char *when, const char *stdin_text,
+                  const char *const argv[]);
 run_result ldg_run_fed(const char *dir, const char *const argv[], void (*feed)(int fd, void *ctx),
                        void *ctx, long *maxrss_kb);
 

@@ -18,33 +18,6 @@
 
 #include "internal.h"
 
-#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-
-/* Runs `ldg` with the host clock frozen at `when` (libfaketime's "YYYY-MM-DD hh:mm:ss"). */
-static run_result
-ldg_at(const char *d, const char *when, const char *stdin_text, const char *const argv[])
-{
-    char asan[512];
-    const char *old = getenv("ASAN_OPTIONS");
-    /* ASan wants its runtime first; libfaketime is preloaded before it */
-    snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", old ? old : "",
-             old && *old ? ":" : "");
-    setenv("ASAN_OPTIONS", asan, 1);
-    setenv("LD_PRELOAD", FAKETIME_LIB, 1);
-    setenv("FAKETIME", when, 1);
-    setenv("FAKETIME_NO_CACHE", "1", 1);
-    fixture_begin(); /* the appends build the ledger; verify and the displays are tested */
-    run_result r = ldg_run(d, stdin_text, argv);
-    fixture_end();
-    unsetenv("LD_PRELOAD");
-    unsetenv("FAKETIME");
-    unsetenv("FAKETIME_NO_CACHE");
-    if (old)
-        setenv("ASAN_OPTIONS", old, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-    return r;
-}
 
 static void
 append_at(const char *d, const char *when, const char *subject)
