@@ -1149,18 +1149,21 @@ on_verify(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, con
          "verify: %s: %s; nothing below can be relied on", check, detail);
 }
 
+/* Verifies the snapshot t the analysis then reads [REV-0]. */
 static ldg_status
-verify_first(rv *v)
+verify_first(rv *v, ldgi_txn *t)
 {
     const ldg_review_opts *o = v->o;
     ldg_verify_opts vo = {.jobs = o->jobs, .on_finding = on_verify, .ctx = v};
     ldg_review_summary *sum = v->sum;
-    if (!o->since_note)
-        return ldg_verify_run(v->l, &vo, &sum->verify, v->err);
+    if (!o->since_note) {
+        ldgi_verify_x x = {.snap = t};
+        return ldgi_verify_run(v->l, &vo, &sum->verify, &x, v->err);
+    }
     int rewritten = 0;
-    ldg_status s =
-        ldg_verify_since(v->l, &vo, o->since_note, o->since_len, o->qa, o->nqa, &sum->verify,
-                         sum->qa_who, sum->since_why, sizeof sum->since_why, &rewritten, v->err);
+    ldg_status s = ldgi_verify_since(v->l, &vo, o->since_note, o->since_len, o->qa, o->nqa,
+                                     &sum->verify, sum->qa_who, sum->since_why,
+                                     sizeof sum->since_why, &rewritten, t, v->err);
     if (s == LDG_OK && rewritten) {
         emit(v, R_INTEGRITY, "", 0, NULL, 0, "the checkpoint: %s; nothing below can be relied on",
              sum->since_why);
@@ -1211,23 +1214,29 @@ ldg_review_run(ldg_ledger *l, const ldg_review_opts *o, ldg_review_summary *sum,
     else
         ldg_time_now(&v->now, NULL);
     sum->as_of_ns = v->now;
-    ldg_status s = verify_first(v);
-    if (s != LDG_OK)
-        goto out;
-    v->verified = sum->verify.entries;
+    /* One read snapshot: verified first, then analysed [REV-0]. */
     ldgi_txn *t = NULL;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s == LDG_OK)
+        s = verify_first(v, t);
+    if (s != LDG_OK) {
+        ldgi_txn_abort(t);
+        goto out;
+    }
+    v->verified = sum->verify.entries;
     if (!(v->reg = ldgi_reg_new())) {
+        ldgi_txn_abort(t);
         s = ldgi_fail(err, LDG_E_NOMEM, "review: out of memory");
         goto out;
     }
-    if (v->verified && (s = ldgi_txn_begin(l, false, &t, err)) == LDG_OK) {
+    if (v->verified) {
         /* exactly the entries verify checked: seq 0 .. entries - 1 */
         ldg_filter f = {.has_seq = 1, .seq_from = 0, .seq_to = v->verified - 1};
         s = ldgi_log_iter(t, &f, v->reg, take, v, err);
-        ldgi_txn_abort(t);
         if (s == LDG_OK)
             s = v->status;
     }
+    ldgi_txn_abort(t);
     if (s == LDG_E_CORRUPT) {
         emit(v, R_INTEGRITY, "", 0, NULL, 0, "%s; the analysis stopped there",
              err ? err->msg : "an entry does not decode");

@@ -591,3 +591,42 @@ Test(review, integrity_failure_is_critical_and_fails_at_any_level, .fini = tmp_c
     cr_expect(strstr(html, "INTEGRITY FAILURE") != NULL);
     free(html);
 }
+
+Test(review, since_a_qa_cosigned_checkpoint_verifies_incrementally, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    run_result r = LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    APPEND(d, "{}", "--as", "author.key", "--kind", "correction", "--study", "S1", "--ref", "1",
+           "--reason", "x");
+    r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    long seq = APPEND(d, "{}", "--as", "author.key", "--kind", "correction", "--study", "S1",
+                      "--ref", "4", "--reason", "fix");
+    /* counted: cosigned by the QA key named; the findings are the same as a full run's */
+    r = LDG(d, NULL, "review", "--json", "--since", "qa.txt", "--qa", "qa.pub");
+    cr_expect_eq(r.status, 0, "%s %s", r.out, r.err);
+    cr_expect(strstr(r.out, "\"cosigned_by\":\"qa\"") != NULL, "%s", r.out);
+    cr_expect_not_null(finding(r.out, "REV-18", 4));
+    cr_expect_not_null(finding(r.out, "REV-18", seq));
+    cr_expect_eq(r.err[0], '\0', "%s", r.err);
+    run_free(&r);
+    /* not counted without the QA key: said on stderr, verified in full, same findings */
+    r = LDG(d, NULL, "review", "--json", "--since", "qa.txt");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "does not count as verified") != NULL, "%s", r.err);
+    cr_expect(strstr(r.out, "cosigned_by") == NULL);
+    cr_expect_not_null(finding(r.out, "REV-18", seq));
+    run_free(&r);
+    /* a file that is no checkpoint: exit 2 */
+    write_file(d, "bad.txt", "not a checkpoint\n");
+    r = LDG(d, NULL, "review", "--since", "bad.txt");
+    cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
+    run_free(&r);
+}
