@@ -1009,12 +1009,27 @@ take(void *ctx, ldg_record *r)
 
 /* ------------------------------------------------------------ end of walk -- */
 
+static int
+item_cmp(const void *a, const void *b)
+{
+    const item *x = *(item *const *)a, *y = *(item *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 static void
 finish_items(rv *v)
 {
     int64_t now = v->now;
-    for (size_t i = 0; i < v->items.cap; i++) {
-        item *it = &v->items.v[i];
+    /* in seq order, for people: the slots still in use, sorted (one pointer each) */
+    item **live = v->items.n ? ldgi_malloc(v->items.n * sizeof *live) : NULL;
+    size_t nlive = 0;
+    for (size_t i = 0; live && i < v->items.cap; i++)
+        if (v->items.v[i].seq != UINT64_MAX)
+            live[nlive++] = &v->items.v[i];
+    if (nlive)
+        qsort(live, nlive, sizeof *live, item_cmp);
+    for (size_t i = 0; i < (live ? nlive : v->items.cap); i++) {
+        item *it = live ? live[i] : &v->items.v[i];
         if (it->seq == UINT64_MAX)
             continue;
         const char *study = v->studies.s[it->study];
@@ -1066,11 +1081,13 @@ finish_items(rv *v)
                      miss);
         }
     }
+    free(live);
     for (size_t i = 0; i < v->nst; i++)
         if (v->st[i].noplan)
             emit(v, R_NO_PLAN, v->studies.s[i], 0, &v->st[i].noplan_first, 1,
-                 "%llu records of the study have no communication plan in force (the first #%llu)",
-                 (unsigned long long)v->st[i].noplan, (unsigned long long)v->st[i].noplan_first);
+                 "%llu record%s of the study %s no communication plan in force (the first #%llu)",
+                 (unsigned long long)v->st[i].noplan, v->st[i].noplan == 1 ? "" : "s",
+                 v->st[i].noplan == 1 ? "has" : "have", (unsigned long long)v->st[i].noplan_first);
 }
 
 static int

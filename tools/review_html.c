@@ -19,7 +19,7 @@ static const char css[] =
     ".verdict{padding:.6em 1em;margin:1em 0;border-radius:4px}.good{background:#e6f4ea}"
     ".fail{background:#fce8e6}.sev-critical{background:#f8d0cc}.sev-major{background:#fde4c8}"
     ".sev-warning{background:#fff6cc}.sev-info{background:#eef3fb}"
-    ".num{text-align:right}svg{display:block;margin:.5em 0}"
+    ".num{text-align:right}.nw{white-space:nowrap}svg{display:block;margin:.5em 0}"
     "@media print{tr{break-inside:avoid}}";
 
 static void
@@ -85,6 +85,8 @@ chart_items(emit *e, const rh_page *p)
         if (on[j] + late[j] + open[j] > top)
             top = on[j] + late[j] + open[j];
     double bw = 36, W = 60 + (double)nm * (bw + 14) + 20;
+    if (W < 420)
+        W = 420; /* room for the legend */
     char b[256];
     snprintf(b, sizeof b,
              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
@@ -169,6 +171,20 @@ chart_response(emit *e, const rh_page *p)
                 }
         }
         em_s(e, "\"/>");
+        /* a dot per month, so a series of one month shows too */
+        for (size_t q = i; q < p->nk; q++) {
+            const ldg_review_kpi *k = &p->k[q].k;
+            if (strcmp(k->org, p->k[i].k.org) != 0 || strcmp(k->level, p->k[i].k.level) != 0 ||
+                k->response_median_ns < 0)
+                continue;
+            for (size_t j = 0; j < nm; j++)
+                if (strcmp(m[j], k->month) == 0) {
+                    snprintf(b, sizeof b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>",
+                             70 + (double)j * step,
+                             CH + 10 - (double)k->response_median_ns * (CH - 10) / (double)top, c);
+                    em_s(e, b);
+                }
+        }
         double ly = 30 + (double)ns * 16;
         snprintf(b, sizeof b,
                  "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\" fill=\"%s\"/>", W - 200,
@@ -244,7 +260,7 @@ u64_cell(emit *e, uint64_t v)
 static void
 kpi_row(emit *e, const ldg_review_kpi *k, const char *month)
 {
-    em_s(e, "<tr><td>");
+    em_s(e, "<tr><td class=nw>");
     em_html(e, month);
     em_s(e, "</td><td>");
     em_html(e, k->org);
@@ -319,7 +335,7 @@ review_html_write(emit *e, const rh_page *p)
         snprintf(b, sizeof b, "<tr class=\"sev-%s\"><td>", sev);
         em_s(e, b);
         em_html(e, sev);
-        em_s(e, "</td><td>");
+        em_s(e, "</td><td class=nw>");
         em_html(e, f->rule);
         em_s(e, "</td><td>");
         em_html(e, f->name);
@@ -332,7 +348,7 @@ review_html_write(emit *e, const rh_page *p)
         }
         if (!f->nseqs)
             em_s(e, "ledger");
-        em_s(e, "</td><td>");
+        em_s(e, "</td><td class=nw>");
         if (f->at_ns) {
             fmt_time(f->at_ns, t);
             em_html(e, t);
