@@ -106,16 +106,18 @@ static const struct {
 /* Interned strings (studies, organisations, levels, identities): few. */
 typedef struct strtab {
     char **s;
-    size_t n, cap;
+    size_t n, cap, last;
 } strtab;
 
 /* Index of s (len n) in t, added when absent; UINT32_MAX when out of memory. */
 static uint32_t
 intern(strtab *t, const char *s, size_t n)
 {
+    if (t->last < t->n && strlen(t->s[t->last]) == n && memcmp(t->s[t->last], s, n) == 0)
+        return t->last; /* records of one study and organisation come in runs */
     for (size_t i = t->n; i-- > 0;)
         if (strlen(t->s[i]) == n && memcmp(t->s[i], s, n) == 0)
-            return (uint32_t)i;
+            return (uint32_t)(t->last = i);
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         char **ns = ldgi_realloc(t->s, cap * sizeof *ns);
@@ -199,8 +201,13 @@ enum {
     F_ESC_DONE = 1u << 12, /* REV-7 judged */
 };
 
-/* One tracked record: a fixed-size slot, so memory follows what is open, not the ledger. */
+/*
+ * One tracked record: a fixed-size slot, so memory follows what is open, not
+ * the ledger.  Slots are found by the record's leaf hash, which is what refs
+ * name, so no ref needs a lookup in the ledger.
+ */
 typedef struct item {
+    uint8_t leaf[LDG_HASH_BYTES];
     uint64_t seq;      /* UINT64_MAX: an empty slot */
     int64_t t;         /* ledger time */
     int64_t due;       /* INT64_MAX: none */
@@ -218,21 +225,23 @@ typedef struct itemmap {
 } itemmap;
 
 static size_t
-slot_of(uint64_t seq, size_t cap)
+slot_of(const uint8_t leaf[LDG_HASH_BYTES], size_t cap)
 {
-    return (size_t)((seq * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
+    uint64_t h;
+    memcpy(&h, leaf, sizeof h); /* a SHA-256: uniformly spread */
+    return (size_t)h & (cap - 1);
 }
 
 static item *
-map_find(itemmap *m, uint64_t seq)
+map_find(itemmap *m, const uint8_t leaf[LDG_HASH_BYTES])
 {
     if (!m->cap)
         return NULL;
-    for (size_t i = slot_of(seq, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->v[i].seq == seq)
-            return &m->v[i];
+    for (size_t i = slot_of(leaf, m->cap);; i = (i + 1) & (m->cap - 1)) {
         if (m->v[i].seq == UINT64_MAX)
             return NULL;
+        if (memcmp(m->v[i].leaf, leaf, LDG_HASH_BYTES) == 0)
+            return &m->v[i];
     }
 }
 
@@ -248,7 +257,7 @@ map_grow(itemmap *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (m->v[i].seq == UINT64_MAX)
             continue;
-        size_t j = slot_of(m->v[i].seq, cap);
+        size_t j = slot_of(m->v[i].leaf, cap);
         while (v[j].seq != UINT64_MAX)
             j = (j + 1) & (cap - 1);
         v[j] = m->v[i];
@@ -259,19 +268,20 @@ map_grow(itemmap *m)
     return true;
 }
 
-/* The slot of seq, a fresh zeroed one when absent; NULL when out of memory. */
+/* The slot of the record (leaf, seq), a fresh zeroed one when absent; NULL when out of memory. */
 static item *
-map_get(itemmap *m, uint64_t seq)
+map_get(itemmap *m, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq)
 {
-    item *it = map_find(m, seq);
+    item *it = map_find(m, leaf);
     if (it)
         return it;
     if (2 * (m->n + 1) > m->cap && !map_grow(m))
         return NULL;
-    size_t i = slot_of(seq, m->cap);
+    size_t i = slot_of(leaf, m->cap);
     while (m->v[i].seq != UINT64_MAX)
         i = (i + 1) & (m->cap - 1);
     memset(&m->v[i], 0, sizeof m->v[i]);
+    memcpy(m->v[i].leaf, leaf, LDG_HASH_BYTES);
     m->v[i].seq = seq;
     m->v[i].due = INT64_MAX;
     m->n++;
@@ -286,7 +296,7 @@ map_del(itemmap *m, item *it)
     m->v[i].seq = UINT64_MAX;
     m->n--;
     for (size_t j = (i + 1) & (m->cap - 1); m->v[j].seq != UINT64_MAX; j = (j + 1) & (m->cap - 1)) {
-        size_t h = slot_of(m->v[j].seq, m->cap);
+        size_t h = slot_of(m->v[j].leaf, m->cap);
         /* may v[j] move to the hole at i? only if its home is not in (i, j] cyclically */
         bool between = i <= j ? (h > i && h <= j) : (h > i || h <= j);
         if (between)
@@ -295,6 +305,50 @@ map_del(itemmap *m, item *it)
         m->v[j].seq = UINT64_MAX;
         i = j;
     }
+}
+
+/*
+ * One record as the walk decoded it: views into the entry (valid during the
+ * walk's snapshot) and copies of the short strings, NUL-terminated.
+ */
+typedef struct rec {
+    uint64_t seq;
+    int64_t host_time_ns;
+    int has_clock;
+    uint64_t clock_ns;
+    const uint8_t *entry;
+    size_t entry_len;
+    char kind[32];
+    char study[LDG_STUDY_MAX + 1];
+    char meaning_buf[32];
+    const char *meaning; /* NULL when absent */
+    char reason_buf[LDG_TEXT_MAX + 1];
+    const char *reason; /* NULL when absent */
+    int64_t time_ns;
+    size_t nrefs;
+    const uint8_t (*refs)[LDG_HASH_BYTES];
+    const uint8_t *signer_pub;
+    const char *signer_org; /* from the replayed key records; "" unregistered */
+    const uint8_t *key_pub; /* key.add / key.revoke: the key it is about */
+    char key_name[LDG_TEXT_MAX + 1], key_org[LDG_TEXT_MAX + 1];
+    int body_state;
+    const char *body; /* a view into the snapshot; set when the rules read it */
+    size_t body_len;
+    const uint8_t *salt, *commitment;
+    uint64_t erased_by;
+    bool has_leaf;
+    uint8_t leaf[LDG_HASH_BYTES];
+    bool user; /* a user record: nothing for the key registry */
+} rec;
+
+static const uint8_t *
+rec_leaf(rec *r)
+{
+    if (!r->has_leaf) {
+        ldgi_leaf_hash(r->entry, r->entry_len, r->leaf);
+        r->has_leaf = true;
+    }
+    return r->leaf;
 }
 
 /* ----------------------------------------------------------------- state -- */
@@ -334,7 +388,8 @@ typedef struct rv {
     int64_t now;
     uint64_t verified; /* entries verify checked */
     uint64_t walked;
-    uint8_t frontier[64][LDG_HASH_BYTES];
+    ldgi_txn *t; /* the one snapshot verified, then walked */
+    bool past;   /* past --as-of: the rest is only counted */
     ldgi_reg *reg;
     strtab studies, orgs, levels, idents;
     studyst *st;
@@ -532,6 +587,36 @@ reason_generic(const char *r)
 
 /* ------------------------------------------------------------------- walk -- */
 
+/* Copies a decoded string NUL-terminated; false when it does not fit or holds a NUL. */
+static bool
+copy_str(char *out, size_t cap, ldgi_str s)
+{
+    if (s.len >= cap || memchr(s.p, 0, s.len)) {
+        out[0] = '\0';
+        return false;
+    }
+    memcpy(out, s.p, s.len);
+    out[s.len] = '\0';
+    return true;
+}
+
+/*
+ * The seq of the entry a ref names: the leaf index says where to look, and
+ * it counts only when that entry hashes to the ref.  UINT64_MAX if none.
+ */
+static uint64_t
+ref_seq(rv *v, const uint8_t hash[LDG_HASH_BYTES])
+{
+    const uint8_t *sv, *ev;
+    size_t sl, el;
+    uint8_t at[LDG_HASH_BYTES];
+    if (ldgi_get(v->t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &sv, &sl, NULL) != LDG_OK || sl != 8 ||
+        ldgi_get(v->t, LDGI_DB_ENTRIES, sv, 8, &ev, &el, NULL) != LDG_OK)
+        return UINT64_MAX;
+    ldgi_leaf_hash(ev, el, at);
+    return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? ldgi_rd64(sv) : UINT64_MAX;
+}
+
 /* Has the responder of `it` answered with a record signed by someone of org? */
 static bool
 answers(rv *v, const item *it, uint32_t org)
@@ -577,7 +662,7 @@ maybe_drop(rv *v, item *it)
 
 /* A later record r refers to the tracked item it. */
 static void
-on_ref(rv *v, item *it, const ldg_record *r, json_t *body, uint32_t org)
+on_ref(rv *v, item *it, rec *r, json_t *body, uint32_t org)
 {
     int64_t t = (int64_t)r->host_time_ns;
     uint64_t seqs[2] = {it->seq, r->seq};
@@ -612,7 +697,7 @@ on_ref(rv *v, item *it, const ldg_record *r, json_t *body, uint32_t org)
             it->flags |= IT_APPROVED;
             it->approval_seq = r->seq;
         }
-        const char *sorg = r->signer.org ? r->signer.org : "";
+        const char *sorg = r->signer_org;
         if (it->flags & IT_DECISION) {
             const ldg_plan_approval *a = it->need;
             for (size_t i = 0; i < a->norgs && i < 32; i++)
@@ -648,7 +733,7 @@ on_ref(rv *v, item *it, const ldg_record *r, json_t *body, uint32_t org)
 
 /* Creates the items a user record r opens, under plan p. */
 static void
-open_items(rv *v, const ldg_record *r, json_t *body, uint32_t sidx, const ldg_plan *p, uint32_t org)
+open_items(rv *v, rec *r, json_t *body, uint32_t sidx, const ldg_plan *p, uint32_t org)
 {
     int64_t t = (int64_t)r->host_time_ns;
     const char *priority = jstr(body, "priority"), *level = jstr(body, "level");
@@ -667,7 +752,7 @@ open_items(rv *v, const ldg_record *r, json_t *body, uint32_t sidx, const ldg_pl
         self = NULL;
     if (!rule && !esc && !dev && !need && !self)
         return;
-    item *it = map_get(&v->items, r->seq);
+    item *it = map_get(&v->items, rec_leaf(r), r->seq);
     if (!it) {
         oom(v);
         return;
@@ -737,18 +822,16 @@ open_items(rv *v, const ldg_record *r, json_t *body, uint32_t sidx, const ldg_pl
 
 /* [REV-11][REV-12] a key.add: an identity with another active key, or one that was revoked. */
 static void
-on_key_add(rv *v, const ldg_record *r)
+on_key_add(rv *v, rec *r)
 {
-    if (!r->key.name || !r->key.org)
-        return;
     char id[2 * LDG_TEXT_MAX + 2];
-    snprintf(id, sizeof id, "%s\n%s", r->key.name, r->key.org);
+    snprintf(id, sizeof id, "%s\n%s", r->key_name, r->key_org);
     uint32_t ident = intern_z(&v->idents, id);
     if (ident == UINT32_MAX) {
         oom(v);
         return;
     }
-    if (key_find(v, r->key.pub))
+    if (key_find(v, r->key_pub))
         return;
     int64_t t = (int64_t)r->host_time_ns;
     for (size_t i = 0; i < v->nkeys; i++) {
@@ -759,10 +842,10 @@ on_key_add(rv *v, const ldg_record *r)
         if (!k->revoked_t)
             emit(v, R_DUP_IDENTITY, "", t, seqs, 2,
                  "a second active key for %s (%s): the key added by #%llu is still active",
-                 r->key.name, r->key.org, (unsigned long long)k->added_seq);
+                 r->key_name, r->key_org, (unsigned long long)k->added_seq);
         else
             emit(v, R_REENROLLED, "", t, seqs, 2, "%s (%s) re-enrolled after revocation #%llu",
-                 r->key.name, r->key.org, (unsigned long long)k->revoked_seq);
+                 r->key_name, r->key_org, (unsigned long long)k->revoked_seq);
         break;
     }
     if (v->nkeys == v->kcap) {
@@ -777,15 +860,15 @@ on_key_add(rv *v, const ldg_record *r)
     }
     keyrec *k = &v->keys[v->nkeys++];
     memset(k, 0, sizeof *k);
-    memcpy(k->pub, r->key.pub, LDG_PUB_BYTES);
+    memcpy(k->pub, r->key_pub, LDG_PUB_BYTES);
     k->ident = ident;
     k->added_seq = r->seq;
 }
 
 static void
-on_key_revoke(rv *v, const ldg_record *r)
+on_key_revoke(rv *v, rec *r)
 {
-    keyrec *k = key_find(v, r->key.pub);
+    keyrec *k = key_find(v, r->key_pub);
     if (!k || k->revoked_t)
         return;
     int64_t t = (int64_t)r->host_time_ns;
@@ -802,7 +885,7 @@ on_key_revoke(rv *v, const ldg_record *r)
 }
 
 static void
-check_time(rv *v, const ldg_record *r, const studyst *s)
+check_time(rv *v, rec *r, const studyst *s)
 {
     int64_t t = (int64_t)r->host_time_ns;
     int64_t tol = s->plan ? s->plan->tolerance_ns : LDG_TOLERANCE_DEFAULT_NS;
@@ -818,32 +901,33 @@ check_time(rv *v, const ldg_record *r, const studyst *s)
 
 /* Is the record at seq one of the kinds whose body the rules read? */
 static bool
-body_wanted(rv *v, const ldg_record *r, const studyst *s)
+body_wanted(rv *v, rec *r, const studyst *s)
 {
-    static const char *const kinds[] = {"plan",     "action",    "escalation",
-                                        "decision", "deviation", "query"};
     if (r->body_state != LDG_BODY_OK || !r->body)
         return false;
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        if (strcmp(r->kind, kinds[i]) == 0)
-            return true;
-    if (s->plan)
+    /* a plan, and an escalation's level; the rest only where the plan or an item needs it */
+    if (strcmp(r->kind, "plan") == 0 || strcmp(r->kind, "escalation") == 0)
+        return true;
+    if (s->plan) {
         for (size_t i = 0; i < s->plan->nrules; i++)
             if (strcmp(s->plan->rules[i].kind, r->kind) == 0)
                 return true;
+        for (size_t i = 0; i < s->plan->napprovals; i++)
+            if (strcmp(s->plan->approvals[i].kind, r->kind) == 0)
+                return true;
+    }
     for (size_t i = 0; i < r->nrefs; i++)
-        if (r->ref_seqs[i] != UINT64_MAX && map_find(&v->items, r->ref_seqs[i]))
+        if (map_find(&v->items, r->refs[i]))
             return true;
-    (void)v;
     return false;
 }
 
 static void
-user_record(rv *v, const ldg_record *r)
+user_record(rv *v, rec *r)
 {
     int64_t t = (int64_t)r->host_time_ns;
     uint32_t sidx = intern_z(&v->studies, r->study);
-    uint32_t org = intern_z(&v->orgs, r->signer.org ? r->signer.org : "");
+    uint32_t org = intern_z(&v->orgs, r->signer_org);
     studyst *s = sidx == UINT32_MAX ? NULL : study_get(v, sidx);
     if (!s || org == UINT32_MAX) {
         oom(v);
@@ -867,7 +951,7 @@ user_record(rv *v, const ldg_record *r)
     s->last_seq = r->seq;
     check_time(v, r, s);
     /* [REV-13][REV-14] the signer's key: its last use, and revocations of its identity */
-    keyrec *k = key_find(v, r->signer.pub);
+    keyrec *k = key_find(v, r->signer_pub);
     if (k) {
         k->last_t = t;
         k->last_seq = r->seq;
@@ -892,15 +976,27 @@ user_record(rv *v, const ldg_record *r)
              "the correction's reason says nothing about what changed or why: \"%s\"",
              r->reason ? r->reason : "");
     json_t *body = NULL;
-    if (body_wanted(v, r, s))
-        body = json_loadb(r->body, r->body_len, 0, NULL);
+    if (body_wanted(v, r, s)) {
+        /* read only now, and only after its commitment checks [FMT-6] */
+        uint8_t c[LDG_HASH_BYTES];
+        ldgi_body_commit(r->salt, (const uint8_t *)r->body, r->body_len, c);
+        if (sodium_memcmp(c, r->commitment, LDG_HASH_BYTES) != 0) {
+            emit(v, R_WITHHELD, r->study, t, &r->seq, 1, "the body does not match its commitment");
+            r->body = NULL;
+            r->body_state = LDG_BODY_MISMATCH;
+        } else {
+            body = json_loadb(r->body, r->body_len, 0, NULL);
+        }
+    }
     for (size_t i = 0; i < r->nrefs; i++) {
-        item *it = r->ref_seqs[i] != UINT64_MAX ? map_find(&v->items, r->ref_seqs[i]) : NULL;
+        item *it = map_find(&v->items, r->refs[i]);
+        uint64_t target;
         if (it)
             on_ref(v, it, r, body, org);
-        else if (strcmp(r->kind, "approval") == 0 && r->ref_seqs[i] != UINT64_MAX) {
+        else if (strcmp(r->kind, "approval") == 0 &&
+                 (target = ref_seq(v, r->refs[i])) != UINT64_MAX) {
             /* [REV-10] remembered only for records approved: a few bytes each */
-            item *a = map_get(&v->items, r->ref_seqs[i]);
+            item *a = map_get(&v->items, r->refs[i], target);
             if (!a) {
                 oom(v);
                 break;
@@ -934,77 +1030,156 @@ user_record(rv *v, const ldg_record *r)
     json_decref(body);
 }
 
+/* One entry of the walk: decoded, judged, then fed to the registry. */
 static void
-frontier_add(rv *v, const uint8_t leaf[LDG_HASH_BYTES])
+walk_one(rv *v, rec *r, ldgi_stmt *st)
 {
-    uint8_t h[LDG_HASH_BYTES];
-    memcpy(h, leaf, LDG_HASH_BYTES);
-    unsigned level = 0;
-    for (uint64_t i = v->walked; i & 1; i >>= 1, level++)
-        ldgi_node_hash(v->frontier[level], h, h);
-    memcpy(v->frontier[level], h, LDG_HASH_BYTES);
-    v->walked++;
-}
-
-static void
-frontier_root(rv *v, uint8_t root[LDG_HASH_BYTES])
-{
-    bool have = false;
-    for (unsigned b = 0; b < 64; b++) {
-        if (!(v->walked >> b & 1))
-            continue;
-        if (!have)
-            memcpy(root, v->frontier[b], LDG_HASH_BYTES);
-        else
-            ldgi_node_hash(v->frontier[b], root, root);
-        have = true;
+    ldgi_entry e;
+    const char *why = "?";
+    /*
+     * Verify checked these very bytes in this snapshot (or, below a QA checkpoint, their
+     * tree head): the canonical-form recheck is not needed again, and both decoders stay
+     * bounded on any input [FMT-2][FMT-3].
+     */
+    if (!ldgi_entry_decode_proven(r->entry, r->entry_len, &e, &why) ||
+        !ldgi_stmt_decode_proven(e.stmt, e.stmt_len, st, &why)) {
+        if (v->status == LDG_OK)
+            v->status = ldgi_fail(v->err, LDG_E_CORRUPT, "entry %llu does not decode (%s)",
+                                  (unsigned long long)r->seq, why ? why : "?");
+        return;
     }
-}
-
-static int
-take(void *ctx, ldg_record *r)
-{
-    rv *v = ctx;
-    frontier_add(v, r->leaf_hash);
-    bool in_time = !v->o->has_as_of || (int64_t)r->host_time_ns <= v->o->as_of_ns;
-    ldgi_kindclass kc = ldgi_kind_class(r->kind, strlen(r->kind));
+    r->host_time_ns = (int64_t)e.time_ns;
+    r->has_clock = e.has_clock;
+    r->clock_ns = e.clock_ns;
+    if (v->o->has_as_of && r->host_time_ns > v->o->as_of_ns) {
+        v->past = true; /* host time never decreases: nothing after is in scope */
+        return;
+    }
+    ldgi_kindclass kc = ldgi_kind_class(st->kind.p, st->kind.len);
+    if (!copy_str(r->kind, sizeof r->kind, st->kind) ||
+        !copy_str(r->study, sizeof r->study, st->study))
+        kc = LDGI_KIND_UNKNOWN; /* verify refuses such a statement; nothing to judge */
+    r->user = kc == LDGI_KIND_USER;
     bool in_study = !v->o->study || strcmp(r->study, v->o->study) == 0;
-    if (in_time) {
-        if (r->has_clock && (in_study || kc != LDGI_KIND_USER)) {
-            char c[40];
-            fmt_time((int64_t)r->clock_ns, c);
-            emit(v, R_CLOCK, r->study, (int64_t)r->host_time_ns, &r->seq, 1,
-                 "the host clock read %s, before the ledger's last time: the time was held", c);
-        }
-        if (kc == LDGI_KIND_KEY_ADD)
-            on_key_add(v, r);
-        else if (kc == LDGI_KIND_KEY_REVOKE)
-            on_key_revoke(v, r);
-        else if (kc == LDGI_KIND_USER && in_study) {
-            v->sum->analysed++;
-            if (r->body_state == LDG_BODY_ERASED)
-                emit(v, R_ERASED, r->study, (int64_t)r->host_time_ns,
-                     (uint64_t[]){r->seq, r->erased_by}, 2,
-                     "the body was erased by the signed erasure record #%llu",
-                     (unsigned long long)r->erased_by);
-            else if (r->body_state != LDG_BODY_OK)
-                emit(v, R_WITHHELD, r->study, (int64_t)r->host_time_ns, &r->seq, 1, "%s",
-                     r->body_state == LDG_BODY_WITHHELD
-                         ? "the body is missing and no erasure record explains it"
-                         : "the body does not match its commitment");
-            user_record(v, r);
-        }
+    if (r->has_clock && (in_study || kc != LDGI_KIND_USER)) {
+        char c[40];
+        fmt_time((int64_t)r->clock_ns, c);
+        emit(v, R_CLOCK, r->study, r->host_time_ns, &r->seq, 1,
+             "the host clock read %s, before the ledger's last time: the time was held", c);
     }
-    /* the registry at each record is the one the records before it make */
-    ldg_status s = ldgi_reg_apply(v->reg, r->seq, r->entry, r->entry_len, v->err);
-    ldg_record_free(r);
-    if (s != LDG_OK && v->status == LDG_OK)
+    r->key_pub = st->has_key ? st->key_pub : NULL;
+    r->key_name[0] = r->key_org[0] = '\0';
+    if (kc == LDGI_KIND_KEY_ADD && st->key_full &&
+        copy_str(r->key_name, sizeof r->key_name, st->key_name) &&
+        copy_str(r->key_org, sizeof r->key_org, st->key_org))
+        on_key_add(v, r);
+    else if (kc == LDGI_KIND_KEY_REVOKE && st->has_key)
+        on_key_revoke(v, r);
+    if (kc != LDGI_KIND_USER || !in_study)
+        return;
+    v->sum->analysed++;
+    r->meaning = st->has_meaning && copy_str(r->meaning_buf, sizeof r->meaning_buf, st->meaning)
+                     ? r->meaning_buf
+                     : NULL;
+    r->reason = st->has_reason && copy_str(r->reason_buf, sizeof r->reason_buf, st->reason)
+                    ? r->reason_buf
+                    : NULL;
+    r->time_ns = st->time_ns;
+    r->nrefs = st->nrefs;
+    r->refs = (const uint8_t(*)[LDG_HASH_BYTES])st->refs;
+    r->signer_pub = st->actor;
+    const ldg_keyinfo *k = ldgi_reg_find(v->reg, st->actor);
+    r->signer_org = k && k->org ? k->org : "";
+    r->commitment = st->body;
+    /* the body: present (read later, if a rule needs it), erased, or missing [POL-11] */
+    uint8_t bk[8];
+    const uint8_t *bv;
+    size_t bl;
+    ldgi_be64(bk, r->seq);
+    r->body = NULL;
+    r->body_len = 0;
+    r->erased_by = UINT64_MAX;
+    ldg_status s = ldgi_get(v->t, LDGI_DB_BODIES, bk, 8, &bv, &bl, v->err);
+    if (s == LDG_OK && bl >= LDG_SALT_BYTES) {
+        r->body_state = LDG_BODY_OK;
+        r->salt = bv;
+        r->body = (const char *)bv + LDG_SALT_BYTES;
+        r->body_len = bl - LDG_SALT_BYTES;
+    } else if (s == LDG_OK) {
+        r->body_state = LDG_BODY_MISMATCH;
+    } else if (s == LDG_E_NOTFOUND) {
+        s = ldgi_erasure_of(v->t, r->seq, rec_leaf(r), &r->erased_by, v->err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND) {
+            v->status = s;
+            return;
+        }
+        r->body_state = s == LDG_OK ? LDG_BODY_ERASED : LDG_BODY_WITHHELD;
+    } else {
         v->status = s;
-    if ((v->walked & 4095) == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
-        ldgi_map_release(v->l);
-    if (v->o->on_progress && (v->walked & 8191) == 0)
-        v->o->on_progress(v->o->ctx, v->walked, v->verified);
-    return v->status != LDG_OK;
+        return;
+    }
+    if (r->body_state == LDG_BODY_ERASED)
+        emit(v, R_ERASED, r->study, r->host_time_ns, (uint64_t[]){r->seq, r->erased_by}, 2,
+             "the body was erased by the signed erasure record #%llu",
+             (unsigned long long)r->erased_by);
+    else if (r->body_state != LDG_BODY_OK)
+        emit(v, R_WITHHELD, r->study, r->host_time_ns, &r->seq, 1, "%s",
+             r->body_state == LDG_BODY_WITHHELD
+                 ? "the body is missing and no erasure record explains it"
+                 : "the body does not match its commitment");
+    user_record(v, r);
+}
+
+/* Walks entries 0 .. verified - 1 of the snapshot, in seq order. */
+static ldg_status
+walk(rv *v)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_ENTRIES, &c, v->err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    rec *r = ldgi_malloc(sizeof *r);
+    if (!st || !r) {
+        free(st);
+        free(r);
+        ldgi_cur_close(c);
+        return ldgi_fail(v->err, LDG_E_NOMEM, "review: out of memory");
+    }
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &val, &vl, v->err);
+         s == LDG_OK && v->walked < v->verified && v->status == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err)) {
+        if (kl != 8 || ldgi_rd64(k) != v->walked) {
+            s = ldgi_fail(v->err, LDG_E_CORRUPT, "entries: entry %llu is missing",
+                          (unsigned long long)v->walked);
+            break;
+        }
+        r->seq = v->walked;
+        r->entry = val;
+        r->entry_len = vl;
+        r->has_leaf = false;
+        r->user = false;
+        walk_one(v, r, st);
+        if (v->past)
+            break;
+        /* the registry at each record is the one the records before it make */
+        if (v->status == LDG_OK && !r->user &&
+            (s = ldgi_reg_apply(v->reg, r->seq, val, vl, v->err)) != LDG_OK)
+            break;
+        v->walked++;
+        if ((v->walked & 4095) == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+            ldgi_map_release(v->l);
+        if (v->o->on_progress && (v->walked & 8191) == 0)
+            v->o->on_progress(v->o->ctx, v->walked, v->verified);
+    }
+    if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+    free(st);
+    free(r);
+    ldgi_cur_close(c);
+    return s != LDG_OK ? s : v->status;
 }
 
 /* ------------------------------------------------------------ end of walk -- */
@@ -1246,30 +1421,22 @@ ldg_review_run(ldg_ledger *l, const ldg_review_opts *o, ldg_review_summary *sum,
         s = ldgi_fail(err, LDG_E_NOMEM, "review: out of memory");
         goto out;
     }
-    if (v->verified) {
-        /* exactly the entries verify checked: seq 0 .. entries - 1 */
-        ldg_filter f = {.has_seq = 1, .seq_from = 0, .seq_to = v->verified - 1};
-        s = ldgi_log_iter(t, &f, v->reg, take, v, err);
-        if (s == LDG_OK)
-            s = v->status;
-    }
+    v->t = t;
+    s = walk(v); /* exactly the entries verify checked: seq 0 .. entries - 1 */
+    v->t = NULL;
     ldgi_txn_abort(t);
+    if (s == LDG_OK && !v->past && v->walked != v->verified)
+        emit(v, R_INTEGRITY, "", 0, NULL, 0,
+             "the snapshot holds %llu entries, verify checked %llu: nothing below can be relied "
+             "on",
+             (unsigned long long)v->walked, (unsigned long long)v->verified);
     if (s == LDG_E_CORRUPT) {
         emit(v, R_INTEGRITY, "", 0, NULL, 0, "%s; the analysis stopped there",
              err ? err->msg : "an entry does not decode");
-        s = LDG_OK;
+        v->status = s = LDG_OK;
     } else if (s != LDG_OK) {
         goto out;
     }
-    /* [REV-0] the snapshot analysed is the one verified: same size, same tree head */
-    uint8_t root[LDG_HASH_BYTES];
-    frontier_root(v, root);
-    if (v->verified &&
-        (v->walked != v->verified || sodium_memcmp(root, sum->verify.root, LDG_HASH_BYTES) != 0))
-        emit(v, R_INTEGRITY, "", 0, NULL, 0,
-             "the entries read for the analysis (%llu) are not the ones verify checked (%llu "
-             "entries, its tree head): nothing below can be relied on",
-             (unsigned long long)v->walked, (unsigned long long)v->verified);
     finish_items(v);
     if (v->status == LDG_OK)
         kpis(v);
