@@ -23,12 +23,16 @@
 
 /* -------------------------------------------------------------- forms -- */
 
+/* No C0 control, DEL or C1 control (U+0080..U+009F, UTF-8 C2 80..C2 9F) [KIND-2]. */
 static bool
 no_control(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9f)
             return false;
     }
     return true;

@@ -229,6 +229,7 @@ struct ldg_signed {
     uint8_t salt[LDG_SALT_BYTES];
     uint8_t *body;
     size_t body_len;
+    bool fields_ok; /* ldg_sign checked the body's fields [KIND-1]: append need not again */
 };
 
 /* --- keys (keys.c) --- */

@@ -851,7 +851,11 @@ LDG_EXPORT void ldg_plan_free(ldg_plan *p); /* accepts NULL */
  */
 LDG_EXPORT const ldg_plan_rule *ldg_plan_match(const ldg_plan *p, const char *kind,
                                                const char *priority, const char *level);
-/* [PLAN-5] When a response to something recorded at from_ns is due under rule r. */
+/*
+ * [PLAN-5] When a response to something recorded at from_ns is due under rule r:
+ * calendar or business hours (p's window, days and offset); INT64_MAX when r is
+ * NULL or the time is past the range.  Bounded for any plan.
+ */
 LDG_EXPORT int64_t ldg_plan_due(const ldg_plan *p, const ldg_plan_rule *r, int64_t from_ns);
 
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_time_parse(const char *s, int64_t *ns, int32_t *tz_min,

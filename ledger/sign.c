@@ -141,6 +141,7 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     /* [KIND-1] a signer learns of a wrong known field now, not at the host */
     if ((rc = ldg_body_fields_check(f->kind, body, blen, err)) != LDG_OK)
         goto fail;
+    sg->fields_ok = true;
     randombytes_buf(sg->salt, LDG_SALT_BYTES);
 
     st->v = LDGI_FORMAT_VERSION;

@@ -1686,7 +1686,7 @@ Test(hostile, escape_sequences_in_a_body_are_shown_escaped, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    run_result r = LDG(d, "{\"subject\":\"x\\u001b[2K\\u009bfake\"}", "append", "--as",
+    run_result r = LDG(d, "{\"text\":\"x\\u001b[2K\\u009bfake\"}", "append", "--as",
                        "author.key", "--kind", "communication", "--study", "S1", "--body", "-");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);

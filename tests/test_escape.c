@@ -133,7 +133,7 @@ make_hostile(const char *d, bool tamper)
                 "Quinn" NEL, "--org", "Helix", "--roles", "approver"),
             "key add approver");
     write_file(d, "body.json",
-               "{\"subject\":\"hi\\u001b[1A\\u202eOK\\u0085\",\"text\":\"a\\u2066b\\u009b\"}");
+               "{\"text\":\"hi\\u001b[1A\\u202eOK\\u0085 a\\u2066b\\u009b\"}");
     must_ok(LDG(d, NULL, "append", "--as", "eve.key", "--kind", "communication", "--study",
                 "S" LRI "X" CSI, "--body", "body.json"),
             "append communication");

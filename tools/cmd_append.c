@@ -23,11 +23,13 @@ static const char append_help[] =
     "       ldg append --signed FILE|- [--ledger DIR]\n"
     "Signs and appends records; prints one line per record: its seq and leaf hash (base64).\n"
     "KIND: communication meeting query response decision approval rejection escalation\n"
-    "      deviation action document correction erasure.\n"
+    "      deviation action document correction erasure plan.\n"
     "MEANING (21 CFR 11.50, required for approval and rejection): review approval\n"
     "      responsibility authorship.  A correction needs --ref and --reason; an erasure\n"
     "      (role eraser; see ldg erase) one --ref, --reason and a body with \"legal_basis\",\n"
     "      and removes that record's body in the same transaction.\n"
+    "Body fields ldg understands (subject, level, priority, due, to, closes, ...; a plan's\n"
+    "      whole body; spec/format.md \"Record kinds\") must have their form: exit 2.\n"
     "Batch lines: {\"kind\":..., \"study\":..., \"refs\":[SEQ or HASH...], \"meaning\":...,\n"
     "      \"reason\":..., \"time\":\"ISO8601\", \"body\":{...}}; the whole batch is one\n"
     "      transaction, signed on all cores.\n"
@@ -45,7 +47,9 @@ static const char sign_help[] =
     "The statement names the ledger it is for (its origin: --origin, or the ledger read), so\n"
     "it cannot be appended to any other ledger.  With no origin known, ldg sign refuses\n"
     "(exit 2) unless --unbound asks for a statement that any ledger where the key is\n"
-    "registered accepts [POL-10].\n";
+    "registered accepts [POL-10].\n"
+    "A body field ldg understands with the wrong form (spec/format.md [KIND-2]) is\n"
+    "refused here (exit 2), as the host would refuse it.\n";
 
 typedef struct opts {
     const char *as, *kind, *study, *meaning, *reason, *body, *time, *dir, *passfile, *batch,

@@ -110,10 +110,11 @@ static const char key_help[] =
     "       ldg key revoke --as ADMIN.key --pub X.pub --reason TEXT [--ledger DIR]\n"
     "       ldg key list [--json] [--ledger DIR]\n"
     "Roles: admin (key records), author (communication, meeting, query, response,\n"
-    "escalation, deviation, action, document, correction), decider (decision),\n"
-    "approver (approval, rejection), eraser (erasure: ldg erase), qa (writes nothing: its\n"
-    "cosignature of a checkpoint, ldg verify --save-checkpoint --as, is what verify --since\n"
-    "and export --verified accept as \"verified by QA\").  A revoked key stays revoked.\n";
+    "escalation, deviation, action, document, correction), decider (decision, plan,\n"
+    "correction), approver (approval, rejection, correction), eraser (erasure: ldg erase),\n"
+    "qa (writes nothing: its cosignature of a checkpoint, ldg verify --save-checkpoint --as,\n"
+    "is what verify --since and export --verified accept as \"verified by QA\").  A revoked\n"
+    "key stays revoked.\n";
 
 static void
 print_appended(const ldg_appended *a)
