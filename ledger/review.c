@@ -16,7 +16,9 @@
 #include "internal.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,7 +655,9 @@ maybe_drop(rv *v, item *it)
     uint32_t f = it->flags;
     if ((f & IT_RESPONSE) && !(f & (F_ANSWERED | F_CLOSED)))
         return;
-    if ((f & (IT_QUERY | IT_ESCALATION | IT_DEVIATION)) && !(f & F_CLOSED))
+    if ((f & (IT_QUERY | IT_ESCALATION)) && !(f & F_CLOSED))
+        return;
+    if ((f & IT_DEVIATION) && !(f & (F_CLOSED | F_CAPA)))
         return;
     if (f & (IT_DECISION | IT_PLAN | IT_APPROVED))
         return;
@@ -685,8 +689,8 @@ on_ref(rv *v, item *it, rec *r, json_t *body, uint32_t org)
             char d[32], due[40];
             fmt_dur(t - it->due, d, sizeof d);
             fmt_time(it->due, due);
-            emit(v, R_OVERDUE, v->studies.s[it->study], t, seqs, 2,
-                 "answered %s after it was due (%s)", d, due);
+            emit(v, R_OVERDUE, v->studies.s[it->study], t, seqs, 2, "%s %s after it was due (%s)",
+                 ans ? "answered" : "closed without an answer", d, due);
         }
         judge_escalation(v, it, t);
     }
@@ -988,7 +992,8 @@ user_record(rv *v, rec *r)
             body = json_loadb(r->body, r->body_len, 0, NULL);
         }
     }
-    for (size_t i = 0; i < r->nrefs; i++) {
+    /* an erasure names the record whose body it removes: no answer, closing or approval */
+    for (size_t i = 0; i < r->nrefs && strcmp(r->kind, "erasure") != 0; i++) {
         item *it = map_find(&v->items, r->refs[i]);
         uint64_t target;
         if (it)
@@ -1030,24 +1035,11 @@ user_record(rv *v, rec *r)
     json_decref(body);
 }
 
-/* One entry of the walk: decoded, judged, then fed to the registry. */
+/* One decoded entry of the walk, judged (the caller then feeds the key registry). */
 static void
-walk_one(rv *v, rec *r, ldgi_stmt *st)
+walk_one(rv *v, rec *r, const ldgi_entry *ep, const ldgi_stmt *st)
 {
-    ldgi_entry e;
-    const char *why = "?";
-    /*
-     * Verify checked these very bytes in this snapshot (or, below a QA checkpoint, their
-     * tree head): the canonical-form recheck is not needed again, and both decoders stay
-     * bounded on any input [FMT-2][FMT-3].
-     */
-    if (!ldgi_entry_decode_proven(r->entry, r->entry_len, &e, &why) ||
-        !ldgi_stmt_decode_proven(e.stmt, e.stmt_len, st, &why)) {
-        if (v->status == LDG_OK)
-            v->status = ldgi_fail(v->err, LDG_E_CORRUPT, "entry %llu does not decode (%s)",
-                                  (unsigned long long)r->seq, why ? why : "?");
-        return;
-    }
+    const ldgi_entry e = *ep;
     r->host_time_ns = (int64_t)e.time_ns;
     r->has_clock = e.has_clock;
     r->clock_ns = e.clock_ns;
@@ -1130,6 +1122,103 @@ walk_one(rv *v, rec *r, ldgi_stmt *st)
     user_record(v, r);
 }
 
+/*
+ * Decoding is most of the walk, and each entry decodes on its own: it is done
+ * a batch at a time on the helper threads while the caller judges the batch
+ * before, in order (the pattern of export.c).  The entries are views into
+ * the snapshot's map, which lives as long as the read transaction.
+ */
+#define DBATCH 256
+#define DTHREADS 16
+
+typedef struct dslot {
+    const uint8_t *entry;
+    size_t len;
+    bool ok;
+    const char *why;
+    ldgi_entry e;
+    ldgi_stmt st;
+} dslot;
+
+typedef struct dbatch {
+    dslot s[DBATCH];
+    size_t n;
+    uint64_t first; /* seq of s[0] */
+    _Atomic size_t next;
+    pthread_t th[DTHREADS];
+    unsigned started;
+} dbatch;
+
+static void *
+decode_some(void *arg)
+{
+    dbatch *b = arg;
+    for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;) {
+        dslot *d = &b->s[i];
+        d->why = "?";
+        /*
+         * Verify checked these very bytes in this snapshot (or, below a QA checkpoint,
+         * their tree head): no canonical-form recheck again; both decoders stay bounded
+         * on any input [FMT-2][FMT-3].
+         */
+        d->ok = ldgi_entry_decode_proven(d->entry, d->len, &d->e, &d->why) &&
+                ldgi_stmt_decode_proven(d->e.stmt, d->e.stmt_len, &d->st, &d->why);
+    }
+    return NULL;
+}
+
+static void
+batch_start(dbatch *b, unsigned jobs)
+{
+    atomic_store(&b->next, 0);
+    b->started = 0;
+    for (unsigned t = 1; t < jobs && t <= DTHREADS && b->n > 16; t++)
+        if (pthread_create(&b->th[b->started], NULL, decode_some, b) == 0)
+            b->started++;
+}
+
+static void
+batch_join(dbatch *b)
+{
+    decode_some(b); /* the caller helps with what is left */
+    for (unsigned t = 0; t < b->started; t++)
+        pthread_join(b->th[t], NULL);
+    b->started = 0;
+}
+
+/* Judges a decoded batch in seq order; false to stop (an error, or past --as-of). */
+static bool
+batch_judge(rv *v, dbatch *b, rec *r)
+{
+    batch_join(b);
+    for (size_t i = 0; i < b->n && v->status == LDG_OK && !v->past; i++) {
+        dslot *d = &b->s[i];
+        r->seq = b->first + i;
+        if (!d->ok) {
+            v->status = ldgi_fail(v->err, LDG_E_CORRUPT, "entry %llu does not decode (%s)",
+                                  (unsigned long long)r->seq, d->why ? d->why : "?");
+            break;
+        }
+        r->entry = d->entry;
+        r->entry_len = d->len;
+        r->has_leaf = false;
+        r->user = false;
+        walk_one(v, r, &d->e, &d->st);
+        if (v->past)
+            break;
+        /* the registry at each record is the one the records before it make */
+        ldg_status s;
+        if (v->status == LDG_OK && !r->user &&
+            (s = ldgi_reg_apply(v->reg, r->seq, d->entry, d->len, v->err)) != LDG_OK)
+            v->status = s;
+        v->walked++;
+    }
+    b->n = 0;
+    if (v->o->on_progress)
+        v->o->on_progress(v->o->ctx, v->walked, v->verified);
+    return v->status == LDG_OK && !v->past;
+}
+
 /* Walks entries 0 .. verified - 1 of the snapshot, in seq order. */
 static ldg_status
 walk(rv *v)
@@ -1138,45 +1227,58 @@ walk(rv *v)
     ldg_status s = ldgi_cur_open(v->t, LDGI_DB_ENTRIES, &c, v->err);
     if (s != LDG_OK)
         return s;
-    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    dbatch *bb = ldgi_calloc(2, sizeof *bb);
     rec *r = ldgi_malloc(sizeof *r);
-    if (!st || !r) {
-        free(st);
+    if (!bb || !r) {
+        free(bb);
         free(r);
         ldgi_cur_close(c);
         return ldgi_fail(v->err, LDG_E_NOMEM, "review: out of memory");
     }
+    unsigned jobs = v->o->jobs ? v->o->jobs : ldgi_ncpu();
+    dbatch *cur = &bb[0], *prev = NULL;
     const uint8_t *k, *val;
     size_t kl, vl;
-    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &val, &vl, v->err);
-         s == LDG_OK && v->walked < v->verified && v->status == LDG_OK;
+    uint64_t read = 0;
+    bool go = true;
+    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &val, &vl, v->err); s == LDG_OK && go;
          s = ldgi_cur_next(c, &k, &kl, &val, &vl, v->err)) {
-        if (kl != 8 || ldgi_rd64(k) != v->walked) {
+        if (read == v->verified)
+            break;
+        if (kl != 8 || ldgi_rd64(k) != read) {
             s = ldgi_fail(v->err, LDG_E_CORRUPT, "entries: entry %llu is missing",
-                          (unsigned long long)v->walked);
+                          (unsigned long long)read);
             break;
         }
-        r->seq = v->walked;
-        r->entry = val;
-        r->entry_len = vl;
-        r->has_leaf = false;
-        r->user = false;
-        walk_one(v, r, st);
-        if (v->past)
-            break;
-        /* the registry at each record is the one the records before it make */
-        if (v->status == LDG_OK && !r->user &&
-            (s = ldgi_reg_apply(v->reg, r->seq, val, vl, v->err)) != LDG_OK)
-            break;
-        v->walked++;
-        if ((v->walked & 4095) == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+        if (!cur->n)
+            cur->first = read;
+        cur->s[cur->n].entry = val;
+        cur->s[cur->n++].len = vl;
+        read++;
+        if ((read & 4095) == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
             ldgi_map_release(v->l);
-        if (v->o->on_progress && (v->walked & 8191) == 0)
-            v->o->on_progress(v->o->ctx, v->walked, v->verified);
+        if (cur->n == DBATCH) {
+            /* this batch to the helpers; meanwhile the one before is judged */
+            batch_start(cur, jobs);
+            if (prev)
+                go = batch_judge(v, prev, r);
+            prev = cur;
+            cur = cur == &bb[0] ? &bb[1] : &bb[0];
+        }
     }
     if (s == LDG_E_NOTFOUND)
         s = LDG_OK;
-    free(st);
+    if (s == LDG_OK && go && prev)
+        go = batch_judge(v, prev, r);
+    if (s == LDG_OK && go && cur->n) {
+        batch_start(cur, jobs);
+        batch_judge(v, cur, r);
+    }
+    /* on an error or a stop: no helper may still be running */
+    for (int i = 0; i < 2; i++)
+        if (bb[i].started)
+            batch_join(&bb[i]);
+    free(bb);
     free(r);
     ldgi_cur_close(c);
     return s != LDG_OK ? s : v->status;
