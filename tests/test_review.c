@@ -95,6 +95,30 @@ key_add(const char *d, const char *when, const char *pub, const char *name, cons
        "--roles", roles);
 }
 
+/*
+ * A key.add for a person who already has a key: with the segregation-of-duties
+ * policy [POL-15] it must say which key record it supersedes or reinstates
+ * from, and why; a binary without that option takes it plain.
+ */
+static void
+key_add_linked(const char *d, const char *when, const char *pub, const char *name,
+               const char *org, const char *roles, const char *opt, long seq)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%ld", seq);
+    run_result r = ldg_at(d, when, NULL,
+                          (const char *const[]){"key", "add", "--as", "admin.key", "--pub", pub,
+                                                "--name", name, "--org", org, "--roles", roles,
+                                                opt, s, "--reason", "Back from leave", NULL});
+    int st = r.status;
+    bool unknown = st == 2 && strstr(r.err, opt) != NULL;
+    run_free(&r);
+    if (unknown)
+        key_add(d, when, pub, name, org, roles);
+    else
+        cr_assert_eq(st, 0, "key add %s %s", opt, s);
+}
+
 static long
 size_now(const char *d)
 {
@@ -209,14 +233,16 @@ build_trail(const char *d, trail *t)
     AT(d, "2025-03-10 15:00:00", NULL, "key", "revoke", "--as", "admin.key", "--pub",
        "leaver.pub", "--reason", "Left the company");
     t->leaver_revoke = size_now(d) - 1;
-    key_add(d, "2025-03-11 09:00:00", "leaver2.pub", "Lee Leaver", "Acme CRO", "author");
+    key_add_linked(d, "2025-03-11 09:00:00", "leaver2.pub", "Lee Leaver", "Acme CRO", "author",
+                   "--reinstates", t->leaver_revoke);
     t->reenrol = size_now(d) - 1;
     t->claim_before = REC(d, "2025-03-12 09:00:00", "{}", "--as", "leaver2.key", "--kind",
                           "communication", "--study", "S1", "--time", "2025-03-09T09:00:00Z");
     t->claim_after = REC(d, "2025-03-12 10:00:00", "{\"subject\":\"personal data\"}", "--as",
                          "leaver2.key", "--kind", "communication", "--study", "S1");
     /* a second active key for Quinn Avery (REV-11) */
-    key_add(d, "2025-03-13 09:00:00", "quinn2.pub", "Quinn Avery", "Helix Pharma", "approver");
+    key_add_linked(d, "2025-03-13 09:00:00", "quinn2.pub", "Quinn Avery", "Helix Pharma",
+                   "approver", "--supersedes", 3);
     t->dup_key = size_now(d) - 1;
     /* the host clock set back 12 days: the time is held and recorded (REV-16) */
     t->held = REC(d, "2025-03-01 09:00:00", "{}", "--as", "author.key", "--kind", "communication",
