@@ -333,6 +333,7 @@ typedef struct rec {
     const char *signer_org; /* from the replayed key records; "" unregistered */
     const uint8_t *key_pub; /* key.add / key.revoke: the key it is about */
     char key_name[LDG_TEXT_MAX + 1], key_org[LDG_TEXT_MAX + 1];
+    bool key_admin;
     int body_state;
     const char *body; /* a view into the snapshot; set when the rules read it */
     size_t body_len;
@@ -367,6 +368,7 @@ typedef struct keyrec {
     uint8_t pub[LDG_PUB_BYTES];
     uint32_t ident; /* "name\norg" */
     uint64_t added_seq;
+    bool admin;        /* holds the admin role (which policy keeps apart from every other) */
     int64_t revoked_t; /* 0: active */
     uint64_t revoked_seq;
     int64_t last_t; /* its last user record; 0: none */
@@ -866,7 +868,8 @@ on_key_add(rv *v, rec *r)
     int64_t t = (int64_t)r->host_time_ns;
     for (size_t i = 0; i < v->nkeys; i++) {
         keyrec *k = &v->keys[i];
-        if (k->ident != ident)
+        /* policy lets a person hold one admin key beside one other key [POL-15] */
+        if (k->ident != ident || (!k->revoked_t && k->admin != r->key_admin))
             continue;
         uint64_t seqs[2] = {r->seq, k->revoked_t ? k->revoked_seq : k->added_seq};
         if (!k->revoked_t)
@@ -893,6 +896,7 @@ on_key_add(rv *v, rec *r)
     memcpy(k->pub, r->key_pub, LDG_PUB_BYTES);
     k->ident = ident;
     k->added_seq = r->seq;
+    k->admin = r->key_admin;
 }
 
 static void
@@ -1089,10 +1093,15 @@ walk_one(rv *v, rec *r, const ldgi_entry *ep, const ldgi_stmt *st)
     r->key_name[0] = r->key_org[0] = '\0';
     if (kc == LDGI_KIND_KEY_ADD && st->key_full &&
         copy_str(r->key_name, sizeof r->key_name, st->key_name) &&
-        copy_str(r->key_org, sizeof r->key_org, st->key_org))
+        copy_str(r->key_org, sizeof r->key_org, st->key_org)) {
+        r->key_admin = false;
+        for (size_t i = 0; i < st->nroles; i++)
+            if (st->roles[i].len == 5 && memcmp(st->roles[i].p, "admin", 5) == 0)
+                r->key_admin = true;
         on_key_add(v, r);
-    else if (kc == LDGI_KIND_KEY_REVOKE && st->has_key)
+    } else if (kc == LDGI_KIND_KEY_REVOKE && st->has_key) {
         on_key_revoke(v, r);
+    }
     if (kc != LDGI_KIND_USER || !in_study)
         return;
     v->sum->analysed++;

@@ -84,7 +84,7 @@ typedef struct trail {
     long leaver_last, leaver_revoke, reenrol, claim_before, claim_after, dup_key, held, erase,
         erased;
     long s2_first, plan2, plan2_acro, plan2_help, ben_revoke, s2_query;
-    long ben_add;
+    long ben_add, ada_author;
 } trail;
 
 static void
@@ -134,7 +134,8 @@ build_trail(const char *d, trail *t)
     if (access(FAKETIME_LIB, R_OK) != 0)
         cr_skip_test("libfaketime is not installed (make deps installs it)");
     static const char *const names[] = {"log",   "admin",  "author", "decider", "approver",
-                                        "croapp", "leaver", "leaver2", "quinn2", "eraser"};
+                                        "croapp", "leaver", "leaver2", "quinn2", "eraser",
+                                        "adaauthor"};
     fixture_begin();
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         run_result r = LDG(d, NULL, "keygen", "--name", names[i], "--out", names[i],
@@ -153,7 +154,10 @@ build_trail(const char *d, trail *t)
     t->ben_add = 4;
     key_add(d, d0, "leaver.pub", "Lee Leaver", "Acme CRO", "author");         /* 5 */
     key_add(d, d0, "eraser.pub", "Eve Eraser", "Helix Pharma", "eraser");     /* 6 */
-    cr_assert_eq(size_now(d), 7);
+    /* the admin's own content key: policy allows one beside the admin key */
+    key_add(d, d0, "adaauthor.pub", "Ada Admin", "Acme CRO", "author"); /* 7 */
+    t->ada_author = 7;
+    cr_assert_eq(size_now(d), 8);
 
     /* S1: the plan, approved by Helix Pharma only [REV-3 raised] */
     t->plan1 = REC(d, "2025-01-02 09:00:00", plan_s1, "--as", "decider.key", "--kind", "plan",
@@ -365,6 +369,7 @@ Test(review, each_rule_raised_and_its_control_clean, .timeout = 120, .fini = tmp
     /* REV-11: Quinn Avery's second active key; Ben Okafor's first key is no duplicate */
     RAISED(o, "REV-11", t.dup_key);
     CLEAN(o, "REV-11", t.ben_add);
+    CLEAN(o, "REV-11", t.ada_author);
     cr_expect_eq(count_rule(o, "REV-11"), 1);
     /* REV-12 */
     RAISED(o, "REV-12", t.reenrol);
