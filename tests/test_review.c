@@ -661,3 +661,29 @@ Test(review, since_a_qa_cosigned_checkpoint_verifies_incrementally, .fini = tmp_
     cr_expect_eq(r.status, 2, "%d %s", r.status, r.err);
     run_free(&r);
 }
+
+Test(review, hostile_text_is_escaped_in_every_output, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    /* a reason that says nothing, and tries a forged line and markup */
+    APPEND(d, "{}", "--as", "author.key", "--kind", "correction", "--study", "S1", "--ref", "1",
+           "--reason", "typo\nERROR x <x>");
+    run_result r = LDG(d, NULL, "review", "-o", "r.html");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "REV-18") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "\nERROR x") == NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "typo\\nERROR x <x>") != NULL, "%s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "review", "--json");
+    cr_expect(strstr(r.out, "\nERROR x") == NULL);
+    cr_expect(strstr(r.out, "typo\\nERROR x <x>") != NULL, "%s", r.out);
+    run_free(&r);
+    char p[600];
+    snprintf(p, sizeof p, "%s/r.html", d);
+    size_t len;
+    char *html = read_file(p, &len);
+    cr_assert_not_null(html);
+    cr_expect(strstr(html, "<x>") == NULL && strstr(html, "&lt;x&gt;") != NULL);
+    free(html);
+}
