@@ -204,12 +204,13 @@ enum {
 };
 
 /*
- * One tracked record: a fixed-size slot, so memory follows what is open, not
- * the ledger.  Slots are found by the record's leaf hash, which is what refs
- * name, so no ref needs a lookup in the ledger.
+ * One tracked record: a fixed-size slot (80 bytes), so memory follows what is
+ * open, not the ledger.  Slots are found by the first 8 bytes of the record's
+ * leaf hash, which is what refs name, so a ref costs no lookup in the ledger
+ * unless it names a tracked record; that one is then confirmed in full.
  */
 typedef struct item {
-    uint8_t leaf[LDG_HASH_BYTES];
+    uint64_t key;      /* the leaf hash's first 8 bytes */
     uint64_t seq;      /* UINT64_MAX: an empty slot */
     int64_t t;         /* ledger time */
     int64_t due;       /* INT64_MAX: none */
@@ -223,26 +224,41 @@ typedef struct item {
 
 typedef struct itemmap {
     item *v;
-    size_t n, cap; /* cap a power of two, n <= cap / 2 */
+    size_t n, cap; /* cap a power of two, n <= 3 cap / 4 */
 } itemmap;
 
-static size_t
-slot_of(const uint8_t leaf[LDG_HASH_BYTES], size_t cap)
+static uint64_t
+leaf_key(const uint8_t leaf[LDG_HASH_BYTES])
 {
-    uint64_t h;
-    memcpy(&h, leaf, sizeof h); /* a SHA-256: uniformly spread */
-    return (size_t)h & (cap - 1);
+    uint64_t k;
+    memcpy(&k, leaf, sizeof k); /* a SHA-256: uniformly spread */
+    return k;
+}
+
+/* Is entry seq of the snapshot the one whose leaf hash is leaf? */
+static bool
+leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES])
+{
+    uint8_t k[8], h[LDG_HASH_BYTES];
+    const uint8_t *ev;
+    size_t el;
+    ldgi_be64(k, seq);
+    if (ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &ev, &el, NULL) != LDG_OK)
+        return false;
+    ldgi_leaf_hash(ev, el, h);
+    return memcmp(h, leaf, LDG_HASH_BYTES) == 0;
 }
 
 static item *
-map_find(itemmap *m, const uint8_t leaf[LDG_HASH_BYTES])
+map_find(itemmap *m, ldgi_txn *t, const uint8_t leaf[LDG_HASH_BYTES])
 {
     if (!m->cap)
         return NULL;
-    for (size_t i = slot_of(leaf, m->cap);; i = (i + 1) & (m->cap - 1)) {
+    uint64_t key = leaf_key(leaf);
+    for (size_t i = (size_t)key & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         if (m->v[i].seq == UINT64_MAX)
             return NULL;
-        if (memcmp(m->v[i].leaf, leaf, LDG_HASH_BYTES) == 0)
+        if (m->v[i].key == key && leaf_is(t, m->v[i].seq, leaf))
             return &m->v[i];
     }
 }
@@ -259,7 +275,7 @@ map_grow(itemmap *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (m->v[i].seq == UINT64_MAX)
             continue;
-        size_t j = slot_of(m->v[i].leaf, cap);
+        size_t j = (size_t)m->v[i].key & (cap - 1);
         while (v[j].seq != UINT64_MAX)
             j = (j + 1) & (cap - 1);
         v[j] = m->v[i];
@@ -272,18 +288,19 @@ map_grow(itemmap *m)
 
 /* The slot of the record (leaf, seq), a fresh zeroed one when absent; NULL when out of memory. */
 static item *
-map_get(itemmap *m, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq)
+map_get(itemmap *m, ldgi_txn *t, const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq)
 {
-    item *it = map_find(m, leaf);
+    item *it = map_find(m, t, leaf);
     if (it)
         return it;
-    if (2 * (m->n + 1) > m->cap && !map_grow(m))
+    if (4 * (m->n + 1) > 3 * m->cap && !map_grow(m))
         return NULL;
-    size_t i = slot_of(leaf, m->cap);
+    uint64_t key = leaf_key(leaf);
+    size_t i = (size_t)key & (m->cap - 1);
     while (m->v[i].seq != UINT64_MAX)
         i = (i + 1) & (m->cap - 1);
     memset(&m->v[i], 0, sizeof m->v[i]);
-    memcpy(m->v[i].leaf, leaf, LDG_HASH_BYTES);
+    m->v[i].key = key;
     m->v[i].seq = seq;
     m->v[i].due = INT64_MAX;
     m->n++;
@@ -298,7 +315,7 @@ map_del(itemmap *m, item *it)
     m->v[i].seq = UINT64_MAX;
     m->n--;
     for (size_t j = (i + 1) & (m->cap - 1); m->v[j].seq != UINT64_MAX; j = (j + 1) & (m->cap - 1)) {
-        size_t h = slot_of(m->v[j].leaf, m->cap);
+        size_t h = (size_t)m->v[j].key & (m->cap - 1);
         /* may v[j] move to the hole at i? only if its home is not in (i, j] cyclically */
         bool between = i <= j ? (h > i && h <= j) : (h > i || h <= j);
         if (between)
@@ -758,7 +775,7 @@ open_items(rv *v, rec *r, json_t *body, uint32_t sidx, const ldg_plan *p, uint32
         self = NULL;
     if (!rule && !esc && !dev && !need && !self)
         return;
-    item *it = map_get(&v->items, rec_leaf(r), r->seq);
+    item *it = map_get(&v->items, v->t, rec_leaf(r), r->seq);
     if (!it) {
         oom(v);
         return;
@@ -951,7 +968,7 @@ body_wanted(rv *v, rec *r, const studyst *s)
                 return true;
     }
     for (size_t i = 0; i < r->nrefs; i++)
-        if (map_find(&v->items, r->refs[i]))
+        if (map_find(&v->items, v->t, r->refs[i]))
             return true;
     return false;
 }
@@ -1024,14 +1041,14 @@ user_record(rv *v, rec *r)
     }
     /* an erasure names the record whose body it removes: no answer, closing or approval */
     for (size_t i = 0; i < r->nrefs && strcmp(r->kind, "erasure") != 0; i++) {
-        item *it = map_find(&v->items, r->refs[i]);
+        item *it = map_find(&v->items, v->t, r->refs[i]);
         uint64_t target;
         if (it)
             on_ref(v, it, r, body, org);
         else if (strcmp(r->kind, "approval") == 0 &&
                  (target = ref_seq(v, r->refs[i])) != UINT64_MAX) {
             /* [REV-10] remembered only for records approved: a few bytes each */
-            item *a = map_get(&v->items, r->refs[i], target);
+            item *a = map_get(&v->items, v->t, r->refs[i], target);
             if (!a) {
                 oom(v);
                 break;
