@@ -621,6 +621,23 @@ Test(review, integrity_failure_is_critical_and_fails_at_any_level, .fini = tmp_c
     cr_assert_not_null(html);
     cr_expect(strstr(html, "INTEGRITY FAILURE") != NULL);
     free(html);
+    /* a damaged file [STO-7]: one critical finding, nothing analysed, exit 1 */
+    snprintf(p, sizeof p, "%s/ledger/data.mdb", d);
+    FILE *f = fopen(p, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    for (long pg = 2; pg < size / 4096; pg++) {
+        cr_assert_eq(fseek(f, pg * 4096 + 10, SEEK_SET), 0);
+        cr_assert_eq(fwrite("\xff\xff", 1, 2, f), 2u);
+    }
+    fclose(f);
+    r = LDG(d, NULL, "review", "--json", "--fail-on", "critical");
+    cr_expect_eq(r.status, 1, "%d %s", r.status, r.err);
+    cr_expect(strstr(r.out, "{\"rule\":\"REV-1\",") == r.out, "%s", r.out);
+    cr_expect(strstr(r.out, "\"intact\":false") != NULL);
+    cr_expect(strstr(r.out, "\"analysed\":0,") != NULL);
+    run_free(&r);
 }
 
 Test(review, since_a_qa_cosigned_checkpoint_verifies_incrementally, .fini = tmp_cleanup)

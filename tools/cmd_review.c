@@ -399,8 +399,9 @@ cmd_review(int argc, char **argv)
         if (o.has_as_of)
             sum.as_of_ns = o.as_of_ns;
         char why[700];
-        snprintf(why, sizeof why, "the ledger file is damaged: %s; nothing can be analysed",
-                 err.msg);
+        snprintf(why, sizeof why, "%s; nothing can be analysed", err.msg);
+        sum.total.response_median_ns = sum.total.response_p90_ns = -1;
+        sum.total.query_closure_median_ns = -1;
         ldg_review_finding f = {.rule = "REV-1",
                                 .name = "integrity",
                                 .severity = LDG_SEV_CRITICAL,
