@@ -1495,12 +1495,21 @@ on_verify(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, con
          "verify: %s: %s; nothing below can be relied on", check, detail);
 }
 
+static void
+on_vprogress(void *ctx, uint64_t done, uint64_t total)
+{
+    rv *v = ctx;
+    if (v->o->on_progress)
+        v->o->on_progress(v->o->ctx, done, total);
+}
+
 /* Verifies the snapshot t the analysis then reads [REV-0]. */
 static ldg_status
 verify_first(rv *v, ldgi_txn *t)
 {
     const ldg_review_opts *o = v->o;
-    ldg_verify_opts vo = {.jobs = o->jobs, .on_finding = on_verify, .ctx = v};
+    ldg_verify_opts vo = {
+        .jobs = o->jobs, .on_finding = on_verify, .on_progress = on_vprogress, .ctx = v};
     ldg_review_summary *sum = v->sum;
     if (!o->since_note) {
         ldgi_verify_x x = {.snap = t};
