@@ -137,8 +137,8 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (fast
     "$LDG" checkpoint --as log.key >/dev/null
     "$LDG" verify --since qa-now.txt --qa qa.pub --save-checkpoint qa-big.txt --as qa.key >/dev/null
     read -r EXJB_S EXJB_RSS < <(xport jsonl ex.jsonl --verified qa-big.txt --qa qa.pub)
-    read -r SINCEB_S SINCEB_RSS SINCEB_CPU SINCEB_ANON < <("$BC" wall - -- "$LDG" verify --since qa-now.txt --qa qa.pub)
-    read -r REVB_S REVB_RSS REVB_CPU REVB_ANON < <("$BC" wall - -- "$LDG" review --since qa-now.txt --qa qa.pub --json --fail-on critical)
+    read -r SINCEB_S SINCEB_RSS SINCEB_CPU SINCEB_ANON < <("$BC" wall - -- "$LDG" verify --since qa-big.txt --qa qa.pub)
+    read -r REVB_S REVB_RSS REVB_CPU REVB_ANON < <("$BC" wall - -- "$LDG" review --since qa-big.txt --qa qa.pub --json --fail-on critical)
     read -r EXCB_S EXCB_RSS < <(xport csv ex.csv --verified qa-big.txt --qa qa.pub)
     EXB_N=$(wc -l < ex.jsonl)
     EXB_MB=$(( $(stat -c %s ex.jsonl) / 1048576 ))
