@@ -24,7 +24,7 @@ LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ = $(TOOL_SRC:%.c=$(BUILD)/%.o)
-HDR = ledger/ldg.h ledger/internal.h tools/tool.h tools/emit.h tools/export_html.h
+HDR = ledger/ldg.h ledger/internal.h tools/tool.h tools/emit.h tools/export_html.h tools/review_html.h
 
 .PHONY: all check check-asan check-valgrind demo bench deps install clean format format-check unit fuzz-replay interop
 

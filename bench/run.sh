@@ -78,6 +78,11 @@ note "incremental verify: checkpoint, save it, append 1 % more, verify --since"
 read -r SINCE_S SINCE_RSS SINCE_CPU SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since qa.txt --qa qa.pub)
 grep -q '^OK:' since.out || { echo "verify --since did not report OK:" >&2; cat since.out >&2; exit 1; }
 read -r FULL2_S FULL2_RSS FULL2_CPU FULL2_ANON < <("$BC" wall - -- "$LDG" verify)
+# ---------------------------------------------------------------- review --
+# ldg review: verify --since from the same QA checkpoint, then one decoding walk of every entry.
+note "review of the same ledger from the same QA checkpoint (--since)"
+read -r REV_S REV_RSS REV_CPU REV_ANON < <("$BC" wall review.out -- "$LDG" review --since qa.txt --qa qa.pub --json --fail-on critical)
+grep -q '"summary":"passed"' review.out || { echo "review did not pass:" >&2; tail -n 1 review.out >&2; exit 1; }
 # journalctl --verify over a sealed journal of as many entries (hash chain only: no signatures,
 # no policy, no body content), if systemd-journal-remote is installed (make bench installs it)
 JR=/lib/systemd/systemd-journal-remote
@@ -132,6 +137,8 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (fast
     "$LDG" checkpoint --as log.key >/dev/null
     "$LDG" verify --since qa-now.txt --qa qa.pub --save-checkpoint qa-big.txt --as qa.key >/dev/null
     read -r EXJB_S EXJB_RSS < <(xport jsonl ex.jsonl --verified qa-big.txt --qa qa.pub)
+    read -r SINCEB_S SINCEB_RSS SINCEB_CPU SINCEB_ANON < <("$BC" wall - -- "$LDG" verify --since qa-big.txt --qa qa.pub)
+    read -r REVB_S REVB_RSS REVB_CPU REVB_ANON < <("$BC" wall - -- "$LDG" review --since qa-big.txt --qa qa.pub --json --fail-on critical)
     read -r EXCB_S EXCB_RSS < <(xport csv ex.csv --verified qa-big.txt --qa qa.pub)
     EXB_N=$(wc -l < ex.jsonl)
     EXB_MB=$(( $(stat -c %s ex.jsonl) / 1048576 ))
@@ -199,6 +206,14 @@ if [ -n "$JOURNAL_S" ]; then
 fi
 r=$(calc "$REHASH_S / $CORES / $SINCE_S")
 row "verify --since vs re-hash floor [5]" "$SINCE_S" "$((REHASH_BYTES / 1048576)) MiB SHA / $CORES $(calc "$REHASH_S / $CORES") s" "" "$r" "-> 1" -
+r=$(calc "$SINCE_S / $REV_S")
+row "review vs verify --since (rate)" "$(calc "int($ENTRIES / $REV_S)")" "verify --since $(calc "int($ENTRIES / $SINCE_S)")" "" "$r" ">= 0.50" "$(ge "$r" 0.50)"
+row "review peak anon RSS (KiB) [3]" "$REV_ANON" "64 MiB" "" "$(calc "$REV_ANON / 65536")" "<= 1" "$(ge 1 "$(calc "$REV_ANON / 65536")")"
+if [ -n "$PR_BIG" ]; then
+    r=$(calc "$SINCEB_S / $REVB_S")
+    row "review at $EXB_N vs verify --since" "$REVB_S" "verify --since $SINCEB_S s" "" "$r" ">= 0.50" "$(ge "$r" 0.50)"
+    row "review peak anon at $EXB_N (KiB)" "$REVB_ANON" "64 MiB" "" "$(calc "$REVB_ANON / 65536")" "<= 1" "$(ge 1 "$(calc "$REVB_ANON / 65536")")"
+fi
 row "inclusion proof at $PR_SMALL_N (us)" "$PR_SMALL_I" "1 ms" "" "$(calc "$PR_SMALL_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_SMALL_I / 1000")")"
 row "inclusion proof at $PR_N (us)" "$PR_I" "1 ms" "" "$(calc "$PR_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_I / 1000")")"
 row "consistency proof at $PR_N (us)" "$PR_C" "1 ms" "" "$(calc "$PR_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_C / 1000")")"

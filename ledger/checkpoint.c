@@ -260,6 +260,16 @@ ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size
                  const char *const *qa, size_t nqa, ldg_verify_summary *sum,
                  char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten, ldg_err *err)
 {
+    return ldgi_verify_since(l, o, note, len, qa, nqa, sum, who, why, whylen, rewritten, NULL, err);
+}
+
+ldg_status
+ldgi_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size_t len,
+                  const char *const *qa, size_t nqa, ldg_verify_summary *sum,
+                  char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten,
+                  ldgi_txn *snap, ldg_err *err)
+{
+    ldgi_verify_x sx = {.snap = snap}, *px = snap ? &sx : NULL;
     ldg_checkpoint cp;
     uint64_t ts;
     ldg_verify_opts full = o ? *o : (ldg_verify_opts){0}, inc = full;
@@ -269,13 +279,13 @@ ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size
     if (s != LDG_OK)
         return s;
     if (why[0])
-        return ldgi_verify_run(l, &full, sum, NULL, err);
+        return ldgi_verify_run(l, &full, sum, px, err);
     inc.since_size = cp.size;
     memcpy(inc.since_root, cp.root, LDG_HASH_BYTES);
     if (who[0]) /* a named QA key: the since run checks the root itself [VER-11] */
-        return ldgi_verify_run(l, &inc, sum, NULL, err);
+        return ldgi_verify_run(l, &inc, sum, px, err);
     /* A registered QA key: decided by the same run, once the entries below it went through. */
-    ldgi_verify_x x = {.qa_gate = true, .qa_note = note, .qa_len = len};
+    ldgi_verify_x x = {.qa_gate = true, .qa_note = note, .qa_len = len, .snap = snap};
     if ((s = ldgi_verify_run(l, &inc, sum, &x, err)) != LDG_OK || !x.gate_failed) {
         if (s == LDG_OK)
             memcpy(who, x.qa_name, sizeof x.qa_name);
@@ -290,7 +300,7 @@ ldg_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size
     } else {
         snprintf(why, whylen, NO_QA_WHY, (unsigned long long)cp.size);
     }
-    return ldgi_verify_run(l, &full, sum, NULL, err);
+    return ldgi_verify_run(l, &full, sum, px, err);
 }
 
 /* ------------------------------------------------------------- parsing -- */

@@ -637,9 +637,15 @@ typedef struct ldgi_verify_x {
      */
     bool qa_gate;
     bool gate_failed, gate_rewritten; /* out */
+    ldgi_txn *snap; /* in: NULL, or the caller's read snapshot to verify (left open) */
 } ldgi_verify_x;
 ldg_status ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
                            ldgi_verify_x *x, ldg_err *err);
+/* ldg_verify_since on the caller's read snapshot snap (NULL: its own), left open. */
+ldg_status ldgi_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size_t len,
+                             const char *const *qa, size_t nqa, ldg_verify_summary *sum,
+                             char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten,
+                             ldgi_txn *snap, ldg_err *err);
 
 /* --- external sort of hash-keyed records (runs.c), for verify's merge checks --- */
 typedef struct ldgi_rec {

@@ -989,6 +989,100 @@ LDG_EXPORT void ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[
 /* Current time, UTC nanoseconds, and the local UTC offset in minutes. */
 LDG_EXPORT void ldg_time_now(int64_t *ns, int32_t *tz_min);
 
+/* -------------------------------------------------------------- review -- */
+
+/*
+ * `ldg review`, the readiness report (spec/review.md).  A review first
+ * verifies the ledger (ldg_verify_run, or ldg_verify_since from a checkpoint
+ * QA cosigned), then reads the same entries again in one read snapshot,
+ * tied to the verified one by recomputing its tree head, decoding every
+ * entry (never an index) and naming every signer from the key records
+ * replayed from the entries.  It reports findings, each with a rule id
+ * [REV-n], a severity, the records involved and why, and KPIs per
+ * organisation, level and month.  Memory stays bounded: per record tracked
+ * (an item that awaits an answer, a deviation, a decision awaiting approval)
+ * a few dozen bytes, per answered item one time.
+ */
+typedef enum ldg_severity {
+    LDG_SEV_INFO = 1,
+    LDG_SEV_WARNING = 2,
+    LDG_SEV_MAJOR = 3,
+    LDG_SEV_CRITICAL = 4,
+} ldg_severity;
+
+/* "info", "warning", "major", "critical" (static storage; "?" otherwise). */
+LDG_EXPORT const char *ldg_severity_name(ldg_severity s);
+/* Parses one of those names; 0 on success, -1 otherwise. */
+LDG_EXPORT int ldg_severity_parse(const char *s, ldg_severity *out);
+
+#define LDG_REVIEW_SEQS_MAX 4
+/* One finding; every pointer valid only during the callback. */
+typedef struct ldg_review_finding {
+    const char *rule; /* "REV-4" */
+    const char *name; /* a short stable name: "overdue" */
+    ldg_severity severity;
+    const char *study; /* "" when about the ledger or a key */
+    size_t nseqs;      /* records involved, the one at fault first */
+    uint64_t seqs[LDG_REVIEW_SEQS_MAX];
+    int64_t at_ns;   /* the ledger time the finding is about (0: none) */
+    const char *why; /* one line */
+} ldg_review_finding;
+typedef void (*ldg_review_fn)(void *ctx, const ldg_review_finding *f);
+
+/*
+ * KPIs of one group [REV-KPI]: the items that expect a response (per the plan
+ * in force) raised in one month (ledger time, UTC, "YYYY-MM") at one level
+ * (the body's `level`, "" without) and due from one organisation (the party
+ * the plan says responds).  Times in ns; -1 when there is nothing to measure.
+ */
+typedef struct ldg_review_kpi {
+    const char *org, *level; /* valid only during the callback */
+    char month[16];          /* "YYYY-MM" */
+    uint64_t items, answered, on_time, open;
+    int64_t response_median_ns, response_p90_ns; /* nearest rank */
+    uint64_t queries_closed;
+    int64_t query_closure_median_ns;
+    uint64_t escalations_raised, escalations_closed;
+} ldg_review_kpi;
+typedef void (*ldg_review_kpi_fn)(void *ctx, const ldg_review_kpi *k);
+
+typedef struct ldg_review_opts {
+    const char *study; /* NULL: every study */
+    int has_as_of;     /* review the ledger as it stood at as_of_ns (host time) */
+    int64_t as_of_ns;
+    int64_t now_ns; /* without as_of: the review's clock, UTC ns; 0: read it now */
+    /* a checkpoint QA cosigned (as ldg_verify_since); NULL: a full verify */
+    const char *since_note;
+    size_t since_len;
+    const char *const *qa; /* verifier-key lines the caller trusts as QA */
+    size_t nqa;
+    unsigned jobs; /* 0: all cores */
+    ldg_review_fn on_finding;
+    ldg_review_kpi_fn on_kpi; /* after the walk, groups in (month, org, level) order */
+    ldg_progress_fn on_progress;
+    void *ctx;
+} ldg_review_opts;
+
+typedef struct ldg_review_summary {
+    ldg_verify_summary verify;
+    int intact;                    /* verify found no failure and the snapshot matched */
+    char qa_who[LDG_NAME_MAX + 1]; /* the QA cosigner of since_note, "" if it did not count */
+    char since_why[600];           /* why since_note did not count ("" if it did or none) */
+    uint64_t analysed;             /* records analysed (study and as_of applied) */
+    uint64_t findings[LDG_SEV_CRITICAL + 1]; /* by severity */
+    int64_t as_of_ns;                        /* the time items were judged open at */
+    ldg_review_kpi total;                    /* every group together (org, level "") */
+} ldg_review_summary;
+
+/*
+ * Runs a review.  LDG_OK when it ran to the end, whatever it found (an
+ * integrity failure is a critical finding [REV-1]); LDG_E_INPUT for a
+ * malformed since_note or qa line; LDG_E_IO / LDG_E_NOMEM when it could not
+ * run.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_review_run(ldg_ledger *l, const ldg_review_opts *o,
+                                                   ldg_review_summary *sum, ldg_err *err);
+
 #ifdef __cplusplus
 }
 #endif

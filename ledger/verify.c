@@ -1544,7 +1544,9 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
     c[0]->since = c[1]->since = c[2]->since = v.o_since;
     pool_start(&workers, jobs - 1);
     pooled = true;
-    if ((s = ldgi_txn_begin(l, false, &v.t, err)) != LDG_OK)
+    if (x && x->snap)
+        v.t = x->snap; /* the caller reads the same snapshot afterwards (ldg review) */
+    else if ((s = ldgi_txn_begin(l, false, &v.t, err)) != LDG_OK)
         goto out;
     if (ldgi_head(v.t, &total, head, NULL, NULL) != LDG_OK)
         total = 0;
@@ -1635,7 +1637,8 @@ out:
     if (pooled)
         pool_stop(&workers);
     ldgi_cur_close(cur);
-    ldgi_txn_abort(v.t);
+    if (!(x && x->snap))
+        ldgi_txn_abort(v.t);
     ldgi_registry_free(&v.reg);
     free(v.wants);
     free(v.filter);
