@@ -843,39 +843,17 @@ open_items(rv *v, rec *r, json_t *body, uint32_t sidx, const ldg_plan *p, uint32
     }
 }
 
-/*
- * A person as policy compares them [POL-15]: printed name and organisation,
- * ASCII letters lowercased and runs of spaces and tabs as one space, trimmed.
- */
-static size_t
-ident_norm(const char *s, char *out, size_t cap)
-{
-    size_t n = 0;
-    bool space = false;
-    for (; *s && n + 2 < cap; s++) {
-        char c = *s;
-        if (c == ' ' || c == '\t') {
-            space = n > 0;
-            continue;
-        }
-        if (space)
-            out[n++] = ' ';
-        space = false;
-        out[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
-    out[n] = '\0';
-    return n;
-}
-
 /* [REV-11][REV-12] a key.add: an identity with another active key, or one that was revoked. */
 static void
 on_key_add(rv *v, rec *r)
 {
-    char id[2 * LDG_TEXT_MAX + 2];
-    size_t n = ident_norm(r->key_name, id, sizeof id);
-    id[n++] = '\n';
-    n += ident_norm(r->key_org, id + n, sizeof id - n);
-    uint32_t ident = intern(&v->idents, id, n);
+    /* the person as policy sees them [POL-13]: one normal form for both */
+    uint8_t id[LDG_HASH_BYTES];
+    const char *nm = r->key_name, *org = r->key_org;
+    char hex[2 * LDG_HASH_BYTES + 1];
+    ldgi_identity((ldgi_str){nm, strlen(nm)}, (ldgi_str){org, strlen(org)}, id);
+    sodium_bin2hex(hex, sizeof hex, id, sizeof id);
+    uint32_t ident = intern(&v->idents, hex, 2 * LDG_HASH_BYTES);
     if (ident == UINT32_MAX) {
         oom(v);
         return;

@@ -523,6 +523,7 @@ ldg_at(const char *d, const char *when, const char *stdin_text, const char *cons
     setenv("LD_PRELOAD", FAKETIME_LIB, 1);
     setenv("FAKETIME", when, 1);
     setenv("FAKETIME_NO_CACHE", "1", 1);
+    setenv("TZ", "UTC", 1); /* FAKETIME is read in local time */
     fixture_begin(); /* the appends build the ledger; what reads it is tested */
     run_result r = ldg_run(d, stdin_text, argv);
     fixture_end();
