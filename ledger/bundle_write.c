@@ -27,6 +27,8 @@ const char *const ldgi_bundle_members[LDGI_NMEMBERS] = {
     [LDGI_M_JSONL] = "trail.jsonl",
     [LDGI_M_SIGS] = "signatures.csv",
     [LDGI_M_KEYS] = "keys.csv",
+    [LDGI_M_REVIEW_JSON] = "review.json",
+    [LDGI_M_REVIEW_HTML] = "review.html",
     [LDGI_M_SIG] = "manifest.sig",
 };
 
@@ -486,7 +488,10 @@ readme(const ldg_bundle_writer *bw, const ldg_bundle_meta *m, const char *lognam
             "trail.csv         the trail for spreadsheets (RFC 4180)\n"
             "trail.jsonl       the trail for programs\n"
             "signatures.csv    every signature: record, signer, meaning, time, value, status\n"
-            "keys.csv          the keys' lifecycle: added, revoked, why\n\n"
+            "keys.csv          the keys' lifecycle: added, revoked, why\n"
+            "review.json       `ldg review --json` of the same checkpoint's entries: findings\n"
+            "                  (rule, severity, records, why) and KPIs, for a dashboard\n"
+            "review.html       that review for people: what an inspector will find\n\n"
             "How to verify\n-------------\n"
             "  ldg verify-bundle THIS.tar --trust LOG.pub\n"
             "with LOG.pub the log key obtained from the sponsor or CRO, not from this bundle.\n"
@@ -578,7 +583,7 @@ ldg_bundle_writer_finish(ldg_bundle_writer *bw, const ldg_bundle_meta *m, FILE *
         if (!ldgi_em_flush(&bw->sp[i].e) || fflush(bw->sp[i].f) != 0)
             return ldgi_fail(err, LDG_E_IO, "cannot write a temporary file: %s", strerror(errno));
     if (!m || !m->checkpoint || !m->origin || !m->exported_at || !m->exporter || !m->filters ||
-        !report)
+        !report || !m->review_json || !m->review_html)
         return ldgi_fail(err, LDG_E_USAGE, "bundle: the export's description is incomplete");
     ldg_checkpoint cp;
     char name[LDG_NAME_MAX + 1], line[LDG_VKEY_MAX + 1];
@@ -594,9 +599,10 @@ ldg_bundle_writer_finish(ldg_bundle_writer *bw, const ldg_bundle_meta *m, FILE *
     /* [EXP-9] never write a bundle its verifier refuses unread: too many records or bytes */
     man_file man[LDGI_NMEMBERS];
     size_t nman = 0;
-    static const int order[] = {LDGI_M_README,  LDGI_M_CHECKPOINT, LDGI_M_LOGPUB, LDGI_M_RECORDS,
-                                LDGI_M_KEYRECS, LDGI_M_HTML,       LDGI_M_CSV,    LDGI_M_JSONL,
-                                LDGI_M_SIGS,    LDGI_M_KEYS};
+    static const int order[] = {LDGI_M_README,  LDGI_M_CHECKPOINT,  LDGI_M_LOGPUB,
+                                LDGI_M_RECORDS, LDGI_M_KEYRECS,     LDGI_M_HTML,
+                                LDGI_M_CSV,     LDGI_M_JSONL,       LDGI_M_SIGS,
+                                LDGI_M_KEYS,    LDGI_M_REVIEW_JSON, LDGI_M_REVIEW_HTML};
     char *rd = NULL;
     if ((s = readme(bw, m, name, cp.root, &rd, err)) != LDG_OK)
         return s;
@@ -606,6 +612,8 @@ ldg_bundle_writer_finish(ldg_bundle_writer *bw, const ldg_bundle_meta *m, FILE *
     buf[LDGI_M_CHECKPOINT] = m->checkpoint;
     buf[LDGI_M_LOGPUB] = line;
     src[LDGI_M_HTML] = report;
+    src[LDGI_M_REVIEW_JSON] = m->review_json;
+    src[LDGI_M_REVIEW_HTML] = m->review_html;
     for (int i = 0; i < NSP; i++)
         if (sp_member[i] >= 0)
             src[sp_member[i]] = bw->sp[i].f;

@@ -267,9 +267,14 @@ ldg_status
 ldgi_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size_t len,
                   const char *const *qa, size_t nqa, ldg_verify_summary *sum,
                   char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten,
-                  ldgi_txn *snap, ldg_err *err)
+                  const ldgi_verify_x *base, ldg_err *err)
 {
-    ldgi_verify_x sx = {.snap = snap}, *px = snap ? &sx : NULL;
+    ldgi_verify_x sx = {0}, *px = base ? &sx : NULL;
+    if (base) {
+        sx.snap = base->snap;
+        sx.tie_size = base->tie_size;
+        memcpy(sx.tie_root, base->tie_root, LDG_HASH_BYTES);
+    }
     ldg_checkpoint cp;
     uint64_t ts;
     ldg_verify_opts full = o ? *o : (ldg_verify_opts){0}, inc = full;
@@ -285,7 +290,10 @@ ldgi_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, siz
     if (who[0]) /* a named QA key: the since run checks the root itself [VER-11] */
         return ldgi_verify_run(l, &inc, sum, px, err);
     /* A registered QA key: decided by the same run, once the entries below it went through. */
-    ldgi_verify_x x = {.qa_gate = true, .qa_note = note, .qa_len = len, .snap = snap};
+    ldgi_verify_x x = sx;
+    x.qa_gate = true;
+    x.qa_note = note;
+    x.qa_len = len;
     if ((s = ldgi_verify_run(l, &inc, sum, &x, err)) != LDG_OK || !x.gate_failed) {
         if (s == LDG_OK)
             memcpy(who, x.qa_name, sizeof x.qa_name);

@@ -82,6 +82,8 @@ enum {
     LDGI_M_JSONL,
     LDGI_M_SIGS,
     LDGI_M_KEYS,
+    LDGI_M_REVIEW_JSON,
+    LDGI_M_REVIEW_HTML,
     LDGI_M_SIG,
     LDGI_NMEMBERS
 };
@@ -638,14 +640,24 @@ typedef struct ldgi_verify_x {
     bool qa_gate;
     bool gate_failed, gate_rewritten; /* out */
     ldgi_txn *snap; /* in: NULL, or the caller's read snapshot to verify (left open) */
+    /*
+     * in: with tie_size > 0, the run also recomputes the tree head of the
+     * first tie_size entries (a checkpoint the caller holds, e.g. a bundle's)
+     * and reports a "checkpoint" FAIL when it is not tie_root.
+     */
+    uint64_t tie_size;
+    uint8_t tie_root[LDG_HASH_BYTES];
 } ldgi_verify_x;
 ldg_status ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
                            ldgi_verify_x *x, ldg_err *err);
-/* ldg_verify_since on the caller's read snapshot snap (NULL: its own), left open. */
+/*
+ * ldg_verify_since with base's snapshot (left open) and tie checkpoint (see
+ * ldgi_verify_x); base NULL: its own snapshot, no tie.
+ */
 ldg_status ldgi_verify_since(ldg_ledger *l, const ldg_verify_opts *o, const char *note, size_t len,
                              const char *const *qa, size_t nqa, ldg_verify_summary *sum,
                              char who[LDG_NAME_MAX + 1], char *why, size_t whylen, int *rewritten,
-                             ldgi_txn *snap, ldg_err *err);
+                             const ldgi_verify_x *base, ldg_err *err);
 
 /* --- external sort of hash-keyed records (runs.c), for verify's merge checks --- */
 typedef struct ldgi_rec {

@@ -880,6 +880,8 @@ typedef struct ldg_bundle_meta {
     const char *checkpoint;  /* the signed note the export is tied to, NUL-terminated */
     int verified;            /* everything checked: the log key vouches (manifest.sig) */
     uint64_t proven;         /* size of the QA-verified checkpoint used (0: none) */
+    /* `ldg review` of the same checkpoint's entries [EXP-8]: its --json lines and its page */
+    FILE *review_json, *review_html;
 } ldg_bundle_meta;
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_writer_new(ldg_ledger *l, uint64_t tie_size,
                                                           const ldg_export_opts *o,
@@ -1051,6 +1053,13 @@ typedef struct ldg_review_opts {
     int has_as_of;     /* review the ledger as it stood at as_of_ns (host time) */
     int64_t as_of_ns;
     int64_t now_ns; /* without as_of: the review's clock, UTC ns; 0: read it now */
+    /*
+     * With upto_size > 0, review the first upto_size entries only: the ledger
+     * as a checkpoint the caller holds saw it (a bundle's), whose root,
+     * upto_root, verify recomputes in the same run (else REV-1).
+     */
+    uint64_t upto_size;
+    uint8_t upto_root[LDG_HASH_BYTES];
     /* a checkpoint QA cosigned (as ldg_verify_since); NULL: a full verify */
     const char *since_note;
     size_t since_len;

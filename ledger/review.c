@@ -1068,7 +1068,8 @@ walk_one(rv *v, rec *r, const ldgi_entry *ep, const ldgi_stmt *st)
     r->host_time_ns = (int64_t)e.time_ns;
     r->has_clock = e.has_clock;
     r->clock_ns = e.clock_ns;
-    if (v->o->has_as_of && r->host_time_ns > v->o->as_of_ns) {
+    if ((v->o->has_as_of && r->host_time_ns > v->o->as_of_ns) ||
+        (v->o->upto_size && r->seq >= v->o->upto_size)) {
         v->past = true; /* host time never decreases: nothing after is in scope */
         return;
     }
@@ -1489,14 +1490,15 @@ verify_first(rv *v, ldgi_txn *t)
     ldg_verify_opts vo = {
         .jobs = o->jobs, .on_finding = on_verify, .on_progress = on_vprogress, .ctx = v};
     ldg_review_summary *sum = v->sum;
-    if (!o->since_note) {
-        ldgi_verify_x x = {.snap = t};
+    /* [REV-0] with upto_size, the entries reviewed must give the caller's checkpoint */
+    ldgi_verify_x x = {.snap = t, .tie_size = o->upto_size};
+    memcpy(x.tie_root, o->upto_root, LDG_HASH_BYTES);
+    if (!o->since_note)
         return ldgi_verify_run(v->l, &vo, &sum->verify, &x, v->err);
-    }
     int rewritten = 0;
     ldg_status s = ldgi_verify_since(v->l, &vo, o->since_note, o->since_len, o->qa, o->nqa,
                                      &sum->verify, sum->qa_who, sum->since_why,
-                                     sizeof sum->since_why, &rewritten, t, v->err);
+                                     sizeof sum->since_why, &rewritten, &x, v->err);
     if (s == LDG_OK && rewritten) {
         emit(v, R_INTEGRITY, "", 0, NULL, 0, "the checkpoint: %s; nothing below can be relied on",
              sum->since_why);

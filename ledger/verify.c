@@ -244,6 +244,7 @@ typedef struct vstate {
     uint64_t o_since;                     /* opts->since_size, or 0 */
     bool since_seen;                      /* the tree of o_since entries was recomputed */
     uint8_t since_root[LDG_HASH_BYTES];   /* ...and this is its head */
+    bool tie_seen;                        /* x->tie_size entries went into the tree */
     bool fast; /* --since with wants: the earlier entries stay out of the sorted runs */
     uint64_t *filter;
     wantrec *wants; /* what the later entries need from the earlier ones */
@@ -771,6 +772,15 @@ since_capture(vstate *v, uint64_t seq)
     if (v->o_since && seq + 1 == v->o_since) {
         tree_root(v, v->o_since, v->since_root);
         v->since_seen = true;
+    }
+    if (v->x && v->x->tie_size && seq + 1 == v->x->tie_size) {
+        uint8_t root[LDG_HASH_BYTES];
+        tree_root(v, seq + 1, root);
+        v->tie_seen = true;
+        if (sodium_memcmp(root, v->x->tie_root, LDG_HASH_BYTES) != 0)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                    "the first %llu entries do not give the root of the checkpoint held",
+                    (unsigned long long)v->x->tie_size);
     }
 }
 
@@ -1626,6 +1636,10 @@ totals:
     memcpy(sum->head, v.prev, LDG_HASH_BYTES);
     tree_root(&v, sum->entries, sum->root);
 done:
+    if (x && x->tie_size && !v.tie_seen && !v.stopped)
+        finding(&v, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint",
+                "the ledger holds %llu entries, fewer than the %llu of the checkpoint held",
+                (unsigned long long)sum->entries, (unsigned long long)x->tie_size);
     if (x && v.have_genesis) {
         x->have_genesis = true;
         memcpy(x->origin, v.origin, v.origin_len);

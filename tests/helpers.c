@@ -263,7 +263,7 @@ read_file(const char *path, size_t *len)
     return buf;
 }
 
-static void
+void
 must(run_result r, const char *what)
 {
     cr_assert_eq(r.status, 0, "%s failed (%d): %s", what, r.status, r.err);

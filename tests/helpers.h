@@ -109,6 +109,8 @@ char *log_note_by_hand(const char *dir, unsigned long size, const char *root_b64
 
 /* The number of entries `ldg verify --json` reports (or -1). */
 long ledger_size(const char *dir);
+/* Asserts that a run exited 0 (what names it), then frees it. */
+void must(run_result r, const char *what);
 
 /* LMDB surgery on dir/ledger for tamper tests (all return 0 on success). */
 int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val,

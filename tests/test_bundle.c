@@ -238,7 +238,8 @@ Test(bundle, a_clean_bundle_checks_offline, .fini = tmp_cleanup)
     static const char *const names[] = {"README.txt",     "manifest.json", "checkpoint.txt",
                                         "log.pub",        "records.jsonl", "keyrecords.jsonl",
                                         "report.html",    "trail.csv",     "trail.jsonl",
-                                        "signatures.csv", "keys.csv",      "manifest.sig"};
+                                        "signatures.csv", "keys.csv",      "review.json",
+                                        "review.html",    "manifest.sig"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cr_assert_gt(get(&t, names[i])->len, 0, "%s", names[i]);
     cr_assert(strstr(get(&t, "README.txt")->data, "certifies that the records in this bundle"));
@@ -963,4 +964,49 @@ Test(bundle, verify_bundle_applies_the_policy_verify_applies, .fini = tmp_cleanu
     ldg_key_free(ghost);
     ldg_key_free(logk);
     ldg_ledger_close(l);
+}
+
+/*
+ * [EXP-8] A bundle carries `ldg review` of the entries its checkpoint covers
+ * (the review of the tie is tested in test_review), bound like every member
+ * by manifest.sig.
+ */
+Test(bundle, carries_the_review_of_its_checkpoint_bound_by_the_manifest, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    must(LDG(d, "{}", "append", "--as", "author.key", "--kind", "correction", "--study", "S1",
+             "--ref", "1", "--reason", "x", "--body", "-"),
+         "append");
+    long seq = ledger_size(d) - 1;
+    must(LDG(d, "{}", "append", "--as", "author.key", "--kind", "communication", "--study", "S2",
+             "--body", "-"),
+         "append");
+    /* the study's export: its review is of study S1 only */
+    must(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key", "--study",
+             "S1"),
+         "export");
+    tarball t = tar_load(path_in(d, "b.tar"));
+    const char *rj = get(&t, "review.json")->data;
+    char want[64];
+    snprintf(want, sizeof want, "\"rule\":\"REV-18\"");
+    cr_expect(strstr(rj, want) != NULL, "the generic reason: %s", rj);
+    snprintf(want, sizeof want, "\"seqs\":[%ld]", seq);
+    cr_expect(strstr(rj, want) != NULL, "%s", rj);
+    cr_expect(strstr(rj, "\"study\":\"S2\"") == NULL, "only the exported study: %s", rj);
+    cr_expect(strstr(rj, "\"summary\":") != NULL && strstr(rj, "\"intact\":true") != NULL, "%s",
+              rj);
+    cr_expect(strstr(get(&t, "review.html")->data, "REV-18") != NULL);
+    cr_expect(strstr(get(&t, "README.txt")->data, "review.json") != NULL);
+    tar_free(&t);
+    run_result v = vb(d, "b.tar", "log.pub");
+    cr_assert_eq(v.status, 0, "%s", v.out);
+    run_free(&v);
+    /* a review rewritten to hide a finding, manifest fixed as a forger would: caught */
+    t = tar_load(path_in(d, "b.tar"));
+    set(get(&t, "review.json"), strdup("{\"summary\":\"passed\"}\n"));
+    fix_manifest(&t);
+    tar_save(&t, path_in(d, "x.tar"));
+    tar_free(&t);
+    expect_fail(d, "x.tar", "review.json");
 }

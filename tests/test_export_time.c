@@ -575,17 +575,24 @@ Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .
     cr_assert_eq(b.failed, 0);
     cr_assert_eq(memcmp(roots[0], tie.root, LDG_HASH_BYTES), 0);
     cr_assert_eq(ldg_export_writer_flush(b.w, &err), LDG_OK);
-    FILE *report = tmpfile();
+    FILE *report = tmpfile(), *rj = tmpfile(), *rh = tmpfile();
     fputs("<!doctype html><title>report</title>", report);
+    /* the review members are the integrator's presentation of ldg_review_run */
+    fputs("{\"summary\":\"passed\"}\n", rj);
+    fputs("<!doctype html><title>review</title>", rh);
     ldg_bundle_meta m = {.origin = tie.origin,
                          .exported_at = "2027-01-01T00:00:00Z",
                          .exporter = "a C integrator",
                          .filters = "none",
                          .checkpoint = note,
-                         .verified = 1};
+                         .verified = 1,
+                         .review_json = rj,
+                         .review_html = rh};
     cr_assert_eq(ldg_bundle_writer_finish(b.bw, &m, report, logkey, NULL, mem_write, &tar, &err),
                  LDG_OK, "%s", err.msg);
     fclose(report);
+    fclose(rj);
+    fclose(rh);
 
     /* the JSONL: one line per record, the leaf hash in hex */
     size_t lines = 0;

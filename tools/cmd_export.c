@@ -547,14 +547,34 @@ cmd_export(int argc, char **argv)
         if (!to || (x->fmt == FMT_BUNDLE && !rf) || !em_flush(spool_em) ||
             !html_write(x->html, to, &m, spool) || !em_flush(to))
             rc = tool_error(EXIT_OPER, "cannot write the report: %s", strerror(errno));
+        /* [EXP-8] the review of the same entries, tied to the same checkpoint */
+        FILE *rj = NULL, *rh = NULL;
+        int intact = 0;
+        if (rc == EXIT_OK && x->fmt == FMT_BUNDLE) {
+            ldg_review_opts ro = {.study = f.study,
+                                  .upto_size = tie.size,
+                                  .since_note = qa,
+                                  .since_len = qalen,
+                                  .qa = (const char *const *)qatext,
+                                  .nqa = nqa,
+                                  .jobs = co.jobs};
+            memcpy(ro.upto_root, tie.root, LDG_HASH_BYTES);
+            if (!(rj = tmpfile()) || !(rh = tmpfile()))
+                rc = tool_error(EXIT_OPER, "cannot start the review: %s", strerror(errno));
+            else
+                rc = review_for_bundle(l, tie.origin, &ro, rj, rh, &intact);
+        }
         if (rc == EXIT_OK && x->fmt == FMT_BUNDLE) {
             ldg_bundle_meta bm = {.origin = m.origin,
                                   .exported_at = m.exported_at,
                                   .exporter = m.exporter,
                                   .filters = m.filters,
                                   .checkpoint = note,
-                                  .verified = root_ok && proven_ok && !x->bad_sigs && !x->mismatch,
-                                  .proven = co.proven_size};
+                                  .verified = root_ok && proven_ok && !x->bad_sigs &&
+                                              !x->mismatch && intact,
+                                  .proven = co.proven_size,
+                                  .review_json = rj,
+                                  .review_html = rh};
             if (ldg_bundle_writer_finish(x->bw, &bm, rf, logkey, cok, write_emit, &x->em, &err) !=
                 LDG_OK)
                 rc = tool_fail(&err);
@@ -563,6 +583,10 @@ cmd_export(int argc, char **argv)
             fclose(rf);
             free(to);
         }
+        if (rj)
+            fclose(rj);
+        if (rh)
+            fclose(rh);
     }
     bool to_file = fo != stdout;
     if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (to_file && fsync(fileno(fo)))))

@@ -39,6 +39,7 @@ static const char review_help[] =
 #define KEEP_MAX 20000 /* findings the HTML page lists; the rest are counted */
 
 typedef struct rctx {
+    FILE *out; /* the text or --json lines */
     bool json, tty;
     ldg_severity fail_on;
     bool html;
@@ -86,8 +87,10 @@ on_finding(void *ctx, const ldg_review_finding *f)
                       "severity", ldg_severity_name(f->severity), "study", tool_json_text(f->study),
                       "seqs", seqs, "at", time_json(f->at_ns), "why", tool_json_text(f->why));
         char *s = tool_json_dumps(o);
-        if (s)
-            puts(s);
+        if (s) {
+            fputs(s, c->out);
+            fputc('\n', c->out);
+        }
         free(s);
         json_decref(o);
     } else {
@@ -98,8 +101,8 @@ on_finding(void *ctx, const ldg_review_finding *f)
         for (; n[i] && i < sizeof sev - 1; i++)
             sev[i] = (char)(n[i] >= 'a' && n[i] <= 'z' ? n[i] - 32 : n[i]);
         sev[i] = '\0';
-        printf("%-8s %-6s %-24s %s%s%s: %s\n", sev, f->rule, f->name,
-               f->study[0] ? em_t(f->study) : "", f->study[0] ? " " : "", seqs, em_t(f->why));
+        fprintf(c->out, "%-8s %-6s %-24s %s%s%s: %s\n", sev, f->rule, f->name,
+                f->study[0] ? em_t(f->study) : "", f->study[0] ? " " : "", seqs, em_t(f->why));
     }
     if (!c->html)
         return;
@@ -230,18 +233,21 @@ print_summary(const rctx *c, const ldg_review_summary *sum, const char *dir, boo
         if (o && sum->qa_who[0])
             json_object_set_new(o, "cosigned_by", tool_json_text(sum->qa_who));
         char *s = tool_json_dumps(o);
-        if (s)
-            puts(s);
+        if (s) {
+            fputs(s, c->out);
+            fputc('\n', c->out);
+        }
         free(s);
         json_decref(o);
         return;
     }
     if (c->nk) {
-        printf("\nKPIs: items that expect a response, by month raised, responding organisation "
-               "and level (hours)\n");
-        printf("%-7s  %-24s %-12s %5s %5s %7s %4s %7s %7s %6s %7s %4s %4s\n", "month",
-               "organisation", "level", "items", "answd", "ontime%", "open", "median", "p90",
-               "qclose", "qmedian", "escR", "escC");
+        fprintf(c->out,
+                "\nKPIs: items that expect a response, by month raised, responding organisation "
+                "and level (hours)\n");
+        fprintf(c->out, "%-7s  %-24s %-12s %5s %5s %7s %4s %7s %7s %6s %7s %4s %4s\n", "month",
+                "organisation", "level", "items", "answd", "ontime%", "open", "median", "p90",
+                "qclose", "qmedian", "escR", "escC");
         for (size_t i = 0; i < c->nk; i++) {
             const ldg_review_kpi *k = &c->k[i].k;
             char med[16], p90[16], qm[16], pct[16];
@@ -252,23 +258,25 @@ print_summary(const rctx *c, const ldg_review_summary *sum, const char *dir, boo
                 snprintf(pct, sizeof pct, "%.1f", 100.0 * (double)k->on_time / (double)k->items);
             else
                 snprintf(pct, sizeof pct, "-");
-            printf("%-7s  %-24s %-12s %5llu %5llu %7s %4llu %7s %7s %6llu %7s %4llu %4llu\n",
-                   k->month, em_t(k->org), em_t(k->level[0] ? k->level : "-"),
-                   (unsigned long long)k->items, (unsigned long long)k->answered, pct,
-                   (unsigned long long)k->open, med, p90, (unsigned long long)k->queries_closed, qm,
-                   (unsigned long long)k->escalations_raised,
-                   (unsigned long long)k->escalations_closed);
+            fprintf(c->out,
+                    "%-7s  %-24s %-12s %5llu %5llu %7s %4llu %7s %7s %6llu %7s %4llu %4llu\n",
+                    k->month, em_t(k->org), em_t(k->level[0] ? k->level : "-"),
+                    (unsigned long long)k->items, (unsigned long long)k->answered, pct,
+                    (unsigned long long)k->open, med, p90, (unsigned long long)k->queries_closed,
+                    qm, (unsigned long long)k->escalations_raised,
+                    (unsigned long long)k->escalations_closed);
         }
     }
-    printf("%s: %s: %llu of %llu entries analysed as of %s; %s; findings: %llu critical, %llu "
-           "major, %llu warning, %llu info (--fail-on %s)\n",
-           failed ? "REVIEW FAILED" : "REVIEW PASSED", em_t(dir), (unsigned long long)sum->analysed,
-           (unsigned long long)sum->verify.entries, asof,
-           sum->intact ? "the ledger verified intact"
-                       : "INTEGRITY FAILURE: the analysis cannot be relied on",
-           (unsigned long long)n[LDG_SEV_CRITICAL], (unsigned long long)n[LDG_SEV_MAJOR],
-           (unsigned long long)n[LDG_SEV_WARNING], (unsigned long long)n[LDG_SEV_INFO],
-           ldg_severity_name(c->fail_on));
+    fprintf(c->out,
+            "%s: %s: %llu of %llu entries analysed as of %s; %s; findings: %llu critical, %llu "
+            "major, %llu warning, %llu info (--fail-on %s)\n",
+            failed ? "REVIEW FAILED" : "REVIEW PASSED", em_t(dir),
+            (unsigned long long)sum->analysed, (unsigned long long)sum->verify.entries, asof,
+            sum->intact ? "the ledger verified intact"
+                        : "INTEGRITY FAILURE: the analysis cannot be relied on",
+            (unsigned long long)n[LDG_SEV_CRITICAL], (unsigned long long)n[LDG_SEV_MAJOR],
+            (unsigned long long)n[LDG_SEV_WARNING], (unsigned long long)n[LDG_SEV_INFO],
+            ldg_severity_name(c->fail_on));
 }
 
 /* Writes the page to out through a temporary file renamed into place. */
@@ -311,13 +319,77 @@ write_html(const char *out, const rh_page *p)
     return EXIT_OK;
 }
 
+static void
+rctx_free(rctx *c)
+{
+    for (size_t i = 0; i < c->nf; i++) {
+        free(c->f[i].study);
+        free(c->f[i].why);
+    }
+    free(c->f);
+    for (size_t i = 0; i < c->nk; i++) {
+        free(c->k[i].org);
+        free(c->k[i].level);
+    }
+    free(c->k);
+}
+
+/* Did anything at or above the --fail-on level turn up? */
+static bool
+review_failed(const rctx *c, const ldg_review_summary *sum)
+{
+    bool failed = false;
+    for (int v = c->fail_on; v <= LDG_SEV_CRITICAL; v++)
+        failed = failed || sum->findings[v] > 0;
+    return failed;
+}
+
+int
+review_for_bundle(ldg_ledger *l, const char *origin, ldg_review_opts *o, FILE *json, FILE *html,
+                  int *intact)
+{
+    rctx c = {.out = json, .json = true, .html = true, .fail_on = LDG_SEV_MAJOR};
+    o->on_finding = on_finding;
+    o->on_kpi = on_kpi;
+    o->on_progress = NULL;
+    o->ctx = &c;
+    ldg_review_summary sum;
+    ldg_err err;
+    int rc = EXIT_OK;
+    if (ldg_review_run(l, o, &sum, &err) != LDG_OK)
+        rc = tool_fail(&err);
+    else if (c.oom)
+        rc = tool_error(EXIT_OPER, "out of memory");
+    if (rc == EXIT_OK) {
+        print_summary(&c, &sum, origin, review_failed(&c, &sum));
+        rh_page p = {.ledger = origin,
+                     .origin = origin,
+                     .study = o->study,
+                     .version = ldg_version(),
+                     .sum = &sum,
+                     .f = c.f,
+                     .nf = c.nf,
+                     .dropped = c.dropped,
+                     .k = c.k,
+                     .nk = c.nk,
+                     .fail_on = ldg_severity_name(c.fail_on)};
+        emit e;
+        em_init(&e, html);
+        if (!review_html_write(&e, &p) || !em_flush(&e) || fflush(html) != 0 || fflush(json) != 0)
+            rc = tool_error(EXIT_OPER, "cannot write the review: %s", strerror(errno));
+        *intact = sum.intact;
+    }
+    rctx_free(&c);
+    return rc;
+}
+
 int
 cmd_review(int argc, char **argv)
 {
     const char *dir = NULL, *study = NULL, *asof = NULL, *out = NULL, *failon = NULL, *since = NULL,
                *jobs = NULL, *qafiles[16];
     size_t nqa = 0;
-    rctx c = {.tty = isatty(2) == 1, .fail_on = LDG_SEV_MAJOR};
+    rctx c = {.out = stdout, .tty = isatty(2) == 1, .fail_on = LDG_SEV_MAJOR};
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),  OPT_VAL("--study", &study),
                               OPT_VAL("--as-of", &asof),  OPT_FLAG("--json", &c.json),
                               OPT_VAL("-o", &out),        OPT_VAL("--fail-on", &failon),
@@ -412,8 +484,7 @@ cmd_review(int argc, char **argv)
     }
     bool failed = false;
     if (rc == EXIT_OK) {
-        for (int v = c.fail_on; v <= LDG_SEV_CRITICAL; v++)
-            failed = failed || sum.findings[v] > 0;
+        failed = review_failed(&c, &sum);
         print_summary(&c, &sum, tool_ledger_dir(dir), failed);
     }
     if (rc == EXIT_OK && out) {
@@ -434,16 +505,7 @@ cmd_review(int argc, char **argv)
     free(sincetext);
     for (size_t i = 0; i < nqa; i++)
         free(qatext[i]);
-    for (size_t i = 0; i < c.nf; i++) {
-        free(c.f[i].study);
-        free(c.f[i].why);
-    }
-    free(c.f);
-    for (size_t i = 0; i < c.nk; i++) {
-        free(c.k[i].org);
-        free(c.k[i].level);
-    }
-    free(c.k);
+    rctx_free(&c);
     if (rc != EXIT_OK)
         return rc;
     return failed ? EXIT_INTEGRITY : EXIT_OK;

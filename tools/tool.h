@@ -142,5 +142,12 @@ int cmd_export(int argc, char **argv);
 int cmd_verify_bundle(int argc, char **argv);
 int cmd_erase(int argc, char **argv);
 int cmd_review(int argc, char **argv);
+/*
+ * The review a bundle carries [EXP-8]: `ldg review --json` lines to json and
+ * its page to html, over what o selects (the bundle's checkpoint, upto_size);
+ * *intact says whether the review's own verify found the ledger whole.
+ */
+int review_for_bundle(ldg_ledger *l, const char *origin, ldg_review_opts *o, FILE *json, FILE *html,
+                      int *intact);
 
 #endif
