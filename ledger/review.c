@@ -28,6 +28,7 @@
 #define NS_PER_S 1000000000LL
 #define NS_PER_H (3600 * NS_PER_S)
 #define LAST_USE_NS (24 * NS_PER_H) /* [REV-14] "right before" a revocation */
+#define ROTATE_NS (24 * NS_PER_H)   /* [REV-11] a superseded key revoked within this is rotated */
 #define MAP_BUDGET (24u << 20)      /* bytes of the ledger file kept mapped, as export does */
 
 /* ------------------------------------------------------------ severities -- */
@@ -391,6 +392,10 @@ typedef struct keyrec {
     int64_t last_t; /* its last user record; 0: none */
     uint64_t last_seq;
     uint32_t last_study;
+    /* [REV-11] another key of the same person was added while this one was active */
+    int64_t superseded_t; /* 0: not superseded */
+    uint64_t superseded_seq;
+    bool dup_reported;
 } keyrec;
 
 typedef struct group {
@@ -866,14 +871,17 @@ on_key_add(rv *v, rec *r)
         /* policy lets a person hold one admin key beside one other key [POL-15] */
         if (k->ident != ident || (!k->revoked_t && k->admin != r->key_admin))
             continue;
-        uint64_t seqs[2] = {r->seq, k->revoked_t ? k->revoked_seq : k->added_seq};
-        if (!k->revoked_t)
-            emit(v, R_DUP_IDENTITY, "", t, seqs, 2,
-                 "a second active key for %s (%s): the key added by #%llu is still active",
-                 r->key_name, r->key_org, (unsigned long long)k->added_seq);
-        else
+        uint64_t seqs[2] = {r->seq, k->revoked_seq};
+        if (!k->revoked_t) {
+            /* judged later: a rotation revokes the old key soon and never uses it again */
+            if (!k->superseded_t) {
+                k->superseded_t = t;
+                k->superseded_seq = r->seq;
+            }
+        } else {
             emit(v, R_REENROLLED, "", t, seqs, 2, "%s (%s) re-enrolled after revocation #%llu",
                  r->key_name, r->key_org, (unsigned long long)k->revoked_seq);
+        }
         break;
     }
     if (v->nkeys == v->kcap) {
@@ -894,6 +902,19 @@ on_key_add(rv *v, rec *r)
     k->admin = r->key_admin;
 }
 
+/* [REV-11] k, superseded at k->superseded_seq, is still in play: report it once. */
+static void
+dup_identity(rv *v, keyrec *k, int64_t t, const char *how)
+{
+    if (k->dup_reported)
+        return;
+    k->dup_reported = true;
+    uint64_t seqs[2] = {k->superseded_seq, k->added_seq};
+    emit(v, R_DUP_IDENTITY, "", t, seqs, 2,
+         "two active keys of one person: the key added by #%llu %s after #%llu added another",
+         (unsigned long long)k->added_seq, how, (unsigned long long)k->superseded_seq);
+}
+
 static void
 on_key_revoke(rv *v, rec *r)
 {
@@ -901,6 +922,8 @@ on_key_revoke(rv *v, rec *r)
     if (!k || k->revoked_t)
         return;
     int64_t t = (int64_t)r->host_time_ns;
+    if (k->superseded_t && t - k->superseded_t > ROTATE_NS)
+        dup_identity(v, k, t, "stayed active for more than 24 h");
     k->revoked_t = t;
     k->revoked_seq = r->seq;
     if (k->last_t && t - k->last_t <= LAST_USE_NS &&
@@ -981,6 +1004,11 @@ user_record(rv *v, rec *r)
     check_time(v, r, s);
     /* [REV-13][REV-14] the signer's key: its last use, and revocations of its identity */
     keyrec *k = key_find(v, r->signer_pub);
+    if (k && k->superseded_t) {
+        char why[64];
+        snprintf(why, sizeof why, "still signed #%llu", (unsigned long long)r->seq);
+        dup_identity(v, k, t, why);
+    }
     if (k) {
         k->last_t = t;
         k->last_seq = r->seq;
@@ -1328,6 +1356,11 @@ static void
 finish_items(rv *v)
 {
     int64_t now = v->now;
+    for (size_t i = 0; i < v->nkeys; i++) {
+        keyrec *k = &v->keys[i];
+        if (k->superseded_t && !k->revoked_t && now - k->superseded_t > ROTATE_NS)
+            dup_identity(v, k, now, "is still active, more than 24 h");
+    }
     /* in seq order, for people: the slots still in use, sorted (one pointer each) */
     item **live = v->items.n ? ldgi_malloc(v->items.n * sizeof *live) : NULL;
     size_t nlive = 0;

@@ -735,3 +735,38 @@ Test(review, upto_a_held_checkpoint_reviews_its_entries_and_checks_its_root, .fi
     cr_expect(has(&s, "REV-1", UINT64_MAX));
     ldg_ledger_close(l);
 }
+
+/*
+ * [REV-11] A key rotation (a second key that supersedes the first, which is
+ * revoked within a day and not used again) is not a duplicate identity; a
+ * superseded key that still signs is, at once.
+ */
+Test(review, a_rotation_is_no_duplicate_identity_but_a_superseded_key_still_signing_is,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* Quinn Avery's approver key is added at seq 3, Sam Patel's at 2 */
+    must(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+             "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "3",
+             "--reason", "new laptop"),
+         "supersede");
+    long rot = ledger_size(d) - 1;
+    must(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "approver.pub", "--reason",
+             "rotated"),
+         "revoke");
+    run_result r = LDG(d, NULL, "review", "--json");
+    cr_expect_null(finding(r.out, "REV-11", rot), "a rotation: %s", r.out);
+    run_free(&r);
+    /* a second person's keys: superseded, and the old key still approves */
+    must(LDG(d, NULL, "keygen", "--name", "sam2", "--out", "sam2", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "sam2.pub", "--name",
+             "Dr Sam Patel", "--org", "Helix Pharma", "--roles", "author,decider",
+             "--supersedes", "2", "--reason", "second device"),
+         "supersede");
+    long dup = ledger_size(d) - 1;
+    APPEND(d, "{}", "--as", "decider.key", "--kind", "communication", "--study", "S1");
+    r = LDG(d, NULL, "review", "--json");
+    cr_expect_not_null(finding(r.out, "REV-11", dup), "the old key still signs: %s", r.out);
+    run_free(&r);
+}
