@@ -66,3 +66,30 @@ Test(audit12, an_invisible_mark_does_not_make_a_second_identity, .timeout = 30)
        "key add of someone else");
     cr_assert_eq(ledger_size(d), 5);
 }
+
+/* ------------------------------------- [POL-15] exit codes, README -- */
+
+/*
+ * README's exit table: a person's second key without a reason is refused
+ * by policy (3), as a key revoke without --reason is; it was 2 (usage)
+ * when --supersedes was given without --reason, and 3 without it.
+ */
+Test(audit12, a_second_key_without_a_reason_is_policy_however_asked, .timeout = 30)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "3"),
+            "--supersedes needs --reason", 4);
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--reinstates",
+                "3"),
+            "--reinstates needs --reason", 4);
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver"),
+            "already holds an active non-admin key", 4);
+}

@@ -293,8 +293,9 @@ cmd_key(int argc, char **argv)
         return tool_usage("--supersedes and --reinstates exclude each other");
     const char *ref_opt = supersedes ? "--supersedes" : "--reinstates";
     const char *ref_text = supersedes ? supersedes : reinstates;
-    if (ref_text && !reason)
-        return tool_usage("%s needs --reason: why this person gets another key", ref_opt);
+    if (ref_text && !reason) /* a missing reason is policy [POL-15], as for key revoke */
+        return tool_error(EXIT_POLICY, "%s needs --reason: why this person gets another key",
+                          ref_opt);
     char kname[LDG_NAME_MAX + 1];
     uint8_t kpub[LDG_PUB_BYTES];
     if (ldg_vkey_read(pub, kname, kpub, &err) != LDG_OK)
