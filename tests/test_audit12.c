@@ -93,3 +93,45 @@ Test(audit12, a_second_key_without_a_reason_is_policy_however_asked, .timeout = 
                 "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver"),
             "already holds an active non-admin key", 4);
 }
+
+/* ------------------------------------------ [EXP-7] the record's body -- */
+
+/*
+ * The record table shows at most 12 fields of a body besides the subject
+ * (a row stays printable); the rest used to be dropped without a word, so
+ * the printed trail could lose "withdrawn": the row now says how many it
+ * does not print.
+ */
+Test(audit12, the_printed_row_says_how_many_body_fields_it_leaves_out, .timeout = 30)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    APPEND(d,
+           "{\"subject\":\"Dose change\",\"a01\":1,\"a02\":2,\"a03\":3,\"a04\":4,\"a05\":5,"
+           "\"a06\":6,\"a07\":7,\"a08\":8,\"a09\":9,\"a10\":10,\"a11\":11,\"a12\":12,"
+           "\"zz_status\":\"withdrawn\",\"zz_zz\":\"x\"}",
+           "--as", "decider.key", "--kind", "decision", "--study", "HX-301");
+    APPEND(d, "{\"subject\":\"Twelve exactly\",\"a01\":1,\"a02\":2,\"a03\":3,\"a04\":4,\"a05\":5,"
+              "\"a06\":6,\"a07\":7,\"a08\":8,\"a09\":9,\"a10\":10,\"a11\":11,\"a12\":12}",
+           "--as", "decider.key", "--kind", "decision", "--study", "HX-301");
+    ok(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key"), "export");
+    char p[1200];
+    snprintf(p, sizeof p, "%s/r.html", d);
+    char *html = read_file(p, NULL);
+    const char *row = strstr(html, "<strong>Dose change</strong>");
+    cr_assert(row, "the record row is there");
+    const char *end = strstr(row, "</tr>");
+    cr_assert(end);
+    const char *more = strstr(row, "and 2 more fields, not printed here");
+    cr_assert(more && more < end, "the row says what it leaves out: %.*s", (int)(end - row), row);
+    /* a body of exactly 12 fields besides the subject is printed whole, with no such line */
+    row = strstr(html, "<strong>Twelve exactly</strong>");
+    cr_assert(row);
+    end = strstr(row, "</tr>");
+    cr_assert(end);
+    more = strstr(row, "more field");
+    cr_assert(!more || more > end, "nothing left out: %.*s", (int)(end - row), row);
+    const char *a12 = strstr(row, ">a12<");
+    cr_assert(a12 && a12 < end);
+    free(html);
+}
