@@ -135,3 +135,48 @@ Test(audit12, the_printed_row_says_how_many_body_fields_it_leaves_out, .timeout 
     cr_assert(a12 && a12 < end);
     free(html);
 }
+
+/*
+ * [KIND-3] A member that ldg checks in one kind is free in the others
+ * [KIND-1]: "severity" in a query, "accept" in a decision, "capa" in a
+ * communication are not checked, and the printed trail showed them under
+ * the labels of the checked fields ("Severity", "To be accepted by",
+ * "CAPA"), as if ldg understood them.  They are shown under their own
+ * names; the same members in their own kinds keep their labels.
+ */
+Test(audit12, a_free_member_is_not_shown_under_another_kinds_label, .timeout = 30)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    APPEND(d, "{\"subject\":\"Free members\",\"severity\":\"none at all\",\"capa\":\"maybe\"}",
+           "--as", "author.key", "--kind", "query", "--study", "HX-301");
+    APPEND(d, "{\"subject\":\"Checked members\",\"severity\":\"major\"}", "--as", "author.key",
+           "--kind", "deviation", "--study", "HX-301");
+    APPEND(d, "{\"subject\":\"A decision\",\"accept\":\"whatever\"}", "--as", "decider.key",
+           "--kind", "decision", "--study", "HX-301");
+    ok(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key"), "export");
+    char p[1200];
+    snprintf(p, sizeof p, "%s/r.html", d);
+    char *html = read_file(p, NULL);
+    const char *row = strstr(html, "<strong>Free members</strong>");
+    cr_assert(row);
+    const char *end = strstr(row, "</tr>");
+    cr_assert(end);
+    const char *sev = strstr(row, "<span class=k>severity</span> none at all");
+    cr_assert(sev && sev < end, "the free member under its own name: %.*s", (int)(end - row),
+              row);
+    const char *capa = strstr(row, "<span class=k>capa</span> maybe");
+    cr_assert(capa && capa < end, "%.*s", (int)(end - row), row);
+    row = strstr(html, "<strong>A decision</strong>");
+    cr_assert(row);
+    end = strstr(row, "</tr>");
+    const char *acc = strstr(row, "<span class=k>accept</span> whatever");
+    cr_assert(acc && acc < end, "%.*s", (int)(end - row), row);
+    /* a checked member keeps its label */
+    row = strstr(html, "<strong>Checked members</strong>");
+    cr_assert(row);
+    end = strstr(row, "</tr>");
+    sev = strstr(row, "<span class=k>Severity</span> major");
+    cr_assert(sev && sev < end, "%.*s", (int)(end - row), row);
+    free(html);
+}

@@ -659,7 +659,8 @@ body_cell(html_ctx *h, emit *e, const ldg_record *r)
             more++; /* never dropped without a word: the row says how many */
             continue;
         }
-        const char *label = ldg_body_field_label(k); /* [KIND-2]; NULL: unknown */
+        /* [KIND-3] a label only for what ldg checks in this kind; NULL: free */
+        const char *label = ldg_body_field_label_of(r->kind, k);
         em_s(e, "<div class=f><span class=k>");
         em_html(e, label ? label : k);
         em_s(e, "</span> ");
