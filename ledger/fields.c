@@ -147,6 +147,18 @@ ldg_body_field_label(const char *field)
     return NULL;
 }
 
+const char *
+ldg_body_field_label_of(const char *kind, const char *field)
+{
+    if (!kind || !field || ldgi_kind_class(kind, strlen(kind)) != LDGI_KIND_USER)
+        return NULL;
+    for (size_t i = 0; i < NFIELDS; i++)
+        if ((!fields[i].kind || strcmp(fields[i].kind, kind) == 0) &&
+            strcmp(fields[i].name, field) == 0)
+            return fields[i].label;
+    return NULL;
+}
+
 static bool
 sha256_ok(const json_t *v)
 {

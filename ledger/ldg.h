@@ -983,6 +983,13 @@ LDG_EXPORT const ldg_plan_rule *ldg_plan_match(const ldg_plan *p, const char *ki
  * NULL or the time is past the range.  Bounded for any plan.
  */
 LDG_EXPORT int64_t ldg_plan_due(const ldg_plan *p, const ldg_plan_rule *r, int64_t from_ns);
+/*
+ * [KIND-3] The label of a body field that ldg understands for records of
+ * this kind ("due" -> "Due"; "severity" of a deviation -> "Severity"),
+ * static; NULL when the field is free for that kind (a "severity" in a
+ * query is not checked, so it is shown under its own name).
+ */
+LDG_EXPORT const char *ldg_body_field_label_of(const char *kind, const char *field);
 
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_time_parse(const char *s, int64_t *ns, int32_t *tz_min,
                                                    ldg_err *err);

@@ -193,19 +193,46 @@ ldgi_stmt_duties_ok(const ldgi_stmt *s, char *why, size_t whylen)
     return LDG_OK;
 }
 
-/* Unicode code points that say nothing about a name [POL-13]: dropped. */
+/*
+ * Unicode code points that say nothing about a name [POL-13]: dropped.  The
+ * whole Default_Ignorable_Code_Point property (Unicode 15), so no invisible
+ * mark (a left-to-right mark, a bidi override, a variation selector, a tag)
+ * makes a second identity of a name that prints the same.
+ */
+static bool
+ignorable(uint32_t c)
+{
+    return c == 0x00ad || c == 0x034f || c == 0x061c || (c >= 0x115f && c <= 0x1160) ||
+           (c >= 0x17b4 && c <= 0x17b5) || (c >= 0x180b && c <= 0x180f) ||
+           (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
+           (c >= 0x2060 && c <= 0x206f) || c == 0x3164 || (c >= 0xfe00 && c <= 0xfe0f) ||
+           c == 0xfeff || c == 0xffa0 || (c >= 0xfff0 && c <= 0xfff8) ||
+           (c >= 0x1bca0 && c <= 0x1bca3) || (c >= 0x1d173 && c <= 0x1d17a) ||
+           (c >= 0xe0000 && c <= 0xe0fff);
+}
+
+/* The length of the ignorable code point at p [POL-13], or 0. */
 static size_t
 invisible(const unsigned char *p, size_t n)
 {
-    if (n >= 2 && p[0] == 0xc2 && p[1] == 0xad) /* U+00AD soft hyphen */
-        return 2;
-    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0x8b && p[2] <= 0x8d) /* 200B-D */
-        return 3;
-    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0xa0) /* U+2060 word joiner */
-        return 3;
-    if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) /* U+FEFF */
-        return 3;
-    return 0;
+    size_t k;
+    uint32_t c;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        k = 2, c = p[0] & 0x1fu;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        k = 3, c = p[0] & 0x0fu;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        k = 4, c = p[0] & 0x07u;
+    else
+        return 0;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (p[i] & 0x3fu);
+    }
+    return ignorable(c) ? k : 0;
 }
 
 /* Unicode White_Space [POL-13]: the length of the one at p, or 0. */

@@ -220,11 +220,11 @@ Test(append, a_second_active_key_of_one_person_needs_supersedes_and_a_reason, .f
                 "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "0",
                 "--reason", "new laptop"),
             "entry 0 is not one", 4);
-    /* a reason is part of it: the tool asks before anything is signed */
+    /* a reason is part of it: the tool asks before anything is signed (policy, exit 3, as for key revoke) */
     run_result r =
         LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
             "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "3");
-    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_eq(r.status, 3, "%s", r.err);
     cr_assert(strstr(r.err, "--supersedes needs --reason"), "%s", r.err);
     run_free(&r);
     cr_assert_eq(size_of(d), 4);

@@ -117,10 +117,11 @@ static const char key_help[] =
     "is what verify --since and export --verified accept as \"verified by QA\").  A revoked\n"
     "key stays revoked.\n"
     "An admin key holds no other role.  A person (printed name and organisation, compared\n"
-    "ignoring case and spacing) holds one active admin key and one other active key: a\n"
-    "second one needs --supersedes SEQ (the key.add of the key it supersedes, which stays\n"
-    "active until revoked) and --reason; a person whose keys were all revoked comes back\n"
-    "only with --reinstates SEQ (the key.revoke it reinstates from) and --reason.\n"
+    "ignoring case, spacing and invisible characters) holds one active admin key and one\n"
+    "other active key: a second one needs --supersedes SEQ (the key.add of the key it\n"
+    "supersedes, which stays active until revoked) and --reason; a person whose keys were\n"
+    "all revoked comes back only with --reinstates SEQ (the key.revoke it reinstates from)\n"
+    "and --reason.\n"
     "Refused by policy: exit 3, nothing written.\n";
 
 static void
@@ -293,8 +294,9 @@ cmd_key(int argc, char **argv)
         return tool_usage("--supersedes and --reinstates exclude each other");
     const char *ref_opt = supersedes ? "--supersedes" : "--reinstates";
     const char *ref_text = supersedes ? supersedes : reinstates;
-    if (ref_text && !reason)
-        return tool_usage("%s needs --reason: why this person gets another key", ref_opt);
+    if (ref_text && !reason) /* a missing reason is policy [POL-15], as for key revoke */
+        return tool_error(EXIT_POLICY, "%s needs --reason: why this person gets another key",
+                          ref_opt);
     char kname[LDG_NAME_MAX + 1];
     uint8_t kpub[LDG_PUB_BYTES];
     if (ldg_vkey_read(pub, kname, kpub, &err) != LDG_OK)

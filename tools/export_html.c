@@ -30,6 +30,7 @@
 #define NS_PER_DAY (24 * NS_PER_H)
 #define MAX_ORGS 4096
 #define MAX_THREADS_SHOWN 2000
+#define MAX_FIELDS_SHOWN 12          /* body fields in a record row besides the subject [EXP-7] */
 #define MAX_THREAD_ROWS 20000        /* records listed in the thread view */
 #define MAX_SUBJECT_BYTES (8u << 20) /* subjects kept for the thread view */
 #define MAX_STUDIES 64
@@ -649,18 +650,31 @@ body_cell(html_ctx *h, emit *e, const ldg_record *r)
     }
     const char *k;
     json_t *v;
-    size_t shown = 0;
+    size_t shown = 0, more = 0;
     json_object_foreach(b, k, v)
     {
-        if (v == s || shown >= 12)
+        if (v == s)
             continue;
-        const char *label = ldg_body_field_label(k); /* [KIND-2]; NULL: unknown */
+        if (shown >= MAX_FIELDS_SHOWN) {
+            more++; /* never dropped without a word: the row says how many */
+            continue;
+        }
+        /* [KIND-3] a label only for what ldg checks in this kind; NULL: free */
+        const char *label = ldg_body_field_label_of(r->kind, k);
         em_s(e, "<div class=f><span class=k>");
         em_html(e, label ? label : k);
         em_s(e, "</span> ");
         field_value(e, v);
         em_s(e, "</div>");
         shown++;
+    }
+    if (more) {
+        char t[160];
+        snprintf(t, sizeof t,
+                 "<div class=f><em class=muted>and %zu more field%s, not printed here: the "
+                 "JSONL export holds the whole body</em></div>",
+                 more, more == 1 ? "" : "s");
+        em_s(e, t);
     }
     json_decref(b);
 }
