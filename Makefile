@@ -46,7 +46,7 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium poppler-utils libpng-dev clang valgrind faketime
+	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light curl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -71,8 +71,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) tests/helpers.h tests/helpe
 
 $(BUILD)/tests/test_html: TEST_LIBS = -lpng
 $(BUILD)/tests/test_faults: $(BUILD)/tests/libfault.so
+$(BUILD)/tests/test_publish: $(BUILD)/tests/libfault.so
 
-# Preloaded into the binary under test by test_faults: a full disk, on demand.
+# Preloaded into the binary under test by test_faults (a full disk, on demand) and
+# test_publish (a kill at the Nth rename).
 $(BUILD)/tests/libfault.so: tests/fault.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -shared -fPIC $< -o $@ -ldl
