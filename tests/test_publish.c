@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -469,13 +470,19 @@ Test(publish, killed_at_every_rename_keeps_the_old_checkpoint_true_and_resumes)
         sh(cmd);
         char v[32];
         snprintf(v, sizeof v, "%ld", n);
+        char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
         setenv("LD_PRELOAD", fault_lib(), 1);
         setenv("LDG_FAULT_KILL_RENAME", v, 1);
+        /* an ASan build loads its runtime first; the preloaded library is not instrumented */
         setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
         r = LDG(d, NULL, "publish", "pub");
         unsetenv("LD_PRELOAD");
         unsetenv("LDG_FAULT_KILL_RENAME");
-        unsetenv("ASAN_OPTIONS");
+        if (asan)
+            setenv("ASAN_OPTIONS", asan, 1);
+        else
+            unsetenv("ASAN_OPTIONS");
+        free(asan);
         int st_ = r.status;
         run_free(&r);
         if (st_ == 0)
@@ -491,6 +498,28 @@ Test(publish, killed_at_every_rename_keeps_the_old_checkpoint_true_and_resumes)
     }
     cr_assert_eq(killed, 7, "5 files, the checkpoint and the state were each cut off (%d)",
                  killed);
+}
+
+Test(publish, one_publisher_at_a_time)
+{
+    const char *d = tmp_dir(), *p = pubdir(d);
+    make_ledger(d);
+    mkdir(p, 0755);
+    char lp[4200];
+    snprintf(lp, sizeof lp, "%s/.publish-lock", p);
+    int fd = open(lp, O_RDWR | O_CREAT, 0644);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    cr_assert_eq(fcntl(fd, F_SETLK, &fl), 0);
+    run_result r = publish(d, p);
+    cr_assert_eq(r.status, 4, "%s", r.err);
+    cr_assert(strstr(r.err, "another ldg publish is writing this directory"), "%s", r.err);
+    cr_assert(!exists(p, "checkpoint"));
+    run_free(&r);
+    close(fd);
+    r = publish(d, p);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    check_published(d, p, 4);
 }
 
 Test(publish, refuses_another_logs_directory_and_a_forged_checkpoint)
