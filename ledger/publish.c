@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -348,17 +349,21 @@ clean_tmpdir(pub *p)
     snprintf(p->tmpdir, sizeof p->tmpdir, "%s/" TMPDIR, p->dir);
     if (mkdir(p->tmpdir, 0755) != 0 && errno != EEXIST)
         return io_fail(p, "mkdir", p->tmpdir);
-    /* the names are ours: decimal numbers from 1 up */
-    for (unsigned long i = 1;; i++) {
-        char path[PATH_MAX_];
-        snprintf(path, sizeof path, "%s/%lu", p->tmpdir, i);
-        if (unlink(path) != 0) {
-            if (errno == ENOENT)
-                break;
-            return io_fail(p, "remove", path);
-        }
+    DIR *dh = opendir(p->tmpdir);
+    if (!dh)
+        return io_fail(p, "open", p->tmpdir);
+    ldg_status s = LDG_OK;
+    struct dirent *de;
+    while (s == LDG_OK && (de = readdir(dh)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char path[PATH_MAX_ + 256];
+        snprintf(path, sizeof path, "%s/%s", p->tmpdir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            s = io_fail(p, "remove", path);
     }
-    return LDG_OK;
+    closedir(dh);
+    return s;
 }
 
 /* ----------------------------------------------------------------- tree -- */

@@ -456,6 +456,10 @@ Test(publish, killed_at_every_rename_keeps_the_old_checkpoint_true_and_resumes)
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
     append_n(d, 300);
+    /* leftovers of an earlier killed run in the staging directory go */
+    char junk[4200];
+    snprintf(junk, sizeof junk, "%s/.publish-tmp", p);
+    write_file(junk, "99", "junk");
     /* the new checkpoint, signed once; each run below publishes the stored one */
     r = LDG(d, NULL, "checkpoint", "--as", "log.key");
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -498,12 +502,18 @@ Test(publish, killed_at_every_rename_keeps_the_old_checkpoint_true_and_resumes)
     }
     cr_assert_eq(killed, 7, "5 files, the checkpoint and the state were each cut off (%d)",
                  killed);
+    cr_assert(!exists(p, ".publish-tmp/99"), "the staging directory was emptied");
 }
 
 Test(publish, one_publisher_at_a_time)
 {
     const char *d = tmp_dir(), *p = pubdir(d);
     make_ledger(d);
+    /* no checkpoint stored and no --as: nothing to publish */
+    run_result n = LDG(d, NULL, "publish", "pub");
+    cr_assert_eq(n.status, 2, "%s", n.err);
+    cr_assert(strstr(n.err, "no checkpoint signed by its log key"), "%s", n.err);
+    run_free(&n);
     mkdir(p, 0755);
     char lp[4200];
     snprintf(lp, sizeof lp, "%s/.publish-lock", p);
@@ -528,6 +538,9 @@ Test(publish, refuses_another_logs_directory_and_a_forged_checkpoint)
     make_ledger(d);
     run_result r = publish(d, p);
     cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "publish", "pub", "--as", "author.key");
+    cr_assert_eq(r.status, 3, "only the log key signs what is published: %s", r.err);
     run_free(&r);
     write_file(p, "checkpoint", "other.example/log\n4\nAAAA\n\n\xe2\x80\x94 x AAAA\n");
     r = publish(d, p);
