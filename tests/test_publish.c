@@ -554,6 +554,15 @@ Test(publish, refuses_another_logs_directory_and_a_forged_checkpoint)
     r = publish(d, p);
     cr_assert_eq(r.status, 1, "a checkpoint the log key did not sign: %s", r.err);
     run_free(&r);
+    /* signed by the log key, but another history at size 4: a fork */
+    char *fork = log_note_by_hand(d, 4, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    write_file(p, "checkpoint", fork);
+    free(fork);
+    APPEND(d, "{}", "--as", "author.key", "--kind", "communication", "--study", "S1");
+    r = publish(d, p);
+    cr_assert_eq(r.status, 1, "a fork: %s", r.err);
+    cr_assert(strstr(r.err, "is not this ledger's history at that size"), "%s", r.err);
+    run_free(&r);
 }
 
 Test(publish, with_bodies_writes_salt_and_body_and_erasure_removes_it)
