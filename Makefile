@@ -46,7 +46,7 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium poppler-utils libpng-dev clang valgrind faketime
+	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light curl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -71,8 +71,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) tests/helpers.h tests/helpe
 
 $(BUILD)/tests/test_html: TEST_LIBS = -lpng
 $(BUILD)/tests/test_faults: $(BUILD)/tests/libfault.so
+$(BUILD)/tests/test_publish: $(BUILD)/tests/libfault.so
 
-# Preloaded into the binary under test by test_faults: a full disk, on demand.
+# Preloaded into the binary under test by test_faults (a full disk, on demand) and
+# test_publish (a kill at the Nth rename).
 $(BUILD)/tests/libfault.so: tests/fault.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -shared -fPIC $< -o $@ -ldl
@@ -144,7 +146,7 @@ VG_OPT = -O1 -g
 VG_STATUS = 99
 VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
-	test_print test_readonly test_smoke test_tamper test_tamper_matrix test_audit12
+	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12
 VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \

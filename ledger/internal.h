@@ -15,8 +15,13 @@
 #include <stdint.h>
 
 #define LDGI_FORMAT_VERSION 1
-#define LDGI_STMT_MAX (64u * 1024u)           /* statement bytes, at most */
-#define LDGI_ENTRY_MAX (LDGI_STMT_MAX + 256u) /* entry bytes, at most */
+/*
+ * [FMT-1] An entry fits the 2-byte length of a C2SP entry bundle
+ * (spec/publish.md [PUB-8]): at most 65,535 bytes, so a statement at most
+ * 65,279 (an entry adds at most 163 bytes around it).
+ */
+#define LDGI_ENTRY_MAX 65535u                 /* entry bytes, at most */
+#define LDGI_STMT_MAX (LDGI_ENTRY_MAX - 256u) /* statement bytes, at most */
 #define LDGI_DOMAIN_STMT "ldg/statement/v1"   /* [FMT-4], followed by 0x00 */
 #define LDGI_DOMAIN_BODY "ldg/body/v1"        /* [FMT-6], followed by 0x00 */
 

@@ -899,6 +899,47 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_writer_finish(
     const ldg_key *cosigner, ldg_write_fn fn, void *ctx, ldg_err *err);
 LDG_EXPORT void ldg_bundle_writer_free(ldg_bundle_writer *bw); /* accepts NULL */
 
+/* ---------------------------------------------------------- publishing -- */
+
+/*
+ * `ldg publish` (spec/publish.md [PUB-1..8]): the ledger as C2SP tlog-tiles
+ * static files in a directory.  note NULL: publish the newest checkpoint
+ * the ledger stored that its log key signed; else the note given (make it
+ * with ldg_checkpoint_make, which signs only a head it recomputed from
+ * checked entries).  with_bodies adds body/<N> files for a private mirror.
+ */
+typedef struct ldg_publish_opts {
+    const char *note;
+    size_t note_len;
+    int with_bodies;
+} ldg_publish_opts;
+
+typedef struct ldg_publish_summary {
+    uint64_t old_size, size; /* what DIR published before, and now */
+    uint64_t tiles, bundles; /* hash tiles and entry bundles written */
+    uint64_t bodies;         /* body files written */
+    uint64_t bodies_removed; /* body files removed by erasure records */
+    uint64_t kept;           /* files already there with the right bytes */
+    uint64_t bytes;          /* bytes written */
+    int full;                /* DIR's tiles did not prove out: recomputed from entry 0 */
+    int checkpoint_written;  /* DIR/checkpoint changed */
+} ldg_publish_summary;
+
+/*
+ * Writes what is new since DIR's own checkpoint: every hash from entries
+ * re-hashed on one snapshot (or from DIR's tiles, proven by the root of
+ * DIR's checkpoint), checked against the root of the checkpoint published;
+ * new files staged, fsynced and moved into place; DIR/checkpoint last
+ * [PUB-4].  LDG_E_CORRUPT when a published file holds other bytes, DIR's
+ * checkpoint is not this ledger's history, or the entries do not give the
+ * signed root (nothing new is visible then); LDG_E_INPUT when DIR is
+ * another log's; LDG_E_NOTFOUND when there is no checkpoint to publish;
+ * LDG_E_IO / LDG_E_FULL.  One publisher per directory (a lock).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_publish(ldg_ledger *l, const char *dir,
+                                                const ldg_publish_opts *o, ldg_publish_summary *sum,
+                                                ldg_err *err);
+
 /* ----------------------------------------------------------- utilities -- */
 
 /* Parses ISO 8601 "YYYY-MM-DD[THH:MM[:SS[.fffffffff]]](Z|+HH:MM|-HH:MM)"; date-only is UTC. */

@@ -384,6 +384,18 @@ field_b64(json_t *o, const char *k, uint8_t **out, size_t *outlen, size_t exact,
     return true;
 }
 
+/* The bytes a base64 JSON string would decode to (0 when not a string). */
+static size_t
+b64_len(json_t *v)
+{
+    if (!json_is_string(v))
+        return 0;
+    const char *s = json_string_value(v);
+    size_t sl = json_string_length(v);
+    size_t pad = sl >= 1 && s[sl - 1] == '=' ? (sl >= 2 && s[sl - 2] == '=' ? 2 : 1) : 0;
+    return sl / 4 * 3 - (sl / 4 * 3 >= pad ? pad : 0);
+}
+
 ldg_status
 ldg_signed_from_line(const char *line, size_t len, ldg_signed **out, ldg_err *err)
 {
@@ -404,6 +416,11 @@ ldg_signed_from_line(const char *line, size_t len, ldg_signed **out, ldg_err *er
         rc = ldgi_fail(err, LDG_E_INPUT,
                        "not a signed statement (expected {\"ldg\":\"signed-statement/v1\", "
                        "statement, signature, salt, body})");
+    } else if (b64_len(json_object_get(o, "statement")) > LDGI_STMT_MAX) {
+        rc = ldgi_fail(err, LDG_E_INPUT,
+                       "signed statement: the statement is over %u bytes, the limit that keeps "
+                       "every entry within a C2SP entry bundle (spec/format.md Limits)",
+                       LDGI_STMT_MAX);
     } else if (!field_b64(o, "statement", &s->stmt, &s->stmt_len, 0, LDGI_STMT_MAX) ||
                !field_b64(o, "signature", &sig, &n, LDG_SIG_BYTES, LDG_SIG_BYTES) ||
                !field_b64(o, "salt", &salt, &n, LDG_SALT_BYTES, LDG_SALT_BYTES) ||

@@ -2,10 +2,13 @@
  * fault.c - LD_PRELOAD fault injection for tests/test_faults.c: writes and
  * syncs to a ledger's data.mdb fail with ENOSPC from the Nth one on
  * (LDG_FAULT_AFTER=N), as on a full disk.  Other files are left alone.
+ * For tests/test_publish.c, LDG_FAULT_KILL_RENAME=N kills the process
+ * (SIGKILL, as a power cut would stop it) just before its Nth rename(2).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,4 +91,15 @@ fsync(int fd)
 {
     REAL(fsync, int, int)
     return fault(fd) ? -1 : real_fsync(fd);
+}
+
+int
+rename(const char *from, const char *to)
+{
+    static long renames;
+    REAL(rename, int, const char *, const char *)
+    const char *kill_at = getenv("LDG_FAULT_KILL_RENAME");
+    if (kill_at && ++renames >= atol(kill_at))
+        raise(SIGKILL);
+    return real_rename(from, to);
 }

@@ -967,12 +967,13 @@ Test(codec, statement_size_cap_is_exact)
 Test(codec, entry_size_cap_is_exact)
 {
     uint8_t *blob = calloc(1, LDGI_ENTRY_MAX);
-    ldgi_entry e = {.v = 1, .seq = 1, .stmt = blob, .stmt_len = 65600, .time_ns = 1};
+    ldgi_entry e = {.v = 1, .seq = 1, .stmt = blob, .stmt_len = 65000, .time_ns = 1};
     uint8_t *p;
-    size_t over = enc_entry(&e, &p) - e.stmt_len; /* bin32 form from 65536 bytes on */
+    size_t over = enc_entry(&e, &p) - e.stmt_len; /* bin16 form: every entry fits 2 bytes */
     free(p);
     e.stmt_len = LDGI_ENTRY_MAX - over;
-    cr_assert_geq(e.stmt_len, 65536);
+    cr_assert_eq(LDGI_ENTRY_MAX, 65535, "an entry fits a C2SP entry bundle's 2-byte length");
+    cr_assert_geq(e.stmt_len, LDGI_STMT_MAX, "the largest statement fits the largest entry");
     size_t n = enc_entry(&e, &p);
     cr_assert_eq(n, LDGI_ENTRY_MAX);
     ldgi_entry d;

@@ -64,7 +64,10 @@ static const char init_help[] =
     "                [--name \"Printed Name\"] [--org ORG] [--ledger DIR] [--passphrase-file F]\n"
     "Creates the ledger and its genesis entry (seq 0), signed by the log key, pinning the\n"
     "origin, the log public key and the first admin key.  --name and --org are the admin's\n"
-    "printed name and organisation (default: the key's name, and the origin).\n";
+    "printed name and organisation (default: the key's name, and the origin).\n"
+    "The log key's name should be the origin (C2SP tlog-checkpoint: witnesses and mirrors\n"
+    "find a log by its origin); when they differ, init still creates the ledger and says so\n"
+    "in one warning line on stderr (spec/publish.md [PUB-9]).\n";
 
 int
 cmd_init(int argc, char **argv)
@@ -98,6 +101,12 @@ cmd_init(int argc, char **argv)
         rc = tool_fail(&err);
     else
         printf("initialised ledger %s (origin %s); admin %s\n", em_t(d), em_t(origin), em_t(aname));
+    /* [PUB-9] a warning, not a refusal: the key hash binds the name, nothing is ambiguous */
+    if (rc == EXIT_OK && strcmp(ldg_key_name(k), origin) != 0)
+        fprintf(stderr,
+                "ldg init: warning: the log key is named %s but the origin is %s; C2SP "
+                "tlog-checkpoint recommends they match (witnesses look logs up by origin)\n",
+                em_t(ldg_key_name(k)), em_t(origin));
     ldg_key_free(k);
     return rc;
 }

@@ -38,3 +38,20 @@ if go run "$HERE/interop.go" log.pub bad.txt 2>/dev/null; then
     echo "interop: an altered checkpoint passed Go's verifier" >&2; exit 1
 fi
 echo "interop: an altered checkpoint is refused by Go's verifier, as it must be"
+
+# ldg publish: Go's sumdb/note opens the published checkpoint and sumdb/tlog
+# reads the tiles (TileHashReader checks each against the signed tree hash)
+# and proves entries taken from the entry bundles.  600 more entries make
+# full tiles, a level-1 tile and partial ones.
+for i in $(seq 1 600); do echo '{"kind":"communication","study":"S","body":{"subject":"bulk '$i'"}}'; done > bulk.jsonl
+"$LDG" append --as author.key --batch bulk.jsonl >/dev/null
+"$LDG" publish pub --as log.key >/dev/null
+PSIZE=$(sed -n 2p pub/checkpoint)
+go run "$HERE/tiles.go" log.pub pub 0 1 255 256 300 511 512 $((PSIZE - 1))
+# and it must be able to fail: one byte of a full hash tile changed
+cp -a pub bad-pub
+printf 'X' | dd of=bad-pub/tile/0/001 bs=1 seek=100 conv=notrunc 2>/dev/null
+if go run "$HERE/tiles.go" log.pub bad-pub 300 2>/dev/null; then
+    echo "interop: an altered hash tile passed Go's TileHashReader" >&2; exit 1
+fi
+echo "interop: an altered hash tile is refused by Go's TileHashReader, as it must be"
