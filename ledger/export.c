@@ -62,6 +62,7 @@ typedef struct plan_at {
     uint64_t seq;
     int64_t tol;
     char *study;
+    ldg_plan *plan; /* parsed; NULL when its body cannot say */
 } plan_at;
 
 typedef struct plans {
@@ -77,19 +78,21 @@ plans_free(plans *pl)
 {
     if (!pl)
         return;
-    for (size_t i = 0; i < pl->n; i++)
+    for (size_t i = 0; i < pl->n; i++) {
         free(pl->v[i].study);
+        ldg_plan_free(pl->v[i].plan);
+    }
     free(pl->v);
     free(pl->cur);
     free(pl);
 }
 
-/* The tolerance a plan record's body sets; the default for a body that cannot say. */
+/* The plan a plan record's body sets (*out NULL when it cannot say: absent, altered, malformed). */
 static ldg_status
-plan_tolerance(ldgi_txn *t, uint64_t seq, const uint8_t commitment[LDG_HASH_BYTES], int64_t *tol,
-               ldg_err *err)
+plan_load(ldgi_txn *t, uint64_t seq, const uint8_t commitment[LDG_HASH_BYTES], ldg_plan **out,
+          ldg_err *err)
 {
-    *tol = LDG_TOLERANCE_DEFAULT_NS;
+    *out = NULL;
     uint8_t bk[8];
     const uint8_t *bv;
     size_t bl;
@@ -105,11 +108,10 @@ plan_tolerance(ldgi_txn *t, uint64_t seq, const uint8_t commitment[LDG_HASH_BYTE
     ldgi_body_commit(bv, bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, c);
     if (sodium_memcmp(c, commitment, LDG_HASH_BYTES) != 0)
         return LDG_OK; /* does not match what was signed: it sets nothing */
-    ldg_plan *p = NULL;
     ldg_err perr;
-    if (ldg_plan_parse((const char *)bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, &p, &perr) == LDG_OK)
-        *tol = p->tolerance_ns;
-    ldg_plan_free(p);
+    if (ldg_plan_parse((const char *)bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, out, &perr) !=
+        LDG_OK)
+        *out = NULL;
     return LDG_OK;
 }
 
@@ -142,11 +144,12 @@ plan_note(plans *pl, ldgi_txn *t, uint64_t seq, const uint8_t *v, size_t vl, ldg
     a->seq = seq;
     if (!(a->study = ldgi_strndup(st.study.p, st.study.len)))
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    ldg_status s = plan_tolerance(t, seq, st.body, &a->tol, err);
+    ldg_status s = plan_load(t, seq, st.body, &a->plan, err);
     if (s != LDG_OK) {
         free(a->study);
         return s;
     }
+    a->tol = a->plan ? a->plan->tolerance_ns : LDG_TOLERANCE_DEFAULT_NS;
     pl->n++;
     return LDG_OK;
 }
@@ -176,6 +179,7 @@ plan_in_force(plans *pl, ldg_record *r)
         if (strcmp(pl->cur[i]->study, r->study) == 0) {
             r->plan_seq = pl->cur[i]->seq;
             r->tolerance_ns = pl->cur[i]->tol;
+            r->plan = pl->cur[i]->plan;
             break;
         }
     return 0;

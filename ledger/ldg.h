@@ -567,6 +567,8 @@ typedef struct ldg_record {
      */
     uint64_t plan_seq;
     int64_t tolerance_ns;
+    /* ...and that plan, parsed; owned by the walk, valid during the callback (NULL: none) */
+    const struct ldg_plan *plan;
 } ldg_record;
 
 #define LDG_SIG_UNCHECKED 0

@@ -18,12 +18,22 @@
 
 #define HOSTILE "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
 
-/* The trail, a record with hostile markup, a thread left open, then the report. */
+#define PLAN(hours)                                                                                \
+    "{\"subject\":\"Communication plan\",\"parties\":[\"Acme CRO\",\"Helix Pharma\"],"             \
+    "\"levels\":[{\"id\":\"operational\"}],\"turnaround\":[{\"kind\":\"query\",\"hours\":" hours  \
+    "}]}"
+
+/*
+ * The trail, a plan (query turnaround `hours`; NULL: no plan), a record with
+ * hostile markup left open, then the report.
+ */
 static char *
-report(const char *d, const char *extra)
+report(const char *d, const char *plan)
 {
     fixture_begin(); /* the ledger; the export is what is tested */
     make_trail(d);
+    if (plan)
+        APPEND(d, plan, "--as", "decider.key", "--kind", "plan", "--study", "HX-301");
     APPEND(d,
            "{\"subject\":\""
            "<script>alert(1)</script><img src=x onerror=alert(2)>\\\"'&"
@@ -34,14 +44,8 @@ report(const char *d, const char *extra)
         APPEND(d, "{\"subject\":\"Monitoring visit report\",\"text\":\"All findings closed.\"}",
                "--as", "decider.key", "--kind", "document", "--study", "HX-301");
     fixture_end();
-    const char *argv[16] = {"export",  "--format",   "html",
-                            "-o",      "r.html",     "--as",
-                            "log.key", "--exporter", "QA Lead <qa@example.org>"};
-    size_t n = 9;
-    if (extra)
-        argv[n++] = extra;
-    argv[n] = NULL;
-    run_result r = ldg_run(d, NULL, argv);
+    run_result r = LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key",
+                       "--exporter", "QA Lead <qa@example.org>");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
     char p[700];
@@ -54,7 +58,7 @@ report(const char *d, const char *extra)
 Test(html, self_contained_and_hostile_text_stays_text, .fini = tmp_cleanup, .timeout = 60)
 {
     const char *d = tmp_dir();
-    char *t = report(d, "--turnaround=0.00001"); /* 36 ms: the query is overdue */
+    char *t = report(d, PLAN("0.00001")); /* 36 ms: the query is overdue */
     cr_assert(strncmp(t, "<!DOCTYPE html>", 15) == 0);
     cr_assert_null(strstr(t, "<script"), "no script element anywhere");
     cr_assert_null(strstr(t, "<img"), "no image element");
@@ -93,17 +97,49 @@ Test(html, self_contained_and_hostile_text_stays_text, .fini = tmp_cleanup, .tim
     free(t);
 }
 
-Test(html, turnaround_decides_what_is_overdue, .fini = tmp_cleanup, .timeout = 60)
+/*
+ * [PLAN-4][PLAN-5] The plan in force decides which threads expect a response,
+ * from whom and by when; an exporter's option never does.
+ */
+Test(html, the_plan_in_force_decides_what_is_overdue, .fini = tmp_cleanup, .timeout = 60)
 {
     const char *d = tmp_dir();
     char *t = report(d, NULL);
-    /* the sponsor answered #4 25.5 h later by the signers' clocks, but response times are on
-       the ledger's time of record: appended moments apart, in time at 48 h */
-    cr_assert(strstr(t, "responded in time"));
-    cr_assert_null(strstr(t, "overdue: no response"), "the query is open, not overdue");
+    cr_assert(strstr(t, "no plan in force"), "no plan: nothing is judged");
+    cr_assert_null(strstr(t, "overdue: no response"));
+    cr_assert_null(strstr(t, "responded in time"));
     free(t);
-    run_result r = LDG(d, NULL, "export", "--format", "html", "-o", "x.html", "--turnaround", "0");
-    cr_assert_eq(r.status, 2, "a zero turnaround is refused: %s", r.err);
+    /* a plan of 48 h: the open query is not overdue yet; an answer by the other party is in time */
+    const char *d2 = tmp_dir();
+    fixture_begin();
+    make_trail(d2);
+    APPEND(d2, PLAN("48"), "--as", "decider.key", "--kind", "plan", "--study", "HX-301");
+    long q = APPEND(d2, "{\"subject\":\"Lab ranges?\"}", "--as", "decider.key", "--kind", "query",
+                    "--study", "HX-301");
+    char ref[24];
+    snprintf(ref, sizeof ref, "%ld", q);
+    APPEND(d2, "{\"subject\":\"Re: lab ranges\"}", "--as", "mallory.key", "--kind", "response",
+           "--study", "HX-301", "--ref", ref);
+    APPEND(d2, "{\"subject\":\"Visit 5?\"}", "--as", "decider.key", "--kind", "query", "--study",
+           "HX-301");
+    APPEND(d2, "{\"subject\":\"Minutes\"}", "--as", "decider.key", "--kind", "meeting",
+           "--study", "HX-301");
+    fixture_end();
+    run_result r = LDG(d2, NULL, "export", "--format", "html", "-o", "x.html", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/x.html", d2);
+    t = read_file(p, NULL);
+    cr_assert_not_null(t);
+    cr_assert(strstr(t, "responded in time"), "the answered query");
+    cr_assert(strstr(t, "2 expect a response"), "two queries; the minutes expect none");
+    cr_assert(strstr(t, "no response expected by the plan"), "the meeting");
+    cr_assert_null(strstr(t, "overdue: no response"), "48 h have not passed");
+    free(t);
+    r = LDG(d2, NULL, "export", "--format", "html", "-o", "y.html", "--turnaround", "0");
+    cr_assert_eq(r.status, 2, "the turnaround is the plan's, not an option: %s", r.err);
+    cr_assert(strstr(r.err, "communication plan"), "%s", r.err);
     run_free(&r);
 }
 

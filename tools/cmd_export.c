@@ -32,7 +32,7 @@ static const char export_help[] =
     "usage: ldg export --format jsonl|csv|html|bundle [-o OUT] [--study S] [--kind K]\n"
     "                  [--actor A] [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
     "                  [--verified QA.txt [--qa QA.pub]...] [--as LOG.key] [--cosign KEY]\n"
-    "                  [--jobs N] [--ledger DIR] [--turnaround HOURS] [--exporter NAME]\n"
+    "                  [--jobs N] [--ledger DIR] [--exporter NAME]\n"
     "Exports the records that match the filters, in sequence order, tied to the newest\n"
     "checkpoint (--as LOG.key makes a fresh one first); every record must be covered by it.\n"
     "  jsonl  one JSON object per record: times, kind, study, actor and roles, meaning,\n"
@@ -44,7 +44,8 @@ static const char export_help[] =
     "tolerance of the study's plan in force (24 h without one); leaf hashes in hex.\n"
     "  html   one self-contained file for screen and print: the verdict and checkpoint,\n"
     "         activity over time and per organisation, threads with response times\n"
-    "         against --turnaround (default 48 h), and every record with its signature\n"
+    "         against the turnaround of the communication plan in force (a signed plan\n"
+    "         record, never an option), and every record with its signature\n"
     "  bundle a tar to carry away: the records with their proofs, the key records, the\n"
     "         checkpoint, report, CSV, JSONL and a manifest, whose SHA-256s the log key\n"
     "         signs in manifest.sig: needs --as LOG.key; --cosign KEY (a key registered in\n"
@@ -322,14 +323,9 @@ cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && cosign)
         rc = tool_load_key(cosign, passfile, &cok);
     ldg_key *logkey = NULL; /* --as with a bundle: signs manifest.sig at the end */
-    double hours = 48;
-    if (rc == EXIT_OK && turnaround) {
-        char *end;
-        hours = strtod(turnaround, &end);
-        if (end == turnaround || *end || !(hours > 0 && hours <= 24 * 366))
-            rc = tool_usage("--turnaround %s: expected hours, more than 0 and at most a year",
-                            turnaround);
-    }
+    if (rc == EXIT_OK && turnaround)
+        rc = tool_usage("--turnaround is gone: a thread's turnaround is the one the study's "
+                        "communication plan (a signed plan record) sets, never an export option");
     if (rc == EXIT_OK && jobs)
         rc = opt_jobs(jobs, &co.jobs);
     if (rc == EXIT_OK && seqs && !parse_range(seqs, &f))
@@ -465,7 +461,7 @@ cmd_export(int argc, char **argv)
     }
     if (rc == EXIT_OK && (x->fmt == FMT_HTML || x->fmt == FMT_BUNDLE)) {
         /* pass 1: what the summary above the record table needs */
-        if (!(x->html = html_new(hours, withhold)) || !(spool = tmpfile()) ||
+        if (!(x->html = html_new(withhold)) || !(spool = tmpfile()) ||
             !(spool_em = malloc(sizeof *spool_em)))
             rc = tool_error(EXIT_OPER, "cannot start the report: %s", strerror(errno));
         else if (ldg_log_replayed(l, &f, html_collect, x->html, &err) != LDG_OK)
@@ -537,8 +533,7 @@ cmd_export(int argc, char **argv)
                        .withhold = withhold,
                        .bad_sigs = x->bad_sigs,
                        .mismatch = x->mismatch,
-                       .first_bad = x->first_bad,
-                       .turnaround_h = hours};
+                       .first_bad = x->first_bad};
         /* a bundle's report.html goes to a temporary file the bundle writer reads */
         FILE *rf = x->fmt == FMT_BUNDLE ? tmpfile() : NULL;
         emit *to = rf ? malloc(sizeof *to) : &x->em;

@@ -2,11 +2,13 @@
  * export_html.c - see export_html.h; spec/export.md [EXP-7], [EXP-13].
  *
  * Threads: a record whose refs name no exported record opens a thread; a
- * record that refs one joins that record's thread.  A thread's response
- * time is from its opening record to the first record of another
- * organisation in it, on the ledger's time of record (host time: it never
- * decreases and the signer cannot set it); past the agreed turnaround it is
- * flagged overdue, and so is an open thread older than the turnaround.
+ * record that refs one joins that record's thread.  Whether a thread
+ * expects a response, from whom and by when is the communication plan's
+ * word, the plan in force at its opening record [PLAN-4][PLAN-5] (never an
+ * option of the exporter): its response time is from the opening record to
+ * the first record of the party the plan names, on the ledger's time of
+ * record (host time: it never decreases and the signer cannot set it);
+ * past the due time it is flagged overdue, and so is an open thread.
  *
  * The printed trail [EXP-13]: a cover page, "Page x of y" with the study
  * and the export id in the margin of every page (CSS @page margin boxes),
@@ -65,9 +67,16 @@ typedef struct hrec {
     uint16_t kind, org;
 } hrec;
 
+#define RESP_NONE UINT16_MAX        /* the plan expects no response */
+#define RESP_OTHER (UINT16_MAX - 1) /* a party other than the opener's */
+#define RESP_ANY (UINT16_MAX - 2)   /* anyone */
+
 typedef struct thread {
     uint32_t root;                                /* index into recs */
     int64_t opened, response, decision, approval; /* 0: none yet */
+    int64_t due;                                  /* when the plan wants the response */
+    uint16_t respond;                             /* an org index, or RESP_* */
+    bool plan;                                    /* a plan was in force at the opening */
     uint32_t count;
     char *subject;
 } thread;
@@ -109,7 +118,6 @@ struct html_ctx {
     FILE *sigs;         /* the signatures page, written by html_row */
     emit *sigem;
     uint64_t nsigs;
-    double turnaround_h;
     bool withhold;
     uint64_t kind_count[NKINDS];
     bool oom, corr_sorted;
@@ -202,11 +210,10 @@ name_of(const ldg_record *r)
 }
 
 html_ctx *
-html_new(double turnaround_h, bool withhold)
+html_new(bool withhold)
 {
     html_ctx *h = calloc(1, sizeof *h);
     if (h) {
-        h->turnaround_h = turnaround_h;
         h->withhold = withhold;
         h->plan_seq = h->plan_last = NOSEQ;
     }
@@ -353,6 +360,43 @@ joined(const char *a, const char *sep, const char *b)
     return s;
 }
 
+/* [PLAN-4][PLAN-5] Whether the plan in force at r expects a response, from whom, by when. */
+static void
+thread_due(html_ctx *h, const ldg_record *r, thread *t)
+{
+    t->respond = RESP_NONE;
+    t->plan = r->plan != NULL;
+    if (!r->plan)
+        return;
+    json_t *j = r->body ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
+    const ldg_plan_rule *rule =
+        ldg_plan_match(r->plan, r->kind, json_string_value(json_object_get(j, "priority")),
+                       json_string_value(json_object_get(j, "level")));
+    if (rule) {
+        t->due = ldg_plan_due(r->plan, rule, (int64_t)r->host_time_ns);
+        /* an earlier due date the author asked for wins, as in review [REV-4] */
+        const char *d = json_string_value(json_object_get(j, "due"));
+        int64_t asked;
+        int32_t tz;
+        ldg_err err;
+        if (d && ldg_time_parse(d, &asked, &tz, &err) == LDG_OK && asked < t->due)
+            t->due = asked;
+        t->respond = strcmp(rule->respond, "other") == 0 ? RESP_OTHER
+                     : strcmp(rule->respond, "any") == 0 ? RESP_ANY
+                                                         : org_index(h, rule->respond);
+    }
+    json_decref(j);
+}
+
+/* Does a record of org answer thread t (opened by root_org)? */
+static bool
+answers(const thread *t, uint16_t org, uint16_t root_org)
+{
+    return t->respond == RESP_ANY || (t->respond == RESP_OTHER && org != root_org) ||
+           (t->respond < RESP_ANY && org == t->respond) ||
+           (t->respond == RESP_NONE && org != root_org);
+}
+
 int
 html_collect(void *ctx, const ldg_record *r)
 {
@@ -406,10 +450,11 @@ html_collect(void *ctx, const ldg_record *r)
         t->root = (uint32_t)h->n;
         t->opened = x->t;
         t->subject = h->nth < MAX_THREADS_SHOWN && !h->withhold ? subject_of(r, 160) : NULL;
+        thread_due(h, r, t);
         x->thread = (uint32_t)h->nth++;
     } else if (x->thread != NO_THREAD) {
         thread *t = &h->th[x->thread];
-        if (!t->response && x->org != h->r[t->root].org)
+        if (!t->response && answers(t, x->org, h->r[t->root].org))
             t->response = x->t;
         if (!t->decision && strcmp(r->kind, "decision") == 0)
             t->decision = x->t;
@@ -1115,17 +1160,21 @@ activity(html_ctx *h, emit *e)
 static void
 threads(html_ctx *h, emit *e, int64_t now)
 {
-    int64_t limit = (int64_t)(h->turnaround_h * (double)NS_PER_H);
-    uint64_t overdue = 0;
+    uint64_t overdue = 0, expect = 0;
     for (size_t i = 0; i < h->nth; i++) {
         const thread *t = &h->th[i];
-        overdue += t->response ? t->response - t->opened > limit : now - t->opened > limit;
+        if (t->respond == RESP_NONE)
+            continue;
+        expect++;
+        overdue += t->response ? t->response > t->due : now > t->due;
     }
-    char buf[200];
+    char buf[400];
     snprintf(buf, sizeof buf,
-             "<p>%zu threads; agreed turnaround %.4g h; <span class=%s>%llu overdue</span>. "
-             "Times are on the ledger's time of record.</p>\n",
-             h->nth, h->turnaround_h, overdue ? "overdue" : "ok", (unsigned long long)overdue);
+             "<p>%zu threads; %llu expect a response under the communication plan in force at "
+             "their opening record (its turnaround and responding party); <span class=%s>%llu "
+             "overdue</span>. Times are on the ledger's time of record.</p>\n",
+             h->nth, (unsigned long long)expect, overdue ? "overdue" : "ok",
+             (unsigned long long)overdue);
     em_s(e, buf);
     em_s(e, "<table><thead><tr><th>Opened by</th><th>Subject</th><th>Records</th><th>First "
             "response by the other party</th><th>Decision</th><th>Approval</th><th>Status</th>"
@@ -1153,14 +1202,23 @@ threads(html_ctx *h, emit *e, int64_t now)
         if (t->approval)
             hours(e, t->approval - t->opened);
         em_s(e, "</td><td>");
-        if (t->response && t->response - t->opened > limit)
+        char due[40];
+        ldg_time_format(t->due, 0, 1, due);
+        if (t->respond == RESP_NONE)
+            em_s(e, t->plan ? "no response expected by the plan" : "no plan in force");
+        else if (t->response && t->response > t->due)
             em_s(e, "<span class=overdue>responded late (overdue)</span>");
         else if (t->response)
             em_s(e, "<span class=ok>responded in time</span>");
-        else if (now - t->opened > limit)
+        else if (now > t->due)
             em_s(e, "<span class=overdue>OPEN, overdue: no response</span>");
         else
             em_s(e, "open");
+        if (t->respond != RESP_NONE) {
+            em_s(e, "<br><small>due ");
+            em_html(e, due);
+            em_s(e, "</small>");
+        }
         em_s(e, "</td></tr>\n");
     }
     em_s(e, "</tbody></table>\n");
@@ -1507,8 +1565,7 @@ cover(html_ctx *h, emit *e, const html_meta *m, const char *study, const char *i
     kv(e, "Records in this export", buf);
     snprintf(buf, sizeof buf, "%zu", (size_t)h->nsigs);
     kv(e, "Signatures with a meaning", buf);
-    snprintf(buf, sizeof buf, "%.4g hours", m->turnaround_h);
-    kv(e, "Agreed turnaround", buf);
+    kv(e, "Turnaround", "from the communication plan in force at each thread's opening record");
     em_s(e, "</table>\n</section>\n");
 }
 

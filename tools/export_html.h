@@ -32,7 +32,6 @@ typedef struct html_meta {
     uint64_t proven; /* --verified checkpoint size, or 0 */
     bool root_ok, proven_ok, withhold;
     uint64_t bad_sigs, mismatch, first_bad;
-    double turnaround_h;
 } html_meta;
 
 /*
@@ -43,7 +42,7 @@ typedef struct html_meta {
 #define HTML_EXPORT_ID_LEN 16
 void html_export_id(const html_meta *m, char out[HTML_EXPORT_ID_LEN + 1]);
 
-html_ctx *html_new(double turnaround_h, bool withhold);
+html_ctx *html_new(bool withhold);
 void html_free(html_ctx *h);
 /* Pass 1 (an ldg_record_fn): collects times, kinds, organisations, threads, corrections. */
 int html_collect(void *h, const ldg_record *r);
