@@ -809,6 +809,16 @@ Test(review, an_approval_by_the_author_of_a_correction_of_the_record_is_reported
     CORRECT("approver.key", other);
     long dec4 = DECIDE();
     long appr4 = APPROVE(dec4);
+    /* the person, not the key: Quinn's second key, registered under a variant of the name that
+       is the same identity [POL-13], corrects; Quinn's first key approves */
+    must(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+             " quinn  AVERY", "--org", "HELIX pharma", "--roles", "approver", "--supersedes",
+             "3", "--reason", "second device"),
+         "key add");
+    long dec5 = DECIDE();
+    long corr5 = CORRECT("quinn2.key", dec5);
+    long appr5 = APPROVE(dec5);
 #undef DECIDE
 #undef CORRECT
 #undef APPROVE
@@ -824,9 +834,12 @@ Test(review, an_approval_by_the_author_of_a_correction_of_the_record_is_reported
     snprintf(seqs, sizeof seqs, "\"seqs\":[%ld,%ld,%ld]", appr2, corr2b, dec2);
     f = finding(r.out, "REV-21", appr2);
     cr_expect(f && strstr(f, seqs), "a correction of a correction counts: %s", r.out);
+    snprintf(seqs, sizeof seqs, "\"seqs\":[%ld,%ld,%ld]", appr5, corr5, dec5);
+    f = finding(r.out, "REV-21", appr5);
+    cr_expect(f && strstr(f, seqs), "another key of the same person counts: %s", r.out);
     CLEAN(r.out, "REV-21", appr3);
     CLEAN(r.out, "REV-21", appr4);
-    cr_expect_eq(count_rule(r.out, "REV-21"), 2, "%s", r.out);
+    cr_expect_eq(count_rule(r.out, "REV-21"), 3, "%s", r.out);
     run_free(&r);
     /* the text report names the rule and its severity */
     r = LDG(d, NULL, "review", "--fail-on", "major");
