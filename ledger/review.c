@@ -11,7 +11,8 @@
  * Memory is bounded: what is kept is per study, per key, per KPI group, and
  * per tracked item (a record awaiting an answer, a closing, a CAPA or its
  * approvals) one fixed-size slot, dropped once nothing more can happen to
- * it; an answered item adds one time to its KPI group.
+ * it; an answered item adds one time to its KPI group; a correction adds a
+ * 24-byte slot per record it refs and per record and person it corrects [REV-21].
  */
 #include "internal.h"
 
@@ -76,6 +77,7 @@ enum {
     R_GENERIC_REASON,
     R_ERASED,
     R_WITHHELD,
+    R_APPROVED_OWN_CORRECTION,
     R_COUNT
 };
 static const struct {
@@ -102,6 +104,7 @@ static const struct {
     [R_GENERIC_REASON] = {"REV-18", "generic-reason", LDG_SEV_WARNING},
     [R_ERASED] = {"REV-19", "body-erased", LDG_SEV_INFO},
     [R_WITHHELD] = {"REV-20", "body-missing", LDG_SEV_CRITICAL},
+    [R_APPROVED_OWN_CORRECTION] = {"REV-21", "approved-own-correction", LDG_SEV_MAJOR},
 };
 
 /* ---------------------------------------------------------- small tables -- */
@@ -328,6 +331,80 @@ map_del(itemmap *m, item *it)
 }
 
 /*
+ * [REV-21] Who corrected what, in two tables of 24-byte slots keyed by a seq
+ * and a small number: `corrof` holds, for each correction, one slot per
+ * record it refs (key: the correction's seq and the ref's index; value: the
+ * seq the ref names), so a correction of a correction reaches back to what
+ * that one corrects; `authored` holds one slot per record and person who
+ * wrote a correction of it, directly or through corrections of it (key: the
+ * record's seq and the person; value: the first such correction).  Memory
+ * follows the corrections, not the ledger.
+ */
+typedef struct pslot {
+    uint64_t a; /* UINT64_MAX: an empty slot */
+    uint64_t val;
+    uint32_t b;
+} pslot;
+
+typedef struct pairmap {
+    pslot *v;
+    size_t n, cap; /* cap a power of two, n <= 3 cap / 4 */
+} pairmap;
+
+static size_t
+pair_home(uint64_t a, uint32_t b, size_t cap)
+{
+    uint64_t h = (a ^ ((uint64_t)b << 32 | b)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) & (cap - 1);
+}
+
+static pslot *
+pair_find(const pairmap *m, uint64_t a, uint32_t b)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = pair_home(a, b, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->v[i].a == UINT64_MAX)
+            return NULL;
+        if (m->v[i].a == a && m->v[i].b == b)
+            return &m->v[i];
+    }
+}
+
+/* Adds (a, b) -> val unless (a, b) is present; false when out of memory. */
+static bool
+pair_put(pairmap *m, uint64_t a, uint32_t b, uint64_t val)
+{
+    if (pair_find(m, a, b))
+        return true;
+    if (4 * (m->n + 1) > 3 * m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        pslot *v = ldgi_malloc(cap * sizeof *v);
+        if (!v)
+            return false;
+        for (size_t i = 0; i < cap; i++)
+            v[i].a = UINT64_MAX;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->v[i].a == UINT64_MAX)
+                continue;
+            size_t j = pair_home(m->v[i].a, m->v[i].b, cap);
+            while (v[j].a != UINT64_MAX)
+                j = (j + 1) & (cap - 1);
+            v[j] = m->v[i];
+        }
+        free(m->v);
+        m->v = v;
+        m->cap = cap;
+    }
+    size_t i = pair_home(a, b, m->cap);
+    while (m->v[i].a != UINT64_MAX)
+        i = (i + 1) & (m->cap - 1);
+    m->v[i] = (pslot){.a = a, .b = b, .val = val};
+    m->n++;
+    return true;
+}
+
+/*
  * One record as the walk decoded it: views into the entry (valid during the
  * walk's snapshot) and copies of the short strings, NUL-terminated.
  */
@@ -427,6 +504,9 @@ typedef struct rv {
     group *groups;
     size_t ngroups, gcap;
     itemmap items;
+    pairmap corrof, authored; /* [REV-21] */
+    uint64_t *work;           /* [REV-21] records still to visit */
+    size_t nwork, wcap;
     uint64_t bad; /* REV-1 findings: the analysis cannot be relied on */
 } rv;
 
@@ -974,6 +1054,73 @@ body_wanted(rv *v, rec *r, const studyst *s)
     return false;
 }
 
+static bool
+work_push(rv *v, uint64_t x)
+{
+    if (v->nwork == v->wcap) {
+        size_t cap = v->wcap ? v->wcap * 2 : 16;
+        uint64_t *w = ldgi_realloc(v->work, cap * sizeof *w);
+        if (!w)
+            return false;
+        v->work = w;
+        v->wcap = cap;
+    }
+    v->work[v->nwork++] = x;
+    return true;
+}
+
+/*
+ * [REV-21] A correction r by the person ident corrects each record it refs
+ * and, through those that are corrections, every record they correct.
+ */
+static void
+on_correction(rv *v, rec *r, uint32_t ident)
+{
+    uint32_t j = 0;
+    v->nwork = 0;
+    for (size_t i = 0; i < r->nrefs; i++) {
+        uint64_t x = ref_seq(v, r->refs[i]);
+        if (x == UINT64_MAX || x >= r->seq)
+            continue;
+        if (!pair_put(&v->corrof, r->seq, j++, x) || !work_push(v, x)) {
+            oom(v);
+            return;
+        }
+    }
+    while (v->nwork) {
+        uint64_t x = v->work[--v->nwork];
+        if (pair_find(&v->authored, x, ident))
+            continue; /* reached before, and with it all that x corrects */
+        if (!pair_put(&v->authored, x, ident, r->seq)) {
+            oom(v);
+            return;
+        }
+        for (uint32_t i = 0;; i++) {
+            const pslot *p = pair_find(&v->corrof, x, i);
+            if (!p)
+                break;
+            if (!work_push(v, p->val)) {
+                oom(v);
+                return;
+            }
+        }
+    }
+}
+
+/* [REV-21] The approval r by the person ident covers record x: did they correct it? */
+static void
+own_correction(rv *v, rec *r, uint32_t ident, uint64_t x)
+{
+    const pslot *p = x == UINT64_MAX ? NULL : pair_find(&v->authored, x, ident);
+    if (!p)
+        return;
+    uint64_t seqs[3] = {r->seq, p->val, x};
+    emit(v, R_APPROVED_OWN_CORRECTION, r->study, (int64_t)r->host_time_ns, seqs, 3,
+         "the approval #%llu of record #%llu is signed by the person who wrote correction #%llu "
+         "of it: they approved content they wrote themselves",
+         (unsigned long long)r->seq, (unsigned long long)x, (unsigned long long)p->val);
+}
+
 static void
 user_record(rv *v, rec *r)
 {
@@ -1046,9 +1193,13 @@ user_record(rv *v, rec *r)
         }
     }
     /* an erasure names the record whose body it removes: no answer, closing or approval */
+    bool approves =
+        strcmp(r->kind, "approval") == 0 && r->meaning && strcmp(r->meaning, "approval") == 0;
     for (size_t i = 0; i < r->nrefs && strcmp(r->kind, "erasure") != 0; i++) {
         item *it = map_find(&v->items, v->t, r->refs[i]);
         uint64_t target;
+        if (approves && k && v->authored.n)
+            own_correction(v, r, k->ident, it ? it->seq : ref_seq(v, r->refs[i]));
         if (it)
             on_ref(v, it, r, body, org);
         else if (strcmp(r->kind, "approval") == 0 &&
@@ -1064,6 +1215,8 @@ user_record(rv *v, rec *r)
             on_ref(v, a, r, body, org);
         }
     }
+    if (k && strcmp(r->kind, "correction") == 0)
+        on_correction(v, r, k->ident);
     if (is_plan && r->body_state == LDG_BODY_OK && body) {
         ldg_plan *p = NULL;
         if (ldg_plan_parse(r->body, r->body_len, &p, NULL) == LDG_OK) {
@@ -1558,6 +1711,9 @@ rv_free(rv *v)
     }
     free(v->groups);
     free(v->items.v);
+    free(v->corrof.v);
+    free(v->authored.v);
+    free(v->work);
     ldgi_reg_free(v->reg);
 }
 

@@ -1764,3 +1764,35 @@ Test(hostile, a_negative_offset_under_an_hour_is_shown_with_its_sign, .fini = tm
               r.out);
     run_free(&r);
 }
+
+/*
+ * Every `ldg CMD --help` reads as it is laid out: no line wider than 90
+ * columns (a wider one wraps in the terminal and leaves a word such as the
+ * "N" of `ldg verify --help` on a line of its own), and no line a lone
+ * short word.
+ */
+Test(cli, help_texts_fit_90_columns, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    static const char *const cmds[] = {"keygen", "init", "key", "append",
+                                       "sign", "show", "log", "checkpoint",
+                                       "proof", "verify-proof", "verify", "export",
+                                       "verify-bundle", "erase", "review", "publish"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        run_result r = LDG(d, NULL, cmds[i], "--help");
+        cr_assert_eq(r.status, 0, "%s --help: %s", cmds[i], r.err);
+        cr_assert_gt(strlen(r.out), 20, "%s --help prints its help", cmds[i]);
+        for (const char *p = r.out; *p;) {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p), cols = 0;
+            for (size_t k = 0; k < n; k++)
+                cols += ((unsigned char)p[k] & 0xC0) != 0x80; /* one column a code point */
+            cr_expect_leq(cols, 90, "ldg %s --help: a line of %zu columns: %.*s", cmds[i], cols,
+                          (int)n, p);
+            cr_expect(n == 0 || n > 3 || memchr(p, ' ', n),
+                      "ldg %s --help: a lone word on a line: %.*s", cmds[i], (int)n, p);
+            p = e ? e + 1 : p + n;
+        }
+        run_free(&r);
+    }
+}

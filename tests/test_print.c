@@ -278,6 +278,123 @@ Test(print, the_study_in_the_page_margins_cannot_leave_its_css_string, .fini = t
     free(html);
 }
 
+/*
+ * What a page margin box prints: the CSS strings of its `content`,
+ * concatenated and decoded as CSS Syntax 3 reads them (an escape is up to six
+ * hex digits and swallows one white space after it); a counter() reads as
+ * "[counter]".  malloc'd.
+ */
+static char *
+margin_text(const char *style, const char *box)
+{
+    char at[64];
+    snprintf(at, sizeof at, "@%s{", box);
+    const char *p = strstr(style, at);
+    cr_assert_not_null(p, "%s in the style", at);
+    p = strstr(p, "content:");
+    cr_assert_not_null(p);
+    char *out = malloc(strlen(p) + 16);
+    cr_assert_not_null(out);
+    size_t k = 0;
+    for (p += 8; *p && *p != '}' && *p != ';';) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"';) {
+                if (*p != '\\') {
+                    out[k++] = *p++;
+                    continue;
+                }
+                p++;
+                unsigned cp = 0;
+                int nd = 0;
+                for (; nd < 6 && strchr("0123456789abcdefABCDEF", *p) && *p; nd++, p++)
+                    cp = cp * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+                if (!nd) {
+                    out[k++] = *p++;
+                    continue;
+                }
+                if (*p == ' ' || *p == '\t' || *p == '\n')
+                    p++; /* the one white space an escape swallows */
+                if (cp < 0x80) {
+                    out[k++] = (char)cp;
+                } else if (cp < 0x800) {
+                    out[k++] = (char)(0xc0 | cp >> 6);
+                    out[k++] = (char)(0x80 | (cp & 63));
+                } else if (cp < 0x10000) {
+                    out[k++] = (char)(0xe0 | cp >> 12);
+                    out[k++] = (char)(0x80 | (cp >> 6 & 63));
+                    out[k++] = (char)(0x80 | (cp & 63));
+                } else {
+                    out[k++] = (char)(0xf0 | cp >> 18);
+                    out[k++] = (char)(0x80 | (cp >> 12 & 63));
+                    out[k++] = (char)(0x80 | (cp >> 6 & 63));
+                    out[k++] = (char)(0x80 | (cp & 63));
+                }
+            }
+            if (*p == '"')
+                p++;
+        } else if (strncmp(p, "counter(", 8) == 0) {
+            memcpy(out + k, "[counter]", 9);
+            k += 9;
+            p = strchr(p, ')');
+            cr_assert_not_null(p);
+            p++;
+        } else {
+            p++; /* white space between the parts */
+        }
+    }
+    out[k] = '\0';
+    return out;
+}
+
+/*
+ * [EXP-13] The margin lines as printed: "Study S  ·  Export id X" with two
+ * no-break spaces on each side of the dot (a margin box collapses runs of
+ * plain spaces, and an escape followed by a space swallows it), and the
+ * ledger origin cut like a study id, on a character boundary after 64 bytes
+ * and ended with "…"; the cover shows it whole.
+ */
+#define NBSP "\xc2\xa0"
+Test(print, the_page_margins_read_as_printed, .fini = tmp_cleanup, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    /* 63 ASCII bytes, then "é" across the 64-byte mark, then more: 300 bytes in all */
+    char origin[301];
+    memset(origin, 'a', sizeof origin - 1);
+    memcpy(origin, "ledger.example/", 15);
+    memcpy(origin + 63, "\xc3\xa9", 2);
+    origin[sizeof origin - 1] = '\0';
+    fixture_begin();
+    ok(LDG(d, NULL, "keygen", "--name", "log", "--out", "log", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "keygen", "--name", "admin", "--out", "admin", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "init", "--origin", origin, "--log-key", "log.key", "--admin", "admin.pub",
+           "--name", "Ada Admin", "--org", "Acme CRO"),
+       "init");
+    fixture_end();
+    ok(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key", "--study",
+           "S1"),
+       "export");
+    char *html = html_of(d);
+    char *style = between(html, "<style>", "</style>");
+    char *id = export_id_of(html);
+    char want[400];
+    char *got = margin_text(style, "bottom-left");
+    snprintf(want, sizeof want, "Study S1" NBSP NBSP "\xc2\xb7" NBSP NBSP "Export id %s", id);
+    cr_expect_str_eq(got, want, "the bottom margin as printed");
+    free(got);
+    got = margin_text(style, "top-left");
+    snprintf(want, sizeof want, "Audit trail %.63s\xe2\x80\xa6", origin);
+    cr_expect_str_eq(got, want, "the origin cut before the character across 64 bytes");
+    free(got);
+    got = margin_text(style, "bottom-right");
+    cr_expect_str_eq(got, "Page [counter] of [counter]");
+    free(got);
+    snprintf(want, sizeof want, "<td>Ledger origin</td><td>%s</td>", origin);
+    cr_expect_not_null(strstr(html, want), "the cover has the origin whole");
+    free(id);
+    free(style);
+    free(html);
+}
+
 /* ------------------------------------------------------------- PDF -- */
 
 /* Page n as text: laid out as printed (layout), or in reading order with runs of white space as

@@ -770,3 +770,80 @@ Test(review, a_rotation_is_no_duplicate_identity_but_a_superseded_key_still_sign
     cr_expect_not_null(finding(r.out, "REV-11", dup), "the old key still signs: %s", r.out);
     run_free(&r);
 }
+
+/*
+ * [REV-21] An approval of a record by a person who earlier wrote a
+ * correction of it (or of a correction of it): they approved content they
+ * wrote themselves.  Policy refuses self-approval of the correction, not
+ * this; the review reports it.
+ */
+Test(review, an_approval_by_the_author_of_a_correction_of_the_record_is_reported,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* Sam Patel decides, Quinn Avery approves, Carla Rossi authors */
+    char ref[32];
+#define DECIDE() APPEND(d, "{}", "--as", "decider.key", "--kind", "decision", "--study", "S1")
+#define CORRECT(who, seq)                                                                          \
+    (snprintf(ref, sizeof ref, "%ld", (long)(seq)),                                                \
+     APPEND(d, "{}", "--as", who, "--kind", "correction", "--study", "S1", "--ref", ref,           \
+            "--reason", "Dose changed from 5 mg to 2.5 mg after the DSMB letter"))
+#define APPROVE(seq)                                                                               \
+    (snprintf(ref, sizeof ref, "%ld", (long)(seq)),                                                \
+     APPEND(d, "{}", "--as", "approver.key", "--kind", "approval", "--meaning", "approval",       \
+            "--study", "S1", "--ref", ref))
+    /* Quinn corrects Sam's decision, then approves the decision */
+    long dec = DECIDE();
+    long corr = CORRECT("approver.key", dec);
+    long appr = APPROVE(dec);
+    /* transitively: Carla corrects a decision, Quinn corrects Carla's correction */
+    long dec2 = DECIDE();
+    long corr2a = CORRECT("author.key", dec2);
+    long corr2b = CORRECT("approver.key", corr2a);
+    long appr2 = APPROVE(dec2);
+    /* controls: corrected by someone else only; Quinn corrected an unrelated record */
+    long dec3 = DECIDE();
+    CORRECT("author.key", dec3);
+    long appr3 = APPROVE(dec3);
+    long other = APPEND(d, "{}", "--as", "author.key", "--kind", "communication", "--study", "S1");
+    CORRECT("approver.key", other);
+    long dec4 = DECIDE();
+    long appr4 = APPROVE(dec4);
+    /* the person, not the key: Quinn's second key, registered under a variant of the name that
+       is the same identity [POL-13], corrects; Quinn's first key approves */
+    must(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+             " quinn  AVERY", "--org", "HELIX pharma", "--roles", "approver", "--supersedes",
+             "3", "--reason", "second device"),
+         "key add");
+    long dec5 = DECIDE();
+    long corr5 = CORRECT("quinn2.key", dec5);
+    long appr5 = APPROVE(dec5);
+#undef DECIDE
+#undef CORRECT
+#undef APPROVE
+    run_result r = LDG(d, NULL, "review", "--json", "--fail-on", "critical");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *f = finding(r.out, "REV-21", appr);
+    cr_assert_not_null(f, "Quinn approved the decision Quinn corrected: %s", r.out);
+    char seqs[96];
+    snprintf(seqs, sizeof seqs, "\"seqs\":[%ld,%ld,%ld]", appr, corr, dec);
+    const char *e = strchr(f, '\n');
+    cr_expect(strstr(f, seqs) && strstr(f, seqs) < e, "the approval, the correction, the record");
+    cr_expect(strstr(f, "\"severity\":\"major\"") && strstr(f, "\"severity\":\"major\"") < e);
+    snprintf(seqs, sizeof seqs, "\"seqs\":[%ld,%ld,%ld]", appr2, corr2b, dec2);
+    f = finding(r.out, "REV-21", appr2);
+    cr_expect(f && strstr(f, seqs), "a correction of a correction counts: %s", r.out);
+    snprintf(seqs, sizeof seqs, "\"seqs\":[%ld,%ld,%ld]", appr5, corr5, dec5);
+    f = finding(r.out, "REV-21", appr5);
+    cr_expect(f && strstr(f, seqs), "another key of the same person counts: %s", r.out);
+    CLEAN(r.out, "REV-21", appr3);
+    CLEAN(r.out, "REV-21", appr4);
+    cr_expect_eq(count_rule(r.out, "REV-21"), 3, "%s", r.out);
+    run_free(&r);
+    /* the text report names the rule and its severity */
+    r = LDG(d, NULL, "review", "--fail-on", "major");
+    cr_expect_eq(r.status, 1, "a major finding fails at --fail-on major");
+    cr_expect_not_null(strstr(r.out, "MAJOR    REV-21 approved-own-correction"), "%s", r.out);
+    run_free(&r);
+}

@@ -38,7 +38,8 @@
 #define MAX_STUDIES 64
 #define NO_THREAD UINT32_MAX
 #define NOSEQ UINT64_MAX
-#define MARGIN_STUDY_MAX 64 /* bytes of the study id in the page margins */
+#define MARGIN_STUDY_MAX 64  /* bytes of the study id in the page margins */
+#define MARGIN_ORIGIN_MAX 64 /* bytes of the ledger origin in the page margins */
 /* longer study ids may wrap, so that no column is pushed off the page */
 #define STUDY_NOWRAP_MAX 48
 
@@ -1482,27 +1483,40 @@ verdict(emit *e, const html_meta *m)
             "bundle export.</div>\n");
 }
 
+/*
+ * Text for one line of a page margin: s, or its first max bytes cut back to a
+ * character boundary and ended with "…" (the cover has it whole).
+ */
+static const char *
+margin_cut(const char *s, size_t max, char *buf, size_t cap)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return s;
+    n = max;
+    while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    snprintf(buf, cap, "%.*s\xe2\x80\xa6", (int)n, s);
+    return buf;
+}
+
 /* [EXP-13] Page margins: where the trail comes from, the study, the export id, page x of y. */
 static void
 page_style(emit *e, const html_meta *m, const char *study, const char *id)
 {
-    /* one line in the margin: a study id longer than that is cut (the cover has it whole) */
-    char cut[MARGIN_STUDY_MAX + 4];
-    size_t n = strlen(study);
-    if (n > MARGIN_STUDY_MAX) {
-        n = MARGIN_STUDY_MAX;
-        while (n && ((unsigned char)study[n] & 0xC0) == 0x80)
-            n--;
-        snprintf(cut, sizeof cut, "%.*s\xe2\x80\xa6", (int)n, study);
-        study = cut;
-    }
+    /* one line in the margin: a longer study id or origin is cut (the cover has it whole) */
+    char cs[MARGIN_STUDY_MAX + 4], co[MARGIN_ORIGIN_MAX + 4];
+    study = margin_cut(study, MARGIN_STUDY_MAX, cs, sizeof cs);
     em_s(e,
          "@page{size:A4 landscape;margin:14mm 10mm 14mm 10mm;"
          "@top-left{font:8pt sans-serif;color:#555;white-space:nowrap;content:\"Audit trail \" ");
-    css_string(e, m->origin);
+    css_string(e, margin_cut(m->origin, MARGIN_ORIGIN_MAX, co, sizeof co));
     em_s(e, "}@bottom-left{font:8pt sans-serif;color:#333;white-space:nowrap;content:\"Study \" ");
     css_string(e, study);
-    em_s(e, " \"  \\00b7  Export id \" ");
+    /* the dot set off by two no-break spaces each side: a margin box collapses runs of spaces
+       (white-space is not honoured there), and a CSS escape swallows one white space after it,
+       so each escape ends its string */
+    em_s(e, " \"\\0000a0\\0000a0\\0000b7\\0000a0\\0000a0\" \"Export id \" ");
     css_string(e, id);
     em_s(e, "}@bottom-right{font:8pt sans-serif;color:#333;white-space:nowrap;"
             "content:\"Page \" counter(page) \" of \" counter(pages)}}");
