@@ -30,7 +30,8 @@
 #define NS_PER_H (3600 * NS_PER_S)
 #define LAST_USE_NS (24 * NS_PER_H) /* [REV-14] "right before" a revocation */
 #define ROTATE_NS (24 * NS_PER_H)   /* [REV-11] a superseded key revoked within this is rotated */
-#define MAP_BUDGET (24u << 20)      /* bytes of the ledger file kept mapped, as export does */
+#define CORR_WALK_MAX 256      /* [REV-21] records a correction is traced back through, at most */
+#define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped, as export does */
 
 /* ------------------------------------------------------------ severities -- */
 
@@ -1087,7 +1088,8 @@ on_correction(rv *v, rec *r, uint32_t ident)
             return;
         }
     }
-    while (v->nwork) {
+    /* bounded: a hostile chain of corrections by different people is not walked whole */
+    for (unsigned seen = 0; v->nwork && seen < CORR_WALK_MAX; seen++) {
         uint64_t x = v->work[--v->nwork];
         if (pair_find(&v->authored, x, ident))
             continue; /* reached before, and with it all that x corrects */
