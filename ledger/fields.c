@@ -260,8 +260,9 @@ ldg_body_fields_check(const char *kind, const char *body, size_t len, ldg_err *e
         const json_t *v = json_object_get(j, fields[i].name);
         const char *why = v ? form_why(fields[i].form, v) : NULL;
         if (why)
-            s = ldgi_fail(err, LDG_E_INPUT, "body field \"%s\" of a %s record must be %s",
-                          fields[i].name, kind, why);
+            s = ldgi_fail(err, LDG_E_INPUT, "body field \"%s\" of %s %s record must be %s",
+                          fields[i].name, kind[0] && strchr("aeiou", kind[0]) ? "an" : "a", kind,
+                          why);
     }
     json_decref(j);
     if (s == LDG_OK && strcmp(kind, "plan") == 0) {

@@ -442,7 +442,7 @@ void ldgi_registry_identity_keys(ldgi_registry *r, const uint8_t id[LDG_HASH_BYT
                                  ldgi_idkey_fn each, void *ectx);
 
 /*
- * The policy engine: ONE function applies every rule of [POL-1..15] and
+ * The policy engine: ONE function applies every rule of [POL-1..16] and
  * [KEY-4] to a statement becoming entry `seq`, for every caller (append,
  * verify, verify-bundle), so the rules cannot drift apart.  What differs
  * between callers is only where the state comes from (the env's
@@ -465,6 +465,7 @@ typedef enum ldgi_check {
     LDGI_CHECK_OWN_RECORD, /* duties [POL-13] no one approves or rejects their own record */
     LDGI_CHECK_ADMIN_ONLY, /* duties [POL-14] an admin key holds no other role */
     LDGI_CHECK_IDENTITY,   /* duties [POL-15] a second key or a re-enrolment says why */
+    LDGI_CHECK_SELF_ENROL, /* duties [POL-16] no admin registers a key of their own identity */
     LDGI_CHECK_COUNT
 } ldgi_check;
 typedef struct ldgi_check_info {

@@ -1,5 +1,5 @@
 /*
- * policy.c - the rules of spec/format.md "Policy" [POL-1..POL-15] and
+ * policy.c - the rules of spec/format.md "Policy" [POL-1..POL-16] and
  * [KEY-4]: first those that need only the statement and its signer's roles,
  * then the one policy engine (ldgi_policy_apply) that append, verify and
  * verify-bundle all call with their own view of the ledger's state, and the
@@ -320,7 +320,8 @@ ldgi_stmt_shape_ok(const ldgi_stmt *s, char *why, size_t whylen)
         if (s->study.len == 0 || s->study.len > LDG_STUDY_MAX || has_control(s->study))
             return BAD("study must be 1..%u bytes without control characters", LDG_STUDY_MAX);
         if (s->has_key)
-            return BAD("a %.*s record carries no key", (int)s->kind.len, s->kind.p);
+            return BAD("%s %.*s record carries no key",
+                       memchr("aeiou", s->kind.p[0], 5) ? "an" : "a", (int)s->kind.len, s->kind.p);
         if ((eq(s->kind.p, s->kind.len, "approval") || eq(s->kind.p, s->kind.len, "rejection")) &&
             !s->has_meaning)
             return REFUSE("%s %.*s needs a meaning (21 CFR 11.50): review, approval, "
@@ -533,13 +534,16 @@ const ldgi_check_info ldgi_checks[LDGI_CHECK_COUNT] = {
                                "a key.add adds a new key that is not the log key; a key.revoke "
                                "revokes an active one"},
     [LDGI_CHECK_JUDGE_REF] = {"duties", "POL-12",
-                              "an approval or rejection refs the record it judges"},
+                              "an approval or rejection refs the records it judges, user records "
+                              "only"},
     [LDGI_CHECK_OWN_RECORD] = {"duties", "POL-13",
                                "no one approves or rejects a record of their own key or identity"},
     [LDGI_CHECK_ADMIN_ONLY] = {"duties", "POL-14", "an admin key holds no other role"},
     [LDGI_CHECK_IDENTITY] = {"duties", "POL-15",
                              "a second active key of one identity supersedes one, a re-enrolment "
                              "reinstates from a revocation, each with a reason"},
+    [LDGI_CHECK_SELF_ENROL] = {"duties", "POL-16",
+                               "no admin registers a key of their own identity"},
 };
 
 /* Reports one failed check; false when the caller wants no more. */
@@ -592,16 +596,34 @@ duties_user(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq, ldgi_
         return LDG_OK;
     }
     const char *verb = st->kind.p[0] == 'a' ? "approves" : "rejects";
+    ldgi_refentry re;
+    /* [POL-12] what is judged is a user record: never the genesis or a key record */
+    for (size_t r = 0; r < st->nrefs; r++) {
+        if ((s = env->ref_entry(env->ctx, st->refs[r], seq, &re, err)) == LDG_E_NOTFOUND)
+            continue; /* the ref check says it names nothing, or the caller cannot tell */
+        if (s != LDG_OK)
+            return s;
+        if (re.kc != LDGI_KIND_USER &&
+            !failed(fail, fctx, LDGI_CHECK_JUDGE_REF, LDG_E_POLICY,
+                    "%s %.*s judges user records only: ref %zu names entry %llu, a %s record",
+                    st->kind.p[0] == 'a' ? "an" : "a", (int)st->kind.len, st->kind.p, r + 1,
+                    (unsigned long long)re.seq,
+                    re.kc == LDGI_KIND_GENESIS   ? "genesis"
+                    : re.kc == LDGI_KIND_KEY_ADD ? "key.add"
+                                                 : "key.revoke"))
+            return LDG_OK;
+    }
     uint8_t me[LDG_HASH_BYTES], them[LDG_HASH_BYTES];
     bool have_me = (s = env->identity(env->ctx, st->actor, me, err)) == LDG_OK;
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
     for (size_t r = 0; r < st->nrefs; r++) {
-        ldgi_refentry re;
         if ((s = env->ref_entry(env->ctx, st->refs[r], seq, &re, err)) == LDG_E_NOTFOUND)
             continue; /* the ref check says it names nothing, or the caller cannot tell */
         if (s != LDG_OK)
             return s;
+        if (re.kc != LDGI_KIND_USER)
+            continue; /* reported above */
         if (memcmp(re.actor, st->actor, LDG_PUB_BYTES) == 0) {
             if (!failed(fail, fctx, LDGI_CHECK_OWN_RECORD, LDG_E_POLICY,
                         "no one %s their own record: ref %zu names entry %llu, signed by this "
@@ -650,15 +672,17 @@ count_key(void *ectx, const uint8_t pub[LDG_PUB_BYTES], const ldgi_keystate *ks)
 }
 
 /*
- * [POL-14][POL-15] A key.add: an admin key holds no other role; a person
- * holds one active key of each class (admin, or not) unless the record says
- * which key it supersedes, and a person whose keys are all revoked comes back
- * only by a record that names the revocation it reinstates from; each with a
- * reason.
+ * [POL-14][POL-15][POL-16] A key.add: an admin key holds no other role; a
+ * person holds one active key of each class (admin, or not) unless the
+ * record says which key it supersedes, and a person whose keys are all
+ * revoked comes back only by a record that names the revocation it
+ * reinstates from; each with a reason.  And no admin registers a key of
+ * their own identity: another admin enrols them.
  */
 static ldg_status
-duties_key(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
-           const uint8_t ident[LDG_HASH_BYTES], ldgi_policy_fail_fn fail, void *fctx, ldg_err *err)
+duties_identity(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
+                const uint8_t ident[LDG_HASH_BYTES], ldgi_policy_fail_fn fail, void *fctx,
+                ldg_err *err)
 {
     char why[300];
     ldg_status s;
@@ -733,6 +757,50 @@ duties_key(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
                "the ref of a key.add for \"%.*s\" (%.*s) must name the key.revoke of one of "
                "their keys, which it reinstates from; entry %llu is not one",
                nl, st->key_name.p, ol, st->key_org.p, (unsigned long long)re.seq);
+    return LDG_OK;
+}
+
+/* A fail callback in between, to learn whether the caller wants more after a check. */
+typedef struct relay {
+    ldgi_policy_fail_fn fail;
+    void *fctx;
+    bool stop;
+} relay;
+
+static bool
+relay_fail(void *ctx, ldgi_check c, ldg_status st, const char *why)
+{
+    relay *r = ctx;
+    if (!r->fail(r->fctx, c, st, why))
+        r->stop = true;
+    return !r->stop;
+}
+
+static ldg_status
+duties_key(const ldgi_policy_env *env, const ldgi_stmt *st, uint64_t seq,
+           const uint8_t ident[LDG_HASH_BYTES], ldgi_policy_fail_fn fail, void *fctx, ldg_err *err)
+{
+    relay rl = {fail, fctx, false};
+    ldg_status s = duties_identity(env, st, seq, ident, relay_fail, &rl, err);
+    if (s != LDG_OK || rl.stop)
+        return s;
+    /*
+     * [POL-16] No one registers a key for themselves: the signing admin key's
+     * identity is not the new key's.  (Genesis is signed by the log key and
+     * does not come here; a key.revoke may revoke the signer's own key.)
+     */
+    uint8_t mine[LDG_HASH_BYTES];
+    if ((s = env->identity(env->ctx, st->actor, mine, err)) == LDG_E_NOTFOUND)
+        return LDG_OK;
+    if (s != LDG_OK)
+        return s;
+    if (memcmp(mine, ident, LDG_HASH_BYTES) == 0)
+        failed(fail, fctx, LDGI_CHECK_SELF_ENROL, LDG_E_POLICY,
+               "no one registers a key for themselves: the key.add for \"%.*s\" (%.*s) is "
+               "signed by an admin key of that same person (printed name and organisation); "
+               "another admin must register it",
+               (int)(st->key_name.len > 80 ? 80 : st->key_name.len), st->key_name.p,
+               (int)(st->key_org.len > 80 ? 80 : st->key_org.len), st->key_org.p);
     return LDG_OK;
 }
 

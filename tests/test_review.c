@@ -98,7 +98,7 @@ build_trail(const char *d, trail *t)
         cr_skip_test("libfaketime is not installed (make deps installs it)");
     static const char *const names[] = {"log",   "admin",  "author", "decider", "approver",
                                         "croapp", "leaver", "leaver2", "quinn2", "eraser",
-                                        "adaauthor"};
+                                        "adaauthor", "rob"};
     fixture_begin();
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         run_result r = LDG(d, NULL, "keygen", "--name", names[i], "--out", names[i],
@@ -117,10 +117,13 @@ build_trail(const char *d, trail *t)
     t->ben_add = 4;
     key_add(d, d0, "leaver.pub", "Lee Leaver", "Acme CRO", "author");         /* 5 */
     key_add(d, d0, "eraser.pub", "Eve Eraser", "Helix Pharma", "eraser");     /* 6 */
-    /* the admin's own content key: policy allows one beside the admin key */
-    key_add(d, d0, "adaauthor.pub", "Ada Admin", "Acme CRO", "author"); /* 7 */
-    t->ada_author = 7;
-    cr_assert_eq(size_now(d), 8);
+    /* the admin's own content key: policy allows one beside the admin key [POL-15], registered
+       by a second admin, another person: no one registers a key for themselves [POL-16] */
+    key_add(d, d0, "rob.pub", "Rob Root", "Acme CRO", "admin"); /* 7 */
+    t->ada_author = AT(d, d0, NULL, "key", "add", "--as", "rob.key", "--pub", "adaauthor.pub",
+                       "--name", "Ada Admin", "--org", "Acme CRO", "--roles", "author"); /* 8 */
+    cr_assert_eq(t->ada_author, 8);
+    cr_assert_eq(size_now(d), 9);
 
     /* S1: the plan, approved by Helix Pharma only [REV-3 raised] */
     t->plan1 = REC(d, "2025-01-02 09:00:00", plan_s1, "--as", "decider.key", "--kind", "plan",

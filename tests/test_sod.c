@@ -82,31 +82,34 @@ Test(append, an_approval_or_rejection_without_a_ref_is_refused, .fini = tmp_clea
 {
     const char *d = tmp_dir();
     make_ledger(d);
+    ok(LDG(d, "{}", "append", "--as", "author.key", "--kind", "communication", "--study", "S1",
+           "--body", "-"),
+       "communication 4");
     refused(d,
             LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
                 "approval", "--study", "S1", "--body", "-"),
-            "an approval needs at least one ref: the record it approves", 4);
+            "an approval needs at least one ref: the record it approves", 5);
     refused(d,
             LDG(d, "{}", "append", "--as", "approver.key", "--kind", "rejection", "--meaning",
                 "review", "--study", "S1", "--body", "-"),
-            "a rejection needs at least one ref: the record it rejects", 4);
+            "a rejection needs at least one ref: the record it rejects", 5);
     /* in a batch: the line is named, nothing of the batch is written */
     write_file(d, "b.jsonl",
-               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\",\"refs\":[1]}\n"
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\",\"refs\":[4]}\n"
                "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\"}\n");
     refused(d, LDG(d, NULL, "append", "--as", "approver.key", "--batch", "b.jsonl"),
-            "line 2: an approval needs at least one ref", 4);
+            "line 2: an approval needs at least one ref", 5);
     /* signed elsewhere: `ldg sign` refuses it before signing */
     refused(d,
             LDG(d, "{}", "sign", "--as", "approver.key", "--kind", "approval", "--meaning",
                 "approval", "--study", "S1", "--body", "-"),
-            "an approval needs at least one ref", 4);
-    /* with a ref it goes through */
+            "an approval needs at least one ref", 5);
+    /* with a ref (to a user record [POL-12]) it goes through */
     cr_assert_eq(
         appended_seq(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval",
-                         "--meaning", "approval", "--study", "S1", "--ref", "1", "--body", "-"),
+                         "--meaning", "approval", "--study", "S1", "--ref", "4", "--body", "-"),
                      "approval with a ref"),
-        4);
+        5);
 }
 
 /* ------------------------------------------------- append: [POL-13] -- */
@@ -128,15 +131,18 @@ Test(append, no_one_approves_a_record_of_their_own_key, .fini = tmp_cleanup)
                 "approval", "--study", "S1", "--ref", "5", "--body", "-"),
             "no one approves their own record: ref 1 names entry 5, signed by this same key", 6);
     /* every ref counts: one of two refs is their own */
+    ok(LDG(d, "{}", "append", "--as", "author.key", "--kind", "communication", "--study", "S1",
+           "--body", "-"),
+       "communication 6");
     refused(d,
             LDG(d, "{}", "append", "--as", "chief.key", "--kind", "rejection", "--meaning",
-                "review", "--study", "S1", "--ref", "1", "--ref", "5", "--body", "-"),
-            "no one rejects their own record: ref 2 names entry 5", 6);
+                "review", "--study", "S1", "--ref", "6", "--ref", "5", "--body", "-"),
+            "no one rejects their own record: ref 2 names entry 5", 7);
     /* someone else's record: allowed */
     ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning", "approval",
            "--study", "S1", "--ref", "5", "--body", "-"),
        "approval of another person's decision");
-    cr_assert_eq(size_of(d), 7);
+    cr_assert_eq(size_of(d), 8);
 }
 
 Test(append, no_one_approves_a_record_of_another_key_of_their_identity, .fini = tmp_cleanup)
@@ -830,4 +836,207 @@ Test(identity, the_normal_form_trims_collapses_drops_invisibles_and_folds_ascii)
     /* the name and the organisation do not run into each other */
     ldgi_identity(lit("Quinn Avery Helix"), lit("Pharma"), c);
     cr_assert_neq(memcmp(a, c, 32), 0);
+}
+
+/* ---------------------------------- [POL-12] user records, [POL-16] -- */
+
+Test(append, an_approval_or_rejection_judges_user_records_only, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* 0 genesis, 1..3 key.add */
+    ok(LDG(d, "{}", "append", "--as", "decider.key", "--kind", "decision", "--study", "S1",
+           "--body", "-"),
+       "decision 4");
+    refused(d,
+            LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
+                "approval", "--study", "S1", "--ref", "0", "--body", "-"),
+            "an approval judges user records only: ref 1 names entry 0, a genesis record", 5);
+    refused(d,
+            LDG(d, "{}", "append", "--as", "approver.key", "--kind", "rejection", "--meaning",
+                "review", "--study", "S1", "--ref", "1", "--body", "-"),
+            "a rejection judges user records only: ref 1 names entry 1, a key.add record", 5);
+    /* beside a user record too: every ref is what is judged */
+    refused(d,
+            LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
+                "approval", "--study", "S1", "--ref", "4", "--ref", "2", "--body", "-"),
+            "ref 2 names entry 2, a key.add record", 5);
+    ok(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "author.pub", "--reason",
+           "left"),
+       "revoke 5");
+    refused(d,
+            LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning",
+                "approval", "--study", "S1", "--ref", "5", "--body", "-"),
+            "ref 1 names entry 5, a key.revoke record", 6);
+    /* in a batch the line is named and nothing of the batch is written */
+    write_file(d, "b.jsonl",
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\",\"refs\":[4]}\n"
+               "{\"kind\":\"approval\",\"study\":\"S1\",\"meaning\":\"approval\",\"refs\":[3]}\n");
+    refused(d, LDG(d, NULL, "append", "--as", "approver.key", "--batch", "b.jsonl"),
+            "line 2: an approval judges user records only", 6);
+    /* the user record alone: allowed */
+    cr_assert_eq(
+        appended_seq(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval",
+                         "--meaning", "approval", "--study", "S1", "--ref", "4", "--body", "-"),
+                     "approval of the decision"),
+        6);
+}
+
+Test(append, no_one_registers_a_key_for_themselves, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* Ada Admin (Acme CRO) holds the genesis admin key */
+    keygen(d, "ada2");
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "ada2.pub", "--name",
+                "Ada Admin", "--org", "Acme CRO", "--roles", "approver,author,decider,eraser,qa"),
+            "no one registers a key for themselves: the key.add for \"Ada Admin\" (Acme CRO) is "
+            "signed by an admin key of that same person",
+            4);
+    /* spelt otherwise, the same person [POL-13] */
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "ada2.pub", "--name",
+                " ada\xc2\xa0 ADMIN", "--org", "acme cro", "--roles", "author"),
+            "no one registers a key for themselves", 4);
+    /* a new admin key of her own, even one that says what it supersedes */
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "ada2.pub", "--name",
+                "Ada Admin", "--org", "Acme CRO", "--roles", "admin", "--supersedes", "0",
+                "--reason", "new laptop"),
+            "another admin must register it", 4);
+    /* the allowed form: a second admin, another person, enrols her */
+    keygen(d, "rob");
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "rob.pub", "--name", "Rob Root",
+           "--org", "Acme CRO", "--roles", "admin"),
+       "key add 4: a second admin");
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "rob.key", "--pub", "ada2.pub", "--name",
+                "Rob Root", "--org", "Acme CRO", "--roles", "author"),
+            "the key.add for \"Rob Root\" (Acme CRO)", 5);
+    cr_assert_eq(appended_seq(LDG(d, NULL, "key", "add", "--as", "rob.key", "--pub", "ada2.pub",
+                                  "--name", "Ada Admin", "--org", "Acme CRO", "--roles", "author"),
+                              "Rob enrols Ada's author key"),
+                 5);
+    ok(LDG(d, "{}", "append", "--as", "ada2.key", "--kind", "communication", "--study", "S1",
+           "--body", "-"),
+       "she writes with it");
+    /* revoking one's own key gives no right: allowed */
+    cr_assert_eq(appended_seq(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub",
+                                  "admin.pub", "--reason", "laptop lost"),
+                              "Ada revokes her own admin key"),
+                 7);
+    ok(LDG(d, NULL, "verify"), "verify");
+}
+
+/*
+ * [POL-12] refs to system records and [POL-16] a self-enrolment, forged
+ * past append: verify and verify-bundle report `duties` there, and not at
+ * the allowed forms beside them.
+ */
+Test(verify, forged_judgements_of_key_records_and_self_enrolments_fail_verify_and_verify_bundle,
+     .fini = tmp_cleanup, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d); /* 0 genesis (Ada Admin), 1 Carla Rossi, 2 Dr Sam Patel, 3 Quinn Avery */
+    ok(LDG(d, "{}", "append", "--as", "decider.key", "--kind", "decision", "--study", "S1",
+           "--body", "-"),
+       "decision 4");
+    ok(LDG(d, NULL, "export", "--format", "bundle", "-o", "template.tar", "--as", "log.key"),
+       "a genuine bundle");
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    ldg_key *admin = load(d, "admin"), *approver = load(d, "approver");
+    /* 5 [POL-12]: an approval of a key.add alone */
+    const uint64_t r1 = 1, r40[] = {4, 0};
+    uint64_t s5 = forge_approval(l, approver, &r1, 1);
+    /* 6 [POL-12]: an approval of the decision and the genesis */
+    uint64_t s6 = forge_approval(l, approver, r40, 2);
+    /* 7 [POL-16]: Ada Admin mints herself a key with every content role */
+    uint64_t s7 = forge_key_add(d, l, admin, "ada2", "Ada Admin", "Acme CRO",
+                                "approver,author,decider,eraser,qa", -1);
+    /* 8, 9: allowed: a second admin, who supersedes Ada's content key for her */
+    uint64_t s8 = forge_key_add(d, l, admin, "rob", "Rob Root", "Acme CRO", "admin", -1);
+    ldg_key *rob = load(d, "rob");
+    uint64_t s9 = forge_key_add(d, l, rob, "ada3", "ADA  admin", "Acme CRO", "author", (long)s7);
+    cr_assert_eq(s9, 9);
+    uint64_t n = 10;
+
+    run_result r = LDG(d, NULL, "verify", "--json");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    char *want = fails_of(r.out);
+    char expect[128];
+    snprintf(expect, sizeof expect, "%llu:duties;%llu:duties;%llu:duties;", (unsigned long long)s5,
+             (unsigned long long)s6, (unsigned long long)s7);
+    cr_assert_str_eq(want, expect, "one duties finding at each forgery, none at %llu, %llu: %s",
+                     (unsigned long long)s8, (unsigned long long)s9, r.out);
+    cr_assert(strstr(r.out, "an approval judges user records only: ref 1 names entry 1, a key.add "
+                            "record"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "ref 2 names entry 0, a genesis record"), "%s", r.out);
+    cr_assert(strstr(r.out, "no one registers a key for themselves"), "%s", r.out);
+    run_free(&r);
+
+    const uint64_t recs[] = {4, s5, s6};
+    forged_bundle(d, l, n, recs, 3, "forged.tar");
+    r = LDG(d, NULL, "verify-bundle", "forged.tar", "--trust", "log.pub", "--json");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    char *got = fails_of(r.out);
+    /* the same findings (the bundle reads its key records first: another order) */
+    const uint64_t bad[] = {s5, s6, s7};
+    for (size_t i = 0; i < 3; i++) {
+        char pair[64];
+        snprintf(pair, sizeof pair, "%llu:duties;", (unsigned long long)bad[i]);
+        cr_assert(strstr(got, pair), "verify-bundle reports %s as verify does: %s", pair, r.out);
+    }
+    cr_assert_eq(strlen(got), strlen(want), "and nothing else: %s", r.out);
+    cr_assert(strstr(r.out, "no one registers a key for themselves"), "%s", r.out);
+    run_free(&r);
+    free(got);
+    free(want);
+    ldg_key_free(admin);
+    ldg_key_free(approver);
+    ldg_key_free(rob);
+    ldg_ledger_close(l);
+}
+
+/* Messages that name a kind use "an" before a vowel: "of an approval record". */
+Test(append, messages_name_an_approval_or_an_action_with_the_right_article, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, "{}", "append", "--as", "decider.key", "--kind", "decision", "--study", "S1",
+           "--body", "-"),
+       "decision 4");
+    static const struct {
+        const char *key, *kind, *body, *want;
+    } v[] = {
+        {"approver.key", "approval", "{\"priority\":\"soon\"}",
+         "body field \"priority\" of an approval record must be"},
+        {"author.key", "action", "{\"status\":\"half\"}",
+         "body field \"status\" of an action record must be"},
+        {"author.key", "escalation", "{\"priority\":\"soon\"}", "of an escalation record"},
+        {"author.key", "communication", "{\"priority\":\"soon\"}", "of a communication record"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        run_result r = LDG(d, v[i].body, "append", "--as", v[i].key, "--kind", v[i].kind,
+                           "--meaning", "approval", "--study", "S1", "--ref", "4", "--body", "-");
+        if (strcmp(v[i].kind, "approval") != 0) {
+            run_free(&r);
+            r = LDG(d, v[i].body, "append", "--as", v[i].key, "--kind", v[i].kind, "--study", "S1",
+                    "--ref", "4", "--body", "-");
+        }
+        cr_assert_eq(r.status, 2, "%s: %s", v[i].kind, r.err);
+        cr_assert(strstr(r.err, v[i].want), "want \"%s\" in: %s", v[i].want, r.err);
+        run_free(&r);
+    }
+    ok(LDG(d, "{}", "append", "--as", "approver.key", "--kind", "approval", "--meaning", "approval",
+           "--study", "S1", "--ref", "4", "--body", "-"),
+       "approval 5");
+    keygen(d, "quinn2");
+    refused(d,
+            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "5",
+                "--reason", "new laptop"),
+            "--supersedes 5: entry 5 is an approval record, not the key.add", 6);
 }

@@ -947,9 +947,10 @@ observed_case(bool far)
     const char *d = tmp_dir();
     uint8_t a4[32];
     diverged_pair(d, a4);
-    run_result r = LDG(d, "{\"subject\":\"approved as seen in A\"}", "sign", "--as",
-                       "approver.key", "--kind", "approval", "--meaning", "approval", "--study",
-                       "S1", "--ref", "1", "--observed-from", "ledger", "--body", "-");
+    /* a decision (an approval judges user records only [POL-12]; entries 0..3 are key records) */
+    run_result r = LDG(d, "{\"subject\":\"decided as seen in A\"}", "sign", "--as",
+                       "decider.key", "--kind", "decision", "--study", "S1", "--ref", "1",
+                       "--observed-from", "ledger", "--body", "-");
     cr_assert_eq(r.status, 0, "%s", r.err);
     write_file(d, "s.stmt", r.out);
     run_free(&r);
@@ -983,9 +984,10 @@ Test(tamper, genuine_observed_head_far_back_verifies, .fini = tmp_cleanup, .time
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    run_result r = LDG(d, "{\"subject\":\"approved\"}", "sign", "--as", "approver.key", "--kind",
-                       "approval", "--meaning", "review", "--study", "S1", "--observed-from",
-                       "ledger", "--ref", "3", "--body", "-");
+    /* a decision: an approval may not judge the key record at 3 [POL-12] */
+    run_result r = LDG(d, "{\"subject\":\"decided\"}", "sign", "--as", "decider.key", "--kind",
+                       "decision", "--study", "S1", "--observed-from", "ledger", "--ref", "3",
+                       "--body", "-");
     cr_assert_eq(r.status, 0, "%s", r.err);
     write_file(d, "s.stmt", r.out);
     run_free(&r);

@@ -131,6 +131,9 @@ static const char key_help[] =
     "supersedes, which stays active until revoked) and --reason; a person whose keys were\n"
     "all revoked comes back only with --reinstates SEQ (the key.revoke it reinstates from)\n"
     "and --reason.\n"
+    "No one registers a key for themselves: an admin cannot add a key of their own person\n"
+    "(another admin must, so an admin's own author key needs a second admin); key revoke\n"
+    "of one's own key is allowed.\n"
     "Refused by policy: exit 3, nothing written.\n";
 
 static void
@@ -162,9 +165,10 @@ key_ref(ldg_ledger *l, const char *opt, const char *text, uint8_t out[LDG_HASH_B
                     : strcmp(rec->kind, "key.revoke") == 0;
     int rc = EXIT_OK;
     if (!fits)
-        rc = tool_error(
-            EXIT_POLICY, "%s %s: entry %s is a %s record, not %s", opt, text, text, em_t(rec->kind),
-            sup ? "the key.add of the key it supersedes" : "the key.revoke it reinstates from");
+        rc = tool_error(EXIT_POLICY, "%s %s: entry %s is %s %s record, not %s", opt, text, text,
+                        rec->kind[0] && strchr("aeiou", rec->kind[0]) ? "an" : "a", em_t(rec->kind),
+                        sup ? "the key.add of the key it supersedes"
+                            : "the key.revoke it reinstates from");
     ldg_record_free(rec);
     return rc;
 }
