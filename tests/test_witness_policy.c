@@ -473,3 +473,35 @@ Test(witness_policy, bundle_tied_to_a_cosigned_checkpoint_passes_verify_bundle_w
     free(c1);
     tmp_cleanup();
 }
+
+/*
+ * [CKP-2][EXP-1] A stored note that carries cosignatures (here put there
+ * directly, as a cosigning step would) is kept when the unchanged head is
+ * signed again, by `checkpoint --as` or `export --as`: the bundle's
+ * checkpoint.txt keeps them.
+ */
+Test(witness_policy, signing_an_unchanged_head_again_keeps_stored_cosignatures, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    char *note = setup(d);
+    char *c1 = cosign(d, note, "w1.key", now());
+    uint8_t k[8];
+    seq_key(12, k);
+    cr_assert_eq(lmdb_put_value(d, "checkpoints", k, 8, c1, strlen(c1)), 0);
+    run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, c1, "checkpoint --as stripped the stored cosignature");
+    run_free(&r);
+    must(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key"), "export");
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "checkpoints", k, 8, &v, &vl), 0);
+    cr_assert(vl == strlen(c1) && memcmp(v, c1, vl) == 0, "export --as stripped it");
+    free(v);
+    r = LDG(d, NULL, "verify-bundle", "b.tar", "--trust", "log.pub", "--witness", "w1.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    free(note);
+    free(c1);
+    tmp_cleanup();
+}
