@@ -748,6 +748,38 @@ ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
 
 /* ------------------------------------------- witness policy [CKP-7] -- */
 
+ldg_status
+ldg_witness_vkey_parse(const char *line, size_t len, char name[LDG_NAME_MAX + 1],
+                       uint8_t pub[LDG_PUB_BYTES], ldg_err *err)
+{
+    if (len && line[len - 1] == '\n')
+        len--;
+    /* NAME+HASH+BASE64(0x04 || key): a C2SP cosigner key; anything else is an ldg key line */
+    const char *p1 = memchr(line, '+', len);
+    const char *p2 = p1 ? memchr(p1 + 1, '+', len - (size_t)(p1 + 1 - line)) : NULL;
+    uint8_t raw[33], h[4], want[4];
+    size_t nl = p1 ? (size_t)(p1 - line) : 0, hl;
+    if (p2 && p2 == p1 + 9 && nl && nl <= LDG_NAME_MAX &&
+        ldgi_b64_exact(p2 + 1, len - (size_t)(p2 + 1 - line), raw, sizeof raw) &&
+        raw[0] == LDGI_KEYID_COSIGN) {
+        memcpy(name, line, nl);
+        name[nl] = '\0';
+        if (memchr(line, '\0', nl) || !ldgi_key_name_valid(name))
+            return ldgi_fail(err, LDG_E_INPUT, "verifier key: invalid key name");
+        for (int i = 0; i < 8; i++)
+            if (p1[1 + i] >= 'A' && p1[1 + i] <= 'F')
+                return ldgi_fail(err, LDG_E_INPUT, "verifier key: key hash must be lower-case hex");
+        ldgi_key_id(name, LDGI_KEYID_COSIGN, raw + 1, want);
+        if (sodium_hex2bin(h, 4, p1 + 1, 8, NULL, &hl, NULL) != 0 || hl != 4 ||
+            memcmp(h, want, 4) != 0)
+            return ldgi_fail(err, LDG_E_INPUT,
+                             "verifier key: key hash does not match name and key");
+        memcpy(pub, raw + 1, LDG_PUB_BYTES);
+        return LDG_OK;
+    }
+    return ldg_vkey_parse(line, len, name, pub, err);
+}
+
 /* Does key (name, pub) sign the note text as a signed-note signer (a log), validly? */
 static bool
 note_signer_of(const char *note, size_t len, const char *name, const uint8_t pub[LDG_PUB_BYTES])
@@ -784,7 +816,7 @@ ldg_checkpoint_witnessed(const char *note, size_t len, const uint8_t *logpub,
     for (size_t i = 0; i < nkeys; i++) {
         ldg_witness_check *w = &out[i];
         memset(w, 0, sizeof *w);
-        if (ldg_vkey_parse(keys[i], strlen(keys[i]), w->name, w->pub, err) != LDG_OK)
+        if (ldg_witness_vkey_parse(keys[i], strlen(keys[i]), w->name, w->pub, err) != LDG_OK)
             return ldgi_fail(err, LDG_E_INPUT, "witness key %zu: %s", i + 1,
                              err ? err->msg : "not a verifier key");
         w->state = LDG_COSIG_NONE;

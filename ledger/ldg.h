@@ -543,6 +543,16 @@ typedef struct ldg_witness_check {
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_witnessed(
     const char *note, size_t len, const uint8_t *logpub, const char *const *keys, size_t nkeys,
     size_t quorum, uint64_t now, ldg_witness_check *out, size_t *valid, ldg_err *err);
+/*
+ * A witness key [CKP-7]: an ldg verifier-key line [KEY-2] (type 0x01), or a
+ * C2SP cosigner verifier key `NAME+HASH+BASE64(0x04 || key)` whose HASH is
+ * the cosignature key ID; the same Ed25519 key either way.  LDG_E_INPUT when
+ * it is neither.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_vkey_parse(const char *line, size_t len,
+                                                           char name[LDG_NAME_MAX + 1],
+                                                           uint8_t pub[LDG_PUB_BYTES],
+                                                           ldg_err *err);
 /* A few words for an LDG_COSIG_* state ("no cosignature", ...); static. */
 LDG_EXPORT const char *ldg_cosig_state_text(int state);
 /*

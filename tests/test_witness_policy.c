@@ -505,3 +505,51 @@ Test(witness_policy, signing_an_unchanged_head_again_keeps_stored_cosignatures, 
     free(c1);
     tmp_cleanup();
 }
+
+/* [CKP-7] A witness key may also be given as a C2SP cosigner vkey (type 0x04). */
+Test(witness_policy, witness_key_as_a_c2sp_cosigner_vkey, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    char *note = setup(d);
+    char name[LDG_NAME_MAX + 1], b64[64], line[256];
+    uint8_t pub[LDG_PUB_BYTES], raw[33], h[32];
+    ldg_err err;
+    cr_assert_eq(ldg_vkey_read(path_in(d, "w1.pub"), name, pub, &err), LDG_OK, "%s", err.msg);
+    raw[0] = 0x04;
+    memcpy(raw + 1, pub, 32);
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
+    crypto_hash_sha256_update(&st, (const uint8_t *)"\n", 1);
+    crypto_hash_sha256_update(&st, raw, sizeof raw);
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(line, sizeof line, "%s+%02x%02x%02x%02x+%s\n", name, h[0], h[1], h[2], h[3], b64);
+    write_file(d, "w1.vkey", line);
+    char *c1 = cosign(d, note, "w1.key", now());
+    write_file(d, "c1.txt", c1);
+    write_file(d, "bare.txt", note);
+    run_result r = LDG(d, NULL, "verify", "--checkpoint", "c1.txt", "--witness", "w1.vkey");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--checkpoint", "bare.txt", "--witness", "w1.vkey");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    assert_has(r.out, "w1: no cosignature", "verify");
+    run_free(&r);
+    /* the same key as an ldg line and as a cosigner vkey: one witness */
+    r = LDG(d, NULL, "verify", "--checkpoint", "c1.txt", "--witness", "w1.vkey", "--witness",
+            "w1.pub", "--quorum", "2");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    assert_has(r.err, "only 1 distinct witness key", "verify");
+    run_free(&r);
+    /* a cosigner vkey whose hash is not its name's and key's */
+    line[strlen(name) + 1] = line[strlen(name) + 1] == '0' ? '1' : '0';
+    write_file(d, "bad.vkey", line);
+    r = LDG(d, NULL, "verify", "--checkpoint", "c1.txt", "--witness", "bad.vkey");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    assert_has(r.err, "key hash does not match", "verify");
+    run_free(&r);
+    free(note);
+    free(c1);
+    tmp_cleanup();
+}

@@ -29,7 +29,8 @@ tool_witnesses_load(tool_witnesses *w)
         if (rc != EXIT_OK)
             return rc;
         w->lines[i][strcspn(w->lines[i], "\n")] = '\0';
-        if (ldg_vkey_parse(w->lines[i], strlen(w->lines[i]), name, pubs[distinct], &err) != LDG_OK)
+        if (ldg_witness_vkey_parse(w->lines[i], strlen(w->lines[i]), name, pubs[distinct], &err) !=
+            LDG_OK)
             return tool_usage("--witness %s: %s", w->files[i], err.msg);
         bool seen = false;
         for (size_t j = 0; j < distinct && !seen; j++)
