@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void
 lib_init(void)
@@ -551,5 +552,54 @@ Test(witness_policy, witness_key_as_a_c2sp_cosigner_vkey, .timeout = 60)
     run_free(&r);
     free(note);
     free(c1);
+    tmp_cleanup();
+}
+
+/*
+ * [EXP-1] export --checkpoint FILE ties a bundle to a cosigned checkpoint the
+ * caller holds, after the ledger grew past it: records past it are left out.
+ */
+Test(witness_policy, export_checkpoint_ties_a_bundle_to_a_cosigned_checkpoint, .timeout = 90)
+{
+    const char *d = tmp_dir();
+    char *note = setup(d);
+    char *c1 = cosign(d, note, "w1.key", now());
+    write_file(d, "c1.txt", c1);
+    cr_assert_geq(APPEND(d, "{\"subject\":\"later\"}", "--as", "decider.key", "--kind",
+                         "communication", "--study", "HX-301"),
+                  0);
+    /* --as alone: a fresh checkpoint of 13 entries, which no witness saw */
+    must(LDG(d, NULL, "export", "--format", "bundle", "-o", "fresh.tar", "--as", "log.key"),
+         "export");
+    run_result r = LDG(d, NULL, "verify-bundle", "fresh.tar", "--trust", "log.pub", "--witness",
+                       "w1.pub");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    assert_has(r.out, "w1: no cosignature", "verify-bundle");
+    run_free(&r);
+    /* tied to the cosigned checkpoint of 12 */
+    r = LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key",
+            "--checkpoint", "c1.txt");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify-bundle", "b.tar", "--trust", "log.pub", "--witness", "w1.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    assert_has(r.out, "checkpoint of 12 entries", "verify-bundle");
+    run_free(&r);
+    /* a checkpoint the log key signed for another head: nothing exported, exit 1 */
+    char *fork = log_note_by_hand(d, 12, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    write_file(d, "fork.txt", fork);
+    r = LDG(d, NULL, "export", "--format", "bundle", "-o", "f.tar", "--as", "log.key",
+            "--checkpoint", "fork.txt");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    assert_has(r.err, "--checkpoint fork.txt does not check", "export");
+    run_free(&r);
+    cr_assert(access(path_in(d, "f.tar"), F_OK) != 0, "nothing written");
+    write_file(d, "junk.txt", "not a checkpoint\n");
+    r = LDG(d, NULL, "export", "--format", "jsonl", "--checkpoint", "junk.txt");
+    cr_assert_eq(r.status, 2, "%s%s", r.out, r.err);
+    run_free(&r);
+    free(note);
+    free(c1);
+    free(fork);
     tmp_cleanup();
 }
