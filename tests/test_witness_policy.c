@@ -603,3 +603,49 @@ Test(witness_policy, export_checkpoint_ties_a_bundle_to_a_cosigned_checkpoint, .
     free(fork);
     tmp_cleanup();
 }
+
+/*
+ * [CKP-5] Every line of a cosigner must verify: a forged line beside a valid
+ * one makes the cosignature not count, for a witness [CKP-7] as for QA
+ * (verify --since --qa), instead of the first line deciding.
+ */
+Test(witness_policy, a_forged_line_beside_a_valid_one_is_not_hidden, .timeout = 60)
+{
+    const char *d = tmp_dir();
+    char *note = setup(d);
+    char *good = cosign(d, note, "w3.key", now());
+    size_t n;
+    const char *line = last_line(good, &n);
+    /* the same line with one signature byte flipped, after the valid one */
+    char *forged = malloc(strlen(good) + n + 1);
+    sprintf(forged, "%s%.*s", good, (int)n, line);
+    char *b64 = strrchr(forged, ' ') + 1;
+    uint8_t raw[76];
+    size_t got;
+    cr_assert_eq(sodium_base642bin(raw, sizeof raw, b64, strlen(b64) - 1, NULL, &got, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    raw[50] ^= 0x80;
+    sodium_bin2base64(b64, 104 + 1, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    strcat(forged, "\n");
+    write_file(d, "good.txt", good);
+    write_file(d, "forged.txt", forged);
+    /* QA: the valid cosignature alone counts; beside a forged line it does not */
+    run_result r = LDG(d, NULL, "verify", "--since", "good.txt", "--qa", "w3.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    assert_has(r.out, "re-hashed", "verify --since");
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--since", "forged.txt", "--qa", "w3.pub");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    assert_has(r.err, "does not count as verified", "verify --since");
+    cr_assert(strstr(r.out, "re-hashed") == NULL, "%s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "verify", "--checkpoint", "forged.txt", "--witness", "w3.pub");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    assert_has(r.out, "w3: a cosignature that does not verify", "verify");
+    run_free(&r);
+    free(note);
+    free(good);
+    free(forged);
+    tmp_cleanup();
+}
