@@ -816,9 +816,9 @@ ldg_checkpoint_witnessed(const char *note, size_t len, const uint8_t *logpub,
     for (size_t i = 0; i < nkeys; i++) {
         ldg_witness_check *w = &out[i];
         memset(w, 0, sizeof *w);
-        if (ldg_witness_vkey_parse(keys[i], strlen(keys[i]), w->name, w->pub, err) != LDG_OK)
-            return ldgi_fail(err, LDG_E_INPUT, "witness key %zu: %s", i + 1,
-                             err ? err->msg : "not a verifier key");
+        ldg_err ke;
+        if (ldg_witness_vkey_parse(keys[i], strlen(keys[i]), w->name, w->pub, &ke) != LDG_OK)
+            return ldgi_fail(err, LDG_E_INPUT, "witness key %zu: %s", i + 1, ke.msg);
         w->state = LDG_COSIG_NONE;
         /* one key, one witness: the same public key under any name counts once [CKP-7] */
         for (size_t j = 0; j < i; j++)
@@ -934,6 +934,8 @@ ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len, size_t *added, l
                 bool have = false;
                 for (const char *q = merged + tl + 1; q < merged + ml && !have;) {
                     const char *qe = memchr(q, '\n', (size_t)(merged + ml - q));
+                    if (!qe) /* a stored note cut short: its last line is no match */
+                        break;
                     have = (size_t)(qe - q) + 1 == ll && memcmp(q, p, ll) == 0;
                     q = qe + 1;
                 }
@@ -950,9 +952,10 @@ ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len, size_t *added, l
                 p = eol + 1;
             }
         }
+        ldg_err pe;
         if (s == LDG_OK && *added &&
-            (ldg_checkpoint_parse(merged, ml, NULL, logkey, &cp, err)) != LDG_OK)
-            s = ldgi_fail(err, LDG_E_INPUT, "checkpoint: %s", err ? err->msg : "malformed");
+            ldg_checkpoint_parse(merged, ml, NULL, logkey, &cp, &pe) != LDG_OK)
+            s = ldgi_fail(err, LDG_E_INPUT, "checkpoint with the cosignatures merged: %s", pe.msg);
         if (s != LDG_OK || !*added) {
             ldgi_txn_abort(t);
             break;

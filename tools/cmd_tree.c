@@ -84,7 +84,7 @@ checkpoint_add(const char *dir, const char *file)
     if (rc == EXIT_OK && ldg_checkpoint_add(l, text, len, &added, &err) != LDG_OK)
         rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "%s: %s", file, err.msg)
              : err.status == LDG_E_BADSIG || err.status == LDG_E_INPUT ||
-                     err.status == LDG_E_NOTFOUND
+                     err.status == LDG_E_NOTFOUND || err.status == LDG_E_POLICY
                  ? tool_usage("%s: %s", file, err.msg)
                  : tool_fail(&err);
     if (rc == EXIT_OK)
