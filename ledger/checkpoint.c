@@ -3,7 +3,9 @@
  * [CKP-1..3]: "<origin>\n<size>\n<base64 root>\n", a blank line, then
  * "— <key name> <base64(key hash || Ed25519 signature)>\n" lines.  The log
  * key pinned by the genesis signs them; ldg stores each one it makes, and a
- * checkpoint held outside the host proves the ledger only grew.
+ * checkpoint held outside the host proves the ledger only grew.  Cosignatures
+ * [CKP-5], the witness policy every verifier applies [CKP-7], and
+ * cosignatures stored with the ledger's checkpoints [CKP-8].
  */
 #include "internal.h"
 

@@ -649,3 +649,66 @@ Test(witness_policy, a_forged_line_beside_a_valid_one_is_not_hidden, .timeout = 
     free(forged);
     tmp_cleanup();
 }
+
+/* [CKP-7] The library function itself: what became of each key, and its refusals. */
+Test(witness_policy, library_reports_each_key)
+{
+    ldg_err err;
+    ldg_key *log, *w1, *w2;
+    uint8_t lp[LDG_PUB_BYTES];
+    cr_assert_eq(ldg_key_generate("log", &log, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldg_key_generate("w1", &w1, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldg_key_generate("w2", &w2, &err), LDG_OK, "%s", err.msg);
+    ldg_key_public(log, lp);
+    char l_line[LDG_VKEY_MAX], w1_line[LDG_VKEY_MAX], w1b_line[LDG_VKEY_MAX], w2_line[LDG_VKEY_MAX];
+    uint8_t p1[LDG_PUB_BYTES], p2[LDG_PUB_BYTES];
+    ldg_key_public(w1, p1);
+    ldg_key_public(w2, p2);
+    cr_assert_eq(ldg_vkey_format("log", lp, l_line, &err), LDG_OK);
+    cr_assert_eq(ldg_vkey_format("w1", p1, w1_line, &err), LDG_OK);
+    cr_assert_eq(ldg_vkey_format("w1-again", p1, w1b_line, &err), LDG_OK); /* same key */
+    cr_assert_eq(ldg_vkey_format("w2", p2, w2_line, &err), LDG_OK);
+    const char *text = "o\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n";
+    char *a, *b;
+    size_t al, bl;
+    /* an unsigned note is enough here: the log's own signature is ldg_checkpoint_parse's */
+    cr_assert_eq(ldg_checkpoint_cosign(text, strlen(text), w1, 1700000000, &a, &al, &err), LDG_OK);
+    cr_assert_eq(ldg_checkpoint_cosign(a, al, log, 1700000000, &b, &bl, &err), LDG_OK);
+    const char *keys[] = {w1_line, w1b_line, w2_line, l_line};
+    ldg_witness_check out[4];
+    size_t valid;
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, keys, 4, 1, 1700000000, out, &valid, &err),
+                 LDG_OK, "%s", err.msg);
+    cr_assert_eq(valid, 1);
+    cr_assert_eq(out[0].state, LDG_COSIG_VALID);
+    cr_assert_eq(out[0].timestamp, 1700000000);
+    cr_assert_eq(out[1].state, LDG_COSIG_DUPLICATE);
+    cr_assert_eq(out[2].state, LDG_COSIG_NONE);
+    cr_assert_eq(out[3].state, LDG_COSIG_LOGKEY);
+    /* default quorum: the three distinct keys */
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, keys, 4, 0, 1700000000, out, &valid, &err),
+                 LDG_E_BADSIG);
+    cr_assert_str_eq(err.msg, "witness policy not met: 1 of 3 required cosignatures; w2: no "
+                              "cosignature, log: the log key itself, never a witness");
+    /* dated more than LDG_COSIG_FUTURE_S ahead of now */
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, keys, 1, 0,
+                                          1700000000 - LDG_COSIG_FUTURE_S - 1, out, &valid, &err),
+                 LDG_E_BADSIG);
+    cr_assert_eq(out[0].state, LDG_COSIG_FUTURE);
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, keys, 1, 0, 1700000000 - LDG_COSIG_FUTURE_S,
+                                          out, &valid, &err),
+                 LDG_OK);
+    /* refusals */
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, keys, 2, 2, 0, out, &valid, &err),
+                 LDG_E_USAGE);
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, keys, 0, 0, 0, out, &valid, &err),
+                 LDG_E_USAGE);
+    const char *bad[] = {"w1+00000000+AAAA"};
+    cr_assert_eq(ldg_checkpoint_witnessed(b, bl, lp, bad, 1, 0, 0, out, &valid, &err),
+                 LDG_E_INPUT);
+    free(a);
+    free(b);
+    ldg_key_free(log);
+    ldg_key_free(w1);
+    ldg_key_free(w2);
+}
