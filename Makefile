@@ -146,7 +146,8 @@ VG_OPT = -O1 -g
 VG_STATUS = 99
 VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
-	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12
+	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12 \
+	test_witness_policy
 VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \

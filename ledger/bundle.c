@@ -997,6 +997,14 @@ ldg_status
 ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_finding_fn fn,
                   void *ctx, ldg_bundle_summary *sum, ldg_err *err)
 {
+    return ldg_bundle_verify_witnessed(tar, len, trust_line, NULL, fn, ctx, sum, err);
+}
+
+ldg_status
+ldg_bundle_verify_witnessed(const uint8_t *tar, size_t len, const char *trust_line,
+                            const ldg_witness_policy *wp, ldg_finding_fn fn, void *ctx,
+                            ldg_bundle_summary *sum, ldg_err *err)
+{
     memset(sum, 0, sizeof *sum);
     bstate *b = ldgi_calloc(1, sizeof *b);
     if (!b)
@@ -1044,6 +1052,19 @@ ldg_bundle_verify(const uint8_t *tar, size_t len, const char *trust_line, ldg_fi
         goto out;
     }
     sum->cp = b->cp;
+    if (wp) {
+        /* [EXP-9] 4b: the checkpoint.txt the bundle is tied to, seen by a quorum of witnesses */
+        ldg_witness_check wc[LDG_WITNESS_KEYS_MAX];
+        size_t valid;
+        ldg_status ws = ldg_checkpoint_witnessed((const char *)cm->p, cm->n, b->logpub, wp->keys,
+                                                 wp->nkeys, wp->quorum, wp->now, wc, &valid, &e2);
+        if (ws == LDG_E_BADSIG) {
+            finding(b, LDG_FINDING_FAIL, UINT64_MAX, "witness", "checkpoint.txt: %s", e2.msg);
+        } else if (ws != LDG_OK) {
+            s = ldgi_fail(err, ws, "%s", e2.msg);
+            goto out;
+        }
+    }
     check_note(b, name, b->logpub);
     check_lines(b, M_KEYRECS, true);
     if (b->reg.n == 0)

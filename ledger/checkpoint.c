@@ -3,7 +3,9 @@
  * [CKP-1..3]: "<origin>\n<size>\n<base64 root>\n", a blank line, then
  * "— <key name> <base64(key hash || Ed25519 signature)>\n" lines.  The log
  * key pinned by the genesis signs them; ldg stores each one it makes, and a
- * checkpoint held outside the host proves the ledger only grew.
+ * checkpoint held outside the host proves the ledger only grew.  Cosignatures
+ * [CKP-5], the witness policy every verifier applies [CKP-7], and
+ * cosignatures stored with the ledger's checkpoints [CKP-8].
  */
 #include "internal.h"
 
@@ -145,6 +147,22 @@ ldg_checkpoint_make(ldg_ledger *l, const ldg_key *k, char **note, size_t *len, l
         bool full;
         if ((s = ldgi_txn_begin(l, true, &t, err)) != LDG_OK)
             break;
+        /*
+         * [CKP-2] The same head signed again (Ed25519 is deterministic: the same
+         * bytes) keeps the note stored at that size, with the cosignatures
+         * witnesses or QA added to it [CKP-7]: a fresh signature never strips them.
+         */
+        const uint8_t *old;
+        size_t ol;
+        if (ldgi_get(t, LDGI_DB_CHECKPOINTS, key, 8, &old, &ol, NULL) == LDG_OK && ol > total &&
+            ol < NOTE_MAX && memcmp(old, text, total) == 0) {
+            memcpy(text, old, ol);
+            text[ol] = '\0';
+            ldgi_txn_abort(t);
+            *note = text;
+            *len = ol;
+            return LDG_OK;
+        }
         s = ldgi_put(t, LDGI_DB_CHECKPOINTS, key, 8, text, total, false, false, err);
         if (s == LDG_OK) {
             /* the commit frees t whatever it returns */
@@ -672,14 +690,21 @@ ldg_checkpoint_cosign(const char *note, size_t len, const ldg_key *k, uint64_t t
     return LDG_OK;
 }
 
-ldg_status
-ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
-                        const uint8_t pub[LDG_PUB_BYTES], uint64_t *timestamp, ldg_err *err)
+/*
+ * Every line of cosigner (name, pub): the name and the cosignature key ID
+ * must match (other lines are other cosigners', ignored as C2SP says), and
+ * every such line must verify, as for the log key [CKP-1]: a bad line is not
+ * hidden by a good one.  LDG_OK with the newest timestamp, LDG_E_BADSIG, or
+ * LDG_E_NOTFOUND when there is no line of that cosigner.
+ */
+static ldg_status
+cosig_scan(const char *note, size_t len, size_t tl, const char *name,
+           const uint8_t pub[LDG_PUB_BYTES], uint64_t *timestamp, ldg_err *err)
 {
-    size_t tl = note_text_len(note, len), pl = sizeof SIG_PREFIX - 1, nl = strlen(name);
-    if (!tl)
-        return ldgi_fail(err, LDG_E_INPUT, "not a signed note");
+    size_t pl = sizeof SIG_PREFIX - 1, nl = strlen(name);
     uint8_t id[4];
+    bool found = false, good = true;
+    uint64_t newest = 0;
     ldgi_key_id(name, LDGI_KEYID_COSIGN, pub, id);
     for (const char *p = note + tl + 1, *end = note + len; p < end;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -695,15 +720,260 @@ ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
             uint8_t *m = cosign_message(note, tl, ts, &ml);
             if (!m)
                 return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-            bool ok = crypto_sign_ed25519_verify_detached(sig + 12, m, ml, pub) == 0;
+            bool ok =
+                ts <= INT64_MAX && crypto_sign_ed25519_verify_detached(sig + 12, m, ml, pub) == 0;
             free(m);
-            if (ok) {
-                *timestamp = ts;
-                return LDG_OK;
-            }
-            return ldgi_fail(err, LDG_E_BADSIG, "the cosignature of %s does not verify", name);
+            found = true;
+            good &= ok;
+            if (ok && ts > newest)
+                newest = ts;
         }
         p = eol + 1;
     }
-    return ldgi_fail(err, LDG_E_NOTFOUND, "no cosignature by %s", name);
+    if (!found)
+        return ldgi_fail(err, LDG_E_NOTFOUND, "no cosignature by %s", name);
+    if (!good)
+        return ldgi_fail(err, LDG_E_BADSIG, "the cosignature of %s does not verify", name);
+    *timestamp = newest;
+    return LDG_OK;
+}
+
+ldg_status
+ldg_checkpoint_cosigned(const char *note, size_t len, const char *name,
+                        const uint8_t pub[LDG_PUB_BYTES], uint64_t *timestamp, ldg_err *err)
+{
+    size_t tl = note_text_len(note, len);
+    if (!tl)
+        return ldgi_fail(err, LDG_E_INPUT, "not a signed note");
+    return cosig_scan(note, len, tl, name, pub, timestamp, err);
+}
+
+/* ------------------------------------------- witness policy [CKP-7] -- */
+
+ldg_status
+ldg_witness_vkey_parse(const char *line, size_t len, char name[LDG_NAME_MAX + 1],
+                       uint8_t pub[LDG_PUB_BYTES], ldg_err *err)
+{
+    if (len && line[len - 1] == '\n')
+        len--;
+    /* NAME+HASH+BASE64(0x04 || key): a C2SP cosigner key; anything else is an ldg key line */
+    const char *p1 = memchr(line, '+', len);
+    const char *p2 = p1 ? memchr(p1 + 1, '+', len - (size_t)(p1 + 1 - line)) : NULL;
+    uint8_t raw[33], h[4], want[4];
+    size_t nl = p1 ? (size_t)(p1 - line) : 0, hl;
+    if (p2 && p2 == p1 + 9 && nl && nl <= LDG_NAME_MAX &&
+        ldgi_b64_exact(p2 + 1, len - (size_t)(p2 + 1 - line), raw, sizeof raw) &&
+        raw[0] == LDGI_KEYID_COSIGN) {
+        memcpy(name, line, nl);
+        name[nl] = '\0';
+        if (memchr(line, '\0', nl) || !ldgi_key_name_valid(name))
+            return ldgi_fail(err, LDG_E_INPUT, "verifier key: invalid key name");
+        for (int i = 0; i < 8; i++)
+            if (p1[1 + i] >= 'A' && p1[1 + i] <= 'F')
+                return ldgi_fail(err, LDG_E_INPUT, "verifier key: key hash must be lower-case hex");
+        ldgi_key_id(name, LDGI_KEYID_COSIGN, raw + 1, want);
+        if (sodium_hex2bin(h, 4, p1 + 1, 8, NULL, &hl, NULL) != 0 || hl != 4 ||
+            memcmp(h, want, 4) != 0)
+            return ldgi_fail(err, LDG_E_INPUT,
+                             "verifier key: key hash does not match name and key");
+        memcpy(pub, raw + 1, LDG_PUB_BYTES);
+        return LDG_OK;
+    }
+    return ldg_vkey_parse(line, len, name, pub, err);
+}
+
+/* Does key (name, pub) sign the note text as a signed-note signer (a log), validly? */
+static bool
+note_signer_of(const char *note, size_t len, const char *name, const uint8_t pub[LDG_PUB_BYTES])
+{
+    ldg_checkpoint cp;
+    return ldg_checkpoint_parse(note, len, name, pub, &cp, NULL) == LDG_OK;
+}
+
+static const char *const cosig_why[] = {
+    [LDG_COSIG_VALID] = "cosigned",
+    [LDG_COSIG_NONE] = "no cosignature",
+    [LDG_COSIG_BAD] = "a cosignature that does not verify",
+    [LDG_COSIG_FUTURE] = "a cosignature dated in the future",
+    [LDG_COSIG_LOGKEY] = "the log key itself, never a witness",
+    [LDG_COSIG_DUPLICATE] = "given twice, counted once",
+};
+
+const char *
+ldg_cosig_state_text(int state)
+{
+    return state >= 0 && state <= LDG_COSIG_DUPLICATE ? cosig_why[state] : "?";
+}
+
+ldg_status
+ldg_checkpoint_witnessed(const char *note, size_t len, const uint8_t *logpub,
+                         const char *const *keys, size_t nkeys, size_t quorum, uint64_t now,
+                         ldg_witness_check *out, size_t *valid, ldg_err *err)
+{
+    *valid = 0;
+    if (nkeys == 0 || nkeys > LDG_WITNESS_KEYS_MAX)
+        return ldgi_fail(err, LDG_E_USAGE, "a witness policy names 1 to %d witness keys, not %zu",
+                         LDG_WITNESS_KEYS_MAX, nkeys);
+    size_t distinct = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+        ldg_witness_check *w = &out[i];
+        memset(w, 0, sizeof *w);
+        ldg_err ke;
+        if (ldg_witness_vkey_parse(keys[i], strlen(keys[i]), w->name, w->pub, &ke) != LDG_OK)
+            return ldgi_fail(err, LDG_E_INPUT, "witness key %zu: %s", i + 1, ke.msg);
+        w->state = LDG_COSIG_NONE;
+        /* one key, one witness: the same public key under any name counts once [CKP-7] */
+        for (size_t j = 0; j < i; j++)
+            if (out[j].state != LDG_COSIG_DUPLICATE &&
+                sodium_memcmp(out[j].pub, w->pub, LDG_PUB_BYTES) == 0)
+                w->state = LDG_COSIG_DUPLICATE;
+        if (w->state != LDG_COSIG_DUPLICATE)
+            distinct++;
+    }
+    if (quorum == 0)
+        quorum = distinct;
+    if (quorum > distinct)
+        return ldgi_fail(err, LDG_E_USAGE,
+                         "quorum %zu is more than the %zu distinct witness key%s given", quorum,
+                         distinct, distinct == 1 ? "" : "s");
+    size_t tl = note_text_len(note, len);
+    if (!tl || note[len - 1] != '\n')
+        return ldgi_fail(err, LDG_E_INPUT, "checkpoint: not a signed note");
+    for (size_t i = 0; i < nkeys; i++) {
+        ldg_witness_check *w = &out[i];
+        if (w->state == LDG_COSIG_DUPLICATE)
+            continue;
+        /* the log vouches for itself already: its word is never a witness's */
+        if ((logpub && sodium_memcmp(logpub, w->pub, LDG_PUB_BYTES) == 0) ||
+            note_signer_of(note, len, w->name, w->pub)) {
+            w->state = LDG_COSIG_LOGKEY;
+            continue;
+        }
+        ldg_status s = cosig_scan(note, len, tl, w->name, w->pub, &w->timestamp, NULL);
+        if (s == LDG_E_NOMEM)
+            return ldgi_fail(err, s, "out of memory");
+        w->state = s == LDG_OK         ? LDG_COSIG_VALID
+                   : s == LDG_E_BADSIG ? LDG_COSIG_BAD
+                                       : LDG_COSIG_NONE;
+        if (w->state == LDG_COSIG_VALID && w->timestamp > now + LDG_COSIG_FUTURE_S)
+            w->state = LDG_COSIG_FUTURE;
+        if (w->state == LDG_COSIG_VALID)
+            (*valid)++;
+    }
+    if (*valid >= quorum)
+        return LDG_OK;
+    /* one line: how many, then every witness that did not count and why */
+    char msg[sizeof err->msg];
+    size_t n = (size_t)snprintf(msg, sizeof msg,
+                                "witness policy not met: %zu of %zu required cosignature%s;",
+                                *valid, quorum, quorum == 1 ? "" : "s");
+    const char *sep = " ";
+    for (size_t i = 0; i < nkeys && n < sizeof msg; i++) {
+        int st = out[i].state;
+        if (st == LDG_COSIG_VALID || st == LDG_COSIG_DUPLICATE)
+            continue;
+        n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s: %s", sep, out[i].name, cosig_why[st]);
+        sep = ", ";
+    }
+    return ldgi_fail(err, LDG_E_BADSIG, "%s", msg);
+}
+
+/*
+ * [CKP-8] Cosignatures gathered elsewhere, merged into the stored note of the
+ * same checkpoint: its text must be byte for byte the text of the note the
+ * ledger stored at that size (made after a full check [CKP-2]), signed by the
+ * log key; the signature lines it has that the stored note lacks are appended.
+ */
+ldg_status
+ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len, size_t *added, ldg_err *err)
+{
+    char origin[LDG_TEXT_MAX + 1];
+    uint8_t logkey[LDG_PUB_BYTES];
+    ldg_checkpoint cp;
+    *added = 0;
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    s = genesis_of(t, origin, logkey, err);
+    ldgi_txn_abort(t);
+    if (s != LDG_OK || (s = ldg_checkpoint_parse(note, len, NULL, logkey, &cp, err)) != LDG_OK)
+        return s;
+    if (strcmp(cp.origin, origin) != 0)
+        return ldgi_fail(err, LDG_E_POLICY,
+                         "the checkpoint is for origin \"%.80s\", not this ledger's", cp.origin);
+    size_t tl = note_text_len(note, len);
+    uint8_t key[8];
+    ldgi_be64(key, cp.size);
+    char *merged = ldgi_malloc(NOTE_MAX + 1);
+    if (!merged)
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    for (;;) {
+        bool full;
+        const uint8_t *old;
+        size_t ol;
+        if ((s = ldgi_txn_begin(l, true, &t, err)) != LDG_OK)
+            break;
+        s = ldgi_get(t, LDGI_DB_CHECKPOINTS, key, 8, &old, &ol, err);
+        if (s == LDG_E_NOTFOUND)
+            s = ldgi_fail(err, LDG_E_NOTFOUND,
+                          "no checkpoint of size %llu is stored: ldg checkpoint --as LOG.key "
+                          "makes one, then witnesses cosign it",
+                          (unsigned long long)cp.size);
+        else if (s == LDG_OK && (ol > NOTE_MAX || note_text_len((const char *)old, ol) != tl ||
+                                 memcmp(old, note, tl) != 0))
+            /* the log key signed two heads of one size: a fork, kept out */
+            s = ldgi_fail(err, LDG_E_CORRUPT,
+                          "the log key signed another tree head of size %llu than the one this "
+                          "ledger stored: a fork",
+                          (unsigned long long)cp.size);
+        size_t ml = ol;
+        if (s == LDG_OK) {
+            memcpy(merged, old, ol);
+            for (const char *p = note + tl + 1, *end = note + len; p < end && s == LDG_OK;) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                size_t ll = (size_t)(eol - p) + 1;
+                bool have = false;
+                for (const char *q = merged + tl + 1; q < merged + ml && !have;) {
+                    const char *qe = memchr(q, '\n', (size_t)(merged + ml - q));
+                    if (!qe) /* a stored note cut short: its last line is no match */
+                        break;
+                    have = (size_t)(qe - q) + 1 == ll && memcmp(q, p, ll) == 0;
+                    q = qe + 1;
+                }
+                if (!have && ml + ll > NOTE_MAX)
+                    s = ldgi_fail(err, LDG_E_INPUT,
+                                  "checkpoint: more than %d bytes with the "
+                                  "cosignatures merged",
+                                  NOTE_MAX);
+                else if (!have) {
+                    memcpy(merged + ml, p, ll);
+                    ml += ll;
+                    (*added)++;
+                }
+                p = eol + 1;
+            }
+        }
+        ldg_err pe;
+        if (s == LDG_OK && *added &&
+            ldg_checkpoint_parse(merged, ml, NULL, logkey, &cp, &pe) != LDG_OK)
+            s = ldgi_fail(err, LDG_E_INPUT, "checkpoint with the cosignatures merged: %s", pe.msg);
+        if (s != LDG_OK || !*added) {
+            ldgi_txn_abort(t);
+            break;
+        }
+        s = ldgi_put(t, LDGI_DB_CHECKPOINTS, key, 8, merged, ml, false, false, err);
+        if (s == LDG_OK) {
+            if ((s = ldgi_txn_commit(t, &full, err)) == LDG_OK)
+                break;
+        } else {
+            full = ldgi_txn_map_full(t);
+            ldgi_txn_abort(t);
+        }
+        *added = 0;
+        if (!(full && ldgi_map_grow(l, err)))
+            break;
+    }
+    free(merged);
+    return s;
 }

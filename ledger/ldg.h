@@ -508,6 +508,66 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_latest(ldg_ledger *l, char **
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_stored(ldg_ledger *l, uint64_t size, char **note,
                                                           size_t *len, ldg_err *err);
 
+/*
+ * [CKP-7] Witness policy: does the checkpoint note carry valid C2SP
+ * tlog-cosignature/v1 (Ed25519) cosignatures by at least `quorum` distinct
+ * keys among keys[0..nkeys) (verifier-key lines [KEY-2]; 0: all of them)?
+ * One implementation for every verifier (verify --checkpoint, verify-proof,
+ * verify-bundle, the mirror).  A key counts once however often it is given
+ * (by its public key) and only when every cosignature line of its name and
+ * key ID verifies over this note's text, dated no later than now +
+ * LDG_COSIG_FUTURE_S (now: the caller's clock, POSIX seconds); lines of
+ * other keys are ignored; the log key (logpub, or any key whose signed-note
+ * signature the note carries) is never a witness.  out[i] (nkeys of them)
+ * says what became of keys[i], *valid how many counted.  LDG_OK when the
+ * quorum is met; LDG_E_BADSIG when not, the message one line naming each
+ * witness that did not count and why; LDG_E_USAGE for no key, more than
+ * LDG_WITNESS_KEYS_MAX, or a quorum above the distinct keys; LDG_E_INPUT for
+ * a malformed key line or note.  The log key's own signature is not checked
+ * here (ldg_checkpoint_parse does that).
+ */
+#define LDG_WITNESS_KEYS_MAX 32
+#define LDG_COSIG_FUTURE_S 600 /* seconds a cosignature may be dated past the verifier's clock */
+#define LDG_COSIG_VALID 0      /* counted */
+#define LDG_COSIG_NONE 1       /* no line by that name and key ID */
+#define LDG_COSIG_BAD 2        /* a line by it does not verify over this note */
+#define LDG_COSIG_FUTURE 3     /* verifies, but dated more than LDG_COSIG_FUTURE_S ahead */
+#define LDG_COSIG_LOGKEY 4     /* the log key: never its own witness */
+#define LDG_COSIG_DUPLICATE 5  /* the public key of an earlier entry: counted once */
+typedef struct ldg_witness_check {
+    char name[LDG_NAME_MAX + 1];
+    uint8_t pub[LDG_PUB_BYTES];
+    int state;          /* LDG_COSIG_* */
+    uint64_t timestamp; /* of its cosignature, when it verified */
+} ldg_witness_check;
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_witnessed(
+    const char *note, size_t len, const uint8_t *logpub, const char *const *keys, size_t nkeys,
+    size_t quorum, uint64_t now, ldg_witness_check *out, size_t *valid, ldg_err *err);
+/*
+ * A witness key [CKP-7]: an ldg verifier-key line [KEY-2] (type 0x01), or a
+ * C2SP cosigner verifier key `NAME+HASH+BASE64(0x04 || key)` whose HASH is
+ * the cosignature key ID; the same Ed25519 key either way.  LDG_E_INPUT when
+ * it is neither.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_vkey_parse(const char *line, size_t len,
+                                                           char name[LDG_NAME_MAX + 1],
+                                                           uint8_t pub[LDG_PUB_BYTES],
+                                                           ldg_err *err);
+/* A few words for an LDG_COSIG_* state ("no cosignature", ...); static. */
+LDG_EXPORT const char *ldg_cosig_state_text(int state);
+/*
+ * [CKP-8] Merges the signature lines of note (witness or QA cosignatures)
+ * into the note the ledger stored for the same checkpoint.  note must be
+ * signed by the ledger's log key for its origin, and its text must be byte
+ * for byte that of the stored note of its size (LDG_E_NOTFOUND when none
+ * is stored; LDG_E_CORRUPT when the log key signed another head of that
+ * size: a fork).  The cosignatures themselves are not checked here: every
+ * verifier checks them against the keys it names [CKP-7].  *added: how many
+ * lines were new (0: nothing written).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len,
+                                                       size_t *added, ldg_err *err);
+
 /* ------------------------------------------------------------- reading -- */
 
 typedef struct ldg_keyinfo {
@@ -786,6 +846,22 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_sign(const char *origin,
                                                     const ldg_bundle_file *files, size_t n,
                                                     const ldg_key *logkey, const ldg_key *cosigner,
                                                     char **note, size_t *len, ldg_err *err);
+/* A witness policy [CKP-7]: as ldg_checkpoint_witnessed takes it. */
+typedef struct ldg_witness_policy {
+    const char *const *keys; /* verifier-key lines of the witnesses */
+    size_t nkeys;
+    size_t quorum; /* 0: every distinct key */
+    uint64_t now;  /* the verifier's clock, POSIX seconds */
+} ldg_witness_policy;
+/*
+ * ldg_bundle_verify, and checkpoint.txt must meet the witness policy wp
+ * (NULL: none): a FAIL finding "witness" naming each witness that
+ * did not cosign it validly when not [EXP-9] 4b.  LDG_E_USAGE or LDG_E_INPUT (nothing
+ * checked further) for a policy ldg_checkpoint_witnessed refuses.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_bundle_verify_witnessed(
+    const uint8_t *tar, size_t len, const char *trust_line, const ldg_witness_policy *wp,
+    ldg_finding_fn fn, void *ctx, ldg_bundle_summary *sum, ldg_err *err);
 
 /* ------------------------------------------------------ export writers -- */
 

@@ -13,10 +13,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char help[] =
-    "usage: ldg verify-bundle BUNDLE --trust LOG.pub [--json]\n"
+    "usage: ldg verify-bundle BUNDLE --trust LOG.pub [--json] [--witness W.pub]... [--quorum N]\n"
     "Checks a bundle made by `ldg export --format bundle`, offline: manifest.sig under the\n"
     "log key and every file against it, the manifest and its record list, the checkpoint's\n"
     "signature, each entry's inclusion proof, signatures under the key records, chain links,\n"
@@ -24,7 +25,13 @@ static const char help[] =
     "the ledger's log key as held by the sponsor or CRO; without it the bundle's own\n"
     "log.pub is used, the output says so, and the bundle is not authenticated (exit 2).\n"
     "Exit: 0 everything checks under the trusted log key; 1 integrity failure; 2 no --trust\n"
-    "(checked, but unauthenticated) or bad input; 4 operational error.\n";
+    "(checked, but unauthenticated) or bad input; 4 operational error.\n"
+    "--witness W.pub [--quorum N]: the bundle's checkpoint.txt must also carry valid C2SP\n"
+    "tlog-cosignatures by N distinct witness keys among those given (default: all; counted\n"
+    "as `ldg verify --witness` counts them), so the auditor knows the sponsor's witness saw\n"
+    "the same tree head; else a FAIL naming each witness that did not (exit 1).  The bundle\n"
+    "carries the cosignatures of the stored checkpoint it is tied to (spec/export.md).\n"
+    "--quorum without --witness, or above the distinct keys: exit 2.\n";
 
 typedef struct bctx {
     bool json;
@@ -50,17 +57,37 @@ on_finding(void *ctx, ldg_finding_level lvl, uint64_t seq, const char *check, co
     free(safe);
 }
 
+static int verify_bundle(const char *path, const char *trust, bool json,
+                         const ldg_witness_policy *wp);
+
 int
 cmd_verify_bundle(int argc, char **argv)
 {
     const char *trust = NULL, *path = NULL;
     bool json = false;
-    const opt_spec specs[] = {OPT_VAL("--trust", &trust), OPT_FLAG("--json", &json), OPT_END};
+    tool_witnesses wit = {0};
+    const opt_spec specs[] = {OPT_VAL("--trust", &trust), OPT_FLAG("--json", &json),
+                              OPT_WITNESSES(&wit), OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, help, &path, 1);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
     if (!path)
         return tool_usage("expected the bundle: ldg verify-bundle BUNDLE [--trust LOG.pub]");
+    if ((rc = tool_witnesses_load(&wit)) != EXIT_OK) {
+        tool_witnesses_free(&wit);
+        return rc;
+    }
+    ldg_witness_policy wp = {(const char *const *)wit.lines, wit.n, wit.quorum,
+                             (uint64_t)time(NULL)};
+    rc = verify_bundle(path, trust, json, wit.n ? &wp : NULL);
+    tool_witnesses_free(&wit);
+    return rc;
+}
+
+static int
+verify_bundle(const char *path, const char *trust, bool json, const ldg_witness_policy *wp)
+{
+    int rc = EXIT_OK;
     char *line = NULL;
     size_t linelen = 0;
     if (trust && (rc = tool_read_file(trust, 4096, &line, &linelen)) != EXIT_OK)
@@ -92,13 +119,15 @@ cmd_verify_bundle(int argc, char **argv)
     bctx c = {json};
     ldg_bundle_summary sum;
     ldg_err err;
-    ldg_status s =
-        ldg_bundle_verify(map ? map : "", (size_t)st.st_size, line, on_finding, &c, &sum, &err);
+    ldg_status s = ldg_bundle_verify_witnessed(map ? map : "", (size_t)st.st_size, line, wp,
+                                               on_finding, &c, &sum, &err);
     if (map)
         munmap(map, (size_t)st.st_size);
     free(line);
     if (s == LDG_E_INPUT)
         return tool_usage("--trust %s: %s", trust, err.msg);
+    if (s == LDG_E_USAGE)
+        return tool_usage("--witness: %s", err.msg);
     if (s != LDG_OK)
         return tool_fail(&err);
     bool ok = sum.failures == 0;

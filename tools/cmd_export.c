@@ -33,6 +33,7 @@ static const char export_help[] =
     "                  [--actor A] [--since T] [--until T] [--seq A..B] [--withhold-bodies]\n"
     "                  [--verified QA.txt [--qa QA.pub]...] [--as LOG.key] [--cosign KEY]\n"
     "                  [--jobs N] [--ledger DIR] [--exporter NAME]\n"
+    "                  [--checkpoint COSIGNED.txt]\n"
     "Exports the records that match the filters, in sequence order, tied to the newest\n"
     "checkpoint (--as LOG.key makes a fresh one first); every record must be covered by it.\n"
     "  jsonl  one JSON object per record: times, kind, study, actor and roles, meaning,\n"
@@ -60,6 +61,11 @@ static const char export_help[] =
     "the signatures it covers are not checked again, the entries are re-hashed against it.\n"
     "It must carry a valid cosignature by a key given with --qa QA.pub, or by a key the\n"
     "ledger registers with the role qa (not revoked at its size); else exit 2.\n"
+    "--checkpoint FILE: tie the export to FILE, a checkpoint of this ledger signed by its\n"
+    "log key (as `verify --checkpoint` checks it; its root is recomputed from the entries),\n"
+    "instead of the newest stored one: records past its size are left out.  A bundle keeps\n"
+    "FILE verbatim as checkpoint.txt, with the witnesses' cosignatures it carries, for\n"
+    "`verify-bundle --witness`.  The tie otherwise keeps the cosignatures stored with it.\n"
     "Exit: 0 exported and everything checked; 1 exported, but something did not check\n"
     "(said on stderr and in the export); 2 bad input; 4 operational error.\n";
 
@@ -266,7 +272,7 @@ cmd_export(int argc, char **argv)
 {
     const char *dir = NULL, *format = NULL, *out = NULL, *since = NULL, *until = NULL, *seqs = NULL,
                *verified = NULL, *as = NULL, *passfile = NULL, *jobs = NULL, *turnaround = NULL,
-               *exporter = NULL, *cosign = NULL, *qafiles[16];
+               *exporter = NULL, *cosign = NULL, *qafiles[16], *tiefile = NULL;
     size_t nqa = 0;
     bool withhold = false;
     ldg_filter f = {0};
@@ -289,6 +295,7 @@ cmd_export(int argc, char **argv)
                               OPT_VAL("--turnaround", &turnaround),
                               OPT_VAL("--exporter", &exporter),
                               OPT_VAL("--cosign", &cosign),
+                              OPT_VAL("--checkpoint", &tiefile),
                               OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, export_help, NULL, 0);
     if (rc != EXIT_OK)
@@ -390,14 +397,28 @@ cmd_export(int argc, char **argv)
     uint8_t head[LDG_HASH_BYTES];
     char why[600] = "";
     if (rc == EXIT_OK) {
-        ldg_status s = ldg_checkpoint_latest(l, &note, &notelen, &err);
-        if (s == LDG_E_NOTFOUND)
+        /* [EXP-1] a checkpoint the caller holds (cosigned by witnesses), or the newest stored */
+        ldg_status s = LDG_OK;
+        if (tiefile)
+            rc = tool_read_file(tiefile, 65536, &note, &notelen);
+        else
+            s = ldg_checkpoint_latest(l, &note, &notelen, &err);
+        ldg_status cs =
+            rc == EXIT_OK && s == LDG_OK
+                ? ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err)
+                : LDG_OK;
+        if (rc != EXIT_OK) {
+            /* already said */
+        } else if (tiefile && cs == LDG_E_INPUT)
+            rc = tool_usage("--checkpoint %s: %s", tiefile, err.msg);
+        else if (tiefile && cs == LDG_OK && why[0])
+            rc = tool_error(EXIT_INTEGRITY, "--checkpoint %s does not check: %s", tiefile, why);
+        else if (s == LDG_E_NOTFOUND)
             rc = tool_usage("the ledger has no checkpoint to tie the export to: add --as LOG.key "
                             "(or run ldg checkpoint --as LOG.key)");
         else if (s != LDG_OK)
             rc = tool_fail(&err);
-        else if (ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err) !=
-                 LDG_OK)
+        else if (cs != LDG_OK)
             rc = tool_fail(&err);
         else if (why[0])
             rc = tool_error(EXIT_INTEGRITY, "the ledger's newest checkpoint does not check: %s",
@@ -406,7 +427,7 @@ cmd_export(int argc, char **argv)
             rc = tool_fail(&err);
         /* With --as the fresh checkpoint is the tie: records appended since it are not
            part of the export (they are cut off below), not a reason to refuse it. */
-        else if (tie.size < size && !as && !(f.has_seq && f.seq_to < tie.size))
+        else if (tie.size < size && !as && !tiefile && !(f.has_seq && f.seq_to < tie.size))
             rc = tool_usage("the newest checkpoint covers %llu of the %llu entries: add --as "
                             "LOG.key for a fresh one, or export --seq ..%llu",
                             (unsigned long long)tie.size, (unsigned long long)size,

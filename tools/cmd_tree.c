@@ -21,7 +21,17 @@ static const char checkpoint_help[] =
     "Before signing, it verifies every entry since the newest stored checkpoint of the log\n"
     "key (all of them if there is none) as `ldg verify --since` does, and signs the tree head\n"
     "it recomputed from the entries, never the stored tree.  Any integrity failure and\n"
-    "nothing is signed: exit 1, naming the first entry and check that failed.\n";
+    "nothing is signed: exit 1, naming the first entry and check that failed.  Signing an\n"
+    "unchanged head again keeps the cosignatures stored with it.\n"
+    "\n"
+    "usage: ldg checkpoint --add COSIGNED.txt [--ledger DIR]\n"
+    "Stores the cosignatures (C2SP tlog-cosignature lines of witnesses or QA) of a\n"
+    "checkpoint the ledger made: its text must be byte for byte that of the stored\n"
+    "checkpoint of its size, signed by the log key; the signature lines the stored one lacks\n"
+    "are added to it, so that exports tied to it carry them.  The cosignatures are checked\n"
+    "by each verifier against the witnesses it names (--witness).  Exit 0 stored (or\n"
+    "nothing new); 1 when the log key signed another head of that size (a fork); 2 bad\n"
+    "input, no such stored checkpoint, or not signed by the log key.\n";
 
 static const char proof_help[] =
     "usage: ldg proof inclusion SEQ [--size N] [--format json|tlog-proof] [--as LOG.key]\n"
@@ -38,11 +48,17 @@ static const char proof_help[] =
 
 static const char verify_proof_help[] =
     "usage: ldg verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]\n"
+    "                        [--witness W.pub]... [--quorum N]\n"
     "Checks a proof offline, without the ledger.  A tlog-proof: the checkpoint it carries must\n"
     "be signed by the trusted log key, and the entry (its bytes from the proof, or --leaf\n"
     "FILE) must be in that tree.  A JSON inclusion proof: the entry must be in the tree of\n"
     "its root, and --checkpoint FILE must show that root signed by the log key.  A\n"
     "JSON consistency proof: the old tree must be a prefix of the new.\n"
+    "--witness W.pub [--quorum N]: the checkpoint must also carry valid C2SP\n"
+    "tlog-cosignatures by N distinct witness keys among those given (default: all; as\n"
+    "`ldg verify --witness` counts them), else exit 1 naming the witnesses that did not\n"
+    "cosign validly; exit 2 for --quorum without --witness, a quorum above the distinct\n"
+    "keys, or --witness with a consistency proof (it carries no checkpoint).\n"
     "Exit 0 when the proof holds, 1 when it does not, 2 for unreadable input.\n";
 
 /* [CKP-2] A ledger that does not verify gets nothing signed: an integrity failure, exit 1. */
@@ -54,15 +70,45 @@ checkpoint_fail(const ldg_err *err)
     return tool_fail(err);
 }
 
+/* [CKP-8] ldg checkpoint --add FILE: cosignatures merged into the stored note. */
+static int
+checkpoint_add(const char *dir, const char *file)
+{
+    char *text = NULL;
+    size_t len, added = 0;
+    ldg_err err;
+    ldg_ledger *l = NULL;
+    int rc = tool_read_file(file, 65536, &text, &len);
+    if (rc == EXIT_OK)
+        rc = tool_open_ledger(dir, 0, &l);
+    if (rc == EXIT_OK && ldg_checkpoint_add(l, text, len, &added, &err) != LDG_OK)
+        rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "%s: %s", file, err.msg)
+             : err.status == LDG_E_BADSIG || err.status == LDG_E_INPUT ||
+                     err.status == LDG_E_NOTFOUND || err.status == LDG_E_POLICY
+                 ? tool_usage("%s: %s", file, err.msg)
+                 : tool_fail(&err);
+    if (rc == EXIT_OK)
+        printf("%zu signature line%s added to the stored checkpoint\n", added,
+               added == 1 ? "" : "s");
+    ldg_ledger_close(l);
+    free(text);
+    return rc;
+}
+
 int
 cmd_checkpoint(int argc, char **argv)
 {
-    const char *as = NULL, *dir = NULL, *passfile = NULL;
+    const char *as = NULL, *dir = NULL, *passfile = NULL, *add = NULL;
     const opt_spec specs[] = {OPT_VAL("--as", &as), OPT_VAL("--ledger", &dir),
-                              OPT_VAL("--passphrase-file", &passfile), OPT_END};
+                              OPT_VAL("--passphrase-file", &passfile), OPT_VAL("--add", &add),
+                              OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, checkpoint_help, NULL, 0);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
+    if (add && as)
+        return tool_usage("--add stores cosignatures of a checkpoint already made: no --as");
+    if (add)
+        return checkpoint_add(dir, add);
     if (!as)
         return tool_usage("--as LOG.key is required");
     ldg_ledger *l;
@@ -307,21 +353,29 @@ int
 cmd_verify_proof(int argc, char **argv)
 {
     const char *trust = NULL, *leaf_file = NULL, *cp_file = NULL, *pos[1] = {NULL};
+    tool_witnesses wit = {0};
     const opt_spec specs[] = {OPT_VAL("--trust", &trust), OPT_VAL("--leaf", &leaf_file),
-                              OPT_VAL("--checkpoint", &cp_file), OPT_END};
+                              OPT_VAL("--checkpoint", &cp_file), OPT_WITNESSES(&wit), OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, verify_proof_help, pos, 1);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
     if (!pos[0] || !trust)
         return tool_usage("usage: ldg verify-proof PROOF --trust LOG.pub");
+    char wwhy[600];
+    if ((rc = tool_witnesses_load(&wit)) != EXIT_OK) {
+        tool_witnesses_free(&wit);
+        return rc;
+    }
     char name[LDG_NAME_MAX + 1], *text = NULL, *leaf = NULL, *cptext = NULL;
     uint8_t pub[LDG_PUB_BYTES], lh[LDG_HASH_BYTES];
     size_t len, leaf_len = 0, cplen = 0;
     ldg_err err;
-    if (ldg_vkey_read(trust, name, pub, &err) != LDG_OK)
+    if (ldg_vkey_read(trust, name, pub, &err) != LDG_OK) {
+        tool_witnesses_free(&wit);
         return tool_fail(&err);
+    }
     if ((rc = tool_read_file(pos[0], PROOF_FILE_MAX, &text, &len)) != EXIT_OK)
-        return rc;
+        goto out;
     if (leaf_file && (rc = tool_read_file(leaf_file, LEAF_FILE_MAX, &leaf, &leaf_len)) != EXIT_OK)
         goto out;
     if (cp_file && (rc = tool_read_file(cp_file, NOTE_FILE_MAX, &cptext, &cplen)) != EXIT_OK)
@@ -340,6 +394,11 @@ cmd_verify_proof(int argc, char **argv)
             rc = verdict(false, "%s: %s", pos[0], err.msg);
         } else if (!leaf && !p.extra) {
             rc = tool_usage("%s carries no entry bytes: give --leaf FILE", pos[0]);
+        } else if (wit.n && (rc = tool_witnesses_check(&wit, p.note, p.note_len, pub, wwhy,
+                                                       sizeof wwhy)) != EXIT_OK) {
+            /* [CKP-7] a checkpoint no quorum of witnesses saw may be a split view */
+            if (rc == EXIT_INTEGRITY)
+                rc = verdict(false, "%s: %s", pos[0], wwhy);
         } else {
             leaf_hash_of(leaf ? (const uint8_t *)leaf : p.extra, leaf ? leaf_len : p.extra_len, lh);
             bool in = ldg_proof_verify_inclusion(p.index, cp.size, lh,
@@ -385,7 +444,11 @@ cmd_verify_proof(int argc, char **argv)
                              "the proof's tree (size %lld) is not the one %s signs "
                              "(size %llu)",
                              sz, cp_file, (unsigned long long)cp.size);
-            else
+            else if (wit.n && (rc = tool_witnesses_check(&wit, cptext, cplen, pub, wwhy,
+                                                         sizeof wwhy)) != EXIT_OK) {
+                if (rc == EXIT_INTEGRITY)
+                    rc = verdict(false, "%s: %s", cp_file, wwhy);
+            } else
                 rc = verdict(true, "record %lld is in %s at tree size %lld, signed by %s", i,
                              cp.origin, sz, name);
         } else {
@@ -394,6 +457,10 @@ cmd_verify_proof(int argc, char **argv)
                             "--checkpoint FILE to check it against %s",
                             pos[0], root_b64, trust);
         }
+    } else if (wit.n) {
+        rc = tool_usage("%s is a consistency proof: it carries no checkpoint for --witness to "
+                        "check",
+                        pos[0]);
     } else {
         bool ok = ldg_proof_verify_consistency(pj.old_size, pj.new_size, pj.old_root, pj.new_root,
                                                h, pj.nhashes);
@@ -405,5 +472,6 @@ out:
     free(text);
     free(leaf);
     free(cptext);
+    tool_witnesses_free(&wit);
     return rc;
 }

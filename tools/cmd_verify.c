@@ -16,6 +16,7 @@
 
 static const char verify_help[] =
     "usage: ldg verify [--jobs N] [--json] [--checkpoint FILE]... [--ledger DIR]\n"
+    "                  [--witness W.pub]... [--quorum N]\n"
     "Re-derives everything from the stored bytes: encoding and canonical form, sequence,\n"
     "hash chain, host time order, every signature under the keys valid at that point,\n"
     "policy (with segregation of duties, check \"duties\"), observed heads, bodies against\n"
@@ -27,6 +28,13 @@ static const char verify_help[] =
     "truncation) or another root at that size (fork, rewrite) is an integrity failure.\n"
     "Exit 0 when clean, 1 on any integrity failure, 2 for an unreadable checkpoint file,\n"
     "4 if it could not check.\n"
+    "--witness W.pub [--quorum N]: W.pub, a verifier-key line (ldg's, or a C2SP cosigner\n"
+    "vkey of type 0x04).  Each --checkpoint must also carry valid C2SP\n"
+    "tlog-cosignatures by N distinct witness keys among those given (default: all of them;\n"
+    "a key given twice counts once, the log key never counts, a cosignature dated more than\n"
+    "10 minutes ahead of this host's clock does not count); else a FAIL naming each witness\n"
+    "that did not cosign validly (exit 1).  --quorum without --witness, or above the number\n"
+    "of distinct witness keys: exit 2.\n"
     "--since FILE [--qa QA.pub]...: a checkpoint saved and cosigned by QA (below); the\n"
     "entries it covers are re-hashed against its root (no signature checks but the key\n"
     "records'), the rest checked in full.  It counts only with a valid cosignature by a key\n"
@@ -85,6 +93,7 @@ cmd_verify(int argc, char **argv)
     const char *jobs = NULL, *cpfiles[64], *since = NULL, *save = NULL, *as = NULL,
                *passfile = NULL, *qafiles[16];
     size_t ncp = 0, nqa = 0;
+    tool_witnesses wit = {0};
     const opt_spec specs[] = {OPT_VAL("--ledger", &dir),
                               OPT_VAL("--jobs", &jobs),
                               OPT_FLAG("--json", &c.json),
@@ -94,6 +103,7 @@ cmd_verify(int argc, char **argv)
                               OPT_VAL("--as", &as),
                               OPT_VAL("--passphrase-file", &passfile),
                               OPT_MANY("--qa", qafiles, &nqa, 16),
+                              OPT_WITNESSES(&wit),
                               OPT_END};
     int prc = opt_parse(argc, argv, 1, specs, verify_help, NULL, 0);
     if (prc != EXIT_OK || (prc = opt_jobs(jobs, &o.jobs)) != EXIT_OK)
@@ -102,6 +112,12 @@ cmd_verify(int argc, char **argv)
         return tool_usage("--as cosigns the checkpoint --save-checkpoint writes");
     if (nqa && !since)
         return tool_usage("--qa names a QA key whose cosignature makes --since count");
+    if (wit.n && !ncp)
+        return tool_usage("--witness names keys whose cosignatures each --checkpoint FILE needs");
+    if ((prc = tool_witnesses_load(&wit)) != EXIT_OK) {
+        tool_witnesses_free(&wit);
+        return prc;
+    }
     /* The QA key first: a passphrase prompt belongs before a long run, not after. */
     ldg_key *qa = NULL;
     if (as && (prc = tool_load_key(as, passfile, &qa)) != EXIT_OK)
@@ -191,6 +207,17 @@ cmd_verify(int argc, char **argv)
             on_finding(&c, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint", detail);
             sum.failures++;
         }
+        /* [CKP-7] the witness policy: N distinct witnesses saw this very checkpoint */
+        int wrc = cs == LDG_OK && wit.n
+                      ? tool_witnesses_check(&wit, cptext[i], cplen[i], NULL, why, sizeof why)
+                      : EXIT_OK;
+        if (wrc == EXIT_INTEGRITY) {
+            snprintf(detail, sizeof detail, "%s: %s", cpfiles[i], why);
+            on_finding(&c, LDG_FINDING_FAIL, UINT64_MAX, "witness", detail);
+            sum.failures++;
+        } else if (wrc != EXIT_OK) {
+            rc = wrc;
+        }
     }
     /* Only a clean ledger's checkpoint is worth keeping as the base of the next --since. */
     if (rc == EXIT_OK && s == LDG_OK && save && sum.failures == 0) {
@@ -234,6 +261,7 @@ cmd_verify(int argc, char **argv)
     for (size_t i = 0; i < nqa; i++)
         free(qatext[i]);
     free(sincetext);
+    tool_witnesses_free(&wit);
     if (rc != EXIT_OK)
         return rc;
     if (s == LDG_E_CORRUPT) {

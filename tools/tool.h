@@ -151,4 +151,31 @@ int review_for_bundle(ldg_ledger *l, const char *origin, ldg_review_opts *o, FIL
                       int *intact);
 int cmd_publish(int argc, char **argv);
 
+/*
+ * A witness policy from the command line [CKP-7]: `--witness W.pub`
+ * (repeatable) and `--quorum N`, for verify, verify-proof and verify-bundle.
+ * tool_witnesses_load reads and checks them (exit 2 for --quorum without
+ * --witness, a quorum of 0 or above the distinct keys, an unreadable key);
+ * the check itself is the library's ldg_checkpoint_witnessed.
+ */
+typedef struct tool_witnesses {
+    const char *files[LDG_WITNESS_KEYS_MAX];
+    size_t n;
+    const char *quorum_text;
+    char *lines[LDG_WITNESS_KEYS_MAX];
+    size_t quorum; /* 0: every distinct key */
+} tool_witnesses;
+#define OPT_WITNESSES(w)                                                                           \
+    OPT_MANY("--witness", (w)->files, &(w)->n, LDG_WITNESS_KEYS_MAX),                              \
+        OPT_VAL("--quorum", &(w)->quorum_text)
+int tool_witnesses_load(tool_witnesses *w);
+/*
+ * EXIT_OK when note meets the policy; else EXIT_INTEGRITY with why (one line
+ * naming the witnesses that did not count), or EXIT_USAGE/EXIT_OPER after a
+ * line on stderr.  logpub: the trusted log key, or NULL.
+ */
+int tool_witnesses_check(const tool_witnesses *w, const char *note, size_t len,
+                         const uint8_t *logpub, char *why, size_t whylen);
+void tool_witnesses_free(tool_witnesses *w);
+
 #endif
