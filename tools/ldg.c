@@ -43,6 +43,8 @@ static const char usage_text[] =
     "  export --format jsonl|csv|html|bundle [-o OUT] [filters] [--withhold-bodies]\n"
     "         [--verified QA.txt] [--as LOG.key]\n"
     "  verify-bundle BUNDLE [--trust LOG.pub]   offline, no ledger needed\n"
+    "  witness init|add-log|list|evidence|add-checkpoint|serve --state DIR ...\n"
+    "                                       C2SP tlog-witness over its own state\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -436,7 +438,8 @@ main(int argc, char **argv)
                 {"verify", cmd_verify},
                 {"export", cmd_export},
                 {"verify-bundle", cmd_verify_bundle},
-                {"erase", cmd_erase}};
+                {"erase", cmd_erase},
+                {"witness", cmd_witness}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;

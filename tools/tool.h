@@ -141,5 +141,6 @@ int cmd_verify_proof(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_verify_bundle(int argc, char **argv);
 int cmd_erase(int argc, char **argv);
+int cmd_witness(int argc, char **argv);
 
 #endif
