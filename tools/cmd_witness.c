@@ -37,10 +37,10 @@ static const char witness_help[] =
     "  serve --state DIR --listen ADDR:PORT [--key W.key] [--passphrase-file F] [--threads N]\n"
     "        HTTP: POST /add-checkpoint; stops cleanly on SIGTERM or SIGINT\n"
     "The witness key file defaults to the one given at init.  add-checkpoint exits 0 on 200,\n"
-    "1 when the request was refused and kept as evidence (a fork, a rollback or a bad proof\n"
-    "of a validly signed checkpoint), 2 on 400 or 413, 3 on 403, 404 or 409 (stale old\n"
-    "size), 4 when it could not answer (500).  $LDG_TEST_WITNESS_TIME (tests only) sets the\n"
-    "cosignature time, POSIX seconds.\n";
+    "1 on a fork (another root at a size the witness cosigned: kept as evidence), 2 on 400,\n"
+    "413 or 422, 3 on 403, 404 or 409 (stale old size), 4 when it could not answer (500).\n"
+    "Rollbacks and bad proofs of validly signed checkpoints are kept as evidence too.\n"
+    "$LDG_TEST_WITNESS_TIME (tests only) sets the cosignature time, POSIX seconds.\n";
 
 static const char *
 reason_of(int status)
@@ -227,9 +227,10 @@ exit_of(const ldg_witness_response *r)
 {
     if (r->status == 200)
         return EXIT_OK;
-    if (r->evidence)
+    /* Two heads of one size signed by the log key: that alone proves a fork. */
+    if (r->evidence == LDG_WITNESS_EV_FORK)
         return EXIT_INTEGRITY;
-    if (r->status == 400 || r->status == 413)
+    if (r->status == 400 || r->status == 413 || r->status == 422)
         return EXIT_USAGE;
     return EXIT_POLICY;
 }
