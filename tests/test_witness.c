@@ -703,3 +703,96 @@ Test(witness, state_and_options_are_checked, .fini = tmp_cleanup)
     cr_assert_eq(r.status, 2, "%d %s", r.status, r.err);
     run_free(&r);
 }
+
+/* ------------------------------------------------------ test vector -- */
+
+/* A key file [KEY-3] (unencrypted) and its .pub for a fixed seed. */
+static void
+key_from_seed(const char *d, const char *prefix, const char *name, uint8_t byte,
+              uint8_t pub[32], uint8_t sk[64])
+{
+    uint8_t seed[32];
+    memset(seed, byte, sizeof seed);
+    crypto_sign_seed_keypair(pub, sk, seed);
+    char p[700], t[600], pb[64], sb[64], line[LDG_VKEY_MAX];
+    sodium_bin2base64(pb, sizeof pb, pub, 32, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(sb, sizeof sb, seed, 32, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(t, sizeof t, "ldg secret key v1\nname: %s\npub: %s\nkdf: none\nsecret: %s\n", name,
+             pb, sb);
+    snprintf(p, sizeof p, "%s.key", prefix);
+    write_file(d, p, t);
+    snprintf(t, sizeof t, "%s/%s.key", d, prefix);
+    chmod(t, 0600);
+    ldg_err err;
+    cr_assert_eq(ldg_vkey_format(name, pub, line, &err), LDG_OK);
+    strcat(line, "\n");
+    snprintf(p, sizeof p, "%s.pub", prefix);
+    write_file(d, p, line);
+}
+
+/* The vector of spec/witness.md [WIT-7]: rebuilt here, and the spec must still hold it. */
+Test(witness, spec_vector_is_what_the_witness_answers, .fini = tmp_cleanup)
+{
+    cr_assert_geq(sodium_init(), 0);
+    const char *d = tmp_dir();
+    uint8_t lpub[32], lsk[64], wpub[32], wsk[64];
+    key_from_seed(d, "log", "example.com/log", 0x01, lpub, lsk);
+    key_from_seed(d, "w", "witness.example/w", 0x02, wpub, wsk);
+    /* a checkpoint of a log of one entry (the empty leaf), signed by the log key */
+    uint8_t leaf = 0, root[32], kh[32], sig[68];
+    crypto_hash_sha256(root, &leaf, 1);
+    char rb[64], text[200], sb[128], note[600];
+    sodium_bin2base64(rb, sizeof rb, root, 32, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(text, sizeof text, "example.com/log\n1\n%s\n", rb);
+    uint8_t idm[64];
+    size_t nl = strlen("example.com/log");
+    memcpy(idm, "example.com/log\n\x01", nl + 2);
+    memcpy(idm + nl + 2, lpub, 32);
+    crypto_hash_sha256(kh, idm, nl + 34);
+    memcpy(sig, kh, 4);
+    crypto_sign_detached(sig + 4, NULL, (const uint8_t *)text, strlen(text), lsk);
+    sodium_bin2base64(sb, sizeof sb, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(note, sizeof note, "%s\n\xe2\x80\x94 example.com/log %s\n", text, sb);
+    char *req = request(0, NULL, note);
+    setenv("LDG_TEST_WITNESS_TIME", TS, 1);
+    must_ok(LDG(d, NULL, "witness", "init", "--state", "ws", "--key", "w.key"), "init");
+    must_ok(LDG(d, NULL, "witness", "add-log", "--state", "ws", "--key", "log.pub"), "add-log");
+    run_result lr = LDG(d, NULL, "witness", "list", "--state", "ws");
+    if (getenv("LDG_PRINT_VECTOR"))
+        fprintf(stderr, "%s", lr.out);
+    run_free(&lr);
+    run_result r = LDG(d, req, "witness", "add-checkpoint", "--state", "ws");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    if (getenv("LDG_PRINT_VECTOR"))
+        fprintf(stderr, "REQUEST:\n%sRESPONSE:\n%s", req, r.out);
+    /* the spec holds the request and the framed response, verbatim */
+    const char *f = __FILE__, *slash = strrchr(f, '/');
+    char alt[1200];
+    snprintf(alt, sizeof alt, "%.*s/../spec/witness.md", slash ? (int)(slash - f) : 1,
+             slash ? f : ".");
+    char *spec = read_file("spec/witness.md", NULL);
+    if (!spec)
+        spec = read_file(alt, NULL);
+    cr_assert_not_null(spec, "spec/witness.md not found");
+    /* the spec indents its blocks by four spaces */
+    char *ind = calloc(1, 2 * (strlen(req) + strlen(r.out)) + 16);
+    for (const char *s = req; *s;) {
+        const char *e = strchr(s, '\n');
+        if (e != s)
+            strcat(ind, "    ");
+        strncat(ind, s, (size_t)(e - s) + 1);
+        s = e + 1;
+    }
+    cr_expect(strstr(spec, ind) != NULL, "spec/witness.md lacks the request:\n%s", ind);
+    ind[0] = '\0';
+    for (const char *s = r.out; *s;) {
+        const char *e = strchr(s, '\n');
+        if (e != s)
+            strcat(ind, "    ");
+        strncat(ind, s, (size_t)(e - s) + 1);
+        s = e + 1;
+    }
+    cr_expect(strstr(spec, ind) != NULL, "spec/witness.md lacks the response:\n%s", ind);
+    free(ind), free(spec), free(req);
+    run_free(&r);
+}
