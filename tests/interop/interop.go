@@ -87,7 +87,7 @@ func (c cosigner) Verify(msg, sig []byte) bool {
 // newCosigner takes a signed-note verifier key line (type 0x01) and makes the
 // cosignature/v1 verifier of the same name and Ed25519 key (key ID type 0x04).
 func newCosigner(vkey string) cosigner {
-	parts := strings.Split(vkey, "+")
+	parts := strings.SplitN(vkey, "+", 3)
 	if len(parts) != 3 {
 		fail("witness key %q", vkey)
 	}
@@ -152,7 +152,7 @@ func main() {
 			continue
 		}
 		var p struct {
-			Index, TreeSize, OldSize, NewSize      int64
+			Index, TreeSize, OldSize, NewSize int64
 			Root, Leaf, LeafHash, OldRoot, NewRoot string
 			Hashes                                 []string
 		}
