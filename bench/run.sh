@@ -3,7 +3,8 @@
 # same run, and prints each figure as a ratio to its limit.
 #   usage: bash bench/run.sh BUILD_DIR        (BUILD_DIR holds ldg and bench/bench_core)
 # Environment: BENCH_N (batch records, default 100000), BENCH_SINGLE (single
-# appends, default 100).  Everything happens in a temporary directory under
+# appends, default 100), BENCH_WITNESS (witness requests, default 300).  Everything
+# happens in a temporary directory under
 # ${TMPDIR:-/tmp}, removed on exit.
 set -euo pipefail
 B=${1:?usage: run.sh BUILD_DIR}
