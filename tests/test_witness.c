@@ -524,6 +524,20 @@ Test(witness, two_offline_requests_from_one_old_size_one_wins, .fini = tmp_clean
 
 /* ---------------------------------------------------------------- serve -- */
 
+/* The serve of the test running, killed if an assertion ends the test first. */
+static pid_t serving = -1;
+
+static void
+serve_cleanup(void)
+{
+    if (serving > 0) {
+        kill(serving, SIGKILL);
+        waitpid(serving, NULL, 0);
+    }
+    serving = -1;
+    tmp_cleanup();
+}
+
 /* Starts `ldg witness serve` on a free loopback port; returns its pid, *port. */
 static pid_t
 serve(const char *d, const char *state, int *port)
@@ -531,9 +545,11 @@ serve(const char *d, const char *state, int *port)
     char s[1200], p[700];
     snprintf(p, sizeof p, "%s/serve.err", d);
     unlink(p);
-    snprintf(s, sizeof s, "exec '%s' witness serve --state %s --listen 127.0.0.1:0 2> serve.err",
+    snprintf(s, sizeof s,
+             "exec '%s' witness serve --state %s --listen 127.0.0.1:0 > serve.out 2> serve.err",
              ldg_bin(), state);
     pid_t pid = spawn_sh(d, s);
+    serving = pid;
     for (int i = 0; i < 500; i++) {
         char *e = read_file(p, NULL);
         char *at = e ? strstr(e, "listening on 127.0.0.1:") : NULL;
@@ -571,7 +587,7 @@ slurp(const char *d, const char *name)
     return t;
 }
 
-Test(witness, serve_answers_add_checkpoint_over_http, .fini = tmp_cleanup)
+Test(witness, serve_answers_add_checkpoint_over_http, .fini = serve_cleanup)
 {
     const char *d = tmp_dir();
     setup(d);
@@ -609,13 +625,14 @@ Test(witness, serve_answers_add_checkpoint_over_http, .fini = tmp_cleanup)
     /* SIGTERM: a clean stop */
     kill(pid, SIGTERM);
     cr_assert_eq(wait_exit(pid), 0);
+    serving = -1;
     char *e = slurp(d, "serve.err");
     cr_assert(strstr(e, "stopped (SIGTERM)"), "%s", e);
     assert_listed_size(d, "ws", "cosigned size 6 ");
     free(e), free(codes), free(h1), free(h2), free(h3), free(r5);
 }
 
-Test(witness, serve_two_concurrent_requests_one_wins, .fini = tmp_cleanup)
+Test(witness, serve_two_concurrent_requests_one_wins, .fini = serve_cleanup)
 {
     const char *d = tmp_dir();
     setup(d);
@@ -635,10 +652,11 @@ Test(witness, serve_two_concurrent_requests_one_wins, .fini = tmp_cleanup)
         assert_one_wins(d, "ha", "hb", "serve");
         kill(pid, SIGINT);
         cr_assert_eq(wait_exit(pid), 0);
+        serving = -1;
     }
 }
 
-Test(witness, killed_witness_restarts_with_a_consistent_state, .fini = tmp_cleanup)
+Test(witness, killed_witness_restarts_with_a_consistent_state, .fini = serve_cleanup)
 {
     const char *d = tmp_dir();
     setup(d);
@@ -656,6 +674,7 @@ Test(witness, killed_witness_restarts_with_a_consistent_state, .fini = tmp_clean
     usleep(50000);
     kill(pid, SIGKILL);
     cr_assert_eq(wait_exit(pid), 128 + SIGKILL);
+    serving = -1;
     wait_exit(load);
     /* the state opens, its held checkpoint still carries the witness's cosignature */
     run_result r = LDG(d, NULL, "witness", "list", "--state", "ws");
@@ -676,6 +695,7 @@ Test(witness, killed_witness_restarts_with_a_consistent_state, .fini = tmp_clean
     cr_assert_eq(status_of(h1), 200, "%s", h1);
     kill(pid, SIGTERM);
     cr_assert_eq(wait_exit(pid), 0);
+    serving = -1;
     assert_listed_size(d, "ws", "cosigned size 7 ");
     free(h1);
 }
