@@ -192,6 +192,8 @@ ldg_witness_key_path(const ldg_witness *w)
 
 /* ------------------------------------------------------------ logs -- */
 
+#define KEYS_MAX 16 /* trusted keys per origin */
+
 typedef struct addlog_ctx {
     const char *origin;
     size_t olen;
@@ -208,7 +210,8 @@ addlog_put(void *ctx, ldgi_txn *t, ldg_err *err)
     ldg_status s = ldgi_get(t, WDB_LOGS, a->origin, a->olen, &v, &vl, err);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
-    for (size_t i = 0; s == LDG_OK && i < vl;) {
+    size_t count = 0;
+    for (size_t i = 0; s == LDG_OK && i < vl; count++) {
         const uint8_t *nl = memchr(v + i, '\n', vl - i);
         size_t n = nl ? (size_t)(nl - (v + i)) : vl - i;
         if (n == ll && memcmp(v + i, a->line, ll) == 0)
@@ -216,6 +219,9 @@ addlog_put(void *ctx, ldgi_txn *t, ldg_err *err)
                              a->line);
         i += n + 1;
     }
+    if (count >= KEYS_MAX)
+        return ldgi_fail(err, LDG_E_INPUT, "log %s: already %d trusted keys, the most", a->origin,
+                         KEYS_MAX);
     char *nv = ldgi_malloc(vl + ll + 1);
     if (!nv)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
@@ -246,7 +252,6 @@ ldg_witness_add_log(ldg_witness *w, const char *origin, const char *key_name,
 }
 
 /* The keys of one logs value: lines[] point into a copy (*buf) so they can be NUL-ended. */
-#define KEYS_MAX 16
 static size_t
 split_keys(const uint8_t *v, size_t vl, char *buf, const char *lines[KEYS_MAX])
 {

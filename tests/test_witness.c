@@ -617,11 +617,13 @@ Test(witness, serve_answers_add_checkpoint_over_http, .fini = serve_cleanup)
              "codes; head -c 100000 /dev/zero | tr '\\0' A > big; curl -s -o /dev/null -w "
              "'%%{http_code}\\n' --data-binary @big http://127.0.0.1:%d/add-checkpoint >> codes; "
              "curl -s -o /dev/null -w '%%{http_code}\\n' -H 'Transfer-Encoding: chunked' "
-             "--data-binary @big http://127.0.0.1:%d/add-checkpoint >> codes",
+             "--data-binary @big http://127.0.0.1:%d/add-checkpoint >> codes; true",
              port, port, port, port);
     cr_assert_eq(wait_exit(spawn_sh(d, s)), 0);
     char *codes = slurp(d, "codes");
-    cr_assert_str_eq(codes, "404\n405\n413\n413\n");
+    /* a chunked body past the limit: refused as it passes it, the connection closed (000) */
+    cr_assert(!strcmp(codes, "404\n405\n413\n413\n") || !strcmp(codes, "404\n405\n413\n000\n"),
+              "%s", codes);
     /* SIGTERM: a clean stop */
     kill(pid, SIGTERM);
     cr_assert_eq(wait_exit(pid), 0);
@@ -715,6 +717,16 @@ Test(witness, state_and_options_are_checked, .fini = tmp_cleanup)
             ORIGIN);
     cr_assert_eq(r.status, 2, "the same key twice: %d %s", r.status, r.err);
     run_free(&r);
+    /* at most 16 trusted keys per origin: log.pub and 15 more, then a 17th is refused */
+    for (int i = 1; i <= 16; i++) {
+        char name[16], pub[24];
+        snprintf(name, sizeof name, "k%d", i);
+        snprintf(pub, sizeof pub, "k%d.pub", i);
+        must_ok(LDG(d, NULL, "keygen", "--name", name, "--out", name, "--unencrypted"), "keygen");
+        r = LDG(d, NULL, "witness", "add-log", "--state", "ws", "--key", pub, "--origin", ORIGIN);
+        cr_assert_eq(r.status, i < 16 ? 0 : 2, "key %d: %d %s", i + 1, r.status, r.err);
+        run_free(&r);
+    }
     /* another key than the witness's is refused before anything is read */
     r = LDG(d, "old 0\n\n", "witness", "add-checkpoint", "--state", "ws", "--key", "admin.key");
     cr_assert_eq(r.status, 3, "%d %s", r.status, r.err);

@@ -348,16 +348,20 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         return MHD_YES;
     }
     if (*data_size) {
-        if (u->len + *data_size > LDG_WITNESS_REQUEST_MAX)
-            u->too_big = true;
-        else
-            memcpy(u->buf + u->len, data, *data_size);
+        /* A chunked body past the limit: answered now, the rest is not read (MHD closes). */
+        if (u->len + *data_size > LDG_WITNESS_REQUEST_MAX) {
+            *data_size = 0;
+            return u->too_big
+                       ? MHD_YES
+                       : (u->too_big = true, send_text(c, 413, text, "request too large\n", 18));
+        }
+        memcpy(u->buf + u->len, data, *data_size);
         u->len += *data_size;
         *data_size = 0;
         return MHD_YES;
     }
     if (u->too_big)
-        return send_text(c, 413, text, "request too large\n", 18);
+        return MHD_YES;
     ldg_witness_response r;
     ldg_err err;
     if (ldg_witness_add_checkpoint(sv->w, sv->k, u->buf, u->len, cosign_time(), &r, &err) !=
