@@ -550,7 +550,8 @@ serve(const char *d, const char *state, int *port)
              ldg_bin(), state);
     pid_t pid = spawn_sh(d, s);
     serving = pid;
-    for (int i = 0; i < 500; i++) {
+    /* 5 s, longer under memcheck (LDG_TEST_TIMEOUT_SCALE) */
+    for (int i = 0; i < (int)(500 * test_timeout_scale()); i++) {
         char *e = read_file(p, NULL);
         char *at = e ? strstr(e, "listening on 127.0.0.1:") : NULL;
         if (at) {
@@ -571,9 +572,9 @@ curl_post(const char *d, int port, const char *in, const char *out)
 {
     char s[1200];
     snprintf(s, sizeof s,
-             "curl -s -i --max-time 20 -H 'Content-Type: text/plain' --data-binary @%s "
+             "curl -s -i --max-time %d -H 'Content-Type: text/plain' --data-binary @%s "
              "http://127.0.0.1:%d/add-checkpoint > %s",
-             in, port, out);
+             (int)(20 * test_timeout_scale()), in, port, out);
     return wait_exit(spawn_sh(d, s));
 }
 
