@@ -829,3 +829,42 @@ Test(witness, spec_vector_is_what_the_witness_answers, .fini = tmp_cleanup)
     free(ind), free(spec), free(req);
     run_free(&r);
 }
+
+/*
+ * Nothing derived is trusted [WIT-1]: a state whose held checkpoint was
+ * replaced by someone without the witness key (here, to roll the witness
+ * back to an older head the log did sign) stops the witness for that log.
+ */
+Test(witness, altered_state_is_refused_not_trusted, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    setup(d);
+    /* a state where tests/helpers' LMDB tools look: DIR/ledger */
+    char ws[700];
+    snprintf(ws, sizeof ws, "%s/w2", d);
+    mkdir(ws, 0700);
+    must_ok(LDG(d, NULL, "witness", "init", "--state", "w2/ledger", "--key", "w.key"), "init");
+    must_ok(LDG(d, NULL, "witness", "add-log", "--state", "w2/ledger", "--key", "log.pub",
+                "--origin", ORIGIN),
+            "add-log");
+    char *cp5 = checkpoint(d), *q = request(0, NULL, cp5);
+    answer a = offline(d, "w2/ledger", q);
+    cr_assert_eq(a.status, 200);
+    answer_free(&a);
+    grow(d, 2);
+    char *cp7 = checkpoint(d), *pr = proof_lines(d, 5, 7), *q2 = request(5, pr, cp7);
+    a = offline(d, "w2/ledger", q2);
+    cr_assert_eq(a.status, 200);
+    answer_free(&a);
+    /* the log-signed head of size 5, without the witness's cosignature, put back as held */
+    cr_assert_eq(lmdb_put_value(ws, "checkpoints", ORIGIN, strlen(ORIGIN), cp5, strlen(cp5)), 0);
+    char *q3 = request(5, pr, cp7);
+    a = offline(d, "w2/ledger", q3);
+    cr_assert_eq(a.status, 500, "%d %s", a.status, a.body);
+    cr_assert_eq(a.exit, 4);
+    cr_assert(strstr(a.err, "state altered"), "%s", a.err);
+    run_result r = LDG(d, NULL, "witness", "list", "--state", "w2/ledger");
+    cr_assert_eq(r.status, 4, "%d %s", r.status, r.err);
+    run_free(&r);
+    answer_free(&a), free(q3), free(q2), free(pr), free(cp7), free(q), free(cp5);
+}
