@@ -868,3 +868,40 @@ Test(witness, altered_state_is_refused_not_trusted, .fini = tmp_cleanup)
     run_free(&r);
     answer_free(&a), free(q3), free(q2), free(pr), free(cp7), free(q), free(cp5);
 }
+
+/*
+ * A line in the witness's name and key ID that someone put in the request's
+ * note (a forgery: a bad signature) is dropped before the note is kept, so it
+ * cannot shadow the witness's own cosignature [WIT-1].
+ */
+Test(witness, forged_line_in_the_witness_name_cannot_shadow_its_cosignature,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    setup(d);
+    char p[700], name[LDG_NAME_MAX + 1];
+    uint8_t pub[LDG_PUB_BYTES], id[32], forged[76] = {0};
+    ldg_err err;
+    snprintf(p, sizeof p, "%s/w.pub", d);
+    cr_assert_eq(ldg_vkey_read(p, name, pub, &err), LDG_OK);
+    uint8_t m[200];
+    size_t nl = strlen(name);
+    memcpy(m, name, nl);
+    memcpy(m + nl, "\n\x04", 2);
+    memcpy(m + nl + 2, pub, 32);
+    crypto_hash_sha256(id, m, nl + 34);
+    memcpy(forged, id, 4); /* the witness's cosignature key ID, a signature of zeros */
+    char b64[120], *cp = checkpoint(d), note[2000];
+    sodium_bin2base64(b64, sizeof b64, forged, sizeof forged, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(note, sizeof note, "%s\xe2\x80\x94 %s %s\n", cp, name, b64);
+    char *q = request(0, NULL, note);
+    answer a = offline(d, "ws", q);
+    cr_assert_eq(a.status, 200, "%d %s %s", a.status, a.body, a.err);
+    answer_free(&a);
+    /* the witness goes on from what it kept: the same head again is cosigned, not a 500 */
+    char *q2 = request(5, NULL, cp);
+    a = offline(d, "ws", q2);
+    cr_assert_eq(a.status, 200, "%d %s %s", a.status, a.body, a.err);
+    assert_listed_size(d, "ws", "cosigned size 5 ");
+    answer_free(&a), free(q2), free(q), free(cp);
+}
