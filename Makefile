@@ -19,6 +19,9 @@ DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -llmdb -lmsgpackc -ljansson)
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(DEP_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(DEP_LIBS) -pthread
+# The HTTP server of `ldg witness serve`: the program links it, the library does not.
+MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
@@ -40,13 +43,15 @@ $(BUILD)/libldg.a: $(LIB_OBJ)
 $(BUILD)/libldg.so: $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
 
+$(BUILD)/tools/cmd_witness.o: ALL_CFLAGS += $(MHD_CFLAGS)
+
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS)
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light curl
+	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light libmicrohttpd-dev curl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

@@ -3,7 +3,8 @@
 # same run, and prints each figure as a ratio to its limit.
 #   usage: bash bench/run.sh BUILD_DIR        (BUILD_DIR holds ldg and bench/bench_core)
 # Environment: BENCH_N (batch records, default 100000), BENCH_SINGLE (single
-# appends, default 100).  Everything happens in a temporary directory under
+# appends, default 100), BENCH_WITNESS (witness requests, default 300).  Everything
+# happens in a temporary directory under
 # ${TMPDIR:-/tmp}, removed on exit.
 set -euo pipefail
 B=${1:?usage: run.sh BUILD_DIR}
@@ -120,6 +121,37 @@ printf '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to 
 SINGLE=("$LDG" append --as author.key --kind communication --study HX-301 --body body.json)
 "$BC" exec-median 5 -- "${SINGLE[@]}" >/dev/null     # warm-up
 read -r S_MED S_P90 S_MIN S_MAX < <("$BC" exec-median "$NS" -- "${SINGLE[@]}")
+
+# --------------------------------------------------------------- witness --
+# ldg witness serve on loopback: the same add-checkpoint (the ledger's head, from old size =
+# its size) again and again, each a cosignature and an fsync'd LMDB commit [WIT-3]; curl
+# keeps the connection alive.  Serial requests give the latency, 8 at once the rate.
+note "witness: add-checkpoint over HTTP on loopback"
+WN=${BENCH_WITNESS:-300}
+"$LDG" keygen --name bench.example/witness --out witness --unencrypted >/dev/null
+"$LDG" witness init --state wstate --key witness.key >/dev/null
+"$LDG" witness add-log --state wstate --key log.pub --origin bench.example/ledger
+"$LDG" checkpoint --as log.key > wcp.txt
+{ printf 'old 0\n\n'; cat wcp.txt; } | "$LDG" witness add-checkpoint --state wstate >/dev/null
+{ printf 'old %s\n\n' "$(sed -n 2p wcp.txt)"; cat wcp.txt; } > wreq.txt
+"$LDG" witness serve --state wstate --listen 127.0.0.1:0 2> wserve.err &
+WPID=$!
+for _ in $(seq 1 500); do grep -q 'listening on' wserve.err 2>/dev/null && break; sleep 0.01; done
+WPORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' wserve.err)
+WURL=http://127.0.0.1:$WPORT/add-checkpoint
+WURLS=(); for _ in $(seq 1 "$WN"); do WURLS+=("$WURL"); done
+curl -s -o /dev/null --data-binary @wreq.txt "$WURL"     # warm-up
+# bodies and the -w lines share stdout: the bodies are cosignature lines ("— ...")
+curl -s -w '%{http_code} %{time_total}\n' --data-binary @wreq.txt "${WURLS[@]}" |
+    grep -E '^[0-9]{3} [0-9.]+$' > wlat.txt
+W_OK=$(grep -c '^200 ' wlat.txt || true)
+W_MED=$(awk '{ print $2 * 1000 }' wlat.txt | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f", a[int((NR + 1) / 2)] }')
+W_T0=$(date +%s.%N)
+curl -s --no-progress-meter --parallel --parallel-max 8 --data-binary @wreq.txt "${WURLS[@]}" \
+    >/dev/null 2>&1
+W_T1=$(date +%s.%N)
+W_RATE=$(calc "$WN / ($W_T1 - $W_T0)")
+kill -TERM "$WPID"; wait "$WPID" || true
 
 # ---------------------------------------------------------------- export --
 # Every export is tied to a checkpoint; QA's saved one (--verified) vouches for the signatures
@@ -256,6 +288,14 @@ r=$(calc "$PUB2_N / $PUB2_S / $REHASH_RATE")
 row "publish, last 1 % (new entries/s)" "$(calc "int($PUB2_N / $PUB2_S)")" "re-hash/core $(calc "int($REHASH_RATE)")" "" "$r" "-" -
 r=$(calc "$PUB2_S / $PUB1_S")
 row "publish, last 1 % (s)" "$PUB2_S" "first run $PUB1_S s" "" "$r" "~ 0.01" -
+# The floor of one add-checkpoint: an fsync'd commit and 3 Ed25519 verifies (the log's
+# signature, the held note's log signature and cosignature) and 1 sign; one writer at a time.
+W_FLOOR=$(calc "$COMMIT_MED_MS + 3000 / $VERIFY_RATE + 1000 / $SIGN_RATE")
+r=$(calc "$W_MED / $W_FLOOR")
+row "witness add-checkpoint, median (ms)" "$W_MED" "commit+3 verify+sign $(calc "int($W_FLOOR * 1000) / 1000")" "" "$r" "-" -
+r=$(calc "$W_RATE / (1000 / $W_FLOOR)")
+row "witness add-checkpoint, 8 at once (req/s)" "$(calc "int($W_RATE)")" "1 / floor $(calc "int(1000 / $W_FLOOR)")" "" "$r" "-" -
+[ "$W_OK" = "$WN" ] || echo "  witness: only $W_OK of $WN serial requests answered 200" >&2
 r=$(calc "$APP_RSS / 65536")
 row "batch append peak RSS (KiB)" "$APP_RSS" "64 MiB" "" "$r" "-" -
 r=$(calc "$APP_ANON / 65536")

@@ -373,6 +373,15 @@ bool ldgi_txn_map_full(const ldgi_txn *t);
  * when the address space is refused.
  */
 bool ldgi_map_grow(ldg_ledger *l, ldg_err *err);
+/*
+ * An LMDB environment that is not a ledger (a witness's state [WIT-1]):
+ * dir/data.mdb with the n (<= LDGI_DB_COUNT) named databases names[0..n),
+ * used through ldgi_txn_begin, ldgi_get, ldgi_put... with db = 0..n-1.
+ * names must outlive the handle.  create: make dir and the databases.
+ * LDG_E_NOTFOUND when dir holds no data.mdb and create is false.
+ */
+ldg_status ldgi_env_open(const char *dir, const char *const *names, size_t n, bool create,
+                         ldg_ledger **out, ldg_err *err);
 
 /* Reads: views valid until the transaction ends.  LDG_E_NOTFOUND when absent. */
 ldg_status ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uint8_t **v,

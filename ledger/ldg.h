@@ -567,6 +567,112 @@ LDG_EXPORT const char *ldg_cosig_state_text(int state);
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len,
                                                        size_t *added, ldg_err *err);
+/* ------------------------------------------------------------- witness -- */
+
+/*
+ * A C2SP tlog-witness (spec/witness.md [WIT-*]): its own LMDB environment (a
+ * directory, never a ledger's) holding the witness key's name, public key and
+ * key file path, the log keys it trusts per origin, the latest checkpoint it
+ * cosigned per origin, and the evidence of refused, validly signed
+ * checkpoints.  One handle may serve many threads: ldg_witness_add_checkpoint
+ * is thread-safe, and safe against other processes using the same state.
+ */
+typedef struct ldg_witness ldg_witness;
+
+#define LDG_WITNESS_REQUEST_MAX 16384u /* bytes of an add-checkpoint request body [WIT-2] */
+#define LDG_WITNESS_ORIGIN_MAX 255u    /* bytes of a log origin the witness keeps [WIT-1] */
+#define LDG_WITNESS_PROOF_MAX 63u      /* consistency proof lines of a request [WIT-2] */
+
+/*
+ * Creates the witness state in dir (made if missing): the witness key's name
+ * and public key, and the path of its secret key file (kept as given, for
+ * `serve` and `add-checkpoint`).  LDG_E_EXISTS when dir holds a witness.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_create(const char *dir, const char *key_name,
+                                                       const uint8_t pub[LDG_PUB_BYTES],
+                                                       const char *key_path, ldg_err *err);
+/* Opens the state; LDG_E_NOTFOUND when dir holds none. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_open(const char *dir, ldg_witness **out,
+                                                     ldg_err *err);
+LDG_EXPORT void ldg_witness_close(ldg_witness *w);
+/* The witness key: name, public key and key file path; valid while w lives. */
+LDG_EXPORT const char *ldg_witness_key_name(const ldg_witness *w);
+LDG_EXPORT void ldg_witness_key_public(const ldg_witness *w, uint8_t pub[LDG_PUB_BYTES]);
+LDG_EXPORT const char *ldg_witness_key_path(const ldg_witness *w);
+/*
+ * Trusts the log key (key_name, pub) for checkpoints of origin (1 to
+ * LDG_WITNESS_ORIGIN_MAX bytes, printable UTF-8, no control character).  A
+ * second key for one origin is added beside the first.  LDG_E_EXISTS when
+ * that key is already trusted for it.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_add_log(ldg_witness *w, const char *origin,
+                                                        const char *key_name,
+                                                        const uint8_t pub[LDG_PUB_BYTES],
+                                                        ldg_err *err);
+
+/* One log the witness knows; every pointer valid only during the callback. */
+typedef struct ldg_witness_log {
+    const char *origin;
+    size_t nkeys;
+    const char *const *keys; /* verifier-key lines [KEY-2] */
+    uint64_t size;           /* of the latest checkpoint cosigned; 0: none yet */
+    uint8_t root[LDG_HASH_BYTES];
+    const char *note; /* that checkpoint with the witness's cosignature; NULL: none */
+    size_t note_len;
+} ldg_witness_log;
+typedef int (*ldg_witness_log_fn)(void *ctx, const ldg_witness_log *log);
+/* Calls fn for every log, by origin, from one snapshot; fn returns non-zero to stop. */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_logs_each(ldg_witness *w, ldg_witness_log_fn fn,
+                                                          void *ctx, ldg_err *err);
+
+#define LDG_WITNESS_EV_FORK 1         /* same size as the checkpoint held, another root */
+#define LDG_WITNESS_EV_ROLLBACK 2     /* smaller than the checkpoint held */
+#define LDG_WITNESS_EV_INCONSISTENT 3 /* its consistency proof from the held one fails */
+
+/* One kept piece of evidence [WIT-5]; pointers valid only during the callback. */
+typedef struct ldg_witness_evidence {
+    const char *origin;
+    int kind;         /* LDG_WITNESS_EV_* */
+    int status;       /* the HTTP status the request was refused with */
+    uint64_t time;    /* POSIX seconds, when it was first refused */
+    const char *held; /* the checkpoint the witness held then (cosigned); NULL if none */
+    size_t held_len;
+    const char *request; /* the refused request body, verbatim (its checkpoint last) */
+    size_t request_len;
+    const char *record; /* the whole stored record, as spec/witness.md [WIT-5] writes it */
+    size_t record_len;
+} ldg_witness_evidence;
+typedef int (*ldg_witness_evidence_fn)(void *ctx, const ldg_witness_evidence *ev);
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_evidence_each(ldg_witness *w,
+                                                              ldg_witness_evidence_fn fn, void *ctx,
+                                                              ldg_err *err);
+
+/* The witness's answer to one add-checkpoint request [WIT-2][WIT-3]. */
+typedef struct ldg_witness_response {
+    int status;               /* 200, 400, 403, 404, 409, 413, 422 */
+    int evidence;             /* LDG_WITNESS_EV_* when the request was kept as evidence, else 0 */
+    const char *content_type; /* static: "text/plain; charset=utf-8" or "text/x.tlog.size" */
+    char body[1024];          /* 200: the cosignature line(s); 409 stale: "SIZE\n"; else why */
+    size_t body_len;
+} ldg_witness_response;
+
+/*
+ * [WIT-3] C2SP tlog-witness add-checkpoint: checks req[0..len) (the request
+ * body) against the state and, when every check passes, cosigns the
+ * checkpoint with k (the witness key: LDG_E_USAGE for any other) at
+ * `timestamp` (POSIX seconds) and records it as the latest for its origin.
+ * The check of the old size and the recording are one LMDB write
+ * transaction, synced before it returns: of two requests from one old
+ * size, one gets 200 and the other 409.  Evidence is kept in the same
+ * transaction.  LDG_OK whenever out holds an answer (any status); an error
+ * status only when it could not decide (I/O, memory, a damaged state:
+ * LDG_E_CORRUPT).  Thread-safe.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_witness_add_checkpoint(ldg_witness *w, const ldg_key *k,
+                                                               const char *req, size_t len,
+                                                               uint64_t timestamp,
+                                                               ldg_witness_response *out,
+                                                               ldg_err *err);
 
 /* ------------------------------------------------------------- reading -- */
 

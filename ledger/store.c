@@ -32,6 +32,8 @@ const char *const ldgi_db_names[LDGI_DB_COUNT] = {
 struct ldg_ledger {
     MDB_env *env;
     MDB_dbi dbi[LDGI_DB_COUNT];
+    const char *const *names; /* of dbi[0..ndb): ldgi_db_names, or another env's [WIT-1] */
+    size_t ndb;
     bool readonly;
     /*
      * A resize failed after LMDB had unmapped the old map: the environment
@@ -157,7 +159,8 @@ begin_checked(ldg_ledger *l, MDB_txn **txn, ldg_status *s, ldg_err *err)
 }
 
 static ldg_status
-env_open(const char *dir, bool readonly, bool create, bool check, ldg_ledger **out, ldg_err *err)
+env_open_dbs(const char *dir, const char *const *names, size_t ndb, bool readonly, bool create,
+             bool check, ldg_ledger **out, ldg_err *err)
 {
     if (check) {
         ldg_status ms = metas_before_open(dir, err);
@@ -168,6 +171,8 @@ env_open(const char *dir, bool readonly, bool create, bool check, ldg_ledger **o
     if (!l)
         return ldgi_fail(err, LDG_E_NOMEM, "%s: out of memory", dir);
     snprintf(l->dir, sizeof l->dir, "%s", dir);
+    l->names = names;
+    l->ndb = ndb;
     l->readonly = readonly;
     pthread_rwlock_init(&l->resize, NULL);
     int rc = mdb_env_create(&l->env);
@@ -210,8 +215,8 @@ env_open(const char *dir, bool readonly, bool create, bool check, ldg_ledger **o
         free(l);
         return cs;
     }
-    for (int i = 0; rc == 0 && i < LDGI_DB_COUNT; i++)
-        rc = mdb_dbi_open(txn, ldgi_db_names[i], create ? MDB_CREATE : 0, &l->dbi[i]);
+    for (size_t i = 0; rc == 0 && i < ndb; i++)
+        rc = mdb_dbi_open(txn, names[i], create ? MDB_CREATE : 0, &l->dbi[i]);
     if (rc == 0)
         rc = mdb_txn_commit(txn);
     else if (txn)
@@ -225,6 +230,28 @@ env_open(const char *dir, bool readonly, bool create, bool check, ldg_ledger **o
     }
     *out = l;
     return LDG_OK;
+}
+
+static ldg_status
+env_open(const char *dir, bool readonly, bool create, bool check, ldg_ledger **out, ldg_err *err)
+{
+    return env_open_dbs(dir, ldgi_db_names, LDGI_DB_COUNT, readonly, create, check, out, err);
+}
+
+ldg_status
+ldgi_env_open(const char *dir, const char *const *names, size_t n, bool create, ldg_ledger **out,
+              ldg_err *err)
+{
+    if (n > LDGI_DB_COUNT)
+        return ldgi_fail(err, LDG_E_USAGE, "%s: too many databases", dir);
+    if (create && mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return ldgi_fail(err, LDG_E_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (!create && stat(path, &st) != 0)
+        return ldgi_fail(err, LDG_E_NOTFOUND, "%s: nothing here (no data.mdb)", dir);
+    return env_open_dbs(dir, names, n, false, create, false, out, err);
 }
 
 ldg_status
@@ -507,7 +534,7 @@ ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uint8_t **v, s
     if (rc == MDB_NOTFOUND)
         return LDG_E_NOTFOUND;
     if (rc != 0)
-        return mdb_fail(err, rc, ldgi_db_names[db], t->l->dir);
+        return mdb_fail(err, rc, t->l->names[db], t->l->dir);
     *v = val.mv_data;
     *vl = val.mv_size;
     return LDG_OK;
@@ -523,8 +550,8 @@ ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_
     if (rc == MDB_MAP_FULL)
         t->map_full = true;
     if (rc == MDB_KEYEXIST)
-        return ldgi_fail(err, LDG_E_EXISTS, "%s: key exists", ldgi_db_names[db]);
-    return rc ? mdb_fail(err, rc, ldgi_db_names[db], t->l->dir) : LDG_OK;
+        return ldgi_fail(err, LDG_E_EXISTS, "%s: key exists", t->l->names[db]);
+    return rc ? mdb_fail(err, rc, t->l->names[db], t->l->dir) : LDG_OK;
 }
 
 ldg_status
@@ -536,7 +563,7 @@ ldgi_del(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, ldg_err *err)
         return LDG_E_NOTFOUND;
     if (rc == MDB_MAP_FULL)
         t->map_full = true;
-    return rc ? mdb_fail(err, rc, ldgi_db_names[db], t->l->dir) : LDG_OK;
+    return rc ? mdb_fail(err, rc, t->l->names[db], t->l->dir) : LDG_OK;
 }
 
 ldg_status
@@ -545,7 +572,7 @@ ldgi_count(ldgi_txn *t, ldgi_db db, uint64_t *n, ldg_err *err)
     MDB_stat st;
     int rc = mdb_stat(t->txn, t->l->dbi[db], &st);
     if (rc != 0)
-        return mdb_fail(err, rc, ldgi_db_names[db], t->l->dir);
+        return mdb_fail(err, rc, t->l->names[db], t->l->dir);
     *n = st.ms_entries;
     return LDG_OK;
 }
@@ -560,7 +587,7 @@ ldgi_cur_open(ldgi_txn *t, ldgi_db db, ldgi_cur **out, ldg_err *err)
     int rc = mdb_cursor_open(t->txn, t->l->dbi[db], &c->c);
     if (rc != 0) {
         free(c);
-        return mdb_fail(err, rc, ldgi_db_names[db], t->l->dir);
+        return mdb_fail(err, rc, t->l->names[db], t->l->dir);
     }
     *out = c;
     return LDG_OK;

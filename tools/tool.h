@@ -177,5 +177,6 @@ int tool_witnesses_load(tool_witnesses *w);
 int tool_witnesses_check(const tool_witnesses *w, const char *note, size_t len,
                          const uint8_t *logpub, char *why, size_t whylen);
 void tool_witnesses_free(tool_witnesses *w);
+int cmd_witness(int argc, char **argv);
 
 #endif

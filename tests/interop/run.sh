@@ -55,3 +55,25 @@ if go run "$HERE/tiles.go" log.pub bad-pub 300 2>/dev/null; then
     echo "interop: an altered hash tile passed Go's TileHashReader" >&2; exit 1
 fi
 echo "interop: an altered hash tile is refused by Go's TileHashReader, as it must be"
+
+# A witness's cosignature (spec/witness.md), checked by a second implementation.
+"$LDG" keygen --name interop.example/witness --out witness --unencrypted >/dev/null
+"$LDG" witness init --state wstate --key witness.key >/dev/null
+"$LDG" witness add-log --state wstate --key log.pub --origin interop.example/ledger
+{ printf 'old 0\n\n'; cat cp.txt; } | "$LDG" witness add-checkpoint --state wstate > resp.txt
+[ "$(head -n 1 resp.txt)" = "200 OK" ] || { echo "interop: the witness refused: $(cat resp.txt)" >&2; exit 1; }
+{ cat cp.txt; sed '1,/^$/d' resp.txt; } > cosigned.txt
+go run "$HERE/interop.go" cosignature log.pub witness.pub cosigned.txt
+# and it must be able to fail: the cosignature's timestamp changed by one second
+python3 - cosigned.txt > badcos.txt <<'PY'
+import base64, sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+name, b64 = lines[-2].rsplit(" ", 1)
+raw = bytearray(base64.b64decode(b64)); raw[11] ^= 1
+lines[-2] = name + " " + base64.b64encode(bytes(raw)).decode()
+sys.stdout.write("\n".join(lines))
+PY
+if go run "$HERE/interop.go" cosignature log.pub witness.pub badcos.txt 2>/dev/null; then
+    echo "interop: an altered cosignature passed Go's verifier" >&2; exit 1
+fi
+echo "interop: an altered cosignature is refused by Go's verifier, as it must be"
