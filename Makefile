@@ -19,6 +19,7 @@ DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -llmdb -lmsgpackc -ljansson)
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(DEP_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(DEP_LIBS) -pthread
+TOOL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
@@ -41,12 +42,13 @@ $(BUILD)/libldg.so: $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(TOOL_LIBS)
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light curl
+	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light curl \
+	libcurl4-openssl-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -146,7 +148,8 @@ VG_OPT = -O1 -g
 VG_STATUS = 99
 VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
-	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12
+	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12 \
+	test_mirror
 VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \

@@ -46,6 +46,7 @@ static const char usage_text[] =
     "  review [--study S] [--as-of T] [--json] [-o review.html] [--fail-on LEVEL]\n"
     "         [--since QA.txt [--qa QA.pub]]    the readiness report (exit 1 at --fail-on)\n"
     "  publish DIR [--as LOG.key] [--with-bodies]   C2SP tlog-tiles static files, incremental\n"
+    "  mirror --from URL|DIR --trust LOG.pub --state DIR [--witness W.pub]... [--quorum N]\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -441,7 +442,8 @@ main(int argc, char **argv)
                 {"verify-bundle", cmd_verify_bundle},
                 {"erase", cmd_erase},
                 {"review", cmd_review},
-                {"publish", cmd_publish}};
+                {"publish", cmd_publish},
+                {"mirror", cmd_mirror}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;
