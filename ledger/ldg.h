@@ -961,6 +961,7 @@ typedef struct ldg_mirror_opts {
     unsigned jobs;             /* signature threads; 0 = all cores */
     ldg_finding_fn on_finding; /* verify's findings on the new entries */
     void *ctx;
+    int recheck; /* also fetch every full tile and bundle held and compare it [MIR-4] */
 } ldg_mirror_opts;
 
 typedef enum ldg_mirror_outcome {
@@ -978,6 +979,7 @@ typedef struct ldg_mirror_summary {
     ldg_mirror_outcome outcome;
     uint64_t old_size, size;         /* held before, and the published checkpoint's */
     uint64_t fetches, bytes;         /* files fetched and their bytes */
+    uint64_t rechecked;              /* with recheck: full tiles and bundles compared */
     uint64_t tiles, bundles, bodies; /* of them: hash tiles, entry bundles, body files */
     uint64_t failures, withheld;     /* verify's findings on the new entries */
     char *held_note, *fetched_note;  /* evidence (malloc'd, NUL-terminated; or NULL) */

@@ -286,6 +286,34 @@ on_finding(void *ctx, ldg_finding_level level, uint64_t seq, const char *check, 
         m->o->on_finding(m->o->ctx, level, seq, check, detail);
 }
 
+/*
+ * [MIR-4] --recheck: every full tile and entry bundle the held checkpoint
+ * covers, fetched again and compared with what the mirror verified (its own
+ * entries and tree): a full tile is immutable [PUB-2], so any difference is
+ * a rewrite.  Partial tiles are not looked at (an operator may delete them).
+ */
+static ldg_status
+recheck(mir *m, bool *bad)
+{
+    ldg_status s = LDG_OK;
+    for (uint64_t k = 0; k < m->s0 / TILE_W; k++) {
+        if ((s = take_bundle(m, k, TILE_W, bad)) != LDG_OK || *bad)
+            return s;
+        if ((s = check_tile(m, 0, k, TILE_W, bad)) != LDG_OK || *bad)
+            return s;
+        m->sum->rechecked += 2;
+    }
+    for (unsigned L = 1; L < 8; L++) {
+        uint64_t had = m->s0 >> (8 * L);
+        for (uint64_t k = 0; k < had / TILE_W; k++) {
+            if ((s = check_tile(m, L, k, TILE_W, bad)) != LDG_OK || *bad)
+                return s;
+            m->sum->rechecked++;
+        }
+    }
+    return LDG_OK;
+}
+
 /* Everything after the checkpoint checked: fetch, store and verify what is new. */
 static ldg_status
 advance(mir *m, const ldg_checkpoint *cp, const char *note, size_t len,
@@ -434,11 +462,16 @@ run(mir *m, ldg_ledger *l, bool fresh, const char *tname, const uint8_t tpub[LDG
                      "the published checkpoint has size %llu, smaller than the %llu held (a "
                      "rollback)",
                      (unsigned long long)cp.size, (unsigned long long)m->s0);
+    if (cp.size == m->s0 && sodium_memcmp(cp.root, r0, LDG_HASH_BYTES) != 0)
+        return found(m, LDG_MIRROR_FORK,
+                     "two checkpoints signed for size %llu with different roots (a fork)",
+                     (unsigned long long)cp.size);
+    if (o->recheck) {
+        bool bad = false;
+        if ((s = recheck(m, &bad)) != LDG_OK || bad)
+            return s;
+    }
     if (cp.size == m->s0) {
-        if (sodium_memcmp(cp.root, r0, LDG_HASH_BYTES) != 0)
-            return found(m, LDG_MIRROR_FORK,
-                         "two checkpoints signed for size %llu with different roots (a fork)",
-                         (unsigned long long)cp.size);
         sum->outcome = LDG_MIRROR_UP_TO_DATE;
         return LDG_OK;
     }

@@ -257,6 +257,35 @@ Test(mirror, a_rollback_is_caught_and_both_notes_kept)
     free(fetched);
 }
 
+Test(mirror, recheck_catches_a_full_tile_rewritten_after_it_was_mirrored)
+{
+    const char *d = tmp_dir();
+    mirrored(d, 600);
+    run_result r = LDG(d, NULL, "mirror", "--from", "pub", "--trust", "log.pub", "--state", "st",
+                       "--recheck");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "up to date at size 604") && strstr(r.out, "4 held tiles"), "%s",
+              r.out);
+    run_free(&r);
+    /* a full tile the mirror verified is rewritten (with its bundle, consistently) */
+    flip(d, "pub/tile/0/001", 100);
+    r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 0, "an incremental run does not read it: %s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "mirror", "--from", "pub", "--trust", "log.pub", "--state", "st",
+            "--recheck");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "tile/0/001") && strstr(r.err, "rewritten"), "%s", r.err);
+    run_free(&r);
+    flip(d, "pub/tile/0/001", 100);
+    flip(d, "pub/tile/entries/000", 300);
+    r = LDG(d, NULL, "mirror", "--from", "pub", "--trust", "log.pub", "--state", "st",
+            "--recheck");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "tile/entries/000") && strstr(r.err, "rewritten"), "%s", r.err);
+    run_free(&r);
+}
+
 Test(mirror, a_rewritten_tile_is_caught_and_nothing_committed)
 {
     const char *d = tmp_dir();

@@ -21,7 +21,7 @@
 
 static const char mirror_help[] =
     "usage: ldg mirror --from URL|DIR --trust LOG.pub --state DIR [--witness W.pub]...\n"
-    "                  [--quorum N] [--bodies] [--timeout SECONDS] [--jobs N]\n"
+    "                  [--quorum N] [--bodies] [--recheck] [--timeout SECONDS] [--jobs N]\n"
     "Keeps the sponsor's own verified copy of a log that `ldg publish` serves as C2SP\n"
     "tlog-tiles (spec/mirror.md).  Each run fetches only what is new since the checkpoint\n"
     "the mirror holds: the checkpoint (signed by LOG.pub, and with --witness by N of the\n"
@@ -38,6 +38,9 @@ static const char mirror_help[] =
     "                   all of them)\n"
     "--bodies           also fetch body/<N> (a private mirror of `publish --with-bodies`);\n"
     "                   each body must match its commitment, a missing one is a failure\n"
+    "--recheck          also fetch again every full tile and entry bundle held and compare it\n"
+    "                   with what the mirror verified (a full tile is immutable: a difference\n"
+    "                   is a rewrite, exit 1); costs a fetch of the whole log, no signatures\n"
     "--timeout SECONDS  give up on a server that does not connect or sends less than one\n"
     "                   byte a second for this long (default 30); each response is capped\n"
     "                   (a tile 8,192 bytes, an entry bundle 256 x 65,537, a checkpoint 64 KiB)\n"
@@ -271,16 +274,13 @@ cmd_mirror(int argc, char **argv)
                *jobs_s = NULL;
     const char *wit[64];
     size_t nwit = 0;
-    bool bodies = false;
-    const opt_spec specs[] = {OPT_VAL("--from", &from),
-                              OPT_VAL("--trust", &trust),
-                              OPT_VAL("--state", &state),
-                              OPT_MANY("--witness", wit, &nwit, 64),
-                              OPT_VAL("--quorum", &quorum),
-                              OPT_VAL("--timeout", &timeout),
-                              OPT_VAL("--jobs", &jobs_s),
-                              OPT_FLAG("--bodies", &bodies),
-                              OPT_END};
+    bool bodies = false, recheck = false;
+    const opt_spec specs[] = {
+        OPT_VAL("--from", &from),        OPT_VAL("--trust", &trust),
+        OPT_VAL("--state", &state),      OPT_MANY("--witness", wit, &nwit, 64),
+        OPT_VAL("--quorum", &quorum),    OPT_VAL("--timeout", &timeout),
+        OPT_VAL("--jobs", &jobs_s),      OPT_FLAG("--bodies", &bodies),
+        OPT_FLAG("--recheck", &recheck), OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, mirror_help, NULL, 0);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
@@ -343,7 +343,8 @@ cmd_mirror(int argc, char **argv)
                              .quorum = (size_t)q,
                              .bodies = bodies,
                              .jobs = jobs,
-                             .on_finding = on_finding};
+                             .on_finding = on_finding,
+                             .recheck = recheck};
         ldg_err err;
         ldg_status s = ldg_mirror(ldir, &o, &sum, &err);
         if (s == LDG_E_NOTFOUND)
@@ -351,17 +352,19 @@ cmd_mirror(int argc, char **argv)
         else if (s != LDG_OK)
             rc = tool_fail(&err);
         else if (sum.outcome == LDG_MIRROR_UP_TO_DATE)
-            printf("up to date at size %llu (%llu file fetched)\n", (unsigned long long)sum.size,
-                   (unsigned long long)sum.fetches);
+            printf("up to date at size %llu (%llu file%s fetched, %llu held tiles and bundles "
+                   "rechecked)\n",
+                   (unsigned long long)sum.size, (unsigned long long)sum.fetches,
+                   sum.fetches == 1 ? "" : "s", (unsigned long long)sum.rechecked);
         else if (sum.outcome == LDG_MIRROR_UPDATED)
             printf("mirrored %llu entries (was %llu): %llu files fetched (%llu bytes: %llu entry "
-                   "bundles, %llu tiles, %llu bodies), %llu bodies withheld; checkpoint %llu "
-                   "held\n",
+                   "bundles, %llu tiles, %llu bodies; %llu held rechecked), %llu bodies withheld; "
+                   "checkpoint %llu held\n",
                    (unsigned long long)sum.size, (unsigned long long)sum.old_size,
                    (unsigned long long)sum.fetches, (unsigned long long)sum.bytes,
                    (unsigned long long)sum.bundles, (unsigned long long)sum.tiles,
-                   (unsigned long long)sum.bodies, (unsigned long long)sum.withheld,
-                   (unsigned long long)sum.size);
+                   (unsigned long long)sum.bodies, (unsigned long long)sum.rechecked,
+                   (unsigned long long)sum.withheld, (unsigned long long)sum.size);
         else {
             fprintf(stderr, "ldg mirror: INTEGRITY (%s): %s; nothing committed\n",
                     outcome_name(sum.outcome), em_t(sum.why));
