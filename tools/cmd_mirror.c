@@ -348,7 +348,7 @@ cmd_mirror(int argc, char **argv)
                              .recheck = recheck};
         ldg_err err;
         ldg_status s = ldg_mirror(ldir, &o, &sum, &err);
-        if (s == LDG_E_NOTFOUND)
+        if (s == LDG_E_NOTFOUND || s == LDG_E_EXISTS) /* not served; another first run won */
             rc = tool_error(EXIT_OPER, "%s", em_t(err.msg));
         else if (s != LDG_OK)
             rc = tool_fail(&err);
