@@ -13,6 +13,7 @@
 
 #include "helpers.h"
 
+#include "internal.h"
 #include "ldg.h"
 
 #include <criterion/criterion.h>
@@ -586,4 +587,52 @@ Test(mirror, a_server_sending_endless_data_is_refused_at_the_cap)
     cr_assert_eq(r.status, 4, "%s", r.err);
     cr_assert(strstr(r.err, "larger than 65536 bytes"), "%s", r.err);
     run_free(&r);
+}
+
+/* ------------------------------------------------------- map growth -- */
+
+static ldg_status
+dir_fetch(void *ctx, const char *path, size_t max, uint8_t **out, size_t *len, ldg_err *err)
+{
+    (void)err;
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", (const char *)ctx, path);
+    struct stat st;
+    if (stat(p, &st) != 0)
+        return LDG_E_NOTFOUND;
+    if ((size_t)st.st_size > max)
+        return LDG_E_IO;
+    *out = (uint8_t *)read_file(p, len);
+    return *out ? LDG_OK : LDG_E_IO;
+}
+
+/* The mirror's map fills up mid-run: it grows and the run is done again, once, in full. */
+Test(mirror, a_full_map_grows_and_the_run_is_redone, .timeout = 120)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    append_n(d, 600, "one");
+    publish(d, "pub");
+    cr_assert_eq(ldg_init(NULL), LDG_OK);
+    ldgi_map_initial = 256 * 1024;
+    char pub[4200], st[4200], lp[4200];
+    snprintf(pub, sizeof pub, "%s/pub", d);
+    snprintf(st, sizeof st, "%s/st", d);
+    snprintf(lp, sizeof lp, "%s/log.pub", d);
+    char *trust = read_file(lp, NULL);
+    ldg_mirror_opts o = {.fetch = dir_fetch, .fetch_ctx = pub, .trust = trust, .jobs = 1};
+    ldg_mirror_summary sum;
+    ldg_err e;
+    cr_assert_eq(ldg_mirror(st, &o, &sum, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(sum.outcome, LDG_MIRROR_UPDATED, "%s", sum.why);
+    cr_assert_eq(sum.size, 604);
+    ldg_mirror_summary_clear(&sum);
+    free(trust);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(st, 0, &l, &e), LDG_OK, "%s", e.msg);
+    uint64_t size;
+    uint8_t head[32];
+    cr_assert_eq(ldg_ledger_head(l, &size, head, &e), LDG_OK);
+    cr_assert_eq(size, 604);
+    ldg_ledger_close(l);
 }
