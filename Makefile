@@ -22,6 +22,8 @@ LDLIBS_ALL = $(DEP_LIBS) -pthread
 # The HTTP server of `ldg witness serve`: the program links it, the library does not.
 MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+# The HTTP client of `ldg mirror` (and checkpoint --witness): the program links it.
+TOOL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
@@ -46,12 +48,13 @@ $(BUILD)/libldg.so: $(LIB_OBJ)
 $(BUILD)/tools/cmd_witness.o: ALL_CFLAGS += $(MHD_CFLAGS)
 
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS) $(TOOL_LIBS)
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light libmicrohttpd-dev curl
+	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light libmicrohttpd-dev curl \
+	libcurl4-openssl-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -152,7 +155,7 @@ VG_STATUS = 99
 VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
 	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12 \
-	test_witness_policy
+	test_witness_policy test_mirror
 VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \

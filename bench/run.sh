@@ -105,11 +105,18 @@ read -r REHASH_S REHASH_N REHASH_BYTES < <("$BC" rehash "$LDG_LEDGER")
 note "publish: the ledger as tlog-tiles, first run, then the last 1 %"
 read -r PUB1_S PUB1_RSS PUB1_CPU PUB1_ANON < <("$BC" wall - -- "$LDG" publish "$W/pub")
 PUB1_N=$(sed -n 2p "$W/pub/checkpoint")
+# ldg mirror (spec/mirror.md): the sponsor's copy, every entry checked in full, from the files
+note "mirror: a first run of the published tiles, then the last 1 %"
+MIRROR=("$LDG" mirror --from "$W/pub" --trust log.pub --state "$W/mirror")
+read -r MIR1_S MIR1_RSS MIR1_CPU MIR1_ANON < <("$BC" wall mir1.out -- "${MIRROR[@]}")
+grep -q '^mirrored' mir1.out || { echo "mirror did not report mirrored:" >&2; cat mir1.out >&2; exit 1; }
 "$LDG" checkpoint --as log.key >/dev/null
 read -r PUB2_S PUB2_RSS PUB2_CPU PUB2_ANON < <("$BC" wall - -- "$LDG" publish "$W/pub")
 PUB2_N=$(( $(sed -n 2p "$W/pub/checkpoint") - PUB1_N ))
+read -r MIR2_S MIR2_RSS MIR2_CPU MIR2_ANON < <("$BC" wall mir2.out -- "${MIRROR[@]}")
+grep -q '^mirrored' mir2.out || { echo "mirror did not report mirrored:" >&2; cat mir2.out >&2; exit 1; }
 PUB_KIB=$(du -sk "$W/pub" | cut -f1)
-rm -rf "$W/pub"
+rm -rf "$W/pub" "$W/mirror"
 
 # ---------------------------------------------------------------- proofs --
 note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
@@ -296,6 +303,11 @@ row "witness add-checkpoint, median (ms)" "$W_MED" "commit+3 verify+sign $(calc 
 r=$(calc "$W_RATE / (1000 / $W_FLOOR)")
 row "witness add-checkpoint, 8 at once (req/s)" "$(calc "int($W_RATE)")" "1 / floor $(calc "int(1000 / $W_FLOOR)")" "" "$r" "-" -
 [ "$W_OK" = "$WN" ] || echo "  witness: only $W_OK of $WN serial requests answered 200" >&2
+r=$(calc "($PUB1_N / $MIR1_S) / ($ENTRIES / $VER_S)")
+row "mirror, first run (entries/s) [8]" "$(calc "int($PUB1_N / $MIR1_S)")" "verify $(calc "int($ENTRIES / $VER_S)")" "" "$r" "-> 1" -
+r=$(calc "$MIR2_S / $MIR1_S")
+row "mirror, last 1 % (s)" "$MIR2_S" "first run $MIR1_S s" "" "$r" "~ 0.01" -
+row "mirror peak RSS (KiB)" "$MIR1_RSS" "64 MiB" "" "$(calc "$MIR1_RSS / 65536")" "-" -
 r=$(calc "$APP_RSS / 65536")
 row "batch append peak RSS (KiB)" "$APP_RSS" "64 MiB" "" "$r" "-" -
 r=$(calc "$APP_ANON / 65536")
@@ -313,6 +325,9 @@ echo "  [6] memory independent of the ledger's size: peak RSS at ~1M records ove
 echo "  [7] publish re-hashes each entry on one core (floor: the bare-cursor re-hash [5]) and writes"
 echo "      it twice (bundle) plus 32 B, fsync'd per file; $PUB1_N entries made ${PUB_KIB} KiB of tiles;"
 echo "      the last 1 % ($PUB2_N) re-reads at most 255 entries and one tile per level, then fsyncs"
+echo "  [8] mirror reads the published files, stores every entry in its own ledger and checks it"
+echo "      with the verify engine (all cores), in one transaction; the last 1 % fetches only the"
+echo "      tiles of the new entries, but re-hashes the entries it holds (as verify --since does)"
 echo
 echo "  wall: batch ${APP_S}s, verify ${VER_S}s, verify --jobs 1 ${VER1_S}s;" \
     "single append min ${S_MIN} ms, max ${S_MAX} ms ($NS runs)"

@@ -811,3 +811,134 @@ ldg_batch_abort(ldg_batch *b)
     free(b->parts);
     free(b);
 }
+
+/*
+ * [MIR-5] One entry a mirror fetched, stored as its own: the same records
+ * and indexes an append writes, from the entry's own bytes (its seq, prev
+ * and host time must continue the head; its policy is the one engine's,
+ * against the registry the mirrored key records built).  Signatures, bodies
+ * and the tree are checked afterwards by the verify engine over the same
+ * transaction.  LDG_E_CORRUPT or LDG_E_POLICY with why when the entry does
+ * not fit; other statuses: could not store.
+ */
+ldg_status
+ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *body, size_t blen,
+                char *why, size_t wl, ldg_err *err)
+{
+    append_env ae = {.t = t};
+    uint64_t size, last_time;
+    uint8_t prev[LDG_HASH_BYTES];
+    ldg_status s = ldgi_head(t, &size, prev, &last_time, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_policy_env env = {.ctx = &ae,
+                           .key = env_key,
+                           .ledger = env_ledger,
+                           .ref = env_ref,
+                           .observed = env_observed,
+                           .allow_genesis = size == 0,
+                           .ref_entry = env_ref_entry,
+                           .identity = env_identity,
+                           .identity_keys = env_identity_keys};
+    ldgi_entry e;
+    const char *dwhy = NULL;
+    if (!ldgi_entry_decode(entry, len, &e, &dwhy)) {
+        snprintf(why, wl, "entry does not decode: %s", dwhy ? dwhy : "?");
+        return LDG_E_CORRUPT;
+    }
+    if (e.seq != size) {
+        snprintf(why, wl, "entry says seq %llu at position %llu", (unsigned long long)e.seq,
+                 (unsigned long long)size);
+        return LDG_E_CORRUPT;
+    }
+    if (sodium_memcmp(e.prev, prev, LDG_HASH_BYTES) != 0) {
+        snprintf(why, wl, "prev is not the leaf hash of the entry before (chain broken)");
+        return LDG_E_CORRUPT;
+    }
+    if (size > 0 && e.time_ns < last_time) {
+        snprintf(why, wl, "host time goes back from the entry before");
+        return LDG_E_CORRUPT;
+    }
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    uint8_t *ik = ldgi_malloc(LDG_STUDY_MAX + 64);
+    if (!st || !ik) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "mirror: out of memory");
+        goto done;
+    }
+    if (!ldgi_stmt_decode(e.stmt, e.stmt_len, st, &dwhy)) {
+        snprintf(why, wl, "statement does not decode: %s", dwhy ? dwhy : "?");
+        s = LDG_E_CORRUPT;
+        goto done;
+    }
+    ldgi_key_effect eff;
+    first_refusal fr = {.status = LDG_OK};
+    if ((s = ldgi_policy_apply(&env, st, size, refusal, &fr, &eff, err)) != LDG_OK)
+        goto done;
+    uint64_t erased = UINT64_MAX;
+    if (fr.status == LDG_OK && ldgi_stmt_is_erasure(st)) {
+        s = ldgi_erasure_target(t, st, &erased, fr.why, sizeof fr.why, err);
+        if (s == LDG_E_POLICY || s == LDG_E_INPUT)
+            fr.status = LDG_E_POLICY;
+        else if (s != LDG_OK)
+            goto done;
+    }
+    if (fr.status != LDG_OK) {
+        snprintf(why, wl, "refused by policy: %s", fr.why);
+        s = LDG_E_POLICY;
+        goto done;
+    }
+    if (body) {
+        uint8_t c[LDG_HASH_BYTES];
+        if (blen < LDG_SALT_BYTES) {
+            snprintf(why, wl, "body file is truncated");
+            s = LDG_E_CORRUPT;
+            goto done;
+        }
+        ldgi_body_commit(body, body + LDG_SALT_BYTES, blen - LDG_SALT_BYTES, c);
+        if (sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0) {
+            snprintf(why, wl, "body file does not match the signed commitment");
+            s = LDG_E_CORRUPT;
+            goto done;
+        }
+    }
+    uint8_t leaf[LDG_HASH_BYTES], sk[8];
+    ldgi_leaf_hash(entry, len, leaf);
+    ldgi_be64(sk, size);
+    if ((s = ldgi_put(t, LDGI_DB_ENTRIES, sk, 8, entry, len, true, true, err)) != LDG_OK)
+        goto done;
+    s = ldgi_put(t, LDGI_DB_COMMIT, st->body, LDG_HASH_BYTES, sk, 8, true, false, err);
+    if (s == LDG_E_EXISTS) {
+        snprintf(why, wl,
+                 "refused by policy: the signed statement is already in the log (a "
+                 "replay)");
+        s = LDG_E_POLICY;
+        goto done;
+    }
+    if (s != LDG_OK ||
+        (body && (s = ldgi_put(t, LDGI_DB_BODIES, sk, 8, body, blen, true, true, err)) != LDG_OK))
+        goto done;
+    if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
+        (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, size), "", 0,
+                      false, false, err)) ||
+        (s = ldgi_put(t, LDGI_DB_KIND, ik, text_key(ik, st->kind.p, st->kind.len, size), "", 0,
+                      false, false, err)))
+        goto done;
+    memcpy(ik, st->actor, LDG_PUB_BYTES);
+    ldgi_be64(ik + LDG_PUB_BYTES, size);
+    if ((s = ldgi_put(t, LDGI_DB_ACTOR, ik, LDG_PUB_BYTES + 8, "", 0, false, false, err)) ||
+        (s = write_key_state(t, &eff, size, err)))
+        goto done;
+    if (erased != UINT64_MAX) {
+        ldgi_be64(sk, erased);
+        s = ldgi_del(t, LDGI_DB_BODIES, sk, 8, err);
+        if (s == LDG_E_NOTFOUND)
+            s = LDG_OK;
+        if (s != LDG_OK)
+            goto done;
+    }
+    s = ldgi_tree_add(t, size, leaf, err);
+done:
+    free(st);
+    free(ik);
+    return s;
+}

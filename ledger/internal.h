@@ -588,6 +588,9 @@ bool ldgi_b64_exact(const char *p, size_t n, uint8_t *out, size_t want);
 /* base: items already appended in this transaction (for messages and err->index). */
 ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, size_t base,
                            ldg_appended *out, bool allow_genesis, ldg_err *err);
+/* [MIR-5] Stores one fetched entry (and its body, salt || body, or NULL) at the head (append.c). */
+ldg_status ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *body,
+                           size_t blen, char *why, size_t wl, ldg_err *err);
 /*
  * [POL-11] The record erasure statement st (one ref) erases, resolved in t
  * through the leaf index and checked against the entry's own bytes: *target
@@ -662,6 +665,11 @@ typedef struct ldgi_verify_x {
      */
     uint64_t tie_size;
     uint8_t tie_root[LDG_HASH_BYTES];
+    /*
+     * in: [MIR-6] a mirror that holds no bodies: a body missing without an
+     * erasure record is counted as withheld (summary), not a failure.
+     */
+    bool withheld_ok;
 } ldgi_verify_x;
 ldg_status ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum,
                            ldgi_verify_x *x, ldg_err *err);

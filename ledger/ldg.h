@@ -1124,6 +1124,67 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_publish(ldg_ledger *l, const char *dir,
                                                 const ldg_publish_opts *o, ldg_publish_summary *sum,
                                                 ldg_err *err);
 
+/*
+ * `ldg mirror` (spec/mirror.md): a sponsor's own copy of a published log.
+ * The fetcher reads one published file (path relative to the log's root,
+ * e.g. "tile/0/000"): LDG_OK with *out malloc'd (free()) and at most max
+ * bytes, LDG_E_NOTFOUND when it is not there, LDG_E_IO for anything else
+ * (a refused, slow or oversized response) with err saying what.
+ */
+typedef ldg_status (*ldg_fetch_fn)(void *ctx, const char *path, size_t max, uint8_t **out,
+                                   size_t *len, ldg_err *err);
+
+typedef struct ldg_mirror_opts {
+    ldg_fetch_fn fetch;
+    void *fetch_ctx;
+    const char *trust;          /* the log key, a verifier-key line */
+    const char *const *witness; /* verifier-key lines of the witnesses; nwitness of them */
+    size_t nwitness;
+    size_t quorum;             /* valid cosignatures needed from them (0: none) */
+    int bodies;                /* fetch body/<N> of each new entry [MIR-6] */
+    unsigned jobs;             /* signature threads; 0 = all cores */
+    ldg_finding_fn on_finding; /* verify's findings on the new entries */
+    void *ctx;
+    int recheck; /* also fetch every full tile and bundle held and compare it [MIR-4] */
+} ldg_mirror_opts;
+
+typedef enum ldg_mirror_outcome {
+    LDG_MIRROR_UPDATED = 0,    /* new entries verified, the new checkpoint held */
+    LDG_MIRROR_UP_TO_DATE = 1, /* the published checkpoint is the one held */
+    LDG_MIRROR_BAD_CHECKPOINT, /* not signed by the log key, another origin, no quorum */
+    LDG_MIRROR_FORK,           /* another root at a size held, or not consistent with it */
+    LDG_MIRROR_ROLLBACK,       /* smaller than the checkpoint held */
+    LDG_MIRROR_REWRITTEN,      /* a tile or bundle rewrites what the mirror verified before */
+    LDG_MIRROR_BAD_TILES,      /* tiles do not match the entries, or the signed root */
+    LDG_MIRROR_BAD_ENTRIES,    /* a new entry does not verify */
+} ldg_mirror_outcome;
+
+typedef struct ldg_mirror_summary {
+    ldg_mirror_outcome outcome;
+    uint64_t old_size, size;         /* held before, and the published checkpoint's */
+    uint64_t fetches, bytes;         /* files fetched and their bytes */
+    uint64_t rechecked;              /* with recheck: full tiles and bundles compared */
+    uint64_t tiles, bundles, bodies; /* of them: hash tiles, entry bundles, body files */
+    uint64_t failures, withheld;     /* verify's findings on the new entries */
+    char *held_note, *fetched_note;  /* evidence (malloc'd, NUL-terminated; or NULL) */
+    size_t held_len, fetched_len;
+    char why[700]; /* what failed, one line (hostile bytes escaped by the printer) */
+} ldg_mirror_summary;
+
+/*
+ * Brings the mirror's ledger at ledger_dir (created on the first run) up to
+ * the published checkpoint: the checks of spec/mirror.md [MIR-3..7], all in
+ * one write transaction committed only when everything verified.  LDG_OK
+ * when it could check (sum->outcome says what it found: only UPDATED
+ * commits); LDG_E_INPUT for a bad trust or witness line; LDG_E_NOTFOUND
+ * when a file the checkpoint needs is not served; LDG_E_IO for the
+ * fetcher's or the disk's trouble; LDG_E_CORRUPT when the state is not a
+ * mirror's.  Free sum with ldg_mirror_summary_clear.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o,
+                                               ldg_mirror_summary *sum, ldg_err *err);
+LDG_EXPORT void ldg_mirror_summary_clear(ldg_mirror_summary *sum);
+
 /* ----------------------------------------------------------- utilities -- */
 
 /* Parses ISO 8601 "YYYY-MM-DD[THH:MM[:SS[.fffffffff]]](Z|+HH:MM|-HH:MM)"; date-only is UTC. */

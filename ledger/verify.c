@@ -1234,6 +1234,10 @@ merge_erasures(vstate *v)
                         "erases the body of entry %llu again (erased at seq %llu)",
                         (unsigned long long)seq, (unsigned long long)first);
         }
+        if (first == UINT64_MAX && v->x && v->x->withheld_ok) {
+            v->sum->withheld++; /* [MIR-6] a mirror without bodies */
+            continue;
+        }
         if (first == UINT64_MAX) {
             finding(v, LDG_FINDING_FAIL, seq, "body", "body missing without an erasure record");
             continue;
@@ -1381,7 +1385,7 @@ check_totals(vstate *v)
         finding(v, LDG_FINDING_FAIL, UINT64_MAX, "body",
                 "%llu stored bodies for %llu records with %llu missing (bodies for no record)",
                 (unsigned long long)n, (unsigned long long)checked, (unsigned long long)v->missing);
-    if (v->o_since && v->o_since <= v->sum->entries) {
+    if (v->o_since && v->o_since <= v->sum->entries && !(v->x && v->x->withheld_ok)) {
         /*
          * [VER-11] Bodies below the checkpoint are not looked up one by one,
          * but their number is known: one each, less one per erasure of one.

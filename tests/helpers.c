@@ -9,6 +9,7 @@
 #include <criterion/hooks.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -16,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmp_path[512];
@@ -535,4 +538,79 @@ ldg_at(const char *d, const char *when, const char *stdin_text, const char *cons
     else
         unsetenv("ASAN_OPTIONS");
     return r;
+}
+
+/* ------------------------------------------------------------ nginx -- */
+
+int
+free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    int port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+static const char *
+nginx_bin(void)
+{
+    static const char *c[] = {"/usr/sbin/nginx", "/usr/bin/nginx", NULL};
+    for (int i = 0; c[i]; i++)
+        if (access(c[i], X_OK) == 0)
+            return c[i];
+    return NULL;
+}
+
+pid_t
+nginx_start(const char *d, const char *root, int *port)
+{
+    const char *ng = nginx_bin();
+    cr_assert(ng, "nginx is installed by `make deps` (DEB_PKGS)");
+    *port = free_port();
+    char conf[9000];
+    snprintf(conf, sizeof conf,
+             "daemon off;\nmaster_process off;\npid %s/nginx.pid;\nerror_log %s/nginx.err;\n"
+             "events { worker_connections 16; }\n"
+             "http {\n access_log %s/nginx.log;\n client_body_temp_path %s/ngx-body;\n"
+             " proxy_temp_path %s/ngx-proxy;\n fastcgi_temp_path %s/ngx-fcgi;\n"
+             " uwsgi_temp_path %s/ngx-uwsgi;\n scgi_temp_path %s/ngx-scgi;\n"
+             " default_type application/octet-stream;\n"
+             " server {\n  listen 127.0.0.1:%d;\n  root %s;\n }\n}\n",
+             d, d, d, d, d, d, d, d, *port, root);
+    write_file(d, "nginx.conf", conf);
+    char cpath[4200], epath[4200];
+    snprintf(cpath, sizeof cpath, "%s/nginx.conf", d);
+    snprintf(epath, sizeof epath, "%s/nginx.err", d);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork");
+    if (pid == 0) {
+        execl(ng, "nginx", "-e", epath, "-p", d, "-c", cpath, (char *)NULL);
+        _exit(127);
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)*port)};
+    for (int tries = 0; tries < 200; tries++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+        close(s);
+        if (ok)
+            return pid;
+        nanosleep(&(struct timespec){0, 25000000}, NULL);
+    }
+    nginx_stop(pid);
+    cr_assert_fail("nginx did not listen on 127.0.0.1:%d", *port);
+    return -1;
+}
+
+void
+nginx_stop(pid_t pid)
+{
+    int status;
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
 }

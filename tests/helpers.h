@@ -128,4 +128,15 @@ void flip_signature_bit(const char *dir, uint64_t seq, size_t at);
 /* The 8-byte big-endian key of entry seq. */
 void seq_key(uint64_t seq, uint8_t out[8]);
 
+/* A free TCP port on 127.0.0.1 (bound, read, closed). */
+int free_port(void);
+/*
+ * Starts Debian's nginx (installed by `make deps`) in the foreground on
+ * 127.0.0.1, serving root, its config, logs and temp files in dir; returns
+ * its pid once it accepts connections (*port says where).  Stop it with
+ * nginx_stop.
+ */
+pid_t nginx_start(const char *dir, const char *root, int *port);
+void nginx_stop(pid_t pid);
+
 #endif

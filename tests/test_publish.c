@@ -699,59 +699,16 @@ Test(publish, init_warns_when_the_log_key_name_is_not_the_origin)
 
 /* ------------------------------------------------------------ nginx -- */
 
-static int
-free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t al = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &al);
-    int port = ntohs(a.sin_port);
-    close(s);
-    return port;
-}
-
-static const char *
-nginx_bin(void)
-{
-    static const char *c[] = {"/usr/sbin/nginx", "/usr/bin/nginx", NULL};
-    for (int i = 0; c[i]; i++)
-        if (access(c[i], X_OK) == 0)
-            return c[i];
-    return NULL;
-}
-
 Test(publish, served_by_nginx_the_fetched_files_are_the_published_ones)
 {
-    const char *ng = nginx_bin();
-    cr_assert(ng, "nginx is installed by `make deps` (DEB_PKGS)");
     const char *d = tmp_dir(), *p = pubdir(d);
     make_ledger(d);
     append_n(d, 300);
     run_result r = publish(d, p);
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
-    int port = free_port();
-    char conf[9000];
-    snprintf(conf, sizeof conf,
-             "daemon off;\nmaster_process off;\npid %s/nginx.pid;\nerror_log %s/nginx.err;\n"
-             "events { worker_connections 16; }\n"
-             "http {\n access_log %s/nginx.log;\n client_body_temp_path %s/ngx-body;\n"
-             " proxy_temp_path %s/ngx-proxy;\n fastcgi_temp_path %s/ngx-fcgi;\n"
-             " uwsgi_temp_path %s/ngx-uwsgi;\n scgi_temp_path %s/ngx-scgi;\n"
-             " default_type application/octet-stream;\n"
-             " server {\n  listen 127.0.0.1:%d;\n  root %s;\n }\n}\n",
-             d, d, d, d, d, d, d, d, port, p);
-    write_file(d, "nginx.conf", conf);
-    char cpath[4200], epath[4200];
-    snprintf(cpath, sizeof cpath, "%s/nginx.conf", d);
-    snprintf(epath, sizeof epath, "%s/nginx.err", d);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(ng, "nginx", "-e", epath, "-p", d, "-c", cpath, (char *)NULL);
-        _exit(127);
-    }
+    int port;
+    pid_t pid = nginx_start(d, p, &port);
     const char *rels[] = {"checkpoint", "tile/0/000", "tile/0/001.p/48", "tile/1/000.p/1",
                           "tile/entries/000", "tile/entries/001.p/48"};
     int ok = 0;
@@ -777,8 +734,6 @@ Test(publish, served_by_nginx_the_fetched_files_are_the_published_ones)
         free(w);
         free(g);
     }
-    kill(pid, SIGTERM);
-    int status;
-    waitpid(pid, &status, 0);
+    nginx_stop(pid);
     cr_assert_eq(ok, 1, "nginx on 127.0.0.1:%d served every file as published (%d)", port, ok);
 }

@@ -50,6 +50,7 @@ static const char usage_text[] =
     "  publish DIR [--as LOG.key] [--with-bodies]   C2SP tlog-tiles static files, incremental\n"
     "  witness init|add-log|list|evidence|add-checkpoint|serve --state DIR ...\n"
     "                                       C2SP tlog-witness over its own state\n"
+    "  mirror --from URL|DIR --trust LOG.pub --state DIR [--witness W.pub]... [--quorum N]\n"
     "\n"
     "The ledger directory is --ledger DIR, else $LDG_LEDGER, else ./ledger.\n"
     "Passphrases come from --passphrase-file F, $LDG_PASSPHRASE_FILE, or the terminal.\n"
@@ -446,7 +447,8 @@ main(int argc, char **argv)
                 {"erase", cmd_erase},
                 {"review", cmd_review},
                 {"publish", cmd_publish},
-                {"witness", cmd_witness}};
+                {"witness", cmd_witness},
+                {"mirror", cmd_mirror}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) {
             tool_cmd = cmds[i].name;

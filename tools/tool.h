@@ -150,6 +150,7 @@ int cmd_review(int argc, char **argv);
 int review_for_bundle(ldg_ledger *l, const char *origin, ldg_review_opts *o, FILE *json, FILE *html,
                       int *intact);
 int cmd_publish(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 
 /*
  * A witness policy from the command line [CKP-7]: `--witness W.pub`
