@@ -8,6 +8,8 @@
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
 #include <lmdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -266,8 +268,46 @@ read_file(const char *path, size_t *len)
 void
 must(run_result r, const char *what)
 {
-    cr_assert_eq(r.status, 0, "%s failed (%d): %s", what, r.status, r.err);
+    cr_assert_eq(r.status, 0, "%s failed (%d): %s%s", what, r.status, r.out, r.err);
     run_free(&r);
+}
+
+static void
+refused_as(const char *dir, run_result r, const char *needle, long size, bool cleanly)
+{
+    cr_assert_eq(r.status, 3, "want exit 3, got %d: %s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.err, needle), "want \"%s\" in: %s", needle, r.err);
+    const char *nl = strchr(r.err, '\n');
+    cr_assert(nl && nl[1] == '\0', "one line on stderr: %s", r.err);
+    if (cleanly) {
+        cr_assert_eq(strncmp(r.err, "ldg ", 4), 0, "names the command: %s", r.err);
+        cr_assert_str_empty(r.out, "nothing printed as appended: %s", r.out);
+    }
+    run_free(&r);
+    cr_assert_eq(ledger_size(dir), size, "nothing written");
+}
+
+void
+policy_refused(const char *dir, run_result r, const char *needle, long size)
+{
+    refused_as(dir, r, needle, size, false);
+}
+
+void
+policy_refused_cleanly(const char *dir, run_result r, const char *needle, long size)
+{
+    refused_as(dir, r, needle, size, true);
+}
+
+char *
+path_in(const char *dir, const char *name)
+{
+    static char p[8][1200];
+    static int k;
+    k = (k + 1) % 8;
+    int n = snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < sizeof p[k], "path too long");
+    return p[k];
 }
 
 void

@@ -109,9 +109,19 @@ char *log_note_by_hand(const char *dir, unsigned long size, const char *root_b64
 
 /* The number of entries `ldg verify --json` reports (or -1). */
 long ledger_size(const char *dir);
-/* Asserts that a run exited 0 (what names it), then frees it. */
+/* Asserts that a run exited 0 (what names it, with its output), then frees it. */
 void must(run_result r, const char *what);
+/*
+ * A refusal by policy: exit 3, one line on stderr holding needle, and the
+ * ledger in dir still `size` entries long (nothing written); frees r.
+ * policy_refused_cleanly also wants that line to name the command ("ldg
+ * ...") and nothing printed on stdout.
+ */
+void policy_refused(const char *dir, run_result r, const char *needle, long size);
+void policy_refused_cleanly(const char *dir, run_result r, const char *needle, long size);
 
+/* "dir/name" in one of 8 static buffers used in turn (a call holds up to 8); asserts it fits. */
+char *path_in(const char *dir, const char *name);
 /* LMDB surgery on dir/ledger for tamper tests (all return 0 on success). */
 int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val,
                    size_t *vl);
