@@ -310,6 +310,119 @@ path_in(const char *dir, const char *name)
     return p[k];
 }
 
+char *
+read_in(const char *dir, const char *name, size_t *len)
+{
+    char *text = read_file(path_in(dir, name), len);
+    cr_assert_not_null(text, "%s/%s", dir, name);
+    return text;
+}
+
+void
+show_facts(const char *dir, long seq, char host_utc[21], char leaf_hex[65])
+{
+    char s[24];
+    snprintf(s, sizeof s, "%ld", seq);
+    run_result r = LDG(dir, NULL, "show", s, "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o);
+    const char *lh = json_string_value(json_object_get(o, "leaf_hash"));
+    cr_assert_not_null(lh, "show --json has leaf_hash: %s", r.out);
+    if (host_utc) {
+        const char *t = json_string_value(json_object_get(o, "time"));
+        cr_assert_not_null(t, "show --json has time: %s", r.out);
+        snprintf(host_utc, 21, "%.19sZ", t);
+    }
+    uint8_t h[32];
+    size_t n = 0;
+    cr_assert_eq(sodium_base642bin(h, sizeof h, lh, strlen(lh), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(n, 32);
+    sodium_bin2hex(leaf_hex, 65, h, 32);
+    json_decref(o);
+    run_free(&r);
+}
+
+csv
+csv_parse(const char *t)
+{
+    size_t cap = 1024;
+    csv c = {malloc(cap * sizeof(char *)), 0, 0};
+    size_t ncell = 0, row_cells = 0;
+    const char *p = t;
+    while (*p) {
+        char *cell = malloc(strlen(p) + 1), *o = cell;
+        if (*p == '"') {
+            for (p++;; p++) {
+                cr_assert(*p, "unterminated quoted cell");
+                if (*p == '"' && p[1] == '"')
+                    *o++ = *p++;
+                else if (*p == '"')
+                    break;
+                else
+                    *o++ = *p;
+            }
+            p++;
+        } else {
+            while (*p && *p != ',' && *p != '\r' && *p != '\n') {
+                cr_assert_neq(*p, '"', "a quote inside an unquoted cell");
+                *o++ = *p++;
+            }
+        }
+        *o = '\0';
+        if (ncell == cap)
+            c.cell = realloc(c.cell, (cap *= 2) * sizeof(char *));
+        c.cell[ncell++] = cell;
+        row_cells++;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        cr_assert(p[0] == '\r' && p[1] == '\n', "rows end with CRLF (at cell %zu)", ncell);
+        p += 2;
+        if (c.rows == 0)
+            c.cols = row_cells;
+        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows, row_cells,
+                     c.cols);
+        c.rows++;
+        row_cells = 0;
+    }
+    return c;
+}
+
+void
+csv_free(csv *c)
+{
+    for (size_t i = 0; i < c->rows * c->cols; i++)
+        free(c->cell[i]);
+    free(c->cell);
+}
+
+const char *
+csv_cell(const csv *c, size_t row, const char *col)
+{
+    for (size_t j = 0; j < c->cols; j++)
+        if (strcmp(c->cell[j], col) == 0)
+            return c->cell[row * c->cols + j];
+    cr_assert_fail("no column %s", col);
+    return NULL;
+}
+
+const char *
+csv_cell_of_seq(const csv *c, long seq, const char *col)
+{
+    size_t j = 0;
+    while (j < c->cols && strcmp(c->cell[j], col) != 0)
+        j++;
+    cr_assert_lt(j, c->cols, "no column %s", col);
+    for (size_t r = 1; r < c->rows; r++)
+        if (strtol(c->cell[r * c->cols], NULL, 10) == seq)
+            return c->cell[r * c->cols + j];
+    return NULL;
+}
+
 void
 make_ledger(const char *dir)
 {

@@ -122,6 +122,32 @@ void policy_refused_cleanly(const char *dir, run_result r, const char *needle, l
 
 /* "dir/name" in one of 8 static buffers used in turn (a call holds up to 8); asserts it fits. */
 char *path_in(const char *dir, const char *name);
+/* The whole file dir/name (malloc'd; asserts it is there); *len its length when len is given. */
+char *read_in(const char *dir, const char *name, size_t *len);
+
+/*
+ * From `ldg show SEQ --json`: the record's leaf hash as lowercase hex and,
+ * when host_utc is not NULL, its host time (the ledger's time of record)
+ * as "YYYY-MM-DDThh:mm:ssZ".
+ */
+void show_facts(const char *dir, long seq, char host_utc[21], char leaf_hex[65]);
+
+/*
+ * A table parsed as strict RFC 4180: CRLF rows, quoted cells with ""
+ * escapes, no quote in an unquoted cell, every row as wide as the header
+ * (row 0).  csv_free it.
+ */
+typedef struct csv {
+    char **cell; /* rows * cols */
+    size_t rows, cols;
+} csv;
+csv csv_parse(const char *text);
+void csv_free(csv *c);
+/* The cell of column col (asserted to exist) in row `row`. */
+const char *csv_cell(const csv *c, size_t row, const char *col);
+/* The cell of column col (asserted to exist) in the row whose first cell is seq; NULL when none. */
+const char *csv_cell_of_seq(const csv *c, long seq, const char *col);
+
 /* LMDB surgery on dir/ledger for tamper tests (all return 0 on success). */
 int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val,
                    size_t *vl);
