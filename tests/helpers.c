@@ -423,6 +423,51 @@ csv_cell_of_seq(const csv *c, long seq, const char *col)
     return NULL;
 }
 
+const char *
+fault_lib(void)
+{
+    static char p[4200];
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s", ldg_bin());
+    snprintf(p, sizeof p, "%s/tests/libfault.so", dirname(bin));
+    cr_assert_eq(access(p, R_OK), 0, "%s: make builds it with the tests", p);
+    return p;
+}
+
+static const char *fault_var; /* set while a fault is on */
+static char *fault_asan;      /* the suite's own ASAN_OPTIONS, put back by fault_off */
+
+void
+fault_on(const char *var, long n)
+{
+    if (!fault_var)
+        fault_asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    else if (strcmp(fault_var, var) != 0)
+        unsetenv(fault_var);
+    fault_var = var;
+    char v[32];
+    snprintf(v, sizeof v, "%ld", n);
+    setenv("LD_PRELOAD", fault_lib(), 1);
+    setenv(var, v, 1);
+    /* an ASan build loads its runtime first; the preloaded library is not instrumented */
+    setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+}
+
+void
+fault_off(void)
+{
+    unsetenv("LD_PRELOAD");
+    if (fault_var)
+        unsetenv(fault_var);
+    fault_var = NULL;
+    if (fault_asan)
+        setenv("ASAN_OPTIONS", fault_asan, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(fault_asan);
+    fault_asan = NULL;
+}
+
 void
 make_ledger(const char *dir)
 {

@@ -148,6 +148,17 @@ const char *csv_cell(const csv *c, size_t row, const char *col);
 /* The cell of column col (asserted to exist) in the row whose first cell is seq; NULL when none. */
 const char *csv_cell_of_seq(const csv *c, long seq, const char *col);
 
+/*
+ * tests/fault.c as built beside the binary under test
+ * (build/tests/libfault.so beside build/ldg): fault_on preloads it into
+ * the ldg runs that follow with var=n (LDG_FAULT_AFTER: every write and
+ * sync of data.mdb fails with ENOSPC from the nth on; LDG_FAULT_KILL_RENAME:
+ * SIGKILL at the nth rename), fault_off takes it away again.
+ */
+const char *fault_lib(void);
+void fault_on(const char *var, long n);
+void fault_off(void);
+
 /* LMDB surgery on dir/ledger for tamper tests (all return 0 on success). */
 int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val,
                    size_t *vl);
