@@ -72,9 +72,12 @@ LDG_BIN = $(CURDIR)/$(BUILD)/ldg
 TEST_RUN =
 TEST_RUN_ON = $(TEST_BIN)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) tests/helpers.h tests/helpers.c
+# helpers.c: running ldg and reading what it wrote; forge.c: forging records
+# and rewriting bundles through the library (test_sod, test_bundle).
+TEST_HELP = tests/helpers.c tests/forge.c
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) $(TEST_HELP) $(TEST_HELP:.c=.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-shadow -Iledger -Itests $< tests/helpers.c -o $@ $(BUILD)/libldg.a \
+	$(CC) $(ALL_CFLAGS) -Wno-shadow -Iledger -Itests $< $(TEST_HELP) -o $@ $(BUILD)/libldg.a \
 		$(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) $(TEST_LIBS)
 
 $(BUILD)/tests/test_html: TEST_LIBS = -lpng

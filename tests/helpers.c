@@ -8,6 +8,8 @@
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
 #include <lmdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -269,8 +271,204 @@ read_file(const char *path, size_t *len)
 void
 must(run_result r, const char *what)
 {
-    cr_assert_eq(r.status, 0, "%s failed (%d): %s", what, r.status, r.err);
+    cr_assert_eq(r.status, 0, "%s failed (%d): %s%s", what, r.status, r.out, r.err);
     run_free(&r);
+}
+
+static void
+refused_as(const char *dir, run_result r, const char *needle, long size, bool cleanly)
+{
+    cr_assert_eq(r.status, 3, "want exit 3, got %d: %s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.err, needle), "want \"%s\" in: %s", needle, r.err);
+    const char *nl = strchr(r.err, '\n');
+    cr_assert(nl && nl[1] == '\0', "one line on stderr: %s", r.err);
+    if (cleanly) {
+        cr_assert_eq(strncmp(r.err, "ldg ", 4), 0, "names the command: %s", r.err);
+        cr_assert_str_empty(r.out, "nothing printed as appended: %s", r.out);
+    }
+    run_free(&r);
+    cr_assert_eq(ledger_size(dir), size, "nothing written");
+}
+
+void
+policy_refused(const char *dir, run_result r, const char *needle, long size)
+{
+    refused_as(dir, r, needle, size, false);
+}
+
+void
+policy_refused_cleanly(const char *dir, run_result r, const char *needle, long size)
+{
+    refused_as(dir, r, needle, size, true);
+}
+
+char *
+path_in(const char *dir, const char *name)
+{
+    static char p[8][1200];
+    static int k;
+    k = (k + 1) % 8;
+    int n = snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < sizeof p[k], "path too long");
+    return p[k];
+}
+
+char *
+read_in(const char *dir, const char *name, size_t *len)
+{
+    char *text = read_file(path_in(dir, name), len);
+    cr_assert_not_null(text, "%s/%s", dir, name);
+    return text;
+}
+
+void
+show_facts(const char *dir, long seq, char host_utc[21], char leaf_hex[65])
+{
+    char s[24];
+    snprintf(s, sizeof s, "%ld", seq);
+    run_result r = LDG(dir, NULL, "show", s, "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(o);
+    const char *lh = json_string_value(json_object_get(o, "leaf_hash"));
+    cr_assert_not_null(lh, "show --json has leaf_hash: %s", r.out);
+    if (host_utc) {
+        const char *t = json_string_value(json_object_get(o, "time"));
+        cr_assert_not_null(t, "show --json has time: %s", r.out);
+        snprintf(host_utc, 21, "%.19sZ", t);
+    }
+    uint8_t h[32];
+    size_t n = 0;
+    cr_assert_eq(sodium_base642bin(h, sizeof h, lh, strlen(lh), NULL, &n, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL),
+                 0);
+    cr_assert_eq(n, 32);
+    sodium_bin2hex(leaf_hex, 65, h, 32);
+    json_decref(o);
+    run_free(&r);
+}
+
+csv
+csv_parse(const char *t)
+{
+    size_t cap = 1024;
+    csv c = {malloc(cap * sizeof(char *)), 0, 0};
+    size_t ncell = 0, row_cells = 0;
+    const char *p = t;
+    while (*p) {
+        char *cell = malloc(strlen(p) + 1), *o = cell;
+        if (*p == '"') {
+            for (p++;; p++) {
+                cr_assert(*p, "unterminated quoted cell");
+                if (*p == '"' && p[1] == '"')
+                    *o++ = *p++;
+                else if (*p == '"')
+                    break;
+                else
+                    *o++ = *p;
+            }
+            p++;
+        } else {
+            while (*p && *p != ',' && *p != '\r' && *p != '\n') {
+                cr_assert_neq(*p, '"', "a quote inside an unquoted cell");
+                *o++ = *p++;
+            }
+        }
+        *o = '\0';
+        if (ncell == cap)
+            c.cell = realloc(c.cell, (cap *= 2) * sizeof(char *));
+        c.cell[ncell++] = cell;
+        row_cells++;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        cr_assert(p[0] == '\r' && p[1] == '\n', "rows end with CRLF (at cell %zu)", ncell);
+        p += 2;
+        if (c.rows == 0)
+            c.cols = row_cells;
+        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows, row_cells,
+                     c.cols);
+        c.rows++;
+        row_cells = 0;
+    }
+    return c;
+}
+
+void
+csv_free(csv *c)
+{
+    for (size_t i = 0; i < c->rows * c->cols; i++)
+        free(c->cell[i]);
+    free(c->cell);
+}
+
+const char *
+csv_cell(const csv *c, size_t row, const char *col)
+{
+    for (size_t j = 0; j < c->cols; j++)
+        if (strcmp(c->cell[j], col) == 0)
+            return c->cell[row * c->cols + j];
+    cr_assert_fail("no column %s", col);
+    return NULL;
+}
+
+const char *
+csv_cell_of_seq(const csv *c, long seq, const char *col)
+{
+    size_t j = 0;
+    while (j < c->cols && strcmp(c->cell[j], col) != 0)
+        j++;
+    cr_assert_lt(j, c->cols, "no column %s", col);
+    for (size_t r = 1; r < c->rows; r++)
+        if (strtol(c->cell[r * c->cols], NULL, 10) == seq)
+            return c->cell[r * c->cols + j];
+    return NULL;
+}
+
+const char *
+fault_lib(void)
+{
+    static char p[4200];
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s", ldg_bin());
+    snprintf(p, sizeof p, "%s/tests/libfault.so", dirname(bin));
+    cr_assert_eq(access(p, R_OK), 0, "%s: make builds it with the tests", p);
+    return p;
+}
+
+static const char *fault_var; /* set while a fault is on */
+static char *fault_asan;      /* the suite's own ASAN_OPTIONS, put back by fault_off */
+
+void
+fault_on(const char *var, long n)
+{
+    if (!fault_var)
+        fault_asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    else if (strcmp(fault_var, var) != 0)
+        unsetenv(fault_var);
+    fault_var = var;
+    char v[32];
+    snprintf(v, sizeof v, "%ld", n);
+    setenv("LD_PRELOAD", fault_lib(), 1);
+    setenv(var, v, 1);
+    /* an ASan build loads its runtime first; the preloaded library is not instrumented */
+    setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+}
+
+void
+fault_off(void)
+{
+    unsetenv("LD_PRELOAD");
+    if (fault_var)
+        unsetenv(fault_var);
+    fault_var = NULL;
+    if (fault_asan)
+        setenv("ASAN_OPTIONS", fault_asan, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(fault_asan);
+    fault_asan = NULL;
 }
 
 void

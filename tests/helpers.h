@@ -109,8 +109,55 @@ char *log_note_by_hand(const char *dir, unsigned long size, const char *root_b64
 
 /* The number of entries `ldg verify --json` reports (or -1). */
 long ledger_size(const char *dir);
-/* Asserts that a run exited 0 (what names it), then frees it. */
+/* Asserts that a run exited 0 (what names it, with its output), then frees it. */
 void must(run_result r, const char *what);
+/*
+ * A refusal by policy: exit 3, one line on stderr holding needle, and the
+ * ledger in dir still `size` entries long (nothing written); frees r.
+ * policy_refused_cleanly also wants that line to name the command ("ldg
+ * ...") and nothing printed on stdout.
+ */
+void policy_refused(const char *dir, run_result r, const char *needle, long size);
+void policy_refused_cleanly(const char *dir, run_result r, const char *needle, long size);
+
+/* "dir/name" in one of 8 static buffers used in turn (a call holds up to 8); asserts it fits. */
+char *path_in(const char *dir, const char *name);
+/* The whole file dir/name (malloc'd; asserts it is there); *len its length when len is given. */
+char *read_in(const char *dir, const char *name, size_t *len);
+
+/*
+ * From `ldg show SEQ --json`: the record's leaf hash as lowercase hex and,
+ * when host_utc is not NULL, its host time (the ledger's time of record)
+ * as "YYYY-MM-DDThh:mm:ssZ".
+ */
+void show_facts(const char *dir, long seq, char host_utc[21], char leaf_hex[65]);
+
+/*
+ * A table parsed as strict RFC 4180: CRLF rows, quoted cells with ""
+ * escapes, no quote in an unquoted cell, every row as wide as the header
+ * (row 0).  csv_free it.
+ */
+typedef struct csv {
+    char **cell; /* rows * cols */
+    size_t rows, cols;
+} csv;
+csv csv_parse(const char *text);
+void csv_free(csv *c);
+/* The cell of column col (asserted to exist) in row `row`. */
+const char *csv_cell(const csv *c, size_t row, const char *col);
+/* The cell of column col (asserted to exist) in the row whose first cell is seq; NULL when none. */
+const char *csv_cell_of_seq(const csv *c, long seq, const char *col);
+
+/*
+ * tests/fault.c as built beside the binary under test
+ * (build/tests/libfault.so beside build/ldg): fault_on preloads it into
+ * the ldg runs that follow with var=n (LDG_FAULT_AFTER: every write and
+ * sync of data.mdb fails with ENOSPC from the nth on; LDG_FAULT_KILL_RENAME:
+ * SIGKILL at the nth rename), fault_off takes it away again.
+ */
+const char *fault_lib(void);
+void fault_on(const char *var, long n);
+void fault_off(void);
 
 /* LMDB surgery on dir/ledger for tamper tests (all return 0 on success). */
 int lmdb_get_value(const char *dir, const char *db, const void *key, size_t kl, void **val,

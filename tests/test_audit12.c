@@ -12,25 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-ok(run_result r, const char *what)
-{
-    cr_assert_eq(r.status, 0, "%s failed (%d): %s%s", what, r.status, r.out, r.err);
-    run_free(&r);
-}
-
-/* Exit 3, one line on stderr holding needle, and the ledger as big as before. */
-static void
-refused(const char *d, run_result r, const char *needle, long size)
-{
-    cr_assert_eq(r.status, 3, "want exit 3, got %d: %s%s", r.status, r.out, r.err);
-    cr_assert(strstr(r.err, needle), "want \"%s\" in: %s", needle, r.err);
-    const char *nl = strchr(r.err, '\n');
-    cr_assert(nl && nl[1] == '\0', "one line on stderr: %s", r.err);
-    run_free(&r);
-    cr_assert_eq(ledger_size(d), size, "nothing written");
-}
-
 /* ------------------------------------------------ [POL-13] normal form -- */
 
 /*
@@ -44,7 +25,7 @@ Test(audit12, an_invisible_mark_does_not_make_a_second_identity, .timeout = 30)
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    ok(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
     static const struct {
         const char *name, *org;
     } v[] = {
@@ -56,14 +37,14 @@ Test(audit12, an_invisible_mark_does_not_make_a_second_identity, .timeout = 30)
         {"Quinn\xcd\x8f Avery", "\xe1\x85\x9fHelix Pharma"}, /* U+034F, U+115F */
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        refused(d,
-                LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
-                    v[i].name, "--org", v[i].org, "--roles", "author,decider"),
-                "already holds an active non-admin key", 4);
+        policy_refused(d,
+                       LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub",
+                           "--name", v[i].name, "--org", v[i].org, "--roles", "author,decider"),
+                       "already holds an active non-admin key", 4);
     /* the same mark in a name of someone new is simply removed: a new identity */
-    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
-           "Quinn Avery-Jones\xe2\x80\x8e", "--org", "Helix Pharma", "--roles", "author,decider"),
-       "key add of someone else");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+             "Quinn Avery-Jones\xe2\x80\x8e", "--org", "Helix Pharma", "--roles", "author,decider"),
+         "key add of someone else");
     cr_assert_eq(ledger_size(d), 5);
 }
 
@@ -78,20 +59,21 @@ Test(audit12, a_second_key_without_a_reason_is_policy_however_asked, .timeout = 
 {
     const char *d = tmp_dir();
     make_ledger(d);
-    ok(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
-    refused(d,
-            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
-                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--supersedes", "3"),
-            "--supersedes needs --reason", 4);
-    refused(d,
-            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
-                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver", "--reinstates",
-                "3"),
-            "--reinstates needs --reason", 4);
-    refused(d,
-            LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
-                "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver"),
-            "already holds an active non-admin key", 4);
+    must(LDG(d, NULL, "keygen", "--name", "quinn2", "--out", "quinn2", "--unencrypted"), "keygen");
+    policy_refused(d,
+                   LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                       "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver",
+                       "--supersedes", "3"),
+                   "--supersedes needs --reason", 4);
+    policy_refused(d,
+                   LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                       "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver",
+                       "--reinstates", "3"),
+                   "--reinstates needs --reason", 4);
+    policy_refused(d,
+                   LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "quinn2.pub", "--name",
+                       "Quinn Avery", "--org", "Helix Pharma", "--roles", "approver"),
+                   "already holds an active non-admin key", 4);
 }
 
 /* ------------------------------------------ [EXP-7] the record's body -- */
@@ -114,7 +96,7 @@ Test(audit12, the_printed_row_says_how_many_body_fields_it_leaves_out, .timeout 
     APPEND(d, "{\"subject\":\"Twelve exactly\",\"a01\":1,\"a02\":2,\"a03\":3,\"a04\":4,\"a05\":5,"
               "\"a06\":6,\"a07\":7,\"a08\":8,\"a09\":9,\"a10\":10,\"a11\":11,\"a12\":12}",
            "--as", "decider.key", "--kind", "decision", "--study", "HX-301");
-    ok(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key"), "export");
+    must(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key"), "export");
     char p[1200];
     snprintf(p, sizeof p, "%s/r.html", d);
     char *html = read_file(p, NULL);
@@ -154,7 +136,7 @@ Test(audit12, a_free_member_is_not_shown_under_another_kinds_label, .timeout = 3
            "--kind", "deviation", "--study", "HX-301");
     APPEND(d, "{\"subject\":\"A decision\",\"accept\":\"whatever\"}", "--as", "decider.key",
            "--kind", "decision", "--study", "HX-301");
-    ok(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key"), "export");
+    must(LDG(d, NULL, "export", "--format", "html", "-o", "r.html", "--as", "log.key"), "export");
     char p[1200];
     snprintf(p, sizeof p, "%s/r.html", d);
     char *html = read_file(p, NULL);

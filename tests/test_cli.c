@@ -118,17 +118,6 @@ b64_to_hex(const char *b64, char hex[65])
     sodium_bin2hex(hex, 65, bin, 32);
 }
 
-static char *
-path_in(const char *d, const char *name)
-{
-    static char p[4][700];
-    static int k;
-    k = (k + 1) % 4;
-    int n = snprintf(p[k], sizeof p[k], "%s/%s", d, name);
-    cr_assert(n > 0 && (size_t)n < sizeof p[k], "path too long");
-    return p[k];
-}
-
 static bool
 exists(const char *p)
 {

@@ -85,77 +85,6 @@ sget(json_t *o, const char *path)
     return json_string_value(cur);
 }
 
-/* ------------------------------------------------------------- CSV -- */
-
-typedef struct csv {
-    char **cell; /* rows * cols */
-    size_t rows, cols;
-} csv;
-
-/* Strict RFC 4180: CRLF rows, quoted fields with "" escapes, every row as wide as the header. */
-static csv
-csv_parse(const char *t)
-{
-    csv c = {calloc(4096, sizeof(char *)), 0, 0};
-    size_t ncell = 0, row_cells = 0;
-    const char *p = t;
-    while (*p) {
-        char *cell = malloc(strlen(p) + 1), *o = cell;
-        if (*p == '"') {
-            for (p++;; p++) {
-                cr_assert(*p, "unterminated quoted cell");
-                if (*p == '"' && p[1] == '"')
-                    *o++ = *p++;
-                else if (*p == '"')
-                    break;
-                else
-                    *o++ = *p;
-            }
-            p++;
-        } else {
-            while (*p && *p != ',' && *p != '\r' && *p != '\n') {
-                cr_assert_neq(*p, '"', "a quote inside an unquoted cell");
-                *o++ = *p++;
-            }
-        }
-        *o = '\0';
-        cr_assert_lt(ncell, 4096);
-        c.cell[ncell++] = cell;
-        row_cells++;
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        cr_assert(p[0] == '\r' && p[1] == '\n', "rows end with CRLF (at cell %zu)", ncell);
-        p += 2;
-        if (c.rows == 0)
-            c.cols = row_cells;
-        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows, row_cells,
-                     c.cols);
-        c.rows++;
-        row_cells = 0;
-    }
-    return c;
-}
-
-static const char *
-cell(const csv *c, size_t row, const char *col)
-{
-    for (size_t j = 0; j < c->cols; j++)
-        if (strcmp(c->cell[j], col) == 0)
-            return c->cell[row * c->cols + j];
-    cr_assert_fail("no column %s", col);
-    return NULL;
-}
-
-static void
-csv_free(csv *c)
-{
-    for (size_t i = 0; i < c->rows * c->cols; i++)
-        free(c->cell[i]);
-    free(c->cell);
-}
-
 /* ----------------------------------------------------------- tests -- */
 
 Test(export, jsonl_holds_every_record_as_show_has_it, .fini = tmp_cleanup)
@@ -215,22 +144,22 @@ Test(export, csv_is_rfc4180_with_formula_cells_neutralised, .fini = tmp_cleanup)
     cr_assert(strncmp(t, header, sizeof header - 1) == 0, "header: %.200s", t);
     csv c = csv_parse(t);
     cr_assert_eq(c.rows, 13, "header + 12 records");
-    cr_assert_str_eq(cell(&c, 5, "seq"), "4");
-    cr_assert_eq(strspn(cell(&c, 5, "leaf_hash"), "0123456789abcdef"), 64,
+    cr_assert_str_eq(csv_cell(&c, 5, "seq"), "4");
+    cr_assert_eq(strspn(csv_cell(&c, 5, "leaf_hash"), "0123456789abcdef"), 64,
                  "the leaf hash in hex: base64 may begin with a formula character");
-    cr_assert_str_eq(cell(&c, 5, "utc_offset"), "UTC+01:00");
-    cr_assert_str_eq(cell(&c, 6, "utc_offset"), "UTC-05:00", "never a bare -05:00");
-    cr_assert_str_eq(cell(&c, 5, "subject"), "Visit window for visit 4");
-    cr_assert_str_eq(cell(&c, 5, "name"), "Carla Rossi");
-    cr_assert_str_eq(cell(&c, 7, "refs"), "#4 #5");
-    cr_assert_str_eq(cell(&c, 8, "meaning"), "approval");
-    cr_assert_str_eq(cell(&c, 9, "reason"), "wrong site number, \"12\" was a typo");
-    cr_assert_str_eq(cell(&c, 9, "kind"), "correction");
+    cr_assert_str_eq(csv_cell(&c, 5, "utc_offset"), "UTC+01:00");
+    cr_assert_str_eq(csv_cell(&c, 6, "utc_offset"), "UTC-05:00", "never a bare -05:00");
+    cr_assert_str_eq(csv_cell(&c, 5, "subject"), "Visit window for visit 4");
+    cr_assert_str_eq(csv_cell(&c, 5, "name"), "Carla Rossi");
+    cr_assert_str_eq(csv_cell(&c, 7, "refs"), "#4 #5");
+    cr_assert_str_eq(csv_cell(&c, 8, "meaning"), "approval");
+    cr_assert_str_eq(csv_cell(&c, 9, "reason"), "wrong site number, \"12\" was a typo");
+    cr_assert_str_eq(csv_cell(&c, 9, "kind"), "correction");
     /* formula bait in the printed name, organisation, study and subject: text, not formulas */
-    cr_assert_str_eq(cell(&c, 11, "name"), "'=HYPERLINK(\"http://x.example\",\"click\")");
-    cr_assert_str_eq(cell(&c, 11, "organisation"), "'@Evil, \"Quoted\" Ltd");
-    cr_assert_str_eq(cell(&c, 11, "study"), "'-HX-302");
-    cr_assert_str_eq(cell(&c, 11, "subject"), "'+SUM(1,2)");
+    cr_assert_str_eq(csv_cell(&c, 11, "name"), "'=HYPERLINK(\"http://x.example\",\"click\")");
+    cr_assert_str_eq(csv_cell(&c, 11, "organisation"), "'@Evil, \"Quoted\" Ltd");
+    cr_assert_str_eq(csv_cell(&c, 11, "study"), "'-HX-302");
+    cr_assert_str_eq(csv_cell(&c, 11, "subject"), "'+SUM(1,2)");
     /* [EXP-6] only claimed_minus_ledger_s, a number ldg computes, may begin with '-' */
     size_t skew_col = 0;
     while (skew_col < c.cols && strcmp(c.cell[skew_col], "claimed_minus_ledger_s") != 0)
@@ -247,7 +176,7 @@ Test(export, csv_is_rfc4180_with_formula_cells_neutralised, .fini = tmp_cleanup)
                   "cell %zu begins with a formula character: %s", i, v);
     }
     for (size_t r = 1; r < c.rows; r++)
-        cr_assert_str_eq(cell(&c, r, "signature_status"), "valid");
+        cr_assert_str_eq(csv_cell(&c, r, "signature_status"), "valid");
     csv_free(&c);
     free(t);
 }
@@ -456,8 +385,9 @@ Test(export, altered_body_is_marked_mismatch_and_exits_1, .fini = tmp_cleanup)
     snprintf(p, sizeof p, "%s/t.csv", d);
     char *t = read_file(p, NULL);
     csv c = csv_parse(t);
-    cr_assert_str_eq(cell(&c, 5, "body_status"), "mismatch");
-    cr_assert_str_eq(cell(&c, 5, "subject"), "", "an altered body is not shown as the record's");
+    cr_assert_str_eq(csv_cell(&c, 5, "body_status"), "mismatch");
+    cr_assert_str_eq(csv_cell(&c, 5, "subject"), "",
+                     "an altered body is not shown as the record's");
     cr_assert_null(strstr(t, "Site 13"));
     csv_free(&c);
     free(t);
@@ -513,10 +443,10 @@ Test(export, csv_subject_is_the_top_level_member, .fini = tmp_cleanup)
     char *t = EXPORT(d, "s.csv", 0, "--format", "csv", "--as", "log.key");
     csv c = csv_parse(t);
     cr_assert_eq(c.rows, 9);
-    cr_assert_str_eq(cell(&c, 5, "subject"), "outer \"q\" \xc3\xa9");
-    cr_assert_str_eq(cell(&c, 6, "subject"), "The title");
-    cr_assert_str_eq(cell(&c, 7, "subject"), "Fallback, \"quoted\"");
-    cr_assert_str_eq(cell(&c, 8, "subject"), "");
+    cr_assert_str_eq(csv_cell(&c, 5, "subject"), "outer \"q\" \xc3\xa9");
+    cr_assert_str_eq(csv_cell(&c, 6, "subject"), "The title");
+    cr_assert_str_eq(csv_cell(&c, 7, "subject"), "Fallback, \"quoted\"");
+    cr_assert_str_eq(csv_cell(&c, 8, "subject"), "");
     csv_free(&c);
     free(t);
 }
@@ -584,7 +514,7 @@ Test(export, selects_by_the_entries_when_the_study_index_lost_a_row, .fini = tmp
     t = EXPORT(d, "s.csv", 0, "--format", "csv", "--study", "HX-301");
     csv c = csv_parse(t);
     cr_assert_eq(c.rows, 11);
-    cr_assert_str_eq(cell(&c, 8, "seq"), "7");
+    cr_assert_str_eq(csv_cell(&c, 8, "seq"), "7");
     csv_free(&c);
     free(t);
     t = EXPORT(d, "s.html", 0, "--format", "html", "--study", "HX-301");
@@ -629,8 +559,9 @@ Test(export, selects_the_actor_by_the_key_records_not_the_indexes_or_keys_db,
     free(t);
     t = EXPORT(d, "a.csv", 0, "--format", "csv");
     csv c = csv_parse(t);
-    cr_assert_str_eq(cell(&c, 8, "name"), "Quinn Avery", "the signer is named from its key record");
-    cr_assert_str_eq(cell(&c, 8, "organisation"), "Helix Pharma");
+    cr_assert_str_eq(csv_cell(&c, 8, "name"), "Quinn Avery",
+                     "the signer is named from its key record");
+    cr_assert_str_eq(csv_cell(&c, 8, "organisation"), "Helix Pharma");
     csv_free(&c);
     free(t);
 }

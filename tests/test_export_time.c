@@ -63,79 +63,6 @@ static char *export(const char *d, const char *format, const char *study)
     return out;
 }
 
-/* ------------------------------------------------------------ CSV -- */
-
-typedef struct csv {
-    char **cell; /* rows * cols */
-    size_t rows, cols;
-} csv;
-
-/* Strict RFC 4180 (as test_export.c): CRLF rows, quoted cells with "" escapes. */
-static csv
-csv_parse(const char *t)
-{
-    csv c = {calloc(8192, sizeof(char *)), 0, 0};
-    size_t ncell = 0, row_cells = 0;
-    const char *p = t;
-    while (*p) {
-        char *cell = malloc(strlen(p) + 1), *o = cell;
-        if (*p == '"') {
-            for (p++;; p++) {
-                cr_assert(*p, "unterminated quoted cell");
-                if (*p == '"' && p[1] == '"')
-                    *o++ = *p++;
-                else if (*p == '"')
-                    break;
-                else
-                    *o++ = *p;
-            }
-            p++;
-        } else {
-            while (*p && *p != ',' && *p != '\r' && *p != '\n')
-                *o++ = *p++;
-        }
-        *o = '\0';
-        cr_assert_lt(ncell, 8192);
-        c.cell[ncell++] = cell;
-        row_cells++;
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        cr_assert(p[0] == '\r' && p[1] == '\n', "rows end with CRLF");
-        p += 2;
-        if (c.rows == 0)
-            c.cols = row_cells;
-        cr_assert_eq(row_cells, c.cols, "row %zu has %zu cells, the header %zu", c.rows, row_cells,
-                     c.cols);
-        c.rows++;
-        row_cells = 0;
-    }
-    return c;
-}
-
-static void
-csv_free(csv *c)
-{
-    for (size_t i = 0; i < c->rows * c->cols; i++)
-        free(c->cell[i]);
-    free(c->cell);
-}
-
-/* The cell of column col in the row whose seq is seq; NULL when no such row. */
-static const char *
-cell(const csv *c, long seq, const char *col)
-{
-    size_t j = 0;
-    while (j < c->cols && strcmp(c->cell[j], col) != 0)
-        j++;
-    cr_assert_lt(j, c->cols, "no column %s", col);
-    for (size_t r = 1; r < c->rows; r++)
-        if (strtol(c->cell[r * c->cols], NULL, 10) == seq)
-            return c->cell[r * c->cols + j];
-    return NULL;
-}
-
 /* ----------------------------------------------------------- JSONL -- */
 
 /* The line of seq as an object (NULL when absent); json_decref it. */
@@ -161,28 +88,6 @@ sget(json_t *o, const char *k)
     json_t *v = json_object_get(o, k);
     cr_assert(json_is_string(v), "%s is a string", k);
     return json_string_value(v);
-}
-
-/* `ldg show SEQ --json`'s leaf_hash (base64) as lowercase hex. */
-static void
-show_leaf_hex(const char *d, long seq, char hex[65])
-{
-    char s[24];
-    snprintf(s, sizeof s, "%ld", seq);
-    run_result r = LDG(d, NULL, "show", s, "--json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *o = json_loads(r.out, 0, NULL);
-    cr_assert_not_null(o);
-    const char *b64 = sget(o, "leaf_hash");
-    uint8_t h[32];
-    size_t n = 0;
-    cr_assert_eq(sodium_base642bin(h, sizeof h, b64, strlen(b64), NULL, &n, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL),
-                 0);
-    cr_assert_eq(n, 32);
-    sodium_bin2hex(hex, 65, h, 32);
-    json_decref(o);
-    run_free(&r);
 }
 
 /*
@@ -220,28 +125,30 @@ Test(export_time, csv_shows_ledger_time_first_then_claimed_time_offset_and_flag,
     cr_assert(strncmp(t, header, sizeof header - 1) == 0, "[EXP-6] header: %.200s", t);
     csv c = csv_parse(t);
     /* 7 weeks late */
-    cr_assert_str_eq(cell(&c, 4, "ledger_time_utc"), "2027-03-01T12:00:00.000000000Z");
-    cr_assert_str_eq(cell(&c, 4, "claimed_time_utc"), "2027-01-11T12:00:00.000000000Z");
-    cr_assert_str_eq(cell(&c, 4, "claimed_time_local"), "2027-01-11T13:00:00.000000000+01:00");
-    cr_assert_str_eq(cell(&c, 4, "utc_offset"), "UTC+01:00");
-    cr_assert_str_eq(cell(&c, 4, "claimed_minus_ledger_s"), "-4233600");
-    cr_assert_str_eq(cell(&c, 4, "time_flag"), "back-dated");
-    cr_assert_str_eq(cell(&c, 4, "tolerance_s"), "86400");
-    cr_assert_str_eq(cell(&c, 4, "plan_seq"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "ledger_time_utc"), "2027-03-01T12:00:00.000000000Z");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "claimed_time_utc"), "2027-01-11T12:00:00.000000000Z");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "claimed_time_local"),
+                     "2027-01-11T13:00:00.000000000+01:00");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "utc_offset"), "UTC+01:00");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "claimed_minus_ledger_s"), "-4233600");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "time_flag"), "back-dated");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "tolerance_s"), "86400");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "plan_seq"), "");
     /* 2 days ahead */
-    cr_assert_str_eq(cell(&c, 5, "ledger_time_utc"), "2027-03-02T12:00:00.000000000Z");
-    cr_assert_str_eq(cell(&c, 5, "claimed_time_local"), "2027-03-04T07:00:00.000000000-05:00");
-    cr_assert_str_eq(cell(&c, 5, "utc_offset"), "UTC-05:00");
-    cr_assert_str_eq(cell(&c, 5, "claimed_minus_ledger_s"), "172800");
-    cr_assert_str_eq(cell(&c, 5, "time_flag"), "forward-dated");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 5, "ledger_time_utc"), "2027-03-02T12:00:00.000000000Z");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 5, "claimed_time_local"),
+                     "2027-03-04T07:00:00.000000000-05:00");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 5, "utc_offset"), "UTC-05:00");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 5, "claimed_minus_ledger_s"), "172800");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 5, "time_flag"), "forward-dated");
     /* 2 hours: within the default tolerance of 24 h */
-    cr_assert_str_eq(cell(&c, 6, "claimed_minus_ledger_s"), "-7200");
-    cr_assert_str_eq(cell(&c, 6, "time_flag"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "claimed_minus_ledger_s"), "-7200");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "time_flag"), "");
     /* the leaf hash in hex, as ldg show has it */
     for (long s = 4; s <= 6; s++) {
         char hex[65];
-        show_leaf_hex(d, s, hex);
-        cr_assert_str_eq(cell(&c, s, "leaf_hash"), hex, "seq %ld", s);
+        show_facts(d, s, NULL, hex);
+        cr_assert_str_eq(csv_cell_of_seq(&c, s, "leaf_hash"), hex, "seq %ld", s);
     }
     csv_free(&c);
     free(t);
@@ -268,7 +175,7 @@ Test(export_time, jsonl_shows_ledger_time_first_then_claimed_time_offset_and_fla
     cr_assert_eq(json_integer_value(json_object_get(o, "tolerance_s")), 86400);
     cr_assert(json_is_null(json_object_get(o, "plan_seq")));
     char hex[65];
-    show_leaf_hex(d, 4, hex);
+    show_facts(d, 4, NULL, hex);
     cr_assert_str_eq(sget(o, "leaf_hash_hex"), hex);
     json_decref(o);
     o = jsonl_seq(t, 5);
@@ -319,21 +226,21 @@ Test(export_time, plan_in_force_sets_the_tolerance_of_its_study_only, .fini = tm
         LDG(d, NULL, "export", "--format", "csv", "--as", "log.key", "--kind", "communication");
     cr_assert_eq(r.status, 0, "%s", r.err);
     csv c = csv_parse(r.out);
-    cr_assert_null(cell(&c, 5, "seq"), "the plan record is filtered out");
+    cr_assert_null(csv_cell_of_seq(&c, 5, "seq"), "the plan record is filtered out");
     /* before the plan: the default 24 h, 2 hours is no flag */
-    cr_assert_str_eq(cell(&c, 4, "claimed_minus_ledger_s"), "-7200");
-    cr_assert_str_eq(cell(&c, 4, "time_flag"), "");
-    cr_assert_str_eq(cell(&c, 4, "tolerance_s"), "86400");
-    cr_assert_str_eq(cell(&c, 4, "plan_seq"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "claimed_minus_ledger_s"), "-7200");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "time_flag"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "tolerance_s"), "86400");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "plan_seq"), "");
     /* [EXP-11] under the plan of 1 hour: the same 2 hours is back-dated */
-    cr_assert_str_eq(cell(&c, 6, "claimed_minus_ledger_s"), "-7200");
-    cr_assert_str_eq(cell(&c, 6, "time_flag"), "back-dated");
-    cr_assert_str_eq(cell(&c, 6, "tolerance_s"), "3600");
-    cr_assert_str_eq(cell(&c, 6, "plan_seq"), "5");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "claimed_minus_ledger_s"), "-7200");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "time_flag"), "back-dated");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "tolerance_s"), "3600");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "plan_seq"), "5");
     /* another study: the plan of S1 does not apply */
-    cr_assert_str_eq(cell(&c, 7, "time_flag"), "");
-    cr_assert_str_eq(cell(&c, 7, "tolerance_s"), "86400");
-    cr_assert_str_eq(cell(&c, 7, "plan_seq"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 7, "time_flag"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 7, "tolerance_s"), "86400");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 7, "plan_seq"), "");
     csv_free(&c);
     run_free(&r);
 
@@ -375,9 +282,9 @@ Test(export_time, erased_plan_names_itself_but_sets_the_default_tolerance, .fini
     cr_assert_eq(r.status, 0, "%s", r.err);
     csv c = csv_parse(r.out);
     /* [EXP-11] a plan whose body is gone still names itself, but sets nothing */
-    cr_assert_str_eq(cell(&c, 6, "plan_seq"), "5");
-    cr_assert_str_eq(cell(&c, 6, "tolerance_s"), "86400");
-    cr_assert_str_eq(cell(&c, 6, "time_flag"), "");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "plan_seq"), "5");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "tolerance_s"), "86400");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "time_flag"), "");
     csv_free(&c);
     run_free(&r);
 }
@@ -434,11 +341,11 @@ Test(export_time, study_filter_keeps_the_key_records_of_its_signers, .fini = tmp
     t = export(d, "csv", "S1");
     csv c = csv_parse(t);
     cr_assert_eq(c.rows, 5, "header + 4 rows");
-    cr_assert_str_eq(cell(&c, 0, "kind"), "genesis");
-    cr_assert_str_eq(cell(&c, 1, "kind"), "key.add");
-    cr_assert_str_eq(cell(&c, 4, "name"), "Carla Rossi");
-    cr_assert_str_eq(cell(&c, 6, "kind"), "key.revoke");
-    cr_assert_null(cell(&c, 2, "seq"));
+    cr_assert_str_eq(csv_cell_of_seq(&c, 0, "kind"), "genesis");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 1, "kind"), "key.add");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "name"), "Carla Rossi");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 6, "kind"), "key.revoke");
+    cr_assert_null(csv_cell_of_seq(&c, 2, "seq"));
     csv_free(&c);
     free(t);
 
@@ -452,11 +359,8 @@ Test(export_time, study_filter_keeps_the_key_records_of_its_signers, .fini = tmp
     cr_assert(strstr(r.out, "4 records") != NULL, "%s", r.out);
     run_free(&r);
     /* each kept key record is in records.jsonl and, as every key record, in keyrecords.jsonl */
-    char p[700];
-    snprintf(p, sizeof p, "%s/s1.tar", d);
     size_t len;
-    char *tar = read_file(p, &len);
-    cr_assert_not_null(tar);
+    char *tar = read_in(d, "s1.tar", &len);
     for (int seq = 0; seq <= 6; seq++) {
         char needle[40];
         int n = snprintf(needle, sizeof needle, "{\"seq\":%d,\"leaf_hash\"", seq);
@@ -488,8 +392,8 @@ Test(export_time, log_and_export_pick_the_same_subject, .fini = tmp_cleanup)
     run_free(&r);
     char *t = export(d, "csv", NULL);
     csv c = csv_parse(t);
-    cr_assert_str_eq(cell(&c, 4, "subject"), "Protocol v2");
-    cr_assert_str_eq(cell(&c, 5, "subject"), "Visit 3");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 4, "subject"), "Protocol v2");
+    cr_assert_str_eq(csv_cell_of_seq(&c, 5, "subject"), "Visit 3");
     csv_free(&c);
     free(t);
 }

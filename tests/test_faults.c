@@ -9,49 +9,10 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* build/tests/libfault.so beside the binary under test (build/ldg). */
-static const char *
-fault_lib(void)
-{
-    static char p[4200];
-    char bin[4096];
-    snprintf(bin, sizeof bin, "%s", ldg_bin());
-    snprintf(p, sizeof p, "%s/tests/libfault.so", dirname(bin));
-    cr_assert_eq(access(p, R_OK), 0, "%s: make builds it with the tests", p);
-    return p;
-}
-
-static char *asan_saved; /* the suite's own ASAN_OPTIONS, put back after each faulty run */
-
-static void
-disk_full_after(long n)
-{
-    if (!asan_saved && getenv("ASAN_OPTIONS"))
-        asan_saved = strdup(getenv("ASAN_OPTIONS"));
-    char v[32];
-    snprintf(v, sizeof v, "%ld", n);
-    setenv("LD_PRELOAD", fault_lib(), 1);
-    setenv("LDG_FAULT_AFTER", v, 1);
-    /* an ASan build loads its runtime first; the preloaded library is not instrumented */
-    setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
-}
-
-static void
-disk_has_room(void)
-{
-    unsetenv("LD_PRELOAD");
-    unsetenv("LDG_FAULT_AFTER");
-    if (asan_saved)
-        setenv("ASAN_OPTIONS", asan_saved, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-}
 
 Test(faults, a_full_disk_fails_appends_cleanly_and_they_work_again_after, .fini = tmp_cleanup,
      .timeout = 120)
@@ -65,12 +26,12 @@ Test(faults, a_full_disk_fails_appends_cleanly_and_they_work_again_after, .fini 
     long size = ledger_size(d), cut = 0;
     for (long n = 1; n <= 12; n++) {
         for (int batch = 0; batch < 2; batch++) {
-            disk_full_after(n);
+            fault_on("LDG_FAULT_AFTER", n);
             run_result r = batch
                                ? LDG(d, NULL, "append", "--as", "author.key", "--batch", "b.jsonl")
                                : LDG(d, "{\"subject\":\"x\"}", "append", "--as", "author.key",
                                      "--kind", "communication", "--study", "S1", "--body", "-");
-            disk_has_room();
+            fault_off();
             long now = ledger_size(d);
             if (r.status == 0) {
                 cr_assert_eq(now, size + (batch ? 3 : 1), "n=%ld: acknowledged and there", n);

@@ -39,16 +39,6 @@ gen(const char *name)
     return k;
 }
 
-static char *
-path_in(const char *dir, const char *name)
-{
-    static char p[8][700];
-    static int i;
-    i = (i + 1) % 8;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
-
 static void
 write_mode(const char *path, const char *text, mode_t mode)
 {

@@ -319,14 +319,6 @@ tar_write(const char *path, const tmember *m, size_t k)
     cr_assert_eq(fclose(f), 0);
 }
 
-static char *
-path_in(const char *d, const char *name)
-{
-    static char p[1200];
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    return p;
-}
-
 /*
  * A real bundle whose records.jsonl is one 20 MB line: reported as a
  * failure without being parsed (exit 1, the finding names the line).

@@ -118,32 +118,6 @@ row_of(const char *html, long seq)
     return strndup(a, (size_t)(b - a));
 }
 
-/* From `ldg log --json`: record seq's host time (the ledger's time of record) and leaf hash. */
-static void
-record_facts(const char *d, long seq, char host_utc[21], char leaf_hex[65])
-{
-    char s[24];
-    snprintf(s, sizeof s, "%ld", seq);
-    run_result r = LDG(d, NULL, "show", s, "--json");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *o = json_loads(r.out, 0, NULL);
-    cr_assert_not_null(o);
-    const char *t = json_string_value(json_object_get(o, "time"));
-    const char *lh = json_string_value(json_object_get(o, "leaf_hash"));
-    cr_assert(t && lh, "show --json has time and leaf_hash");
-    snprintf(host_utc, 21, "%.19sZ", t);
-    uint8_t bin[32];
-    size_t bl = 0;
-    cr_assert_eq(sodium_base642bin(bin, sizeof bin, lh, strlen(lh), NULL, &bl, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL),
-                 0);
-    cr_assert_eq(bl, 32);
-    for (int i = 0; i < 32; i++)
-        snprintf(leaf_hex + 2 * i, 3, "%02x", bin[i]);
-    json_decref(o);
-    run_free(&r);
-}
-
 /* The text between the first `from` after `start` and the next `to`; malloc'd. */
 static char *
 between(const char *start, const char *from, const char *to)
@@ -174,7 +148,7 @@ Test(print, each_row_shows_ledger_time_first_then_claimed_time_and_flags,
     char *html = html_of(d);
     char host[21], leaf[65];
     /* 5 claims 2026-03-02T08:00Z, months before it was recorded: back-dated */
-    record_facts(d, 5, host, leaf);
+    show_facts(d, 5, host, leaf);
     char *row = row_of(html, 5);
     const char *lt = strstr(row, host), *ct = strstr(row, "2026-03-02T08:00:00Z");
     cr_assert(lt && ct && lt < ct, "ledger time %s before the claimed time: %s", host, row);
@@ -185,7 +159,7 @@ Test(print, each_row_shows_ledger_time_first_then_claimed_time_and_flags,
     cr_assert(strstr(row, leaf), "the leaf hash in lowercase hex: %.400s", row);
     free(row);
     /* 12 claims 2031: forward-dated */
-    record_facts(d, 12, host, leaf);
+    show_facts(d, 12, host, leaf);
     row = row_of(html, 12);
     lt = strstr(row, host), ct = strstr(row, "2031-01-01T10:00:00Z");
     cr_assert(lt && ct && lt < ct, "ledger time first: %.400s", row);
@@ -515,7 +489,7 @@ Test(print, the_pdf_page_by_page, .fini = tmp_cleanup, .timeout = 240)
     cr_assert_geq(table_study, nrec - 6, "the study id unbroken in every row: %d", table_study);
     /* every record's full 64-digit leaf hash, on one line: no column clipped or wrapped */
     for (long s = 0; s < nrec; s++) {
-        record_facts(d, s, host, leaf);
+        show_facts(d, s, host, leaf);
         cr_assert(strstr(all, leaf), "record %ld's leaf hash %s printed whole", s, leaf);
     }
     /* the signatures page: each signer's printed name, organisation and meaning */

@@ -16,7 +16,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -429,18 +428,6 @@ Test(publish, a_rewritten_published_tile_stops_publish_before_the_checkpoint)
     free(before);
 }
 
-/* build/tests/libfault.so beside the binary under test (build/ldg). */
-static const char *
-fault_lib(void)
-{
-    static char p[4200];
-    char bin[4096];
-    snprintf(bin, sizeof bin, "%s", ldg_bin());
-    snprintf(p, sizeof p, "%s/tests/libfault.so", dirname(bin));
-    cr_assert_eq(access(p, R_OK), 0, "%s: make builds it with the tests", p);
-    return p;
-}
-
 static void
 sh(const char *cmd)
 {
@@ -472,21 +459,9 @@ Test(publish, killed_at_every_rename_keeps_the_old_checkpoint_true_and_resumes)
     for (long n = 1; n < 40; n++) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", p, base, p);
         sh(cmd);
-        char v[32];
-        snprintf(v, sizeof v, "%ld", n);
-        char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
-        setenv("LD_PRELOAD", fault_lib(), 1);
-        setenv("LDG_FAULT_KILL_RENAME", v, 1);
-        /* an ASan build loads its runtime first; the preloaded library is not instrumented */
-        setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+        fault_on("LDG_FAULT_KILL_RENAME", n);
         r = LDG(d, NULL, "publish", "pub");
-        unsetenv("LD_PRELOAD");
-        unsetenv("LDG_FAULT_KILL_RENAME");
-        if (asan)
-            setenv("ASAN_OPTIONS", asan, 1);
-        else
-            unsetenv("ASAN_OPTIONS");
-        free(asan);
+        fault_off();
         int st_ = r.status;
         run_free(&r);
         if (st_ == 0)

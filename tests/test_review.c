@@ -466,11 +466,8 @@ Test(review, kpis_json_and_html_match_hand_computed_values, .timeout = 120,
     cr_expect_eq(lines, findings + 1);
     cr_expect_eq(strncmp(sum, "{\"summary\":\"failed\"", 19), 0);
     /* the HTML page: self-contained, its SVG charts, every finding's rule */
-    char path[600];
-    snprintf(path, sizeof path, "%s/review.html", d);
     size_t len;
-    char *html = read_file(path, &len);
-    cr_assert_not_null(html);
+    char *html = read_in(d, "review.html", &len);
     cr_expect(strstr(html, "<svg xmlns=\"http://www.w3.org/2000/svg\"") != NULL);
     cr_expect(strstr(html, "<rect ") != NULL && strstr(html, "<polyline ") != NULL);
     cr_expect(strstr(html, "<script") == NULL && strstr(html, "src=") == NULL &&
@@ -580,16 +577,12 @@ Test(review, integrity_failure_is_critical_and_fails_at_any_level, .fini = tmp_c
     cr_expect(strstr(r.out, "\"severity\":\"critical\"") != NULL);
     cr_expect(strstr(r.out, "\"intact\":false") != NULL);
     run_free(&r);
-    char p[600];
-    snprintf(p, sizeof p, "%s/r.html", d);
     size_t len;
-    char *html = read_file(p, &len);
-    cr_assert_not_null(html);
+    char *html = read_in(d, "r.html", &len);
     cr_expect(strstr(html, "INTEGRITY FAILURE") != NULL);
     free(html);
     /* a damaged file [STO-7]: one critical finding, nothing analysed, exit 1 */
-    snprintf(p, sizeof p, "%s/ledger/data.mdb", d);
-    FILE *f = fopen(p, "r+b");
+    FILE *f = fopen(path_in(d, "ledger/data.mdb"), "r+b");
     cr_assert_not_null(f);
     cr_assert_eq(fseek(f, 0, SEEK_END), 0);
     long size = ftell(f);
@@ -662,11 +655,8 @@ Test(review, hostile_text_is_escaped_in_every_output, .fini = tmp_cleanup)
     cr_expect(strstr(r.out, "\nERROR x") == NULL);
     cr_expect(strstr(r.out, "typo\\nERROR x <x>") != NULL, "%s", r.out);
     run_free(&r);
-    char p[600];
-    snprintf(p, sizeof p, "%s/r.html", d);
     size_t len;
-    char *html = read_file(p, &len);
-    cr_assert_not_null(html);
+    char *html = read_in(d, "r.html", &len);
     cr_expect(strstr(html, "<x>") == NULL && strstr(html, "&lt;x&gt;") != NULL);
     free(html);
 }
