@@ -26,16 +26,6 @@ lib_init(void)
 
 TestSuite(witness_policy, .init = lib_init);
 
-static char *
-path_in(const char *d, const char *name)
-{
-    static char p[4][1024];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", d, name);
-    return p[i];
-}
-
 /* make_trail, three witness keys w1..w3, and the stored checkpoint's note (malloc'd). */
 static char *
 setup(const char *d)
