@@ -1140,7 +1140,7 @@ typedef struct ldg_mirror_opts {
     const char *trust;          /* the log key, a verifier-key line */
     const char *const *witness; /* verifier-key lines of the witnesses; nwitness of them */
     size_t nwitness;
-    size_t quorum;             /* valid cosignatures needed from them (0: none) */
+    size_t quorum;             /* valid cosignatures needed from them (0: all) [CKP-7] */
     int bodies;                /* fetch body/<N> of each new entry [MIR-6] */
     unsigned jobs;             /* signature threads; 0 = all cores */
     ldg_finding_fn on_finding; /* verify's findings on the new entries */

@@ -390,8 +390,7 @@ advance(mir *m, const ldg_checkpoint *cp, const char *note, size_t len,
 }
 
 static ldg_status
-run(mir *m, ldg_ledger *l, bool fresh, const char *tname, const uint8_t tpub[LDG_PUB_BYTES],
-    char (*wname)[LDG_NAME_MAX + 1], uint8_t (*wpub)[LDG_PUB_BYTES])
+run(mir *m, ldg_ledger *l, bool fresh, const char *tname, const uint8_t tpub[LDG_PUB_BYTES])
 {
     const ldg_mirror_opts *o = m->o;
     ldg_mirror_summary *sum = m->sum;
@@ -443,17 +442,24 @@ run(mir *m, ldg_ledger *l, bool fresh, const char *tname, const uint8_t tpub[LDG
     if (!fresh && strcmp(cp.origin, held.origin) != 0)
         return found(m, LDG_MIRROR_BAD_CHECKPOINT,
                      "checkpoint: origin is not the one of the checkpoint held");
-    size_t good = 0;
-    for (size_t i = 0; i < o->nwitness; i++) {
-        uint64_t ts;
-        if (ldg_checkpoint_cosigned(sum->fetched_note, nl, wname[i], wpub[i], &ts, NULL) == LDG_OK)
-            good++;
+    /* [CKP-7] the one witness-policy check every verifier uses */
+    if (o->nwitness) {
+        ldg_witness_check *wc = ldgi_calloc(o->nwitness, sizeof *wc);
+        if (!wc)
+            return ldgi_fail(m->err, LDG_E_NOMEM, "mirror: out of memory");
+        int64_t now;
+        ldg_time_now(&now, NULL);
+        size_t good = 0;
+        ldg_err we;
+        ldg_status ws =
+            ldg_checkpoint_witnessed(sum->fetched_note, nl, tpub, o->witness, o->nwitness,
+                                     o->quorum, (uint64_t)(now / 1000000000), wc, &good, &we);
+        free(wc);
+        if (ws == LDG_E_USAGE || ws == LDG_E_INPUT)
+            return ldgi_fail(m->err, ws, "--witness: %s", we.msg);
+        if (ws != LDG_OK)
+            return found(m, LDG_MIRROR_BAD_CHECKPOINT, "checkpoint: %s", we.msg);
     }
-    if (good < o->quorum)
-        return found(m, LDG_MIRROR_BAD_CHECKPOINT,
-                     "checkpoint: %zu valid cosignature%s from the %zu witnesses named, %zu "
-                     "needed",
-                     good, good == 1 ? "" : "s", o->nwitness, o->quorum);
     if (cp.size == 0)
         return found(m, LDG_MIRROR_BAD_CHECKPOINT, "checkpoint: an empty log has no genesis");
     /* [MIR-3] against the checkpoint held */
@@ -495,19 +501,6 @@ ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o, ldg_mirror_summary 
     ldg_status s = ldg_vkey_parse(o->trust, strlen(o->trust), tname, tpub, err);
     if (s != LDG_OK)
         return ldgi_fail(err, LDG_E_INPUT, "--trust: %s", err ? err->msg : "bad key");
-    char(*wname)[LDG_NAME_MAX + 1] = ldgi_calloc(o->nwitness + 1, sizeof *wname);
-    uint8_t(*wpub)[LDG_PUB_BYTES] = ldgi_calloc(o->nwitness + 1, sizeof *wpub);
-    if (!wname || !wpub) {
-        free(wname);
-        free(wpub);
-        return ldgi_fail(err, LDG_E_NOMEM, "mirror: out of memory");
-    }
-    for (size_t i = 0; i < o->nwitness; i++)
-        if ((s = ldg_vkey_parse(o->witness[i], strlen(o->witness[i]), wname[i], wpub[i], err)) !=
-            LDG_OK) {
-            s = ldgi_fail(err, LDG_E_INPUT, "--witness %zu: %s", i + 1, err ? err->msg : "bad");
-            goto out;
-        }
     ldg_ledger *l = NULL;
     bool fresh = false;
     s = ldg_ledger_open(ledger_dir, 0, &l, err);
@@ -516,10 +509,10 @@ ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o, ldg_mirror_summary 
         s = ldgi_ledger_create_env(ledger_dir, &l, err);
     }
     if (s != LDG_OK)
-        goto out;
+        return s;
     for (;;) {
         mir m = {.o = o, .sum = sum, .err = err, .l = l};
-        s = run(&m, l, fresh, tname, tpub, wname, wpub);
+        s = run(&m, l, fresh, tname, tpub);
         bool map_full = m.t && ldgi_txn_map_full(m.t);
         if (s == LDG_OK && sum->outcome == LDG_MIRROR_UPDATED) {
             s = ldgi_txn_commit(m.t, &map_full, err);
@@ -542,9 +535,6 @@ ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o, ldg_mirror_summary 
     } else {
         ldg_ledger_close(l);
     }
-out:
-    free(wname);
-    free(wpub);
     return s;
 }
 

@@ -36,7 +36,7 @@ static const char mirror_help[] =
     "--trust LOG.pub    the log key, obtained out of band (e.g. with the genesis)\n"
     "--state DIR        the mirror's state: DIR/ledger, DIR/evidence (created)\n"
     "--witness W.pub    a witness key (repeatable); --quorum N of them must cosign (default:\n"
-    "                   all of them)\n"
+    "                   all of them; a key given twice counts once, the log key never)\n"
     "--bodies           also fetch body/<N> (a private mirror of `publish --with-bodies`);\n"
     "                   each body must match its commitment, a missing one is a failure\n"
     "--recheck          also fetch again every full tile and entry bundle held and compare it\n"
@@ -271,36 +271,38 @@ keep_evidence(const char *state, const ldg_mirror_summary *sum)
 int
 cmd_mirror(int argc, char **argv)
 {
-    const char *from = NULL, *trust = NULL, *state = NULL, *quorum = NULL, *timeout = NULL,
-               *jobs_s = NULL;
-    const char *wit[64];
-    size_t nwit = 0;
+    const char *from = NULL, *trust = NULL, *state = NULL, *timeout = NULL, *jobs_s = NULL;
+    tool_witnesses w = {0};
     bool bodies = false, recheck = false;
-    const opt_spec specs[] = {
-        OPT_VAL("--from", &from),        OPT_VAL("--trust", &trust),
-        OPT_VAL("--state", &state),      OPT_MANY("--witness", wit, &nwit, 64),
-        OPT_VAL("--quorum", &quorum),    OPT_VAL("--timeout", &timeout),
-        OPT_VAL("--jobs", &jobs_s),      OPT_FLAG("--bodies", &bodies),
-        OPT_FLAG("--recheck", &recheck), OPT_END};
+    const opt_spec specs[] = {OPT_VAL("--from", &from),
+                              OPT_VAL("--trust", &trust),
+                              OPT_VAL("--state", &state),
+                              OPT_WITNESSES(&w),
+                              OPT_VAL("--timeout", &timeout),
+                              OPT_VAL("--jobs", &jobs_s),
+                              OPT_FLAG("--bodies", &bodies),
+                              OPT_FLAG("--recheck", &recheck),
+                              OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, mirror_help, NULL, 0);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
     if (!from || !*from || !trust || !state || !*state)
         return tool_usage("--from, --trust and --state are required (ldg mirror --help)");
-    uint64_t q = nwit, to = 30;
-    if (quorum && (!parse_u64(quorum, &q) || q > nwit || (nwit && q == 0)))
-        return tool_usage("--quorum: a number from 1 to the %zu witnesses given", nwit);
+    uint64_t to = 30;
+    /* [CKP-7] the verifiers' witness options, read and checked in one place */
+    if ((rc = tool_witnesses_load(&w)) != EXIT_OK) {
+        tool_witnesses_free(&w);
+        return rc;
+    }
     if (timeout && (!parse_u64(timeout, &to) || to == 0 || to > 86400))
         return tool_usage("--timeout: seconds, 1 to 86400");
     unsigned jobs = 0;
     if (jobs_s && (rc = opt_jobs(jobs_s, &jobs)) != EXIT_OK)
         return rc;
-    char *tline = NULL, *wline[64] = {0};
+    char *tline = NULL;
     size_t tl;
     if ((rc = tool_read_file(trust, 4096, &tline, &tl)) != EXIT_OK)
         return rc;
-    for (size_t i = 0; rc == EXIT_OK && i < nwit; i++)
-        rc = tool_read_file(wit[i], 4096, &wline[i], &tl);
     fetcher f = {.base = from, .timeout = (long)to};
     char *base = NULL;
     if (rc == EXIT_OK) {
@@ -339,9 +341,9 @@ cmd_mirror(int argc, char **argv)
         ldg_mirror_opts o = {.fetch = fetch,
                              .fetch_ctx = &f,
                              .trust = tline,
-                             .witness = (const char *const *)wline,
-                             .nwitness = nwit,
-                             .quorum = (size_t)q,
+                             .witness = (const char *const *)w.lines,
+                             .nwitness = w.n,
+                             .quorum = w.quorum,
                              .bodies = bodies,
                              .jobs = jobs,
                              .on_finding = on_finding,
@@ -380,7 +382,6 @@ cmd_mirror(int argc, char **argv)
     }
     free(base);
     free(tline);
-    for (size_t i = 0; i < nwit; i++)
-        free(wline[i]);
+    tool_witnesses_free(&w);
     return rc;
 }
