@@ -176,3 +176,23 @@ head -n 3 "$OUT/trail.csv"
 step "the auditor, offline, with the log key the sponsor gave them: the bundle checks"
 tar tf "$OUT/evidence.tar"
 "$LDG" verify-bundle "$OUT/evidence.tar" --trust log.pub
+
+step "sponsor oversight: the CRO publishes the log as C2SP tlog-tiles (any web server serves them)"
+"$LDG" publish pub --as log.key
+cp -a pub pub-yesterday   # what the CRO's server held before the next records
+ls pub pub/tile
+
+step "the sponsor's mirror fetches and checks every new entry in full, against the log key only"
+"$LDG" mirror --from pub --trust log.pub --state sponsor-mirror
+echo '{"subject":"Site 7 lab ranges: answer at last","closes":true}' |
+    "$LDG" append --as sponsor.key --kind response --study HX-301 --ref "$Q" --body - >/dev/null
+"$LDG" publish pub --as log.key
+"$LDG" mirror --from pub --trust log.pub --state sponsor-mirror   # only what is new
+
+step "the CRO's server is rolled back to yesterday's copy: the sponsor's mirror refuses it (exit 1)"
+rm -rf pub && mv pub-yesterday pub
+set +e
+"$LDG" mirror --from pub --trust log.pub --state sponsor-mirror
+echo "exit status: $?"
+set -e
+ls sponsor-mirror/evidence/*
