@@ -22,6 +22,9 @@ LDLIBS_ALL = $(DEP_LIBS) -pthread
 # The HTTP server of `ldg witness serve`: the program links it, the library does not.
 MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+# The HTTP client of `ldg checkpoint --witness URL`: the program links it, the library does not.
+CURL_CFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
@@ -44,14 +47,16 @@ $(BUILD)/libldg.so: $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tools/cmd_witness.o: ALL_CFLAGS += $(MHD_CFLAGS)
+$(BUILD)/tools/collect.o: ALL_CFLAGS += $(CURL_CFLAGS)
 
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS) $(CURL_LIBS)
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
-	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light libmicrohttpd-dev curl
+	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light libmicrohttpd-dev curl \
+	libcurl4-openssl-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
