@@ -239,6 +239,11 @@ cmd_exchange(witness *w, const char *req, size_t rlen, long timeout, answer *a)
         dup2(er[1], 2);
         for (int i = 0; i < 2; i++)
             close(in[i]), close(out[i]), close(er[i]);
+        /* nothing of the ledger's goes to the command: no other descriptor, and not the
+           log key's passphrase file (a witness command names its own) */
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        unsetenv("LDG_PASSPHRASE_FILE");
         execvp(argv[0], argv);
         dprintf(2, "%s: %s\n", argv[0], strerror(errno));
         _exit(127);
