@@ -267,6 +267,7 @@ Test(collect, fork_and_rollback_are_refused_named_exit_1, .fini = tmp_cleanup)
     fork_ledger(d, d2);
     witness(d, "w1"); /* sees the fork at size 5 */
     witness(d, "w2"); /* sees size 7 of d */
+    witness(d, "w3"); /* sees nothing before: cosigns d2's head */
     char *f5 = stored(d); /* d's head at 5: d2's is another root at that size */
     cosign_directly(d, "w1", f5);
     grow(d, 2);
@@ -279,22 +280,55 @@ Test(collect, fork_and_rollback_are_refused_named_exit_1, .fini = tmp_cleanup)
     snprintf(arg2, sizeof arg2, "%s/w2.pub=exec:%s witness add-checkpoint --state %s/w2.ws", d,
              ldg_bin(), d);
     free(f5);
+    char arg3[1200];
+    snprintf(arg3, sizeof arg3, "%s/w3.pub=exec:%s witness add-checkpoint --state %s/w3.ws", d,
+             ldg_bin(), d);
     run_result r = LDG(d2, NULL, "checkpoint", "--as", "log.key", "--witness", arg1, "--witness",
-                       arg2, "--quorum", "1");
-    cr_assert_eq(r.status, 1, "a witness that saw another history: exit 1, not %d: %s", r.status,
-                 r.err);
+                       arg2, "--witness", arg3, "--quorum", "1");
+    cr_assert_eq(r.status, 1, "a witness that saw another history: exit 1 (quorum met or not), "
+                 "not %d: %s", r.status, r.err);
     cr_assert(strstr(r.err, "witness w1.example/w") && strstr(r.err, "409 fork"), "%s", r.err);
     cr_assert(strstr(r.err, "witness w2.example/w") && strstr(r.err, "size 7") &&
                   strstr(r.err, "rolled back"),
               "%s", r.err);
-    cr_assert(strstr(r.err, "0 of 2 witnesses cosigned size 5 (quorum 1): quorum not met"),
-              "%s", r.err);
-    /* the log-signed checkpoint is stored, with no cosignature */
-    cr_assert(strstr(r.out, "\n5\n") && !strstr(r.out, "\xe2\x80\x94 w"), "%s", r.out);
+    cr_assert(strstr(r.err, "1 of 3 witnesses cosigned size 5 (quorum 1)\n"), "%s", r.err);
+    /* stored and printed: the log-signed checkpoint with w3's cosignature alone */
+    cr_assert(strstr(r.out, "\n5\n") && strstr(r.out, "\xe2\x80\x94 w3.example/w ") &&
+                  !strstr(r.out, "w1.example") && !strstr(r.out, "w2.example"),
+              "%s", r.out);
     run_free(&r);
     char *s = stored(d2);
-    cr_assert(!strstr(s, "\xe2\x80\x94 w"), "%s", s);
+    cr_assert(strstr(s, "w3.example") && !strstr(s, "w1.example") && !strstr(s, "w2.example"),
+              "%s", s);
     free(s), free(c7);
+}
+
+Test(collect, a_proof_that_does_not_match_the_witness_is_refused_exit_1, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    char d2[600], arg[1200];
+    setup(d);
+    snprintf(d2, sizeof d2, "%.500s/fork", d);
+    mkdir(d2, 0700);
+    fork_ledger(d, d2);
+    witness(d, "w1");
+    char *c5 = stored(d);
+    cosign_directly(d, "w1", c5); /* w1 holds d's head at 5 */
+    /* d2, another history under the same log key, grows to 7 and asks from 5 */
+    for (int i = 0; i < 2; i++)
+        cr_assert_geq(APPEND(d2, "{\"subject\":\"f\"}", "--as", "k1.key", "--kind",
+                             "communication", "--study", "S"),
+                      0);
+    snprintf(arg, sizeof arg, "%s/w1.pub=exec:%s witness add-checkpoint --state %s/w1.ws", d,
+             ldg_bin(), d);
+    run_result r = LDG(d2, NULL, "checkpoint", "--as", "log.key", "--witness", arg);
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "witness w1.example/w") && strstr(r.err, "INTEGRITY: 422") &&
+                  strstr(r.err, "from size 5"),
+              "%s", r.err);
+    cr_assert(strstr(r.out, "\n7\n") && !strstr(r.out, "w1.example"), "%s", r.out);
+    run_free(&r);
+    free(c5);
 }
 
 Test(collect, a_witness_that_is_down_is_named, .fini = tmp_cleanup)
