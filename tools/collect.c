@@ -358,13 +358,14 @@ request(ldg_ledger *l, uint64_t old, uint64_t size, const char *note, size_t len
     size_t n = 0;
     if (old && old < size && ldg_proof_consistency(l, old, size, hashes, &n, err) != LDG_OK)
         return NULL;
-    char *r = malloc(32 + n * 46 + 1 + len + 1);
+    size_t cap = 32 + n * 46 + 1 + len + 1;
+    char *r = malloc(cap);
     if (!r) {
         snprintf(err->msg, sizeof err->msg, "out of memory");
         err->status = LDG_E_NOMEM;
         return NULL;
     }
-    size_t o = (size_t)sprintf(r, "old %llu\n", (unsigned long long)old);
+    size_t o = (size_t)snprintf(r, cap, "old %llu\n", (unsigned long long)old);
     for (size_t i = 0; i < n; i++) {
         tool_b64(hashes[i], LDG_HASH_BYTES, r + o, 46);
         o += strlen(r + o);
