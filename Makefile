@@ -22,8 +22,10 @@ LDLIBS_ALL = $(DEP_LIBS) -pthread
 # The HTTP server of `ldg witness serve`: the program links it, the library does not.
 MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
-# The HTTP client of `ldg mirror` (and checkpoint --witness): the program links it.
-TOOL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# The HTTP client of `ldg mirror` and `ldg checkpoint --witness URL`: the program links
+# it, the library does not.
+CURL_CFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
@@ -46,9 +48,10 @@ $(BUILD)/libldg.so: $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tools/cmd_witness.o: ALL_CFLAGS += $(MHD_CFLAGS)
+$(BUILD)/tools/collect.o: ALL_CFLAGS += $(CURL_CFLAGS)
 
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS) $(TOOL_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS) $(CURL_LIBS)
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
@@ -158,7 +161,7 @@ VG_STATUS = 99
 VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
 	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12 \
-	test_witness_policy test_mirror
+	test_witness_policy test_mirror test_collect
 VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \

@@ -977,3 +977,44 @@ ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len, size_t *added, l
     free(merged);
     return s;
 }
+
+/*
+ * [CKP-9] Walks the stored notes from `upto` down; the first whose
+ * cosignature by the witness verifies gives the size.  Notes are re-checked
+ * here, never trusted as stored: a line that does not verify is no hint.
+ */
+ldg_status
+ldg_checkpoint_witness_size(ldg_ledger *l, const char *name, const uint8_t pub[LDG_PUB_BYTES],
+                            uint64_t upto, uint64_t *size, ldg_err *err)
+{
+    *size = 0;
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_cur *c = NULL;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    uint8_t from[8];
+    ldgi_be64(from, upto);
+    if ((s = ldgi_cur_open(t, LDGI_DB_CHECKPOINTS, &c, err)) == LDG_OK) {
+        /* the first key >= upto, or the last; then step back past anything above upto */
+        s = ldgi_cur_seek(c, from, 8, &k, &kl, &v, &vl, err);
+        if (s == LDG_E_NOTFOUND)
+            s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+        for (; s == LDG_OK; s = ldgi_cur_prev(c, &k, &kl, &v, &vl, err)) {
+            uint64_t ts;
+            if (kl != 8 || ldgi_rd64(k) > upto)
+                continue;
+            if (ldg_checkpoint_cosigned((const char *)v, vl, name, pub, &ts, NULL) == LDG_OK) {
+                *size = ldgi_rd64(k);
+                break;
+            }
+        }
+        if (s == LDG_E_NOTFOUND)
+            s = LDG_OK;
+    }
+    ldgi_cur_close(c);
+    ldgi_txn_abort(t);
+    return s;
+}

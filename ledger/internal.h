@@ -402,6 +402,9 @@ ldg_status ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const u
                          size_t *vl, ldg_err *err);
 ldg_status ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
                          size_t *vl, ldg_err *err);
+/* The record before the cursor's; LDG_E_NOTFOUND before the first. */
+ldg_status ldgi_cur_prev(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
+                         size_t *vl, ldg_err *err);
 void ldgi_cur_close(ldgi_cur *c);
 
 void ldgi_be64(uint8_t out[8], uint64_t v);

@@ -567,6 +567,18 @@ LDG_EXPORT const char *ldg_cosig_state_text(int state);
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_add(ldg_ledger *l, const char *note, size_t len,
                                                        size_t *added, ldg_err *err);
+/*
+ * [CKP-9] The size the ledger last had cosigned by a witness: the largest
+ * stored checkpoint size no larger than `upto` whose stored note carries a
+ * cosignature line by (name, pub) that verifies [CKP-5] (every line of that
+ * key on the note must verify).  *size is 0 when no stored note has one.
+ * A hint for the old size of a C2SP add-checkpoint request, nothing more:
+ * the witness checks it against its own state (a 409 gives the right one).
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_checkpoint_witness_size(ldg_ledger *l, const char *name,
+                                                                const uint8_t pub[LDG_PUB_BYTES],
+                                                                uint64_t upto, uint64_t *size,
+                                                                ldg_err *err);
 /* ------------------------------------------------------------- witness -- */
 
 /*

@@ -634,6 +634,14 @@ ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
     return cur_get(c, &k, MDB_LAST, key, keyl, v, vl, err);
 }
 
+ldg_status
+ldgi_cur_prev(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
+              ldg_err *err)
+{
+    MDB_val k;
+    return cur_get(c, &k, MDB_PREV, key, keyl, v, vl, err);
+}
+
 void
 ldgi_cur_close(ldgi_cur *c)
 {

@@ -24,6 +24,22 @@ static const char checkpoint_help[] =
     "nothing is signed: exit 1, naming the first entry and check that failed.  Signing an\n"
     "unchanged head again keeps the cosignatures stored with it.\n"
     "\n"
+    "usage: ldg checkpoint --as LOG.key --witness W.pub=URL|W.pub=exec:COMMAND ...\n"
+    "                      [--quorum N] [--timeout S] [--ledger DIR] [--passphrase-file F]\n"
+    "Then asks each witness (C2SP tlog-witness, spec/witness.md [WIT-8]) to cosign it:\n"
+    "W.pub is the witness's key (a cosignature that does not verify under it is never\n"
+    "stored); URL its submission prefix (POST URL/add-checkpoint, libcurl); exec:COMMAND a\n"
+    "program and its arguments split at spaces, no shell, given the request on stdin and\n"
+    "answering on stdout as `ldg witness add-checkpoint` does (locally, or over ssh).  The\n"
+    "request starts from the size that witness last cosigned (read from the stored notes);\n"
+    "a 409 naming another size is resent once from it.  The cosignatures that verify are\n"
+    "stored with the checkpoint and the stored note is printed.  One line on stderr per\n"
+    "witness that refused and why, then \"K of M witnesses cosigned size N (quorum Q)\".\n"
+    "--quorum N: cosignatures needed (default: every witness).  --timeout S: seconds per\n"
+    "witness (default 30).  Exit 0 quorum met; 1 a witness saw another history (a fork, a\n"
+    "larger size, a bad proof), whatever the quorum; 4 quorum not met otherwise (the\n"
+    "log-signed checkpoint is stored all the same); 2 bad usage, nothing signed.\n"
+    "\n"
     "usage: ldg checkpoint --add COSIGNED.txt [--ledger DIR]\n"
     "Stores the cosignatures (C2SP tlog-cosignature lines of witnesses or QA) of a\n"
     "checkpoint the ledger made: its text must be byte for byte that of the stored\n"
@@ -98,15 +114,24 @@ checkpoint_add(const char *dir, const char *file)
 int
 cmd_checkpoint(int argc, char **argv)
 {
-    const char *as = NULL, *dir = NULL, *passfile = NULL, *add = NULL;
-    const opt_spec specs[] = {OPT_VAL("--as", &as), OPT_VAL("--ledger", &dir),
-                              OPT_VAL("--passphrase-file", &passfile), OPT_VAL("--add", &add),
+    const char *as = NULL, *dir = NULL, *passfile = NULL, *add = NULL, *quorum = NULL,
+               *timeout = NULL;
+    const char *wit[LDG_WITNESS_KEYS_MAX];
+    size_t nwit = 0;
+    const opt_spec specs[] = {OPT_VAL("--as", &as),
+                              OPT_VAL("--ledger", &dir),
+                              OPT_VAL("--passphrase-file", &passfile),
+                              OPT_VAL("--add", &add),
+                              OPT_MANY("--witness", wit, &nwit, LDG_WITNESS_KEYS_MAX),
+                              OPT_VAL("--quorum", &quorum),
+                              OPT_VAL("--timeout", &timeout),
                               OPT_END};
     int rc = opt_parse(argc, argv, 1, specs, checkpoint_help, NULL, 0);
     if (rc != EXIT_OK)
         return rc < 0 ? EXIT_OK : rc;
-    if (add && as)
-        return tool_usage("--add stores cosignatures of a checkpoint already made: no --as");
+    if (add && (as || nwit || quorum || timeout))
+        return tool_usage("--add stores cosignatures of a checkpoint already made: no --as, "
+                          "--witness, --quorum or --timeout");
     if (add)
         return checkpoint_add(dir, add);
     if (!as)
@@ -115,15 +140,29 @@ cmd_checkpoint(int argc, char **argv)
     if ((rc = tool_open_ledger(dir, 0, &l)) != EXIT_OK)
         return rc;
     ldg_key *k = NULL;
-    char *note = NULL;
-    size_t len;
+    char *note = NULL, *stored = NULL;
+    size_t len, slen;
     ldg_err err;
+    uint8_t logpub[LDG_PUB_BYTES];
+    collect_plan plan = {0};
     if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK) {
+        /* [WIT-8] the witnesses are read before anything is signed: bad usage writes nothing */
+        ldg_key_public(k, logpub);
+        rc = collect_parse(wit, nwit, quorum, timeout, logpub, &plan);
+    }
+    if (rc == EXIT_OK) {
         if (ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
             rc = checkpoint_fail(&err);
-        else
+        else if (!nwit)
             fputs(em_t_lines(note), stdout);
+        else {
+            rc = collect_run(l, logpub, note, len, &plan, &stored, &slen);
+            if (stored)
+                fputs(em_t_lines(stored), stdout);
+        }
     }
+    collect_free(&plan);
+    free(stored);
     free(note);
     ldg_key_free(k);
     ldg_ledger_close(l);

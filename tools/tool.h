@@ -180,4 +180,26 @@ int tool_witnesses_check(const tool_witnesses *w, const char *note, size_t len,
 void tool_witnesses_free(tool_witnesses *w);
 int cmd_witness(int argc, char **argv);
 
+/*
+ * `ldg checkpoint --as LOG.key --witness W.pub=URL|exec:CMD ... [--quorum N]
+ * [--timeout S]` (spec/witness.md [WIT-8]): collect_parse reads the
+ * witnesses' keys and targets before anything is signed (exit 2 for bad
+ * usage); collect_run asks each witness to cosign note, stores the
+ * cosignatures that verify [CKP-8] and returns *stored, the note stored
+ * (malloc'd), with the exit code: 0 quorum met, 1 a witness's answer shows
+ * another history (fork, rollback, bad proof), 4 quorum not met otherwise.
+ */
+typedef struct collect_witness collect_witness;
+typedef struct collect_plan {
+    collect_witness *w;
+    size_t n;
+    size_t quorum;
+    uint64_t timeout; /* seconds per exchange */
+} collect_plan;
+int collect_parse(const char *const *args, size_t n, const char *quorum_text,
+                  const char *timeout_text, const uint8_t *logpub, collect_plan *plan);
+int collect_run(ldg_ledger *l, const uint8_t *logpub, const char *note, size_t len,
+                collect_plan *plan, char **stored, size_t *stored_len);
+void collect_free(collect_plan *plan);
+
 #endif
