@@ -4,7 +4,9 @@
 # thread; the sponsor's approver signs on "their own machine" (ldg sign) and
 # the CRO host appends it; a data query goes unanswered and is escalated.
 # QA verifies, runs `ldg review` (which catches the overdue query and the
-# open escalation), and exports the trail and an evidence bundle.
+# open escalation), and exports the trail and an evidence bundle.  Then
+# sponsor oversight: the sponsor's witness cosigns the CRO's checkpoints, the
+# CRO publishes tiles, the sponsor's mirror verifies them and refuses a rollback.
 # The history is six weeks long: libfaketime (make deps installs it) gives
 # each phase its host time.  Everything happens in a fresh temporary directory.
 set -euo pipefail
@@ -177,22 +179,31 @@ step "the auditor, offline, with the log key the sponsor gave them: the bundle c
 tar tf "$OUT/evidence.tar"
 "$LDG" verify-bundle "$OUT/evidence.tar" --trust log.pub
 
-step "sponsor oversight: the CRO publishes the log as C2SP tlog-tiles (any web server serves them)"
-"$LDG" publish pub --as log.key
-cp -a pub pub-yesterday   # what the CRO's server held before the next records
+step "sponsor oversight: the sponsor runs a witness (C2SP tlog-witness) that trusts the CRO's log key"
+# An air-gapped witness answers on stdin/stdout; `ldg witness serve` is the same over HTTP.
+"$LDG" keygen --name helix.example/witness --out witness --unencrypted >/dev/null
+"$LDG" witness init --state sponsor-witness --key witness.key
+"$LDG" witness add-log --state sponsor-witness --key log.pub --origin demo.example/ledger
+WITNESS="witness.pub=exec:$LDG witness add-checkpoint --state $W/sponsor-witness"
+
+step "the CRO's checkpoint is cosigned by the sponsor's witness, then published as C2SP tlog-tiles"
+"$LDG" checkpoint --as log.key --witness "$WITNESS"
+"$LDG" publish pub          # the newest stored checkpoint, with its cosignature
+cp -a pub pub-yesterday     # what the CRO's server held before the next records
 ls pub pub/tile
 
-step "the sponsor's mirror fetches and checks every new entry in full, against the log key only"
-"$LDG" mirror --from pub --trust log.pub --state sponsor-mirror
+step "the sponsor's mirror checks the log key, the witness's cosignature and every new entry"
+"$LDG" mirror --from pub --trust log.pub --witness witness.pub --state sponsor-mirror
 echo '{"subject":"Site 7 lab ranges: answer at last","closes":true}' |
     "$LDG" append --as sponsor.key --kind response --study HX-301 --ref "$Q" --body - >/dev/null
-"$LDG" publish pub --as log.key
-"$LDG" mirror --from pub --trust log.pub --state sponsor-mirror   # only what is new
+"$LDG" checkpoint --as log.key --witness "$WITNESS" >/dev/null
+"$LDG" publish pub
+"$LDG" mirror --from pub --trust log.pub --witness witness.pub --state sponsor-mirror # what is new
 
 step "the CRO's server is rolled back to yesterday's copy: the sponsor's mirror refuses it (exit 1)"
 rm -rf pub && mv pub-yesterday pub
 set +e
-"$LDG" mirror --from pub --trust log.pub --state sponsor-mirror
+"$LDG" mirror --from pub --trust log.pub --witness witness.pub --state sponsor-mirror
 echo "exit status: $?"
 set -e
 ls sponsor-mirror/evidence/*
