@@ -33,7 +33,7 @@ setup(const char *d)
     make_trail(d);
     fixture_begin();
     for (int i = 1; i <= 3; i++) {
-        char n[8];
+        char n[16];
         snprintf(n, sizeof n, "w%d", i);
         must(LDG(d, NULL, "keygen", "--name", n, "--out", n, "--unencrypted"), "keygen");
     }
