@@ -1237,7 +1237,21 @@ user_record(rv *v, rec *r)
             v->plans[v->nplans++] = p;
             s->plan = p;
             s->plan_seq = r->seq;
+            is_plan = false; /* read */
         }
+    }
+    if (is_plan) {
+        /* [PLAN-1] in force from its entry even unread: none of its thresholds, and said so */
+        s->plan = NULL;
+        s->plan_seq = r->seq;
+        emit(v, R_NO_PLAN, r->study, t, &r->seq, 1,
+             "the plan #%llu is in force from its entry, but its body %s: none of its "
+             "thresholds applies",
+             (unsigned long long)r->seq,
+             r->body_state == LDG_BODY_ERASED     ? "was erased"
+             : r->body_state == LDG_BODY_WITHHELD ? "is missing"
+             : r->body_state == LDG_BODY_MISMATCH ? "does not match its commitment"
+                                                  : "is not a plan ldg can read");
     }
     open_items(v, r, body, sidx, s->plan, org);
     json_decref(body);

@@ -840,3 +840,40 @@ Test(review, an_approval_by_the_author_of_a_correction_of_the_record_is_reported
     cr_expect_not_null(strstr(r.out, "MAJOR    REV-21 approved-own-correction"), "%s", r.out);
     run_free(&r);
 }
+
+/*
+ * [PLAN-1][REV-2] A plan whose body cannot be read is in force all the same:
+ * the plan before it no longer applies, and review says why none does.
+ */
+Test(review, an_unreadable_plan_replaces_the_one_before_and_is_reported, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    must(LDG(d, NULL, "keygen", "--name", "eraser", "--out", "eraser", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "eraser.pub", "--name",
+             "Eve Eraser", "--org", "Helix Pharma", "--roles", "eraser"),
+         "key add");
+#define PLAN_H(h)                                                                                  \
+    "{\"subject\":\"Plan\",\"parties\":[\"Acme CRO\",\"Helix Pharma\"],\"levels\":[{\"id\":"     \
+    "\"op\"}],\"turnaround\":[{\"kind\":\"query\",\"hours\":" h "}]}"
+    APPEND(d, PLAN_H("1"), "--as", "decider.key", "--kind", "plan", "--study", "S1");
+    long p2 = APPEND(d, PLAN_H("1000"), "--as", "decider.key", "--kind", "plan", "--study", "S1");
+    long q = APPEND(d, "{\"subject\":\"Lab ranges?\"}", "--as", "decider.key", "--kind", "query",
+                    "--study", "S1");
+    char seq[24];
+    snprintf(seq, sizeof seq, "%ld", p2);
+    must(LDG(d, NULL, "erase", seq, "--as", "eraser.key", "--reason", "sent to the wrong study",
+             "--legal-basis", "GDPR Art. 17(1)(a)"),
+         "erase");
+    char asof[40];
+    int64_t now;
+    ldg_time_now(&now, NULL);
+    ldg_time_format(now + 48 * 3600000000000LL, 0, 1, asof);
+    run_result r = LDG(d, NULL, "review", "--json", "--as-of", asof);
+    cr_expect_not_null(finding(r.out, "REV-2", p2), "the unreadable plan is named: %s", r.out);
+    cr_expect_null(finding(r.out, "REV-5", q), "the 1 h plan before it no longer applies: %s",
+                   r.out);
+    cr_expect_null(finding(r.out, "REV-4", q), "%s", r.out);
+    run_free(&r);
+#undef PLAN_H
+}
