@@ -642,6 +642,8 @@ collect_run(ldg_ledger *l, const uint8_t *logpub, const char *note, size_t len, 
     memcpy(merged, note, len);
     size_t ml = len, added = 0;
     for (size_t i = 0; i < plan->n; i++) {
+        if (!plan->w[i].cosig_len)
+            continue; /* nothing from that witness (memcpy's source may then be NULL) */
         memcpy(merged + ml, plan->w[i].cosig, plan->w[i].cosig_len);
         ml += plan->w[i].cosig_len;
     }
