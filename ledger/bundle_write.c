@@ -597,7 +597,7 @@ ldg_bundle_writer_finish(ldg_bundle_writer *bw, const ldg_bundle_meta *m, FILE *
                          (unsigned long long)bw->tie_size);
     strcat(line, "\n");
     /* [EXP-9] never write a bundle its verifier refuses unread: too many records or bytes */
-    man_file man[LDGI_NMEMBERS];
+    man_file man[LDGI_NMEMBERS] = {0}; /* the first manifest is only for its length */
     size_t nman = 0;
     static const int order[] = {LDGI_M_README,  LDGI_M_CHECKPOINT,  LDGI_M_LOGPUB,
                                 LDGI_M_RECORDS, LDGI_M_KEYRECS,     LDGI_M_HTML,
