@@ -171,13 +171,14 @@ VG_ALL = $(TEST_SRC:tests/%.c=$(VG_BUILD)/tests/%)
 VG_SUITES = $(filter-out $(VG_SKIP:%=$(VG_BUILD)/tests/%),$(VG_ALL))
 check-valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) OPT="$(VG_OPT)" all $(VG_ALL)
-	@rm -rf $(VG_BUILD)/vg-logs; mkdir -p $(VG_BUILD)/vg-logs; chmod 1777 $(VG_BUILD)/vg-logs
+	@rm -rf $(VG_BUILD)/vg-logs; mkdir -p $(VG_BUILD)/vg-logs/killed; chmod 1777 $(VG_BUILD)/vg-logs
 	@printf '#!/bin/sh\nexec valgrind %s "%s" "$$@"\n' '$(VG_FLAGS)' \
 	  '$(CURDIR)/$(VG_BUILD)/ldg' > $(VG_BUILD)/ldg-vg
 	@printf '#!/bin/sh\nexec valgrind %s --trace-children=yes --trace-children-skip=\047%s\047 "$$@"\n' \
 	  '$(VG_FLAGS)' '$(VG_NOTRACE)' > $(VG_BUILD)/suite-vg
 	@chmod 755 $(VG_BUILD)/ldg-vg $(VG_BUILD)/suite-vg
 	@LDG_TEST_TIMEOUT_SCALE=20 LDG_TEST_SLOW=1 LDG_FIXTURE_BIN=$(CURDIR)/$(VG_BUILD)/ldg \
+	  LDG_VG_KILLED=$(CURDIR)/$(VG_BUILD)/vg-logs/killed \
 	  $(MAKE) --no-print-directory BUILD=$(VG_BUILD) OPT="$(VG_OPT)" TEST_BIN="$(VG_SUITES)" \
 	  LDG_BIN=$(CURDIR)/$(VG_BUILD)/ldg-vg TEST_RUN=$(CURDIR)/$(VG_BUILD)/suite-vg \
 	  TEST_RUN_ON="$(filter-out $(VG_CLI_ONLY:%=$(VG_BUILD)/tests/%),$(VG_SUITES))" unit

@@ -109,6 +109,12 @@ char *log_note_by_hand(const char *dir, unsigned long size, const char *root_b64
 
 /* The number of entries `ldg verify --json` reports (or -1). */
 long ledger_size(const char *dir);
+/*
+ * A test is about to SIGKILL pid (an ldg it started) on purpose: under
+ * `make check-valgrind` (LDG_VG_KILLED names a directory) it is noted there,
+ * so that the memcheck scan does not count its unfinished log as a failure.
+ */
+void killed_on_purpose(pid_t pid);
 /* Asserts that a run exited 0 (what names it, with its output), then frees it. */
 void must(run_result r, const char *what);
 /*

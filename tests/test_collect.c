@@ -108,6 +108,7 @@ static void
 serve_cleanup(void)
 {
     if (serving > 0) {
+        killed_on_purpose(serving);
         kill(serving, SIGKILL);
         waitpid(serving, NULL, 0);
     }

@@ -531,6 +531,7 @@ static void
 serve_cleanup(void)
 {
     if (serving > 0) {
+        killed_on_purpose(serving);
         kill(serving, SIGKILL);
         waitpid(serving, NULL, 0);
     }
@@ -675,6 +676,7 @@ Test(witness, killed_witness_restarts_with_a_consistent_state, .fini = serve_cle
              port);
     pid_t load = spawn_sh(d, s);
     usleep(50000);
+    killed_on_purpose(pid);
     kill(pid, SIGKILL);
     cr_assert_eq(wait_exit(pid), 128 + SIGKILL);
     serving = -1;

@@ -6,11 +6,14 @@
 # process that did not finish under memcheck: a fork that went on to exec a
 # program we do not trace (sh, cp), or one a test killed on purpose; those
 # are counted apart, and fail the target only if it is an `ldg` that died of
-# something other than the tests' own SIGKILL (there is none outside
-# test_crash, which check-valgrind leaves out).
+# something other than the tests' own SIGKILL.  A test that kills an ldg on
+# purpose notes its pid in DIR/killed/ (killed_on_purpose in tests/helpers.c);
+# a fork of an ldg that exec'd a program (checkpoint --witness exec:) logs
+# its parent's command line under its own pid, with that parent's Parent PID
+# line naming an ldg whose own log is in DIR.
 set -euo pipefail
 dir=${1:?usage: valgrind-scan.sh DIR}
-checked=0 bad=() unfinished=0 ldg_unfinished=()
+checked=0 bad=() unfinished=0 killed=0 ldg_unfinished=()
 shopt -s nullglob
 for f in "$dir"/*.log; do
     if line=$(grep -m1 'ERROR SUMMARY:' "$f"); then
@@ -19,7 +22,17 @@ for f in "$dir"/*.log; do
         [ "${n:-1}" = 0 ] || bad+=("$f")
     else
         unfinished=$((unfinished + 1))
-        grep -Eq "^==[0-9]+== Command: .*/ldg( |\$)" "$f" && ldg_unfinished+=("$f")
+        pid=$(basename "$f" .log)
+        ppid=$(sed -n 's/^==[0-9]*== Parent PID: \([0-9]*\).*/\1/p' "$f" | head -n 1)
+        cmd=$(grep -m1 "== Command: " "$f" | sed 's/^==[0-9]*== //')
+        if [ -e "$dir/killed/$pid" ]; then
+            killed=$((killed + 1))
+        elif [ -n "$ppid" ] && [ -f "$dir/$ppid.log" ] &&
+            [ "$(grep -m1 "== Command: " "$dir/$ppid.log" | sed 's/^==[0-9]*== //')" = "$cmd" ]; then
+            :   # a fork of that ldg, which exec'd an untraced program
+        elif grep -Eq "^==[0-9]+== Command: .*/ldg( |\$)" "$f"; then
+            ldg_unfinished+=("$f")
+        fi
     fi
 done
 if [ "$checked" = 0 ]; then
@@ -33,4 +46,5 @@ if [ "${#bad[@]}" -gt 0 ] || [ "${#ldg_unfinished[@]}" -gt 0 ]; then
     exit 1
 fi
 echo "valgrind: $checked processes checked, 0 errors, 0 definite or indirect leaks" \
-     "($unfinished forks that exec'd untraced programs)"
+     "($unfinished unfinished: $killed killed by a test on purpose, the rest forks that" \
+     "exec'd untraced programs)"
