@@ -73,6 +73,15 @@ void ldgi_em_hex(ldgi_emit *e, const uint8_t *p, size_t n);      /* lowercase, u
 /* A CSV cell: quoted when needed; user text beginning with = + - @ tab or CR gets a leading '. */
 void ldgi_em_csv(ldgi_emit *e, const char *s, bool user_text);
 
+/*
+ * [PUB-1] The path of a C2SP tlog-tiles file: "tile/<kind>/<N>", N in
+ * 3-digit elements (x001/x234/067), and ".p/<w>" for a partial one (w < 256).
+ * One writer (publish.c) and one reader (mirror.c) of the layout.
+ */
+void ldgi_tile_path(const char *kind, uint64_t n, unsigned w, char *out, size_t cap);
+/* N alone in that form, e.g. for body/<N> [PUB-6]. */
+void ldgi_index_path(uint64_t n, char *out, size_t cap);
+
 /* --- bundle members [EXP-8]: the one list the writer and the reader share --- */
 #define LDGI_BUNDLE_DIR "ldg-bundle/"
 enum {

@@ -33,34 +33,6 @@ typedef struct mir {
     bool have_fail;
 } mir;
 
-/* [PUB-1] N as 3-digit path elements, all but the last prefixed with "x". */
-static void
-index_path(uint64_t n, char *out, size_t cap)
-{
-    unsigned g[8];
-    int k = 0;
-    do {
-        g[k++] = (unsigned)(n % 1000);
-        n /= 1000;
-    } while (n);
-    size_t at = 0;
-    out[0] = '\0';
-    for (int i = k - 1; i >= 0 && at < cap; i--)
-        at += (size_t)snprintf(out + at, cap - at, "%s%s%03u", i == k - 1 ? "" : "/", i ? "x" : "",
-                               g[i]);
-}
-
-static void
-tile_path(const char *kind, uint64_t n, uint64_t w, char *out, size_t cap)
-{
-    char ix[64];
-    index_path(n, ix, sizeof ix);
-    if (w < TILE_W)
-        snprintf(out, cap, "tile/%s/%s.p/%llu", kind, ix, (unsigned long long)w);
-    else
-        snprintf(out, cap, "tile/%s/%s", kind, ix);
-}
-
 static ldg_status
 fetch(mir *m, const char *path, size_t max, uint8_t **out, size_t *len)
 {
@@ -135,7 +107,7 @@ check_tile(mir *m, unsigned L, uint64_t k, uint64_t w, bool *bad)
 {
     char path[128], lv[8];
     snprintf(lv, sizeof lv, "%u", L);
-    tile_path(lv, k, w, path, sizeof path);
+    ldgi_tile_path(lv, k, w, path, sizeof path);
     uint8_t *b;
     size_t bl;
     ldg_status s = fetch(m, path, TILE_MAX, &b, &bl);
@@ -183,7 +155,7 @@ static ldg_status
 take_bundle(mir *m, uint64_t k, uint64_t w, bool *bad)
 {
     char path[128];
-    tile_path("entries", k, w, path, sizeof path);
+    ldgi_tile_path("entries", k, w, path, sizeof path);
     uint8_t *b;
     size_t bl;
     ldg_status s = fetch(m, path, BUNDLE_MAX, &b, &bl);
@@ -228,7 +200,7 @@ take_bundle(mir *m, uint64_t k, uint64_t w, bool *bad)
         size_t blen = 0;
         if (m->o->bodies) {
             char ix[64], bp[96];
-            index_path(seq, ix, sizeof ix);
+            ldgi_index_path(seq, ix, sizeof ix);
             snprintf(bp, sizeof bp, "body/%s", ix);
             s = m->o->fetch(m->o->fetch_ctx, bp, BODYFILE_MAX, &body, &blen, m->err);
             if (s == LDG_E_NOTFOUND) {

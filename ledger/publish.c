@@ -57,8 +57,8 @@ typedef struct pub {
 /* ---------------------------------------------------------------- paths -- */
 
 /* [PUB-1] N as 3-digit path elements, all but the last prefixed with "x": x001/x234/067. */
-static void
-index_path(uint64_t n, char *out, size_t cap)
+void
+ldgi_index_path(uint64_t n, char *out, size_t cap)
 {
     unsigned g[8];
     int k = 0;
@@ -73,11 +73,11 @@ index_path(uint64_t n, char *out, size_t cap)
                                g[i]);
 }
 
-static void
-tile_path(const char *kind, uint64_t n, unsigned w, char *out, size_t cap)
+void
+ldgi_tile_path(const char *kind, uint64_t n, unsigned w, char *out, size_t cap)
 {
     char ix[64];
-    index_path(n, ix, sizeof ix);
+    ldgi_index_path(n, ix, sizeof ix);
     if (w < TILE_W)
         snprintf(out, cap, "tile/%s/%s.p/%u", kind, ix, w);
     else
@@ -420,10 +420,10 @@ emit_tile(pub *p, int L)
     level *v = &p->lv[L];
     char kind[16], rel[256];
     snprintf(kind, sizeof kind, "%d", L);
-    tile_path(kind, v->tile, v->n, rel, sizeof rel);
+    ldgi_tile_path(kind, v->tile, v->n, rel, sizeof rel);
     ldg_status s = emit(p, rel, v->h, (size_t)v->n * LDG_HASH_BYTES, &p->sum->tiles);
     if (s == LDG_OK && L == 0) {
-        tile_path("entries", v->tile, v->n, rel, sizeof rel);
+        ldgi_tile_path("entries", v->tile, v->n, rel, sizeof rel);
         s = emit(p, rel, p->bundle.p, p->bundle.len, &p->sum->bundles);
     }
     return s;
@@ -471,7 +471,7 @@ emit_body(pub *p, ldgi_txn *t, uint64_t seq, const uint8_t *entry, size_t elen)
     size_t vl;
     ldg_status s = ldgi_get(t, LDGI_DB_BODIES, k, 8, &v, &vl, p->err);
     char ix[64], rel[96];
-    index_path(seq, ix, sizeof ix);
+    ldgi_index_path(seq, ix, sizeof ix);
     snprintf(rel, sizeof rel, "body/%s", ix);
     if (s == LDG_E_NOTFOUND) {
         uint8_t leaf[LDG_HASH_BYTES];
@@ -522,7 +522,7 @@ erase_body(pub *p, ldgi_txn *t, uint64_t seq, const uint8_t *entry, size_t elen)
                           (unsigned long long)seq, w);
         if (s == LDG_OK) {
             char ix[64], path[PATH_MAX_];
-            index_path(target, ix, sizeof ix);
+            ldgi_index_path(target, ix, sizeof ix);
             snprintf(path, sizeof path, "%s/body/%s", p->dir, ix);
             if (unlink(path) == 0) {
                 p->sum->bodies_removed++;
@@ -664,7 +664,7 @@ run_pass(pub *p, ldgi_txn *t, uint64_t base, const ldg_checkpoint *old, const ld
             continue;
         char kind[16], rel[256];
         snprintf(kind, sizeof kind, "%d", L);
-        tile_path(kind, c / TILE_W, w, rel, sizeof rel);
+        ldgi_tile_path(kind, c / TILE_W, w, rel, sizeof rel);
         uint8_t *b;
         size_t len;
         s = read_file(p, rel, (size_t)w * LDG_HASH_BYTES, &b, &len);
