@@ -156,115 +156,25 @@ parse_range(const char *s, ldg_filter *f)
 }
 
 /*
- * The file being written, beside out.  Where the file system allows it, an
- * anonymous O_TMPFILE that has no name until publish links it in: an export
- * killed (even by SIGKILL) leaves nothing behind.  Elsewhere a mkstemp name,
- * removed on every failure the process lives to see.
+ * The signature lines of a signed note (after its first blank line, each
+ * "\u2014 name signature"): one is the log key's, so with fewer than two it
+ * carries no cosignature of anyone, which needs no pass over the entries.
  */
-typedef struct out_temp {
-    int fd;
-    char *path; /* the mkstemp name; NULL for an anonymous file */
-    char *dir;  /* out's directory, synced after the link */
-} out_temp;
-
-static int
-open_temp(const char *out, out_temp *t, FILE **f)
+static size_t
+note_signatures(const char *note, size_t len)
 {
-    *t = (out_temp){.fd = -1};
-    const char *slash = strrchr(out, '/');
-    size_t dl = slash ? (size_t)(slash - out) + (slash == out) : 1;
-    size_t n = strlen(out) + 16;
-    if (!(t->dir = malloc(dl + 1)) || !(t->path = malloc(n))) {
-        free(t->dir);
-        return tool_error(EXIT_OPER, "out of memory");
+    const char *end = note + len, *p = note, *blank = NULL;
+    for (; p + 1 < end && !blank; p++)
+        if (p[0] == '\n' && p[1] == '\n')
+            blank = p + 2;
+    size_t n = 0;
+    for (p = blank; p && p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if ((size_t)(end - p) > 4 && memcmp(p, "\xe2\x80\x94 ", 4) == 0)
+            n++;
+        p = nl ? nl + 1 : end;
     }
-    memcpy(t->dir, slash ? out : ".", dl);
-    t->dir[dl] = '\0';
-    mode_t mask = umask(0);
-    umask(mask);
-#ifdef O_TMPFILE
-    t->fd = open(t->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~mask);
-    if (t->fd < 0 && errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL && errno != ENOENT) {
-        int e = errno;
-        free(t->dir);
-        free(t->path);
-        return tool_error(EXIT_OPER, "%s: cannot create a file beside it: %s", out, strerror(e));
-    }
-#endif
-    if (t->fd >= 0) {
-        free(t->path);
-        t->path = NULL;
-    } else {
-        snprintf(t->path, n, "%s.tmp.XXXXXX", out);
-        if ((t->fd = mkstemp(t->path)) < 0 || fchmod(t->fd, 0666 & ~mask) != 0) {
-            int e = errno;
-            if (t->fd >= 0) {
-                close(t->fd);
-                unlink(t->path);
-            }
-            free(t->dir);
-            free(t->path);
-            return tool_error(EXIT_OPER, "%s: cannot create a file beside it: %s", out,
-                              strerror(e));
-        }
-    }
-    if (!(*f = fdopen(t->fd, "w"))) {
-        int e = errno;
-        close(t->fd);
-        if (t->path)
-            unlink(t->path);
-        free(t->dir);
-        free(t->path);
-        return tool_error(EXIT_OPER, "%s: %s", out, strerror(e));
-    }
-    return EXIT_OK;
-}
-
-/*
- * Gives the finished, synced file the name out, refusing to replace an
- * existing file, and syncs the directory so the name survives a crash.
- * The stream is still open (an anonymous file is linked through its fd).
- */
-static int
-publish(const out_temp *t, const char *out)
-{
-    int r;
-    if (t->path) {
-        r = link(t->path, out);
-    } else {
-        char fdpath[40];
-        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", t->fd);
-        r = linkat(AT_FDCWD, fdpath, AT_FDCWD, out, AT_SYMLINK_FOLLOW);
-        if (r != 0 && errno == ENOENT) /* no /proc: needs CAP_DAC_READ_SEARCH */
-            r = linkat(t->fd, "", AT_FDCWD, out, AT_EMPTY_PATH);
-    }
-    if (r != 0) {
-        int e = errno;
-        return tool_error(e == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: %s", out,
-                          e == EEXIST ? "already exists; not replaced" : strerror(e));
-    }
-    int dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd); /* the export is whole either way; this makes its name durable */
-        close(dfd);
-    }
-    return EXIT_OK;
-}
-
-/* Closes the stream and drops the temporary name (and out, if it was published but
-   the close failed: nothing is left that the exit status disowns); frees t. */
-static int
-close_temp(out_temp *t, FILE *f, const char *out, int rc)
-{
-    if (fclose(f) != 0 && rc == EXIT_OK) {
-        rc = tool_error(EXIT_OPER, "%s: write failed: %s", out, strerror(errno));
-        unlink(out);
-    }
-    if (t->path)
-        unlink(t->path);
-    free(t->path);
-    free(t->dir);
-    return rc;
+    return n;
 }
 
 int
@@ -363,8 +273,21 @@ cmd_export(int argc, char **argv)
             ldg_vkey_parse(qatext[i], ql, qn, qp, &err) != LDG_OK)
             rc = tool_usage("--qa %s: %s", qafiles[i], err.msg);
     }
-    if (rc == EXIT_OK && out && access(out, F_OK) == 0)
-        rc = tool_usage("%s: already exists; not replaced", out);
+    /*
+     * Fail fast (SECURITY.md): the keys, the files named and the output are read, checked
+     * and opened before the long part (the check before signing of --as, the passes over
+     * the entries), so that a bad one is said at once and nothing is written.
+     */
+    if (rc == EXIT_OK && as)
+        rc = tool_load_key(as, passfile, &logkey);
+    char *note = NULL;
+    size_t notelen = 0;
+    if (rc == EXIT_OK && tiefile)
+        rc = tool_read_file(tiefile, 65536, &note, &notelen);
+    tool_out tmp = {.fd = -1};
+    FILE *fo = stdout;
+    if (rc == EXIT_OK && out)
+        rc = tool_out_open(out, &tmp, &fo);
     ldg_ledger *l = NULL;
     /* [STO-7] the file's structure is checked before LMDB reads it: damage is a finding */
     if (rc == EXIT_OK &&
@@ -373,47 +296,69 @@ cmd_export(int argc, char **argv)
         rc = err.status == LDG_E_CORRUPT
                  ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", tool_ledger_dir(dir), err.msg)
                  : tool_fail(&err);
-    /* --as: a fresh checkpoint of the whole ledger, stored, to tie the export to */
-    if (rc == EXIT_OK && as) {
-        ldg_key *k = NULL;
-        char *note = NULL;
-        size_t len;
-        /* [CKP-2] signed only after the check before signing found nothing: else exit 1 */
-        if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
-            ldg_checkpoint_make(l, k, &note, &len, &err) != LDG_OK)
-            rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
-                                             : tool_fail(&err);
-        free(note);
-        if (rc == EXIT_OK && x->fmt == FMT_BUNDLE)
-            logkey = k;
-        else
-            ldg_key_free(k);
-    }
     /* [EXP-1] The checkpoint the export is tied to: signed by the log key, covering it all. */
     ldg_checkpoint tie = {0}, qcp = {0};
-    char *note = NULL;
-    size_t notelen = 0;
     uint64_t size = 0;
     uint8_t head[LDG_HASH_BYTES];
     char why[600] = "";
-    if (rc == EXIT_OK) {
-        /* [EXP-1] a checkpoint the caller holds (cosigned by witnesses), or the newest stored */
-        ldg_status s = LDG_OK;
-        if (tiefile)
-            rc = tool_read_file(tiefile, 65536, &note, &notelen);
-        else
-            s = ldg_checkpoint_latest(l, &note, &notelen, &err);
-        ldg_status cs =
-            rc == EXIT_OK && s == LDG_OK
-                ? ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err)
-                : LDG_OK;
-        if (rc != EXIT_OK) {
-            /* already said */
-        } else if (tiefile && cs == LDG_E_INPUT)
+    if (rc == EXIT_OK && tiefile) {
+        /* [EXP-1] a checkpoint the caller holds (cosigned by witnesses) */
+        ldg_status cs = ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err);
+        if (cs == LDG_E_INPUT)
             rc = tool_usage("--checkpoint %s: %s", tiefile, err.msg);
-        else if (tiefile && cs == LDG_OK && why[0])
+        else if (cs != LDG_OK)
+            rc = tool_fail(&err);
+        else if (why[0])
             rc = tool_error(EXIT_INTEGRITY, "--checkpoint %s does not check: %s", tiefile, why);
-        else if (s == LDG_E_NOTFOUND)
+    }
+    if (rc == EXIT_OK && qa) {
+        if (ldg_checkpoint_check(l, qa, qalen, NULL, &qcp, why, sizeof why, &err) != LDG_OK)
+            rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
+                                           : tool_fail(&err);
+        else if (why[0])
+            rc = tool_error(EXIT_INTEGRITY, "%s: %s", verified, why);
+        else if (note_signatures(qa, qalen) < 2)
+            rc = tool_usage("%s: the checkpoint carries no cosignature of a QA key: it is "
+                            "signed by the log key alone (save it with ldg verify "
+                            "--save-checkpoint FILE --as QA.key)",
+                            verified);
+    }
+    if (rc == EXIT_OK && qa) {
+        /* [CKP-5][EXP-2] "verified" means verified by QA: a cosignature by a QA key */
+        char who[LDG_NAME_MAX + 1];
+        uint64_t when;
+        if (ldg_checkpoint_qa(l, qa, qalen, (const char *const *)qatext, nqa, co.jobs, who, &when,
+                              why, sizeof why, &err) != LDG_OK)
+            rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
+                 : err.status == LDG_E_CORRUPT
+                     ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", verified, err.msg)
+                     : tool_fail(&err);
+        else if (!who[0])
+            rc = tool_usage("%s: the checkpoint carries no cosignature of a QA key: %s", verified,
+                            why);
+        else
+            co.proven_size = x->proven = qcp.size;
+    }
+    /* --as: a fresh checkpoint of the whole ledger, stored, to tie the export to */
+    if (rc == EXIT_OK && as) {
+        char *made = NULL;
+        size_t len;
+        /* [CKP-2] signed only after the check before signing found nothing: else exit 1 */
+        if (ldg_checkpoint_make(l, logkey, &made, &len, &err) != LDG_OK)
+            rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
+                                             : tool_fail(&err);
+        free(made);
+    }
+    if (x->fmt != FMT_BUNDLE) { /* only a bundle's manifest.sig needs it at the end */
+        ldg_key_free(logkey);
+        logkey = NULL;
+    }
+    if (rc == EXIT_OK) {
+        /* [EXP-1] without --checkpoint, the newest stored */
+        ldg_status s = LDG_OK, cs = LDG_OK;
+        if (!tiefile && (s = ldg_checkpoint_latest(l, &note, &notelen, &err)) == LDG_OK)
+            cs = ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err);
+        if (s == LDG_E_NOTFOUND)
             rc = tool_usage("the ledger has no checkpoint to tie the export to: add --as LOG.key "
                             "(or run ldg checkpoint --as LOG.key)");
         else if (s != LDG_OK)
@@ -432,29 +377,6 @@ cmd_export(int argc, char **argv)
                             "LOG.key for a fresh one, or export --seq ..%llu",
                             (unsigned long long)tie.size, (unsigned long long)size,
                             (unsigned long long)(tie.size ? tie.size - 1 : 0));
-    }
-    if (rc == EXIT_OK && qa) {
-        if (ldg_checkpoint_check(l, qa, qalen, NULL, &qcp, why, sizeof why, &err) != LDG_OK)
-            rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
-                                           : tool_fail(&err);
-        else if (why[0])
-            rc = tool_error(EXIT_INTEGRITY, "%s: %s", verified, why);
-    }
-    if (rc == EXIT_OK && qa) {
-        /* [CKP-5][EXP-2] "verified" means verified by QA: a cosignature by a QA key */
-        char who[LDG_NAME_MAX + 1];
-        uint64_t when;
-        if (ldg_checkpoint_qa(l, qa, qalen, (const char *const *)qatext, nqa, co.jobs, who, &when,
-                              why, sizeof why, &err) != LDG_OK)
-            rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
-                 : err.status == LDG_E_CORRUPT
-                     ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", verified, err.msg)
-                     : tool_fail(&err);
-        else if (!who[0])
-            rc = tool_usage("%s: the checkpoint carries no cosignature of a QA key: %s", verified,
-                            why);
-        else
-            co.proven_size = x->proven = qcp.size;
     }
     /* [EXP-12] a study's export keeps the key records of the people who signed in it */
     f.keep_signer_keys = f.study != NULL;
@@ -492,10 +414,6 @@ cmd_export(int argc, char **argv)
             x->spool = spool_em;
         }
     }
-    out_temp tmp = {.fd = -1};
-    FILE *fo = stdout;
-    if (rc == EXIT_OK && out)
-        rc = open_temp(out, &tmp, &fo);
     uint8_t roots[2][LDG_HASH_BYTES];
     if (rc == EXIT_OK) {
         em_init(&x->em, fo);
@@ -610,8 +528,8 @@ cmd_export(int argc, char **argv)
                         strerror(errno));
     if (to_file) {
         if (rc == EXIT_OK)
-            rc = publish(&tmp, out);
-        rc = close_temp(&tmp, fo, out, rc);
+            rc = tool_out_publish(&tmp, out);
+        rc = tool_out_close(&tmp, fo, out, rc);
     }
     /* [EXP-2] What did not check, said loudly: the export is written, marked, status 1. */
     if (rc == EXIT_OK) {

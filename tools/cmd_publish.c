@@ -5,8 +5,11 @@
  */
 #include "tool.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char publish_help[] =
     "usage: ldg publish DIR [--ledger L] [--as LOG.key [--passphrase-file F]] [--with-bodies]\n"
@@ -27,6 +30,48 @@ static const char publish_help[] =
     "Exit status: 0 published, 1 integrity failure, 2 bad usage or DIR is another log's,\n"
     "3 --as is not the log key, 4 I/O error or another publish holds DIR.\n";
 
+/*
+ * Fail fast (SECURITY.md): DIR is a directory this process may write in, or one it
+ * may create, before --as checks the ledger for signing.  Exit 4 as publish's own
+ * I/O failure would be; the lock and the published checkpoint are publish's to check.
+ */
+static int
+dir_usable(const char *d)
+{
+    struct stat st;
+    if (stat(d, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return tool_error(EXIT_OPER, "%s: not a directory: nothing published", d);
+        if (access(d, W_OK | X_OK) != 0)
+            return tool_error(EXIT_OPER, "%s: cannot write in it: %s; nothing published", d,
+                              strerror(errno));
+        return EXIT_OK;
+    }
+    if (errno != ENOENT)
+        return tool_error(EXIT_OPER, "%s: %s; nothing published", d, strerror(errno));
+    /* publish makes DIR itself (one level): its parent must be a writable directory */
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/')
+        n--;
+    while (n > 0 && d[n - 1] != '/')
+        n--;
+    char *parent = n ? strndup(d, n) : strdup(".");
+    if (!parent)
+        return tool_error(EXIT_OPER, "out of memory");
+    const char *why = NULL;
+    if (stat(parent, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "its parent is not a directory";
+    else if (access(parent, W_OK | X_OK) != 0)
+        why = strerror(errno);
+    free(parent);
+    int rc = EXIT_OK;
+    if (why)
+        rc = tool_error(EXIT_OPER, "%s: cannot create it: %s; nothing published", d, why);
+    return rc;
+}
+
 int
 cmd_publish(int argc, char **argv)
 {
@@ -40,6 +85,8 @@ cmd_publish(int argc, char **argv)
         return rc < 0 ? EXIT_OK : rc;
     if (!pos[0] || !*pos[0])
         return tool_usage("expected a directory: ldg publish DIR");
+    if ((rc = dir_usable(pos[0])) != EXIT_OK)
+        return rc;
     ldg_ledger *l;
     if ((rc = tool_open_ledger(ledger, 0, &l)) != EXIT_OK)
         return rc;

@@ -279,43 +279,74 @@ print_summary(const rctx *c, const ldg_review_summary *sum, const char *dir, boo
             ldg_severity_name(c->fail_on));
 }
 
-/* Writes the page to out through a temporary file renamed into place. */
+/*
+ * The page goes to a temporary file beside out, created before the review runs
+ * (fail fast: a place no file can be written is said at once, SECURITY.md) and
+ * renamed into place once written whole; removed on every failure.
+ */
+typedef struct html_out {
+    char *tmp;
+    FILE *f;
+} html_out;
+
 static int
-write_html(const char *out, const rh_page *p)
+html_open(const char *out, html_out *h)
 {
     size_t n = strlen(out) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
+    *h = (html_out){0};
+    if (!(h->tmp = malloc(n)))
         return tool_error(EXIT_OPER, "out of memory");
-    snprintf(tmp, n, "%s.tmp.XXXXXX", out);
-    int fd = mkstemp(tmp);
+    snprintf(h->tmp, n, "%s.tmp.XXXXXX", out);
+    int fd = mkstemp(h->tmp);
     mode_t mask = umask(0);
     umask(mask);
     if (fd >= 0 && fchmod(fd, 0666 & ~mask) != 0) { /* a report, as any file the user writes */
         close(fd);
-        unlink(tmp);
+        unlink(h->tmp);
         fd = -1;
     }
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
+    if (!(h->f = fd >= 0 ? fdopen(fd, "w") : NULL)) {
         int e = errno;
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
-        free(tmp);
+            unlink(h->tmp);
+        }
+        free(h->tmp);
+        h->tmp = NULL;
         return tool_error(EXIT_OPER, "%s: cannot create: %s", out, strerror(e));
     }
+    return EXIT_OK;
+}
+
+/* Drops the temporary file (nothing written, or the review failed). */
+static void
+html_discard(html_out *h)
+{
+    if (h->f) {
+        fclose(h->f);
+        unlink(h->tmp);
+    }
+    free(h->tmp);
+    *h = (html_out){0};
+}
+
+/* Writes the page to the temporary file and renames it into place. */
+static int
+write_html(const char *out, html_out *h, const rh_page *p)
+{
     emit e;
-    em_init(&e, f);
+    em_init(&e, h->f);
     bool ok = review_html_write(&e, p) && em_flush(&e);
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, out) != 0) {
+    ok = fflush(h->f) == 0 && fsync(fileno(h->f)) == 0 && ok;
+    ok = fclose(h->f) == 0 && ok;
+    h->f = NULL;
+    if (!ok || rename(h->tmp, out) != 0) {
         int er = errno;
-        unlink(tmp);
-        free(tmp);
+        unlink(h->tmp);
+        html_discard(h);
         return tool_error(EXIT_OPER, "%s: write failed: %s", out, strerror(er));
     }
-    free(tmp);
+    html_discard(h);
     return EXIT_OK;
 }
 
@@ -429,6 +460,9 @@ cmd_review(int argc, char **argv)
             ldg_vkey_parse(qatext[i], ql, qn, qp, &err) != LDG_OK)
             rc = tool_usage("--qa %s: %s", qafiles[i], err.msg);
     }
+    html_out hout = {0};
+    if (rc == EXIT_OK && out)
+        rc = html_open(out, &hout);
     o.since_note = sincetext;
     o.since_len = sincelen;
     o.qa = (const char *const *)qatext;
@@ -499,8 +533,9 @@ cmd_review(int argc, char **argv)
                      .k = c.k,
                      .nk = c.nk,
                      .fail_on = ldg_severity_name(c.fail_on)};
-        rc = write_html(out, &p);
+        rc = write_html(out, &hout, &p);
     }
+    html_discard(&hout);
     ldg_ledger_close(l);
     free(sincetext);
     for (size_t i = 0; i < nqa; i++)

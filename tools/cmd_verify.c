@@ -141,6 +141,11 @@ cmd_verify(int argc, char **argv)
             ldg_vkey_parse(qatext[i], ql, qn, qp, &qe) != LDG_OK)
             rc = tool_usage("--qa %s: %s", qafiles[i], qe.msg);
     }
+    /* Fail fast: the file --save-checkpoint writes is opened now, and named only when whole. */
+    tool_out tmp = {.fd = -1};
+    FILE *fo = NULL;
+    if (rc == EXIT_OK && save)
+        rc = tool_out_open(save, &tmp, &fo);
     ldg_ledger *l = NULL;
     ldg_verify_summary sum;
     ldg_err err;
@@ -150,6 +155,43 @@ cmd_verify(int argc, char **argv)
         s = ldg_ledger_open(tool_ledger_dir(dir), LDG_OPEN_READONLY | LDG_OPEN_CHECKED, &l, &err);
     if (s != LDG_OK && s != LDG_E_CORRUPT)
         rc = tool_fail(&err);
+    /*
+     * Fail fast: what needs no pass over the entries is checked before the run.  Each
+     * held checkpoint is parsed and checked now [CKP-3][CKP-7] (a bad file: exit 2 at
+     * once); what it finds is reported after the run's findings, as before.
+     */
+    ldg_status cpst[64];
+    char cpwhy[64][600], cpwwhy[64][600];
+    int cpwrc[64];
+    for (size_t i = 0; i < ncp && rc == EXIT_OK && s == LDG_OK; i++) {
+        ldg_checkpoint cp;
+        cpst[i] = ldg_checkpoint_check(l, cptext[i], cplen[i], NULL, &cp, cpwhy[i], sizeof cpwhy[i],
+                                       &err);
+        if (cpst[i] == LDG_E_INPUT)
+            rc = tool_usage("%s: %s", cpfiles[i], err.msg);
+        else if (cpst[i] != LDG_OK)
+            s = cpst[i];
+        /* [CKP-7] the witness policy: N distinct witnesses saw this very checkpoint */
+        cpwrc[i] =
+            cpst[i] == LDG_OK && wit.n
+                ? tool_witnesses_check(&wit, cptext[i], cplen[i], NULL, cpwwhy[i], sizeof cpwwhy[i])
+                : EXIT_OK;
+        if (cpwrc[i] != EXIT_OK && cpwrc[i] != EXIT_INTEGRITY)
+            rc = cpwrc[i];
+    }
+    /* --save-checkpoint saves the newest stored checkpoint: there must be one, and it must check */
+    if (rc == EXIT_OK && s == LDG_OK && save) {
+        char *note = NULL, why[600];
+        size_t nl;
+        ldg_checkpoint cp;
+        if (ldg_checkpoint_latest(l, &note, &nl, &err) != LDG_OK)
+            rc = tool_error(tool_exit_code(err.status), "--save-checkpoint %s: %s", save, err.msg);
+        else if (ldg_checkpoint_check(l, note, nl, NULL, &cp, why, sizeof why, &err) != LDG_OK)
+            rc = tool_fail(&err);
+        else if (why[0])
+            rc = tool_error(EXIT_INTEGRITY, "the newest checkpoint does not check: %s", why);
+        free(note);
+    }
     char since_why[600] = "", qa_who[LDG_NAME_MAX + 1] = "";
     uint64_t since_size = 0;
     if (rc == EXIT_OK && since) {
@@ -194,36 +236,22 @@ cmd_verify(int argc, char **argv)
         fputs("\r\033[K", stderr);
     /* [CKP-3] each held checkpoint: signed by the log key, and the ledger only grew. */
     for (size_t i = 0; i < ncp && rc == EXIT_OK && s == LDG_OK; i++) {
-        ldg_checkpoint cp;
-        char why[600], detail[800];
-        ldg_status cs =
-            ldg_checkpoint_check(l, cptext[i], cplen[i], NULL, &cp, why, sizeof why, &err);
-        if (cs == LDG_E_INPUT) {
-            rc = tool_usage("%s: %s", cpfiles[i], err.msg);
-        } else if (cs != LDG_OK) {
-            s = cs;
-        } else if (why[0]) {
-            snprintf(detail, sizeof detail, "%s: %s", cpfiles[i], why);
+        char detail[800];
+        if (cpwhy[i][0]) {
+            snprintf(detail, sizeof detail, "%s: %.599s", cpfiles[i], cpwhy[i]);
             on_finding(&c, LDG_FINDING_FAIL, UINT64_MAX, "checkpoint", detail);
             sum.failures++;
         }
-        /* [CKP-7] the witness policy: N distinct witnesses saw this very checkpoint */
-        int wrc = cs == LDG_OK && wit.n
-                      ? tool_witnesses_check(&wit, cptext[i], cplen[i], NULL, why, sizeof why)
-                      : EXIT_OK;
-        if (wrc == EXIT_INTEGRITY) {
-            snprintf(detail, sizeof detail, "%s: %s", cpfiles[i], why);
+        if (cpwrc[i] == EXIT_INTEGRITY) {
+            snprintf(detail, sizeof detail, "%s: %.599s", cpfiles[i], cpwwhy[i]);
             on_finding(&c, LDG_FINDING_FAIL, UINT64_MAX, "witness", detail);
             sum.failures++;
-        } else if (wrc != EXIT_OK) {
-            rc = wrc;
         }
     }
     /* Only a clean ledger's checkpoint is worth keeping as the base of the next --since. */
     if (rc == EXIT_OK && s == LDG_OK && save && sum.failures == 0) {
         char *note = NULL, *cosigned = NULL;
         size_t nl;
-        FILE *f = NULL;
         ldg_checkpoint cp;
         char why[600];
         if (ldg_checkpoint_latest(l, &note, &nl, &err) != LDG_OK) {
@@ -247,13 +275,15 @@ cmd_verify(int argc, char **argv)
             free(note);
             note = cosigned;
         }
-        if (rc == EXIT_OK && !(f = fopen(save, "wx")))
-            rc = tool_error(errno == EEXIST ? EXIT_USAGE : EXIT_OPER, "%s: cannot create: %s", save,
-                            strerror(errno));
-        else if (rc == EXIT_OK && (fwrite(note, 1, nl, f) != nl || fclose(f) != 0))
-            rc = tool_error(EXIT_OPER, "%s: write failed", save);
+        if (rc == EXIT_OK &&
+            (fwrite(note, 1, nl, fo) != nl || fflush(fo) != 0 || fsync(fileno(fo)) != 0))
+            rc = tool_error(EXIT_OPER, "%s: write failed: %s", save, strerror(errno));
+        if (rc == EXIT_OK)
+            rc = tool_out_publish(&tmp, save);
         free(note);
     }
+    if (fo) /* not published: the file beside it goes */
+        rc = tool_out_close(&tmp, fo, save, rc);
     ldg_ledger_close(l);
     ldg_key_free(qa);
     for (size_t i = 0; i < ncp; i++)

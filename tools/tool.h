@@ -202,4 +202,24 @@ int collect_run(ldg_ledger *l, const uint8_t *logpub, const char *note, size_t l
                 collect_plan *plan, char **stored, size_t *stored_len);
 void collect_free(collect_plan *plan);
 
+/*
+ * A file a command writes (outfile.c), opened before the long part of the
+ * work [fail fast]: tool_out_open refuses a name already taken (exit 2) and a
+ * place where no file can be created (exit 4) at once, and writes to a file
+ * beside out: an anonymous O_TMPFILE where the file system allows it (a run
+ * killed even by SIGKILL leaves nothing behind), else a mkstemp name removed
+ * on every failure the process lives to see.  tool_out_publish gives the
+ * finished, synced file the name out (never replacing a file) and syncs the
+ * directory; tool_out_close closes the stream, drops the temporary name (and
+ * out, if the close failed) and returns rc or the close's failure.
+ */
+typedef struct tool_out {
+    int fd;
+    char *path; /* the mkstemp name; NULL for an anonymous file */
+    char *dir;  /* out's directory, synced after the link */
+} tool_out;
+int tool_out_open(const char *out, tool_out *t, FILE **f);
+int tool_out_publish(const tool_out *t, const char *out);
+int tool_out_close(tool_out *t, FILE *f, const char *out, int rc);
+
 #endif
