@@ -293,3 +293,17 @@ Test(failfast, publish_where_dir_cannot_be_created_refused_before_the_check_befo
     cr_assert(!checkpoint_stored(d, 6), "nothing signed");
     cr_assert(!exists(d, "no"), "nothing created");
 }
+
+/* ------------------------------------------------------------- proof -- */
+
+Test(failfast, proof_as_of_a_record_past_the_head_refused_before_the_check_before_signing,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    ledger_of_six(d);
+    damage(d);
+    refused_first(LDG(d, NULL, "proof", "inclusion", "6", "--format", "tlog-proof", "--as",
+                      "log.key"),
+                  2, "record 6 is not in a tree of 6 entries");
+    cr_assert(!checkpoint_stored(d, 6), "nothing signed");
+}

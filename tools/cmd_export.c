@@ -177,6 +177,40 @@ note_signatures(const char *note, size_t len)
     return n;
 }
 
+/*
+ * [EXP-1] The newest stored checkpoint as the tie (no --checkpoint FILE): it
+ * must check and, unless --as just made it (fresh), cover every entry the
+ * export may hold.  *note is malloc'd.
+ */
+static int
+tie_newest(ldg_ledger *l, bool fresh, const ldg_filter *f, char **note, size_t *notelen,
+           ldg_checkpoint *tie)
+{
+    ldg_err err;
+    char why[600];
+    uint64_t size;
+    uint8_t head[LDG_HASH_BYTES];
+    ldg_status s = ldg_checkpoint_latest(l, note, notelen, &err);
+    if (s == LDG_E_NOTFOUND)
+        return tool_usage("the ledger has no checkpoint to tie the export to: add --as LOG.key "
+                          "(or run ldg checkpoint --as LOG.key)");
+    if (s != LDG_OK ||
+        ldg_checkpoint_check(l, *note, *notelen, NULL, tie, why, sizeof why, &err) != LDG_OK)
+        return tool_fail(&err);
+    if (why[0])
+        return tool_error(EXIT_INTEGRITY, "the ledger's newest checkpoint does not check: %s", why);
+    if (ldg_ledger_head(l, &size, head, &err) != LDG_OK)
+        return tool_fail(&err);
+    /* With --as the fresh checkpoint is the tie: records appended since it are not
+       part of the export (they are cut off below), not a reason to refuse it. */
+    if (tie->size < size && !fresh && !(f->has_seq && f->seq_to < tie->size))
+        return tool_usage("the newest checkpoint covers %llu of the %llu entries: add --as "
+                          "LOG.key for a fresh one, or export --seq ..%llu",
+                          (unsigned long long)tie->size, (unsigned long long)size,
+                          (unsigned long long)(tie->size ? tie->size - 1 : 0));
+    return EXIT_OK;
+}
+
 int
 cmd_export(int argc, char **argv)
 {
@@ -298,8 +332,6 @@ cmd_export(int argc, char **argv)
                  : tool_fail(&err);
     /* [EXP-1] The checkpoint the export is tied to: signed by the log key, covering it all. */
     ldg_checkpoint tie = {0}, qcp = {0};
-    uint64_t size = 0;
-    uint8_t head[LDG_HASH_BYTES];
     char why[600] = "";
     if (rc == EXIT_OK && tiefile) {
         /* [EXP-1] a checkpoint the caller holds (cosigned by witnesses) */
@@ -311,6 +343,9 @@ cmd_export(int argc, char **argv)
         else if (why[0])
             rc = tool_error(EXIT_INTEGRITY, "--checkpoint %s does not check: %s", tiefile, why);
     }
+    /* without --as the tie is the newest stored: checked before the QA run below */
+    if (rc == EXIT_OK && !tiefile && !as)
+        rc = tie_newest(l, false, &f, &note, &notelen, &tie);
     if (rc == EXIT_OK && qa) {
         if (ldg_checkpoint_check(l, qa, qalen, NULL, &qcp, why, sizeof why, &err) != LDG_OK)
             rc = err.status == LDG_E_INPUT ? tool_usage("%s: %s", verified, err.msg)
@@ -353,31 +388,8 @@ cmd_export(int argc, char **argv)
         ldg_key_free(logkey);
         logkey = NULL;
     }
-    if (rc == EXIT_OK) {
-        /* [EXP-1] without --checkpoint, the newest stored */
-        ldg_status s = LDG_OK, cs = LDG_OK;
-        if (!tiefile && (s = ldg_checkpoint_latest(l, &note, &notelen, &err)) == LDG_OK)
-            cs = ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err);
-        if (s == LDG_E_NOTFOUND)
-            rc = tool_usage("the ledger has no checkpoint to tie the export to: add --as LOG.key "
-                            "(or run ldg checkpoint --as LOG.key)");
-        else if (s != LDG_OK)
-            rc = tool_fail(&err);
-        else if (cs != LDG_OK)
-            rc = tool_fail(&err);
-        else if (why[0])
-            rc = tool_error(EXIT_INTEGRITY, "the ledger's newest checkpoint does not check: %s",
-                            why);
-        else if (ldg_ledger_head(l, &size, head, &err) != LDG_OK)
-            rc = tool_fail(&err);
-        /* With --as the fresh checkpoint is the tie: records appended since it are not
-           part of the export (they are cut off below), not a reason to refuse it. */
-        else if (tie.size < size && !as && !tiefile && !(f.has_seq && f.seq_to < tie.size))
-            rc = tool_usage("the newest checkpoint covers %llu of the %llu entries: add --as "
-                            "LOG.key for a fresh one, or export --seq ..%llu",
-                            (unsigned long long)tie.size, (unsigned long long)size,
-                            (unsigned long long)(tie.size ? tie.size - 1 : 0));
-    }
+    if (rc == EXIT_OK && !tiefile && as) /* the one --as just made */
+        rc = tie_newest(l, true, &f, &note, &notelen, &tie);
     /* [EXP-12] a study's export keeps the key records of the people who signed in it */
     f.keep_signer_keys = f.study != NULL;
     /* Records appended while this runs are past the checkpoint: never part of the export. */

@@ -217,6 +217,10 @@ proof_inclusion(ldg_ledger *l, const char *seqs, const char *sizes, const char *
         else if (cur != size)
             rc = tool_usage("--as signs the current head (%llu entries); drop --size",
                             (unsigned long long)cur);
+        /* fail fast: a record past the head gets no proof; say so before the check */
+        else if (seq >= size)
+            rc = tool_usage("record %llu is not in a tree of %llu entries: nothing signed",
+                            (unsigned long long)seq, (unsigned long long)size);
         else if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
                  ldg_checkpoint_make(l, k, &note, &nl, &err) != LDG_OK)
             rc = checkpoint_fail(&err);
