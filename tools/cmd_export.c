@@ -67,7 +67,9 @@ static const char export_help[] =
     "FILE verbatim as checkpoint.txt, with the witnesses' cosignatures it carries, for\n"
     "`verify-bundle --witness`.  The tie otherwise keeps the cosignatures stored with it.\n"
     "Exit: 0 exported and everything checked; 1 exported, but something did not check\n"
-    "(said on stderr and in the export); 2 bad input; 4 operational error.\n";
+    "(said on stderr and in the export); 2 bad input; 4 operational error.  The keys, the\n"
+    "files named and OUT (created beside its name) are read, checked and opened before\n"
+    "--as signs and before any entry is read: a bad one exits at once, nothing written.\n";
 
 enum format { FMT_JSONL, FMT_CSV, FMT_HTML, FMT_BUNDLE };
 

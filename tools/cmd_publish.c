@@ -28,7 +28,8 @@ static const char publish_help[] =
     "Every tile is computed from entries re-hashed now and must lead to the root of the\n"
     "checkpoint signed by the log key, or nothing new becomes visible (exit 1).\n"
     "Exit status: 0 published, 1 integrity failure, 2 bad usage or DIR is another log's,\n"
-    "3 --as is not the log key, 4 I/O error or another publish holds DIR.\n";
+    "3 --as is not the log key, 4 I/O error or another publish holds DIR.  DIR must be a\n"
+    "directory ldg can write in, or one it can create: checked before --as signs (exit 4).\n";
 
 /*
  * Fail fast (SECURITY.md): DIR is a directory this process may write in, or one it

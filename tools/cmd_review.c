@@ -32,7 +32,8 @@ static const char review_help[] =
     "--as-of T       the ledger as it stood at T (ISO 8601): entries of host time <= T,\n"
     "                items judged open or overdue at T (default: now)\n"
     "--json          one JSON object per finding a line, then one summary line with the KPIs\n"
-    "-o FILE         also write the HTML report (self-contained, SVG charts) to FILE\n"
+    "-o FILE         also write the HTML report (self-contained, SVG charts) to FILE (a file\n"
+    "                beside it is created before the review runs: exit 4 at once if it cannot)\n"
     "--fail-on LEVEL exit 1 when a finding at or above LEVEL is found (default: major)\n"
     "Exit 0 when none is, 1 when one is, 2 for bad usage or input, 4 if it could not run.\n";
 

@@ -60,7 +60,8 @@ static const char proof_help[] =
     "tlog-proof (the entry's bytes as extra, the path, and a checkpoint of that size: the\n"
     "stored one, or a fresh one signed with --as LOG.key) that ldg verify-proof, or any\n"
     "tlog-proof verifier, checks offline.  --as signs only the current head, after checking\n"
-    "the ledger as ldg checkpoint does (exit 1 if it does not verify), so it refuses --size.\n";
+    "the ledger as ldg checkpoint does (exit 1 if it does not verify), so it refuses --size\n"
+    "and a SEQ past the head (exit 2) before that check.\n";
 
 static const char verify_proof_help[] =
     "usage: ldg verify-proof PROOF --trust LOG.pub [--leaf FILE] [--checkpoint FILE]\n"

@@ -42,7 +42,10 @@ static const char verify_help[] =
     "without one, verify says so on stderr and checks everything in full.\n"
     "--save-checkpoint FILE [--as QA.key]: after a clean run, write the ledger's newest\n"
     "checkpoint (for the next --since), with --as cosigned by the QA key (C2SP\n"
-    "tlog-cosignature), so the file itself says who verified it, and when.\n";
+    "tlog-cosignature), so the file itself says who verified it, and when.  Checked before\n"
+    "the run: the ledger stores a checkpoint (exit 2 if none) that checks (exit 1), and FILE\n"
+    "does not exist (exit 2) and can be created (exit 4); it is named only after a clean run.\n"
+    "Every file and key given is read and checked before the run, bad input exiting at once.\n";
 
 struct vctx {
     bool json;
