@@ -307,3 +307,14 @@ Test(failfast, proof_as_of_a_record_past_the_head_refused_before_the_check_befor
                   2, "record 6 is not in a tree of 6 entries");
     cr_assert(!checkpoint_stored(d, 6), "nothing signed");
 }
+
+/* A directory cannot be renamed over at the end: said before the review. */
+Test(failfast, review_output_that_is_a_directory_refused_before_the_review, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    ledger_of_six(d);
+    cr_assert_eq(mkdir(path_in(d, "review.html"), 0755), 0);
+    damage(d);
+    refused_first(LDG(d, NULL, "review", "-o", "review.html"), 4, "review.html");
+    no_file_starting(d, "review.html.tmp");
+}

@@ -295,6 +295,9 @@ html_open(const char *out, html_out *h)
 {
     size_t n = strlen(out) + 16;
     *h = (html_out){0};
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) /* the rename at the end would fail */
+        return tool_error(EXIT_OPER, "%s: cannot write: %s", out, strerror(EISDIR));
     if (!(h->tmp = malloc(n)))
         return tool_error(EXIT_OPER, "out of memory");
     snprintf(h->tmp, n, "%s.tmp.XXXXXX", out);
