@@ -251,15 +251,51 @@ ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], ldg
     return s;
 }
 
+/*
+ * The nodes of one head or proof through one cursor: a proof reads its path
+ * from the leaf up, in key order (level, then index), so where the next node
+ * sits on the leaf page the cursor already holds (the upper levels), LMDB
+ * finds it there without descending from the root again; and nothing is
+ * allocated per node.
+ */
+static bool
+cursor_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
+{
+    uint8_t k[9];
+    const uint8_t *key, *v;
+    size_t kl, vl;
+    node_key(level, index, k);
+    if (ldgi_cur_seek(ctx, k, sizeof k, &key, &kl, &v, &vl, NULL) != LDG_OK || kl != sizeof k ||
+        memcmp(key, k, sizeof k) != 0 || vl != LDG_HASH_BYTES)
+        return false;
+    memcpy(out, v, LDG_HASH_BYTES);
+    return true;
+}
+
 /* ------------------------------------------------------------- public -- */
 
-/* Size of the ledger within t; LDG_E_NOTFOUND (with a message) if size is past it. */
+/*
+ * Size of the ledger within t (the key of its last entry: no entry is
+ * decoded or hashed); LDG_E_NOTFOUND (with a message) if size is past it.
+ */
 static ldg_status
 check_size(ldgi_txn *t, uint64_t size, ldg_err *err)
 {
-    uint64_t have;
-    uint8_t head[LDG_HASH_BYTES];
-    ldg_status s = ldgi_head(t, &have, head, NULL, err);
+    ldgi_cur *c;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    uint64_t have = 0;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
+    if (s != LDG_OK)
+        return s;
+    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    if (s == LDG_OK && kl != 8)
+        s = ldgi_fail(err, LDG_E_CORRUPT, "entries: malformed key; run ldg verify");
+    else if (s == LDG_OK)
+        have = ldgi_rd64(k) + 1;
+    else if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+    ldgi_cur_close(c);
     if (s == LDG_OK && size > have)
         s = ldgi_fail(err, LDG_E_NOTFOUND, "tree size %llu is past the ledger's %llu entries",
                       (unsigned long long)size, (unsigned long long)have);
@@ -273,9 +309,12 @@ ldg_tree_root(ldg_ledger *l, uint64_t size, uint8_t root[LDG_HASH_BYTES], ldg_er
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
+    ldgi_cur *c = NULL;
     if ((s = check_size(t, size, err)) == LDG_OK &&
-        !ldgi_merkle_root(size, ldgi_tree_node, t, root))
+        (s = ldgi_cur_open(t, LDGI_DB_TREE, &c, err)) == LDG_OK &&
+        !ldgi_merkle_root(size, cursor_node, c, root))
         s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    ldgi_cur_close(c);
     ldgi_txn_abort(t);
     return s;
 }
@@ -289,12 +328,15 @@ stored_proof(ldg_ledger *l, bool inclusion, uint64_t a, uint64_t size,
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    if ((s = check_size(t, size, err)) == LDG_OK) {
-        *n = inclusion ? ldgi_merkle_inclusion(a, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX)
-                       : ldgi_merkle_consistency(a, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
+    ldgi_cur *c = NULL;
+    if ((s = check_size(t, size, err)) == LDG_OK &&
+        (s = ldgi_cur_open(t, LDGI_DB_TREE, &c, err)) == LDG_OK) {
+        *n = inclusion ? ldgi_merkle_inclusion(a, size, cursor_node, c, hashes, LDG_PROOF_MAX)
+                       : ldgi_merkle_consistency(a, size, cursor_node, c, hashes, LDG_PROOF_MAX);
         if (*n == SIZE_MAX)
             s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
     }
+    ldgi_cur_close(c);
     ldgi_txn_abort(t);
     return s;
 }
