@@ -468,6 +468,42 @@ Test(tlog, a_damaged_tree_is_an_integrity_failure_for_held_checkpoints, .fini = 
     run_free(&r);
 }
 
+/*
+ * `proof --as` promises a checked proof: the path it reads from the stored
+ * tree must lead to the root it just signed.  The check before signing starts
+ * from the newest stored checkpoint and does not re-read the nodes below it,
+ * so a node there rewritten (the sibling of record 3's leaf) reaches the
+ * proof; it is caught there: exit 1, one line, no proof printed.  A record
+ * whose path does not pass through the node still gets its proof.
+ */
+Test(tlog, proof_as_refuses_a_path_through_a_rewritten_tree_node, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 4);
+    checkpoint_to(d, "ledger", "cp8.txt");
+    communications(d, "ledger", 1);
+    uint8_t k[9] = {0}; /* level 0, index 2 */
+    seq_key(2, k + 1);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "tree", k, sizeof k, &v, &vl), 0);
+    ((uint8_t *)v)[7] ^= 0x01;
+    cr_assert_eq(lmdb_put_value(d, "tree", k, sizeof k, v, vl), 0);
+    free(v);
+    run_result r =
+        LDG(d, NULL, "proof", "inclusion", "3", "--format", "tlog-proof", "--as", "log.key");
+    cr_assert_eq(r.status, 1, "exit %d: %s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.err, "gives no proof of record 3"), "caught by the proof's check: %s",
+              r.err);
+    cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+    cr_assert_str_empty(r.out, "no proof printed: %s", r.out);
+    run_free(&r);
+    save(d, LDG(d, NULL, "proof", "inclusion", "8", "--format", "tlog-proof", "--as", "log.key"),
+         "p8.tlog-proof");
+    cr_assert_eq(vp(d, NULL, "p8.tlog-proof", "log.pub"), 0);
+}
+
 Test(tlog, signature_lines_are_held_to_the_signed_note_rules, .fini = tmp_cleanup)
 {
     cr_assert_geq(sodium_init(), 0);
