@@ -468,6 +468,80 @@ Test(tlog, a_damaged_tree_is_an_integrity_failure_for_held_checkpoints, .fini = 
     run_free(&r);
 }
 
+/* Leaf hashes of a ledger's first n entries, read through the library. */
+static uint8_t (*leaf_hashes(ldg_ledger *l, uint64_t n))[LDG_HASH_BYTES]
+{
+    uint8_t(*lh)[LDG_HASH_BYTES] = malloc(n * LDG_HASH_BYTES);
+    ldg_err e;
+    for (uint64_t i = 0; i < n; i++) {
+        ldg_record *r;
+        cr_assert_eq(ldg_record_get(l, i, &r, &e), LDG_OK, "%s", e.msg);
+        memcpy(lh[i], r->leaf_hash, LDG_HASH_BYTES);
+        ldg_record_free(r);
+    }
+    return lh;
+}
+
+/*
+ * Proofs from the stored tree of a ledger of 700 entries, where the reader
+ * takes the lower levels in blocks of 8 nodes (levels 0, 3 and 6) and reads
+ * the rest one by one: each inclusion proof at sizes around the block edges,
+ * and each consistency proof to them, verifies against the tree's root.
+ */
+Test(tlog, proofs_from_the_stored_tree_verify_at_every_block_edge, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char path[600];
+    snprintf(path, sizeof path, "%s/batch.jsonl", d);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 696; i++)
+        fprintf(f, "{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{\"n\":%d}}\n", i);
+    fclose(f);
+    ok(LDG(d, NULL, "append", "--as", "author.key", "--batch", "batch.jsonl"), "batch");
+    snprintf(path, sizeof path, "%s/ledger", d);
+    ldg_ledger *l;
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_open(path, LDG_OPEN_READONLY, &l, &e), LDG_OK, "%s", e.msg);
+    uint64_t n;
+    uint8_t head[LDG_HASH_BYTES], root[LDG_HASH_BYTES], old_root[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_head(l, &n, head, &e), LDG_OK);
+    cr_assert_eq(n, 700);
+    uint8_t(*lh)[LDG_HASH_BYTES] = leaf_hashes(l, n);
+    static const uint64_t sizes[] = {1,   2,   7,   8,   9,   15,  16,  17,  63,  64,  65,
+                                     71,  72,  127, 128, 129, 511, 512, 513, 519, 520, 575,
+                                     576, 577, 639, 640, 641, 695, 696, 697, 699, 700};
+    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES];
+    size_t len;
+    unsigned proofs = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        uint64_t size = sizes[si];
+        cr_assert_eq(ldg_tree_root(l, size, root, &e), LDG_OK, "%s", e.msg);
+        for (uint64_t i = 0; i < size; i++) {
+            cr_assert_eq(ldg_proof_inclusion(l, i, size, h, &len, &e), LDG_OK, "%s", e.msg);
+            cr_assert(ldg_proof_verify_inclusion(i, size, lh[i],
+                                                 (const uint8_t(*)[LDG_HASH_BYTES])h, len, root),
+                      "inclusion of %llu at %llu", (unsigned long long)i,
+                      (unsigned long long)size);
+            proofs++;
+        }
+        for (uint64_t old = 1; old <= size; old += old < 80 ? 1 : 7) {
+            cr_assert_eq(ldg_tree_root(l, old, old_root, &e), LDG_OK, "%s", e.msg);
+            cr_assert_eq(ldg_proof_consistency(l, old, size, h, &len, &e), LDG_OK, "%s", e.msg);
+            cr_assert(ldg_proof_verify_consistency(old, size, old_root, root,
+                                                   (const uint8_t(*)[LDG_HASH_BYTES])h, len),
+                      "consistency %llu -> %llu", (unsigned long long)old,
+                      (unsigned long long)size);
+            proofs++;
+        }
+    }
+    cr_assert_gt(proofs, 10000);
+    free(lh);
+    ldg_ledger_close(l);
+}
+
 /*
  * `proof --as` promises a checked proof: the path it reads from the stored
  * tree must lead to the root it just signed.  The check before signing starts
