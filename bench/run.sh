@@ -10,6 +10,7 @@ set -euo pipefail
 B=${1:?usage: run.sh BUILD_DIR}
 LDG=$B/ldg
 BC=$B/bench/bench_core
+HERE=$(cd "$(dirname "$0")" && pwd)
 N=${BENCH_N:-100000}
 NS=${BENCH_SINGLE:-100}
 SEED=1000                       # communications appended first, for refs to point at
@@ -39,6 +40,16 @@ note "primitives (libsodium, LMDB on the ledger's filesystem)"
 mkdir "$W/probe"
 eval "$("$BC" prims "$W/probe")"
 rm -rf "$W/probe"
+# The limit of the proof rows: Go's golang.org/x/mod/sumdb/tlog proving from an in-memory
+# hash store (bench/tlog_proofs.go), if go and golang-golang-x-mod-dev are installed
+# (make deps installs them, as for the interop test).
+TLOG=""
+if command -v go >/dev/null && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
+    GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$W/gocache GOFLAGS= \
+        go build -o "$W/tlog_proofs" "$HERE/tlog_proofs.go" && TLOG=$W/tlog_proofs
+fi
+# go_proofs SIZE -> "size incl_us cons_us", or "- - -" without Go
+go_proofs() { if [ -n "$TLOG" ]; then "$TLOG" "$1" 2000; else echo "- - -"; fi; }
 
 # ----------------------------------------------------------------- setup --
 note "setup: unencrypted keys, ledger, $SEED seed records"
@@ -51,7 +62,8 @@ FIRST=$("$LDG" log --json | wc -l)           # seq of the first seed record
 "$BC" gen "$SEED" 0 0 | sed 's/"kind":"[a-z]*"/"kind":"communication"/; s/"refs":\[[0-9]*\],//; s/"meaning":"[a-z]*",//' \
     > seed.jsonl
 "$LDG" append --as author.key --batch seed.jsonl >/dev/null
-read -r PR_SMALL_N PR_SMALL_I PR_SMALL_C < <("$BC" proofs "$LDG_LEDGER" 2000)
+read -r PR_SMALL_N PR_SMALL_I PR_SMALL_C PR_SMALL_IW PR_SMALL_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
+read -r _ GO_SMALL_I GO_SMALL_C < <(go_proofs "$PR_SMALL_N")
 "$BC" gen "$N" "$FIRST" $((FIRST + SEED - 1)) > batch.jsonl
 BATCH_BYTES=$(wc -c < batch.jsonl)
 
@@ -120,7 +132,18 @@ rm -rf "$W/pub" "$W/mirror"
 
 # ---------------------------------------------------------------- proofs --
 note "proofs: 2000 inclusion and consistency proofs at each size (library calls)"
-read -r PR_N PR_I PR_C < <("$BC" proofs "$LDG_LEDGER" 2000)
+read -r PR_N PR_I PR_C PR_IW PR_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
+read -r _ GO_I GO_C < <(go_proofs "$PR_N")
+
+# ------------------------------------------------------------ log --study --
+# ldg log --study S walks the study index (one of the 50 studies gen spreads records over)
+# and decodes only those entries; the full log decodes every entry.
+note "log: the whole ledger, then one study of 50 (--study HX-301)"
+read -r LOG_S LOG_RSS LOG_CPU LOG_ANON < <("$BC" wall log.out -- "$LDG" log)
+read -r LOGS_S LOGS_RSS LOGS_CPU LOGS_ANON < <("$BC" wall logs.out -- "$LDG" log --study HX-301)
+LOG_N=$(wc -l < log.out)
+LOGS_N=$(wc -l < logs.out)
+rm -f log.out logs.out
 
 # -------------------------------------------------------- single appends --
 note "$NS single appends, one process each"
@@ -174,8 +197,10 @@ xport() { # FORMAT OUT [args...] -> "wall_s rss_kib"
 read -r EXJ_S EXJ_RSS < <(xport jsonl ex.jsonl --verified qa-now.txt --qa qa.pub)
 read -r EXC_S EXC_RSS < <(xport csv ex.csv --verified qa-now.txt --qa qa.pub)
 read -r EXF_S EXF_RSS < <(xport jsonl exf.jsonl)
+read -r EXS_S EXS_RSS < <(xport jsonl exs.jsonl --verified qa-now.txt --qa qa.pub --study HX-301)
 EX_N=$(wc -l < ex.jsonl)
-rm -f ex.jsonl ex.csv exf.jsonl
+EXS_N=$(wc -l < exs.jsonl)
+rm -f ex.jsonl ex.csv exf.jsonl exs.jsonl
 
 PR_BIG=""
 if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (faster)
@@ -183,7 +208,13 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (fast
     "$BC" gen 900000 "$FIRST" $((FIRST + SEED - 1)) > big.jsonl
     "$LDG" append --as author.key --batch big.jsonl >/dev/null
     rm -f big.jsonl
-    read -r PR_BIG_N PR_BIG_I PR_BIG_C < <("$BC" proofs "$LDG_LEDGER" 2000)
+    read -r PR_BIG_N PR_BIG_I PR_BIG_C PR_BIG_IW PR_BIG_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
+    read -r _ GO_BIG_I GO_BIG_C < <(go_proofs "$PR_BIG_N")
+    read -r LOGB_S LOGB_RSS LOGB_CPU LOGB_ANON < <("$BC" wall log.out -- "$LDG" log)
+    read -r LOGSB_S LOGSB_RSS LOGSB_CPU LOGSB_ANON < <("$BC" wall logs.out -- "$LDG" log --study HX-301)
+    LOGB_N=$(wc -l < log.out)
+    LOGSB_N=$(wc -l < logs.out)
+    rm -f log.out logs.out
     PR_BIG=1
     "$LDG" checkpoint --as log.key >/dev/null
     "$LDG" verify --since qa-now.txt --qa qa.pub --save-checkpoint qa-big.txt --as qa.key >/dev/null
@@ -272,12 +303,39 @@ if [ -n "$PR_BIG" ]; then
     row "inclusion proof at $PR_BIG_N (us)" "$PR_BIG_I" "1 ms" "" "$(calc "$PR_BIG_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_BIG_I / 1000")")"
     row "consistency proof at $PR_BIG_N (us)" "$PR_BIG_C" "1 ms" "" "$(calc "$PR_BIG_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_BIG_C / 1000")")"
 fi
+# [9] the same proofs by Go's sumdb/tlog from an in-memory store, measured in this run
+goproof() { # name ours go
+    if [ "$3" = - ]; then row "$1" "$2" "Go tlog: not installed" "" 0 "<= 2" -; return 0; fi
+    local r; r=$(calc "$2 / $3")
+    row "$1" "$2" "Go tlog in memory $3 us" "" "$r" "<= 2" "$(ge 2 "$r")"
+}
+goproof "inclusion at $PR_SMALL_N, warm [9]" "$PR_SMALL_IW" "$GO_SMALL_I"
+goproof "inclusion at $PR_N, warm [9]" "$PR_IW" "$GO_I"
+goproof "consistency at $PR_N, warm [9]" "$PR_CW" "$GO_C"
+goproof "inclusion at $PR_N, cold [9]" "$PR_I" "$GO_I"
+if [ -n "$PR_BIG" ]; then
+    goproof "inclusion at $PR_BIG_N, warm [9]" "$PR_BIG_IW" "$GO_BIG_I"
+    goproof "consistency at $PR_BIG_N, warm [9]" "$PR_BIG_CW" "$GO_BIG_C"
+    goproof "inclusion at $PR_BIG_N, cold [9]" "$PR_BIG_I" "$GO_BIG_I"
+    goproof "consistency at $PR_BIG_N, cold [9]" "$PR_BIG_C" "$GO_BIG_C"
+fi
+# [10] log --study: its time over the full log's, against the study's share of the records
+SHARE=$(calc "$LOGS_N / $LOG_N")
+r=$(calc "$LOGS_S / $LOG_S")
+row "log --study, 1 of 50 (s) [10]" "$LOGS_S" "full log $LOG_S s" "" "$r" "~ $(calc "int($SHARE * 1000) / 1000")" -
+if [ -n "$PR_BIG" ]; then
+    SHAREB=$(calc "$LOGSB_N / $LOGB_N")
+    r=$(calc "$LOGSB_S / $LOGB_S")
+    row "log --study at $LOGB_N (s) [10]" "$LOGSB_S" "full log $LOGB_S s" "" "$r" "<= 2 x $(calc "int($SHAREB * 1000) / 1000")" "$(ge "$(calc "2 * $SHAREB")" "$r")"
+fi
 r=$(calc "$EX_N / $EXJ_S / 100000")
 row "export JSONL --verified (rec/s)" "$(calc "int($EX_N / $EXJ_S)")" "100,000 rec/s" "" "$r" ">= 1" "$(ge "$r" 1)"
 r=$(calc "$EX_N / $EXC_S / 100000")
 row "export CSV --verified (rec/s)" "$(calc "int($EX_N / $EXC_S)")" "100,000 rec/s" "" "$r" ">= 1" "$(ge "$r" 1)"
 r=$(calc "$EX_N / $EXF_S / ($VERIFY_RATE * $CORES)")
 row "export JSONL, every sig (rec/s)" "$(calc "int($EX_N / $EXF_S)")" "verify x $CORES $(calc "$VERIFY_RATE * $CORES")" "" "$r" "-" -
+r=$(calc "$EXS_S / $EXJ_S")
+row "export --study, 1 of 50 (s) [11]" "$EXS_S" "full export $EXJ_S s" "" "$r" "-" -
 row "export peak RSS at $EX_N (KiB)" "$EXJ_RSS" "64 MiB" "" "$(calc "$EXJ_RSS / 65536")" "<= 1" "$(ge 1 "$(calc "$EXJ_RSS / 65536")")"
 if [ -n "$PR_BIG" ]; then
     r=$(calc "$EXB_N / $EXJB_S / 100000")
@@ -328,6 +386,14 @@ echo "      the last 1 % ($PUB2_N) re-reads at most 255 entries and one tile per
 echo "  [8] mirror reads the published files, stores every entry in its own ledger and checks it"
 echo "      with the verify engine (all cores), in one transaction; the last 1 % fetches only the"
 echo "      tiles of the new entries, but re-hashes the entries it holds (as verify --since does)"
+echo "  [9] median of 2000 proofs at the head from the LMDB tree (library calls) over Go's"
+echo "      sumdb/tlog ProveRecord/ProveTree of the same indexes from a []Hash (bench/tlog_proofs.go);"
+echo "      warm: the same 2000 again in the process, cold: the first 2000 after opening the ledger"
+echo "  [10] $LOGS_N of $LOG_N records are in study HX-301; the study index is walked and only"
+echo "      those entries read and decoded, each checked to carry the study (SECURITY.md); each"
+echo "      costs random reads (entry, body) where the full log reads in order: target 2 x share"
+echo "  [11] JSONL --verified of study HX-301 ($EXS_N records): export selects by decoding every"
+echo "      entry, not by the index (nothing derived selects what an export contains)"
 echo
 echo "  wall: batch ${APP_S}s, verify ${VER_S}s, verify --jobs 1 ${VER1_S}s;" \
     "single append min ${S_MIN} ms, max ${S_MAX} ms ($NS runs)"

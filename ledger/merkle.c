@@ -251,18 +251,131 @@ ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], ldg
     return s;
 }
 
+/*
+ * The nodes of one head or proof through one cursor: a proof reads its path
+ * from the leaf up, in key order (level, then index), so where the next node
+ * sits on the leaf page the cursor already holds (the upper levels), LMDB
+ * finds it there without descending from the root again; and nothing is
+ * allocated per node.
+ */
+static bool
+cursor_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
+{
+    uint8_t k[9];
+    const uint8_t *key, *v;
+    size_t kl, vl;
+    node_key(level, index, k);
+    if (ldgi_cur_seek(ctx, k, sizeof k, &key, &kl, &v, &vl, NULL) != LDG_OK || kl != sizeof k ||
+        memcmp(key, k, sizeof k) != 0 || vl != LDG_HASH_BYTES)
+        return false;
+    memcpy(out, v, LDG_HASH_BYTES);
+    return true;
+}
+
+/*
+ * The lower levels of a big tree are where a proof's time goes: each of its
+ * nodes there is on a page of its own, found by a descent from the root that
+ * misses the CPU's caches all the way.  A path climbs them one level at a
+ * time, so the reader takes them three levels at once: the 8 consecutive
+ * stored nodes of a level (0, 3 or 6) that hold the path's siblings on that
+ * level and the two above (one descent, then the next 7 on the same page),
+ * and hashes those two levels' siblings from them (1 and 3 node hashes).
+ * Only a block the ledger completes is read so; any other node, or a block
+ * one of whose nodes is missing, is read as it is stored.
+ */
+#define BLOCK_TOP 9 /* blocks start at levels 0, 3, 6; above, nodes are few and their pages hot */
+
+typedef struct node_reader {
+    ldgi_cur *c;
+    uint64_t have; /* the ledger's size: the stored nodes cover its complete subtrees */
+    bool loaded;
+    unsigned level;
+    uint64_t base;
+    uint8_t h[8][LDG_HASH_BYTES];
+} node_reader;
+
+static bool
+block_load(node_reader *r, unsigned level, uint64_t base)
+{
+    uint8_t k[9];
+    const uint8_t *key, *v;
+    size_t kl, vl;
+    r->loaded = false;
+    node_key(level, base, k);
+    ldg_status s = ldgi_cur_seek(r->c, k, sizeof k, &key, &kl, &v, &vl, NULL);
+    for (unsigned i = 0; i < 8; i++) {
+        if (i) {
+            node_key(level, base + i, k);
+            s = ldgi_cur_next(r->c, &key, &kl, &v, &vl, NULL);
+        }
+        if (s != LDG_OK || kl != sizeof k || memcmp(key, k, sizeof k) != 0 || vl != LDG_HASH_BYTES)
+            return false;
+        memcpy(r->h[i], v, LDG_HASH_BYTES);
+    }
+    r->loaded = true;
+    r->level = level;
+    r->base = base;
+    return true;
+}
+
+/* Node (r->level + up, index) of the block held. */
+static void
+block_hash(const node_reader *r, unsigned up, uint64_t index, uint8_t out[LDG_HASH_BYTES])
+{
+    if (up == 0) {
+        memcpy(out, r->h[index - r->base], LDG_HASH_BYTES);
+        return;
+    }
+    uint8_t left[LDG_HASH_BYTES], right[LDG_HASH_BYTES];
+    block_hash(r, up - 1, 2 * index, left);
+    block_hash(r, up - 1, 2 * index + 1, right);
+    ldgi_node_hash(left, right, out);
+}
+
+static bool
+reader_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
+{
+    node_reader *r = ctx;
+    if (level < BLOCK_TOP) {
+        unsigned up = level % 3, bl = level - up;
+        uint64_t base = (index << up) & ~(uint64_t)7;
+        if (base + 8 <= r->have >> bl &&
+            ((r->loaded && r->level == bl && r->base == base) || block_load(r, bl, base))) {
+            block_hash(r, up, index, out);
+            return true;
+        }
+    }
+    return cursor_node(r->c, level, index, out);
+}
+
 /* ------------------------------------------------------------- public -- */
 
-/* Size of the ledger within t; LDG_E_NOTFOUND (with a message) if size is past it. */
+/*
+ * Size of the ledger within t (the key of its last entry: no entry is
+ * decoded or hashed); LDG_E_NOTFOUND (with a message) if size is past it.
+ */
 static ldg_status
-check_size(ldgi_txn *t, uint64_t size, ldg_err *err)
+check_size(ldgi_txn *t, uint64_t size, uint64_t *have_out, ldg_err *err)
 {
-    uint64_t have;
-    uint8_t head[LDG_HASH_BYTES];
-    ldg_status s = ldgi_head(t, &have, head, NULL, err);
+    ldgi_cur *c;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    uint64_t have = 0;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
+    if (s != LDG_OK)
+        return s;
+    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    if (s == LDG_OK && kl != 8)
+        s = ldgi_fail(err, LDG_E_CORRUPT, "entries: malformed key; run ldg verify");
+    else if (s == LDG_OK)
+        have = ldgi_rd64(k) + 1;
+    else if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+    ldgi_cur_close(c);
     if (s == LDG_OK && size > have)
         s = ldgi_fail(err, LDG_E_NOTFOUND, "tree size %llu is past the ledger's %llu entries",
                       (unsigned long long)size, (unsigned long long)have);
+    *have_out = have;
     return s;
 }
 
@@ -273,9 +386,13 @@ ldg_tree_root(ldg_ledger *l, uint64_t size, uint8_t root[LDG_HASH_BYTES], ldg_er
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    if ((s = check_size(t, size, err)) == LDG_OK &&
-        !ldgi_merkle_root(size, ldgi_tree_node, t, root))
+    ldgi_cur *c = NULL;
+    uint64_t have;
+    if ((s = check_size(t, size, &have, err)) == LDG_OK &&
+        (s = ldgi_cur_open(t, LDGI_DB_TREE, &c, err)) == LDG_OK &&
+        !ldgi_merkle_root(size, cursor_node, c, root))
         s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
+    ldgi_cur_close(c);
     ldgi_txn_abort(t);
     return s;
 }
@@ -289,12 +406,15 @@ stored_proof(ldg_ledger *l, bool inclusion, uint64_t a, uint64_t size,
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    if ((s = check_size(t, size, err)) == LDG_OK) {
-        *n = inclusion ? ldgi_merkle_inclusion(a, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX)
-                       : ldgi_merkle_consistency(a, size, ldgi_tree_node, t, hashes, LDG_PROOF_MAX);
+    node_reader r = {0};
+    if ((s = check_size(t, size, &r.have, err)) == LDG_OK &&
+        (s = ldgi_cur_open(t, LDGI_DB_TREE, &r.c, err)) == LDG_OK) {
+        *n = inclusion ? ldgi_merkle_inclusion(a, size, reader_node, &r, hashes, LDG_PROOF_MAX)
+                       : ldgi_merkle_consistency(a, size, reader_node, &r, hashes, LDG_PROOF_MAX);
         if (*n == SIZE_MAX)
             s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
     }
+    ldgi_cur_close(r.c);
     ldgi_txn_abort(t);
     return s;
 }

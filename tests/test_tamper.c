@@ -1018,6 +1018,48 @@ Test(tamper, data_hidden_in_an_index_record_is_an_index_finding, .fini = tmp_cle
     run_free(&r);
 }
 
+/*
+ * `log --study` / `--kind` walk an index, a view that trusts it to select:
+ * a tampered index may hide records from the view, never add one.  Each
+ * entry it names is decoded and must carry that study (kind) itself.
+ */
+Test(tamper, log_through_a_tampered_index_shows_only_records_that_carry_the_study,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    uint8_t k[3 + 8] = {'S', '2', 0}; /* study || 0x00 || seq: #6 (of S1) filed under S2 */
+    seq_key(6, k + 3);
+    cr_assert_eq(lmdb_put_value(d, "study", k, sizeof k, "", 0), 0);
+    uint8_t kk[9 + 8] = "decision"; /* kind || 0x00 || seq: #7 (a communication) */
+    seq_key(7, kk + 9);
+    cr_assert_eq(lmdb_put_value(d, "kind", kk, sizeof kk, "", 0), 0);
+    uint8_t k1[3 + 8] = {'S', '1', 0}; /* and #8 taken out of S1's */
+    seq_key(8, k1 + 3);
+    cr_assert_eq(lmdb_del_key(d, "study", k1, sizeof k1), 0);
+    run_result r = LDG(d, NULL, "log", "--study", "S2", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_empty(r.out, "an entry of S1 shown as S2's: %s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "log", "--kind", "decision", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_empty(r.out, "a communication shown as a decision: %s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "log", "--study", "S1", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    int n = 0;
+    for (const char *p = r.out; (p = strstr(p, "\"study\":\"S1\"")); p++)
+        n++;
+    cr_assert_eq(n, 5, "#4..#9 but #8, hidden by the index: %s", r.out);
+    cr_assert_null(strstr(r.out, "\"seq\":8,"), "%s", r.out);
+    run_free(&r);
+    /* verify checks the indexes against the entries */
+    r = verify_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 8, "index"), "%s", r.out);
+    cr_assert(has_finding(r.out, "FAIL", -1, "index"), "the kind index's count: %s", r.out);
+    run_free(&r);
+}
+
 /* The one-line log never shows an altered body as if nothing were wrong. */
 Test(tamper, log_marks_a_body_that_does_not_match, .fini = tmp_cleanup)
 {

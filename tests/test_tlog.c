@@ -468,6 +468,116 @@ Test(tlog, a_damaged_tree_is_an_integrity_failure_for_held_checkpoints, .fini = 
     run_free(&r);
 }
 
+/* Leaf hashes of a ledger's first n entries, read through the library. */
+static uint8_t (*leaf_hashes(ldg_ledger *l, uint64_t n))[LDG_HASH_BYTES]
+{
+    uint8_t(*lh)[LDG_HASH_BYTES] = malloc(n * LDG_HASH_BYTES);
+    ldg_err e;
+    for (uint64_t i = 0; i < n; i++) {
+        ldg_record *r;
+        cr_assert_eq(ldg_record_get(l, i, &r, &e), LDG_OK, "%s", e.msg);
+        memcpy(lh[i], r->leaf_hash, LDG_HASH_BYTES);
+        ldg_record_free(r);
+    }
+    return lh;
+}
+
+/*
+ * Proofs from the stored tree of a ledger of 700 entries, where the reader
+ * takes the lower levels in blocks of 8 nodes (levels 0, 3 and 6) and reads
+ * the rest one by one: each inclusion proof at sizes around the block edges,
+ * and each consistency proof to them, verifies against the tree's root.
+ */
+Test(tlog, proofs_from_the_stored_tree_verify_at_every_block_edge, .fini = tmp_cleanup,
+     .timeout = 60)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    char path[600];
+    snprintf(path, sizeof path, "%s/batch.jsonl", d);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 696; i++)
+        fprintf(f, "{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{\"n\":%d}}\n", i);
+    fclose(f);
+    ok(LDG(d, NULL, "append", "--as", "author.key", "--batch", "batch.jsonl"), "batch");
+    snprintf(path, sizeof path, "%s/ledger", d);
+    ldg_ledger *l;
+    ldg_err e;
+    cr_assert_eq(ldg_ledger_open(path, LDG_OPEN_READONLY, &l, &e), LDG_OK, "%s", e.msg);
+    uint64_t n;
+    uint8_t head[LDG_HASH_BYTES], root[LDG_HASH_BYTES], old_root[LDG_HASH_BYTES];
+    cr_assert_eq(ldg_ledger_head(l, &n, head, &e), LDG_OK);
+    cr_assert_eq(n, 700);
+    uint8_t(*lh)[LDG_HASH_BYTES] = leaf_hashes(l, n);
+    static const uint64_t sizes[] = {1,   2,   7,   8,   9,   15,  16,  17,  63,  64,  65,
+                                     71,  72,  127, 128, 129, 511, 512, 513, 519, 520, 575,
+                                     576, 577, 639, 640, 641, 695, 696, 697, 699, 700};
+    uint8_t h[LDG_PROOF_MAX][LDG_HASH_BYTES];
+    size_t len;
+    unsigned proofs = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        uint64_t size = sizes[si];
+        cr_assert_eq(ldg_tree_root(l, size, root, &e), LDG_OK, "%s", e.msg);
+        for (uint64_t i = 0; i < size; i++) {
+            cr_assert_eq(ldg_proof_inclusion(l, i, size, h, &len, &e), LDG_OK, "%s", e.msg);
+            cr_assert(ldg_proof_verify_inclusion(i, size, lh[i],
+                                                 (const uint8_t(*)[LDG_HASH_BYTES])h, len, root),
+                      "inclusion of %llu at %llu", (unsigned long long)i,
+                      (unsigned long long)size);
+            proofs++;
+        }
+        for (uint64_t old = 1; old <= size; old += old < 80 ? 1 : 7) {
+            cr_assert_eq(ldg_tree_root(l, old, old_root, &e), LDG_OK, "%s", e.msg);
+            cr_assert_eq(ldg_proof_consistency(l, old, size, h, &len, &e), LDG_OK, "%s", e.msg);
+            cr_assert(ldg_proof_verify_consistency(old, size, old_root, root,
+                                                   (const uint8_t(*)[LDG_HASH_BYTES])h, len),
+                      "consistency %llu -> %llu", (unsigned long long)old,
+                      (unsigned long long)size);
+            proofs++;
+        }
+    }
+    cr_assert_gt(proofs, 10000);
+    free(lh);
+    ldg_ledger_close(l);
+}
+
+/*
+ * `proof --as` promises a checked proof: the path it reads from the stored
+ * tree must lead to the root it just signed.  The check before signing starts
+ * from the newest stored checkpoint and does not re-read the nodes below it,
+ * so a node there rewritten (the sibling of record 3's leaf) reaches the
+ * proof; it is caught there: exit 1, one line, no proof printed.  A record
+ * whose path does not pass through the node still gets its proof.
+ */
+Test(tlog, proof_as_refuses_a_path_through_a_rewritten_tree_node, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    communications(d, "ledger", 4);
+    checkpoint_to(d, "ledger", "cp8.txt");
+    communications(d, "ledger", 1);
+    uint8_t k[9] = {0}; /* level 0, index 2 */
+    seq_key(2, k + 1);
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "tree", k, sizeof k, &v, &vl), 0);
+    ((uint8_t *)v)[7] ^= 0x01;
+    cr_assert_eq(lmdb_put_value(d, "tree", k, sizeof k, v, vl), 0);
+    free(v);
+    run_result r =
+        LDG(d, NULL, "proof", "inclusion", "3", "--format", "tlog-proof", "--as", "log.key");
+    cr_assert_eq(r.status, 1, "exit %d: %s%s", r.status, r.out, r.err);
+    cr_assert(strstr(r.err, "gives no proof of record 3"), "caught by the proof's check: %s",
+              r.err);
+    cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+    cr_assert_str_empty(r.out, "no proof printed: %s", r.out);
+    run_free(&r);
+    save(d, LDG(d, NULL, "proof", "inclusion", "8", "--format", "tlog-proof", "--as", "log.key"),
+         "p8.tlog-proof");
+    cr_assert_eq(vp(d, NULL, "p8.tlog-proof", "log.pub"), 0);
+}
+
 Test(tlog, signature_lines_are_held_to_the_signed_note_rules, .fini = tmp_cleanup)
 {
     cr_assert_geq(sodium_init(), 0);

@@ -50,7 +50,10 @@ PSIZE=$(sed -n 2p pub/checkpoint)
 go run "$HERE/tiles.go" log.pub pub 0 1 255 256 300 511 512 $((PSIZE - 1))
 # and it must be able to fail: one byte of a full hash tile changed
 cp -a pub bad-pub
-printf 'X' | dd of=bad-pub/tile/0/001 bs=1 seek=100 conv=notrunc 2>/dev/null
+# (the byte is flipped, not overwritten: a fixed value is already there one time in 256)
+B=$(od -An -tu1 -j100 -N1 bad-pub/tile/0/001 | tr -d ' ')
+printf "\\$(printf %03o $((B ^ 0xff)))" | dd of=bad-pub/tile/0/001 bs=1 seek=100 conv=notrunc 2>/dev/null
+cmp -s pub/tile/0/001 bad-pub/tile/0/001 && { echo "interop: the tile byte did not change" >&2; exit 1; }
 if go run "$HERE/tiles.go" log.pub bad-pub 300 2>/dev/null; then
     echo "interop: an altered hash tile passed Go's TileHashReader" >&2; exit 1
 fi
