@@ -12,6 +12,7 @@ LDG=$B/ldg
 BC=$B/bench/bench_core
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=${BENCH_N:-100000}
+[ "$N" -le 100000 ] || { echo "BENCH_N=$N: a batch holds at most 100,000 records" >&2; exit 2; }
 NS=${BENCH_SINGLE:-100}
 SEED=1000                       # communications appended first, for refs to point at
 W=$(mktemp -d "${TMPDIR:-/tmp}/ldg-bench.XXXXXX")
@@ -205,8 +206,10 @@ rm -f ex.jsonl ex.csv exf.jsonl exs.jsonl
 PR_BIG=""
 if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (faster)
     note "growing the ledger to ~1M entries for the proofs and the export at 1M"
-    "$BC" gen 900000 "$FIRST" $((FIRST + SEED - 1)) > big.jsonl
-    "$LDG" append --as author.key --batch big.jsonl >/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9; do    # a batch holds at most 100,000 records
+        "$BC" gen 100000 "$FIRST" $((FIRST + SEED - 1)) > big.jsonl
+        "$LDG" append --as author.key --batch big.jsonl >/dev/null
+    done
     rm -f big.jsonl
     read -r PR_BIG_N PR_BIG_I PR_BIG_C PR_BIG_IW PR_BIG_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
     read -r _ GO_BIG_I GO_BIG_C < <(go_proofs "$PR_BIG_N")
@@ -411,5 +414,10 @@ if [ "$(calc "($OTHER > 0.10) ? 1 : 0")" = 1 ]; then
 fi
 if [ ${#ROWS[@]} -gt 0 ]; then
     printf '  MISS: %s\n' "$(printf '%s; ' "${ROWS[@]}" | sed 's/; $//')"
+fi
+# BENCH_HUGE=1: the same ledger grown for years, to 10M records (bench/huge.sh; README says how long)
+if [ "${BENCH_HUGE:-0}" != 0 ]; then
+    rm -rf "$W/pub" "$W/mirror"
+    bash "$HERE/huge.sh" "$B"
 fi
 exit 0
