@@ -138,6 +138,44 @@ reindex_step(ldgi_txn *t, uint64_t from, uint64_t *next, ldg_err *err)
     return s == LDG_E_NOTFOUND ? LDG_OK : s;
 }
 
+/*
+ * Runs one write transaction of the rebuild: first (the new indexes
+ * emptied), a step from *at, or (at == total) the old databases emptied;
+ * redone in a bigger map when the map is full.
+ */
+static ldg_status
+reindex_txn(ldg_ledger *l, bool first, uint64_t *at, uint64_t *total, ldg_err *err)
+{
+    for (;;) {
+        ldgi_txn *t;
+        ldg_status s = ldgi_txn_begin(l, true, &t, err);
+        if (s != LDG_OK)
+            return s;
+        uint64_t next = *at;
+        if (first && ((s = ldgi_drop(t, (ldgi_db)RX_LEAF, false, err)) != LDG_OK ||
+                      (s = ldgi_drop(t, (ldgi_db)RX_COMMIT, false, err)) != LDG_OK ||
+                      (s = ldgi_count(t, (ldgi_db)RX_ENTRIES, total, err)) != LDG_OK)) {
+            ldgi_txn_abort(t);
+            return s;
+        }
+        if (*at < *total)
+            s = reindex_step(t, *at, &next, err);
+        else if ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, false, err)) == LDG_OK)
+            s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, false, err);
+        bool map_full = ldgi_txn_map_full(t);
+        if (s == LDG_OK)
+            s = ldgi_txn_commit(t, &map_full, err);
+        else
+            ldgi_txn_abort(t);
+        if (s == LDG_OK) {
+            *at = next;
+            return s;
+        }
+        if (!map_full || !ldgi_map_grow(l, err))
+            return s;
+    }
+}
+
 ldg_status
 ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
 {
@@ -152,46 +190,19 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
     if (s != LDG_OK)
         return s;
     uint64_t total = 0, at = 0;
-    for (bool first = true;;) {
-        ldgi_txn *t;
-        if ((s = ldgi_txn_begin(l, true, &t, err)) != LDG_OK)
-            break;
-        uint64_t next = at;
-        if (first && ((s = ldgi_drop(t, (ldgi_db)RX_LEAF, false, err)) != LDG_OK ||
-                      (s = ldgi_drop(t, (ldgi_db)RX_COMMIT, false, err)) != LDG_OK ||
-                      (s = ldgi_count(t, (ldgi_db)RX_ENTRIES, &total, err)) != LDG_OK)) {
-            ldgi_txn_abort(t);
-            break;
-        }
-        if ((s = reindex_step(t, at, &next, err)) == LDG_OK && next >= total &&
-            ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, true, err)) != LDG_OK ||
-             (s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, true, err)) != LDG_OK)) {
-            ldgi_txn_abort(t);
-            break;
-        }
-        if (s != LDG_OK && !ldgi_txn_map_full(t)) {
-            ldgi_txn_abort(t);
-            break;
-        }
-        bool map_full = s != LDG_OK;
-        if (s == LDG_OK)
-            s = ldgi_txn_commit(t, &map_full, err);
+    s = reindex_txn(l, true, &at, &total, err);
+    while (s == LDG_OK && at < total)
+        s = reindex_txn(l, false, &at, &total, err);
+    if (s == LDG_OK) /* the old indexes, emptied: then gone, in a transaction that frees pages */
+        s = reindex_txn(l, false, &at, &total, err);
+    ldgi_txn *t;
+    if (s == LDG_OK && (s = ldgi_txn_begin(l, true, &t, err)) == LDG_OK) {
+        /* removing a database closes its handle: never in a transaction that may be redone */
+        if ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, true, err)) == LDG_OK &&
+            (s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, true, err)) == LDG_OK)
+            s = ldgi_txn_commit(t, NULL, err);
         else
             ldgi_txn_abort(t);
-        if (map_full) {
-            /* the step is redone in a bigger map */
-            if (!ldgi_map_grow(l, err)) {
-                s = err ? err->status : LDG_E_FULL;
-                break;
-            }
-            continue;
-        }
-        if (s != LDG_OK)
-            break;
-        first = false;
-        at = next;
-        if (at >= total)
-            break;
     }
     ldg_ledger_close(l);
     if (s == LDG_OK && entries)
