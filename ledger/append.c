@@ -299,7 +299,8 @@ env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origi
     return LDG_OK;
 }
 
-/* The entry below `before` whose leaf hash is `hash`, through the leaf index: UINT64_MAX if none. */
+/* The entry below `before` whose leaf hash is `hash`, through the leaf index: UINT64_MAX if none.
+ */
 static ldg_status
 leaf_seq(append_env *a, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
          ldg_err *err)
@@ -329,8 +330,8 @@ env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint6
 {
     /* [POL-8] the head is entry size - 1's leaf hash: read that entry, no index */
     uint8_t at[LDG_HASH_BYTES];
-    ldg_status s = size - 1 < seq ? ldgi_leaf_at(((append_env *)ctx)->t, size - 1, at, err)
-                                  : LDG_E_NOTFOUND;
+    ldg_status s =
+        size - 1 < seq ? ldgi_leaf_at(((append_env *)ctx)->t, size - 1, at, err) : LDG_E_NOTFOUND;
     *out = s == LDG_OK && memcmp(at, head, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK : LDGI_LINK_BAD;
     return s == LDG_E_NOTFOUND ? LDG_OK : s;
 }

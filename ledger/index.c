@@ -38,6 +38,14 @@ ldgi_commit_key(uint8_t out[LDGI_COMMIT_KEY_BYTES], int64_t claimed_ns,
     memcpy(out + 8, commit, LDG_HASH_BYTES);
 }
 
+#define LEAF_HINTS 4096 /* slots of a transaction's cache of found leaf hashes */
+
+typedef struct leaf_hint {
+    uint8_t hash[LDG_HASH_BYTES];
+    uint64_t seq;
+    bool used;
+} leaf_hint;
+
 ldg_status
 ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
                ldg_err *err)
@@ -48,6 +56,28 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
     if (before == 0)
         return LDG_E_NOTFOUND;
     uint8_t k[LDGI_LEAF_KEY_BYTES], at[LDG_HASH_BYTES];
+    /*
+     * A hint first: where this transaction found the hash before (a batch
+     * of replies refs the same records again).  Only a hint: the entry it
+     * names must hash to `hash` like any index hit.
+     */
+    leaf_hint *hints = *ldgi_txn_hints(t), *h = NULL;
+    if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
+        *ldgi_txn_hints(t) = hints;
+    if (hints) {
+        uint32_t slot;
+        memcpy(&slot, hash, sizeof slot);
+        h = &hints[slot % LEAF_HINTS];
+        if (h->used && h->seq < before && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0) {
+            s = ldgi_leaf_at(t, h->seq, at, err);
+            if (s != LDG_OK && s != LDG_E_NOTFOUND)
+                return s;
+            if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
+                *seq = h->seq;
+                return LDG_OK;
+            }
+        }
+    }
     /* Newest epoch first: a ref most often names a recent entry. */
     for (uint64_t e = (before - 1) >> ldgi_leaf_epoch_bits;; e--) {
         const uint8_t *v;
@@ -64,6 +94,11 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
                 return s;
             if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
                 *seq = ldgi_rd64(v);
+                if (h) {
+                    memcpy(h->hash, hash, LDG_HASH_BYTES);
+                    h->seq = *seq;
+                    h->used = true;
+                }
                 return LDG_OK;
             }
         }
@@ -83,8 +118,8 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
 #define REINDEX_STEP 65536
 
 enum { RX_ENTRIES, RX_LEAF, RX_COMMIT, RX_OLD_LEAF, RX_OLD_COMMIT, RX_COUNT };
-static const char *const rx_names[RX_COUNT] = {"entries", "leaf-by-epoch", "commit-by-time",
-                                               "leaf", "commit"};
+static const char *const rx_names[RX_COUNT] = {"entries", "leaf-by-epoch", "commit-by-time", "leaf",
+                                               "commit"};
 
 /* Indexes entries [from, from + REINDEX_STEP) in t; *next: where the next step starts. */
 static ldg_status
@@ -110,13 +145,18 @@ reindex_step(ldgi_txn *t, uint64_t from, uint64_t *next, ldg_err *err)
         const char *why;
         uint64_t seq = kl == 8 ? ldgi_rd64(k) : UINT64_MAX;
         if (seq != *next) {
-            s = ldgi_fail(err, LDG_E_CORRUPT, "reindex: entry %llu is missing or out of order; run "
-                          "ldg verify", (unsigned long long)*next);
+            s = ldgi_fail(err, LDG_E_CORRUPT,
+                          "reindex: entry %llu is missing or out of order; run "
+                          "ldg verify",
+                          (unsigned long long)*next);
             break;
         }
-        if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why)) {
-            s = ldgi_fail(err, LDG_E_CORRUPT, "reindex: entry %llu does not decode (%s); run ldg "
-                          "verify", (unsigned long long)seq, why ? why : "?");
+        if (!ldgi_entry_decode(v, vl, &e, &why) ||
+            !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT,
+                          "reindex: entry %llu does not decode (%s); run ldg "
+                          "verify",
+                          (unsigned long long)seq, why ? why : "?");
             break;
         }
         ldgi_leaf_hash(v, vl, leaf);

@@ -370,6 +370,11 @@ ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err)
 /* Frees t, whatever the result; *map_full (if not NULL): it failed for a full map. */
 ldg_status ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err);
 void ldgi_txn_abort(ldgi_txn *t); /* NULL ok */
+/*
+ * A slot for a cache that lives as long as t (NULL at first; freed with t):
+ * ldgi_leaf_find keeps the seqs it found there.
+ */
+void **ldgi_txn_hints(ldgi_txn *t);
 /* Drops this process's mappings of the map's pages (they fault back in on use). */
 void ldgi_map_release(ldg_ledger *l);
 /* Bytes of file-backed pages this process has mapped (0 if unknown). */
@@ -430,7 +435,7 @@ uint64_t ldgi_rd64(const uint8_t in[8]);
 #define LDGI_LEAF_EPOCH_BITS 18
 /* What every command says of a ledger whose indexes have the layout before 2026-12. */
 #define LDGI_OLD_LAYOUT                                                                            \
-    "its leaf-hash and statement indexes have the layout of an earlier ldg; rebuild them with "   \
+    "its leaf-hash and statement indexes have the layout of an earlier ldg; rebuild them with "    \
     "`ldg reindex` (they are derived: nothing signed changes)"
 /* LDGI_LEAF_EPOCH_BITS; tests lower it to cross epochs with a few entries. */
 extern unsigned ldgi_leaf_epoch_bits;

@@ -27,8 +27,8 @@ size_t ldgi_map_initial = MAP_INITIAL;
 size_t ldgi_map_max = MAP_MAX;
 
 const char *const ldgi_db_names[LDGI_DB_COUNT] = {
-    "entries", "bodies", "leaf-by-epoch", "study",      "kind",
-    "actor",   "keys",   "commit-by-time", "tree", "checkpoints"};
+    "entries", "bodies", "leaf-by-epoch",  "study", "kind",
+    "actor",   "keys",   "commit-by-time", "tree",  "checkpoints"};
 
 struct ldg_ledger {
     MDB_env *env;
@@ -54,6 +54,7 @@ struct ldgi_txn {
     ldg_ledger *l;
     MDB_txn *txn;
     bool map_full; /* a put hit MDB_MAP_FULL: the map may grow, the disk is not full */
+    void *hints;   /* ldgi_txn_hints: the transaction's own, freed with it */
 };
 
 struct ldgi_cur {
@@ -534,6 +535,7 @@ ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err)
         *map_full = rc == MDB_MAP_FULL;
     ldg_ledger *l = t->l;
     pthread_rwlock_unlock(&l->resize);
+    free(t->hints);
     free(t);
     return rc ? mdb_fail(err, rc, "commit failed", l->dir) : LDG_OK;
 }
@@ -545,7 +547,14 @@ ldgi_txn_abort(ldgi_txn *t)
         return;
     mdb_txn_abort(t->txn);
     pthread_rwlock_unlock(&t->l->resize);
+    free(t->hints);
     free(t);
+}
+
+void **
+ldgi_txn_hints(ldgi_txn *t)
+{
+    return &t->hints;
 }
 
 ldg_status

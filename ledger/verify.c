@@ -365,8 +365,9 @@ hash_index_maps(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq
         if (same)
             return true;
     }
-    finding(v, LDG_FINDING_FAIL, seq, "index", "the %s index does not map this record's %s to its seq",
-            what, db == LDGI_DB_LEAF ? "leaf hash" : "commitment");
+    finding(v, LDG_FINDING_FAIL, seq, "index",
+            "the %s index does not map this record's %s to its seq", what,
+            db == LDGI_DB_LEAF ? "leaf hash" : "commitment");
     return true;
 }
 
@@ -1301,9 +1302,7 @@ check_totals(vstate *v)
     static const struct {
         ldgi_db db;
         const char *name;
-    } idx[] = {{LDGI_DB_STUDY, "study"},
-               {LDGI_DB_KIND, "kind"},
-               {LDGI_DB_ACTOR, "actor"}};
+    } idx[] = {{LDGI_DB_STUDY, "study"}, {LDGI_DB_KIND, "kind"}, {LDGI_DB_ACTOR, "actor"}};
     uint64_t n;
     ldg_status s;
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
