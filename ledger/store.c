@@ -496,7 +496,7 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
     if (l->unmapped)
         return ldgi_fail(err, LDG_E_IO, "%s: the map could not be resized; close and reopen",
                          l->dir);
-    ldgi_txn *t = ldgi_malloc(sizeof *t);
+    ldgi_txn *t = ldgi_calloc(1, sizeof *t);
     if (!t)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     t->l = l;
