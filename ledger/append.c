@@ -58,14 +58,10 @@ ldg_status
 ldgi_ref_entry(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, ldgi_refentry *out,
                ldg_err *err)
 {
-    const uint8_t *v;
-    size_t vl;
-    ldg_status s = ldgi_get(t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &v, &vl, err);
+    uint64_t seq;
+    ldg_status s = ldgi_leaf_find(t, hash, before, &seq, err);
     if (s != LDG_OK)
         return s;
-    if (vl != 8 || ldgi_rd64(v) >= before)
-        return LDG_E_NOTFOUND;
-    uint64_t seq = ldgi_rd64(v);
     uint8_t leaf[LDG_HASH_BYTES];
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
     if (!st)
@@ -222,18 +218,13 @@ ldgi_erasure_target(ldgi_txn *t, const ldgi_stmt *st, uint64_t *target, char *wh
     size_t vl;
     char hx[17];
     short_hex(st->refs[0], hx);
-    ldg_status s = ldgi_get(t, LDGI_DB_LEAF, st->refs[0], LDG_HASH_BYTES, &v, &vl, err);
+    /* The leaf index is derived: ldgi_leaf_find counts an entry only if it hashes to the ref. */
+    ldg_status s = ldgi_leaf_find(t, st->refs[0], UINT64_MAX, target, err);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
-    uint8_t leaf[LDG_HASH_BYTES];
-    /* The leaf index is derived: the entry it names must hash to the ref. */
-    if (s == LDG_OK && vl == 8 && (s = ldgi_leaf_at(t, ldgi_rd64(v), leaf, err)) != LDG_OK &&
-        s != LDG_E_NOTFOUND)
-        return s;
-    if (s != LDG_OK || vl != 8 || memcmp(leaf, st->refs[0], LDG_HASH_BYTES) != 0)
+    if (s != LDG_OK)
         return snprintf(why, wl, "the erasure's ref (%s...) names no entry in this ledger", hx),
                LDG_E_POLICY;
-    *target = ldgi_rd64(v);
     uint8_t k[8];
     ldgi_be64(k, *target);
     if ((s = ldgi_get(t, LDGI_DB_ENTRIES, k, 8, &v, &vl, err)) != LDG_OK)
@@ -308,18 +299,17 @@ env_ledger(void *ctx, const uint8_t **logkey, const char **origin, size_t *origi
     return LDG_OK;
 }
 
-/* The entry a hash names, through the leaf index: UINT64_MAX if none. */
+/* The entry below `before` whose leaf hash is `hash`, through the leaf index: UINT64_MAX if none.
+ */
 static ldg_status
-leaf_seq(append_env *a, const uint8_t hash[LDG_HASH_BYTES], uint64_t *seq, ldg_err *err)
+leaf_seq(append_env *a, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
+         ldg_err *err)
 {
-    const uint8_t *v;
-    size_t vl;
-    ldg_status s = ldgi_get(a->t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &v, &vl, err);
-    *seq = UINT64_MAX;
-    if (s == LDG_E_NOTFOUND)
+    ldg_status s = ldgi_leaf_find(a->t, hash, before, seq, err);
+    if (s == LDG_E_NOTFOUND) {
+        *seq = UINT64_MAX;
         return LDG_OK;
-    if (s == LDG_OK && vl == 8)
-        *seq = ldgi_rd64(v);
+    }
     return s;
 }
 
@@ -329,7 +319,7 @@ env_ref(void *ctx, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, size_t r, l
 {
     (void)r;
     uint64_t at;
-    ldg_status s = leaf_seq(ctx, hash, &at, err);
+    ldg_status s = leaf_seq(ctx, hash, seq, &at, err);
     *out = s == LDG_OK && at < seq ? LDGI_LINK_OK : LDGI_LINK_BAD;
     return s;
 }
@@ -338,11 +328,12 @@ static ldg_status
 env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint64_t seq,
              ldgi_link *out, ldg_err *err)
 {
-    (void)seq;
-    uint64_t at;
-    ldg_status s = leaf_seq(ctx, head, &at, err);
-    *out = s == LDG_OK && at == size - 1 ? LDGI_LINK_OK : LDGI_LINK_BAD;
-    return s;
+    /* [POL-8] the head is entry size - 1's leaf hash: read that entry, no index */
+    uint8_t at[LDG_HASH_BYTES];
+    ldg_status s =
+        size - 1 < seq ? ldgi_leaf_at(((append_env *)ctx)->t, size - 1, at, err) : LDG_E_NOTFOUND;
+    *out = s == LDG_OK && memcmp(at, head, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK : LDGI_LINK_BAD;
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
 }
 
 static ldg_status
@@ -559,7 +550,7 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
             s = ldgi_fail(err, LDG_E_NOMEM, "append: out of memory");
             goto done;
         }
-        uint8_t leaf[LDG_HASH_BYTES], sk[8];
+        uint8_t leaf[LDG_HASH_BYTES], sk[8], lk[LDGI_LEAF_KEY_BYTES], ck[LDGI_COMMIT_KEY_BYTES];
         ldgi_leaf_hash(eb.p, eb.len, leaf);
         ldgi_be64(sk, seq);
         bb.len = 0;
@@ -572,7 +563,8 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
             goto done;
         /* [POL-9] a statement is appended once: its commitment (salted, so unique per
          * signing) indexes its one entry, whether or not the body is kept. */
-        s = ldgi_put(t, LDGI_DB_COMMIT, st->body, LDG_HASH_BYTES, sk, 8, true, false, err);
+        ldgi_commit_key(ck, st->time_ns, st->body);
+        s = ldgi_put(t, LDGI_DB_COMMIT, ck, sizeof ck, sk, 8, true, false, err);
         if (s == LDG_E_EXISTS) {
             s = refuse(err, many, base + i, LDG_E_POLICY,
                        "this signed statement is already in the ledger (a replay)");
@@ -582,7 +574,8 @@ ldgi_append_txn(ldgi_txn *t, ldg_signed *const *sv, size_t n, size_t base, ldg_a
         if (s != LDG_OK ||
             (s = ldgi_put(t, LDGI_DB_BODIES, sk, 8, bb.p, bb.len, true, true, err)) != LDG_OK)
             goto done;
-        if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
+        ldgi_leaf_key(lk, leaf, seq);
+        if ((s = ldgi_put(t, LDGI_DB_LEAF, lk, sizeof lk, sk, 8, true, false, err)) ||
             (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, seq), "",
                           0, false, false, err)) ||
             (s = ldgi_put(t, LDGI_DB_KIND, ik, text_key(ik, st->kind.p, st->kind.len, seq), "", 0,
@@ -901,12 +894,13 @@ ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *bo
             goto done;
         }
     }
-    uint8_t leaf[LDG_HASH_BYTES], sk[8];
+    uint8_t leaf[LDG_HASH_BYTES], sk[8], lk[LDGI_LEAF_KEY_BYTES], ck[LDGI_COMMIT_KEY_BYTES];
     ldgi_leaf_hash(entry, len, leaf);
     ldgi_be64(sk, size);
     if ((s = ldgi_put(t, LDGI_DB_ENTRIES, sk, 8, entry, len, true, true, err)) != LDG_OK)
         goto done;
-    s = ldgi_put(t, LDGI_DB_COMMIT, st->body, LDG_HASH_BYTES, sk, 8, true, false, err);
+    ldgi_commit_key(ck, st->time_ns, st->body);
+    s = ldgi_put(t, LDGI_DB_COMMIT, ck, sizeof ck, sk, 8, true, false, err);
     if (s == LDG_E_EXISTS) {
         snprintf(why, wl,
                  "refused by policy: the signed statement is already in the log (a "
@@ -917,7 +911,8 @@ ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *bo
     if (s != LDG_OK ||
         (body && (s = ldgi_put(t, LDGI_DB_BODIES, sk, 8, body, blen, true, true, err)) != LDG_OK))
         goto done;
-    if ((s = ldgi_put(t, LDGI_DB_LEAF, leaf, LDG_HASH_BYTES, sk, 8, true, false, err)) ||
+    ldgi_leaf_key(lk, leaf, size);
+    if ((s = ldgi_put(t, LDGI_DB_LEAF, lk, sizeof lk, sk, 8, true, false, err)) ||
         (s = ldgi_put(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, size), "", 0,
                       false, false, err)) ||
         (s = ldgi_put(t, LDGI_DB_KIND, ik, text_key(ik, st->kind.p, st->kind.len, size), "", 0,

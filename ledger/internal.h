@@ -346,12 +346,12 @@ void ldgi_parallel_for(size_t n, unsigned jobs, void (*fn)(void *ctx, size_t i),
 typedef enum ldgi_db {
     LDGI_DB_ENTRIES = 0, /* seq (8 bytes BE) -> entry bytes */
     LDGI_DB_BODIES,      /* seq (8 BE) -> salt || canonical body; absent when withheld */
-    LDGI_DB_LEAF,        /* leaf hash -> seq (8 BE) */
+    LDGI_DB_LEAF,        /* epoch (4 BE) || leaf hash -> seq (8 BE) [STO-1] */
     LDGI_DB_STUDY,       /* study || 0x00 || seq (8 BE) -> empty */
     LDGI_DB_KIND,        /* kind || 0x00 || seq (8 BE) -> empty */
     LDGI_DB_ACTOR,       /* actor pub || seq (8 BE) -> empty */
     LDGI_DB_KEYS,        /* pub -> key state (LDGI_KEYSTATE_BYTES) */
-    LDGI_DB_COMMIT,      /* body commitment -> seq (8 BE): one entry per statement */
+    LDGI_DB_COMMIT,      /* claimed time (8) || body commitment -> seq (8 BE): one per statement */
     LDGI_DB_TREE,        /* level (1) || index (8 BE) -> hash of that perfect subtree [STO-6] */
     LDGI_DB_CHECKPOINTS, /* tree size (8 BE) -> signed note [CKP-1] */
     LDGI_DB_COUNT
@@ -370,6 +370,11 @@ ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err)
 /* Frees t, whatever the result; *map_full (if not NULL): it failed for a full map. */
 ldg_status ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err);
 void ldgi_txn_abort(ldgi_txn *t); /* NULL ok */
+/*
+ * A slot for a cache that lives as long as t (NULL at first; freed with t):
+ * ldgi_leaf_find keeps the seqs it found there.
+ */
+void **ldgi_txn_hints(ldgi_txn *t);
 /* Drops this process's mappings of the map's pages (they fault back in on use). */
 void ldgi_map_release(ldg_ledger *l);
 /* Bytes of file-backed pages this process has mapped (0 if unknown). */
@@ -399,6 +404,8 @@ ldg_status ldgi_get(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const uin
 ldg_status ldgi_put(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, const void *v, size_t vl,
                     bool noover, bool append, ldg_err *err);
 ldg_status ldgi_count(ldgi_txn *t, ldgi_db db, uint64_t *n, ldg_err *err);
+/* Empties db, or (remove) deletes it from the environment when t commits. */
+ldg_status ldgi_drop(ldgi_txn *t, ldgi_db db, bool remove, ldg_err *err);
 /* Deletes key k; LDG_E_NOTFOUND when absent. */
 ldg_status ldgi_del(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, ldg_err *err);
 
@@ -418,6 +425,34 @@ void ldgi_cur_close(ldgi_cur *c);
 
 void ldgi_be64(uint8_t out[8], uint64_t v);
 uint64_t ldgi_rd64(const uint8_t in[8]);
+
+/*
+ * The hash-keyed indexes [STO-1] (index.c).  Each key starts with what grows
+ * with the ledger, so that an append writes near the end of the B-tree: the
+ * leaf-hash index with the entry's epoch (seq >> LDGI_LEAF_EPOCH_BITS), the
+ * statement index with the claimed time (offset binary, big-endian).
+ */
+#define LDGI_LEAF_EPOCH_BITS 18
+/* What every command says of a ledger whose indexes have the layout before 2026-12. */
+#define LDGI_OLD_LAYOUT                                                                            \
+    "its leaf-hash and statement indexes have the layout of an earlier ldg; rebuild them with "    \
+    "`ldg reindex` (they are derived: nothing signed changes)"
+/* LDGI_LEAF_EPOCH_BITS; tests lower it to cross epochs with a few entries. */
+extern unsigned ldgi_leaf_epoch_bits;
+#define LDGI_LEAF_KEY_BYTES (4 + LDG_HASH_BYTES)
+#define LDGI_COMMIT_KEY_BYTES (8 + LDG_HASH_BYTES)
+void ldgi_leaf_key(uint8_t out[LDGI_LEAF_KEY_BYTES], const uint8_t leaf[LDG_HASH_BYTES],
+                   uint64_t seq);
+void ldgi_commit_key(uint8_t out[LDGI_COMMIT_KEY_BYTES], int64_t claimed_ns,
+                     const uint8_t commit[LDG_HASH_BYTES]);
+/*
+ * The seq of the entry below `before` (UINT64_MAX: the ledger's size) whose
+ * leaf hash is `hash`: looked up in the leaf-hash index epoch by epoch, newest
+ * first, and counted only when the entry it names hashes to `hash`.
+ * LDG_E_NOTFOUND when there is none.
+ */
+ldg_status ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
+                          uint64_t *seq, ldg_err *err);
 
 /* Key state in LDGI_DB_KEYS: added seq, revoked seq (UINT64_MAX if active), roles bits. */
 #define LDGI_KEYSTATE_BYTES 17

@@ -279,6 +279,12 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_create(const char *dir, const cha
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_open(const char *dir, unsigned flags,
                                                     ldg_ledger **out, ldg_err *err);
 LDG_EXPORT void ldg_ledger_close(ldg_ledger *l);
+/*
+ * Rebuilds the ledger's leaf-hash and statement indexes from its entries
+ * [STO-1], retiring those of the layout before 2026-12, in steps of bounded
+ * memory; *entries (if not NULL): how many were indexed.  Run with no writer.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err);
 
 /* Current size (number of entries) and head (leaf hash of the last entry). */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_ledger_head(ldg_ledger *l, uint64_t *size,

@@ -298,14 +298,10 @@ ref_seq(ldgi_txn *t, keycache *kc, const uint8_t hash[LDG_HASH_BYTES], ldg_err *
         if (kc->ref[slot].used && memcmp(kc->ref[slot].hash, hash, LDG_HASH_BYTES) == 0)
             return kc->ref[slot].seq;
     }
-    const uint8_t *rv;
-    size_t rl;
     uint64_t seq = UINT64_MAX;
-    uint8_t at[LDG_HASH_BYTES];
     /* the leaf index is a cache: the seq counts only when that entry hashes to the ref */
-    if (ldgi_get(t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &rv, &rl, err) == LDG_OK && rl == 8 &&
-        ldgi_leaf_at(t, ldgi_rd64(rv), at, err) == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0)
-        seq = ldgi_rd64(rv);
+    if (ldgi_leaf_find(t, hash, UINT64_MAX, &seq, err) != LDG_OK)
+        seq = UINT64_MAX;
     if (kc) {
         memcpy(kc->ref[slot].hash, hash, LDG_HASH_BYTES);
         kc->ref[slot].seq = seq;

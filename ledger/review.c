@@ -714,14 +714,8 @@ copy_str(char *out, size_t cap, ldgi_str s)
 static uint64_t
 ref_seq(rv *v, const uint8_t hash[LDG_HASH_BYTES])
 {
-    const uint8_t *sv, *ev;
-    size_t sl, el;
-    uint8_t at[LDG_HASH_BYTES];
-    if (ldgi_get(v->t, LDGI_DB_LEAF, hash, LDG_HASH_BYTES, &sv, &sl, NULL) != LDG_OK || sl != 8 ||
-        ldgi_get(v->t, LDGI_DB_ENTRIES, sv, 8, &ev, &el, NULL) != LDG_OK)
-        return UINT64_MAX;
-    ldgi_leaf_hash(ev, el, at);
-    return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? ldgi_rd64(sv) : UINT64_MAX;
+    uint64_t seq;
+    return ldgi_leaf_find(v->t, hash, UINT64_MAX, &seq, NULL) == LDG_OK ? seq : UINT64_MAX;
 }
 
 /* Has the responder of `it` answered with a record signed by someone of org? */

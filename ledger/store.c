@@ -27,7 +27,8 @@ size_t ldgi_map_initial = MAP_INITIAL;
 size_t ldgi_map_max = MAP_MAX;
 
 const char *const ldgi_db_names[LDGI_DB_COUNT] = {
-    "entries", "bodies", "leaf", "study", "kind", "actor", "keys", "commit", "tree", "checkpoints"};
+    "entries", "bodies", "leaf-by-epoch",  "study", "kind",
+    "actor",   "keys",   "commit-by-time", "tree",  "checkpoints"};
 
 struct ldg_ledger {
     MDB_env *env;
@@ -53,6 +54,7 @@ struct ldgi_txn {
     ldg_ledger *l;
     MDB_txn *txn;
     bool map_full; /* a put hit MDB_MAP_FULL: the map may grow, the disk is not full */
+    void *hints;   /* ldgi_txn_hints: the transaction's own, freed with it */
 };
 
 struct ldgi_cur {
@@ -158,6 +160,26 @@ begin_checked(ldg_ledger *l, MDB_txn **txn, ldg_status *s, ldg_err *err)
     return rc;
 }
 
+/* A ledger of ldg before 2026-12: `leaf` and `commit` keyed by the hash alone [STO-1]. */
+static bool
+old_layout(const char *dir, bool readonly)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    bool old = false;
+    if (mdb_env_create(&env) != 0)
+        return false;
+    mdb_env_set_maxdbs(env, LDGI_DB_COUNT + 2);
+    if (mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | (readonly ? MDB_NOLOCK : 0), 0640) == 0 &&
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+        old = mdb_dbi_open(txn, "leaf", 0, &dbi) == 0;
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    return old;
+}
+
 static ldg_status
 env_open_dbs(const char *dir, const char *const *names, size_t ndb, bool readonly, bool create,
              bool check, ldg_ledger **out, ldg_err *err)
@@ -224,6 +246,8 @@ env_open_dbs(const char *dir, const char *const *names, size_t ndb, bool readonl
     if (rc != 0) {
         mdb_env_close(l->env);
         free(l);
+        if (rc == MDB_NOTFOUND && names == ldgi_db_names && old_layout(dir, readonly))
+            return ldgi_fail(err, LDG_E_IO, "%s: " LDGI_OLD_LAYOUT, dir);
         if (rc == MDB_NOTFOUND)
             return ldgi_fail(err, LDG_E_NOTFOUND, "%s: not an ldg ledger (databases missing)", dir);
         return mdb_fail(err, rc, "cannot open databases", dir);
@@ -472,7 +496,7 @@ ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **out, ldg_err *err)
     if (l->unmapped)
         return ldgi_fail(err, LDG_E_IO, "%s: the map could not be resized; close and reopen",
                          l->dir);
-    ldgi_txn *t = ldgi_malloc(sizeof *t);
+    ldgi_txn *t = ldgi_calloc(1, sizeof *t);
     if (!t)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     t->l = l;
@@ -511,6 +535,7 @@ ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err)
         *map_full = rc == MDB_MAP_FULL;
     ldg_ledger *l = t->l;
     pthread_rwlock_unlock(&l->resize);
+    free(t->hints);
     free(t);
     return rc ? mdb_fail(err, rc, "commit failed", l->dir) : LDG_OK;
 }
@@ -522,7 +547,14 @@ ldgi_txn_abort(ldgi_txn *t)
         return;
     mdb_txn_abort(t->txn);
     pthread_rwlock_unlock(&t->l->resize);
+    free(t->hints);
     free(t);
+}
+
+void **
+ldgi_txn_hints(ldgi_txn *t)
+{
+    return &t->hints;
 }
 
 ldg_status
@@ -563,6 +595,13 @@ ldgi_del(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, ldg_err *err)
         return LDG_E_NOTFOUND;
     if (rc == MDB_MAP_FULL)
         t->map_full = true;
+    return rc ? mdb_fail(err, rc, t->l->names[db], t->l->dir) : LDG_OK;
+}
+
+ldg_status
+ldgi_drop(ldgi_txn *t, ldgi_db db, bool remove, ldg_err *err)
+{
+    int rc = mdb_drop(t->txn, t->l->dbi[db], remove ? 1 : 0);
     return rc ? mdb_fail(err, rc, t->l->names[db], t->l->dir) : LDG_OK;
 }
 

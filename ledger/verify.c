@@ -34,6 +34,7 @@ typedef struct wantrec {
     uint8_t key[LDG_HASH_BYTES];
     uint64_t seq; /* the later entry that wants it */
     uint64_t aux;
+    uint64_t t; /* a commitment's: the statement's claimed time (offset binary) [POL-9] */
     bool met;
 } wantrec;
 
@@ -60,6 +61,16 @@ typedef struct chunk {
     const uint64_t *filter; /* bit (first two key bytes) set for each want */
 
 } chunk;
+
+/*
+ * [POL-9] A replay is the same statement again: the same commitment and the
+ * same claimed time, the two halves of the statement index's key.
+ */
+static uint64_t
+claimed_key(const ldgi_stmt *st)
+{
+    return (uint64_t)st->time_ns ^ (UINT64_C(1) << 63);
+}
 
 /* ------------------------------------------------ phase A: stateless -- */
 
@@ -318,11 +329,59 @@ index_has(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, cons
     return true;
 }
 
+/*
+ * A hash-keyed index [STO-1] maps this record's key to its seq: looked up,
+ * not merged, since the keys follow the ledger (their number: check_totals).
+ * The statement index maps a replay's key to the first copy (merge_commits
+ * reports the replay), so an earlier seq counts when that entry's statement
+ * has the same key.  false on I/O error.
+ */
+static bool
+hash_index_maps(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, const char *what)
+{
+    const uint8_t *val;
+    size_t vl;
+    ldg_status s = ldgi_get(v->t, db, k, kl, &val, &vl, v->err);
+    if (s != LDG_OK && s != LDG_E_NOTFOUND)
+        return false;
+    if (s == LDG_OK && vl == 8 && ldgi_rd64(val) == seq)
+        return true;
+    if (s == LDG_OK && vl == 8 && ldgi_rd64(val) < seq && db == LDGI_DB_COMMIT) {
+        uint64_t at = ldgi_rd64(val);
+        uint8_t sk[8], ck[LDGI_COMMIT_KEY_BYTES];
+        const uint8_t *ev;
+        size_t el;
+        ldgi_entry e;
+        const char *why;
+        ldgi_be64(sk, at);
+        s = ldgi_get(v->t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, v->err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return false;
+        ldgi_stmt *st = s == LDG_OK ? ldgi_malloc(sizeof *st) : NULL;
+        bool same = st && ldgi_entry_decode(ev, el, &e, &why) &&
+                    ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) &&
+                    (ldgi_commit_key(ck, st->time_ns, st->body), memcmp(ck, k, kl) == 0);
+        free(st);
+        if (same)
+            return true;
+    }
+    finding(v, LDG_FINDING_FAIL, seq, "index",
+            "the %s index does not map this record's %s to its seq", what,
+            db == LDGI_DB_LEAF ? "leaf hash" : "commitment");
+    return true;
+}
+
 static ldg_status
 check_indexes(vstate *v, const item *x, uint64_t seq)
 {
-    /* The hash-keyed indexes are checked by merging at the end [VER-9]. */
     const ldgi_stmt *st = &x->st;
+    uint8_t hk[LDGI_COMMIT_KEY_BYTES];
+    ldgi_leaf_key(hk, x->leaf, seq);
+    if (!hash_index_maps(v, LDGI_DB_LEAF, hk, LDGI_LEAF_KEY_BYTES, seq, "leaf-hash"))
+        return LDG_E_IO;
+    ldgi_commit_key(hk, st->time_ns, st->body);
+    if (!hash_index_maps(v, LDGI_DB_COMMIT, hk, LDGI_COMMIT_KEY_BYTES, seq, "statement"))
+        return LDG_E_IO;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
     v->ik[n] = 0;
@@ -739,16 +798,24 @@ meet_wants(vstate *v, const item *x, uint64_t seq)
     }
     if (!x->stmt_ok)
         return;
-    for (size_t i = want_first(v->wants, v->nwants, x->st.body);
-         i < v->nwants && memcmp(v->wants[i].key, x->st.body, LDG_HASH_BYTES) == 0; i++) {
+    size_t first = want_first(v->wants, v->nwants, x->st.body);
+    if (first == v->nwants)
+        return;
+    /* The claimed time too (a peeked statement has only actor, commitment and kind). */
+    ldgi_stmt *full = ldgi_malloc(sizeof *full);
+    const char *why;
+    bool timed = full && ldgi_stmt_decode_proven(x->e.stmt, x->e.stmt_len, full, &why);
+    for (size_t i = first;
+         timed && i < v->nwants && memcmp(v->wants[i].key, x->st.body, LDG_HASH_BYTES) == 0; i++) {
         wantrec *w = &v->wants[i];
-        if (!(w->aux & WANT_COMMIT) || w->met)
+        if (!(w->aux & WANT_COMMIT) || w->met || w->t != claimed_key(full))
             continue;
         w->met = true;
         finding(v, LDG_FINDING_FAIL, w->seq, "replay",
                 "the same signed statement is entry %llu: a statement is appended once",
                 (unsigned long long)seq);
     }
+    free(full);
 }
 
 /* A ref or observed head of a later entry that an entry below --since satisfied. */
@@ -851,7 +918,7 @@ phase_b(vstate *v, chunk *c)
                     "signature does not verify under the statement's key");
         if (fast_old && x->wanted)
             meet_wants(v, x, seq);
-        if (!fast_old && !ldgi_runs_add(v->commits, x->st.body, seq, 0))
+        if (!fast_old && !ldgi_runs_add(v->commits, x->st.body, seq, claimed_key(&x->st)))
             return runs_failed(v);
         ldg_status s;
         if (old) {
@@ -945,64 +1012,10 @@ finish(pool *p, chunk *c)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void
-index_parse(const uint8_t *k, size_t kl, const uint8_t *val, size_t vl, ldgi_rec *out)
-{
-    memset(out, 0, sizeof *out);
-    memcpy(out->key, k, kl < LDG_HASH_BYTES ? kl : LDG_HASH_BYTES);
-    out->seq = vl == 8 ? ldgi_rd64(val) : UINT64_MAX;
-    /* A malformed record never matches: it sorts as itself and is reported. */
-    out->aux = kl != LDG_HASH_BYTES || vl != 8;
-}
-
-/* Reads the next (hash, seq) record of a hash-keyed index; false at its end. */
-static ldg_status
-index_next(vstate *v, ldgi_cur *c, bool *first, bool *have, ldgi_rec *out)
-{
-    const uint8_t *k, *val;
-    size_t kl, vl;
-    ldg_status s = *first ? ldgi_cur_seek(c, NULL, 0, &k, &kl, &val, &vl, v->err)
-                          : ldgi_cur_next(c, &k, &kl, &val, &vl, v->err);
-    *first = false;
-    *have = s == LDG_OK;
-    if (s == LDG_E_NOTFOUND)
-        return LDG_OK;
-    if (s != LDG_OK)
-        return s;
-    index_parse(k, kl, val, vl, out);
-    return LDG_OK;
-}
-
 static int
 key_cmp(const ldgi_rec *a, const ldgi_rec *b)
 {
     return memcmp(a->key, b->key, LDG_HASH_BYTES);
-}
-
-/*
- * Fast --since [VER-11]: the runs hold only the later entries, so the index
- * is not read record by record; the cursor jumps to the next key a run
- * holds.  The records jumped over are the earlier entries' (their number is
- * checked in check_totals).
- */
-static ldg_status
-index_skip_to(vstate *v, ldgi_cur *c, bool *have, ldgi_rec *d, const ldgi_rec *to)
-{
-    if (!v->fast || !*have || (to && key_cmp(d, to) >= 0))
-        return LDG_OK;
-    if (!to) {
-        *have = false;
-        return LDG_OK;
-    }
-    const uint8_t *k, *val;
-    size_t kl, vl;
-    ldg_status s = ldgi_cur_seek(c, to->key, LDG_HASH_BYTES, &k, &kl, &val, &vl, v->err);
-    *have = s == LDG_OK;
-    if (s == LDG_E_NOTFOUND)
-        return LDG_OK;
-    if (s == LDG_OK)
-        index_parse(k, kl, val, vl, d);
-    return s;
 }
 
 static void
@@ -1013,41 +1026,25 @@ mapped_check(vstate *v, size_t *count)
 }
 
 /*
- * The leaf hashes computed from the entries, the leaf-hash index and the
- * refs and older observed heads, each sorted by hash, merged in one pass
- * [VER-7][VER-9]: the index must be exactly {leaf hash -> seq}, a ref must
- * name an earlier entry, an observed head the entry before that size.
+ * The leaf hashes computed from the entries and the refs and older observed
+ * heads, each sorted by hash, merged in one pass [VER-7]: a ref must name an
+ * earlier entry, an observed head the entry before that size.  (The leaf-hash
+ * index is checked record by record: check_indexes.)
  */
 static ldg_status
 merge_leafs(vstate *v)
 {
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_LEAF, &c, v->err);
-    if (s != LDG_OK)
-        return s;
-    bool first = true, have_d;
-    ldgi_rec d, l, r;
+    ldgi_rec l, r;
     size_t count = 0;
-    if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
-        goto out;
     for (;;) {
         const ldgi_rec *pl = ldgi_runs_peek(v->leafs), *pr = ldgi_runs_peek(v->refs);
-        if ((s = index_skip_to(v, c, &have_d, &d, !pl || (pr && key_cmp(pr, pl) < 0) ? pr : pl)) !=
-            LDG_OK)
-            goto out;
-        if (!pl && !pr && !have_d)
+        if (!pl && !pr)
             break;
-        /* The smallest key among the three streams. */
-        const ldgi_rec *k = pl;
-        if (!k || (pr && key_cmp(pr, k) < 0))
-            k = pr;
-        if (!k || (have_d && key_cmp(&d, k) < 0))
-            k = &d;
+        /* The smaller key of the two streams. */
+        const ldgi_rec *k = !pl || (pr && key_cmp(pr, pl) < 0) ? pr : pl;
         uint8_t key[LDG_HASH_BYTES];
         memcpy(key, k->key, LDG_HASH_BYTES);
-        bool in_d = have_d && memcmp(d.key, key, LDG_HASH_BYTES) == 0 && !d.aux;
-        uint64_t dseq = in_d ? d.seq : UINT64_MAX, lowest = UINT64_MAX;
-        bool d_matched = false;
+        uint64_t lowest = UINT64_MAX;
         uint64_t seqs[4];
         size_t nseq = 0;
         while ((pl = ldgi_runs_peek(v->leafs)) && memcmp(pl->key, key, LDG_HASH_BYTES) == 0) {
@@ -1055,21 +1052,6 @@ merge_leafs(vstate *v)
             if (nseq < 4)
                 seqs[nseq++] = l.seq;
             lowest = l.seq < lowest ? l.seq : lowest;
-            if (l.seq == dseq)
-                d_matched = true;
-            else
-                finding(v, LDG_FINDING_FAIL, l.seq, "index",
-                        "the leaf-hash index does not map this record's leaf hash to its seq");
-        }
-        if (have_d && memcmp(d.key, key, LDG_HASH_BYTES) == 0) {
-            /* With fast --since, the index records of earlier entries are not rechecked. */
-            if (!d_matched && !(v->fast && nseq == 0 && !d.aux && d.seq < v->o_since))
-                finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
-                        "the leaf-hash index holds a hash that is no entry's leaf hash (it "
-                        "says entry %llu)",
-                        (unsigned long long)d.seq);
-            if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
-                goto out;
         }
         while ((pr = ldgi_runs_peek(v->refs)) && memcmp(pr->key, key, LDG_HASH_BYTES) == 0) {
             ldgi_runs_next(v->refs, &r);
@@ -1090,68 +1072,45 @@ merge_leafs(vstate *v)
         }
         mapped_check(v, &count);
     }
-out:
-    ldgi_cur_close(c);
-    if (s == LDG_OK && (ldgi_runs_failed(v->leafs) || ldgi_runs_failed(v->refs)))
-        s = runs_failed(v);
-    return s;
+    if (ldgi_runs_failed(v->leafs) || ldgi_runs_failed(v->refs))
+        return runs_failed(v);
+    return LDG_OK;
 }
 
 /*
- * The statements' body commitments and the commit index, merged [POL-9]
- * [VER-9]: each commitment is one entry's; a second is a replay.
+ * The statements' commitments, sorted, with their claimed times [POL-9]: a
+ * second statement with the same commitment and the same claimed time is a
+ * replay of the first.  (The statement index: check_indexes.)
  */
 static ldg_status
 merge_commits(vstate *v)
 {
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(v->t, LDGI_DB_COMMIT, &c, v->err);
-    if (s != LDG_OK)
-        return s;
-    bool first = true, have_d;
-    ldgi_rec d, x;
+    ldgi_rec x;
     size_t count = 0;
-    if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
-        goto out;
-    for (;;) {
-        const ldgi_rec *p = ldgi_runs_peek(v->commits);
-        if ((s = index_skip_to(v, c, &have_d, &d, p)) != LDG_OK)
-            goto out;
-        if (!p && !have_d)
-            break;
-        if (p && (!have_d || key_cmp(p, &d) <= 0)) {
-            /* Records for one commitment come in seq order: the first is the statement's. */
-            ldgi_runs_next(v->commits, &x);
-            bool in_d = have_d && key_cmp(&x, &d) == 0 && !d.aux;
-            if (!in_d || d.seq != x.seq)
-                finding(v, LDG_FINDING_FAIL, x.seq, "index",
-                        "the statement index does not map this record's commitment to its seq");
-            while ((p = ldgi_runs_peek(v->commits)) && key_cmp(p, &x) == 0) {
-                ldgi_rec dup;
-                ldgi_runs_next(v->commits, &dup);
+    while (ldgi_runs_next(v->commits, &x)) {
+        /* Records for one commitment come in seq order: the first is the statement's. */
+        ldgi_rec first[8];
+        size_t nfirst = 0;
+        first[nfirst++] = x;
+        const ldgi_rec *p;
+        while ((p = ldgi_runs_peek(v->commits)) && key_cmp(p, &x) == 0) {
+            ldgi_rec dup;
+            ldgi_runs_next(v->commits, &dup);
+            size_t i = 0;
+            while (i < nfirst && first[i].aux != dup.aux)
+                i++;
+            if (i < nfirst)
                 finding(v, LDG_FINDING_FAIL, dup.seq, "replay",
                         "the same signed statement is entry %llu: a statement is appended once",
-                        (unsigned long long)x.seq);
-            }
-            if (have_d && key_cmp(&x, &d) == 0 &&
-                (s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
-                goto out;
-        } else {
-            if (!(v->fast && !d.aux && d.seq < v->o_since))
-                finding(v, LDG_FINDING_FAIL, UINT64_MAX, "index",
-                        "the statement index holds a commitment no statement has (it says entry "
-                        "%llu)",
-                        (unsigned long long)d.seq);
-            if ((s = index_next(v, c, &first, &have_d, &d)) != LDG_OK)
-                goto out;
+                        (unsigned long long)first[i].seq);
+            else if (nfirst < sizeof first / sizeof first[0])
+                first[nfirst++] = dup;
         }
         mapped_check(v, &count);
     }
-out:
-    ldgi_cur_close(c);
-    if (s == LDG_OK && ldgi_runs_failed(v->commits))
-        s = runs_failed(v);
-    return s;
+    if (ldgi_runs_failed(v->commits))
+        return runs_failed(v);
+    return LDG_OK;
 }
 
 /*
@@ -1343,9 +1302,7 @@ check_totals(vstate *v)
     static const struct {
         ldgi_db db;
         const char *name;
-    } idx[] = {{LDGI_DB_STUDY, "study"},
-               {LDGI_DB_KIND, "kind"},
-               {LDGI_DB_ACTOR, "actor"}}; /* leaf and commit: by merge_* */
+    } idx[] = {{LDGI_DB_STUDY, "study"}, {LDGI_DB_KIND, "kind"}, {LDGI_DB_ACTOR, "actor"}};
     uint64_t n;
     ldg_status s;
     for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
@@ -1360,8 +1317,8 @@ check_totals(vstate *v)
         ldgi_db db;
         const char *name;
     } hidx[] = {{LDGI_DB_LEAF, "leaf-hash"}, {LDGI_DB_COMMIT, "statement"}};
-    for (size_t i = 0; v->fast && i < sizeof hidx / sizeof hidx[0]; i++) {
-        /* Fast --since did not read these indexes whole: their size at least must be right. */
+    for (size_t i = 0; i < sizeof hidx / sizeof hidx[0]; i++) {
+        /* Each record's key was looked up: with the right size, nothing else is in them. */
         if ((s = ldgi_count(v->t, hidx[i].db, &n, v->err)) != LDG_OK)
             return s;
         if (n != v->sum->entries)
@@ -1428,7 +1385,8 @@ check_totals(vstate *v)
 }
 
 static bool
-want_add(vstate *v, size_t *cap, const uint8_t key[LDG_HASH_BYTES], uint64_t seq, uint64_t aux)
+want_add(vstate *v, size_t *cap, const uint8_t key[LDG_HASH_BYTES], uint64_t seq, uint64_t aux,
+         uint64_t t)
 {
     if (v->nwants == WANTS_MAX)
         return false;
@@ -1444,6 +1402,7 @@ want_add(vstate *v, size_t *cap, const uint8_t key[LDG_HASH_BYTES], uint64_t seq
     memcpy(w->key, key, LDG_HASH_BYTES);
     w->seq = seq;
     w->aux = aux;
+    w->t = t;
     w->met = false;
     return true;
 }
@@ -1479,11 +1438,11 @@ collect_wants(vstate *v, uint64_t total)
             continue;
         uint64_t seq = ldgi_rd64(k);
         mapped_check(v, &seen);
-        room = want_add(v, &cap, st.body, seq, WANT_COMMIT);
+        room = want_add(v, &cap, st.body, seq, WANT_COMMIT, claimed_key(&st));
         for (size_t r = 0; room && r < st.nrefs; r++)
-            room = want_add(v, &cap, st.refs[r], seq, r + 1);
+            room = want_add(v, &cap, st.refs[r], seq, r + 1, 0);
         if (room && st.has_observed && st.observed_size && st.observed_size - 1 < v->o_since)
-            room = want_add(v, &cap, st.observed_head, seq, OBSERVED | (st.observed_size - 1));
+            room = want_add(v, &cap, st.observed_head, seq, OBSERVED | (st.observed_size - 1), 0);
     }
     ldgi_cur_close(c);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)

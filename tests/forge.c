@@ -324,8 +324,11 @@ forge_record(ldg_ledger *l, const ldg_key *k, ldgi_stmt *st, const forge_opts *o
     memcpy(body + 32, "{}", 2);
     cr_assert_eq(ldgi_put(t, LDGI_DB_ENTRIES, sk8, 8, eb.p, eb.len, true, true, &err), LDG_OK);
     cr_assert_eq(ldgi_put(t, LDGI_DB_BODIES, sk8, 8, body, sizeof body, true, true, &err), LDG_OK);
-    cr_assert_eq(ldgi_put(t, LDGI_DB_LEAF, leaf, 32, sk8, 8, true, false, &err), LDG_OK);
-    cr_assert_eq(ldgi_put(t, LDGI_DB_COMMIT, st->body, 32, sk8, 8, true, false, &err), LDG_OK);
+    uint8_t lk[LDGI_LEAF_KEY_BYTES], ck[LDGI_COMMIT_KEY_BYTES];
+    ldgi_leaf_key(lk, leaf, size);
+    ldgi_commit_key(ck, st->time_ns, st->body);
+    cr_assert_eq(ldgi_put(t, LDGI_DB_LEAF, lk, sizeof lk, sk8, 8, true, false, &err), LDG_OK);
+    cr_assert_eq(ldgi_put(t, LDGI_DB_COMMIT, ck, sizeof ck, sk8, 8, true, false, &err), LDG_OK);
     if (!(o && o->entries_only)) {
         index_put(t, LDGI_DB_STUDY, st->study, sk8);
         index_put(t, LDGI_DB_KIND, st->kind, sk8);

@@ -513,6 +513,17 @@ seq_key(uint64_t seq, uint8_t out[8])
     }
 }
 
+void
+leaf_index_key(const uint8_t leaf[32], uint64_t seq, uint8_t out[36])
+{
+    uint64_t e = seq >> 18;
+    for (int i = 3; i >= 0; i--) {
+        out[i] = (uint8_t)e;
+        e >>= 8;
+    }
+    memcpy(out + 4, leaf, 32);
+}
+
 static int
 lmdb_open(const char *dir, const char *db, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
 {

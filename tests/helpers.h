@@ -180,6 +180,9 @@ pid_t spawn_sh(const char *dir, const char *script);
 void flip_signature_bit(const char *dir, uint64_t seq, size_t at);
 /* The 8-byte big-endian key of entry seq. */
 void seq_key(uint64_t seq, uint8_t out[8]);
+/* The leaf-hash index [STO-1]: its database and an entry's key, epoch (seq >> 18, 4 bytes BE) || leaf. */
+#define LEAF_DB "leaf-by-epoch"
+void leaf_index_key(const uint8_t leaf[32], uint64_t seq, uint8_t out[36]);
 
 /* A free TCP port on 127.0.0.1 (bound, read, closed). */
 int free_port(void);

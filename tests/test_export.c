@@ -631,7 +631,9 @@ Test(export, names_refs_by_the_entries_not_the_leaf_index, .fini = tmp_cleanup)
     /* the leaf index now says #4's hash is entry 6: the response (#5) would "ref #6" */
     uint8_t six[8];
     seq_key(6, six);
-    cr_assert_eq(lmdb_put_value(d, "leaf", leaf, 32, six, 8), 0);
+    uint8_t lk[36];
+    leaf_index_key(leaf, 4, lk);
+    cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, six, 8), 0);
     t = EXPORT(d, "b.jsonl", 0, "--format", "jsonl", "--seq", "5..5");
     v = jsonl(t, &n);
     json_t *ref = json_array_get(json_object_get(v[0], "refs"), 0);

@@ -5,6 +5,7 @@
  * maps {prev, seq, sig, stmt, time, v}; bodies are stored under the
  * entry's 8-byte BE seq as 32-byte salt || body JSON.
  */
+#include "forge.h"
 #include "helpers.h"
 #include "ldg.h"
 
@@ -896,16 +897,37 @@ swap_ledgers(const char *d)
     cr_assert_eq(system(cmd), 0);
 }
 
+/*
+ * A host that lets in what append refuses: the decider's decision, with a
+ * ref or an observed head from ledger A, written into B past the policy
+ * (append itself looks both up in the entries, not in an index it could be
+ * lied to by).
+ */
 static void
-doctored_append(const char *d, const char *stmt, const uint8_t hash[32], uint64_t fake_seq)
+forged_decision(const char *d, const uint8_t *ref, uint64_t observed_size, const uint8_t *head)
 {
-    uint8_t k[8];
-    seq_key(fake_seq, k);
-    cr_assert_eq(lmdb_put_value(d, "leaf", hash, 32, k, 8), 0);
-    run_result r = LDG(d, NULL, "append", "--signed", stmt);
-    cr_assert_eq(r.status, 0, "the doctored index lets it in: %s", r.err);
-    run_free(&r);
-    cr_assert_eq(lmdb_del_key(d, "leaf", hash, 32), 0);
+    ldg_ledger *l;
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    ldg_key *k = load_key(d, "decider");
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    cr_assert(st);
+    st->kind = str_lit("decision");
+    st->study = str_lit("S1");
+    if (ref) {
+        memcpy(st->refs[0], ref, 32);
+        st->nrefs = 1;
+    }
+    if (head) {
+        st->has_observed = true;
+        st->observed_size = observed_size;
+        memcpy(st->observed_head, head, 32);
+    }
+    forge_record(l, k, st, NULL);
+    free(st);
+    ldg_key_free(k);
+    ldg_ledger_close(l);
 }
 
 Test(tamper, ref_let_in_through_a_doctored_leaf_index_is_caught, .fini = tmp_cleanup)
@@ -913,28 +935,21 @@ Test(tamper, ref_let_in_through_a_doctored_leaf_index_is_caught, .fini = tmp_cle
     const char *d = tmp_dir();
     uint8_t a4[32];
     diverged_pair(d, a4);
-    char hex[65];
-    sodium_bin2hex(hex, sizeof hex, a4, 32);
-    run_result r = LDG(d, "{\"subject\":\"decision on A's record\"}", "sign", "--as",
-                       "decider.key", "--kind", "decision", "--study", "S1", "--ref", hex,
-                       "--body", "-");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    write_file(d, "s.stmt", r.out);
-    run_free(&r);
     swap_ledgers(d);
     append_many(d, 3);
     qa_saves_checkpoint(d);
-    doctored_append(d, "s.stmt", a4, 4);
-    r = verify_fails(d);
+    forged_decision(d, a4, 0, NULL);
+    run_result r = verify_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
     run_free(&r);
     r = since_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
     run_free(&r);
-    /* the host leaves its doctored index record in place: still caught, and the index too */
-    uint8_t k[8];
+    /* the host adds a leaf index record that names entry 4: still caught, and the index too */
+    uint8_t k[8], lk[36];
     seq_key(4, k);
-    cr_assert_eq(lmdb_put_value(d, "leaf", a4, 32, k, 8), 0);
+    leaf_index_key(a4, 4, lk);
+    cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, k, 8), 0);
     r = since_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 8, "ref"), "%s", r.out);
     cr_assert(has_finding(r.out, "FAIL", -1, "index"), "%s", r.out);
@@ -947,20 +962,14 @@ observed_case(bool far)
     const char *d = tmp_dir();
     uint8_t a4[32];
     diverged_pair(d, a4);
-    /* a decision (an approval judges user records only [POL-12]; entries 0..3 are key records) */
-    run_result r = LDG(d, "{\"subject\":\"decided as seen in A\"}", "sign", "--as",
-                       "decider.key", "--kind", "decision", "--study", "S1", "--ref", "1",
-                       "--observed-from", "ledger", "--body", "-");
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    write_file(d, "s.stmt", r.out);
-    run_free(&r);
     swap_ledgers(d);
     /* far: past the window of recent leaf hashes, so the end-of-run merge decides */
     int more = far ? 16500 : 3;
     append_many(d, more);
     qa_saves_checkpoint(d); /* and B verifies before */
-    doctored_append(d, "s.stmt", a4, 4);
-    r = verify_fails(d);
+    /* a decision that observed A's chain of 5 entries */
+    forged_decision(d, NULL, 5, a4);
+    run_result r = verify_fails(d);
     cr_assert(has_finding(r.out, "FAIL", 5 + more, "observed"), "%s", r.out);
     run_free(&r);
     r = since_fails(d);

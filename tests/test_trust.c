@@ -324,8 +324,11 @@ rewrite_derived_of_entry_5(const char *d, const uint8_t old_leaf[32])
     cr_assert_eq(lmdb_get_value(d, "entries", k5, 8, &e, &el), 0);
     leaf_of(e, el, leaf);
     free(e);
-    cr_assert_eq(lmdb_del_key(d, "leaf", old_leaf, 32), 0);
-    cr_assert_eq(lmdb_put_value(d, "leaf", leaf, 32, k5, 8), 0);
+    uint8_t lk[36];
+    leaf_index_key(old_leaf, 5, lk);
+    cr_assert_eq(lmdb_del_key(d, LEAF_DB, lk, 36), 0);
+    leaf_index_key(leaf, 5, lk);
+    cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, k5, 8), 0);
     uint8_t t05[9] = {0}, t04[9] = {0}, t12[9] = {1};
     seq_key(5, t05 + 1);
     seq_key(4, t04 + 1);

@@ -10,11 +10,20 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_MAX ((size_t)1 << 31) /* bytes of batch input */
+/*
+ * A batch is one transaction, so its memory grows with it (the signed
+ * statements are kept for a redo in a bigger map, LMDB keeps the dirty
+ * pages): a batch holds at most BATCH_RECORDS_MAX records and
+ * BATCH_BYTES_MAX bytes of input, which bounds that memory (SECURITY.md).
+ * A regular file over either is refused before a line is read.
+ */
+#define BATCH_RECORDS_MAX ((size_t)100000)
+#define BATCH_BYTES_MAX ((size_t)64 << 20)
 
 static const char append_help[] =
     "usage: ldg append --as KEY --kind KIND --study STUDY [--ref SEQ|HASH]... [--meaning M]\n"
@@ -177,6 +186,44 @@ lr_open(lreader *r, const char *path, size_t max, size_t total_max)
                           path, strerror(errno));
     r->max = max;
     r->total_max = total_max;
+    struct stat sb;
+    bool regular = r->f != stdin && fstat(fileno(r->f), &sb) == 0 && S_ISREG(sb.st_mode);
+    if (regular && (uint64_t)sb.st_size > total_max) {
+        fclose(r->f);
+        r->f = NULL;
+        return tool_usage("%s: %llu bytes, more than one batch may hold (%zu bytes, %zu "
+                          "records); split it, e.g. split -l 100000",
+                          r->src, (unsigned long long)sb.st_size, total_max, BATCH_RECORDS_MAX);
+    }
+    if (regular) {
+        /* records (lines that are not blank) counted before one is read for real */
+        size_t records = 0;
+        bool blank = true;
+        char chunk[LR_CHUNK];
+        for (size_t got; (got = fread(chunk, 1, sizeof chunk, r->f)) > 0;)
+            for (size_t i = 0; i < got; i++) {
+                char c = chunk[i];
+                if (c == '\n') {
+                    records += !blank;
+                    blank = true;
+                } else if (c != ' ' && c != '\t' && c != '\r') {
+                    blank = false;
+                }
+            }
+        records += !blank;
+        if (ferror(r->f) || fseek(r->f, 0, SEEK_SET) != 0) {
+            fclose(r->f);
+            r->f = NULL;
+            return tool_error(EXIT_OPER, "%s: read error", r->src);
+        }
+        if (records > BATCH_RECORDS_MAX) {
+            fclose(r->f);
+            r->f = NULL;
+            return tool_usage("%s: %zu records, more than one batch may hold (%zu records, %zu "
+                              "bytes); split it, e.g. split -l 100000",
+                              r->src, records, BATCH_RECORDS_MAX, total_max);
+        }
+    }
     r->cap = max + 1 + LR_CHUNK;
     if (!(r->buf = malloc(r->cap))) {
         if (r->f != stdin)
@@ -252,8 +299,10 @@ lr_next(lreader *r, const char **line, size_t *len)
         r->end += got;
         r->total += got;
         if (r->total > r->total_max)
-            return lr_fail(r, EXIT_USAGE, "%s: larger than the limit of %zu bytes", r->src,
-                           r->total_max);
+            return lr_fail(r, EXIT_USAGE,
+                           "%s: more than one batch may hold (%zu bytes, %zu records); split it, "
+                           "e.g. split -l 100000",
+                           r->src, r->total_max, BATCH_RECORDS_MAX);
     }
 }
 
@@ -492,7 +541,7 @@ static int
 append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
 {
     lreader r;
-    int rc = lr_open(&r, o->batch, LDG_INPUT_LINE_MAX, BATCH_MAX);
+    int rc = lr_open(&r, o->batch, LDG_INPUT_LINE_MAX, BATCH_BYTES_MAX);
     if (rc != EXIT_OK)
         return rc;
     bjob j = {.l = l, .k = k, .src = r.src};
@@ -528,6 +577,12 @@ append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
             pending = false;
             if (blank_line(p, ll))
                 continue;
+            if (total + j.n == BATCH_RECORDS_MAX) {
+                rc = tool_usage("%s: line %zu: more records than one batch may hold (%zu records, "
+                                "%zu bytes); split it, e.g. split -l 100000",
+                                r.src, r.lineno, BATCH_RECORDS_MAX, BATCH_BYTES_MAX);
+                goto out;
+            }
             if (ll > BATCH_WIN_BYTES - used) {
                 pending = true;
                 break;
@@ -595,7 +650,7 @@ static int
 append_signed(const opts *o, ldg_ledger *l)
 {
     lreader r;
-    int rc = lr_open(&r, o->signedf, LDG_SIGNED_LINE_MAX, BATCH_MAX);
+    int rc = lr_open(&r, o->signedf, LDG_SIGNED_LINE_MAX, BATCH_BYTES_MAX);
     if (rc != EXIT_OK)
         return rc;
     const char *src = r.src;
@@ -611,6 +666,12 @@ append_signed(const opts *o, ldg_ledger *l)
             ll--;
         if (!ll)
             continue;
+        if (n == BATCH_RECORDS_MAX) {
+            rc = tool_usage("%s: line %zu: more statements than one batch may hold (%zu, %zu "
+                            "bytes); split it, e.g. split -l 100000",
+                            src, r.lineno, BATCH_RECORDS_MAX, BATCH_BYTES_MAX);
+            goto out;
+        }
         if (n == cap) {
             ldg_signed **ns = realloc(sv, 2 * cap * sizeof *sv);
             if (!ns) {

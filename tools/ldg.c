@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  append --signed FILE|-              statements signed elsewhere by `ldg sign`\n"
     "  sign --as KEY --kind KIND --study STUDY [...] [--observed-from LEDGER] > STMT\n"
     "  erase SEQ --as KEY --reason TEXT --legal-basis TEXT   signed erasure of a body\n"
+    "  reindex [--ledger DIR]              rebuilds the derived hash indexes from the entries\n"
     "  show SEQ [--json]\n"
     "  log [--study S] [--kind K] [--actor NAME] [--since T] [--until T] [--json]\n"
     "  verify [--jobs N] [--json] [--checkpoint FILE]... [--witness W.pub]... [--quorum N]\n"
@@ -445,6 +446,7 @@ main(int argc, char **argv)
                 {"export", cmd_export},
                 {"verify-bundle", cmd_verify_bundle},
                 {"erase", cmd_erase},
+                {"reindex", cmd_reindex},
                 {"review", cmd_review},
                 {"publish", cmd_publish},
                 {"witness", cmd_witness},

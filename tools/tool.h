@@ -141,6 +141,7 @@ int cmd_verify_proof(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_verify_bundle(int argc, char **argv);
 int cmd_erase(int argc, char **argv);
+int cmd_reindex(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 /*
  * The review a bundle carries [EXP-8]: `ldg review --json` lines to json and

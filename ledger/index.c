@@ -1,0 +1,251 @@
+/*
+ * index.c - the keys of the two hash-keyed indexes and the lookup through
+ * the leaf-hash one [STO-1].
+ *
+ * A random 32-byte key sends every insert to a random page of its B-tree, so
+ * a batch into a big ledger would rewrite most of the index: append cost
+ * would grow with the ledger.  Both keys therefore start with something that
+ * grows with the ledger: the leaf-hash index with the entry's epoch (seq >>
+ * LDGI_LEAF_EPOCH_BITS), the statement index with the statement's claimed
+ * time.  A batch then writes near the end of each B-tree, whatever its size.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+unsigned ldgi_leaf_epoch_bits = LDGI_LEAF_EPOCH_BITS;
+
+void
+ldgi_leaf_key(uint8_t out[LDGI_LEAF_KEY_BYTES], const uint8_t leaf[LDG_HASH_BYTES], uint64_t seq)
+{
+    uint64_t e = seq >> ldgi_leaf_epoch_bits;
+    out[0] = (uint8_t)(e >> 24);
+    out[1] = (uint8_t)(e >> 16);
+    out[2] = (uint8_t)(e >> 8);
+    out[3] = (uint8_t)e;
+    memcpy(out + 4, leaf, LDG_HASH_BYTES);
+}
+
+void
+ldgi_commit_key(uint8_t out[LDGI_COMMIT_KEY_BYTES], int64_t claimed_ns,
+                const uint8_t commit[LDG_HASH_BYTES])
+{
+    /* Offset binary, so that keys sort in time order across 1970. */
+    ldgi_be64(out, (uint64_t)claimed_ns ^ (UINT64_C(1) << 63));
+    memcpy(out + 8, commit, LDG_HASH_BYTES);
+}
+
+#define LEAF_HINTS 4096 /* slots of a transaction's cache of found leaf hashes */
+
+typedef struct leaf_hint {
+    uint8_t hash[LDG_HASH_BYTES];
+    uint64_t seq;
+    bool used;
+} leaf_hint;
+
+ldg_status
+ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
+               ldg_err *err)
+{
+    ldg_status s;
+    if (before == UINT64_MAX && (s = ldgi_count(t, LDGI_DB_ENTRIES, &before, err)) != LDG_OK)
+        return s;
+    if (before == 0)
+        return LDG_E_NOTFOUND;
+    uint8_t k[LDGI_LEAF_KEY_BYTES], at[LDG_HASH_BYTES];
+    /*
+     * A hint first: where this transaction found the hash before (a batch
+     * of replies refs the same records again).  Only a hint: the entry it
+     * names must hash to `hash` like any index hit.
+     */
+    leaf_hint *hints = *ldgi_txn_hints(t), *h = NULL;
+    if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
+        *ldgi_txn_hints(t) = hints;
+    if (hints) {
+        uint32_t slot;
+        memcpy(&slot, hash, sizeof slot);
+        h = &hints[slot % LEAF_HINTS];
+        if (h->used && h->seq < before && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0) {
+            s = ldgi_leaf_at(t, h->seq, at, err);
+            if (s != LDG_OK && s != LDG_E_NOTFOUND)
+                return s;
+            if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
+                *seq = h->seq;
+                return LDG_OK;
+            }
+        }
+    }
+    /* Newest epoch first: a ref most often names a recent entry. */
+    for (uint64_t e = (before - 1) >> ldgi_leaf_epoch_bits;; e--) {
+        const uint8_t *v;
+        size_t vl;
+        ldgi_leaf_key(k, hash, e << ldgi_leaf_epoch_bits);
+        s = ldgi_get(t, LDGI_DB_LEAF, k, sizeof k, &v, &vl, err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        /* The index is derived: the seq counts only when that entry hashes to the ref. */
+        if (s == LDG_OK && vl == 8 && ldgi_rd64(v) < before &&
+            ldgi_rd64(v) >> ldgi_leaf_epoch_bits == e) {
+            s = ldgi_leaf_at(t, ldgi_rd64(v), at, err);
+            if (s != LDG_OK && s != LDG_E_NOTFOUND)
+                return s;
+            if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
+                *seq = ldgi_rd64(v);
+                if (h) {
+                    memcpy(h->hash, hash, LDG_HASH_BYTES);
+                    h->seq = *seq;
+                    h->used = true;
+                }
+                return LDG_OK;
+            }
+        }
+        if (e == 0)
+            return LDG_E_NOTFOUND;
+    }
+}
+
+/*
+ * `ldg reindex` [STO-1]: rebuilds the two hash-keyed indexes from `entries`
+ * (they are derived: nothing signed changes), and retires the indexes of
+ * the layout before 2026-12 (`leaf`, `commit`: keyed by the hash alone).
+ * A step of REINDEX_STEP entries per write transaction keeps the memory
+ * bounded; the old databases go in the last one, so a run stopped half-way
+ * leaves a ledger that asks for `ldg reindex` again, which starts over.
+ */
+#define REINDEX_STEP 65536
+
+enum { RX_ENTRIES, RX_LEAF, RX_COMMIT, RX_OLD_LEAF, RX_OLD_COMMIT, RX_COUNT };
+static const char *const rx_names[RX_COUNT] = {"entries", "leaf-by-epoch", "commit-by-time", "leaf",
+                                               "commit"};
+
+/* Indexes entries [from, from + REINDEX_STEP) in t; *next: where the next step starts. */
+static ldg_status
+reindex_step(ldgi_txn *t, uint64_t from, uint64_t *next, ldg_err *err)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, (ldgi_db)RX_ENTRIES, &c, err);
+    if (s != LDG_OK)
+        return s;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (!st) {
+        ldgi_cur_close(c);
+        return ldgi_fail(err, LDG_E_NOMEM, "reindex: out of memory");
+    }
+    uint8_t from_k[8], leaf[LDG_HASH_BYTES], lk[LDGI_LEAF_KEY_BYTES], ck[LDGI_COMMIT_KEY_BYTES];
+    const uint8_t *k, *v;
+    size_t kl, vl, n = 0;
+    ldgi_be64(from_k, from);
+    *next = from;
+    for (s = ldgi_cur_seek(c, from_k, 8, &k, &kl, &v, &vl, err); s == LDG_OK && n < REINDEX_STEP;
+         s = ldgi_cur_next(c, &k, &kl, &v, &vl, err), n++) {
+        ldgi_entry e;
+        const char *why;
+        uint64_t seq = kl == 8 ? ldgi_rd64(k) : UINT64_MAX;
+        if (seq != *next) {
+            s = ldgi_fail(err, LDG_E_CORRUPT,
+                          "reindex: entry %llu is missing or out of order; run "
+                          "ldg verify",
+                          (unsigned long long)*next);
+            break;
+        }
+        if (!ldgi_entry_decode(v, vl, &e, &why) ||
+            !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT,
+                          "reindex: entry %llu does not decode (%s); run ldg "
+                          "verify",
+                          (unsigned long long)seq, why ? why : "?");
+            break;
+        }
+        ldgi_leaf_hash(v, vl, leaf);
+        ldgi_leaf_key(lk, leaf, seq);
+        ldgi_commit_key(ck, st->time_ns, st->body);
+        uint8_t sk[8];
+        ldgi_be64(sk, seq);
+        if ((s = ldgi_put(t, (ldgi_db)RX_LEAF, lk, sizeof lk, sk, 8, false, false, err)) != LDG_OK)
+            break;
+        /* a replay (only a tampered ledger has one) keeps its first copy, as append would */
+        s = ldgi_put(t, (ldgi_db)RX_COMMIT, ck, sizeof ck, sk, 8, true, false, err);
+        if (s != LDG_OK && s != LDG_E_EXISTS)
+            break;
+        s = LDG_OK;
+        *next = seq + 1;
+    }
+    free(st);
+    ldgi_cur_close(c);
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
+/*
+ * Runs one write transaction of the rebuild: first (the new indexes
+ * emptied), a step from *at, or (at == total) the old databases emptied;
+ * redone in a bigger map when the map is full.
+ */
+static ldg_status
+reindex_txn(ldg_ledger *l, bool first, uint64_t *at, uint64_t *total, ldg_err *err)
+{
+    for (;;) {
+        ldgi_txn *t;
+        ldg_status s = ldgi_txn_begin(l, true, &t, err);
+        if (s != LDG_OK)
+            return s;
+        uint64_t next = *at;
+        if (first && ((s = ldgi_drop(t, (ldgi_db)RX_LEAF, false, err)) != LDG_OK ||
+                      (s = ldgi_drop(t, (ldgi_db)RX_COMMIT, false, err)) != LDG_OK ||
+                      (s = ldgi_count(t, (ldgi_db)RX_ENTRIES, total, err)) != LDG_OK)) {
+            ldgi_txn_abort(t);
+            return s;
+        }
+        if (*at < *total)
+            s = reindex_step(t, *at, &next, err);
+        else if ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, false, err)) == LDG_OK)
+            s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, false, err);
+        bool map_full = ldgi_txn_map_full(t);
+        if (s == LDG_OK)
+            s = ldgi_txn_commit(t, &map_full, err);
+        else
+            ldgi_txn_abort(t);
+        if (s == LDG_OK) {
+            *at = next;
+            return s;
+        }
+        if (!map_full || !ldgi_map_grow(l, err))
+            return s;
+    }
+}
+
+ldg_status
+ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &sb) != 0)
+        return ldgi_fail(err, LDG_E_NOTFOUND, "%s: nothing here (no data.mdb)", dir);
+    ldg_ledger *l;
+    /* create: the new databases may not exist yet (nor, in a current ledger, the old ones) */
+    ldg_status s = ldgi_env_open(dir, rx_names, RX_COUNT, true, &l, err);
+    if (s != LDG_OK)
+        return s;
+    uint64_t total = 0, at = 0;
+    s = reindex_txn(l, true, &at, &total, err);
+    while (s == LDG_OK && at < total)
+        s = reindex_txn(l, false, &at, &total, err);
+    if (s == LDG_OK) /* the old indexes, emptied: then gone, in a transaction that frees pages */
+        s = reindex_txn(l, false, &at, &total, err);
+    ldgi_txn *t;
+    if (s == LDG_OK && (s = ldgi_txn_begin(l, true, &t, err)) == LDG_OK) {
+        /* removing a database closes its handle: never in a transaction that may be redone */
+        if ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, true, err)) == LDG_OK &&
+            (s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, true, err)) == LDG_OK)
+            s = ldgi_txn_commit(t, NULL, err);
+        else
+            ldgi_txn_abort(t);
+    }
+    ldg_ledger_close(l);
+    if (s == LDG_OK && entries)
+        *entries = total;
+    return s;
+}

@@ -1,0 +1,281 @@
+/*
+ * test_index.c - the hash-keyed indexes [STO-1]: keys that follow the
+ * ledger (epoch || leaf hash, claimed time || commitment), so that an append
+ * writes near the end of each B-tree; lookups of a leaf hash across epochs;
+ * verify's record-by-record check of both [VER-9]; and `ldg reindex` for a
+ * ledger of the layout before 2026-12.  Real binary, real LMDB files.
+ */
+#include "forge.h"
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ helpers -- */
+
+static void
+entry_stmt(const char *d, uint64_t seq, uint8_t leaf[32], ldgi_stmt *st)
+{
+    uint8_t k[8];
+    void *v;
+    size_t vl;
+    seq_key(seq, k);
+    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0, "entry %llu",
+                 (unsigned long long)seq);
+    ldgi_entry e;
+    const char *why;
+    cr_assert(ldgi_entry_decode(v, vl, &e, &why), "%s", why);
+    cr_assert(ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why), "%s", why);
+    ldgi_leaf_hash(v, vl, leaf);
+    /* st points into v: the test keeps v (a few entries) */
+}
+
+/* The spec's key of the statement index: time with its top bit flipped, BE, then the commitment. */
+static void
+commit_key_by_spec(const ldgi_stmt *st, uint8_t out[40])
+{
+    uint64_t t = (uint64_t)st->time_ns ^ (UINT64_C(1) << 63);
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)t;
+        t >>= 8;
+    }
+    memcpy(out + 8, st->body, 32);
+}
+
+static long
+verify_status(const char *d, char **out)
+{
+    run_result r = LDG(d, NULL, "verify", "--json");
+    long st = r.status;
+    if (out)
+        *out = strdup(r.out);
+    run_free(&r);
+    return st;
+}
+
+/* Rewrites dir/ledger's indexes into the layout before 2026-12, as an older ldg wrote them. */
+static void
+to_old_layout(const char *d)
+{
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi nl, nc, ol, oc;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    mdb_env_set_mapsize(env, (size_t)1 << 30);
+    cr_assert_eq(mdb_env_open(env, path_in(d, "ledger"), 0, 0640), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    cr_assert_eq(mdb_dbi_open(t, "leaf-by-epoch", 0, &nl), 0);
+    cr_assert_eq(mdb_dbi_open(t, "commit-by-time", 0, &nc), 0);
+    cr_assert_eq(mdb_dbi_open(t, "leaf", MDB_CREATE, &ol), 0);
+    cr_assert_eq(mdb_dbi_open(t, "commit", MDB_CREATE, &oc), 0);
+    MDB_dbi from[2] = {nl, nc}, to[2] = {ol, oc};
+    size_t skip[2] = {4, 8};
+    for (int i = 0; i < 2; i++) {
+        MDB_cursor *c;
+        MDB_val k, v;
+        cr_assert_eq(mdb_cursor_open(t, from[i], &c), 0);
+        for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            MDB_val ok = {k.mv_size - skip[i], (uint8_t *)k.mv_data + skip[i]};
+            cr_assert_eq(mdb_put(t, to[i], &ok, &v, 0), 0);
+        }
+        mdb_cursor_close(c);
+        cr_assert_eq(mdb_drop(t, from[i], 1), 0);
+    }
+    cr_assert_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+}
+
+static bool
+has_db(const char *d, const char *name)
+{
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi dbi;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, path_in(d, "ledger"), MDB_RDONLY, 0640), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &t), 0);
+    bool has = mdb_dbi_open(t, name, 0, &dbi) == 0;
+    mdb_txn_abort(t);
+    mdb_env_close(env);
+    return has;
+}
+
+static char g_findings[4096];
+
+static void
+collect_finding(void *ctx, ldg_finding_level level, uint64_t seq, const char *check,
+                const char *detail)
+{
+    (void)ctx;
+    if (level != LDG_FINDING_FAIL)
+        return;
+    size_t n = strlen(g_findings);
+    snprintf(g_findings + n, sizeof g_findings - n, "%llu %s: %s\n", (unsigned long long)seq,
+             check, detail);
+}
+
+/* -------------------------------------------------------------- tests -- */
+
+Test(index, keys_follow_the_ledger_as_the_spec_says, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    long n = ledger_size(d);
+    cr_assert_gt(n, 10);
+    for (long s = 0; s < n; s++) {
+        uint8_t leaf[32], lk[36], ck[40], k8[8];
+        ldgi_stmt *st = calloc(1, sizeof *st);
+        entry_stmt(d, (uint64_t)s, leaf, st);
+        seq_key((uint64_t)s, k8);
+        leaf_index_key(leaf, (uint64_t)s, lk);
+        void *v;
+        size_t vl;
+        cr_assert_eq(lmdb_get_value(d, LEAF_DB, lk, 36, &v, &vl), 0, "leaf key of %ld", s);
+        cr_assert(vl == 8 && memcmp(v, k8, 8) == 0, "leaf key of %ld maps to its seq", s);
+        free(v);
+        commit_key_by_spec(st, ck);
+        cr_assert_eq(lmdb_get_value(d, "commit-by-time", ck, 40, &v, &vl), 0, "commit key of %ld",
+                     s);
+        cr_assert(vl == 8 && memcmp(v, k8, 8) == 0, "commit key of %ld maps to its seq", s);
+        free(v);
+        free(st);
+    }
+}
+
+/*
+ * A ref is looked up epoch by epoch, newest first: with 4-entry epochs (the
+ * library's test knob; make_ledger's 4 key records fill epoch 0 either way),
+ * records forged past the policy land in three more epochs, and every one is
+ * found from every later size, none from an earlier one.
+ */
+Test(index, a_leaf_hash_is_found_in_any_epoch, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldgi_leaf_epoch_bits = 2;
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    ldg_key *k = load_key(d, "author");
+    for (int i = 0; i < 12; i++) {
+        ldgi_stmt *st = calloc(1, sizeof *st);
+        st->kind = str_lit("communication");
+        st->study = str_lit("S1");
+        forge_record(l, k, st, NULL);
+        free(st);
+    }
+    ldgi_txn *t;
+    cr_assert_eq(ldgi_txn_begin(l, false, &t, &err), LDG_OK);
+    for (uint64_t s = 4; s < 16; s++) {
+        uint8_t leaf[32];
+        uint64_t at = 0;
+        cr_assert_eq(ldgi_leaf_at(t, s, leaf, &err), LDG_OK);
+        cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_OK, "entry %llu",
+                     (unsigned long long)s);
+        cr_assert_eq(at, s);
+        cr_assert_eq(ldgi_leaf_find(t, leaf, s + 1, &at, &err), LDG_OK);
+        cr_assert_eq(ldgi_leaf_find(t, leaf, s, &at, &err), LDG_E_NOTFOUND,
+                     "entry %llu is not below itself", (unsigned long long)s);
+    }
+    uint8_t none[32] = {1};
+    uint64_t at;
+    cr_assert_eq(ldgi_leaf_find(t, none, UINT64_MAX, &at, &err), LDG_E_NOTFOUND);
+    ldgi_txn_abort(t);
+    /* and the whole ledger verifies with these keys */
+    ldg_verify_summary sum;
+    ldg_verify_opts o = {.jobs = 1, .on_finding = collect_finding};
+    cr_assert_eq(ldg_verify_run(l, &o, &sum, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(sum.entries, 16);
+    cr_assert_eq(sum.failures, 0, "%s", g_findings);
+    ldg_key_free(k);
+    ldg_ledger_close(l);
+    ldgi_leaf_epoch_bits = LDGI_LEAF_EPOCH_BITS;
+}
+
+Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    char *out;
+    cr_assert_eq(verify_status(d, &out), 0, "%s", out);
+    free(out);
+    uint8_t leaf[32], lk[36], ck[40];
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    entry_stmt(d, 6, leaf, st);
+    leaf_index_key(leaf, 6, lk);
+    commit_key_by_spec(st, ck);
+    cr_assert_eq(lmdb_del_key(d, LEAF_DB, lk, 36), 0);
+    cr_assert_eq(verify_status(d, &out), 1);
+    cr_assert(strstr(out, "\"seq\":6,\"check\":\"index\",\"detail\":\"the leaf-hash index does "
+                          "not map this record's leaf hash to its seq\""),
+              "%s", out);
+    free(out);
+    /* back, and a statement record mapped to another entry */
+    uint8_t k6[8], k5[8];
+    seq_key(6, k6);
+    seq_key(5, k5);
+    cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, k6, 8), 0);
+    cr_assert_eq(lmdb_put_value(d, "commit-by-time", ck, 40, k5, 8), 0);
+    cr_assert_eq(verify_status(d, &out), 1);
+    cr_assert(strstr(out, "\"seq\":6,\"check\":\"index\",\"detail\":\"the statement index does "
+                          "not map this record's commitment to its seq\""),
+              "%s", out);
+    free(out);
+    /* back, and one record too many */
+    cr_assert_eq(lmdb_put_value(d, "commit-by-time", ck, 40, k6, 8), 0);
+    ck[39] ^= 1;
+    cr_assert_eq(lmdb_put_value(d, "commit-by-time", ck, 40, k6, 8), 0);
+    cr_assert_eq(verify_status(d, &out), 1);
+    cr_assert(strstr(out, "the statement index has 13 entries for 12 records"), "%s", out);
+    free(out);
+    free(st);
+}
+
+Test(index, an_old_ledger_is_refused_then_reindexed, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    run_result r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    char before[200];
+    const char *root = strstr(r.out, "tree root ");
+    cr_assert(root);
+    snprintf(before, sizeof before, "%s", root);
+    run_free(&r);
+    to_old_layout(d);
+    cr_assert(has_db(d, "leaf") && !has_db(d, LEAF_DB));
+    /* every command says what to do, in one line, and writes nothing */
+    r = LDG(d, "{}", "append", "--as", "author.key", "--kind", "communication", "--study", "S1",
+            "--body", "-");
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "ldg reindex") && !strchr(strchr(r.err, '\n') + 1, '\n'), "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "verify");
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "ldg reindex"), "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "reindex");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, ": 12 entries"), "%s", r.out);
+    run_free(&r);
+    cr_assert(!has_db(d, "leaf") && !has_db(d, "commit") && has_db(d, LEAF_DB));
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, before), "nothing signed changed: %s", r.out);
+    run_free(&r);
+    /* and it appends again; a second reindex changes nothing */
+    APPEND(d, "{\"subject\":\"after reindex\"}", "--as", "decider.key", "--kind", "communication",
+           "--study", "S1");
+    r = LDG(d, NULL, "reindex");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    cr_assert_eq(verify_status(d, NULL), 0);
+}
