@@ -251,6 +251,22 @@ ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], ldg
     return s;
 }
 
+ldg_status
+ldgi_tree_drop(ldgi_txn *t, uint64_t seq, ldg_err *err)
+{
+    uint8_t k[9];
+    node_key(0, seq, k);
+    ldg_status s = ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+    uint64_t index = seq;
+    for (unsigned level = 1; (s == LDG_OK || s == LDG_E_NOTFOUND) && level < 64 && (index & 1);
+         level++) {
+        index >>= 1;
+        node_key(level, index, k);
+        s = ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+    }
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
 /* ------------------------------------------------------------- public -- */
 
 /* Size of the ledger within t; LDG_E_NOTFOUND (with a message) if size is past it. */
