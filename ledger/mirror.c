@@ -33,8 +33,13 @@
 #define NOTE_MAX 65536u                              /* a checkpoint with its cosignatures */
 #define BODYFILE_MAX (LDG_SALT_BYTES + LDG_BODY_MAX) /* body/<N> */
 
-/* [MIR-9] 64 bundles: 16,384 entries per committed step */
-unsigned ldgi_mirror_step = 64;
+/*
+ * [MIR-9] 8 bundles: 2,048 entries per committed step.  LMDB keeps a write
+ * transaction's dirty pages in memory; the leaf and commitment indexes are
+ * keyed by hashes, so each entry dirties about one page of each, whatever
+ * the log's size: 2,048 entries make about 16 MiB.
+ */
+unsigned ldgi_mirror_step = 8;
 
 #define PENDING_FILE "mirror.pending"
 
@@ -724,10 +729,10 @@ drop_unfinished(ldg_ledger *l, const char *dir, ldg_err *err)
     ldgi_txn_abort(t);
     if (s != LDG_OK)
         return s;
-    /* a run killed after its last commit left the mark alone; one before, entries past it */
+    /* killed before its last commit: entries past the mark; after it: the mark alone */
     if (held == marked && size > held && (s = drop_to(l, held, err)) != LDG_OK)
         return s;
-    if (held == marked)
+    if (held == marked || size == held)
         pending_clear(dir);
     return LDG_OK;
 }

@@ -964,3 +964,18 @@ Test(mirror, a_second_run_on_a_state_in_use_is_refused)
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
 }
+
+/* A run killed between its last commit and removing its mark: the next run removes the mark. */
+Test(mirror, a_mark_left_by_a_run_killed_after_its_commit_is_removed)
+{
+    const char *d = tmp_dir();
+    mirrored(d, 10);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/st", d);
+    write_file(p, "ledger/mirror.pending", "3\n"); /* the held size before that run */
+    run_result r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "up to date at size 14"), "%s", r.out);
+    run_free(&r);
+    cr_assert(!exists(d, "st/ledger/mirror.pending"), "the stale mark is removed");
+}
