@@ -364,11 +364,6 @@ statm_open(void)
 }
 
 /*
- * The file-backed pages we have mapped: the third field of /proc/self/statm
- * ("shared").  Called every few records by long scans, so the file stays
- * open and is read with one pread, parsed by hand.
- */
-/*
  * What stayed mapped after the last ldgi_map_release: the program and its
  * libraries (tens of MiB with libcurl and GnuTLS), never released.  Counted
  * from there, the budget is the ledger's pages, as callers mean it;
@@ -377,6 +372,11 @@ statm_open(void)
  */
 static _Atomic size_t mapped_floor;
 
+/*
+ * The file-backed pages we have mapped: the third field of /proc/self/statm
+ * ("shared").  Called every few records by long scans, so the file stays
+ * open and is read with one pread, parsed by hand.
+ */
 static size_t
 statm_shared(void)
 {
