@@ -816,8 +816,9 @@ ldg_batch_abort(ldg_batch *b)
  */
 ldg_status
 ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *body, size_t blen,
-                char *why, size_t wl, ldg_err *err)
+                uint64_t keep_below, uint64_t *deferred, char *why, size_t wl, ldg_err *err)
 {
+    *deferred = UINT64_MAX;
     append_env ae = {.t = t};
     uint64_t size, last_time;
     uint8_t prev[LDG_HASH_BYTES];
@@ -923,7 +924,10 @@ ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *bo
     if ((s = ldgi_put(t, LDGI_DB_ACTOR, ik, LDG_PUB_BYTES + 8, "", 0, false, false, err)) ||
         (s = write_key_state(t, &eff, size, err)))
         goto done;
-    if (erased != UINT64_MAX) {
+    /* [MIR-9] a body held before this run goes only with the commit that holds the erasure */
+    if (erased != UINT64_MAX && erased < keep_below) {
+        *deferred = erased;
+    } else if (erased != UINT64_MAX) {
         ldgi_be64(sk, erased);
         s = ldgi_del(t, LDGI_DB_BODIES, sk, 8, err);
         if (s == LDG_E_NOTFOUND)
@@ -935,5 +939,146 @@ ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *bo
 done:
     free(st);
     free(ik);
+    return s;
+}
+
+/* A delete of a row that may already be gone (a tampered or half-written head). */
+static ldg_status
+del_opt(ldgi_txn *t, ldgi_db db, const void *k, size_t kl, ldg_err *err)
+{
+    ldg_status s = ldgi_del(t, db, k, kl, err);
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
+ldg_status
+ldgi_mirror_drop(ldgi_txn *t, uint64_t seq, ldg_err *err)
+{
+    uint8_t sk[8], leaf[LDG_HASH_BYTES];
+    const uint8_t *v;
+    size_t vl;
+    ldgi_be64(sk, seq);
+    ldg_status s = ldgi_get(t, LDGI_DB_ENTRIES, sk, 8, &v, &vl, err);
+    if (s != LDG_OK)
+        return s;
+    /* a copy: the view ends with the first delete */
+    uint8_t *entry = ldgi_malloc(vl ? vl : 1);
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    uint8_t *ik = ldgi_malloc(LDG_STUDY_MAX + 64);
+    if (!entry || !st || !ik) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "mirror: out of memory");
+        goto done;
+    }
+    memcpy(entry, v, vl);
+    ldgi_entry e;
+    const char *dwhy = NULL;
+    if (!ldgi_entry_decode(entry, vl, &e, &dwhy) ||
+        !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &dwhy)) {
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "entry %llu, past the checkpoint the mirror holds, does not decode (%s): "
+                      "the state is damaged",
+                      (unsigned long long)seq, dwhy ? dwhy : "?");
+        goto done;
+    }
+    ldgi_leaf_hash(entry, vl, leaf);
+    /*
+     * Its rows are found from its bytes: bytes changed since it was stored
+     * would leave the rows of the ones stored behind, so they must still be
+     * the ones the leaf and commitment indexes and the tree name.
+     */
+    const uint8_t *lv, *cv;
+    size_t lvl, cvl;
+    uint8_t node[LDG_HASH_BYTES], lk[LDGI_LEAF_KEY_BYTES], ck[LDGI_COMMIT_KEY_BYTES];
+    ldgi_leaf_key(lk, leaf, seq);
+    ldgi_commit_key(ck, st->time_ns, st->body);
+    if ((s = ldgi_get(t, LDGI_DB_LEAF, lk, sizeof lk, &lv, &lvl, err)) == LDG_OK &&
+        (s = ldgi_get(t, LDGI_DB_COMMIT, ck, sizeof ck, &cv, &cvl, err)) == LDG_OK &&
+        (lvl != 8 || ldgi_rd64(lv) != seq || cvl != 8 || ldgi_rd64(cv) != seq ||
+         !ldgi_tree_node(t, 0, seq, node) || sodium_memcmp(node, leaf, LDG_HASH_BYTES) != 0))
+        s = LDG_E_NOTFOUND;
+    if (s == LDG_E_NOTFOUND) {
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "entry %llu, past the checkpoint the mirror holds, is not the one stored "
+                      "(its indexes name other bytes): the state was altered",
+                      (unsigned long long)seq);
+        goto done;
+    }
+    if (s == LDG_OK)
+        s = ldgi_del(t, LDGI_DB_COMMIT, ck, sizeof ck, err);
+    if (s == LDG_OK)
+        s = ldgi_del(t, LDGI_DB_LEAF, lk, sizeof lk, err);
+    if (s == LDG_OK)
+        s = del_opt(t, LDGI_DB_STUDY, ik, text_key(ik, st->study.p, st->study.len, seq), err);
+    if (s == LDG_OK)
+        s = del_opt(t, LDGI_DB_KIND, ik, text_key(ik, st->kind.p, st->kind.len, seq), err);
+    if (s == LDG_OK) {
+        memcpy(ik, st->actor, LDG_PUB_BYTES);
+        ldgi_be64(ik + LDG_PUB_BYTES, seq);
+        s = del_opt(t, LDGI_DB_ACTOR, ik, LDG_PUB_BYTES + 8, err);
+    }
+    if (s == LDG_OK)
+        s = del_opt(t, LDGI_DB_BODIES, sk, 8, err);
+    if (s == LDG_OK)
+        s = ldgi_tree_drop(t, seq, err);
+    if (s == LDG_OK)
+        s = ldgi_del(t, LDGI_DB_ENTRIES, sk, 8, err);
+done:
+    free(entry);
+    free(st);
+    free(ik);
+    return s;
+}
+
+ldg_status
+ldgi_mirror_drop_keys(ldgi_txn *t, uint64_t from, ldg_err *err)
+{
+    /* the registry is small (one row per key record): the rows to change, then the changes */
+    typedef struct {
+        uint8_t pub[LDG_PUB_BYTES];
+        ldgi_keystate ks;
+    } change;
+    change *ch = NULL;
+    size_t n = 0, cap = 0;
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_KEYS, &c, err);
+    if (s != LDG_OK)
+        return s;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK;
+         s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
+        ldgi_keystate ks;
+        if (kl != LDG_PUB_BYTES || !ldgi_keystate_unpack(v, vl, &ks)) {
+            s = ldgi_fail(err, LDG_E_CORRUPT, "key registry is corrupt");
+            break;
+        }
+        if (ks.added_seq < from && (ks.revoked_seq == UINT64_MAX || ks.revoked_seq < from))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            change *nc = ldgi_realloc(ch, cap * sizeof *ch);
+            if (!nc) {
+                s = ldgi_fail(err, LDG_E_NOMEM, "mirror: out of memory");
+                break;
+            }
+            ch = nc;
+        }
+        memcpy(ch[n].pub, k, LDG_PUB_BYTES);
+        ch[n++].ks = ks;
+    }
+    ldgi_cur_close(c);
+    if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+    for (size_t i = 0; s == LDG_OK && i < n; i++) {
+        if (ch[i].ks.added_seq >= from) {
+            s = ldgi_del(t, LDGI_DB_KEYS, ch[i].pub, LDG_PUB_BYTES, err);
+        } else {
+            uint8_t buf[LDGI_KEYSTATE_BYTES];
+            ch[i].ks.revoked_seq = UINT64_MAX;
+            ldgi_keystate_pack(&ch[i].ks, buf);
+            s = ldgi_put(t, LDGI_DB_KEYS, ch[i].pub, LDG_PUB_BYTES, buf, sizeof buf, false, false,
+                         err);
+        }
+    }
+    free(ch);
     return s;
 }

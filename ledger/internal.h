@@ -636,8 +636,21 @@ bool ldgi_b64_exact(const char *p, size_t n, uint8_t *out, size_t want);
 ldg_status ldgi_append_txn(ldgi_txn *t, ldg_signed *const *s, size_t n, size_t base,
                            ldg_appended *out, bool allow_genesis, ldg_err *err);
 /* [MIR-5] Stores one fetched entry (and its body, salt || body, or NULL) at the head (append.c). */
+/* An erasure's target below keep_below keeps its body: *deferred is its seq (else UINT64_MAX). */
 ldg_status ldgi_mirror_put(ldgi_txn *t, const uint8_t *entry, size_t len, const uint8_t *body,
-                           size_t blen, char *why, size_t wl, ldg_err *err);
+                           size_t blen, uint64_t keep_below, uint64_t *deferred, char *why,
+                           size_t wl, ldg_err *err);
+/*
+ * [MIR-9] Undoes ldgi_mirror_put of the head entry seq: the entry, its body
+ * and every index row it wrote (LDG_E_CORRUPT when it does not decode).
+ * ldgi_mirror_drop_keys then returns the key registry to what the first
+ * `from` entries built (keys added from `from` on removed, revocations
+ * from `from` on undone).
+ */
+ldg_status ldgi_mirror_drop(ldgi_txn *t, uint64_t seq, ldg_err *err);
+ldg_status ldgi_mirror_drop_keys(ldgi_txn *t, uint64_t from, ldg_err *err);
+/* Entries per committed step of a mirror run, in bundles of 256 (tests lower it). */
+extern unsigned ldgi_mirror_step;
 /*
  * [POL-11] The record erasure statement st (one ref) erases, resolved in t
  * through the leaf index and checked against the entry's own bytes: *target
@@ -768,6 +781,8 @@ bool ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HAS
 /* Stores the leaf of entry seq and every perfect subtree it completes [STO-6]. */
 ldg_status ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES],
                          ldg_err *err);
+/* Removes the leaf of entry seq and every perfect subtree it completed (the head's undo). */
+ldg_status ldgi_tree_drop(ldgi_txn *t, uint64_t seq, ldg_err *err);
 bool ldgi_merkle_verify_consistency(uint64_t old_size, uint64_t size,
                                     const uint8_t old_root[LDG_HASH_BYTES],
                                     const uint8_t root[LDG_HASH_BYTES],

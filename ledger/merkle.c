@@ -348,6 +348,22 @@ reader_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTE
     return cursor_node(r->c, level, index, out);
 }
 
+ldg_status
+ldgi_tree_drop(ldgi_txn *t, uint64_t seq, ldg_err *err)
+{
+    uint8_t k[9];
+    node_key(0, seq, k);
+    ldg_status s = ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+    uint64_t index = seq;
+    for (unsigned level = 1; (s == LDG_OK || s == LDG_E_NOTFOUND) && level < 64 && (index & 1);
+         level++) {
+        index >>= 1;
+        node_key(level, index, k);
+        s = ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+    }
+    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
 /* ------------------------------------------------------------- public -- */
 
 /*

@@ -5,16 +5,27 @@
  * every new entry is stored in the mirror's own ldg ledger and checked by the
  * one verify engine, every tile fetched must hold exactly the hashes computed
  * from the entries, and the root of the mirror's tree must be the signed one.
- * Everything happens in one LMDB write transaction, committed only when all
- * of it held.  Network and files are the caller's (a fetch callback).
+ * The new entries are stored in steps of a bounded size, each its own LMDB
+ * write transaction (so memory stays bounded whatever the log's size); they
+ * count for nothing until the last transaction, which checks the root and
+ * runs the verify engine over all of them, commits the new checkpoint.  A
+ * run that fails, or one killed, leaves entries past the held checkpoint: the
+ * failed run and, after a kill, the next one drop them [MIR-9].  Network and
+ * files are the caller's (a fetch callback).
  */
 #include "internal.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define TILE_W 256u
 #define TILE_MAX (TILE_W * LDG_HASH_BYTES)           /* a full hash tile [MIR-2] */
@@ -22,13 +33,28 @@
 #define NOTE_MAX 65536u                              /* a checkpoint with its cosignatures */
 #define BODYFILE_MAX (LDG_SALT_BYTES + LDG_BODY_MAX) /* body/<N> */
 
+/*
+ * [MIR-9] 8 bundles: 2,048 entries per committed step.  LMDB keeps a write
+ * transaction's dirty pages in memory; the leaf and commitment indexes are
+ * keyed by hashes, so each entry dirties about one page of each, whatever
+ * the log's size: 2,048 entries make about 16 MiB.
+ */
+unsigned ldgi_mirror_step = 8;
+
+#define PENDING_FILE "mirror.pending"
+
 typedef struct mir {
     const ldg_mirror_opts *o;
     ldg_mirror_summary *sum;
     ldg_err *err;
     ldg_ledger *l;
     ldgi_txn *t;
+    const char *dir; /* the state's ledger directory (the published one, not the aside) */
+    bool fresh;
+    bool stepped; /* a step was committed: entries past the held checkpoint are stored */
     uint64_t s0, n;
+    uint64_t *erased; /* [MIR-9] held bodies new erasures erase, deleted at the last commit */
+    size_t nerased, caperased;
     char first_fail[600];
     bool have_fail;
 } mir;
@@ -220,8 +246,22 @@ take_bundle(mir *m, uint64_t k, uint64_t w, bool *bad)
             s = LDG_OK;
         }
         char why[500];
-        s = ldgi_mirror_put(m->t, e, el, body, blen, why, sizeof why, m->err);
+        uint64_t deferred;
+        s = ldgi_mirror_put(m->t, e, el, body, blen, m->s0, &deferred, why, sizeof why, m->err);
         free(body);
+        if (s == LDG_OK && deferred != UINT64_MAX) {
+            if (m->nerased == m->caperased) {
+                size_t cap = m->caperased ? 2 * m->caperased : 16;
+                uint64_t *ne = ldgi_realloc(m->erased, cap * sizeof *ne);
+                if (!ne) {
+                    s = ldgi_fail(m->err, LDG_E_NOMEM, "mirror: out of memory");
+                    goto out;
+                }
+                m->erased = ne;
+                m->caperased = cap;
+            }
+            m->erased[m->nerased++] = deferred;
+        }
         if (s == LDG_E_CORRUPT || s == LDG_E_POLICY) {
             s = LDG_OK;
             found(m, LDG_MIRROR_BAD_ENTRIES, "entry %llu (%s): %s", (unsigned long long)seq, path,
@@ -286,6 +326,133 @@ recheck(mir *m, bool *bad)
     return LDG_OK;
 }
 
+/* [MIR-9] STATE/ledger/mirror.pending: entries past the held checkpoint may be stored. */
+static ldg_status
+pending_mark(const char *dir, uint64_t s0, ldg_err *err)
+{
+    char p[4200], tmp[4300], text[32];
+    snprintf(p, sizeof p, "%s/" PENDING_FILE, dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)s0);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    bool ok = fd >= 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, p) == 0;
+    int dfd = ok ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    ok = ok && dfd >= 0 && fsync(dfd) == 0;
+    if (dfd >= 0)
+        close(dfd);
+    if (!ok) {
+        int e = errno;
+        unlink(tmp);
+        return ldgi_fail(err, LDG_E_IO, "%s: cannot write: %s", p, strerror(e));
+    }
+    return LDG_OK;
+}
+
+/* The held size the mark names; false when there is none (or it is not one). */
+static bool
+pending_read(const char *dir, uint64_t *s0)
+{
+    char p[4200], text[32];
+    snprintf(p, sizeof p, "%s/" PENDING_FILE, dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 1 || text[n - 1] != '\n')
+        return false;
+    text[n - 1] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end || text[0] < '0' || text[0] > '9')
+        return false;
+    *s0 = v;
+    return true;
+}
+
+static void
+pending_clear(const char *dir)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/" PENDING_FILE, dir);
+    unlink(p);
+}
+
+/* [MIR-9] Commits a step's entries (stored, not yet verified) and opens the next step's. */
+static ldg_status
+step_commit(mir *m, bool *map_full)
+{
+    *map_full = false;
+    ldg_status s;
+    if (!m->fresh && !m->stepped && (s = pending_mark(m->dir, m->s0, m->err)) != LDG_OK)
+        return s;
+    s = ldgi_txn_commit(m->t, map_full, m->err);
+    m->t = NULL;
+    if (s != LDG_OK)
+        return s;
+    m->stepped = true;
+    return ldgi_txn_begin(m->l, true, &m->t, m->err);
+}
+
+/* Entries stored, from the last key (an entry that does not decode is still counted). */
+static ldg_status
+entries_size(ldgi_txn *t, uint64_t *size, ldg_err *err)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
+    if (s != LDG_OK)
+        return s;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    *size = 0;
+    if (s == LDG_OK && kl == 8)
+        *size = ldgi_rd64(k) + 1;
+    else if (s == LDG_OK)
+        s = ldgi_fail(err, LDG_E_CORRUPT, "the mirror's entries database is corrupt");
+    else if (s == LDG_E_NOTFOUND)
+        s = LDG_OK;
+    ldgi_cur_close(c);
+    return s;
+}
+
+/*
+ * [MIR-9] Drops the entries past size s0 (what an unfinished run stored),
+ * newest first, a step per transaction so memory stays bounded; then the
+ * key registry as the first s0 entries built it.
+ */
+static ldg_status
+drop_to(ldg_ledger *l, uint64_t s0, ldg_err *err)
+{
+    for (;;) {
+        ldgi_txn *t;
+        ldg_status s = ldgi_txn_begin(l, true, &t, err);
+        if (s != LDG_OK)
+            return s;
+        uint64_t size = 0;
+        s = entries_size(t, &size, err);
+        uint64_t budget = (uint64_t)(ldgi_mirror_step ? ldgi_mirror_step : 1) * TILE_W;
+        while (s == LDG_OK && size > s0 && budget--)
+            s = ldgi_mirror_drop(t, --size, err);
+        if (s == LDG_OK && size <= s0)
+            s = ldgi_mirror_drop_keys(t, s0, err);
+        bool map_full = s != LDG_OK && ldgi_txn_map_full(t);
+        if (s == LDG_OK) {
+            s = ldgi_txn_commit(t, &map_full, err);
+            t = NULL;
+        }
+        ldgi_txn_abort(t);
+        if (s == LDG_OK && size <= s0)
+            return LDG_OK;
+        if (s != LDG_OK && (!map_full || !ldgi_map_grow(l, err)))
+            return s;
+    }
+}
+
 /* Everything after the checkpoint checked: fetch, store and verify what is new. */
 static ldg_status
 advance(mir *m, const ldg_checkpoint *cp, const char *note, size_t len,
@@ -293,13 +460,42 @@ advance(mir *m, const ldg_checkpoint *cp, const char *note, size_t len,
 {
     bool bad = false;
     ldg_status s = LDG_OK;
-    /* [MIR-3] entry bundles from the one holding entry s0 on, and their level-0 tiles */
-    for (uint64_t k = m->s0 / TILE_W; !bad && k <= (m->n - 1) / TILE_W; k++) {
+    /*
+     * [MIR-3] entry bundles from the one holding entry s0 on, and their level-0
+     * tiles; [MIR-9] committed every ldgi_mirror_step bundles.  A step that
+     * fills the map is done again in a grown one.
+     */
+    uint64_t k0 = m->s0 / TILE_W, klast = (m->n - 1) / TILE_W;
+    uint64_t step = ldgi_mirror_step ? ldgi_mirror_step : 1, kstep = k0;
+    size_t estep = 0;
+    for (uint64_t k = k0; k <= klast; k++) {
         uint64_t w = m->n - k * TILE_W < TILE_W ? m->n - k * TILE_W : TILE_W;
-        if ((s = take_bundle(m, k, w, &bad)) != LDG_OK || bad)
+        if ((s = take_bundle(m, k, w, &bad)) == LDG_OK && !bad)
+            s = check_tile(m, 0, k, w, &bad);
+        if (s == LDG_OK && bad)
             return s;
-        if ((s = check_tile(m, 0, k, w, &bad)) != LDG_OK || bad)
+        bool map_full = s != LDG_OK && ldgi_txn_map_full(m->t);
+        if (s == LDG_OK && k < klast && k + 1 - kstep == step) {
+            s = step_commit(m, &map_full);
+            if (s == LDG_OK) {
+                kstep = k + 1;
+                estep = m->nerased;
+                continue;
+            }
+        }
+        if (s == LDG_OK)
+            continue;
+        if (!map_full)
             return s;
+        /* the step again, in a grown map */
+        ldgi_txn_abort(m->t);
+        m->t = NULL;
+        if (!ldgi_map_grow(m->l, m->err))
+            return LDG_E_FULL;
+        if ((s = ldgi_txn_begin(m->l, true, &m->t, m->err)) != LDG_OK)
+            return s;
+        m->nerased = estep;
+        k = kstep - 1; /* wraps when kstep is 0: the loop's k++ makes it kstep */
     }
     /* [MIR-4] hash tiles of the levels above, where they changed */
     for (unsigned L = 1; L < 8; L++) {
@@ -342,6 +538,13 @@ advance(mir *m, const ldg_checkpoint *cp, const char *note, size_t len,
     ldgi_be64(sk, m->n);
     if ((s = ldgi_put(m->t, LDGI_DB_CHECKPOINTS, sk, 8, note, len, false, false, m->err)) != LDG_OK)
         return s;
+    /* [MIR-9] held bodies the new erasures erase go in the commit that holds the erasures */
+    for (size_t i = 0; i < m->nerased; i++) {
+        ldgi_be64(sk, m->erased[i]);
+        s = ldgi_del(m->t, LDGI_DB_BODIES, sk, 8, m->err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+    }
     ldg_verify_opts vo = {
         .jobs = m->o->jobs, .on_finding = on_finding, .ctx = m, .since_size = m->s0};
     memcpy(vo.since_root, r0, LDG_HASH_BYTES);
@@ -457,6 +660,83 @@ run(mir *m, ldg_ledger *l, bool fresh, const char *tname, const uint8_t tpub[LDG
     return advance(m, &cp, sum->fetched_note, nl, r0);
 }
 
+/* [MIR-9] One run at a time on a state: an exclusive lock on its ledger directory. */
+static ldg_status
+lock_state(const char *dir, int *fd, ldg_err *err)
+{
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return ldgi_fail(err, LDG_E_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0)
+        return ldgi_fail(err, LDG_E_IO, "%s: %s", dir, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return e == EWOULDBLOCK ? ldgi_fail(err, LDG_E_IO,
+                                            "%s: another ldg mirror is running on this state", dir)
+                                : ldgi_fail(err, LDG_E_IO, "%s: cannot lock: %s", dir, strerror(e));
+    }
+    return LDG_OK;
+}
+
+/* [MIR-9] A first run killed left its aside ledger (.init-*): under the lock, nobody's. */
+static void
+remove_stale_aside(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, ".init-", 6) != 0)
+            continue;
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        ldgi_ledger_remove_files(p);
+        rmdir(p);
+    }
+    closedir(d);
+}
+
+/*
+ * [MIR-9] Before a run: entries a killed run stored past the checkpoint held
+ * are dropped (never verified, never kept).  Without the mark a killed run
+ * leaves, entries past it are not the mirror's: run() refuses the state.
+ */
+static ldg_status
+drop_unfinished(ldg_ledger *l, const char *dir, ldg_err *err)
+{
+    uint64_t marked;
+    if (!pending_read(dir, &marked))
+        return LDG_OK;
+    ldgi_txn *t;
+    ldg_status s = ldgi_txn_begin(l, false, &t, err);
+    if (s != LDG_OK)
+        return s;
+    uint64_t held = 0, size = 0;
+    ldgi_cur *c;
+    if ((s = ldgi_cur_open(t, LDGI_DB_CHECKPOINTS, &c, err)) == LDG_OK) {
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+        if (s == LDG_OK && kl == 8)
+            held = ldgi_rd64(k);
+        ldgi_cur_close(c);
+    }
+    if (s == LDG_OK || s == LDG_E_NOTFOUND)
+        s = entries_size(t, &size, err);
+    ldgi_txn_abort(t);
+    if (s != LDG_OK)
+        return s;
+    /* killed before its last commit: entries past the mark; after it: the mark alone */
+    if (held == marked && size > held && (s = drop_to(l, held, err)) != LDG_OK)
+        return s;
+    if (held == marked || size == held)
+        pending_clear(dir);
+    return LDG_OK;
+}
+
 ldg_status
 ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o, ldg_mirror_summary *sum, ldg_err *err)
 {
@@ -473,26 +753,55 @@ ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o, ldg_mirror_summary 
     ldg_status s = ldg_vkey_parse(o->trust, strlen(o->trust), tname, tpub, err);
     if (s != LDG_OK)
         return ldgi_fail(err, LDG_E_INPUT, "--trust: %s", err ? err->msg : "bad key");
+    int lockfd = -1;
+    if ((s = lock_state(ledger_dir, &lockfd, err)) != LDG_OK)
+        return s;
     ldg_ledger *l = NULL;
     bool fresh = false;
     s = ldg_ledger_open(ledger_dir, 0, &l, err);
     if (s == LDG_E_NOTFOUND) {
         fresh = true;
+        remove_stale_aside(ledger_dir);
         s = ldgi_ledger_create_env(ledger_dir, &l, err);
+    } else if (s == LDG_OK) {
+        s = drop_unfinished(l, ledger_dir, err);
+        if (s != LDG_OK)
+            ldg_ledger_close(l);
     }
-    if (s != LDG_OK)
+    if (s != LDG_OK) {
+        close(lockfd);
         return s;
+    }
     for (;;) {
-        mir m = {.o = o, .sum = sum, .err = err, .l = l};
+        mir m = {.o = o, .sum = sum, .err = err, .l = l, .dir = ledger_dir, .fresh = fresh};
         s = run(&m, l, fresh, tname, tpub);
         bool map_full = m.t && ldgi_txn_map_full(m.t);
-        if (s == LDG_OK && sum->outcome == LDG_MIRROR_UPDATED) {
+        bool done = s == LDG_OK && sum->outcome == LDG_MIRROR_UPDATED;
+        if (done) {
             s = ldgi_txn_commit(m.t, &map_full, err);
             m.t = NULL;
         }
         ldgi_txn_abort(m.t);
-        /* A full map is not a failure while it can grow: the whole run again. */
-        if (s == LDG_OK || !map_full || !ldgi_map_grow(l, err))
+        free(m.erased);
+        bool retry = s != LDG_OK && map_full && ldgi_map_grow(l, err);
+        if (s == LDG_OK && done && m.stepped && !fresh)
+            pending_clear(ledger_dir);
+        /*
+         * [MIR-9] A run that did not commit its checkpoint drops what its steps
+         * stored (a fresh ledger is dropped whole, unless the run is done again).
+         */
+        if (!(s == LDG_OK && done) && m.stepped && (!fresh || retry)) {
+            ldg_err de;
+            ldg_status ds = drop_to(l, m.s0, &de);
+            if (ds == LDG_OK && !fresh)
+                pending_clear(ledger_dir);
+            if (ds != LDG_OK && s == LDG_OK) {
+                s = ds;
+                if (err)
+                    *err = de;
+            }
+        }
+        if (!retry)
             break;
         ldg_mirror_summary_clear(sum);
         memset(sum, 0, sizeof *sum);
@@ -507,6 +816,7 @@ ldg_mirror(const char *ledger_dir, const ldg_mirror_opts *o, ldg_mirror_summary 
     } else {
         ldg_ledger_close(l);
     }
+    close(lockfd);
     return s;
 }
 

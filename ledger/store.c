@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -387,12 +388,21 @@ statm_open(void)
 }
 
 /*
+ * What stayed mapped after the last ldgi_map_release: the program and its
+ * libraries (tens of MiB with libcurl and GnuTLS), never released.  Counted
+ * from there, the budget is the ledger's pages, as callers mean it;
+ * counted from zero, a scan hovered at the budget and released (and
+ * re-read /proc/self/maps) every few hundred records.
+ */
+static _Atomic size_t mapped_floor;
+
+/*
  * The file-backed pages we have mapped: the third field of /proc/self/statm
  * ("shared").  Called every few records by long scans, so the file stays
  * open and is read with one pread, parsed by hand.
  */
-size_t
-ldgi_mapped_bytes(void)
+static size_t
+statm_shared(void)
 {
     pthread_once(&statm_once, statm_open);
     if (statm_fd < 0)
@@ -412,6 +422,13 @@ ldgi_mapped_bytes(void)
             v = v * 10 + (unsigned long)(*p++ - '0');
     }
     return (size_t)v * (size_t)page_size;
+}
+
+size_t
+ldgi_mapped_bytes(void)
+{
+    size_t now = statm_shared(), floor = mapped_floor;
+    return now > floor ? now - floor : 0;
 }
 
 void
@@ -443,6 +460,7 @@ ldgi_map_release(ldg_ledger *l)
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     fclose(f);
+    mapped_floor = statm_shared();
 }
 
 bool

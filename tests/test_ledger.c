@@ -1403,3 +1403,16 @@ Test(ledger, an_oversized_genesis_origin_is_corrupt_not_a_crash)
     free(origin);
     free(st);
 }
+
+/*
+ * The mapped-bytes budget of long scans (verify, export, review) counts the
+ * ledger's pages: what stays mapped after a release (the program and its
+ * libraries) is not counted again, or a scan would release, and re-read
+ * /proc/self/maps, every few hundred records.
+ */
+Test(ledger, mapped_bytes_count_from_what_a_release_leaves)
+{
+    ldgi_map_release(F.l);
+    size_t after = ldgi_mapped_bytes();
+    cr_assert_lt(after, 1u << 20, "%zu bytes counted right after a release", after);
+}

@@ -18,6 +18,8 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <lmdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -637,4 +640,342 @@ Test(mirror, a_full_map_grows_and_the_run_is_redone, .timeout = 120)
     cr_assert_eq(ldg_ledger_head(l, &size, head, &e), LDG_OK);
     cr_assert_eq(size, 604);
     ldg_ledger_close(l);
+}
+
+/* ------------------------------------------- committed steps [MIR-9] -- */
+
+/* Every record of every database of dir/ledger, in order, as one buffer (malloc'd). */
+static char *
+dump_state(const char *dir, size_t *len)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/ledger", dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, p, MDB_RDONLY, 0640), 0, "%s", p);
+    cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    size_t cap = 1 << 20, n = 0;
+    char *b = malloc(cap);
+    for (int i = 0; i < LDGI_DB_COUNT; i++) {
+        MDB_dbi dbi;
+        MDB_cursor *c;
+        cr_assert_eq(mdb_dbi_open(txn, ldgi_db_names[i], 0, &dbi), 0, "%s", ldgi_db_names[i]);
+        cr_assert_eq(mdb_cursor_open(txn, dbi, &c), 0);
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            size_t need = n + 2 * sizeof(size_t) + k.mv_size + v.mv_size + 8;
+            while (need > cap)
+                b = realloc(b, cap *= 2);
+            n += (size_t)snprintf(b + n, 8, "%d", i);
+            memcpy(b + n, &k.mv_size, sizeof k.mv_size);
+            memcpy(b + n + sizeof(size_t), &v.mv_size, sizeof v.mv_size);
+            n += 2 * sizeof(size_t);
+            memcpy(b + n, k.mv_data, k.mv_size);
+            memcpy(b + n + k.mv_size, v.mv_data, v.mv_size);
+            n += k.mv_size + v.mv_size;
+        }
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    *len = n;
+    return b;
+}
+
+static void
+same_state(const char *d, const char *a, const char *b)
+{
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/%s", d, a);
+    snprintf(pb, sizeof pb, "%s/%s", d, b);
+    size_t la, lb;
+    char *x = dump_state(pa, &la), *y = dump_state(pb, &lb);
+    cr_assert(la == lb && memcmp(x, y, la) == 0,
+              "%s and %s hold different records (%zu and %zu bytes)", a, b, la, lb);
+    free(x);
+    free(y);
+}
+
+typedef struct killer {
+    const char *base;
+    int bundles, kill_at;
+} killer;
+
+/* Serves a directory; SIGKILLs this process as it is asked for entry bundle number kill_at. */
+static ldg_status
+kill_fetch(void *ctx, const char *path, size_t max, uint8_t **out, size_t *len, ldg_err *err)
+{
+    killer *k = ctx;
+    if (strncmp(path, "tile/entries/", 13) == 0 && ++k->bundles == k->kill_at)
+        raise(SIGKILL);
+    return dir_fetch((void *)k->base, path, max, out, len, err);
+}
+
+/*
+ * d/st mirrored from d/pub by the library in a child process, one bundle
+ * per committed step, killed (SIGKILL) as it asks for entry bundle kill_at.
+ */
+static void
+mirror_killed(const char *d, int kill_at, bool bodies)
+{
+    char pub[4200], st[4200], lp[4200];
+    snprintf(pub, sizeof pub, "%s/pub", d);
+    snprintf(st, sizeof st, "%s/st", d);
+    mkdir(st, 0750);
+    snprintf(st, sizeof st, "%s/st/ledger", d);
+    snprintf(lp, sizeof lp, "%s/log.pub", d);
+    char *trust = read_file(lp, NULL);
+    cr_assert(trust);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (ldg_init(NULL) != LDG_OK)
+            _exit(3);
+        ldgi_mirror_step = 1;
+        killer k = {.base = pub, .kill_at = kill_at};
+        ldg_mirror_opts o = {.fetch = kill_fetch,
+                             .fetch_ctx = &k,
+                             .trust = trust,
+                             .jobs = 1,
+                             .bodies = bodies};
+        ldg_mirror_summary sum;
+        ldg_err e;
+        ldg_status s = ldg_mirror(st, &o, &sum, &e);
+        _exit(s == LDG_OK ? 2 : 3); /* not killed: the test's mistake */
+    }
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    killed_on_purpose(pid);
+    cr_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "the mirror was killed (status %d)", ws);
+    free(trust);
+}
+
+static bool
+has_aside(const char *d)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/st/ledger", d);
+    DIR *dir = opendir(p);
+    bool found_one = false;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)))
+        found_one |= strncmp(e->d_name, ".init-", 6) == 0;
+    if (dir)
+        closedir(dir);
+    return found_one;
+}
+
+static uint64_t
+state_size(const char *d, const char *state)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s/ledger", d, state);
+    ldg_ledger *l;
+    ldg_err e;
+    cr_assert_eq(ldg_init(NULL), LDG_OK);
+    cr_assert_eq(ldg_ledger_open(p, 0, &l, &e), LDG_OK, "%s", e.msg);
+    uint64_t size;
+    uint8_t head[32];
+    cr_assert_eq(ldg_ledger_head(l, &size, head, &e), LDG_OK, "%s", e.msg);
+    ldg_ledger_close(l);
+    return size;
+}
+
+/* A first run killed after some steps: the next run starts again and ends as one never killed. */
+Test(mirror, a_first_run_killed_mid_way_is_redone_and_its_leftovers_removed)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    append_n(d, 1200, "one"); /* 1,204 entries: 5 bundles */
+    publish(d, "pub");
+    mirror_killed(d, 3, false); /* two steps committed, in the ledger built aside */
+    cr_assert(has_aside(d), "the killed run left its ledger built aside");
+    cr_assert(!exists(d, "st/ledger/data.mdb"), "nothing published by a killed first run");
+    run_result r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "mirrored 1204 entries (was 0)"), "%s", r.out);
+    run_free(&r);
+    cr_assert(!has_aside(d), "the killed run's leftovers are removed");
+    r = mirror(d, "pub", "st2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    same_state(d, "st", "st2");
+}
+
+/*
+ * An update killed after some steps: entries stored past the held checkpoint
+ * count for nothing (the mirror still holds its old checkpoint); the next run
+ * drops them, mirrors again, and ends as a run never killed.
+ */
+Test(mirror, an_update_killed_mid_way_holds_the_old_checkpoint_and_is_redone)
+{
+    const char *d = tmp_dir();
+    mirrored(d, 10); /* st holds 14 */
+    run_result r = mirror(d, "pub", "st2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    append_n(d, 1500, "two"); /* 1,514 entries: 6 bundles */
+    publish(d, "pub");
+    mirror_killed(d, 4, false); /* bundles 0..2 committed: 768 entries stored */
+    cr_assert_eq(state_size(d, "st"), 768, "the killed run's steps are stored");
+    cr_assert(exists(d, "st/ledger/mirror.pending"), "and marked as not verified");
+    r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "mirrored 1514 entries (was 14)"), "held 14, not 768: %s", r.out);
+    run_free(&r);
+    cr_assert(!exists(d, "st/ledger/mirror.pending"));
+    r = mirror(d, "pub", "st2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    same_state(d, "st", "st2");
+}
+
+/* An entry a killed run stored, altered before the next run: caught, not kept, not dropped blind. */
+Test(mirror, an_unverified_step_altered_after_a_kill_is_caught)
+{
+    const char *d = tmp_dir();
+    mirrored(d, 10);
+    append_n(d, 1500, "two");
+    publish(d, "pub");
+    mirror_killed(d, 4, false);
+    char st[4200];
+    snprintf(st, sizeof st, "%s/st", d);
+    uint8_t k[8];
+    void *v;
+    size_t vl;
+    seq_key(699, k);
+    cr_assert_eq(lmdb_get_value(st, "entries", k, 8, &v, &vl), 0);
+    seq_key(700, k);
+    cr_assert_eq(lmdb_put_value(st, "entries", k, 8, v, vl), 0); /* 700 now holds 699's bytes */
+    free(v);
+    run_result r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 4, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "entry 700") && strstr(r.err, "altered"), "%s", r.err);
+    run_free(&r);
+    seq_key(14, k);
+    cr_assert_eq(lmdb_get_value(st, "checkpoints", k, 8, &v, &vl), 0, "14 is still held");
+    free(v);
+    seq_key(1514, k);
+    cr_assert_neq(lmdb_get_value(st, "checkpoints", k, 8, &v, &vl), 0, "1514 is not");
+}
+
+/*
+ * A run that fails after steps were committed leaves the state exactly as it
+ * was: the entries, indexes and key registry its steps changed (a key added,
+ * a key revoked) are dropped, and a held body a new erasure erases is still
+ * held (its deletion waits for the commit of the erasure).  The next good run
+ * holds it all, and the copy verifies.
+ */
+Test(mirror, a_run_failing_after_committed_steps_leaves_the_state_as_it_was)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    append_n(d, 10, "one");
+    must(LDG(d, NULL, "keygen", "--name", "eraser", "--out", "eraser", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "keygen", "--name", "extra", "--out", "extra", "--unencrypted"), "keygen");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "eraser.pub", "--name", "Erin",
+             "--org", "Helix Pharma", "--roles", "eraser"),
+         "key add eraser");
+    must(LDG(d, NULL, "publish", "pub", "--as", "log.key", "--with-bodies"), "publish");
+    run_result r = LDG(d, NULL, "mirror", "--from", "pub", "--trust", "log.pub", "--state", "st",
+                       "--bodies");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char st[4200];
+    snprintf(st, sizeof st, "%s/st", d);
+    size_t before_len;
+    char *before = dump_state(st, &before_len);
+    /* after the 15 held: an erasure of held entry 5, a key added, a held key revoked, 1,200 more */
+    must(LDG(d, NULL, "erase", "5", "--as", "eraser.key", "--reason", "data subject request",
+             "--legal-basis", "GDPR Art. 17(1)(b)"),
+         "erase");
+    must(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "extra.pub", "--name", "Extra",
+             "--org", "Acme CRO", "--roles", "author"),
+         "key add extra");
+    must(LDG(d, NULL, "key", "revoke", "--as", "admin.key", "--pub", "approver.pub", "--reason",
+             "left the study"),
+         "revoke");
+    append_n(d, 600, "two"); /* 618 entries: bundles 0..2, the last of 106 */
+    must(LDG(d, NULL, "publish", "pub", "--as", "log.key", "--with-bodies"), "publish");
+    char last[128];
+    ldgi_tile_path("entries", 2, 106, last, sizeof last);
+    char lastp[300];
+    snprintf(lastp, sizeof lastp, "pub/%s", last);
+    flip(d, lastp, -40); /* in the last entry's signature: found by the verify engine */
+
+    char pub[4200], lp[4200];
+    snprintf(pub, sizeof pub, "%s/pub", d);
+    snprintf(lp, sizeof lp, "%s/log.pub", d);
+    char *trust = read_file(lp, NULL);
+    char sl[4200];
+    snprintf(sl, sizeof sl, "%s/st/ledger", d);
+    cr_assert_eq(ldg_init(NULL), LDG_OK);
+    ldgi_mirror_step = 1;
+    ldg_mirror_opts o = {
+        .fetch = dir_fetch, .fetch_ctx = pub, .trust = trust, .jobs = 1, .bodies = true};
+    ldg_mirror_summary sum;
+    ldg_err e;
+    cr_assert_eq(ldg_mirror(sl, &o, &sum, &e), LDG_OK, "%s", e.msg);
+    cr_assert(sum.outcome != LDG_MIRROR_UPDATED && sum.outcome != LDG_MIRROR_UP_TO_DATE,
+              "refused after two committed steps");
+    ldg_mirror_summary_clear(&sum);
+    size_t after_len;
+    char *after = dump_state(st, &after_len);
+    cr_assert(after_len == before_len && memcmp(before, after, after_len) == 0,
+              "the state is as it was (%zu bytes of records, now %zu)", before_len, after_len);
+    cr_assert(!exists(d, "st/ledger/mirror.pending"));
+    free(before);
+    free(after);
+
+    flip(d, lastp, -40);
+    cr_assert_eq(ldg_mirror(sl, &o, &sum, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(sum.outcome, LDG_MIRROR_UPDATED, "%d: %s", sum.outcome, sum.why);
+    cr_assert_eq(sum.size, 618);
+    ldg_mirror_summary_clear(&sum);
+    free(trust);
+    r = LDG(d, NULL, "verify", "--ledger", "st/ledger");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "1 bodies erased") || strstr(r.out, "1 body erased"), "%s", r.out);
+    run_free(&r);
+}
+
+/* Two runs on one state at once: the second is refused, not interleaved with the first. */
+Test(mirror, a_second_run_on_a_state_in_use_is_refused)
+{
+    const char *d = tmp_dir();
+    mirrored(d, 10);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/st/ledger", d);
+    int fd = open(p, O_RDONLY | O_DIRECTORY);
+    cr_assert(fd >= 0);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    append_n(d, 5, "two");
+    publish(d, "pub");
+    run_result r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 4, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "another ldg mirror is running"), "%s", r.err);
+    run_free(&r);
+    close(fd);
+    r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+}
+
+/* A run killed between its last commit and removing its mark: the next run removes the mark. */
+Test(mirror, a_mark_left_by_a_run_killed_after_its_commit_is_removed)
+{
+    const char *d = tmp_dir();
+    mirrored(d, 10);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/st", d);
+    write_file(p, "ledger/mirror.pending", "3\n"); /* the held size before that run */
+    run_result r = mirror(d, "pub", "st");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "up to date at size 14"), "%s", r.out);
+    run_free(&r);
+    cr_assert(!exists(d, "st/ledger/mirror.pending"), "the stale mark is removed");
 }
