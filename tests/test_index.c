@@ -17,7 +17,8 @@
 
 /* ------------------------------------------------------------ helpers -- */
 
-static void
+/* Entry seq's leaf hash and statement; st points into the returned bytes (free them after). */
+static void *
 entry_stmt(const char *d, uint64_t seq, uint8_t leaf[32], ldgi_stmt *st)
 {
     uint8_t k[8];
@@ -31,7 +32,7 @@ entry_stmt(const char *d, uint64_t seq, uint8_t leaf[32], ldgi_stmt *st)
     cr_assert(ldgi_entry_decode(v, vl, &e, &why), "%s", why);
     cr_assert(ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why), "%s", why);
     ldgi_leaf_hash(v, vl, leaf);
-    /* st points into v: the test keeps v (a few entries) */
+    return v;
 }
 
 /* The spec's key of the statement index: time with its top bit flipped, BE, then the commitment. */
@@ -132,7 +133,7 @@ Test(index, keys_follow_the_ledger_as_the_spec_says, .fini = tmp_cleanup)
     for (long s = 0; s < n; s++) {
         uint8_t leaf[32], lk[36], ck[40], k8[8];
         ldgi_stmt *st = calloc(1, sizeof *st);
-        entry_stmt(d, (uint64_t)s, leaf, st);
+        void *bytes = entry_stmt(d, (uint64_t)s, leaf, st);
         seq_key((uint64_t)s, k8);
         leaf_index_key(leaf, (uint64_t)s, lk);
         void *v;
@@ -146,6 +147,7 @@ Test(index, keys_follow_the_ledger_as_the_spec_says, .fini = tmp_cleanup)
         cr_assert(vl == 8 && memcmp(v, k8, 8) == 0, "commit key of %ld maps to its seq", s);
         free(v);
         free(st);
+        free(bytes);
     }
 }
 
@@ -209,7 +211,7 @@ Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
     free(out);
     uint8_t leaf[32], lk[36], ck[40];
     ldgi_stmt *st = calloc(1, sizeof *st);
-    entry_stmt(d, 6, leaf, st);
+    void *bytes = entry_stmt(d, 6, leaf, st);
     leaf_index_key(leaf, 6, lk);
     commit_key_by_spec(st, ck);
     cr_assert_eq(lmdb_del_key(d, LEAF_DB, lk, 36), 0);
@@ -237,6 +239,7 @@ Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
     cr_assert(strstr(out, "the statement index has 13 entries for 12 records"), "%s", out);
     free(out);
     free(st);
+    free(bytes);
 }
 
 Test(index, an_old_ledger_is_refused_then_reindexed, .fini = tmp_cleanup)
