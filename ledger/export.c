@@ -20,7 +20,7 @@
 #define BATCH 512
 #define BATCH_BYTES (8u << 20)
 #define MAX_THREADS 64
-#define ROW_KEEP (64u << 10) /* a row buffer larger than this is freed after its batch */
+#define ROW_KEEP (16u << 10) /* a row buffer larger than this is freed after its batch */
 
 /* Records waiting for their signatures to be checked, and the threads checking them. */
 typedef struct batch {
