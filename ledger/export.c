@@ -595,6 +595,21 @@ fold(hchunk *c, uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint64_
 }
 
 /*
+ * A user record that is no plan: ldgi_reg_apply and plan_note would decode
+ * and peek at it as here, and let it pass (most entries: looked at once).
+ */
+static bool
+plain_record(const uint8_t *v, size_t vl)
+{
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why;
+    return ldgi_entry_decode_proven(v, vl, &e, &why) && ldgi_stmt_peek(e.stmt, e.stmt_len, &st) &&
+           ldgi_kind_class(st.kind.p, st.kind.len) == LDGI_KIND_USER &&
+           !(st.kind.len == 4 && memcmp(st.kind.p, "plan", 4) == 0);
+}
+
+/*
  * One walk over the first stored entries: the RFC 6962 heads of the first
  * want[i] of them, from their bytes [VER-10], and the key records of the
  * first reg_upto replayed into reg (NULL: none), their plan records noted
@@ -647,6 +662,8 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         uint64_t first = n;
         for (size_t j = 0; rs == LDG_OK && j < hc->n; j++) {
             uint64_t seq = first + j;
+            if (seq >= reg_upto || (!reg && !pl) || plain_record(hc->p[j], hc->len[j]))
+                continue;
             if (reg && seq < reg_upto &&
                 (rs = ldgi_reg_apply(reg, seq, hc->p[j], hc->len[j], err)) != LDG_OK)
                 break;
