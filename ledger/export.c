@@ -28,6 +28,9 @@ typedef struct batch {
     ldgi_rowbuf row[BATCH]; /* with a writer: each record's row, formatted ahead */
     bool row_ok[BATCH];
     const ldg_export_writer *w;
+    ldg_record *dead[BATCH]; /* handed over last time: freed by whoever checks this batch next */
+    size_t ndead;
+    _Atomic size_t dnext;
     size_t n, bytes;
     _Atomic size_t next;
     uint64_t proven;
@@ -418,6 +421,8 @@ static void *
 check_some(void *arg)
 {
     batch *b = arg;
+    for (size_t i; (i = atomic_fetch_add(&b->dnext, 1)) < b->ndead;)
+        ldg_record_free(b->dead[i]);
     rowscratch *rs = b->w ? ldgi_malloc(sizeof *rs) : NULL; /* none: the callback formats */
     if (rs)
         rs->lc.line[0] = '\0';
@@ -461,13 +466,15 @@ finish(checker *ch, batch *b)
             if (w)
                 ldgi_export_pending(w, NULL, NULL, 0);
         }
-        ldg_record_free(b->r[i]);
+        b->dead[i] = b->r[i]; /* freed on the helpers, with this batch's next checks */
         b->row_ok[i] = false;
         if (b->row[i].cap > ROW_KEEP) { /* an odd large row: not kept for the next batch */
             free(b->row[i].p);
             b->row[i] = (ldgi_rowbuf){0};
         }
     }
+    b->ndead = b->n;
+    atomic_store(&b->dnext, 0);
     if (ch->o->on_progress)
         ch->o->on_progress(ch->o->progress_ctx, last + 1, ch->total);
     b->n = b->bytes = 0;
@@ -509,6 +516,9 @@ discard(checker *ch)
         for (size_t i = 0; i < b->n; i++)
             ldg_record_free(b->r[i]);
         b->n = 0;
+        for (size_t i = atomic_load(&b->dnext); i < b->ndead; i++)
+            ldg_record_free(b->dead[i]);
+        b->ndead = 0;
         for (size_t i = 0; i < BATCH; i++)
             free(b->row[i].p);
     }

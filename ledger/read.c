@@ -275,7 +275,7 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
  * come from a handful of keys, and each lookup decodes the key's record.
  */
 #define KEYCACHE 8
-#define REFCACHE 4096 /* refs resolved before: threads keep naming the same records */
+#define REFCACHE 16384 /* refs resolved before: threads keep naming the same records */
 typedef struct keycache {
     bool used[KEYCACHE];
     ldg_keyinfo k[KEYCACHE];
