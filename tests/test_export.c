@@ -647,11 +647,11 @@ Test(export, names_refs_by_the_entries_not_the_leaf_index, .fini = tmp_cleanup)
  * a time, records 512 a batch, two batches in flight): records deep in a
  * --verified export are hashed and checked on the helper threads as the
  * first ones are.  Every row's leaf hash is the next row's prev (so none
- * was left unhashed), a body altered at #2,500 is marked and fails the
- * export, and an entry altered at #2,300 fails the root of the QA
+ * was left unhashed), a body altered at #2,200 is marked and fails the
+ * export, and an entry altered at #2,100 fails the root of the QA
  * checkpoint.
  */
-#define DEEP 2600
+#define DEEP 2300
 static void
 deep_trail(const char *d)
 {
@@ -710,7 +710,7 @@ Test(export, deep_records_are_hashed_and_checked_as_the_first, .fini = tmp_clean
 
     /* a body altered deep in: marked, counted, exit 1 */
     uint8_t k[8];
-    seq_key(2500, k);
+    seq_key(2200, k);
     void *bv;
     size_t bl;
     cr_assert_eq(lmdb_get_value(d, "bodies", k, 8, &bv, &bl), 0);
@@ -723,26 +723,26 @@ Test(export, deep_records_are_hashed_and_checked_as_the_first, .fini = tmp_clean
                        "--qa", "qa.pub");
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "0 invalid signatures and 1 altered bodies"), "%s", r.err);
-    cr_assert(strstr(r.err, "first at #2500"), "%s", r.err);
+    cr_assert(strstr(r.err, "first at #2200"), "%s", r.err);
     run_free(&r);
     char p[700];
     snprintf(p, sizeof p, "%s/b.csv", d);
     t = read_file(p, NULL);
     csv c = csv_parse(t);
-    cr_assert_str_eq(csv_cell(&c, 2501, "body_status"), "mismatch", "row 2501: #2500");
-    cr_assert_str_eq(csv_cell(&c, 2500, "body_status"), "ok");
+    cr_assert_str_eq(csv_cell(&c, 2201, "body_status"), "mismatch", "row 2201: #2200");
+    cr_assert_str_eq(csv_cell(&c, 2200, "body_status"), "ok");
     cr_assert_null(strstr(t, "Site 13"));
     csv_free(&c);
     free(t);
     t = EXPORT(d, "b.jsonl", 1, "--format", "jsonl", "--verified", "qa.txt", "--qa", "qa.pub");
     v = jsonl_all(t, &n);
-    cr_assert_str_eq(sget(v[2500], "body_status"), "mismatch");
-    cr_assert(json_is_null(json_object_get(v[2500], "body")));
+    cr_assert_str_eq(sget(v[2200], "body_status"), "mismatch");
+    cr_assert(json_is_null(json_object_get(v[2200], "body")));
     jsonl_free(v, n);
     free(t);
 
     /* an entry altered deep in: the QA checkpoint's root is not what the entries give */
-    flip_signature_bit(d, 2300, 14);
+    flip_signature_bit(d, 2100, 14);
     r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "e.jsonl", "--verified", "qa.txt",
             "--qa", "qa.pub");
     cr_assert_eq(r.status, 1, "%s", r.err);
