@@ -417,7 +417,11 @@ rd_sint(rd *r, int64_t *v)
 static bool
 str_is(ldgi_str s, const char *k)
 {
-    return s.len == strlen(k) && memcmp(s.p, k, s.len) == 0;
+    /* byte by byte: the keys are short, and most candidates differ at the first */
+    for (size_t i = 0; i < s.len; i++)
+        if (!k[i] || k[i] != s.p[i])
+            return false;
+    return k[s.len] == '\0';
 }
 
 /* Keys must appear in the order given, each at most once; optional keys may be absent. */

@@ -20,10 +20,17 @@
 #define BATCH 512
 #define BATCH_BYTES (8u << 20)
 #define MAX_THREADS 64
+#define ROW_KEEP (16u << 10) /* a row buffer larger than this is freed after its batch */
 
 /* Records waiting for their signatures to be checked, and the threads checking them. */
 typedef struct batch {
     ldg_record *r[BATCH];
+    ldgi_rowbuf row[BATCH]; /* with a writer: each record's row, formatted ahead */
+    bool row_ok[BATCH];
+    const ldg_export_writer *w;
+    ldg_record *dead[BATCH]; /* handed over last time: freed by whoever checks this batch next */
+    size_t ndead;
+    _Atomic size_t dnext;
     size_t n, bytes;
     _Atomic size_t next;
     uint64_t proven;
@@ -284,7 +291,7 @@ static ldg_status
 signer_keys_find(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, signer_keys *sk,
                  ldg_err *err)
 {
-    ldg_status s = ldgi_log_iter(t, f, reg, sk_collect, sk, err);
+    ldg_status s = ldgi_log_iter_flags(t, f, reg, LDGI_ITER_LEAF_LATER, 0, sk_collect, sk, err);
     if (s == LDG_OK && sk->nomem)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     /* each signer's key records; their signers join the list as it is walked */
@@ -316,6 +323,8 @@ typedef struct merger {
     size_t next;
     ldgi_take_fn take;
     void *ctx;
+    unsigned flags;
+    uint64_t proven;
     bool stopped;
     ldg_status s;
     ldg_err *err;
@@ -338,7 +347,8 @@ merge_until(merger *m, uint64_t below)
     while (!m->stopped && m->s == LDG_OK && m->next < m->sk->nseq && m->sk->seq[m->next] < below) {
         uint64_t seq = m->sk->seq[m->next++];
         ldg_filter one = {.has_seq = 1, .seq_from = seq, .seq_to = seq};
-        m->s = ldgi_log_iter(m->t, &one, m->reg, merge_through, m, m->err);
+        m->s =
+            ldgi_log_iter_flags(m->t, &one, m->reg, m->flags, m->proven, merge_through, m, m->err);
     }
     return !m->stopped && m->s == LDG_OK;
 }
@@ -357,20 +367,20 @@ merge_take(void *ctx, ldg_record *r)
 }
 
 /*
- * ldgi_log_iter, and with f->keep_signer_keys and a study the key records of
+ * ldgi_log_iter_flags, and with f->keep_signer_keys and a study the key records of
  * [EXP-12] merged in.
  */
 static ldg_status
-log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take,
-                 void *ctx, ldg_err *err)
+log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsigned flags,
+                 uint64_t proven, ldgi_take_fn take, void *ctx, ldg_err *err)
 {
     if (!f || !f->keep_signer_keys || !f->study)
-        return ldgi_log_iter(t, f, reg, take, ctx, err);
+        return ldgi_log_iter_flags(t, f, reg, flags, proven, take, ctx, err);
     signer_keys sk = {0};
     ldg_status s = signer_keys_find(t, f, reg, &sk, err);
-    merger m = {t, reg, &sk, 0, take, ctx, false, LDG_OK, err};
+    merger m = {t, reg, &sk, 0, take, ctx, flags, proven, false, LDG_OK, err};
     if (s == LDG_OK)
-        s = ldgi_log_iter(t, f, reg, merge_take, &m, err);
+        s = ldgi_log_iter_flags(t, f, reg, flags, proven, merge_take, &m, err);
     if (s == LDG_OK && m.s == LDG_OK)
         merge_until(&m, UINT64_MAX);
     if (s == LDG_OK)
@@ -381,9 +391,15 @@ log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_tak
 
 #define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped, as verify does */
 
+/*
+ * On a helper: the record's leaf hash from its entry bytes and its body
+ * against its commitment (the walk leaves both to us, LDGI_ITER_LEAF_LATER),
+ * and its signature unless proven.
+ */
 static void
 check_one(ldg_record *r, uint64_t proven)
 {
+    ldgi_record_hashes(r);
     if (r->seq < proven) {
         r->sig_state = LDG_SIG_PROVEN;
         return;
@@ -395,12 +411,27 @@ check_one(ldg_record *r, uint64_t proven)
     r->sig_state = ok ? LDG_SIG_VALID : LDG_SIG_INVALID;
 }
 
+/* The scratch a thread formats rows in. */
+typedef struct rowscratch {
+    ldgi_linecache lc;
+    ldgi_emit em;
+} rowscratch;
+
 static void *
 check_some(void *arg)
 {
     batch *b = arg;
-    for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;)
+    for (size_t i; (i = atomic_fetch_add(&b->dnext, 1)) < b->ndead;)
+        ldg_record_free(b->dead[i]);
+    rowscratch *rs = b->w ? ldgi_malloc(sizeof *rs) : NULL; /* none: the callback formats */
+    if (rs)
+        rs->lc.line[0] = '\0';
+    for (size_t i; (i = atomic_fetch_add(&b->next, 1)) < b->n;) {
         check_one(b->r[i], b->proven);
+        /* after the checks: the row shows their outcome */
+        b->row_ok[i] = rs && ldgi_export_row(b->w, &rs->lc, &rs->em, b->r[i], &b->row[i]);
+    }
+    free(rs);
     return NULL;
 }
 
@@ -426,11 +457,24 @@ finish(checker *ch, batch *b)
     if (!b->n)
         return;
     uint64_t last = b->r[b->n - 1]->seq;
+    ldg_export_writer *w = ch->o->writer;
     for (size_t i = 0; i < b->n; i++) {
-        if (!ch->stop)
+        if (!ch->stop) {
+            if (w && b->row_ok[i])
+                ldgi_export_pending(w, b->r[i], b->row[i].p, b->row[i].n);
             ch->stop = ch->fn(ch->ctx, b->r[i]);
-        ldg_record_free(b->r[i]);
+            if (w)
+                ldgi_export_pending(w, NULL, NULL, 0);
+        }
+        b->dead[i] = b->r[i]; /* freed on the helpers, with this batch's next checks */
+        b->row_ok[i] = false;
+        if (b->row[i].cap > ROW_KEEP) { /* an odd large row: not kept for the next batch */
+            free(b->row[i].p);
+            b->row[i] = (ldgi_rowbuf){0};
+        }
     }
+    b->ndead = b->n;
+    atomic_store(&b->dnext, 0);
     if (ch->o->on_progress)
         ch->o->on_progress(ch->o->progress_ctx, last + 1, ch->total);
     b->n = b->bytes = 0;
@@ -472,6 +516,11 @@ discard(checker *ch)
         for (size_t i = 0; i < b->n; i++)
             ldg_record_free(b->r[i]);
         b->n = 0;
+        for (size_t i = atomic_load(&b->dnext); i < b->ndead; i++)
+            ldg_record_free(b->dead[i]);
+        b->ndead = 0;
+        for (size_t i = 0; i < BATCH; i++)
+            free(b->row[i].p);
     }
 }
 
@@ -500,49 +549,50 @@ take(void *ctx, ldg_record *r)
 }
 
 /*
- * One walk over the first stored entries: the RFC 6962 heads of the first
- * want[i] of them, from their bytes [VER-10], and the key records of the
- * first reg_upto replayed into reg (NULL: none), their plan records noted
- * in pl (NULL: none).
+ * The leaf hashes of a run of consecutive entries, computed on all cores
+ * while the caller replays their key and plan records: the entries are
+ * read in place (pointers into the snapshot's map, valid while it lives).
  */
-static ldg_status
-heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_HASH_BYTES],
-      ldgi_reg *reg, uint64_t reg_upto, plans *pl, ldg_err *err)
+#define HCHUNK 2048
+
+typedef struct hchunk {
+    const uint8_t *p[HCHUNK];
+    size_t len[HCHUNK];
+    uint8_t h[HCHUNK][LDG_HASH_BYTES];
+    size_t n;
+    _Atomic size_t next;
+    pthread_t th[MAX_THREADS];
+    unsigned started;
+} hchunk;
+
+static void *
+hash_some(void *arg)
 {
-    uint64_t upto = want[0] > want[1] ? want[0] : want[1];
-    if (reg && reg_upto > upto)
-        upto = reg_upto;
-    if (!upto)
-        return LDG_OK;
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
-    if (s != LDG_OK)
-        return s;
-    uint8_t frontier[64][LDG_HASH_BYTES];
-    const uint8_t *k, *v;
-    size_t kl, vl;
-    uint64_t n = 0;
-    for (s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err); s == LDG_OK && n < upto;
-         s = ldgi_cur_next(c, &k, &kl, &v, &vl, err)) {
-        if (reg && n < reg_upto && (s = ldgi_reg_apply(reg, n, v, vl, err)) != LDG_OK)
-            break;
-        if (pl && n < reg_upto && (s = plan_note(pl, t, n, v, vl, err)) != LDG_OK)
-            break;
+    hchunk *c = arg;
+    for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+        ldgi_leaf_hash(c->p[i], c->len[i], c->h[i]);
+    return NULL;
+}
+
+/* Adds the chunk's leaves, in order, to the frontier; the heads of want[] as they are reached. */
+static void
+fold(hchunk *c, uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint64_t want[2],
+     uint8_t roots[2][LDG_HASH_BYTES])
+{
+    for (size_t j = 0; j < c->n; j++) {
         uint8_t h[LDG_HASH_BYTES];
-        ldgi_leaf_hash(v, vl, h);
+        memcpy(h, c->h[j], LDG_HASH_BYTES);
         unsigned level = 0;
-        for (uint64_t i = n; i & 1; i >>= 1, level++)
+        for (uint64_t i = *n; i & 1; i >>= 1, level++)
             ldgi_node_hash(frontier[level], h, h);
         memcpy(frontier[level], h, LDG_HASH_BYTES);
-        n++;
-        if ((n & 4095) == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
-            ldgi_map_release(l);
+        ++*n;
         for (int w = 0; w < 2; w++) {
-            if (want[w] != n)
+            if (want[w] != *n)
                 continue;
             bool have = false;
             for (unsigned b = 0; b < 64; b++) {
-                if (!(n >> b & 1))
+                if (!(*n >> b & 1))
                     continue;
                 if (!have)
                     memcpy(roots[w], frontier[b], LDG_HASH_BYTES);
@@ -552,6 +602,101 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
             }
         }
     }
+}
+
+/*
+ * A user record that is no plan: ldgi_reg_apply and plan_note would decode
+ * and peek at it as here, and let it pass (most entries: looked at once).
+ */
+static bool
+plain_record(const uint8_t *v, size_t vl)
+{
+    ldgi_entry e;
+    ldgi_stmt st;
+    const char *why;
+    return ldgi_entry_decode_proven(v, vl, &e, &why) && ldgi_stmt_peek(e.stmt, e.stmt_len, &st) &&
+           ldgi_kind_class(st.kind.p, st.kind.len) == LDGI_KIND_USER &&
+           !(st.kind.len == 4 && memcmp(st.kind.p, "plan", 4) == 0);
+}
+
+/*
+ * One walk over the first stored entries: the RFC 6962 heads of the first
+ * want[i] of them, from their bytes [VER-10], and the key records of the
+ * first reg_upto replayed into reg (NULL: none), their plan records noted
+ * in pl (NULL: none).  A chunk at a time: helpers hash its leaves while
+ * the caller replays its key and plan records in seq order, then helps
+ * hash and folds the leaves into the tree in seq order.
+ */
+static ldg_status
+heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_HASH_BYTES],
+      ldgi_reg *reg, uint64_t reg_upto, plans *pl, unsigned jobs, ldg_err *err)
+{
+    uint64_t upto = want[0] > want[1] ? want[0] : want[1];
+    bool hash = upto > 0; /* no head wanted: the walk replays keys and plans only */
+    if (reg && reg_upto > upto)
+        upto = reg_upto;
+    if (!upto)
+        return LDG_OK;
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
+    if (s != LDG_OK)
+        return s;
+    hchunk *hc = ldgi_malloc(sizeof *hc);
+    if (!hc) {
+        ldgi_cur_close(c);
+        return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+    }
+    uint8_t frontier[64][LDG_HASH_BYTES];
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    uint64_t n = 0, seen = 0;
+    s = ldgi_cur_seek(c, NULL, 0, &k, &kl, &v, &vl, err);
+    while (s == LDG_OK && seen < upto) {
+        /* the next chunk of entries, in place; the cursor never steps past the last wanted */
+        hc->n = 0;
+        while (s == LDG_OK && seen < upto && hc->n < HCHUNK) {
+            hc->p[hc->n] = v;
+            hc->len[hc->n++] = vl;
+            if (++seen < upto)
+                s = ldgi_cur_next(c, &k, &kl, &v, &vl, err);
+        }
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            break;
+        atomic_store(&hc->next, 0);
+        hc->started = 0;
+        if (hash)
+            for (unsigned j = 1; j < jobs && j <= MAX_THREADS && hc->n > 64; j++)
+                if (pthread_create(&hc->th[hc->started], NULL, hash_some, hc) == 0)
+                    hc->started++;
+        ldg_status rs = LDG_OK;
+        uint64_t first = n;
+        for (size_t j = 0; rs == LDG_OK && j < hc->n; j++) {
+            uint64_t seq = first + j;
+            if (seq >= reg_upto || (!reg && !pl) || plain_record(hc->p[j], hc->len[j]))
+                continue;
+            if (reg && seq < reg_upto &&
+                (rs = ldgi_reg_apply(reg, seq, hc->p[j], hc->len[j], err)) != LDG_OK)
+                break;
+            if (pl && seq < reg_upto &&
+                (rs = plan_note(pl, t, seq, hc->p[j], hc->len[j], err)) != LDG_OK)
+                break;
+        }
+        if (hash)
+            hash_some(hc);
+        for (unsigned j = 0; j < hc->started; j++)
+            pthread_join(hc->th[j], NULL);
+        if (rs != LDG_OK) {
+            s = rs;
+            break;
+        }
+        if (hash)
+            fold(hc, frontier, &n, want, roots);
+        else
+            n += hc->n;
+        if (ldgi_mapped_bytes() > MAP_BUDGET)
+            ldgi_map_release(l);
+    }
+    free(hc);
     ldgi_cur_close(c);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
@@ -579,6 +724,7 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     if (!ch)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ch->b[0].proven = ch->b[1].proven = o->proven_size;
+    ch->b[0].w = ch->b[1].w = o->writer;
     ch->cur = &ch->b[0];
     ch->jobs = o->jobs ? o->jobs : ldgi_ncpu();
     ch->fn = fn;
@@ -597,9 +743,11 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     if (!reg || !ch->pl)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (s == LDG_OK && (s = ldgi_head(t, &ch->total, head, NULL, err)) == LDG_OK &&
-        (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), ch->pl, err)) ==
-            LDG_OK) {
-        s = log_iter_keeping(t, f, reg, take, ch, err);
+        (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), ch->pl, ch->jobs,
+                   err)) == LDG_OK) {
+        /* [VER-11] the root of the first proven_size is recomputed above, for the caller */
+        s = log_iter_keeping(t, f, reg, LDGI_ITER_LEAF_LATER,
+                             o->root_size[1] == o->proven_size ? o->proven_size : 0, take, ch, err);
         if (s == LDG_OK && ch->nomem)
             s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         if (s == LDG_OK)
@@ -639,7 +787,7 @@ replay_keys(ldg_ledger *l, ldgi_txn *t, ldgi_reg *reg, uint64_t upto, plans *pl,
 {
     static const uint64_t no_roots[2] = {0, 0};
     uint8_t roots[2][LDG_HASH_BYTES];
-    return heads(l, t, no_roots, roots, reg, upto, pl, err);
+    return heads(l, t, no_roots, roots, reg, upto, pl, 1, err);
 }
 
 /* ldg_log_replayed's hand-off: the plan in force set, then the caller's function. */
@@ -677,7 +825,7 @@ ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx
     if (s == LDG_OK && !rc.pl)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (s == LDG_OK && (s = replay_keys(l, t, reg, replay_size(f, size), rc.pl, err)) == LDG_OK)
-        s = log_iter_keeping(t, f, reg, replay_take, &rc, err);
+        s = log_iter_keeping(t, f, reg, 0, 0, replay_take, &rc, err);
     if (s == LDG_OK && rc.nomem)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldgi_txn_abort(t);

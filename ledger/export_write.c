@@ -16,14 +16,17 @@
 struct ldg_export_writer {
     int format;
     ldg_export_opts o;
-    uint8_t line_pub[LDG_PUB_BYTES]; /* the signer whose verifier-key line is in line */
-    char line[LDG_VKEY_MAX];
+    ldgi_linecache lc;
     ldgi_emit em;
+    /* a row formatted ahead (ldgi_export_row), for the next call with this record */
+    const ldg_record *pre_r;
+    const char *pre;
+    size_t pre_n;
 };
 
 /* The signer's verifier-key line (NULL if none), kept for the next record by the same key. */
 static const char *
-signer_line(ldg_export_writer *w, const ldg_record *r)
+signer_line(ldgi_linecache *w, const ldg_record *r)
 {
     if (!r->signer.id[0])
         return NULL;
@@ -201,9 +204,8 @@ ldg_record_subject(const ldg_record *r)
 /* ------------------------------------------------------ JSONL [EXP-5] -- */
 
 static void
-jsonl_record(ldg_export_writer *w, const ldg_record *r)
+jsonl_record(const ldg_export_opts *o, ldgi_linecache *lc, ldgi_emit *e, const ldg_record *r)
 {
-    ldgi_emit *e = &w->em;
     char t[40], off[8], ks[40];
     ldgi_em_s(e, "{\"seq\":");
     ldgi_em_u64(e, r->seq);
@@ -247,7 +249,7 @@ jsonl_record(ldg_export_writer *w, const ldg_record *r)
     ldgi_em_s(e, ",\"actor\":{\"key_id\":");
     ldgi_em_json_str(e, r->signer.id[0] ? r->signer.id : NULL);
     ldgi_em_s(e, ",\"key\":");
-    ldgi_em_json_str(e, signer_line(w, r));
+    ldgi_em_json_str(e, signer_line(lc, r));
     ldgi_em_s(e, ",\"pub\":");
     ldgi_em_json_b64(e, r->actor, LDG_PUB_BYTES);
     ldgi_em_s(e, ",\"name\":");
@@ -298,12 +300,12 @@ jsonl_record(ldg_export_writer *w, const ldg_record *r)
     }
     /* The body is canonical JSON already (checked against its commitment by the library). */
     ldgi_em_s(e, ",\"body\":");
-    if (r->body && !w->o.withhold)
+    if (r->body && !o->withhold)
         ldgi_em_escaped(e, r->body, LDG_ESC_JSON_FIX); /* the same JSON value, no raw bidi or C1 */
     else
         ldgi_em_s(e, "null");
     ldgi_em_s(e, ",\"body_status\":");
-    ldgi_em_json_str(e, ldgi_export_body_status(w->o.withhold, r));
+    ldgi_em_json_str(e, ldgi_export_body_status(o->withhold, r));
     if (r->body_state == LDG_BODY_ERASED) {
         ldgi_em_s(e, ",\"erased_by\":");
         ldgi_em_u64(e, r->erased_by);
@@ -322,7 +324,7 @@ jsonl_record(ldg_export_writer *w, const ldg_record *r)
     ldgi_em_json_str(e, ldgi_export_sig_status(r));
     if (r->sig_state == LDG_SIG_PROVEN) {
         ldgi_em_s(e, ",\"proven_by_checkpoint\":");
-        ldgi_em_u64(e, w->o.proven);
+        ldgi_em_u64(e, o->proven);
     }
     ldgi_em_s(e, ",\"entry\":");
     ldgi_em_json_b64(e, r->entry, r->entry_len);
@@ -332,9 +334,8 @@ jsonl_record(ldg_export_writer *w, const ldg_record *r)
 /* -------------------------------------------------------- CSV [EXP-6] -- */
 
 static void
-csv_record(ldg_export_writer *w, const ldg_record *r)
+csv_record(const ldg_export_opts *o, ldgi_emit *e, const ldg_record *r)
 {
-    ldgi_emit *e = &w->em;
     char t[40], off[8], sig[80];
     ldgi_em_u64(e, r->seq);
     ldgi_em_c(e, ',');
@@ -373,7 +374,7 @@ csv_record(ldg_export_writer *w, const ldg_record *r)
     ldgi_em_c(e, ',');
     ldgi_em_csv(e, r->meaning, true);
     ldgi_em_c(e, ',');
-    char *subj = w->o.withhold ? NULL : ldg_record_subject(r);
+    char *subj = o->withhold ? NULL : ldg_record_subject(r);
     ldgi_em_csv(e, subj, true);
     free(subj);
     ldgi_em_c(e, ',');
@@ -399,14 +400,14 @@ csv_record(ldg_export_writer *w, const ldg_record *r)
         snprintf(st, sizeof st, "erased by %llu", (unsigned long long)r->erased_by);
         ldgi_em_csv(e, st, false);
     } else {
-        ldgi_em_csv(e, ldgi_export_body_status(w->o.withhold, r), false);
+        ldgi_em_csv(e, ldgi_export_body_status(o->withhold, r), false);
     }
     ldgi_em_c(e, ',');
     ldgi_em_hex(e, r->leaf_hash, LDG_HASH_BYTES); /* hex: never read as a formula */
     ldgi_em_c(e, ',');
     if (r->sig_state == LDG_SIG_PROVEN)
         snprintf(sig, sizeof sig, "valid (verified in full up to checkpoint %llu)",
-                 (unsigned long long)w->o.proven);
+                 (unsigned long long)o->proven);
     else
         snprintf(sig, sizeof sig, "%s",
                  r->sig_state == LDG_SIG_INVALID ? "INVALID" : ldgi_export_sig_status(r));
@@ -439,11 +440,52 @@ ldg_export_writer_new(int format, const ldg_export_opts *o, ldg_write_fn fn, voi
 ldg_status
 ldg_export_writer_record(ldg_export_writer *w, const ldg_record *r, ldg_err *err)
 {
-    if (w->format == LDG_EXPORT_JSONL)
-        jsonl_record(w, r);
+    if (w->pre_r == r) /* formatted ahead, on a helper thread */
+        ldgi_em_raw(&w->em, w->pre, w->pre_n);
+    else if (w->format == LDG_EXPORT_JSONL)
+        jsonl_record(&w->o, &w->lc, &w->em, r);
     else
-        csv_record(w, r);
+        csv_record(&w->o, &w->em, r);
     return w->em.failed ? ldgi_fail(err, LDG_E_IO, "export: write failed") : LDG_OK;
+}
+
+static int
+row_sink(void *ctx, const void *p, size_t n)
+{
+    ldgi_rowbuf *b = ctx;
+    if (n > b->cap - b->n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->n < n)
+            cap *= 2;
+        char *np = ldgi_realloc(b->p, cap);
+        if (!np)
+            return -1;
+        b->p = np, b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    return 0;
+}
+
+bool
+ldgi_export_row(const ldg_export_writer *w, ldgi_linecache *lc, ldgi_emit *e, const ldg_record *r,
+                ldgi_rowbuf *out)
+{
+    out->n = 0;
+    ldgi_em_init(e, row_sink, out);
+    if (w->format == LDG_EXPORT_JSONL)
+        jsonl_record(&w->o, lc, e, r);
+    else
+        csv_record(&w->o, e, r);
+    return ldgi_em_flush(e);
+}
+
+void
+ldgi_export_pending(ldg_export_writer *w, const ldg_record *r, const char *p, size_t n)
+{
+    w->pre_r = r;
+    w->pre = p;
+    w->pre_n = n;
 }
 
 ldg_status

@@ -74,6 +74,25 @@ void ldgi_em_hex(ldgi_emit *e, const uint8_t *p, size_t n);      /* lowercase, u
 void ldgi_em_csv(ldgi_emit *e, const char *s, bool user_text);
 
 /*
+ * Rows of an export writer formatted ahead, on several threads at once
+ * (export.c): ldgi_export_row writes the row w would write for r into out
+ * (grown as needed; e and lc are the calling thread's own), false when out
+ * of memory.  ldgi_export_pending then tells w that its next
+ * ldg_export_writer_record of r writes those bytes as they are (NULL: none).
+ */
+typedef struct ldgi_linecache {
+    uint8_t line_pub[LDG_PUB_BYTES]; /* the signer whose verifier-key line is in line */
+    char line[LDG_VKEY_MAX];
+} ldgi_linecache;
+typedef struct ldgi_rowbuf {
+    char *p;
+    size_t n, cap;
+} ldgi_rowbuf;
+bool ldgi_export_row(const ldg_export_writer *w, ldgi_linecache *lc, ldgi_emit *e,
+                     const ldg_record *r, ldgi_rowbuf *out);
+void ldgi_export_pending(ldg_export_writer *w, const ldg_record *r, const char *p, size_t n);
+
+/*
  * [PUB-1] The path of a C2SP tlog-tiles file: "tile/<kind>/<N>", N in
  * 3-digit elements (x001/x234/067), and ".p/<w>" for a partial one (w < 256).
  * One writer (publish.c) and one reader (mirror.c) of the layout.
@@ -134,6 +153,27 @@ const ldg_keyinfo *ldgi_reg_at(const ldgi_reg *g, size_t i); /* in order of regi
  */
 ldg_status ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take,
                          void *ctx, ldg_err *err);
+/*
+ * ldgi_log_iter with flags.  LDGI_ITER_LEAF_LATER: a record's leaf_hash is
+ * left zero (unless its body is missing: the erasure lookup needs it), and
+ * a stored body is copied unchecked, for the taker to call
+ * ldgi_record_hashes on, e.g. on other cores, before anything reads them.
+ * Entries below `proven` are decoded without the canonical re-encoding
+ * [VER-11]: only for a caller that recomputes the root of the first
+ * `proven` entries and compares it with a checkpoint a full verify
+ * accepted before it certifies anything (0: none).
+ */
+#define LDGI_ITER_LEAF_LATER 1u
+/*
+ * A record's body copied, not yet checked against its commitment (with
+ * LDGI_ITER_LEAF_LATER): ldgi_record_hashes decides, before anyone reads it.
+ */
+#define LDGI_BODY_UNCHECKED 0x4c44
+/* The leaf hash of r->entry, and a body left unchecked checked (LDG_BODY_OK or _MISMATCH). */
+void ldgi_record_hashes(ldg_record *r);
+ldg_status ldgi_log_iter_flags(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg,
+                               unsigned flags, uint64_t proven, ldgi_take_fn take, void *ctx,
+                               ldg_err *err);
 /* An ldgi_take_fn that hands each record to a public ldg_record_fn, then frees it. */
 typedef struct ldgi_each_ctx {
     ldg_record_fn fn;

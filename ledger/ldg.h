@@ -814,6 +814,13 @@ typedef struct ldg_check_opts {
     uint64_t root_size[2];
     ldg_progress_fn on_progress; /* records done of the ledger's size, calling thread */
     void *progress_ctx;
+    /*
+     * When not NULL: the export writer the callback hands each record to
+     * (ldg_export_writer_record, once, with the record given).  Its rows are
+     * then formatted ahead on the helper threads, after the record's checks,
+     * and written as they are, in order: the same bytes, on every core.
+     */
+    struct ldg_export_writer *writer;
 } ldg_check_opts;
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_checked(ldg_ledger *l, const ldg_filter *f,
                                                     const ldg_check_opts *o, ldg_record_fn fn,

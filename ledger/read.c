@@ -275,7 +275,7 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
  * come from a handful of keys, and each lookup decodes the key's record.
  */
 #define KEYCACHE 8
-#define REFCACHE 4096 /* refs resolved before: threads keep naming the same records */
+#define REFCACHE 16384 /* refs resolved before: threads keep naming the same records */
 typedef struct keycache {
     bool used[KEYCACHE];
     ldg_keyinfo k[KEYCACHE];
@@ -403,8 +403,8 @@ ldgi_erasure_of(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], u
 }
 
 static ldg_status
-build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const uint8_t *v,
-             size_t vl, ldg_record **out, ldg_err *err)
+build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, unsigned flags, uint64_t proven,
+             uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out, ldg_err *err)
 {
     ldgi_entry e;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
@@ -415,7 +415,16 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         goto fail;
     }
-    if (!ldgi_entry_decode(v, vl, &e, &why) || !ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why)) {
+    /*
+     * [VER-11] Below a checkpoint a full verify accepted, the caller
+     * recomputes its root from these bytes: the canonical re-encoding that
+     * verify did need not be done again.
+     */
+    bool ok = seq < proven ? ldgi_entry_decode_proven(v, vl, &e, &why) &&
+                                 ldgi_stmt_decode_proven(e.stmt, e.stmt_len, st, &why)
+                           : ldgi_entry_decode(v, vl, &e, &why) &&
+                                 ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why);
+    if (!ok) {
         s = ldgi_fail(err, LDG_E_CORRUPT, "entry %llu does not decode (%s); run ldg verify",
                       (unsigned long long)seq, why ? why : "?");
         goto fail;
@@ -425,7 +434,8 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const
     r->has_clock = e.has_clock;
     r->clock_ns = e.clock_ns;
     memcpy(r->prev, e.prev, LDG_HASH_BYTES);
-    ldgi_leaf_hash(v, vl, r->leaf_hash);
+    if (!(flags & LDGI_ITER_LEAF_LATER))
+        ldgi_leaf_hash(v, vl, r->leaf_hash);
     r->entry = ldgi_malloc(vl);
     r->entry_len = vl;
     memcpy(r->sig, e.sig, LDG_SIG_BYTES);
@@ -472,6 +482,8 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const
     r->tolerance_ns = LDG_TOLERANCE_DEFAULT_NS;
     if (s == LDG_E_NOTFOUND) {
         /* [POL-11] Missing is not withheld: only a signed erasure record explains it. */
+        if (flags & LDGI_ITER_LEAF_LATER)
+            ldgi_leaf_hash(v, vl, r->leaf_hash);
         if ((s = ldgi_erasure_of(t, seq, r->leaf_hash, &r->erased_by, err)) != LDG_OK &&
             s != LDG_E_NOTFOUND)
             goto fail;
@@ -480,18 +492,27 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, uint64_t seq, const
         goto fail;
     } else {
         uint8_t c[LDG_HASH_BYTES];
-        if (bl >= LDG_SALT_BYTES)
+        bool later = (flags & LDGI_ITER_LEAF_LATER) && bl >= LDG_SALT_BYTES;
+        if (bl >= LDG_SALT_BYTES && !later)
             ldgi_body_commit(bv, bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, c);
-        if (bl < LDG_SALT_BYTES || sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0) {
+        if (bl < LDG_SALT_BYTES || (!later && sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0)) {
             r->body_state = LDG_BODY_MISMATCH;
         } else {
             memcpy(r->salt, bv, LDG_SALT_BYTES);
             r->body_len = bl - LDG_SALT_BYTES;
-            r->body = ldgi_strndup((const char *)bv + LDG_SALT_BYTES, r->body_len);
+            if (later && (r->body = ldgi_malloc(r->body_len + 1))) {
+                /* every byte, for the commitment check later */
+                memcpy(r->body, bv + LDG_SALT_BYTES, r->body_len);
+                r->body[r->body_len] = '\0';
+            } else if (!later) {
+                r->body = ldgi_strndup((const char *)bv + LDG_SALT_BYTES, r->body_len);
+            }
             if (!r->body) {
                 s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
                 goto fail;
             }
+            if (later)
+                r->body_state = LDGI_BODY_UNCHECKED; /* ldgi_record_hashes checks it */
         }
     }
     s = LDG_OK;
@@ -527,6 +548,26 @@ fail:
     return s;
 }
 
+void
+ldgi_record_hashes(ldg_record *r)
+{
+    ldgi_leaf_hash(r->entry, r->entry_len, r->leaf_hash);
+    if (r->body_state != LDGI_BODY_UNCHECKED)
+        return;
+    /* the body as stored: salt || body_len bytes, all copied */
+    uint8_t c[LDG_HASH_BYTES];
+    ldgi_body_commit(r->salt, (const uint8_t *)r->body, r->body_len, c);
+    if (sodium_memcmp(c, r->commitment, LDG_HASH_BYTES) == 0) {
+        r->body_state = LDG_BODY_OK;
+        return;
+    }
+    r->body_state = LDG_BODY_MISMATCH;
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+    sodium_memzero(r->salt, sizeof r->salt);
+}
+
 ldg_status
 ldg_ledger_origin(ldg_ledger *l, char out[LDG_TEXT_MAX + 1], ldg_err *err)
 {
@@ -559,7 +600,7 @@ ldg_record_get(ldg_ledger *l, uint64_t seq, ldg_record **out, ldg_err *err)
     if (s == LDG_E_NOTFOUND)
         s = ldgi_fail(err, s, "no record %llu in %s", (unsigned long long)seq, ldgi_ledger_dir(l));
     else if (s == LDG_OK)
-        s = build_record(t, NULL, NULL, seq, v, vl, out, err);
+        s = build_record(t, NULL, NULL, 0, 0, seq, v, vl, out, err);
     ldgi_txn_abort(t);
     return s;
 }
@@ -633,6 +674,8 @@ entry_may_match(const uint8_t *v, size_t vl, const ldg_filter *f, const ldgi_reg
     ldgi_entry e;
     ldgi_stmt st;
     const char *why;
+    if (!f->has_until && !f->study && !f->kind && !f->actor)
+        return 1; /* nothing to look at before the record is built */
     if (!ldgi_entry_decode_proven(v, vl, &e, &why))
         return 1; /* build_record says what is wrong with it */
     if (f->has_until && (int64_t)e.time_ns > f->until_ns)
@@ -661,6 +704,13 @@ entry_may_match(const uint8_t *v, size_t vl, const ldg_filter *f, const ldgi_reg
 ldg_status
 ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take, void *ctx,
               ldg_err *err)
+{
+    return ldgi_log_iter_flags(t, f, reg, 0, 0, take, ctx, err);
+}
+
+ldg_status
+ldgi_log_iter_flags(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsigned flags,
+                    uint64_t proven, ldgi_take_fn take, void *ctx, ldg_err *err)
 {
     static const ldg_filter none = {0};
     if (!f)
@@ -732,7 +782,7 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_f
         if (may == 0)
             continue;
         ldg_record *r;
-        if ((s = build_record(t, kc, reg, seq, ev, el, &r, err)) != LDG_OK)
+        if ((s = build_record(t, kc, reg, flags, proven, seq, ev, el, &r, err)) != LDG_OK)
             break;
         if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
             ldg_record_free(r);

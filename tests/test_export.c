@@ -643,3 +643,111 @@ Test(export, names_refs_by_the_entries_not_the_leaf_index, .fini = tmp_cleanup)
     jsonl_free(v, n);
     free(t);
 }
+
+/*
+ * Past the first chunks of the parallel walk (leaf hashes 2,048 entries at
+ * a time, records 512 a batch, two batches in flight): records deep in a
+ * --verified export are hashed and checked on the helper threads as the
+ * first ones are.  Every row's leaf hash is the next row's prev (so none
+ * was left unhashed), a body altered at #2,200 is marked and fails the
+ * export, and an entry altered at #2,100 fails the root of the QA
+ * checkpoint.
+ */
+#define DEEP 2300
+static void
+deep_trail(const char *d)
+{
+    make_trail(d);
+    size_t cap = (size_t)DEEP * 128;
+    char *b = malloc(cap), *p = b;
+    for (int i = 12; i < DEEP; i++)
+        p += snprintf(p, cap - (size_t)(p - b),
+                      "{\"kind\":\"communication\",\"study\":\"HX-301\",\"body\":{\"subject\":"
+                      "\"note %d\",\"text\":\"Site 12, item %d\"}}\n",
+                      i, i);
+    ok(LDG(d, b, "append", "--as", "decider.key", "--batch", "-"), "batch");
+    free(b);
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "qa.txt", "--as", "qa.key"), "save");
+}
+
+/* The export's JSONL lines, each parsed; *n set. */
+static json_t **
+jsonl_all(const char *text, size_t *n)
+{
+    size_t cap = 16;
+    json_t **v = malloc(cap * sizeof *v);
+    *n = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        cr_assert_not_null(nl);
+        if (*n == cap)
+            v = realloc(v, (cap *= 2) * sizeof *v);
+        v[*n] = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        cr_assert_not_null(v[*n], "line %zu", *n + 1);
+        (*n)++;
+        p = nl + 1;
+    }
+    return v;
+}
+
+Test(export, deep_records_are_hashed_and_checked_as_the_first, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    deep_trail(d);
+    char *t = EXPORT(d, "all.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--qa",
+                     "qa.pub");
+    size_t n;
+    json_t **v = jsonl_all(t, &n);
+    cr_assert_eq(n, DEEP);
+    for (size_t i = 0; i + 1 < n; i++) {
+        cr_assert_str_eq(sget(v[i], "leaf_hash"), sget(v[i + 1], "prev"), "#%zu", i);
+        cr_assert_str_eq(sget(v[i], "body_status"), "ok", "#%zu", i);
+        cr_assert_str_eq(sget(v[i], "signature_status"), "proven", "#%zu", i);
+    }
+    cr_assert_str_eq(sget(v[n - 1], "body_status"), "ok");
+    jsonl_free(v, n);
+    free(t);
+
+    /* a body altered deep in: marked, counted, exit 1 */
+    uint8_t k[8];
+    seq_key(2200, k);
+    void *bv;
+    size_t bl;
+    cr_assert_eq(lmdb_get_value(d, "bodies", k, 8, &bv, &bl), 0);
+    char *at = memmem(bv, bl, "Site 12", 7);
+    cr_assert_not_null(at);
+    at[5] = '3';
+    cr_assert_eq(lmdb_put_value(d, "bodies", k, 8, bv, bl), 0);
+    free(bv);
+    run_result r = LDG(d, NULL, "export", "--format", "csv", "-o", "b.csv", "--verified", "qa.txt",
+                       "--qa", "qa.pub");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "0 invalid signatures and 1 altered bodies"), "%s", r.err);
+    cr_assert(strstr(r.err, "first at #2200"), "%s", r.err);
+    run_free(&r);
+    char p[700];
+    snprintf(p, sizeof p, "%s/b.csv", d);
+    t = read_file(p, NULL);
+    csv c = csv_parse(t);
+    cr_assert_str_eq(csv_cell(&c, 2201, "body_status"), "mismatch", "row 2201: #2200");
+    cr_assert_str_eq(csv_cell(&c, 2200, "body_status"), "ok");
+    cr_assert_null(strstr(t, "Site 13"));
+    csv_free(&c);
+    free(t);
+    t = EXPORT(d, "b.jsonl", 1, "--format", "jsonl", "--verified", "qa.txt", "--qa", "qa.pub");
+    v = jsonl_all(t, &n);
+    cr_assert_str_eq(sget(v[2200], "body_status"), "mismatch");
+    cr_assert(json_is_null(json_object_get(v[2200], "body")));
+    jsonl_free(v, n);
+    free(t);
+
+    /* an entry altered deep in: the QA checkpoint's root is not what the entries give */
+    flip_signature_bit(d, 2100, 14);
+    r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "e.jsonl", "--verified", "qa.txt",
+            "--qa", "qa.pub");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "INTEGRITY"), "%s", r.err);
+    run_free(&r);
+}

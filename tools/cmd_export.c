@@ -439,6 +439,7 @@ cmd_export(int argc, char **argv)
     if (rc == EXIT_OK) {
         co.root_size[0] = tie.size;
         co.root_size[1] = co.proven_size;
+        co.writer = x->w; /* JSONL, CSV: rows formatted on every core, written in order */
         if (ldg_log_checked(l, &f, &co, one_record, x, roots, &err) != LDG_OK)
             rc = tool_fail(&err);
         if (x->tty)
