@@ -27,7 +27,9 @@
  */
 #define OBSERVED (UINT64_C(1) << 63)    /* aux flag of a refs record: an observed head */
 #define WANT_COMMIT (UINT64_C(1) << 62) /* aux flag of a want: a later statement's commitment */
-#define WANTS_MAX 131072                /* more, and the prefix goes through the sorted runs */
+/* aux of a commitment record below --since: its statement was only peeked, its time unread */
+#define TIME_UNKNOWN UINT64_MAX
+#define WANTS_MAX 131072 /* more, and the prefix goes through the sorted runs */
 #define SUFFIX_MAX 65536
 
 typedef struct wantrec {
@@ -918,7 +920,8 @@ phase_b(vstate *v, chunk *c)
                     "signature does not verify under the statement's key");
         if (fast_old && x->wanted)
             meet_wants(v, x, seq);
-        if (!fast_old && !ldgi_runs_add(v->commits, x->st.body, seq, claimed_key(&x->st)))
+        if (!fast_old &&
+            !ldgi_runs_add(v->commits, x->st.body, seq, old ? TIME_UNKNOWN : claimed_key(&x->st)))
             return runs_failed(v);
         ldg_status s;
         if (old) {
@@ -1077,40 +1080,98 @@ merge_leafs(vstate *v)
     return LDG_OK;
 }
 
+#define GROUP_MAX ((size_t)1 << 20) /* statements of one commitment that are told apart */
+
+static int
+by_time(const void *a, const void *b)
+{
+    const ldgi_rec *x = a, *y = b;
+    if (x->aux != y->aux)
+        return x->aux < y->aux ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The claimed time (claimed_key) of entry seq's statement, read again; TIME_UNKNOWN if none. */
+static uint64_t
+claimed_of(vstate *v, uint64_t seq)
+{
+    uint8_t k[8];
+    const uint8_t *val;
+    size_t vl;
+    ldgi_entry e;
+    const char *why;
+    ldgi_be64(k, seq);
+    uint64_t t = TIME_UNKNOWN;
+    ldgi_stmt *st = ldgi_malloc(sizeof *st);
+    if (st && ldgi_get(v->t, LDGI_DB_ENTRIES, k, 8, &val, &vl, NULL) == LDG_OK &&
+        ldgi_entry_decode_proven(val, vl, &e, &why) &&
+        ldgi_stmt_decode_proven(e.stmt, e.stmt_len, st, &why))
+        t = claimed_key(st);
+    free(st);
+    return t;
+}
+
 /*
  * The statements' commitments, sorted, with their claimed times [POL-9]: a
  * second statement with the same commitment and the same claimed time is a
- * replay of the first.  (The statement index: check_indexes.)
+ * replay of the first.  Statements of one commitment (one, unless a
+ * statement was replayed or a salt reused) are sorted by time; one below
+ * --since, whose time was not read in the pass, is read again.  (The
+ * statement index: check_indexes.)
  */
 static ldg_status
 merge_commits(vstate *v)
 {
-    ldgi_rec x;
-    size_t count = 0;
-    while (ldgi_runs_next(v->commits, &x)) {
-        /* Records for one commitment come in seq order: the first is the statement's. */
-        ldgi_rec first[8];
-        size_t nfirst = 0;
-        first[nfirst++] = x;
-        const ldgi_rec *p;
-        while ((p = ldgi_runs_peek(v->commits)) && key_cmp(p, &x) == 0) {
-            ldgi_rec dup;
-            ldgi_runs_next(v->commits, &dup);
-            size_t i = 0;
-            while (i < nfirst && first[i].aux != dup.aux)
-                i++;
-            if (i < nfirst)
-                finding(v, LDG_FINDING_FAIL, dup.seq, "replay",
-                        "the same signed statement is entry %llu: a statement is appended once",
-                        (unsigned long long)first[i].seq);
-            else if (nfirst < sizeof first / sizeof first[0])
-                first[nfirst++] = dup;
+    ldgi_rec x, *g = NULL;
+    size_t count = 0, cap = 0;
+    ldg_status s = LDG_OK;
+    while (s == LDG_OK && ldgi_runs_next(v->commits, &x)) {
+        size_t n = 0;
+        bool over = false;
+        for (bool more = true; more;) {
+            if (n == cap) {
+                size_t nc = cap ? 2 * cap : 16;
+                ldgi_rec *ng = n < GROUP_MAX ? ldgi_realloc(g, nc * sizeof *ng) : NULL;
+                if (!ng && n < GROUP_MAX) {
+                    s = ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
+                    break;
+                }
+                if (ng) {
+                    g = ng;
+                    cap = nc;
+                }
+            }
+            if (n < GROUP_MAX)
+                g[n++] = x;
+            else
+                over = true;
+            const ldgi_rec *p = ldgi_runs_peek(v->commits);
+            more = p && key_cmp(p, &x) == 0 && ldgi_runs_next(v->commits, &x);
+        }
+        if (over)
+            finding(v, LDG_FINDING_FAIL, UINT64_MAX, "replay",
+                    "more than %zu statements share one commitment: only the first were compared",
+                    GROUP_MAX);
+        if (s == LDG_OK && n > 1) {
+            for (size_t i = 0; i < n; i++)
+                if (g[i].aux == TIME_UNKNOWN)
+                    g[i].aux = claimed_of(v, g[i].seq);
+            qsort(g, n, sizeof *g, by_time);
+            for (size_t i = 1, first = 0; i < n; i++) {
+                if (g[i].aux != g[first].aux || g[i].aux == TIME_UNKNOWN)
+                    first = i;
+                else
+                    finding(v, LDG_FINDING_FAIL, g[i].seq, "replay",
+                            "the same signed statement is entry %llu: a statement is appended once",
+                            (unsigned long long)g[first].seq);
+            }
         }
         mapped_check(v, &count);
     }
-    if (ldgi_runs_failed(v->commits))
-        return runs_failed(v);
-    return LDG_OK;
+    free(g);
+    if (s == LDG_OK && ldgi_runs_failed(v->commits))
+        s = runs_failed(v);
+    return s;
 }
 
 /*

@@ -794,6 +794,31 @@ Test(tamper, since_replay_of_a_statement_below_the_checkpoint_is_caught, .fini =
     run_free(&r);
 }
 
+static void append_many(const char *d, int count);
+
+/*
+ * The same with more than 65,536 entries after the checkpoint, so that the
+ * entries below it go through the sorted runs, where their statements were
+ * only peeked (no claimed time): the replay's first copy is read again.
+ */
+Test(tamper, since_replay_below_the_checkpoint_is_caught_through_the_runs, .fini = tmp_cleanup,
+     .timeout = 300)
+{
+    if (strstr(ldg_bin(), "ldg-vg"))
+        cr_skip_test("65,600 records under memcheck: the same code as the case above with fewer");
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    qa_saves_checkpoint(d);
+    append_many(d, 65600);
+    size_t len;
+    uint8_t *e = get_entry(d, 4, &len);
+    put_entry(d, 10 + 65600, e, len);
+    free(e);
+    run_result r = since_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 10 + 65600, "replay"), "%.2000s", r.out);
+    run_free(&r);
+}
+
 /* A key revoked below the checkpoint stays revoked, whatever the host's key table says now. */
 Test(tamper, since_key_revoked_below_the_checkpoint_is_still_revoked, .fini = tmp_cleanup)
 {
