@@ -112,8 +112,9 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
  * (they are derived: nothing signed changes), and retires the indexes of
  * the layout before 2026-12 (`leaf`, `commit`: keyed by the hash alone).
  * A step of REINDEX_STEP entries per write transaction keeps the memory
- * bounded; the old databases go in the last one, so a run stopped half-way
- * leaves a ledger that asks for `ldg reindex` again, which starts over.
+ * bounded; the old databases are emptied in the last step and removed after
+ * it, so a run stopped half-way leaves a ledger that asks for `ldg reindex`
+ * again, which starts over.
  */
 #define REINDEX_STEP 65536
 
