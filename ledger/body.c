@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,86 @@ ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ld
     *out = s;
     *outlen = n;
     return LDG_OK;
+}
+
+/* ------------------------------------------------ the per-thread memo -- */
+
+typedef struct body_memo {
+    char kind[32];
+    char *text;
+    size_t len, cap;
+    ldg_err verdict;
+    bool full;
+} body_memo;
+
+static pthread_key_t memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+static bool memo_ok;
+
+static void
+memo_free(void *p)
+{
+    body_memo *m = p;
+    if (m)
+        free(m->text);
+    free(m);
+}
+
+static void
+memo_init(void)
+{
+    memo_ok = pthread_key_create(&memo_key, memo_free) == 0;
+}
+
+static body_memo *
+memo_get(bool create)
+{
+    pthread_once(&memo_once, memo_init);
+    if (!memo_ok)
+        return NULL;
+    body_memo *m = pthread_getspecific(memo_key);
+    if (!m && create && (m = ldgi_calloc(1, sizeof *m)) != NULL &&
+        pthread_setspecific(memo_key, m) != 0) {
+        free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+void
+ldgi_body_memo_put(const char *kind, const char *text, size_t len, const ldg_err *verdict)
+{
+    size_t kl = strlen(kind);
+    body_memo *m = memo_get(true);
+    if (!m)
+        return; /* no memo: ldg_sign takes the long way */
+    m->full = false;
+    if (kl >= sizeof m->kind || len > LDG_BODY_MAX)
+        return;
+    if (len > m->cap) {
+        char *t = ldgi_realloc(m->text, len);
+        if (!t)
+            return;
+        m->text = t;
+        m->cap = len;
+    }
+    memcpy(m->kind, kind, kl + 1);
+    memcpy(m->text, text, len);
+    m->len = len;
+    m->verdict = *verdict;
+    m->full = true;
+}
+
+bool
+ldgi_body_memo_take(const char *kind, const char *text, size_t len, ldg_err *verdict)
+{
+    body_memo *m = memo_get(false);
+    if (!m || !m->full || !text || len != m->len || strcmp(kind, m->kind) != 0 ||
+        memcmp(text, m->text, len) != 0)
+        return false;
+    m->full = false; /* one use: the memo never outlives the record it was made for */
+    *verdict = m->verdict;
+    return true;
 }
 
 bool

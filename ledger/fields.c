@@ -246,14 +246,10 @@ load_object(const char *body, size_t len, json_t **out, ldg_err *err)
 }
 
 ldg_status
-ldg_body_fields_check(const char *kind, const char *body, size_t len, ldg_err *err)
+ldgi_fields_check_json(const char *kind, const struct json_t *j, const char *body, size_t len,
+                       ldg_err *err)
 {
-    if (!kind || ldgi_kind_class(kind, strlen(kind)) != LDGI_KIND_USER)
-        return LDG_OK; /* system records carry no user body fields */
-    json_t *j;
-    ldg_status s = load_object(body, len, &j, err);
-    if (s != LDG_OK)
-        return s;
+    ldg_status s = LDG_OK;
     for (size_t i = 0; i < NFIELDS && s == LDG_OK; i++) {
         if (fields[i].kind && strcmp(fields[i].kind, kind) != 0)
             continue;
@@ -264,12 +260,25 @@ ldg_body_fields_check(const char *kind, const char *body, size_t len, ldg_err *e
                           fields[i].name, kind[0] && strchr("aeiou", kind[0]) ? "an" : "a", kind,
                           why);
     }
-    json_decref(j);
     if (s == LDG_OK && strcmp(kind, "plan") == 0) {
         ldg_plan *p = NULL;
         s = ldg_plan_parse(body, len, &p, err);
         ldg_plan_free(p);
     }
+    return s;
+}
+
+ldg_status
+ldg_body_fields_check(const char *kind, const char *body, size_t len, ldg_err *err)
+{
+    if (!kind || ldgi_kind_class(kind, strlen(kind)) != LDGI_KIND_USER)
+        return LDG_OK; /* system records carry no user body fields */
+    json_t *j;
+    ldg_status s = load_object(body, len, &j, err);
+    if (s != LDG_OK)
+        return s;
+    s = ldgi_fields_check_json(kind, j, body, len, err);
+    json_decref(j);
     return s;
 }
 

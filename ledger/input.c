@@ -151,6 +151,16 @@ parse_object(json_t *o, const char *at, ldg_input *in, ldg_err *err)
         if (!in->body)
             return ldgi_fail(err, LDG_E_NOMEM, "%sout of memory", at);
         in->body_len = strlen(in->body);
+        /*
+         * The fields verdict on the tree in hand, for ldg_sign to take on
+         * this thread instead of parsing the text twice more; its error, if
+         * any, is reported by ldg_sign, where it always was.
+         */
+        ldg_err verdict = {.status = LDG_OK};
+        if (ldgi_kind_class(in->kind, strlen(in->kind)) == LDGI_KIND_USER &&
+            in->body_len <= LDG_BODY_MAX)
+            ldgi_fields_check_json(in->kind, body, in->body, in->body_len, &verdict);
+        ldgi_body_memo_put(in->kind, in->body, in->body_len, &verdict);
     }
     return LDG_OK;
 }

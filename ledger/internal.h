@@ -369,6 +369,22 @@ bool ldgi_key_name_valid(const char *name);
 ldg_status ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen,
                                ldg_err *err);
 /*
+ * [KIND-1] The known fields of a user record of this kind, checked on the
+ * body's parsed JSON object j (body[0..len) is its text, for a plan).
+ */
+struct json_t;
+ldg_status ldgi_fields_check_json(const char *kind, const struct json_t *j, const char *body,
+                                  size_t len, ldg_err *err);
+/*
+ * A memo of one body per thread: the canonical text ldg_input_parse just
+ * wrote, with the verdict of the fields check for its kind.  ldg_sign, on the
+ * same thread, takes the verdict instead of parsing the body twice more when
+ * its kind and bytes are exactly these; anything else misses.  Content is
+ * compared, never pointers, so a stale memo can only miss.
+ */
+void ldgi_body_memo_put(const char *kind, const char *text, size_t len, const ldg_err *verdict);
+bool ldgi_body_memo_take(const char *kind, const char *text, size_t len, ldg_err *verdict);
+/*
  * [POL-11] The legal basis of an erasure body: true when body[0..len) is a
  * JSON object whose "legal_basis" is a non-empty string; it is copied to out
  * (cut to outlen - 1 bytes; out may be NULL).

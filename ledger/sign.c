@@ -132,15 +132,32 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     }
     char *body;
     size_t blen;
-    rc =
-        ldgi_body_canonical(f->body ? f->body : "{}", f->body ? f->body_len : 2, &body, &blen, err);
-    if (rc != LDG_OK)
-        goto fail;
-    sg->body = (uint8_t *)body;
-    sg->body_len = blen;
-    /* [KIND-1] a signer learns of a wrong known field now, not at the host */
-    if ((rc = ldg_body_fields_check(f->kind, body, blen, err)) != LDG_OK)
-        goto fail;
+    ldg_err memo;
+    if (ldgi_body_memo_take(f->kind, f->body, f->body_len, &memo)) {
+        /* ldg_input_parse's canonical text and fields verdict, on this thread (body.c) */
+        if (!(body = ldgi_malloc(f->body_len + 1))) {
+            rc = ldgi_fail(err, LDG_E_NOMEM, "sign: out of memory");
+            goto fail;
+        }
+        memcpy(body, f->body, f->body_len);
+        body[f->body_len] = '\0';
+        sg->body = (uint8_t *)body;
+        sg->body_len = blen = f->body_len;
+        if ((rc = memo.status) != LDG_OK) {
+            ldgi_fail(err, rc, "%s", memo.msg);
+            goto fail;
+        }
+    } else {
+        rc = ldgi_body_canonical(f->body ? f->body : "{}", f->body ? f->body_len : 2, &body, &blen,
+                                 err);
+        if (rc != LDG_OK)
+            goto fail;
+        sg->body = (uint8_t *)body;
+        sg->body_len = blen;
+        /* [KIND-1] a signer learns of a wrong known field now, not at the host */
+        if ((rc = ldg_body_fields_check(f->kind, body, blen, err)) != LDG_OK)
+            goto fail;
+    }
     sg->fields_ok = true;
     randombytes_buf(sg->salt, LDG_SALT_BYTES);
 
