@@ -19,13 +19,12 @@ DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -llmdb -lmsgpackc -ljansson)
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(DEP_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(DEP_LIBS) -pthread
-# The HTTP server of `ldg witness serve`: the program links it, the library does not.
+# The HTTP server of `ldg witness serve` (libmicrohttpd) and the HTTP client of `ldg
+# mirror` and `ldg checkpoint --witness URL` (libcurl): the program opens them with
+# dlopen when a command needs them (tools/netlib.c), so their forty-odd dependencies
+# are not loaded by every ldg process; only their headers are needed to build.
 MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
-MHD_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
-# The HTTP client of `ldg mirror` and `ldg checkpoint --witness URL`: the program links
-# it, the library does not.
 CURL_CFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRC = $(wildcard ledger/*.c)
 TOOL_SRC = $(wildcard tools/*.c)
@@ -47,11 +46,12 @@ $(BUILD)/libldg.a: $(LIB_OBJ)
 $(BUILD)/libldg.so: $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libldg.so.0 -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tools/cmd_witness.o: ALL_CFLAGS += $(MHD_CFLAGS)
-$(BUILD)/tools/collect.o: ALL_CFLAGS += $(CURL_CFLAGS)
+$(BUILD)/tools/cmd_witness.o $(BUILD)/tools/collect.o $(BUILD)/tools/cmd_mirror.o \
+	$(BUILD)/tools/netlib.o: ALL_CFLAGS += $(MHD_CFLAGS) $(CURL_CFLAGS)
+$(TOOL_OBJ): tools/netlib.h
 
 $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) $(MHD_LIBS) $(CURL_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libldg.a $(LDLIBS_ALL) -ldl
 
 # ---------------------------------------------------------------- deps --
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \

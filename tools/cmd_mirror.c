@@ -7,9 +7,10 @@
  */
 #define _GNU_SOURCE
 #include "tool.h"
+
+#include "netlib.h"
 #include "emit.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -111,13 +112,13 @@ fetch_url(fetcher *f, const char *path, size_t max, uint8_t **out, size_t *len, 
     char url[8400];
     snprintf(url, sizeof url, "%s/%s", f->base, path);
     sink k = {.max = max};
-    curl_easy_setopt(f->curl, CURLOPT_URL, url);
-    curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, &k);
-    curl_easy_setopt(f->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
+    net_curl.easy_setopt(f->curl, CURLOPT_URL, url);
+    net_curl.easy_setopt(f->curl, CURLOPT_WRITEDATA, &k);
+    net_curl.easy_setopt(f->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
     f->errbuf[0] = '\0';
-    CURLcode c = curl_easy_perform(f->curl);
+    CURLcode c = net_curl.easy_perform(f->curl);
     long code = 0;
-    curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &code);
+    net_curl.easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &code);
     if (k.over || c == CURLE_FILESIZE_EXCEEDED) {
         free(k.p);
         char m[64];
@@ -126,7 +127,8 @@ fetch_url(fetcher *f, const char *path, size_t max, uint8_t **out, size_t *len, 
     }
     if (c != CURLE_OK) {
         free(k.p);
-        return fail(err, LDG_E_IO, "%s: %s", url, f->errbuf[0] ? f->errbuf : curl_easy_strerror(c));
+        return fail(err, LDG_E_IO, "%s: %s", url,
+                    f->errbuf[0] ? f->errbuf : net_curl.easy_strerror(c));
     }
     if (code == 404 || code == 410) {
         free(k.p);
@@ -315,20 +317,23 @@ cmd_mirror(int argc, char **argv)
         if (!f.url && strstr(from, "://"))
             rc = tool_usage("--from: only http:// and https:// URLs, or a directory");
     }
-    if (rc == EXIT_OK && f.url) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(f.curl = curl_easy_init()))
+    char why[320];
+    if (rc == EXIT_OK && f.url && netlib_curl_load(why, sizeof why) != 0)
+        rc = tool_error(EXIT_OPER, "--from URL needs libcurl: %s", why);
+    else if (rc == EXIT_OK && f.url) {
+        if (net_curl.global_init(CURL_GLOBAL_DEFAULT) != 0 || !(f.curl = net_curl.easy_init()))
             rc = tool_error(EXIT_OPER, "cannot start libcurl");
         else {
-            curl_easy_setopt(f.curl, CURLOPT_WRITEFUNCTION, on_data);
-            curl_easy_setopt(f.curl, CURLOPT_ERRORBUFFER, f.errbuf);
-            curl_easy_setopt(f.curl, CURLOPT_CONNECTTIMEOUT, f.timeout);
-            curl_easy_setopt(f.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-            curl_easy_setopt(f.curl, CURLOPT_LOW_SPEED_TIME, f.timeout);
-            curl_easy_setopt(f.curl, CURLOPT_TIMEOUT, f.timeout * 10);
-            curl_easy_setopt(f.curl, CURLOPT_NOSIGNAL, 1L);
-            curl_easy_setopt(f.curl, CURLOPT_FOLLOWLOCATION, 0L);
-            curl_easy_setopt(f.curl, CURLOPT_PROTOCOLS_STR, "http,https");
-            curl_easy_setopt(f.curl, CURLOPT_USERAGENT, "ldg-mirror");
+            net_curl.easy_setopt(f.curl, CURLOPT_WRITEFUNCTION, on_data);
+            net_curl.easy_setopt(f.curl, CURLOPT_ERRORBUFFER, f.errbuf);
+            net_curl.easy_setopt(f.curl, CURLOPT_CONNECTTIMEOUT, f.timeout);
+            net_curl.easy_setopt(f.curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+            net_curl.easy_setopt(f.curl, CURLOPT_LOW_SPEED_TIME, f.timeout);
+            net_curl.easy_setopt(f.curl, CURLOPT_TIMEOUT, f.timeout * 10);
+            net_curl.easy_setopt(f.curl, CURLOPT_NOSIGNAL, 1L);
+            net_curl.easy_setopt(f.curl, CURLOPT_FOLLOWLOCATION, 0L);
+            net_curl.easy_setopt(f.curl, CURLOPT_PROTOCOLS_STR, "http,https");
+            net_curl.easy_setopt(f.curl, CURLOPT_USERAGENT, "ldg-mirror");
         }
     }
     char ldir[4200];
@@ -377,8 +382,8 @@ cmd_mirror(int argc, char **argv)
     }
     ldg_mirror_summary_clear(&sum);
     if (f.curl) {
-        curl_easy_cleanup(f.curl);
-        curl_global_cleanup();
+        net_curl.easy_cleanup(f.curl);
+        net_curl.global_cleanup();
     }
     free(base);
     free(tline);

@@ -8,12 +8,13 @@
 #define _DEFAULT_SOURCE /* realpath */
 #include "tool.h"
 
+#include "netlib.h"
+
 #include "emit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -311,14 +312,14 @@ static enum MHD_Result
 send_text(struct MHD_Connection *c, int status, const char *ctype, const char *body, size_t len)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+        net_mhd.create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    net_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
+        net_mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    enum MHD_Result ret = net_mhd.queue_response(c, (unsigned)status, resp);
+    net_mhd.destroy_response(resp);
     return ret;
 }
 
@@ -336,7 +337,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         if (strcmp(method, "POST") != 0)
             return send_text(c, 405, text, "POST only\n", 10);
         /* [WIT-6] a declared length over the limit is refused before any of it is read */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *cl = net_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         uint64_t declared;
         if (cl && parse_u64(cl, &declared) && declared > LDG_WITNESS_REQUEST_MAX)
             return send_text(c, 413, text, "request too large\n", 18);
@@ -414,6 +415,9 @@ witness_serve(const char *state, const char *listen, const char *keypath, const 
         return rc;
     if (threads && opt_jobs(threads, &nthreads) != EXIT_OK)
         return EXIT_USAGE;
+    char why[320];
+    if (netlib_mhd_load(why, sizeof why) != 0)
+        return tool_error(EXIT_OPER, "serve needs libmicrohttpd: %s", why);
     server sv = {0};
     if ((rc = open_state(state, &sv.w)) != EXIT_OK)
         return rc;
@@ -428,16 +432,16 @@ witness_serve(const char *state, const char *listen, const char *keypath, const 
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
-                         &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_THREAD_POOL_SIZE, nthreads, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d = net_mhd.start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, &sv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, nthreads,
+        MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, on_done,
+        NULL, MHD_OPTION_END);
     if (!d) {
         rc = tool_error(EXIT_OPER, "cannot listen on %s: %s", listen, strerror(errno));
     } else {
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *di = net_mhd.get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         char host[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
         fprintf(stderr, "ldg witness serve: listening on %s:%u\n", host,
@@ -445,7 +449,7 @@ witness_serve(const char *state, const char *listen, const char *keypath, const 
         int sig = 0;
         sigwait(&set, &sig);
         /* Stops accepting, lets the requests in progress finish (each is one transaction). */
-        MHD_stop_daemon(d);
+        net_mhd.stop_daemon(d);
         fprintf(stderr, "ldg witness serve: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     }
     ldg_key_free(sv.k);

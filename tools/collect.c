@@ -9,9 +9,10 @@
 #define _DEFAULT_SOURCE /* kill */
 #include "tool.h"
 
+#include "netlib.h"
+
 #include "emit.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -111,47 +112,47 @@ http_exchange(witness *w, const char *req, size_t rlen, long timeout, answer *a)
             url[--tl] = '\0';
         memcpy(url + tl, suffix, sl + 1);
     }
-    CURL *c = curl_easy_init();
+    CURL *c = net_curl.easy_init();
     struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: text/plain; charset=utf-8");
-    h = h ? curl_slist_append(h, "Expect:") : NULL;
+    h = net_curl.slist_append(h, "Content-Type: text/plain; charset=utf-8");
+    h = h ? net_curl.slist_append(h, "Expect:") : NULL;
     int rc = WS_PENDING;
     if (!c || !h) {
         rc = fail_w(w, WS_OPER, "out of memory");
     } else {
         char errbuf[CURL_ERROR_SIZE] = "";
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rlen);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout < CONNECT_S ? timeout : CONNECT_S);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
-        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RESPONSE_MAX);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "ldg-checkpoint");
-        CURLcode cc = curl_easy_perform(c);
+        net_curl.easy_setopt(c, CURLOPT_URL, url);
+        net_curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        net_curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        net_curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        net_curl.easy_setopt(c, CURLOPT_POST, 1L);
+        net_curl.easy_setopt(c, CURLOPT_POSTFIELDS, req);
+        net_curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rlen);
+        net_curl.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        net_curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout < CONNECT_S ? timeout : CONNECT_S);
+        net_curl.easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+        net_curl.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RESPONSE_MAX);
+        net_curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        net_curl.easy_setopt(c, CURLOPT_WRITEDATA, a);
+        net_curl.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        net_curl.easy_setopt(c, CURLOPT_USERAGENT, "ldg-checkpoint");
+        CURLcode cc = net_curl.easy_perform(c);
         char *ct = NULL;
         if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED)
             rc = fail_w(w, WS_OPER, "%s: an answer over %d bytes", em_t(url), RESPONSE_MAX);
         else if (cc != CURLE_OK)
             rc = fail_w(w, WS_OPER, "%s: %s", em_t(url),
-                        em_t(errbuf[0] ? errbuf : curl_easy_strerror(cc)));
+                        em_t(errbuf[0] ? errbuf : net_curl.easy_strerror(cc)));
         else {
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
-            curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+            net_curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+            net_curl.easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
             snprintf(a->ctype, sizeof a->ctype, "%s", ct ? ct : "");
             a->body = a->buf;
             a->body_len = a->len;
         }
     }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    net_curl.slist_free_all(h);
+    net_curl.easy_cleanup(c);
     free(url);
     return rc;
 }
@@ -530,6 +531,16 @@ ask(witness *w, ldg_ledger *l, const ldg_checkpoint *cp, const char *note, size_
 
 /* ------------------------------------------------------------- command -- */
 
+/* Whether any witness is asked over HTTP (libcurl), not through exec: */
+static bool
+uses_http(const collect_plan *plan)
+{
+    for (size_t i = 0; i < plan->n; i++)
+        if (!plan->w[i].is_cmd)
+            return true;
+    return false;
+}
+
 int
 collect_parse(const char *const *args, size_t n, const char *quorum_text, const char *timeout_text,
               const uint8_t *logpub, collect_plan *plan)
@@ -590,6 +601,9 @@ collect_parse(const char *const *args, size_t n, const char *quorum_text, const 
                                   "once)",
                                   em_t(w->keyfile));
     }
+    char why[320];
+    if (uses_http(plan) && netlib_curl_load(why, sizeof why) != 0)
+        return tool_error(EXIT_OPER, "--witness URL needs libcurl: %s", why);
     return EXIT_OK;
 }
 
@@ -614,7 +628,8 @@ collect_run(ldg_ledger *l, const uint8_t *logpub, const char *note, size_t len, 
     *stored = NULL;
     if (ldg_checkpoint_parse(note, len, NULL, logpub, &cp, &err) != LDG_OK)
         return tool_fail(&err);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+    bool http = uses_http(plan); /* libcurl was loaded by collect_parse */
+    if (http && net_curl.global_init(CURL_GLOBAL_DEFAULT) != 0)
         return tool_error(EXIT_OPER, "libcurl could not start");
     void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
     size_t ok = 0, total = 0;
@@ -634,7 +649,8 @@ collect_run(ldg_ledger *l, const uint8_t *logpub, const char *note, size_t len, 
         total += w->cosig_len;
     }
     signal(SIGPIPE, old_pipe);
-    curl_global_cleanup();
+    if (http)
+        net_curl.global_cleanup();
     /* Store every cosignature that verified, in one step [CKP-8]. */
     char *merged = malloc(len + total + 1);
     if (!merged)
