@@ -14,9 +14,9 @@ set -euo pipefail
 B=${1:?usage: huge.sh BUILD_DIR}
 LDG=$B/ldg
 BC=$B/bench/bench_core
+HERE=$(cd "$(dirname "$0")" && pwd)
 HN=${HUGE_N:-10000000}
 STEP=100000
-SEED=1000
 W=${HUGE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ldg-huge.XXXXXX")}
 [ -n "${HUGE_DIR:-}" ] || trap 'rm -rf "$W"' EXIT
 mkdir -p "$W"
@@ -34,16 +34,7 @@ mkdir -p "$W/probe"
 eval "$("$BC" prims "$W/probe")"
 rm -rf "$W/probe"
 
-note "setup: a fresh ledger and $SEED seed records"
-for k in log admin author qa; do "$LDG" keygen --name "$k" --out "$k" --unencrypted >/dev/null; done
-"$LDG" init --origin bench.example/ledger --log-key log.key --admin admin.pub \
-    --name "Bench Admin" --org "Bench CRO" >/dev/null 2>&1
-"$LDG" key add --as admin.key --pub author.pub --name "Bench Author" --org "Bench CRO" \
-    --roles author,decider >/dev/null
-FIRST=$("$LDG" log --json | wc -l)
-"$BC" gen "$SEED" 0 0 | sed 's/"kind":"[a-z]*"/"kind":"communication"/; s/"refs":\[[0-9]*\],//; s/"meaning":"[a-z]*",//' \
-    > seed.jsonl
-"$LDG" append --as author.key --batch seed.jsonl >/dev/null
+source "$HERE/setup.sh"   # keys, ledger, SEED seed records from seq FIRST
 printf '{"subject":"Protocol amendment 3: visit window","text":"Site 12 asks to widen visit 4."}\n' > body.json
 SINGLE=("$LDG" append --as author.key --kind communication --study HX-301 --body body.json)
 "$BC" exec-median 5 -- "${SINGLE[@]}" >/dev/null

@@ -14,7 +14,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 N=${BENCH_N:-100000}
 [ "$N" -le 100000 ] || { echo "BENCH_N=$N: a batch holds at most 100,000 records" >&2; exit 2; }
 NS=${BENCH_SINGLE:-100}
-SEED=1000                       # communications appended first, for refs to point at
 W=$(mktemp -d "${TMPDIR:-/tmp}/ldg-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 unset LDG_PASSPHRASE_FILE
@@ -53,16 +52,7 @@ fi
 go_proofs() { if [ -n "$TLOG" ]; then "$TLOG" "$1" 2000; else echo "- - -"; fi; }
 
 # ----------------------------------------------------------------- setup --
-note "setup: unencrypted keys, ledger, $SEED seed records"
-for k in log admin author qa; do "$LDG" keygen --name "$k" --out "$k" --unencrypted >/dev/null; done
-"$LDG" init --origin bench.example/ledger --log-key log.key --admin admin.pub \
-    --name "Bench Admin" --org "Bench CRO" >/dev/null
-"$LDG" key add --as admin.key --pub author.pub --name "Bench Author" --org "Bench CRO" \
-    --roles author,decider >/dev/null
-FIRST=$("$LDG" log --json | wc -l)           # seq of the first seed record
-"$BC" gen "$SEED" 0 0 | sed 's/"kind":"[a-z]*"/"kind":"communication"/; s/"refs":\[[0-9]*\],//; s/"meaning":"[a-z]*",//' \
-    > seed.jsonl
-"$LDG" append --as author.key --batch seed.jsonl >/dev/null
+source "$HERE/setup.sh"   # keys, ledger, SEED seed records from seq FIRST
 read -r PR_SMALL_N PR_SMALL_I PR_SMALL_C PR_SMALL_IW PR_SMALL_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
 read -r _ GO_SMALL_I GO_SMALL_C < <(go_proofs "$PR_SMALL_N")
 "$BC" gen "$N" "$FIRST" $((FIRST + SEED - 1)) > batch.jsonl

@@ -664,6 +664,12 @@ ldg_status ldgi_policy_apply(const ldgi_policy_env *env, const ldgi_stmt *st, ui
 ldg_status ldgi_registry_apply(ldgi_registry *r, const ldgi_key_effect *e, uint64_t seq,
                                ldg_err *err);
 
+/*
+ * Size of the ledger within t, from the key of its last entry (no entry is
+ * decoded or hashed; an entry that does not decode is still counted): 0 when
+ * empty, LDG_E_CORRUPT with the message `malformed` when that key is not 8 bytes.
+ */
+ldg_status ldgi_entries_size(ldgi_txn *t, uint64_t *n, const char *malformed, ldg_err *err);
 /* Head of the chain within t: size, last leaf hash (zeros if empty), last host time. */
 ldg_status ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,
                      ldg_err *err);

@@ -373,21 +373,8 @@ ldgi_tree_drop(ldgi_txn *t, uint64_t seq, ldg_err *err)
 static ldg_status
 check_size(ldgi_txn *t, uint64_t size, uint64_t *have_out, ldg_err *err)
 {
-    ldgi_cur *c;
-    const uint8_t *k, *v;
-    size_t kl, vl;
-    uint64_t have = 0;
-    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
-    if (s != LDG_OK)
-        return s;
-    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
-    if (s == LDG_OK && kl != 8)
-        s = ldgi_fail(err, LDG_E_CORRUPT, "entries: malformed key; run ldg verify");
-    else if (s == LDG_OK)
-        have = ldgi_rd64(k) + 1;
-    else if (s == LDG_E_NOTFOUND)
-        s = LDG_OK;
-    ldgi_cur_close(c);
+    uint64_t have;
+    ldg_status s = ldgi_entries_size(t, &have, "entries: malformed key; run ldg verify", err);
     if (s == LDG_OK && size > have)
         s = ldgi_fail(err, LDG_E_NOTFOUND, "tree size %llu is past the ledger's %llu entries",
                       (unsigned long long)size, (unsigned long long)have);

@@ -402,22 +402,7 @@ step_commit(mir *m, bool *map_full)
 static ldg_status
 entries_size(ldgi_txn *t, uint64_t *size, ldg_err *err)
 {
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
-    if (s != LDG_OK)
-        return s;
-    const uint8_t *k, *v;
-    size_t kl, vl;
-    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
-    *size = 0;
-    if (s == LDG_OK && kl == 8)
-        *size = ldgi_rd64(k) + 1;
-    else if (s == LDG_OK)
-        s = ldgi_fail(err, LDG_E_CORRUPT, "the mirror's entries database is corrupt");
-    else if (s == LDG_E_NOTFOUND)
-        s = LDG_OK;
-    ldgi_cur_close(c);
-    return s;
+    return ldgi_entries_size(t, size, "the mirror's entries database is corrupt", err);
 }
 
 /*

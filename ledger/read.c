@@ -275,7 +275,15 @@ lookup_key(ldgi_txn *t, const uint8_t pub[LDG_PUB_BYTES], ldg_keyinfo *k, ldg_er
  * come from a handful of keys, and each lookup decodes the key's record.
  */
 #define KEYCACHE 8
-#define REFCACHE 16384 /* refs resolved before: threads keep naming the same records */
+/*
+ * Refs resolved before in this walk: threads keep naming the same records.
+ * Kept on top of ldgi_leaf_find's own hints: a hit here costs no lookup and
+ * no hash (the walk's snapshot does not change, and the entry was proven to
+ * hash to the ref when it was found), where a hint is re-read and re-hashed.
+ * Without it, `ldg log` and `ldg export --format jsonl --verified` over
+ * 300k records (refs to 1,000 records) took 8-10 % longer.
+ */
+#define REFCACHE 16384
 typedef struct keycache {
     bool used[KEYCACHE];
     ldg_keyinfo k[KEYCACHE];

@@ -282,3 +282,40 @@ Test(index, an_old_ledger_is_refused_then_reindexed, .fini = tmp_cleanup)
     run_free(&r);
     cr_assert_eq(verify_status(d, NULL), 0);
 }
+
+/*
+ * [POL-13] A ref is resolved through the leaf-hash index, which is derived:
+ * the host points the leaf hash of the approver's own approval (7) at
+ * another signer's decision (6).  ldgi_leaf_find's re-hash of the entry the
+ * index names is then all that keeps an approval of one's own record out
+ * (nothing hashes the referenced entry again after it): the ref is refused
+ * as naming nothing, and verify reports the index.
+ */
+Test(index, a_leaf_index_that_names_another_entry_lets_no_own_approval_in, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    long size = ledger_size(d);
+    policy_refused(d,
+                   LDG(d, NULL, "append", "--as", "approver.key", "--kind", "approval", "--meaning",
+                       "approval", "--study", "HX-301", "--ref", "7"),
+                   "no one approves their own record: ref 1 names entry 7", size);
+    uint8_t leaf[32], lk[36], k6[8];
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    void *bytes = entry_stmt(d, 7, leaf, st);
+    leaf_index_key(leaf, 7, lk);
+    seq_key(6, k6);
+    cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, k6, 8), 0);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, leaf, 32);
+    policy_refused(d,
+                   LDG(d, NULL, "append", "--as", "approver.key", "--kind", "approval", "--meaning",
+                       "approval", "--study", "HX-301", "--ref", hex),
+                   "names no entry before this one", size);
+    char *out;
+    cr_assert_eq(verify_status(d, &out), 1);
+    cr_assert(strstr(out, "\"seq\":7,\"check\":\"index\""), "%s", out);
+    free(out);
+    free(st);
+    free(bytes);
+}
