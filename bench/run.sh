@@ -196,9 +196,13 @@ rm -f ex.jsonl ex.csv exf.jsonl exs.jsonl
 PR_BIG=""
 if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (faster)
     note "growing the ledger to ~1M entries for the proofs and the export at 1M"
-    for _ in 1 2 3 4 5 6 7 8 9; do    # a batch holds at most 100,000 records
+    for i in 1 2 3 4 5 6 7 8 9; do    # a batch holds at most 100,000 records
         "$BC" gen 100000 "$FIRST" $((FIRST + SEED - 1)) > big.jsonl
-        "$LDG" append --as author.key --batch big.jsonl >/dev/null
+        if [ "$i" = 9 ]; then          # the last one, timed: the append rate at ~1M
+            read -r BIGAPP_S _ _ _ < <("$BC" wall - -- "$LDG" append --as author.key --batch big.jsonl)
+        else
+            "$LDG" append --as author.key --batch big.jsonl >/dev/null
+        fi
     done
     rm -f big.jsonl
     read -r PR_BIG_N PR_BIG_I PR_BIG_C PR_BIG_IW PR_BIG_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
@@ -255,7 +259,7 @@ ge() { calc "($1 >= $2) ? 1 : 0"; }
 echo "ldg, measured now ($N-record batch, ledger of $ENTRIES entries, $((LEDGER_KIB / 1024)) MiB)"
 printf '  %-34s %12s  %-26s %7s  %-9s %s\n' figure measured limit ratio target verdict
 r=$(calc "$APP_RATE / $SIGN_RATE")
-row "batch append (rec/s)" "$(calc "int($APP_RATE)")" "sign/core $SIGN_RATE" "" "$r" ">= 0.70" "$(ge "$r" 0.70)"
+row "batch append (rec/s)" "$(calc "int($APP_RATE)")" "sign/core $SIGN_RATE" "" "$r" ">= 0.9" "$(ge "$r" 0.9)"
 r=$(calc "$APP_RATE / ($SIGN_RATE * $CORES)")
 row "batch append (rec/s)" "$(calc "int($APP_RATE)")" "sign x $CORES $(calc "$SIGN_RATE * $CORES")" "" "$r" "-> 1" -
 r=$(calc "$VER_RATE / ($VERIFY_RATE * $CORES)")
@@ -293,6 +297,11 @@ row "inclusion proof at $PR_SMALL_N (us)" "$PR_SMALL_I" "1 ms" "" "$(calc "$PR_S
 row "inclusion proof at $PR_N (us)" "$PR_I" "1 ms" "" "$(calc "$PR_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_I / 1000")")"
 row "consistency proof at $PR_N (us)" "$PR_C" "1 ms" "" "$(calc "$PR_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_C / 1000")")"
 if [ -n "$PR_BIG" ]; then
+    BIGAPP_RATE=$(calc "100000 / $BIGAPP_S")
+    r=$(calc "$BIGAPP_RATE / $APP_RATE")
+    row "batch append at ~1M (rec/s)" "$(calc "int($BIGAPP_RATE)")" "first batch $(calc "int($APP_RATE)")" "" "$r" ">= 0.8" "$(ge "$r" 0.8)"
+    r=$(calc "$BIGAPP_RATE / $SIGN_RATE")
+    row "batch append at ~1M (rec/s)" "$(calc "int($BIGAPP_RATE)")" "sign/core $SIGN_RATE" "" "$r" ">= 0.9" "$(ge "$r" 0.9)"
     row "inclusion proof at $PR_BIG_N (us)" "$PR_BIG_I" "1 ms" "" "$(calc "$PR_BIG_I / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_BIG_I / 1000")")"
     row "consistency proof at $PR_BIG_N (us)" "$PR_BIG_C" "1 ms" "" "$(calc "$PR_BIG_C / 1000")" "<= 1" "$(ge 1 "$(calc "$PR_BIG_C / 1000")")"
 fi
