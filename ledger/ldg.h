@@ -1150,6 +1150,17 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_publish(ldg_ledger *l, const char *dir,
                                                 ldg_err *err);
 
 /*
+ * What ldg_publish would refuse at once, looked at before a caller signs a
+ * checkpoint to publish (fail fast): another publisher holding DIR's lock
+ * (LDG_E_IO; the lock is only looked at), DIR/checkpoint of another log
+ * (LDG_E_INPUT) or not verifying under this ledger's log key, or publishing
+ * more entries than the ledger holds (LDG_E_CORRUPT).  Writes nothing;
+ * ldg_publish checks all of it again under its lock.
+ */
+LDG_EXPORT LDG_NODISCARD ldg_status ldg_publish_precheck(ldg_ledger *l, const char *dir,
+                                                         ldg_err *err);
+
+/*
  * `ldg mirror` (spec/mirror.md): a sponsor's own copy of a published log.
  * The fetcher reads one published file (path relative to the log's root,
  * e.g. "tile/0/000"): LDG_OK with *out malloc'd (free()) and at most max

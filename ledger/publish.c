@@ -806,6 +806,53 @@ drop_staged(pub *p)
 }
 
 ldg_status
+ldg_publish_precheck(ldg_ledger *l, const char *dir, ldg_err *err)
+{
+    if (!l || !dir || !*dir)
+        return ldgi_fail(err, LDG_E_USAGE, "publish: missing ledger or directory");
+    if (strlen(dir) > PATH_MAX_ - 400)
+        return ldgi_fail(err, LDG_E_USAGE, "publish: directory name too long");
+    pub p = {.l = l, .dir = dir, .err = err};
+    ldg_status s = LDG_OK;
+    /* Another publisher's lock, looked at without taking it (F_GETLK): nothing is created. */
+    char lockpath[PATH_MAX_];
+    snprintf(lockpath, sizeof lockpath, "%s/" LOCK_FILE, dir);
+    int lockfd = open(lockpath, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (lockfd >= 0) {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(lockfd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+            s = ldgi_fail(err, LDG_E_IO, "%s: another ldg publish is writing this directory", dir);
+        close(lockfd);
+    }
+    if (s != LDG_OK)
+        return s;
+    ldgi_txn *t = NULL;
+    ldgi_str og;
+    uint8_t logkey[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
+    uint64_t n;
+    char origin[LDG_TEXT_MAX + 1];
+    if ((s = ldgi_txn_begin(l, false, &t, err)) != LDG_OK)
+        return s;
+    if ((s = ldgi_genesis(t, &og, logkey, err)) == LDG_OK &&
+        (s = ldgi_head(t, &n, head, NULL, err)) == LDG_OK) {
+        memcpy(origin, og.p, og.len);
+        origin[og.len] = '\0';
+    }
+    ldgi_txn_abort(t);
+    ldg_checkpoint old;
+    uint8_t *oldnote = NULL;
+    size_t oldl;
+    if (s == LDG_OK && (s = published(&p, origin, logkey, &old, &oldnote, &oldl)) == LDG_OK &&
+        old.size > n)
+        s = ldgi_fail(err, LDG_E_CORRUPT,
+                      "%s/checkpoint already publishes %llu entries, more than the %llu the "
+                      "ledger holds: the ledger was rolled back, or DIR is another ledger's",
+                      dir, (unsigned long long)old.size, (unsigned long long)n);
+    free(oldnote);
+    return s;
+}
+
+ldg_status
 ldg_publish(ldg_ledger *l, const char *dir, const ldg_publish_opts *o, ldg_publish_summary *sum,
             ldg_err *err)
 {

@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,56 @@ Test(failfast, publish_where_dir_cannot_be_created_refused_before_the_check_befo
                   "no/such/site: cannot create it");
     cr_assert(!checkpoint_stored(d, 6), "nothing signed");
     cr_assert(!exists(d, "no"), "nothing created");
+}
+
+/* DIR locked as a running `ldg publish` holds it: an fcntl lock on DIR/.publish-lock. */
+static int
+hold_publish_lock(const char *d, const char *site)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s/.publish-lock", site);
+    int fd = open(path_in(d, rel), O_RDWR | O_CREAT, 0644);
+    cr_assert(fd >= 0, "%s", rel);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    cr_assert_eq(fcntl(fd, F_SETLK, &fl), 0, "the test holds the lock");
+    return fd;
+}
+
+Test(failfast, publish_into_a_dir_another_publish_holds_refused_before_signing,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    ledger_of_six(d);
+    ok(LDG(d, NULL, "publish", "site", "--as", "log.key"), "a first publish");
+    APPEND(d, "{\"subject\":\"three\"}", "--as", "author.key", "--kind", "communication",
+           "--study", "S1");
+    int fd = hold_publish_lock(d, "site");
+    damage(d);
+    refused_first(LDG(d, NULL, "publish", "site", "--as", "log.key"), 4,
+                  "another ldg publish is writing this directory");
+    cr_assert(!checkpoint_stored(d, 7), "nothing signed");
+    close(fd);
+}
+
+/* Another ledger of the same origin (make_ledger's) whose log key signed DIR/checkpoint. */
+Test(failfast, publish_into_a_dir_another_log_key_signed_refused_before_signing,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    char other[512];
+    snprintf(other, sizeof other, "%s/other", d);
+    cr_assert_eq(mkdir(other, 0755), 0);
+    make_ledger(other);
+    /* the other ledger's keys and origin are its own: its tiles go into d/site */
+    ok(LDG(other, NULL, "checkpoint", "--as", "log.key"), "the other log's checkpoint");
+    char site[600];
+    snprintf(site, sizeof site, "%s/site", d);
+    ok(LDG(other, NULL, "publish", site), "the other log publishes into d/site");
+    ledger_of_six(d);
+    damage(d);
+    refused_first(LDG(d, NULL, "publish", "site", "--as", "log.key"), 1,
+                  "does not verify under this ledger's log key");
+    cr_assert(!checkpoint_stored(d, 6), "nothing signed");
 }
 
 /* ------------------------------------------------------------- proof -- */

@@ -29,7 +29,9 @@ static const char publish_help[] =
     "checkpoint signed by the log key, or nothing new becomes visible (exit 1).\n"
     "Exit status: 0 published, 1 integrity failure, 2 bad usage or DIR is another log's,\n"
     "3 --as is not the log key, 4 I/O error or another publish holds DIR.  DIR must be a\n"
-    "directory ldg can write in, or one it can create: checked before --as signs (exit 4).\n";
+    "directory ldg can write in, or one it can create; that, another publish holding DIR\n"
+    "and DIR's own checkpoint (another log's, or ahead of the ledger) are checked before\n"
+    "--as reads its key and signs (nothing signed).\n";
 
 /*
  * Fail fast (SECURITY.md): DIR is a directory this process may write in, or one it
@@ -97,7 +99,11 @@ cmd_publish(int argc, char **argv)
     if (as) {
         ldg_key *k = NULL;
         size_t nl;
-        if ((rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
+        /* DIR's lock and published checkpoint, before the key is read and the head signed */
+        if (ldg_publish_precheck(l, pos[0], &err) != LDG_OK)
+            rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
+                                             : tool_fail(&err);
+        if (rc == EXIT_OK && (rc = tool_load_key(as, passfile, &k)) == EXIT_OK &&
             ldg_checkpoint_make(l, k, &note, &nl, &err) != LDG_OK)
             rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
                                              : tool_fail(&err);
