@@ -14,25 +14,28 @@
 #include <string.h>
 
 /* [POL-1] user kinds and the role each needs. */
+#define KIND(s) s, sizeof s - 1
 static const struct {
     const char *name;
+    size_t len; /* compared first: verify asks this of every entry */
     unsigned roles;
 } user_kinds[] = {
-    {"communication", LDGI_ROLE_AUTHOR},
-    {"meeting", LDGI_ROLE_AUTHOR},
-    {"query", LDGI_ROLE_AUTHOR},
-    {"response", LDGI_ROLE_AUTHOR},
-    {"decision", LDGI_ROLE_DECIDER},
-    {"plan", LDGI_ROLE_DECIDER}, /* [PLAN-1] */
-    {"approval", LDGI_ROLE_APPROVER},
-    {"rejection", LDGI_ROLE_APPROVER},
-    {"escalation", LDGI_ROLE_AUTHOR},
-    {"deviation", LDGI_ROLE_AUTHOR},
-    {"action", LDGI_ROLE_AUTHOR},
-    {"document", LDGI_ROLE_AUTHOR},
-    {"correction", LDGI_ROLE_AUTHOR | LDGI_ROLE_DECIDER | LDGI_ROLE_APPROVER},
-    {"erasure", LDGI_ROLE_ERASER}, /* [POL-11] */
+    {KIND("communication"), LDGI_ROLE_AUTHOR},
+    {KIND("meeting"), LDGI_ROLE_AUTHOR},
+    {KIND("query"), LDGI_ROLE_AUTHOR},
+    {KIND("response"), LDGI_ROLE_AUTHOR},
+    {KIND("decision"), LDGI_ROLE_DECIDER},
+    {KIND("plan"), LDGI_ROLE_DECIDER}, /* [PLAN-1] */
+    {KIND("approval"), LDGI_ROLE_APPROVER},
+    {KIND("rejection"), LDGI_ROLE_APPROVER},
+    {KIND("escalation"), LDGI_ROLE_AUTHOR},
+    {KIND("deviation"), LDGI_ROLE_AUTHOR},
+    {KIND("action"), LDGI_ROLE_AUTHOR},
+    {KIND("document"), LDGI_ROLE_AUTHOR},
+    {KIND("correction"), LDGI_ROLE_AUTHOR | LDGI_ROLE_DECIDER | LDGI_ROLE_APPROVER},
+    {KIND("erasure"), LDGI_ROLE_ERASER}, /* [POL-11] */
 };
+#undef KIND
 
 static bool
 eq(const char *p, size_t n, const char *lit)
@@ -44,7 +47,7 @@ static unsigned
 user_kind_roles(const char *k, size_t len)
 {
     for (size_t i = 0; i < sizeof user_kinds / sizeof user_kinds[0]; i++)
-        if (eq(k, len, user_kinds[i].name))
+        if (len == user_kinds[i].len && memcmp(k, user_kinds[i].name, len) == 0)
             return user_kinds[i].roles;
     return 0;
 }
