@@ -255,6 +255,24 @@ Test(failfast, export_verified_checked_before_the_check_before_signing, .fini = 
     cr_assert(!exists(d, "out.jsonl"), "nothing written");
 }
 
+Test(failfast, export_cosigned_by_a_key_never_registered_refused_before_the_key_pass,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    ledger_of_six(d);
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    ok(LDG(d, NULL, "keygen", "--name", "stranger", "--out", "stranger", "--unencrypted"),
+       "keygen");
+    /* entry 4 no longer decodes: the bundle's key pass, had it run first, ends INTEGRITY */
+    uint8_t k[8];
+    seq_key(4, k);
+    cr_assert_eq(lmdb_put_value(d, "entries", k, sizeof k, "\xc1garbage", 8), 0);
+    refused_first(LDG(d, NULL, "export", "--format", "bundle", "-o", "b.tar", "--as", "log.key",
+                      "--cosign", "stranger.key"),
+                  3, "--cosign stranger.key: key stranger is not registered in the ledger");
+    cr_assert(!exists(d, "b.tar"), "nothing written");
+}
+
 /* ------------------------------------------------------------ review -- */
 
 Test(failfast, review_output_that_cannot_be_created_refused_before_the_review,

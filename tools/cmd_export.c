@@ -157,6 +157,32 @@ parse_range(const char *s, ldg_filter *f)
     return true;
 }
 
+typedef struct known {
+    uint8_t pub[LDG_PUB_BYTES];
+    const char *id;
+    bool found;
+} known;
+
+static int
+known_key(void *ctx, const ldg_keyinfo *k)
+{
+    known *kn = ctx;
+    kn->found |= memcmp(k->pub, kn->pub, LDG_PUB_BYTES) == 0 && strcmp(k->id, kn->id) == 0;
+    return 0;
+}
+
+/* k among the keys the ledger's registry lists, active or revoked; err->status on failure. */
+static bool
+key_ever_registered(ldg_ledger *l, const ldg_key *k, ldg_err *err)
+{
+    known kn = {.id = ldg_key_name(k)};
+    ldg_key_public(k, kn.pub);
+    err->status = LDG_OK;
+    if (ldg_keys_each(l, known_key, &kn, err) != LDG_OK)
+        return false;
+    return kn.found;
+}
+
 /*
  * The signature lines of a signed note (after its first blank line, each
  * "\u2014 name signature"): one is the log key's, so with fewer than two it
@@ -332,6 +358,18 @@ cmd_export(int argc, char **argv)
         rc = err.status == LDG_E_CORRUPT
                  ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s: %s", tool_ledger_dir(dir), err.msg)
                  : tool_fail(&err);
+    /*
+     * Fail fast: a --cosign key the ledger never registered.  The keys
+     * database only refuses here, early; whether the key was registered
+     * and not revoked below the checkpoint is decided from the key records
+     * the bundle replays (below), as before.
+     */
+    if (rc == EXIT_OK && cok && !key_ever_registered(l, cok, &err))
+        rc = err.status != LDG_OK ? tool_fail(&err)
+                                  : tool_error(EXIT_POLICY,
+                                               "--cosign %s: key %s is not registered in the "
+                                               "ledger",
+                                               cosign, ldg_key_name(cok));
     /* [EXP-1] The checkpoint the export is tied to: signed by the log key, covering it all. */
     ldg_checkpoint tie = {0}, qcp = {0};
     char why[600] = "";
