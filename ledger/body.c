@@ -100,7 +100,9 @@ ldgi_body_memo_put(const char *kind, const char *text, size_t len, const ldg_err
     if (!m)
         return; /* no memo: ldg_sign takes the long way */
     m->full = false;
-    if (kl >= sizeof m->kind || len > LDG_BODY_MAX)
+    /* only a verdict on the text itself: a failed allocation is the long way's to meet again */
+    if (kl >= sizeof m->kind || len > LDG_BODY_MAX ||
+        (verdict->status != LDG_OK && verdict->status != LDG_E_INPUT))
         return;
     if (len > m->cap) {
         char *t = ldgi_realloc(m->text, len);
