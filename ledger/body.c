@@ -77,6 +77,18 @@ memo_init(void)
     memo_ok = pthread_key_create(&memo_key, memo_free) == 0;
 }
 
+/*
+ * A program that dlcloses libldg.so must not leave threads whose exit would
+ * call memo_free, gone with the library: the key goes first (a memo still
+ * held by a live thread is then left to the process).
+ */
+__attribute__((destructor)) static void
+memo_unload(void)
+{
+    if (memo_ok)
+        pthread_key_delete(memo_key);
+}
+
 static body_memo *
 memo_get(bool create)
 {

@@ -1155,7 +1155,9 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_publish(ldg_ledger *l, const char *dir,
  * (LDG_E_IO; the lock is only looked at), DIR/checkpoint of another log
  * (LDG_E_INPUT) or not verifying under this ledger's log key, or publishing
  * more entries than the ledger holds (LDG_E_CORRUPT).  Writes nothing;
- * ldg_publish checks all of it again under its lock.
+ * ldg_publish checks all of it again under its lock.  Not while this
+ * process itself publishes to DIR: closing the lock file it looked at drops
+ * the process's own fcntl lock on it (POSIX).
  */
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_publish_precheck(ldg_ledger *l, const char *dir,
                                                          ldg_err *err);

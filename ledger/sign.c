@@ -136,7 +136,7 @@ ldg_sign(const ldg_key *k, const ldg_fields *f, ldg_signed **out, ldg_err *err)
     if (ldgi_body_memo_take(f->kind, f->body, f->body_len, &memo)) {
         /* ldg_input_parse's canonical text and fields verdict, on this thread (body.c) */
         if (!(body = ldgi_malloc(f->body_len + 1))) {
-            rc = ldgi_fail(err, LDG_E_NOMEM, "sign: out of memory");
+            rc = ldgi_fail(err, LDG_E_NOMEM, "body: out of memory");
             goto fail;
         }
         memcpy(body, f->body, f->body_len);

@@ -368,7 +368,7 @@ cmd_export(int argc, char **argv)
         rc = err.status != LDG_OK ? tool_fail(&err)
                                   : tool_error(EXIT_POLICY,
                                                "--cosign %s: key %s is not registered in the "
-                                               "ledger",
+                                               "ledger (its key registry; ldg verify checks it)",
                                                cosign, ldg_key_name(cok));
     /* [EXP-1] The checkpoint the export is tied to: signed by the log key, covering it all. */
     ldg_checkpoint tie = {0}, qcp = {0};
