@@ -88,20 +88,15 @@ ldg_status
 ldgi_entries_size(ldgi_txn *t, uint64_t *n, const char *malformed, ldg_err *err)
 {
     *n = 0;
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
-    if (s != LDG_OK)
-        return s;
     const uint8_t *k, *v;
     size_t kl, vl;
-    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    ldg_status s = ldgi_last(t, LDGI_DB_ENTRIES, &k, &kl, &v, &vl, err);
     if (s == LDG_OK && kl == 8)
         *n = ldgi_rd64(k) + 1;
     else if (s == LDG_OK)
         s = ldgi_fail(err, LDG_E_CORRUPT, "%s", malformed);
     else if (s == LDG_E_NOTFOUND)
         s = LDG_OK;
-    ldgi_cur_close(c);
     return s;
 }
 
@@ -109,19 +104,14 @@ ldg_status
 ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *last_time,
           ldg_err *err)
 {
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
-    if (s != LDG_OK)
-        return s;
     const uint8_t *k, *v;
     size_t kl, vl;
-    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    ldg_status s = ldgi_last(t, LDGI_DB_ENTRIES, &k, &kl, &v, &vl, err);
     if (s == LDG_E_NOTFOUND) {
         *size = 0;
         memset(head, 0, LDG_HASH_BYTES);
         if (last_time)
             *last_time = 0;
-        ldgi_cur_close(c);
         return LDG_OK;
     }
     if (s == LDG_OK) {
@@ -136,7 +126,6 @@ ldgi_head(ldgi_txn *t, uint64_t *size, uint8_t head[LDG_HASH_BYTES], uint64_t *l
                 *last_time = e.time_ns;
         }
     }
-    ldgi_cur_close(c);
     return s;
 }
 

@@ -474,6 +474,12 @@ ldg_status ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const u
                          size_t *vl, ldg_err *err);
 ldg_status ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
                          size_t *vl, ldg_err *err);
+/*
+ * The last record of db, read with a cursor of its own: LDG_E_NOTFOUND when
+ * db is empty.  The bytes are LMDB's, valid until t writes to db or ends.
+ */
+ldg_status ldgi_last(ldgi_txn *t, ldgi_db db, const uint8_t **key, size_t *keyl, const uint8_t **v,
+                     size_t *vl, ldg_err *err);
 /* The record before the cursor's; LDG_E_NOTFOUND before the first. */
 ldg_status ldgi_cur_prev(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
                          size_t *vl, ldg_err *err);

@@ -113,17 +113,12 @@ dup_note(const char *p, size_t n)
 static ldg_status
 held_note(ldgi_txn *t, char **note, size_t *len, ldg_err *err)
 {
-    ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(t, LDGI_DB_CHECKPOINTS, &c, err);
-    if (s != LDG_OK)
-        return s;
     const uint8_t *k, *v;
-    size_t kl, vl;
-    s = ldgi_cur_last(c, &k, &kl, &v, &vl, err);
+    size_t kl, vl = 0;
+    ldg_status s = ldgi_last(t, LDGI_DB_CHECKPOINTS, &k, &kl, &v, &vl, err);
     if (s == LDG_OK && !(*note = dup_note((const char *)v, vl)))
         s = ldgi_fail(err, LDG_E_NOMEM, "mirror: out of memory");
     *len = vl;
-    ldgi_cur_close(c);
     return s;
 }
 

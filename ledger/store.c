@@ -692,6 +692,19 @@ ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
 }
 
 ldg_status
+ldgi_last(ldgi_txn *t, ldgi_db db, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
+          ldg_err *err)
+{
+    ldgi_cur *c;
+    ldg_status s = ldgi_cur_open(t, db, &c, err);
+    if (s != LDG_OK)
+        return s;
+    s = ldgi_cur_last(c, key, keyl, v, vl, err);
+    ldgi_cur_close(c); /* the bytes stay: LMDB keeps them until t writes to db or ends */
+    return s;
+}
+
+ldg_status
 ldgi_cur_prev(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
               ldg_err *err)
 {
