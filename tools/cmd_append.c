@@ -415,15 +415,26 @@ batch_worker(void *arg)
             }
         }
         bline_clear(&b);
-        size_t c = i / BATCH_CHUNK;
-        bool chunk_done = atomic_fetch_add(&j->done[c], 1) + 1 == chunk_len(j, c);
-        if (rc != EXIT_OK || chunk_done) {
+        /*
+         * A refusal is recorded before the line counts as done: once the
+         * main thread sees every line of a chunk done, every refusal among
+         * them is recorded, and the first in line order is the one it names
+         * (counted first, a worker preempted before recording line 1 let
+         * line 2's message out).
+         */
+        if (rc != EXIT_OK) {
             pthread_mutex_lock(&j->mu);
-            if (rc != EXIT_OK && i < j->bad) {
+            if (i < j->bad) {
                 j->bad = i;
                 j->bad_rc = rc;
                 snprintf(j->bad_msg, sizeof j->bad_msg, "%s", msg);
             }
+            pthread_mutex_unlock(&j->mu);
+        }
+        size_t c = i / BATCH_CHUNK;
+        bool chunk_done = atomic_fetch_add(&j->done[c], 1) + 1 == chunk_len(j, c);
+        if (rc != EXIT_OK || chunk_done) {
+            pthread_mutex_lock(&j->mu);
             pthread_cond_broadcast(&j->cv);
             pthread_mutex_unlock(&j->mu);
         }
