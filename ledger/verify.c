@@ -60,7 +60,8 @@ typedef struct chunk {
     uint64_t since;       /* entries below this are proven by a checkpoint: no signature check */
     const wantrec *wants; /* sorted; read-only while phase A runs */
     size_t nwants;
-    const uint64_t *filter; /* bit (first two key bytes) set for each want */
+    const uint64_t *filter; /* bit (first key bytes, masked) set for each want */
+    uint32_t filter_mask;   /* the filter's bits - 1 */
 
 } chunk;
 
@@ -88,18 +89,27 @@ want_cmp(const void *a, const void *b)
     return x->aux < y->aux ? -1 : x->aux > y->aux;
 }
 
-#define FILTER_WORDS 1024 /* 65,536 bits: most keys no want has are turned away at once */
+/*
+ * A bit per want, at its key's first bytes: most keys no want has are
+ * turned away at once, without a binary search of the wants.  Sixteen bits
+ * a want (at least 2^16, at most 2^24 bits: 2 MiB) let about one key in
+ * sixteen through to the search; the keys are SHA-256 outputs, so their
+ * first bytes are as good an index as any.
+ */
+#define FILTER_BITS_MIN (UINT32_C(1) << 16)
+#define FILTER_BITS_MAX (UINT32_C(1) << 24)
 
-static unsigned
-filter_bit(const uint8_t key[LDG_HASH_BYTES])
+static uint32_t
+filter_bit(const uint8_t key[LDG_HASH_BYTES], uint32_t mask)
 {
-    return (unsigned)key[0] << 8 | key[1];
+    return ((uint32_t)key[0] << 24 | (uint32_t)key[1] << 16 | (uint32_t)key[2] << 8 | key[3]) &
+           mask;
 }
 
 static bool
-filtered(const uint64_t *f, const uint8_t key[LDG_HASH_BYTES])
+filtered(const uint64_t *f, uint32_t mask, const uint8_t key[LDG_HASH_BYTES])
 {
-    unsigned b = filter_bit(key);
+    uint32_t b = filter_bit(key, mask);
     return f && (f[b / 64] >> (b % 64) & 1);
 }
 
@@ -135,9 +145,9 @@ phase_a_one(void *ctx, size_t i)
             x->entry_ok && (ldgi_stmt_peek(x->e.stmt, x->e.stmt_len, &x->st) ||
                             ldgi_stmt_decode_proven(x->e.stmt, x->e.stmt_len, &x->st, &x->why));
         x->sig_ok = x->stmt_ok;
-        x->wanted = (filtered(c->filter, x->leaf) &&
+        x->wanted = (filtered(c->filter, c->filter_mask, x->leaf) &&
                      want_first(c->wants, c->nwants, x->leaf) < c->nwants) ||
-                    (x->stmt_ok && filtered(c->filter, x->st.body) &&
+                    (x->stmt_ok && filtered(c->filter, c->filter_mask, x->st.body) &&
                      want_first(c->wants, c->nwants, x->st.body) < c->nwants);
         return;
     }
@@ -260,6 +270,7 @@ typedef struct vstate {
     bool tie_seen;                        /* x->tie_size entries went into the tree */
     bool fast; /* --since with wants: the earlier entries stay out of the sorted runs */
     uint64_t *filter;
+    uint32_t filter_mask;
     wantrec *wants; /* what the later entries need from the earlier ones */
     size_t nwants;
     ldgi_verify_x *x; /* the library's own callers: signing, QA checks */
@@ -1514,14 +1525,18 @@ collect_wants(vstate *v, uint64_t total)
         v->nwants = 0;
         return LDG_OK;
     }
-    if (!(v->filter = ldgi_calloc(FILTER_WORDS, sizeof *v->filter))) {
+    uint32_t bits = FILTER_BITS_MIN;
+    while (bits < FILTER_BITS_MAX && bits / 16 < v->nwants)
+        bits *= 2;
+    v->filter_mask = bits - 1;
+    if (!(v->filter = ldgi_calloc(bits / 64, sizeof *v->filter))) {
         free(v->wants);
         v->wants = NULL;
         v->nwants = 0;
         return LDG_OK;
     }
     for (size_t i = 0; i < v->nwants; i++) {
-        unsigned b = filter_bit(v->wants[i].key);
+        uint32_t b = filter_bit(v->wants[i].key, v->filter_mask);
         v->filter[b / 64] |= UINT64_C(1) << (b % 64);
     }
     if (v->nwants) /* qsort of NULL, even of none, is undefined */
@@ -1592,6 +1607,7 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
         c[i]->wants = v.wants;
         c[i]->nwants = v.nwants;
         c[i]->filter = v.filter;
+        c[i]->filter_mask = v.filter_mask;
     }
     if ((s = ldgi_cur_open(v.t, LDGI_DB_ENTRIES, &cur, err)) != LDG_OK)
         goto out;

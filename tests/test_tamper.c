@@ -819,6 +819,37 @@ Test(tamper, since_replay_below_the_checkpoint_is_caught_through_the_runs, .fini
     run_free(&r);
 }
 
+/*
+ * With 5,000 entries after the checkpoint (about 10,000 wants), the filter
+ * that turns away earlier entries no want has is 2^18 bits, indexed by
+ * more than the first two bytes of a key: the replay's earlier copy must
+ * still get through it to the wants.
+ */
+Test(tamper, since_replay_below_the_checkpoint_is_caught_past_a_large_want_filter,
+     .fini = tmp_cleanup, .timeout = 120)
+{
+    if (strstr(ldg_bin(), "ldg-vg"))
+        cr_skip_test("5,000 records under memcheck: the same code as the 10-record case");
+    const char *d = tmp_dir();
+    make_tamper_ledger(d);
+    qa_saves_checkpoint(d);
+    append_many(d, 5000);
+    /* seven refs below the checkpoint: each must be let through to be met */
+    run_result r = LDG(d, "{\"subject\":\"refs\"}", "append", "--as", "author.key", "--kind",
+                       "communication", "--study", "S1", "--ref", "3", "--ref", "4", "--ref", "5",
+                       "--ref", "6", "--ref", "7", "--ref", "8", "--ref", "9", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    since_ok(d, "5011 entries, 5001 signatures checked, 0 failures");
+    size_t len;
+    uint8_t *e = get_entry(d, 4, &len);
+    put_entry(d, 10 + 5001, e, len);
+    free(e);
+    r = since_fails(d);
+    cr_assert(has_finding(r.out, "FAIL", 10 + 5001, "replay"), "%.2000s", r.out);
+    run_free(&r);
+}
+
 /* A key revoked below the checkpoint stays revoked, whatever the host's key table says now. */
 Test(tamper, since_key_revoked_below_the_checkpoint_is_still_revoked, .fini = tmp_cleanup)
 {
