@@ -805,15 +805,51 @@ drop_staged(pub *p)
     p->nst = 0;
 }
 
-ldg_status
-ldg_publish_precheck(ldg_ledger *l, const char *dir, ldg_err *err)
+/* The arguments both entry points refuse alike. */
+static ldg_status
+dir_args(const ldg_ledger *l, const char *dir, ldg_err *err)
 {
     if (!l || !dir || !*dir)
         return ldgi_fail(err, LDG_E_USAGE, "publish: missing ledger or directory");
     if (strlen(dir) > PATH_MAX_ - 400)
         return ldgi_fail(err, LDG_E_USAGE, "publish: directory name too long");
+    return LDG_OK;
+}
+
+/* The ledger's origin (NUL-terminated), log key and size: the genesis entry and the last key. */
+static ldg_status
+ledger_state(ldgi_txn *t, char origin[LDG_TEXT_MAX + 1], uint8_t logkey[LDG_PUB_BYTES],
+             uint64_t *n, ldg_err *err)
+{
+    ldgi_str og;
+    ldg_status s = ldgi_genesis(t, &og, logkey, err);
+    if (s == LDG_OK)
+        s = ldgi_entries_size(t, n, "entries: malformed key; run ldg verify", err);
+    if (s == LDG_OK) {
+        memcpy(origin, og.p, og.len);
+        origin[og.len] = '\0';
+    }
+    return s;
+}
+
+/* [PUB-5] DIR already publishes more than there is to publish now: never published over. */
+static ldg_status
+rolled_back(const char *dir, uint64_t published_size, uint64_t size, const char *what,
+            ldg_err *err)
+{
+    return ldgi_fail(err, LDG_E_CORRUPT,
+                     "%s/checkpoint already publishes %llu entries, more than the %llu %s: the "
+                     "ledger was rolled back, or DIR is another ledger's",
+                     dir, (unsigned long long)published_size, (unsigned long long)size, what);
+}
+
+ldg_status
+ldg_publish_precheck(ldg_ledger *l, const char *dir, ldg_err *err)
+{
+    ldg_status s = dir_args(l, dir, err);
+    if (s != LDG_OK)
+        return s;
     pub p = {.l = l, .dir = dir, .err = err};
-    ldg_status s = LDG_OK;
     /* Another publisher's lock, looked at without taking it (F_GETLK): nothing is created. */
     char lockpath[PATH_MAX_];
     snprintf(lockpath, sizeof lockpath, "%s/" LOCK_FILE, dir);
@@ -827,27 +863,19 @@ ldg_publish_precheck(ldg_ledger *l, const char *dir, ldg_err *err)
     if (s != LDG_OK)
         return s;
     ldgi_txn *t = NULL;
-    ldgi_str og;
-    uint8_t logkey[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
+    uint8_t logkey[LDG_PUB_BYTES];
     uint64_t n;
     char origin[LDG_TEXT_MAX + 1];
     if ((s = ldgi_txn_begin(l, false, &t, err)) != LDG_OK)
         return s;
-    if ((s = ldgi_genesis(t, &og, logkey, err)) == LDG_OK &&
-        (s = ldgi_head(t, &n, head, NULL, err)) == LDG_OK) {
-        memcpy(origin, og.p, og.len);
-        origin[og.len] = '\0';
-    }
+    s = ledger_state(t, origin, logkey, &n, err);
     ldgi_txn_abort(t);
     ldg_checkpoint old;
     uint8_t *oldnote = NULL;
     size_t oldl;
     if (s == LDG_OK && (s = published(&p, origin, logkey, &old, &oldnote, &oldl)) == LDG_OK &&
         old.size > n)
-        s = ldgi_fail(err, LDG_E_CORRUPT,
-                      "%s/checkpoint already publishes %llu entries, more than the %llu the "
-                      "ledger holds: the ledger was rolled back, or DIR is another ledger's",
-                      dir, (unsigned long long)old.size, (unsigned long long)n);
+        s = rolled_back(dir, old.size, n, "the ledger holds", err);
     free(oldnote);
     return s;
 }
@@ -858,10 +886,9 @@ ldg_publish(ldg_ledger *l, const char *dir, const ldg_publish_opts *o, ldg_publi
 {
     ldg_publish_opts none = {0};
     ldg_publish_summary dummy;
-    if (!l || !dir || !*dir)
-        return ldgi_fail(err, LDG_E_USAGE, "publish: missing ledger or directory");
-    if (strlen(dir) > PATH_MAX_ - 400)
-        return ldgi_fail(err, LDG_E_USAGE, "publish: directory name too long");
+    ldg_status s = dir_args(l, dir, err);
+    if (s != LDG_OK)
+        return s;
     if (!o)
         o = &none;
     if (!sum)
@@ -875,7 +902,6 @@ ldg_publish(ldg_ledger *l, const char *dir, const ldg_publish_opts *o, ldg_publi
     p->o = o;
     p->sum = sum;
     p->err = err;
-    ldg_status s = LDG_OK;
     int lockfd = -1;
     ldgi_txn *t = NULL;
     char *note = NULL;
@@ -900,15 +926,11 @@ ldg_publish(ldg_ledger *l, const char *dir, const ldg_publish_opts *o, ldg_publi
     if ((s = clean_tmpdir(p)) != LDG_OK || (s = ldgi_txn_begin(l, false, &t, err)) != LDG_OK)
         goto out;
 
-    ldgi_str og;
-    uint8_t logkey[LDG_PUB_BYTES], head[LDG_HASH_BYTES];
+    uint8_t logkey[LDG_PUB_BYTES];
     uint64_t n;
     char origin[LDG_TEXT_MAX + 1];
-    if ((s = ldgi_genesis(t, &og, logkey, err)) != LDG_OK ||
-        (s = ldgi_head(t, &n, head, NULL, err)) != LDG_OK)
+    if ((s = ledger_state(t, origin, logkey, &n, err)) != LDG_OK)
         goto out;
-    memcpy(origin, og.p, og.len);
-    origin[og.len] = '\0';
 
     /* [PUB-3] what is published: the given note (ldg_checkpoint_make's), or the newest stored */
     if (o->note) {
@@ -934,11 +956,7 @@ ldg_publish(ldg_ledger *l, const char *dir, const ldg_publish_opts *o, ldg_publi
     if ((s = published(p, origin, logkey, &old, &oldnote, &oldl)) != LDG_OK)
         goto out;
     if (old.size > cp.size) {
-        s = ldgi_fail(err, LDG_E_CORRUPT,
-                      "%s/checkpoint already publishes %llu entries, more than the %llu of the "
-                      "checkpoint to publish: the ledger was rolled back, or DIR is another "
-                      "ledger's",
-                      dir, (unsigned long long)old.size, (unsigned long long)cp.size);
+        s = rolled_back(dir, old.size, cp.size, "of the checkpoint to publish", err);
         goto out;
     }
     sum->old_size = old.size;
