@@ -29,8 +29,14 @@
 #define WANT_COMMIT (UINT64_C(1) << 62) /* aux flag of a want: a later statement's commitment */
 /* aux of a commitment record below --since: its statement was only peeked, its time unread */
 #define TIME_UNKNOWN UINT64_MAX
-#define WANTS_MAX 131072 /* more, and the prefix goes through the sorted runs */
-#define SUFFIX_MAX 65536
+/*
+ * More wants than this (24 MiB of them), and the earlier entries go through
+ * the sorted runs instead.  Room for the 1 % new of a ledger of ten million
+ * and more: 100,000 statements, each a commitment, an observed head and a
+ * ref or two.
+ */
+#define WANTS_MAX 393216
+#define SUFFIX_MAX WANTS_MAX /* entries after --since: each wants at least its commitment */
 
 typedef struct wantrec {
     uint8_t key[LDG_HASH_BYTES];
@@ -1463,7 +1469,7 @@ want_add(vstate *v, size_t *cap, const uint8_t key[LDG_HASH_BYTES], uint64_t seq
     if (v->nwants == WANTS_MAX)
         return false;
     if (v->nwants == *cap) {
-        size_t nc = *cap ? *cap * 2 : 1024;
+        size_t nc = *cap ? (*cap > WANTS_MAX / 2 ? WANTS_MAX : *cap * 2) : 1024;
         wantrec *nw = ldgi_realloc(v->wants, nc * sizeof *nw);
         if (!nw)
             return false;
