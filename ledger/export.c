@@ -389,7 +389,6 @@ log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsigned
     return s;
 }
 
-#define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped, as verify does */
 
 /*
  * On a helper: the record's leaf hash from its entry bytes and its body
@@ -541,7 +540,7 @@ take(void *ctx, ldg_record *r)
      * time.  Looked at every 16 records: a record touches several pages,
      * and the kernel maps whole (large) page-cache folios around a fault.
      */
-    if (b->n % 16 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+    if (b->n % 16 == 0 && ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
         ldgi_map_release(ch->l);
     if (b->n == BATCH || b->bytes >= BATCH_BYTES)
         flush(ch);
@@ -693,7 +692,7 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
             fold(hc, frontier, &n, want, roots);
         else
             n += hc->n;
-        if (ldgi_mapped_bytes() > MAP_BUDGET)
+        if (ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
             ldgi_map_release(l);
     }
     free(hc);

@@ -435,6 +435,18 @@ void **ldgi_txn_hints(ldgi_txn *t);
 void ldgi_map_release(ldg_ledger *l);
 /* Bytes of file-backed pages this process has mapped (0 if unknown). */
 size_t ldgi_mapped_bytes(void);
+/*
+ * How much of the ledger file a long read (verify, export, review) keeps
+ * mapped before it drops the mappings: the resident set it adds to its
+ * anonymous memory, whatever the ledger's size.  It must hold what the read
+ * touches again and again (the indexes' branch pages, the pages of records
+ * many refs name): with 24 MiB, an export at 10M records dropped and
+ * faulted those back in so often that page faults and madvise took half
+ * its CPU (each fault maps 16 pages around the one wanted).
+ */
+#ifndef LDGI_MAP_BUDGET
+#define LDGI_MAP_BUDGET ((size_t)256 << 20)
+#endif
 /* True when a put in t failed because the LMDB map (not the disk) is full. */
 bool ldgi_txn_map_full(const ldgi_txn *t);
 /*

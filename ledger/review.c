@@ -31,7 +31,6 @@
 #define LAST_USE_NS (24 * NS_PER_H) /* [REV-14] "right before" a revocation */
 #define ROTATE_NS (24 * NS_PER_H)   /* [REV-11] a superseded key revoked within this is rotated */
 #define CORR_WALK_MAX 256      /* [REV-21] records a correction is traced back through, at most */
-#define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped, as export does */
 
 /* ------------------------------------------------------------ severities -- */
 
@@ -1477,7 +1476,7 @@ walk(rv *v)
         cur->s[cur->n].entry = val;
         cur->s[cur->n++].len = vl;
         read++;
-        if ((read & 4095) == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+        if ((read & 4095) == 0 && ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
             ldgi_map_release(v->l);
         if (cur->n == DBATCH) {
             /* this batch to the helpers; meanwhile the one before is judged */

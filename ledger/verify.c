@@ -240,7 +240,6 @@ pool_stop(pool *p)
 /* --------------------------------------------- phase B: sequential ---- */
 
 #define MAP_CHECK_EVERY 64     /* entries between looks at the mapped size */
-#define MAP_BUDGET (24u << 20) /* bytes of the ledger file kept mapped */
 #define RECENT 16384           /* leaf hashes kept for observed-head checks (512 KiB) */
 
 typedef struct vstate {
@@ -973,7 +972,7 @@ phase_b(vstate *v, chunk *c)
          */
         if (++v->since_check == MAP_CHECK_EVERY) {
             v->since_check = 0;
-            if (ldgi_mapped_bytes() > MAP_BUDGET)
+            if (ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
                 ldgi_map_release(v->l);
         }
     }
@@ -1041,7 +1040,7 @@ key_cmp(const ldgi_rec *a, const ldgi_rec *b)
 static void
 mapped_check(vstate *v, size_t *count)
 {
-    if (++*count % 512 == 0 && ldgi_mapped_bytes() > MAP_BUDGET)
+    if (++*count % 512 == 0 && ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
         ldgi_map_release(v->l);
 }
 
