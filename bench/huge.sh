@@ -79,6 +79,21 @@ read -r SINCE_S _ _ SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since
 grep -q '^OK:' since.out || { echo "verify --since did not report OK:" >&2; cat since.out >&2; exit 1; }
 read -r PR_N PR_I PR_C PR_IW PR_CW < <("$BC" proofs "$LDG_LEDGER" 2000)
 
+# journalctl --verify over sealed journals of as many entries as the ledger holds (as in
+# run.sh; journald rotates a file every ~175,000 entries, so the journal is a directory)
+JR=/lib/systemd/systemd-journal-remote
+JOURNAL_S=""
+if [ -x "$JR" ]; then
+    note "a sealed journal of $N entries for journalctl --verify"
+    mkdir -p "$W/journal"
+    awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "__CURSOR=s=0;i=%d\n__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_MACHINE_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=bench\nMESSAGE=communication %d: site 12 confirms 12 open items for visit 31; the CRA will follow up.\nPRIORITY=6\n\n", i, 1700000000000000 + i, i + 1, i }' |
+        "$JR" --output="$W/journal/b.journal" --seal=yes --split-mode=none - >/dev/null 2>&1
+    read -r JOURNAL_S _ < <("$BC" wall - -- journalctl --verify --directory="$W/journal" 2>/dev/null)
+    rm -rf "$W/journal"
+    "$BC" wall - -- "$LDG" verify --since qa.txt --qa qa.pub >/dev/null   # the ledger back in the cache
+    read -r SINCE_S _ _ SINCE_ANON < <("$BC" wall since.out -- "$LDG" verify --since qa.txt --qa qa.pub)
+fi
+
 # ---------------------------------------------------------------- export --
 note "exports of $N records (CSV and JSONL, --verified)"
 "$LDG" checkpoint --as log.key >/dev/null
@@ -87,7 +102,12 @@ ENTRIES=$("$LDG" verify --since qa-now.txt --qa qa.pub | sed -n 's/.*: \([0-9]*\
 read -r EXC_S EXC_RSS _ EXC_ANON < <("$BC" wall - -- "$LDG" export --format csv -o ex.csv --verified qa-now.txt --qa qa.pub)
 rm -f ex.csv
 read -r EXJ_S EXJ_RSS _ EXJ_ANON < <("$BC" wall - -- "$LDG" export --format jsonl -o ex.jsonl --verified qa-now.txt --qa qa.pub)
+EXJ_MB=$(( $(stat -c %s ex.jsonl) / 1048576 ))
 rm -f ex.jsonl
+# the disk's part: writing and fsyncing as many bytes as the JSONL export (it fsyncs before it
+# publishes the file)
+DD_S=$(TIMEFORMAT=%R; { time dd if=/dev/zero of=dd.out bs=1M count="$EXJ_MB" conv=fsync 2>/dev/null; } 2>&1)
+rm -f dd.out
 
 # ---------------------------------------------------------------- report --
 row() { # name measured limit-label ratio target pass(1/0/-)
@@ -112,6 +132,8 @@ row "verify at $N (s)" "$VER_S" "5 minutes" "$(calc "$VER_S / 300")" "<= 1" "$(g
 row "verify at $N (entries/s)" "$(calc "int($VR)")" "verify $CORES thr $VERIFY_RATE_ALL" "$(calc "$VR / $VERIFY_RATE_ALL")" ">= 0.9" "$(ge "$(calc "$VR / $VERIFY_RATE_ALL")" 0.9)"
 row "verify peak anon at $N (KiB)" "$VER_ANON" "64 MiB" "$(calc "$VER_ANON / 65536")" "<= 1" "$(ge 1 "$(calc "$VER_ANON / 65536")")"
 row "verify --since, $MORE new (s)" "$SINCE_S" "full verify $VER_S s" "$(calc "$SINCE_S / $VER_S")" "~ 0.01" -
+[ -n "$JOURNAL_S" ] &&
+    row "verify --since vs journalctl (s)" "$SINCE_S" "journalctl --verify $JOURNAL_S s" "$(calc "$JOURNAL_S / $SINCE_S")" ">= 3" "$(ge "$(calc "$JOURNAL_S / $SINCE_S")" 3)"
 row "verify --since peak anon (KiB)" "$SINCE_ANON" "64 MiB" "$(calc "$SINCE_ANON / 65536")" "<= 1" "$(ge 1 "$(calc "$SINCE_ANON / 65536")")"
 row "inclusion proof at $PR_N, warm (us)" "$PR_IW" "1 ms" "$(calc "$PR_IW / 1000")" "-" -
 row "consistency proof at $PR_N, warm (us)" "$PR_CW" "1 ms" "$(calc "$PR_CW / 1000")" "-" -
@@ -119,6 +141,7 @@ r=$(calc "$ENTRIES / $EXC_S / 300000")
 row "export CSV --verified (rec/s)" "$(calc "int($ENTRIES / $EXC_S)")" "300,000 rec/s" "$r" ">= 1" "$(ge "$r" 1)"
 r=$(calc "$ENTRIES / $EXJ_S / 200000")
 row "export JSONL --verified (rec/s)" "$(calc "int($ENTRIES / $EXJ_S)")" "200,000 rec/s" "$r" ">= 1" "$(ge "$r" 1)"
+row "  (disk: write+fsync $EXJ_MB MiB, s)" "$DD_S" "of JSONL export $EXJ_S s" "$(calc "$DD_S / $EXJ_S")" "-" -
 row "export peak anon (KiB)" "$EXJ_ANON" "64 MiB" "$(calc "$EXJ_ANON / 65536")" "<= 1" "$(ge 1 "$(calc "$EXJ_ANON / 65536")")"
 echo
 echo "batch append rate against ledger size (each # = 1,000 rec/s; one line per 500,000 records)"
