@@ -1,7 +1,7 @@
 /*
  * buf.c - small shared helpers of libldg: the allocation wrapper (one place
- * for tests to inject failures), a growable byte buffer, UTF-8 validation
- * and a parallel-for over POSIX threads.
+ * for tests to inject failures), a growable byte buffer, UTF-8 validation,
+ * and over POSIX threads a parallel-for and a pool of helpers.
  */
 #include "internal.h"
 
@@ -194,4 +194,123 @@ ldgi_parallel_for(size_t n, unsigned jobs, void (*fn)(void *ctx, size_t i), void
     pfor_worker(&pf);
     for (unsigned t = 0; t < started; t++)
         pthread_join(th[t], NULL);
+}
+
+/*
+ * The pool: helpers started once, handed one job at a time.  A job is
+ * fn(ctx, who); start() bumps the generation and wakes them, wait() sleeps
+ * until the last one is done.  (A thread per job cost a create and a join
+ * per window: thousands per million records.)
+ */
+struct ldgi_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, idle;
+    void (*fn)(void *, unsigned);
+    void *ctx;
+    unsigned gen;  /* bumped by each start */
+    unsigned busy; /* helpers not yet done with the job */
+    bool stop;
+    unsigned n;
+    pthread_t th[LDGI_POOL_MAX];
+};
+
+struct pool_arg {
+    ldgi_pool *p;
+    unsigned who;
+};
+
+static void *
+pool_thread(void *arg)
+{
+    ldgi_pool *p = ((struct pool_arg *)arg)->p;
+    unsigned who = ((struct pool_arg *)arg)->who, seen = 0;
+    free(arg);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        void (*fn)(void *, unsigned) = p->fn;
+        void *ctx = p->ctx;
+        pthread_mutex_unlock(&p->mu);
+        fn(ctx, who);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0)
+            pthread_cond_signal(&p->idle);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+ldgi_pool *
+ldgi_pool_new(unsigned helpers)
+{
+    ldgi_pool *p = ldgi_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    while (p->n < helpers && p->n < LDGI_POOL_MAX) {
+        struct pool_arg *a = ldgi_malloc(sizeof *a);
+        if (!a)
+            break;
+        *a = (struct pool_arg){p, p->n + 1};
+        if (pthread_create(&p->th[p->n], NULL, pool_thread, a) != 0) {
+            free(a);
+            break;
+        }
+        p->n++;
+    }
+    return p;
+}
+
+unsigned
+ldgi_pool_size(const ldgi_pool *p)
+{
+    return p ? p->n : 0;
+}
+
+void
+ldgi_pool_start(ldgi_pool *p, void (*fn)(void *ctx, unsigned who), void *ctx)
+{
+    if (!p || !p->n)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->busy = p->n;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void
+ldgi_pool_wait(ldgi_pool *p)
+{
+    if (!p || !p->n)
+        return;
+    pthread_mutex_lock(&p->mu);
+    while (p->busy)
+        pthread_cond_wait(&p->idle, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void
+ldgi_pool_free(ldgi_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned t = 0; t < p->n; t++)
+        pthread_join(p->th[t], NULL);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->idle);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
 }

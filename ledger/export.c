@@ -288,10 +288,11 @@ entry_actor(ldgi_txn *t, uint64_t seq, uint8_t pub[LDG_PUB_BYTES], ldg_err *err)
 }
 
 static ldg_status
-signer_keys_find(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, signer_keys *sk,
-                 ldg_err *err)
+signer_keys_find(ldgi_txn *t, ldgi_builders *b, const ldg_filter *f, const ldgi_reg *reg,
+                 signer_keys *sk, ldg_err *err)
 {
-    ldg_status s = ldgi_log_iter_flags(t, f, reg, LDGI_ITER_LEAF_LATER, 0, sk_collect, sk, err);
+    ldg_status s =
+        ldgi_log_iter_built(t, b, f, reg, LDGI_ITER_LEAF_LATER, 0, sk_collect, sk, err);
     if (s == LDG_OK && sk->nomem)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     /* each signer's key records; their signers join the list as it is walked */
@@ -371,16 +372,16 @@ merge_take(void *ctx, ldg_record *r)
  * [EXP-12] merged in.
  */
 static ldg_status
-log_iter_keeping(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsigned flags,
-                 uint64_t proven, ldgi_take_fn take, void *ctx, ldg_err *err)
+log_iter_keeping(ldgi_txn *t, ldgi_builders *b, const ldg_filter *f, const ldgi_reg *reg,
+                 unsigned flags, uint64_t proven, ldgi_take_fn take, void *ctx, ldg_err *err)
 {
     if (!f || !f->keep_signer_keys || !f->study)
-        return ldgi_log_iter_flags(t, f, reg, flags, proven, take, ctx, err);
+        return ldgi_log_iter_built(t, b, f, reg, flags, proven, take, ctx, err);
     signer_keys sk = {0};
-    ldg_status s = signer_keys_find(t, f, reg, &sk, err);
+    ldg_status s = signer_keys_find(t, b, f, reg, &sk, err);
     merger m = {t, reg, &sk, 0, take, ctx, flags, proven, false, LDG_OK, err};
     if (s == LDG_OK)
-        s = ldgi_log_iter_flags(t, f, reg, flags, proven, merge_take, &m, err);
+        s = ldgi_log_iter_built(t, b, f, reg, flags, proven, merge_take, &m, err);
     if (s == LDG_OK && m.s == LDG_OK)
         merge_until(&m, UINT64_MAX);
     if (s == LDG_OK)
@@ -731,10 +732,23 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     ch->o = o;
     ch->l = l;
     ldgi_txn *t;
-    ldg_status s = ldgi_txn_begin(l, false, &t, err);
-    if (s != LDG_OK) {
-        free(ch);
-        return s;
+    ldgi_builders *b = NULL;
+    ldg_status s;
+    /*
+     * The helpers that build records read through twins of t: begun now, in
+     * the same instant, so a commit in between is rare; after one, t is
+     * begun again (a twin never reads a newer snapshot than t).
+     */
+    for (int tries = 0;; tries++) {
+        if ((s = ldgi_txn_begin(l, false, &t, err)) != LDG_OK) {
+            free(ch);
+            return s;
+        }
+        bool stale;
+        b = ldgi_builders_new(t, ch->jobs - 1, &stale);
+        if (b || !stale || tries == 2)
+            break;
+        ldgi_txn_abort(t);
     }
     uint8_t head[LDG_HASH_BYTES];
     ldgi_reg *reg = ldgi_reg_new();
@@ -745,7 +759,7 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
         (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), ch->pl, ch->jobs,
                    err)) == LDG_OK) {
         /* [VER-11] the root of the first proven_size is recomputed above, for the caller */
-        s = log_iter_keeping(t, f, reg, LDGI_ITER_LEAF_LATER,
+        s = log_iter_keeping(t, b, f, reg, LDGI_ITER_LEAF_LATER,
                              o->root_size[1] == o->proven_size ? o->proven_size : 0, take, ch, err);
         if (s == LDG_OK && ch->nomem)
             s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
@@ -753,6 +767,7 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
             drain(ch); /* what is left */
     }
     discard(ch);
+    ldgi_builders_free(b);
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);
     plans_free(ch->pl);
@@ -824,7 +839,7 @@ ldg_log_replayed(ldg_ledger *l, const ldg_filter *f, ldg_record_fn fn, void *ctx
     if (s == LDG_OK && !rc.pl)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     if (s == LDG_OK && (s = replay_keys(l, t, reg, replay_size(f, size), rc.pl, err)) == LDG_OK)
-        s = log_iter_keeping(t, f, reg, 0, 0, replay_take, &rc, err);
+        s = log_iter_keeping(t, NULL, f, reg, 0, 0, replay_take, &rc, err);
     if (s == LDG_OK && rc.nomem)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     ldgi_txn_abort(t);

@@ -174,6 +174,20 @@ void ldgi_record_hashes(ldg_record *r);
 ldg_status ldgi_log_iter_flags(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg,
                                unsigned flags, uint64_t proven, ldgi_take_fn take, void *ctx,
                                ldg_err *err);
+/*
+ * Helper threads that build the records of a long walk, each through a twin
+ * of t (ldgi_txn_twin), while the caller hands them over in seq order.
+ * NULL: none (helpers 0, or no twin or thread could be had); *stale: not one
+ * twin could be had, e.g. a commit came since t began, and a t begun again
+ * may do better.  Free before t is aborted, on t's thread.
+ */
+typedef struct ldgi_builders ldgi_builders;
+ldgi_builders *ldgi_builders_new(ldgi_txn *t, unsigned helpers, bool *stale);
+void ldgi_builders_free(ldgi_builders *b);
+/* ldgi_log_iter_flags, its records built on b's helpers too (b may be NULL). */
+ldg_status ldgi_log_iter_built(ldgi_txn *t, ldgi_builders *b, const ldg_filter *f,
+                               const ldgi_reg *reg, unsigned flags, uint64_t proven,
+                               ldgi_take_fn take, void *ctx, ldg_err *err);
 /* An ldgi_take_fn that hands each record to a public ldg_record_fn, then frees it. */
 typedef struct ldgi_each_ctx {
     ldg_record_fn fn;
@@ -395,6 +409,20 @@ bool ldgi_body_legal_basis(const uint8_t *body, size_t len, char *out, size_t ou
 unsigned ldgi_ncpu(void);
 /* Runs fn(ctx, i) for i in [0, n) on `jobs` threads (the caller is one of them). */
 void ldgi_parallel_for(size_t n, unsigned jobs, void (*fn)(void *ctx, size_t i), void *ctx);
+/*
+ * Helper threads started once and handed one job at a time: start() runs
+ * fn(ctx, who) on every helper (who = 1..size), wait() returns when all are
+ * done with it; the caller works on the job in between.  ldgi_pool_new may
+ * start fewer than asked (none: start and wait do nothing); NULL only when
+ * out of memory.  free() stops and joins them (not during a job).
+ */
+#define LDGI_POOL_MAX 64
+typedef struct ldgi_pool ldgi_pool;
+ldgi_pool *ldgi_pool_new(unsigned helpers);
+unsigned ldgi_pool_size(const ldgi_pool *p);
+void ldgi_pool_start(ldgi_pool *p, void (*fn)(void *ctx, unsigned who), void *ctx);
+void ldgi_pool_wait(ldgi_pool *p);
+void ldgi_pool_free(ldgi_pool *p);
 
 #endif
 
@@ -426,6 +454,13 @@ ldg_status ldgi_txn_begin(ldg_ledger *l, bool write, ldgi_txn **t, ldg_err *err)
 /* Frees t, whatever the result; *map_full (if not NULL): it failed for a full map. */
 ldg_status ldgi_txn_commit(ldgi_txn *t, bool *map_full, ldg_err *err);
 void ldgi_txn_abort(ldgi_txn *t); /* NULL ok */
+/*
+ * A second read transaction on t's snapshot (t read-only), for another
+ * thread to read through while t lives; NULL when none can be had, e.g. a
+ * commit came since t began, so a new one would see other bytes.  Begun
+ * and aborted on t's thread (they hold its lock on the map's size).
+ */
+ldgi_txn *ldgi_txn_twin(ldgi_txn *t);
 /*
  * A slot for a cache that lives as long as t (NULL at first; freed with t):
  * ldgi_leaf_find keeps the seqs it found there.

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -709,6 +710,187 @@ entry_may_match(const uint8_t *v, size_t vl, const ldg_filter *f, const ldgi_reg
     return 1;
 }
 
+/* ------------------------------------------ building on helper threads -- */
+
+/*
+ * A walk over many records builds them (decode, copies, ref and body
+ * lookups) on helper threads, a window at a time, while the caller hands
+ * the window before over in seq order.  Each helper reads through its own
+ * twin of the caller's read transaction: the same snapshot, never a newer
+ * one (ldgi_txn_twin), and its own caches.  The entries' bytes are read in
+ * place, in the map all the snapshot's transactions share.
+ */
+#define BWIN 256
+
+typedef struct bitem {
+    uint64_t seq;
+    const uint8_t *v;
+    size_t vl;
+    ldg_record *r; /* NULL when building failed: the caller builds it again to say why */
+} bitem;
+
+typedef struct bwin {
+    bitem it[BWIN];
+    size_t n;
+    _Atomic size_t next;
+} bwin;
+
+struct ldgi_builders {
+    ldgi_pool *pool;
+    unsigned n; /* helpers, each with its twin and caches */
+    ldgi_txn *twin[LDGI_POOL_MAX];
+    keycache *kc[LDGI_POOL_MAX];
+    bwin win[2];
+    /* the window being built, and how */
+    bwin *w;
+    const ldgi_reg *reg;
+    unsigned flags;
+    uint64_t proven;
+};
+
+ldgi_builders *
+ldgi_builders_new(ldgi_txn *t, unsigned helpers, bool *stale)
+{
+    *stale = false;
+    if (helpers == 0)
+        return NULL;
+    if (helpers > LDGI_POOL_MAX)
+        helpers = LDGI_POOL_MAX;
+    ldgi_builders *b = ldgi_calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    while (b->n < helpers) {
+        ldgi_txn *w = ldgi_txn_twin(t);
+        keycache *kc = w ? ldgi_calloc(1, sizeof *kc) : NULL;
+        if (!kc) {
+            ldgi_txn_abort(w);
+            *stale = b->n == 0 && !w;
+            break;
+        }
+        b->twin[b->n] = w;
+        b->kc[b->n++] = kc;
+    }
+    if (b->n && (b->pool = ldgi_pool_new(b->n)) != NULL && ldgi_pool_size(b->pool) == b->n)
+        return b;
+    ldgi_builders_free(b); /* fewer threads than twins, or none: the caller builds alone */
+    return NULL;
+}
+
+void
+ldgi_builders_free(ldgi_builders *b)
+{
+    if (!b)
+        return;
+    ldgi_pool_free(b->pool);
+    for (unsigned i = 0; i < b->n; i++) {
+        ldgi_txn_abort(b->twin[i]);
+        keycache_free(b->kc[i]);
+        free(b->kc[i]);
+    }
+    free(b);
+}
+
+static void
+build_window(ldgi_builders *b, ldgi_txn *t, keycache *kc)
+{
+    bwin *w = b->w;
+    ldg_err e;
+    for (size_t i; (i = atomic_fetch_add(&w->next, 1)) < w->n;) {
+        bitem *x = &w->it[i];
+        if (build_record(t, kc, b->reg, b->flags, b->proven, x->seq, x->v, x->vl, &x->r, &e) !=
+            LDG_OK)
+            x->r = NULL;
+    }
+}
+
+static void
+build_some(void *ctx, unsigned who)
+{
+    ldgi_builders *b = ctx;
+    build_window(b, b->twin[who - 1], b->kc[who - 1]);
+}
+
+/* Past building: the record's last checks, then to the taker.  Nonzero: the walk stops. */
+static int
+hand_over(const ldg_filter *f, ldgi_db db, ldg_record *r, ldgi_take_fn take, void *ctx)
+{
+    if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
+        ldg_record_free(r);
+        return 1; /* host time never decreases: nothing later matches */
+    }
+    if (record_matches(r, f))
+        return take(ctx, r); /* r is take's now */
+    ldg_record_free(r);
+    return 0;
+}
+
+/* A walk with builders: the window filling, and the one built before it. */
+typedef struct par {
+    ldgi_builders *b;
+    bwin *fill, *prev;
+    ldgi_txn *t;
+    keycache *kc;
+    const ldg_filter *f;
+    ldgi_db db;
+    ldgi_take_fn take;
+    void *ctx;
+    ldg_err *err;
+    ldg_status s;
+    bool stopped;
+} par;
+
+/* Hands w's records over in order; once stopped or failed, frees the rest. */
+static void
+hand_window(par *p, bwin *w)
+{
+    ldgi_builders *b = p->b;
+    for (size_t i = 0; i < w->n; i++) {
+        bitem *x = &w->it[i];
+        ldg_record *r = x->r;
+        x->r = NULL;
+        if (p->stopped || p->s != LDG_OK) {
+            ldg_record_free(r);
+            continue;
+        }
+        /* built again here: the same snapshot, so the same outcome, and its reason */
+        if (!r && (p->s = build_record(p->t, p->kc, b->reg, b->flags, b->proven, x->seq, x->v,
+                                       x->vl, &r, p->err)) != LDG_OK)
+            continue;
+        if (hand_over(p->f, p->db, r, p->take, p->ctx))
+            p->stopped = true;
+    }
+    w->n = 0;
+}
+
+/*
+ * The filled window to the helpers; meanwhile the one before is handed
+ * over; then the caller helps build.  True: the walk stops (whatever was
+ * built is freed).
+ */
+static bool
+turn(par *p)
+{
+    bwin *w = p->fill;
+    atomic_store(&w->next, 0);
+    p->b->w = w;
+    ldgi_pool_start(p->b->pool, build_some, p->b);
+    if (p->prev)
+        hand_window(p, p->prev);
+    p->prev = NULL;
+    if (p->stopped || p->s != LDG_OK)
+        atomic_store(&w->next, w->n); /* no more to build */
+    build_window(p->b, p->t, p->kc);
+    ldgi_pool_wait(p->b->pool);
+    p->fill = w == &p->b->win[0] ? &p->b->win[1] : &p->b->win[0];
+    p->fill->n = 0;
+    if (p->stopped || p->s != LDG_OK) {
+        hand_window(p, w); /* frees */
+        return true;
+    }
+    p->prev = w;
+    return false;
+}
+
 ldg_status
 ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_fn take, void *ctx,
               ldg_err *err)
@@ -719,6 +901,13 @@ ldgi_log_iter(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, ldgi_take_f
 ldg_status
 ldgi_log_iter_flags(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsigned flags,
                     uint64_t proven, ldgi_take_fn take, void *ctx, ldg_err *err)
+{
+    return ldgi_log_iter_built(t, NULL, f, reg, flags, proven, take, ctx, err);
+}
+
+ldg_status
+ldgi_log_iter_built(ldgi_txn *t, ldgi_builders *b, const ldg_filter *f, const ldgi_reg *reg,
+                    unsigned flags, uint64_t proven, ldgi_take_fn take, void *ctx, ldg_err *err)
 {
     static const ldg_filter none = {0};
     if (!f)
@@ -750,6 +939,13 @@ ldgi_log_iter_flags(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsig
         start = f->seq_from;
     if ((s = ldgi_cur_open(t, db, &c, err)) != LDG_OK)
         goto done;
+    par p = {b, b ? &b->win[0] : NULL, NULL, t, kc, f, db, take, ctx, err, LDG_OK, false};
+    if (b) {
+        b->win[0].n = b->win[1].n = 0;
+        b->reg = reg;
+        b->flags = flags;
+        b->proven = proven;
+    }
     const uint8_t *k, *v;
     size_t kl, vl;
     uint8_t sk[8];
@@ -789,23 +985,31 @@ ldgi_log_iter_flags(ldgi_txn *t, const ldg_filter *f, const ldgi_reg *reg, unsig
             break;
         if (may == 0)
             continue;
+        if (b) {
+            p.fill->it[p.fill->n++] = (bitem){seq, ev, el, NULL};
+            if (p.fill->n == BWIN && turn(&p))
+                break;
+            continue;
+        }
         ldg_record *r;
         if ((s = build_record(t, kc, reg, flags, proven, seq, ev, el, &r, err)) != LDG_OK)
             break;
-        if (f->has_until && (int64_t)r->host_time_ns > f->until_ns && db == LDGI_DB_ENTRIES) {
-            ldg_record_free(r);
-            break; /* host time never decreases: nothing later matches */
-        }
-        int stop = 0;
-        if (record_matches(r, f))
-            stop = take(ctx, r); /* r is take's now */
-        else
-            ldg_record_free(r);
-        if (stop)
+        if (hand_over(f, db, r, take, ctx))
             break;
     }
     if (s == LDG_E_NOTFOUND)
         s = LDG_OK;
+    if (b) {
+        if (s != LDG_OK)
+            p.stopped = true; /* what is built is freed */
+        else if (p.fill->n && !p.stopped && p.s == LDG_OK)
+            turn(&p);
+        if (p.prev)
+            hand_window(&p, p.prev);
+        p.fill->n = 0; /* never built: nothing to free */
+        if (s == LDG_OK)
+            s = p.s;
+    }
 done:
     ldgi_cur_close(c);
     keycache_free(kc);

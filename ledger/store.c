@@ -569,6 +569,26 @@ ldgi_txn_abort(ldgi_txn *t)
     free(t);
 }
 
+ldgi_txn *
+ldgi_txn_twin(ldgi_txn *t)
+{
+    ldgi_txn *w = ldgi_calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->l = t->l;
+    pthread_rwlock_rdlock(&t->l->resize); /* a read lock more on this thread: the caller's */
+    if (mdb_txn_begin(t->l->env, NULL, MDB_RDONLY, &w->txn) != 0) {
+        pthread_rwlock_unlock(&t->l->resize);
+        free(w);
+        return NULL; /* whatever it is (a map grown elsewhere too): no twin, no retry */
+    }
+    if (mdb_txn_id(w->txn) != mdb_txn_id(t->txn)) {
+        ldgi_txn_abort(w); /* a commit came between: another snapshot */
+        return NULL;
+    }
+    return w;
+}
+
 void **
 ldgi_txn_hints(ldgi_txn *t)
 {

@@ -9,7 +9,6 @@
  */
 #include "internal.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -172,69 +171,16 @@ phase_a(chunk *c)
 }
 
 /*
- * The helper threads, started once per run: each chunk's start() hands
- * them the chunk, finish() has the caller join in and waits until every
- * helper is done with it.  (A thread per chunk cost a create and a join a
- * thousand times per million entries.)
+ * The helper threads (an ldgi_pool), started once per run: each chunk's
+ * start() hands them the chunk, finish() has the caller join in and waits
+ * until every helper is done with it.  (A thread per chunk cost a create
+ * and a join a thousand times per million entries.)
  */
-typedef struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t go, idle;
-    chunk *work;
-    unsigned gen;  /* bumped by each start() */
-    unsigned busy; /* helpers not yet done with work */
-    bool stop;
-    unsigned n;
-    pthread_t th[255];
-} pool;
-
-static void *
-pool_thread(void *arg)
-{
-    pool *p = arg;
-    unsigned seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->gen == seen)
-            pthread_cond_wait(&p->go, &p->mu);
-        if (p->stop)
-            break;
-        seen = p->gen;
-        chunk *c = p->work;
-        pthread_mutex_unlock(&p->mu);
-        phase_a(c);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0)
-            pthread_cond_signal(&p->idle);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-/* Starts up to `helpers` threads; with fewer (or none), the caller does more. */
 static void
-pool_start(pool *p, unsigned helpers)
+phase_a_job(void *ctx, unsigned who)
 {
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->go, NULL);
-    pthread_cond_init(&p->idle, NULL);
-    for (p->n = 0; p->n < helpers && p->n < 255; p->n++)
-        if (pthread_create(&p->th[p->n], NULL, pool_thread, p) != 0)
-            break;
-}
-
-static void
-pool_stop(pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    for (unsigned t = 0; t < p->n; t++)
-        pthread_join(p->th[t], NULL);
-    pthread_cond_destroy(&p->go);
-    pthread_cond_destroy(&p->idle);
-    pthread_mutex_destroy(&p->mu);
+    (void)who;
+    phase_a(ctx);
 }
 
 /* --------------------------------------------- phase B: sequential ---- */
@@ -1007,28 +953,19 @@ collect(ldgi_cur *cur, bool *first, chunk *c, uint64_t limit, ldg_err *err)
 
 /* Starts the helpers on phase A of c; the caller joins in at finish(). */
 static void
-start(pool *p, chunk *c)
+start(ldgi_pool *p, chunk *c)
 {
     atomic_store(&c->next, 0);
-    if (!p->n || c->n < 2)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->work = c;
-    p->busy = p->n;
-    p->gen++;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
+    if (c->n >= 2)
+        ldgi_pool_start(p, phase_a_job, c); /* nothing without helpers */
 }
 
 /* The caller works through what is left of c's phase A, then waits for the helpers. */
 static void
-finish(pool *p, chunk *c)
+finish(ldgi_pool *p, chunk *c)
 {
     phase_a(c);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy)
-        pthread_cond_wait(&p->idle, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    ldgi_pool_wait(p); /* at once when start() handed nothing over */
 }
 
 static int
@@ -1583,8 +1520,7 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
     ldg_status s;
     uint64_t total = 0;
     uint8_t head[LDG_HASH_BYTES];
-    pool workers = {0};
-    bool pooled = false;
+    ldgi_pool *workers = NULL;
     if (!c[0] || !c[1] || !c[2] || !v.ik || !v.recent || !v.leafs || !v.commits || !v.refs ||
         !v.erasures) {
         s = ldgi_fail(err, LDG_E_NOMEM, "verify: out of memory");
@@ -1596,8 +1532,7 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
     v.gate = x && x->qa_gate && x->qa_note && v.o_since && !prefix;
     uint64_t limit = prefix ? v.o_since : UINT64_MAX;
     c[0]->since = c[1]->since = c[2]->since = v.o_since;
-    pool_start(&workers, jobs - 1);
-    pooled = true;
+    workers = ldgi_pool_new(jobs - 1); /* NULL (out of memory): the caller works alone */
     if (x && x->snap)
         v.t = x->snap; /* the caller reads the same snapshot afterwards (ldg review) */
     else if ((s = ldgi_txn_begin(l, false, &v.t, err)) != LDG_OK)
@@ -1629,25 +1564,25 @@ ldgi_verify_run(ldg_ledger *l, const ldg_verify_opts *o, ldg_verify_summary *sum
      * of this one, then helps finish the next one's phase A.  So `jobs`
      * threads stay busy and no core is oversubscribed.
      */
-    start(&workers, c[0]);
-    finish(&workers, c[0]);
+    start(workers, c[0]);
+    finish(workers, c[0]);
     if ((s = collect(cur, &first, c[1], limit, err)) != LDG_OK)
         goto out;
-    start(&workers, c[1]);
+    start(workers, c[1]);
     for (int k = 0;; k = (k + 1) % 3) {
         chunk *now = c[k], *next = c[(k + 1) % 3], *after = c[(k + 2) % 3];
         after->n = 0;
         s = next->n ? collect(cur, &first, after, limit, err) : LDG_OK;
         if (s == LDG_OK)
             s = phase_b(&v, now);
-        finish(&workers, next);
+        finish(workers, next);
         if (s != LDG_OK || v.stopped)
             goto out;
         if (o && o->on_progress)
             o->on_progress(o->ctx, sum->entries, total);
         if (next->n == 0)
             break;
-        start(&workers, after);
+        start(workers, after);
     }
 totals:
     if (v.gate && !gate_pass(&v, o->since_root))
@@ -1693,8 +1628,7 @@ done:
     }
     qa_decide(&v);
 out:
-    if (pooled)
-        pool_stop(&workers);
+    ldgi_pool_free(workers);
     ldgi_cur_close(cur);
     if (!(x && x->snap))
         ldgi_txn_abort(v.t);

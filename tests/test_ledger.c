@@ -1416,3 +1416,33 @@ Test(ledger, mapped_bytes_count_from_what_a_release_leaves)
     size_t after = ldgi_mapped_bytes();
     cr_assert_lt(after, 1u << 20, "%zu bytes counted right after a release", after);
 }
+
+/*
+ * The helper threads of a long export read through twins of its read
+ * transaction (ldgi_txn_twin): a twin is that snapshot or nothing.  With
+ * no commit since the transaction began, the twin sees the same head;
+ * after a commit, a new transaction would see the new entry, so no twin is
+ * given (the export begins again or builds its records alone).
+ */
+Test(ledger, a_twin_of_a_read_snapshot_is_that_snapshot_or_none)
+{
+    put(F.author, note("communication", "S-1"), NULL);
+    ldgi_txn *t;
+    ldg_err e;
+    cr_assert_eq(ldgi_txn_begin(F.l, false, &t, &e), LDG_OK, "%s", e.msg);
+    ldgi_txn *w = ldgi_txn_twin(t);
+    cr_assert_not_null(w, "no commit since the snapshot: a twin");
+    uint64_t n[2];
+    uint8_t h[2][LDG_HASH_BYTES];
+    cr_assert_eq(ldgi_head(t, &n[0], h[0], NULL, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(ldgi_head(w, &n[1], h[1], NULL, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(n[0], n[1]);
+    cr_assert_eq(memcmp(h[0], h[1], LDG_HASH_BYTES), 0);
+    ldgi_txn_abort(w);
+    put(F.author, note("communication", "S-1"), NULL);
+    cr_assert_eq(size_now(), n[0] + 1);
+    cr_assert_null(ldgi_txn_twin(t), "a commit since the snapshot: no twin");
+    cr_assert_eq(ldgi_head(t, &n[1], h[1], NULL, &e), LDG_OK, "%s", e.msg);
+    cr_assert_eq(n[1], n[0], "the snapshot itself is unchanged");
+    ldgi_txn_abort(t);
+}

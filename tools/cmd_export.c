@@ -479,7 +479,8 @@ cmd_export(int argc, char **argv)
         co.root_size[1] = co.proven_size;
         co.writer = x->w; /* JSONL, CSV: rows formatted on every core, written in order */
         if (ldg_log_checked(l, &f, &co, one_record, x, roots, &err) != LDG_OK)
-            rc = tool_fail(&err);
+            rc = err.status == LDG_E_CORRUPT ? tool_error(EXIT_INTEGRITY, "INTEGRITY: %s", err.msg)
+                                             : tool_fail(&err); /* a damaged entry: exit 1 */
         if (x->tty)
             fputs("\r\033[K", stderr);
     }
