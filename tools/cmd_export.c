@@ -473,6 +473,9 @@ cmd_export(int argc, char **argv)
             ldg_export_writer_new(x->fmt == FMT_CSV ? LDG_EXPORT_CSV : LDG_EXPORT_JSONL, &eo,
                                   write_emit, &x->em, &x->w, &err) != LDG_OK)
             rc = tool_fail(&err);
+        /* rows are written on a thread of their own while the next are built */
+        if (rc == EXIT_OK && x->w)
+            em_async(&x->em);
     }
     if (rc == EXIT_OK) {
         co.root_size[0] = tie.size;
@@ -580,6 +583,7 @@ cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (to_file && fsync(fileno(fo)))))
         rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
                         strerror(errno));
+    em_async_end(&x->em); /* before the file is closed, whatever happened */
     if (to_file) {
         if (rc == EXIT_OK)
             rc = tool_out_publish(&tmp, out);

@@ -7,6 +7,7 @@
 #ifndef LDG_EMIT_H
 #define LDG_EMIT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,17 +15,30 @@
 
 #include "ldg.h"
 
+struct em_writer;
+
 typedef struct emit {
     FILE *f;
     char buf[1 << 16];
     size_t n;
-    bool failed; /* a write failed: everything after is dropped */
+    _Atomic bool failed; /* a write failed: everything after is dropped */
     uint64_t bytes;
-    uint64_t synced; /* bytes handed to the disk early (regular files) */
+    uint64_t synced;     /* bytes handed to the disk early (regular files) */
+    struct em_writer *w; /* em_async: the thread that writes */
 } emit;
 
 void em_init(emit *e, FILE *f);
-bool em_flush(emit *e); /* false if any write failed */
+/* Written to the file, and synced early as it grows; false if any write failed. */
+bool em_flush(emit *e);
+/*
+ * From now on the bytes go to the file on a thread of their own, a 1 MiB
+ * piece at a time (4 MiB held at most), while the caller goes on: for a
+ * long output (an export's JSONL or CSV).  em_flush waits until all is
+ * written; em_async_end (also after a failure) waits and stops the thread,
+ * before the file is closed.  False: it stays on the caller's thread.
+ */
+bool em_async(emit *e);
+void em_async_end(emit *e);
 void em_raw(emit *e, const char *p, size_t n);
 void em_s(emit *e, const char *s); /* as is */
 void em_c(emit *e, char c);
