@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void
@@ -807,5 +808,32 @@ Test(export, records_built_on_helpers_are_the_trail_one_thread_builds, .fini = t
                   r.err);
         run_free(&r);
         cr_assert_neq(access(path_in(d, out), F_OK), 0, "--jobs %d: nothing written", jobs);
+    }
+}
+
+/*
+ * JSONL and CSV rows reach the output on a thread of their own, 1 MiB at a
+ * time.  A write that fails there (standard output on a full disk, here
+ * /dev/full) fails the export all the same: one line that says where and
+ * why, exit 4.
+ */
+Test(export, a_write_failing_on_the_writing_thread_fails_the_export, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    deep_trail(d); /* about 4 MiB of JSONL */
+    for (int csv = 0; csv < 2; csv++) {
+        char script[1400];
+        snprintf(script, sizeof script,
+                 "'%s' export --format %s > /dev/full 2> err.txt; echo $? > rc.txt", ldg_bin(),
+                 csv ? "csv" : "jsonl");
+        int st;
+        cr_assert_eq(waitpid(spawn_sh(d, script), &st, 0) > 0 && WIFEXITED(st), 1);
+        char *rc = read_in(d, "rc.txt", NULL), *err = read_in(d, "err.txt", NULL);
+        cr_assert_str_eq(rc, "4\n", "%s", err);
+        cr_assert(strstr(err, "standard output: write failed: No space left on device"), "%s",
+                  err);
+        cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "one line: %s", err);
+        free(rc);
+        free(err);
     }
 }

@@ -490,6 +490,9 @@ cmd_export(int argc, char **argv)
     bool root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
     bool proven_ok =
         !co.proven_size || (rc == EXIT_OK && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) == 0);
+    if (rc == EXIT_OK && x->em.failed) /* the output itself: say which, and why */
+        rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
+                        strerror(x->em.err ? x->em.err : EIO));
     if (rc == EXIT_OK && x->wfailed)
         rc = tool_fail(&x->werr);
     if (rc == EXIT_OK && x->w && ldg_export_writer_flush(x->w, &err) != LDG_OK)
@@ -582,7 +585,7 @@ cmd_export(int argc, char **argv)
     bool to_file = fo != stdout;
     if (rc == EXIT_OK && (!em_flush(&x->em) || fflush(fo) != 0 || (to_file && fsync(fileno(fo)))))
         rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
-                        strerror(errno));
+                        strerror(x->em.err ? x->em.err : errno)); /* the writing thread's */
     em_async_end(&x->em); /* before the file is closed, whatever happened */
     if (to_file) {
         if (rc == EXIT_OK)

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* sync_file_range */
 #include "emit.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 
@@ -16,6 +17,7 @@ em_init(emit *e, FILE *f)
     e->f = f;
     e->n = 0;
     e->failed = false;
+    e->err = 0;
     e->bytes = 0;
     e->synced = 0;
     e->w = NULL;
@@ -68,6 +70,7 @@ put_out(emit *e, const char *p, size_t n, uint64_t *written, uint64_t *synced, u
     if (!n || e->failed)
         return;
     if (fwrite(p, 1, n, e->f) != n) {
+        e->err = errno;
         e->failed = true;
         return;
     }
@@ -220,8 +223,10 @@ em_flush(emit *e)
         hand_on(e->w, true);
         return !e->failed;
     }
-    if (e->n && !e->failed && fwrite(e->buf, 1, e->n, e->f) != e->n)
+    if (e->n && !e->failed && fwrite(e->buf, 1, e->n, e->f) != e->n) {
+        e->err = errno;
         e->failed = true;
+    }
     e->n = 0;
     uint64_t written = e->bytes; /* all emitted so far, but a piece em_raw is about to write */
     if (!e->failed)
@@ -240,8 +245,10 @@ em_raw(emit *e, const char *p, size_t n)
     if (n > sizeof e->buf - e->n) {
         em_flush(e);
         if (n > sizeof e->buf) {
-            if (!e->failed && fwrite(p, 1, n, e->f) != n)
+            if (!e->failed && fwrite(p, 1, n, e->f) != n) {
+                e->err = errno;
                 e->failed = true;
+            }
             return;
         }
     }

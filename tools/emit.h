@@ -22,6 +22,7 @@ typedef struct emit {
     char buf[1 << 16];
     size_t n;
     _Atomic bool failed; /* a write failed: everything after is dropped */
+    _Atomic int err;     /* its errno (0: unknown), whichever thread wrote */
     uint64_t bytes;
     uint64_t synced;     /* bytes handed to the disk early (regular files) */
     struct em_writer *w; /* em_async: the thread that writes */
