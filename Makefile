@@ -78,7 +78,7 @@ TEST_RUN_ON = $(TEST_BIN)
 # helpers.c: running ldg and reading what it wrote; forge.c: forging records
 # and rewriting bundles through the library (test_sod, test_bundle).
 TEST_HELP = tests/helpers.c tests/forge.c
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) $(TEST_HELP) $(TEST_HELP:.c=.h)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) $(TEST_HELP) $(TEST_HELP:.c=.h) tests/killed.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-shadow -Iledger -Itests $< $(TEST_HELP) -o $@ $(BUILD)/libldg.a \
 		$(LDLIBS_ALL) $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) $(TEST_LIBS)
@@ -89,7 +89,7 @@ $(BUILD)/tests/test_publish: $(BUILD)/tests/libfault.so
 
 # Preloaded into the binary under test by test_faults (a full disk, on demand) and
 # test_publish (a kill at the Nth rename).
-$(BUILD)/tests/libfault.so: tests/fault.c
+$(BUILD)/tests/libfault.so: tests/fault.c tests/killed.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -shared -fPIC $< -o $@ -ldl
 

@@ -16,26 +16,20 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "killed.h"
+
 static long calls;
 
 /*
- * Under `make check-valgrind` (LDG_VG_KILLED names a directory): this
- * process is about to kill itself on purpose, as tests/helpers.c's
- * killed_on_purpose notes a kill by a test.  Memcheck turns a process's
- * SIGKILL of itself into an orderly exit with a leak check, in which the
- * dying call stack's allocations show as lost; the scan must know why.
+ * This process is about to kill itself on purpose: under `make
+ * check-valgrind`, memcheck turns a process's SIGKILL of itself into an
+ * orderly exit with a leak check, in which the dying call stack's
+ * allocations show as lost; the scan must know why (killed.h).
  */
 static void
 killed_on_purpose(void)
 {
-    const char *dir = getenv("LDG_VG_KILLED");
-    if (!dir)
-        return;
-    char p[4200];
-    snprintf(p, sizeof p, "%s/%ld", dir, (long)getpid());
-    FILE *f = fopen(p, "w");
-    if (f)
-        fclose(f);
+    note_killed((long)getpid());
 }
 
 /* True when this call on fd should fail. */

@@ -7,7 +7,7 @@
 # program we do not trace (sh, cp), or one a test killed on purpose; those
 # are counted apart, and fail the target only if it is an `ldg` that died of
 # something other than the tests' own SIGKILL.  A test that kills an ldg on
-# purpose notes its pid in DIR/killed/ (killed_on_purpose in tests/helpers.c;
+# purpose notes its pid in DIR/killed/ (tests/killed.h, from tests/helpers.c;
 # a process that kills itself through tests/fault.c notes its own, and memcheck,
 # which runs its leak check as such a process dies, may report what it held as
 # lost: only leaks are forgiven there);
@@ -19,10 +19,10 @@ dir=${1:?usage: valgrind-scan.sh DIR}
 checked=0 bad=() unfinished=0 killed=0 ldg_unfinished=()
 shopt -s nullglob
 for f in "$dir"/*.log; do
+    pid=$(basename "$f" .log)
     if line=$(grep -m1 'ERROR SUMMARY:' "$f"); then
         checked=$((checked + 1))
         n=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' <<<"$line")
-        pid=$(basename "$f" .log)
         if [ "${n:-1}" != 0 ] && [ -e "$dir/killed/$pid" ] &&
             ! grep -Eq "== (Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched|Source and destination overlap|Argument .* of function)" "$f"; then
             # a process that SIGKILLed itself on purpose (tests/fault.c): memcheck ran its
@@ -33,7 +33,6 @@ for f in "$dir"/*.log; do
         fi
     else
         unfinished=$((unfinished + 1))
-        pid=$(basename "$f" .log)
         ppid=$(sed -n 's/^==[0-9]*== Parent PID: \([0-9]*\).*/\1/p' "$f" | head -n 1)
         cmd=$(grep -m1 "== Command: " "$f" | sed 's/^==[0-9]*== //')
         if [ -e "$dir/killed/$pid" ]; then
