@@ -86,7 +86,7 @@ JOURNAL_S=""
 if [ -x "$JR" ]; then
     note "a sealed journal of $N entries for journalctl --verify"
     mkdir -p "$W/journal"
-    awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "__CURSOR=s=0;i=%d\n__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_MACHINE_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=bench\nMESSAGE=communication %d: site 12 confirms 12 open items for visit 31; the CRA will follow up.\nPRIORITY=6\n\n", i, 1700000000000000 + i, i + 1, i }' |
+    journal_export "$N" |
         "$JR" --output="$W/journal/b.journal" --seal=yes --split-mode=none - >/dev/null 2>&1
     read -r JOURNAL_S _ < <("$BC" wall - -- journalctl --verify --directory="$W/journal" 2>/dev/null)
     rm -rf "$W/journal"

@@ -93,7 +93,7 @@ JR=/lib/systemd/systemd-journal-remote
 JOURNAL_S=""
 if [ -x "$JR" ]; then
     COUNT=$("$LDG" verify | sed -n 's/.*: \([0-9]*\) entries,.*/\1/p')
-    awk -v n="$COUNT" 'BEGIN { for (i = 0; i < n; i++) printf "__CURSOR=s=0;i=%d\n__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_MACHINE_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=bench\nMESSAGE=communication %d: site 12 confirms 12 open items for visit 31; the CRA will follow up.\nPRIORITY=6\n\n", i, 1700000000000000 + i, i + 1, i }' > j.export
+    journal_export "$COUNT" > j.export
     "$JR" --output="$W/b.journal" --seal=yes --split-mode=none j.export >/dev/null 2>&1
     "$BC" wall - -- journalctl --verify --file="$W/b.journal" >/dev/null   # warm
     read -r JOURNAL_S JOURNAL_RSS JOURNAL_CPU JOURNAL_ANON < <("$BC" wall - -- journalctl --verify --file="$W/b.journal")
