@@ -12,14 +12,12 @@
  */
 #include "internal.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BATCH 512
 #define BATCH_BYTES (8u << 20)
-#define MAX_THREADS 64
 #define ROW_KEEP (16u << 10) /* a row buffer larger than this is freed after its batch */
 
 /* Records waiting for their signatures to be checked, and the threads checking them. */
@@ -34,8 +32,8 @@ typedef struct batch {
     size_t n, bytes;
     _Atomic size_t next;
     uint64_t proven;
-    pthread_t th[MAX_THREADS];
-    unsigned started;
+    ldgi_pool *pool; /* its helpers (NULL: none), started once per export */
+    bool posted;     /* the helpers have this batch */
 } batch;
 
 /*
@@ -435,15 +433,30 @@ check_some(void *arg)
     return NULL;
 }
 
-/* Starts helper threads on b's signatures (none when one job or few records). */
 static void
-start(checker *ch, batch *b)
+check_job(void *arg, unsigned who)
+{
+    (void)who;
+    check_some(arg);
+}
+
+/* Hands b's checks to its helpers (none when one job or few records). */
+static void
+start(batch *b)
 {
     atomic_store(&b->next, 0);
-    b->started = 0;
-    for (unsigned t = 1; t < ch->jobs && t <= MAX_THREADS && b->n > 16; t++)
-        if (pthread_create(&b->th[b->started], NULL, check_some, b) == 0)
-            b->started++;
+    b->posted = b->n > 16 && ldgi_pool_size(b->pool);
+    if (b->posted)
+        ldgi_pool_start(b->pool, check_job, b);
+}
+
+/* Waits until b's helpers are done with it. */
+static void
+settle(batch *b)
+{
+    if (b->posted)
+        ldgi_pool_wait(b->pool);
+    b->posted = false;
 }
 
 /* Helps finish b's checks, waits for its helpers, hands its records over in order, frees them. */
@@ -451,9 +464,7 @@ static void
 finish(checker *ch, batch *b)
 {
     check_some(b);
-    for (unsigned t = 0; t < b->started; t++)
-        pthread_join(b->th[t], NULL);
-    b->started = 0;
+    settle(b);
     if (!b->n)
         return;
     uint64_t last = b->r[b->n - 1]->seq;
@@ -485,7 +496,7 @@ static void
 flush(checker *ch)
 {
     batch *full = ch->cur;
-    start(ch, full);
+    start(full);
     if (ch->prev)
         finish(ch, ch->prev);
     ch->prev = full;
@@ -497,7 +508,7 @@ static void
 drain(checker *ch)
 {
     if (ch->cur->n)
-        start(ch, ch->cur);
+        start(ch->cur);
     if (ch->prev)
         finish(ch, ch->prev);
     finish(ch, ch->cur);
@@ -510,9 +521,7 @@ discard(checker *ch)
 {
     for (int k = 0; k < 2; k++) {
         batch *b = &ch->b[k];
-        for (unsigned t = 0; t < b->started; t++)
-            pthread_join(b->th[t], NULL);
-        b->started = 0;
+        settle(b);
         for (size_t i = 0; i < b->n; i++)
             ldg_record_free(b->r[i]);
         b->n = 0;
@@ -561,17 +570,15 @@ typedef struct hchunk {
     uint8_t h[HCHUNK][LDG_HASH_BYTES];
     size_t n;
     _Atomic size_t next;
-    pthread_t th[MAX_THREADS];
-    unsigned started;
 } hchunk;
 
-static void *
-hash_some(void *arg)
+static void
+hash_some(void *arg, unsigned who)
 {
+    (void)who;
     hchunk *c = arg;
     for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
         ldgi_leaf_hash(c->p[i], c->len[i], c->h[i]);
-    return NULL;
 }
 
 /* Adds the chunk's leaves, in order, to the frontier; the heads of want[] as they are reached. */
@@ -646,6 +653,7 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         ldgi_cur_close(c);
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     }
+    ldgi_pool *hp = hash && jobs > 1 ? ldgi_pool_new(jobs - 1) : NULL; /* NULL: hashes alone */
     uint8_t frontier[64][LDG_HASH_BYTES];
     const uint8_t *k, *v;
     size_t kl, vl;
@@ -663,11 +671,9 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
             break;
         atomic_store(&hc->next, 0);
-        hc->started = 0;
-        if (hash)
-            for (unsigned j = 1; j < jobs && j <= MAX_THREADS && hc->n > 64; j++)
-                if (pthread_create(&hc->th[hc->started], NULL, hash_some, hc) == 0)
-                    hc->started++;
+        bool posted = hash && hc->n > 64 && ldgi_pool_size(hp);
+        if (posted)
+            ldgi_pool_start(hp, hash_some, hc);
         ldg_status rs = LDG_OK;
         uint64_t first = n;
         for (size_t j = 0; rs == LDG_OK && j < hc->n; j++) {
@@ -682,9 +688,9 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
                 break;
         }
         if (hash)
-            hash_some(hc);
-        for (unsigned j = 0; j < hc->started; j++)
-            pthread_join(hc->th[j], NULL);
+            hash_some(hc, 0);
+        if (posted)
+            ldgi_pool_wait(hp);
         if (rs != LDG_OK) {
             s = rs;
             break;
@@ -696,6 +702,7 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         if (ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
             ldgi_map_release(l);
     }
+    ldgi_pool_free(hp);
     free(hc);
     ldgi_cur_close(c);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
@@ -750,6 +757,8 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
             break;
         ldgi_txn_abort(t);
     }
+    for (int k = 0; k < 2 && ch->jobs > 1; k++)
+        ch->b[k].pool = ldgi_pool_new(ch->jobs - 1); /* NULL: the caller checks alone */
     uint8_t head[LDG_HASH_BYTES];
     ldgi_reg *reg = ldgi_reg_new();
     ch->pl = ldgi_calloc(1, sizeof *ch->pl);
@@ -767,6 +776,8 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
             drain(ch); /* what is left */
     }
     discard(ch);
+    ldgi_pool_free(ch->b[0].pool);
+    ldgi_pool_free(ch->b[1].pool);
     ldgi_builders_free(b);
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);

@@ -720,7 +720,7 @@ entry_may_match(const uint8_t *v, size_t vl, const ldg_filter *f, const ldgi_reg
  * one (ldgi_txn_twin), and its own caches.  The entries' bytes are read in
  * place, in the map all the snapshot's transactions share.
  */
-#define BWIN 256
+#define BWIN 1024
 
 typedef struct bitem {
     uint64_t seq;
