@@ -461,6 +461,7 @@ void ldgi_txn_abort(ldgi_txn *t); /* NULL ok */
  * and aborted on t's thread (they hold its lock on the map's size).
  */
 ldgi_txn *ldgi_txn_twin(ldgi_txn *t);
+ldg_ledger *ldgi_txn_ledger(const ldgi_txn *t);
 /*
  * A slot for a cache that lives as long as t (NULL at first; freed with t):
  * ldgi_leaf_find keeps the seqs it found there.

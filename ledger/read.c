@@ -795,11 +795,19 @@ build_window(ldgi_builders *b, ldgi_txn *t, keycache *kc)
 {
     bwin *w = b->w;
     ldg_err e;
+    unsigned built = 0;
     for (size_t i; (i = atomic_fetch_add(&w->next, 1)) < w->n;) {
         bitem *x = &w->it[i];
         if (build_record(t, kc, b->reg, b->flags, b->proven, x->seq, x->v, x->vl, &x->r, &e) !=
             LDG_OK)
             x->r = NULL;
+        /*
+         * Each thread looks at the map budget as it builds, as one thread
+         * building alone would: a window's ref lookups fault in pages all
+         * over the file (without this, 1.1 GB resident at 10M records).
+         */
+        if (++built % 16 == 0 && ldgi_mapped_bytes() > LDGI_MAP_BUDGET)
+            ldgi_map_release(ldgi_txn_ledger(t));
     }
 }
 

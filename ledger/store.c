@@ -395,6 +395,7 @@ statm_open(void)
  * re-read /proc/self/maps) every few hundred records.
  */
 static _Atomic size_t mapped_floor;
+static _Atomic bool floor_known;
 
 /*
  * The file-backed pages we have mapped: the third field of /proc/self/statm
@@ -460,7 +461,14 @@ ldgi_map_release(ldg_ledger *l)
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     fclose(f);
-    mapped_floor = statm_shared();
+    /*
+     * The least left after any release: what other threads fault back in
+     * while this one releases (an export's builders) is the ledger's, not
+     * the program's, and would otherwise raise the floor and the budget.
+     */
+    size_t now = statm_shared();
+    if (!atomic_exchange(&floor_known, true) || now < mapped_floor)
+        mapped_floor = now;
 }
 
 bool
@@ -587,6 +595,12 @@ ldgi_txn_twin(ldgi_txn *t)
         return NULL;
     }
     return w;
+}
+
+ldg_ledger *
+ldgi_txn_ledger(const ldgi_txn *t)
+{
+    return t->l;
 }
 
 void **
