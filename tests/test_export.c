@@ -799,7 +799,7 @@ Test(export, records_built_on_helpers_are_the_trail_one_thread_builds, .fini = t
     free(w);
     free(v);
     for (int jobs = 1; jobs <= 3; jobs += 2) {
-        char j[4], out[16];
+        char j[16], out[32];
         snprintf(j, sizeof j, "%d", jobs);
         snprintf(out, sizeof out, "cut%d.jsonl", jobs);
         run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", out, "--jobs", j);
