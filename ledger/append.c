@@ -705,6 +705,8 @@ ldg_ledger_leaf_hash(ldg_ledger *l, uint64_t seq, uint8_t hash[LDG_HASH_BYTES], 
         return s;
     s = ldgi_leaf_at(t, seq, hash, err);
     ldgi_txn_abort(t);
+    if (s == LDG_OK)
+        ldgi_leaf_seen_put(l, hash, seq); /* a hint for the ref that will name it */
     return s;
 }
 

@@ -46,6 +46,23 @@ typedef struct leaf_hint {
     bool used;
 } leaf_hint;
 
+/*
+ * LDG_OK if the entry at seq, below `before`, hashes to `hash` in t;
+ * LDG_E_NOTFOUND if not (a stale or wrong hint); another status if t fails.
+ */
+static ldg_status
+hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t before,
+       ldg_err *err)
+{
+    uint8_t at[LDG_HASH_BYTES];
+    if (seq >= before)
+        return LDG_E_NOTFOUND;
+    ldg_status s = ldgi_leaf_at(t, seq, at, err);
+    if (s != LDG_OK)
+        return s;
+    return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? LDG_OK : LDG_E_NOTFOUND;
+}
+
 ldg_status
 ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
                ldg_err *err)
@@ -68,15 +85,26 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
         uint32_t slot;
         memcpy(&slot, hash, sizeof slot);
         h = &hints[slot % LEAF_HINTS];
-        if (h->used && h->seq < before && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0) {
-            s = ldgi_leaf_at(t, h->seq, at, err);
-            if (s != LDG_OK && s != LDG_E_NOTFOUND)
-                return s;
-            if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
+        if (h->used && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0 &&
+            (s = hinted(t, hash, h->seq, before, err)) != LDG_E_NOTFOUND) {
+            if (s == LDG_OK)
                 *seq = h->seq;
-                return LDG_OK;
+            return s;
+        }
+    }
+    /* Then where the handle last read that hash (a ref given as a seq, resolved by the caller). */
+    uint64_t at_seq;
+    if (ldgi_leaf_seen_get(ldgi_txn_ledger(t), hash, &at_seq) &&
+        (s = hinted(t, hash, at_seq, before, err)) != LDG_E_NOTFOUND) {
+        if (s == LDG_OK) {
+            *seq = at_seq;
+            if (h) {
+                memcpy(h->hash, hash, LDG_HASH_BYTES);
+                h->seq = at_seq;
+                h->used = true;
             }
         }
+        return s;
     }
     /* Newest epoch first: a ref most often names a recent entry. */
     for (uint64_t e = (before - 1) >> ldgi_leaf_epoch_bits;; e--) {

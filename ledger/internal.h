@@ -467,6 +467,22 @@ ldg_ledger *ldgi_txn_ledger(const ldgi_txn *t);
  * ldgi_leaf_find keeps the seqs it found there.
  */
 void **ldgi_txn_hints(ldgi_txn *t);
+/*
+ * Where the handle last read a leaf hash: ldg_ledger_leaf_hash notes each
+ * (a tool resolving a ref given as a seq), ldgi_leaf_find tries it before
+ * its search of every epoch, which costs a lookup per 2^18 entries of the
+ * ledger.  Only a hint, and not trusted: the entry at the seq must hash to
+ * the ref in the transaction that uses it.  Direct-mapped; a newer hash
+ * takes an older one's slot.
+ */
+#define LDGI_SEEN_SLOTS 65536 /* 3 MiB, touched only where used */
+typedef struct ldgi_seen {
+    uint8_t hash[LDG_HASH_BYTES];
+    uint64_t seq;
+    bool used;
+} ldgi_seen;
+void ldgi_leaf_seen_put(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq);
+bool ldgi_leaf_seen_get(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t *seq);
 /* Drops this process's mappings of the map's pages (they fault back in on use). */
 void ldgi_map_release(ldg_ledger *l);
 /* Bytes of file-backed pages this process has mapped (0 if unknown). */

@@ -48,6 +48,13 @@ struct ldg_ledger {
      * takes it exclusive.
      */
     pthread_rwlock_t resize;
+    /*
+     * ldgi_leaf_seen: where this handle last read each of a few leaf hashes
+     * (ldg_ledger_leaf_hash), a hint for the lookups of the refs that name
+     * them; behind a lock, as tools resolve refs on several threads.
+     */
+    pthread_mutex_t seen_lock;
+    ldgi_seen *seen;
     char dir[4096];
 };
 
@@ -198,6 +205,7 @@ env_open_dbs(const char *dir, const char *const *names, size_t ndb, bool readonl
     l->ndb = ndb;
     l->readonly = readonly;
     pthread_rwlock_init(&l->resize, NULL);
+    pthread_mutex_init(&l->seen_lock, NULL);
     int rc = mdb_env_create(&l->env);
     if (rc != 0) {
         free(l);
@@ -298,6 +306,8 @@ ldg_ledger_close(ldg_ledger *l)
         return;
     mdb_env_close(l->env);
     pthread_rwlock_destroy(&l->resize);
+    pthread_mutex_destroy(&l->seen_lock);
+    free(l->seen);
     free(l);
 }
 
@@ -607,6 +617,39 @@ void **
 ldgi_txn_hints(ldgi_txn *t)
 {
     return &t->hints;
+}
+
+void
+ldgi_leaf_seen_put(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
+{
+    uint32_t slot;
+    memcpy(&slot, hash, sizeof slot);
+    pthread_mutex_lock(&l->seen_lock);
+    if (!l->seen)
+        l->seen = ldgi_calloc(LDGI_SEEN_SLOTS, sizeof *l->seen);
+    if (l->seen) {
+        ldgi_seen *h = &l->seen[slot % LDGI_SEEN_SLOTS];
+        memcpy(h->hash, hash, LDG_HASH_BYTES);
+        h->seq = seq;
+        h->used = true;
+    }
+    pthread_mutex_unlock(&l->seen_lock);
+}
+
+bool
+ldgi_leaf_seen_get(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t *seq)
+{
+    uint32_t slot;
+    memcpy(&slot, hash, sizeof slot);
+    bool hit = false;
+    pthread_mutex_lock(&l->seen_lock);
+    if (l->seen) {
+        const ldgi_seen *h = &l->seen[slot % LDGI_SEEN_SLOTS];
+        if ((hit = h->used && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0))
+            *seq = h->seq;
+    }
+    pthread_mutex_unlock(&l->seen_lock);
+    return hit;
 }
 
 ldg_status

@@ -202,6 +202,69 @@ Test(index, a_leaf_hash_is_found_in_any_epoch, .fini = tmp_cleanup)
     ldgi_leaf_epoch_bits = LDGI_LEAF_EPOCH_BITS;
 }
 
+/*
+ * A ref resolved from its seq (ldg_ledger_leaf_hash, as the tools do for
+ * `--ref SEQ` and batch refs) is found again at that seq, without the
+ * lookup in every epoch that grows with the ledger; but the seq is only a
+ * hint: it counts when the entry there hashes to the ref, below `before`.
+ */
+Test(index, a_ref_resolved_from_its_seq_is_found_there_and_only_if_it_hashes, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    uint8_t leaf[32], lk[36];
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    void *bytes = entry_stmt(d, 6, leaf, st);
+    free(st);
+    free(bytes);
+    /* the index loses entry 6: a search of the epochs cannot find it any more */
+    leaf_index_key(leaf, 6, lk);
+    cr_assert_eq(lmdb_del_key(d, LEAF_DB, lk, 36), 0);
+    ldg_ledger *l;
+    ldgi_txn *t;
+    uint64_t at = 0;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldgi_txn_begin(l, false, &t, &err), LDG_OK);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_E_NOTFOUND);
+    ldgi_txn_abort(t);
+    /* resolved from seq 6, it is found there, from the entry's own bytes */
+    uint8_t got[32];
+    cr_assert_eq(ldg_ledger_leaf_hash(l, 6, got, &err), LDG_OK, "%s", err.msg);
+    cr_assert(memcmp(got, leaf, 32) == 0);
+    cr_assert_eq(ldgi_txn_begin(l, false, &t, &err), LDG_OK);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(at, 6);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, 6, &at, &err), LDG_E_NOTFOUND,
+                 "entry 6 is not below itself, hint or not");
+    ldgi_txn_abort(t);
+    /* a hint whose entry does not hash to the ref is no answer */
+    uint8_t fake[32];
+    memcpy(fake, leaf, 32);
+    fake[31] ^= 1;
+    ldgi_leaf_seen_put(l, fake, 6);
+    ldgi_leaf_seen_put(l, leaf, 7); /* and one that moved: 6 is found by its own hint no more */
+    cr_assert_eq(ldgi_txn_begin(l, false, &t, &err), LDG_OK);
+    cr_assert_eq(ldgi_leaf_find(t, fake, UINT64_MAX, &at, &err), LDG_E_NOTFOUND);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_E_NOTFOUND);
+    ldgi_txn_abort(t);
+    ldg_ledger_close(l);
+    /* through the binary: a ref given as a seq is resolved from the entries, a hash must be found */
+    char hx[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hx + 2 * i, 3, "%02x", leaf[i]);
+    run_result r = LDG(d, "{}", "append", "--as", "decider.key", "--kind", "response", "--study",
+                       "HX-301", "--ref", "6", "--body", "-");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    r = LDG(d, "{}", "append", "--as", "decider.key", "--kind", "response", "--study", "HX-301",
+            "--ref", hx, "--body", "-");
+    cr_assert_eq(r.status, 3, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "names no entry") || strstr(r.err, "no entry"), "%s", r.err);
+    run_free(&r);
+}
+
 Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
