@@ -51,8 +51,7 @@ typedef struct leaf_hint {
  * LDG_E_NOTFOUND if not (a stale or wrong hint); another status if t fails.
  */
 static ldg_status
-hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t before,
-       ldg_err *err)
+hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t before, ldg_err *err)
 {
     uint8_t at[LDG_HASH_BYTES];
     if (seq >= before)

@@ -118,8 +118,8 @@ collect_finding(void *ctx, ldg_finding_level level, uint64_t seq, const char *ch
     if (level != LDG_FINDING_FAIL)
         return;
     size_t n = strlen(g_findings);
-    snprintf(g_findings + n, sizeof g_findings - n, "%llu %s: %s\n", (unsigned long long)seq,
-             check, detail);
+    snprintf(g_findings + n, sizeof g_findings - n, "%llu %s: %s\n", (unsigned long long)seq, check,
+             detail);
 }
 
 /* -------------------------------------------------------------- tests -- */
@@ -250,7 +250,8 @@ Test(index, a_ref_resolved_from_its_seq_is_found_there_and_only_if_it_hashes, .f
     cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_E_NOTFOUND);
     ldgi_txn_abort(t);
     ldg_ledger_close(l);
-    /* through the binary: a ref given as a seq is resolved from the entries, a hash must be found */
+    /* through the binary: a ref given as a seq is resolved from the entries, a hash must be found
+     */
     char hx[65];
     for (int i = 0; i < 32; i++)
         snprintf(hx + 2 * i, 3, "%02x", leaf[i]);
