@@ -294,6 +294,13 @@ typedef struct keycache {
         bool used;
         uint64_t seq;
     } ref[REFCACHE];
+    /*
+     * The bodies of a walk are read in seq order, most on the leaf page the
+     * last one was on: through a cursor, LMDB finds them there without a
+     * descent from the root (opened at the first body; NULL: plain gets).
+     */
+    ldgi_cur *bodies;
+    bool bodies_tried;
 } keycache;
 
 /* The seq the leaf index gives for a ref, through the walk's cache (kc may be NULL). */
@@ -341,6 +348,27 @@ keycache_free(keycache *kc)
     for (unsigned i = 0; i < KEYCACHE; i++)
         if (kc->used[i])
             keyinfo_clear(&kc->k[i]);
+    ldgi_cur_close(kc->bodies); /* a read-only cursor may outlive its transaction */
+    kc->bodies = NULL;
+}
+
+/* The stored body of seq, as ldgi_get gives it, through the walk's cursor (kc may be NULL). */
+static ldg_status
+body_get(ldgi_txn *t, keycache *kc, const uint8_t k[8], const uint8_t **v, size_t *vl, ldg_err *err)
+{
+    if (kc && !kc->bodies_tried) {
+        kc->bodies_tried = true;
+        if (ldgi_cur_open(t, LDGI_DB_BODIES, &kc->bodies, NULL) != LDG_OK)
+            kc->bodies = NULL;
+    }
+    if (!kc || !kc->bodies)
+        return ldgi_get(t, LDGI_DB_BODIES, k, 8, v, vl, err);
+    const uint8_t *key;
+    size_t kl;
+    ldg_status s = ldgi_cur_seek(kc->bodies, k, 8, &key, &kl, v, vl, err);
+    if (s == LDG_OK && (kl != 8 || memcmp(key, k, 8) != 0))
+        s = LDG_E_NOTFOUND; /* the next body after seq's: seq has none */
+    return s;
 }
 
 /* lookup_key through the cache (kc may be NULL). */
@@ -485,7 +513,7 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, unsigned flags, uin
     size_t bl;
     uint8_t bk[8];
     ldgi_be64(bk, seq);
-    s = ldgi_get(t, LDGI_DB_BODIES, bk, 8, &bv, &bl, err);
+    s = body_get(t, kc, bk, &bv, &bl, err);
     r->erased_by = UINT64_MAX;
     r->plan_seq = UINT64_MAX;
     r->tolerance_ns = LDG_TOLERANCE_DEFAULT_NS;
@@ -783,9 +811,9 @@ ldgi_builders_free(ldgi_builders *b)
         return;
     ldgi_pool_free(b->pool);
     for (unsigned i = 0; i < b->n; i++) {
-        ldgi_txn_abort(b->twin[i]);
         keycache_free(b->kc[i]);
         free(b->kc[i]);
+        ldgi_txn_abort(b->twin[i]);
     }
     free(b);
 }
