@@ -289,8 +289,7 @@ static ldg_status
 signer_keys_find(ldgi_txn *t, ldgi_builders *b, const ldg_filter *f, const ldgi_reg *reg,
                  signer_keys *sk, ldg_err *err)
 {
-    ldg_status s =
-        ldgi_log_iter_built(t, b, f, reg, LDGI_ITER_LEAF_LATER, 0, sk_collect, sk, err);
+    ldg_status s = ldgi_log_iter_built(t, b, f, reg, LDGI_ITER_LEAF_LATER, 0, sk_collect, sk, err);
     if (s == LDG_OK && sk->nomem)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     /* each signer's key records; their signers join the list as it is walked */
@@ -387,7 +386,6 @@ log_iter_keeping(ldgi_txn *t, ldgi_builders *b, const ldg_filter *f, const ldgi_
     signer_keys_free(&sk);
     return s;
 }
-
 
 /*
  * On a helper: the record's leaf hash from its entry bytes and its body
@@ -561,53 +559,109 @@ take(void *ctx, ldg_record *r)
  * The leaf hashes of a run of consecutive entries, computed on all cores
  * while the caller replays their key and plan records: the entries are
  * read in place (pointers into the snapshot's map, valid while it lives).
+ * The helpers take HBLOCK leaves at a time and hash each whole block into
+ * the root of its perfect subtree too, so that the caller, who folds the
+ * chunk into the tree in order, adds one node for most blocks instead of
+ * one per leaf (a chunk starts at a multiple of HCHUNK, so a whole block
+ * is a perfect subtree of the RFC 6962 tree).
  */
 #define HCHUNK 2048
+#define HBLOCK_BITS 6
+#define HBLOCK (1u << HBLOCK_BITS)
 
 typedef struct hchunk {
     const uint8_t *p[HCHUNK];
     size_t len[HCHUNK];
     uint8_t h[HCHUNK][LDG_HASH_BYTES];
+    uint8_t root[HCHUNK / HBLOCK][LDG_HASH_BYTES]; /* of each whole block */
     size_t n;
     _Atomic size_t next;
 } hchunk;
+
+/* The root of the perfect subtree over HBLOCK leaf hashes. */
+static void
+block_root(const uint8_t (*leaf)[LDG_HASH_BYTES], uint8_t out[LDG_HASH_BYTES])
+{
+    uint8_t t[HBLOCK / 2][LDG_HASH_BYTES];
+    for (size_t i = 0; i < HBLOCK / 2; i++)
+        ldgi_node_hash(leaf[2 * i], leaf[2 * i + 1], t[i]);
+    for (size_t w = HBLOCK / 2; w > 1; w /= 2)
+        for (size_t i = 0; i < w / 2; i++)
+            ldgi_node_hash(t[2 * i], t[2 * i + 1], t[i]);
+    memcpy(out, t[0], LDG_HASH_BYTES);
+}
 
 static void
 hash_some(void *arg, unsigned who)
 {
     (void)who;
     hchunk *c = arg;
-    for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
-        ldgi_leaf_hash(c->p[i], c->len[i], c->h[i]);
+    size_t blocks = (c->n + HBLOCK - 1) / HBLOCK;
+    for (size_t b; (b = atomic_fetch_add(&c->next, 1)) < blocks;) {
+        size_t lo = b * HBLOCK, hi = lo + HBLOCK < c->n ? lo + HBLOCK : c->n;
+        for (size_t i = lo; i < hi; i++)
+            ldgi_leaf_hash(c->p[i], c->len[i], c->h[i]);
+        if (hi - lo == HBLOCK)
+            block_root((const uint8_t(*)[LDG_HASH_BYTES])c->h[lo], c->root[b]);
+    }
 }
 
-/* Adds the chunk's leaves, in order, to the frontier; the heads of want[] as they are reached. */
+/*
+ * Adds the root of a perfect subtree of 2^level leaves to the frontier of a
+ * tree of *n leaves (*n a multiple of 2^level): frontier[b] holds the root
+ * of the perfect subtree for bit b of *n.
+ */
+static void
+push(uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint8_t node[LDG_HASH_BYTES],
+     unsigned level)
+{
+    uint8_t h[LDG_HASH_BYTES];
+    unsigned at = level;
+    memcpy(h, node, LDG_HASH_BYTES);
+    for (uint64_t i = *n >> level; i & 1; i >>= 1, at++)
+        ldgi_node_hash(frontier[at], h, h);
+    memcpy(frontier[at], h, LDG_HASH_BYTES);
+    *n += (uint64_t)1 << level;
+}
+
+/* The root of the tree of n leaves whose frontier this is. */
+static void
+frontier_root(const uint8_t frontier[64][LDG_HASH_BYTES], uint64_t n, uint8_t root[LDG_HASH_BYTES])
+{
+    bool have = false;
+    for (unsigned b = 0; b < 64; b++) {
+        if (!(n >> b & 1))
+            continue;
+        if (!have)
+            memcpy(root, frontier[b], LDG_HASH_BYTES);
+        else
+            ldgi_node_hash(frontier[b], root, root);
+        have = true;
+    }
+}
+
+/*
+ * Adds the chunk's leaves, in order, to the frontier; the heads of want[]
+ * as they are reached.  A whole block goes in as its subtree's root unless
+ * a wanted size falls inside it.
+ */
 static void
 fold(hchunk *c, uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint64_t want[2],
      uint8_t roots[2][LDG_HASH_BYTES])
 {
-    for (size_t j = 0; j < c->n; j++) {
-        uint8_t h[LDG_HASH_BYTES];
-        memcpy(h, c->h[j], LDG_HASH_BYTES);
-        unsigned level = 0;
-        for (uint64_t i = *n; i & 1; i >>= 1, level++)
-            ldgi_node_hash(frontier[level], h, h);
-        memcpy(frontier[level], h, LDG_HASH_BYTES);
-        ++*n;
-        for (int w = 0; w < 2; w++) {
-            if (want[w] != *n)
-                continue;
-            bool have = false;
-            for (unsigned b = 0; b < 64; b++) {
-                if (!(*n >> b & 1))
-                    continue;
-                if (!have)
-                    memcpy(roots[w], frontier[b], LDG_HASH_BYTES);
-                else
-                    ldgi_node_hash(frontier[b], roots[w], roots[w]);
-                have = true;
-            }
+    for (size_t j = 0; j < c->n;) {
+        uint64_t end = *n + HBLOCK;
+        if (j % HBLOCK == 0 && j + HBLOCK <= c->n && *n % HBLOCK == 0 &&
+            !(want[0] > *n && want[0] < end) && !(want[1] > *n && want[1] < end)) {
+            push(frontier, n, c->root[j / HBLOCK], HBLOCK_BITS);
+            j += HBLOCK;
+        } else {
+            push(frontier, n, c->h[j], 0);
+            j++;
         }
+        for (int w = 0; w < 2; w++)
+            if (want[w] == *n)
+                frontier_root((const uint8_t(*)[LDG_HASH_BYTES])frontier, *n, roots[w]);
     }
 }
 

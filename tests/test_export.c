@@ -323,9 +323,8 @@ Test(export, verified_checkpoint_vouches_for_what_it_covers, .fini = tmp_cleanup
     APPEND(d, "{\"subject\":\"new\"}", "--as", "decider.key", "--kind", "communication", "--study",
            "HX-301");
     size_t n;
-    char *t =
-        EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--qa", "qa.pub", "--as",
-               "log.key");
+    char *t = EXPORT(d, "v.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--qa", "qa.pub",
+                     "--as", "log.key");
     json_t **v = jsonl(t, &n);
     cr_assert_eq(n, 13);
     for (size_t i = 0; i < 12; i++) {
@@ -439,8 +438,8 @@ Test(export, csv_subject_is_the_top_level_member, .fini = tmp_cleanup)
     /* a subject that is not a string is refused at append [KIND-2]: the title, quoted */
     APPEND(d, "{\"title\":\"Fallback, \\\"quoted\\\"\"}", "--as", "author.key", "--kind",
            "communication", "--study", "S1");
-    APPEND(d, "{\"text\":\"no subject at all\"}", "--as", "author.key", "--kind",
-           "communication", "--study", "S1");
+    APPEND(d, "{\"text\":\"no subject at all\"}", "--as", "author.key", "--kind", "communication",
+           "--study", "S1");
     char *t = EXPORT(d, "s.csv", 0, "--format", "csv", "--as", "log.key");
     csv c = csv_parse(t);
     cr_assert_eq(c.rows, 9);
@@ -536,8 +535,7 @@ Test(export, selects_by_the_entries_when_the_kind_index_lost_a_row, .fini = tmp_
     free(t);
 }
 
-Test(export, selects_the_actor_by_the_key_records_not_the_indexes_or_keys_db,
-     .fini = tmp_cleanup)
+Test(export, selects_the_actor_by_the_key_records_not_the_indexes_or_keys_db, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
     make_trail(d);
@@ -697,8 +695,8 @@ Test(export, deep_records_are_hashed_and_checked_as_the_first, .fini = tmp_clean
 {
     const char *d = tmp_dir();
     deep_trail(d);
-    char *t = EXPORT(d, "all.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--qa",
-                     "qa.pub");
+    char *t =
+        EXPORT(d, "all.jsonl", 0, "--format", "jsonl", "--verified", "qa.txt", "--qa", "qa.pub");
     size_t n;
     json_t **v = jsonl_all(t, &n);
     cr_assert_eq(n, DEEP);
@@ -746,8 +744,8 @@ Test(export, deep_records_are_hashed_and_checked_as_the_first, .fini = tmp_clean
 
     /* an entry altered deep in: the QA checkpoint's root is not what the entries give */
     flip_signature_bit(d, 2100, 14);
-    r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "e.jsonl", "--verified", "qa.txt",
-            "--qa", "qa.pub");
+    r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "e.jsonl", "--verified", "qa.txt", "--qa",
+            "qa.pub");
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "INTEGRITY"), "%s", r.err);
     run_free(&r);
@@ -812,6 +810,40 @@ Test(export, records_built_on_helpers_are_the_trail_one_thread_builds, .fini = t
 }
 
 /*
+ * The walk that recomputes the heads takes 64 leaves at a time as the root
+ * of their subtree, except where a wanted size falls among them: here QA's
+ * checkpoint at 2,300 (35 blocks and 60 leaves) under a log checkpoint at
+ * 2,400.  Both roots must come out as signed, and a changed byte in that
+ * block, below QA's size, must still fail the export (exit 1 [EXP-2]).
+ */
+Test(export, a_checkpoint_inside_a_block_of_leaves_is_recomputed_and_checked, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    deep_trail(d);
+    size_t cap = 100 * 128;
+    char *b = malloc(cap), *p = b;
+    for (int i = 0; i < 100; i++)
+        p += snprintf(p, cap - (size_t)(p - b),
+                      "{\"kind\":\"communication\",\"study\":\"HX-301\",\"body\":{\"subject\":"
+                      "\"later %d\"}}\n",
+                      i);
+    ok(LDG(d, b, "append", "--as", "decider.key", "--batch", "-"), "batch");
+    free(b);
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    char *t = EXPORT(d, "v.csv", 0, "--format", "csv", "--verified", "qa.txt", "--qa", "qa.pub");
+    cr_assert(strstr(t, "later 99"), "every record up to the log's checkpoint");
+    free(t);
+    flip_signature_bit(d, 2250, 3);
+    run_result r = LDG(d, NULL, "export", "--format", "csv", "-o", "w.csv", "--verified", "qa.txt",
+                       "--qa", "qa.pub");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root of the checkpoint "
+                            "of 2400 entries"),
+              "%s", r.err);
+    run_free(&r);
+}
+
+/*
  * JSONL and CSV rows reach the output on a thread of their own, 1 MiB at a
  * time.  A write that fails there (standard output on a full disk, here
  * /dev/full) fails the export all the same: one line that says where and
@@ -830,8 +862,7 @@ Test(export, a_write_failing_on_the_writing_thread_fails_the_export, .fini = tmp
         cr_assert_eq(waitpid(spawn_sh(d, script), &st, 0) > 0 && WIFEXITED(st), 1);
         char *rc = read_in(d, "rc.txt", NULL), *err = read_in(d, "err.txt", NULL);
         cr_assert_str_eq(rc, "4\n", "%s", err);
-        cr_assert(strstr(err, "standard output: write failed: No space left on device"), "%s",
-                  err);
+        cr_assert(strstr(err, "standard output: write failed: No space left on device"), "%s", err);
         cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "one line: %s", err);
         free(rc);
         free(err);
