@@ -40,12 +40,6 @@ ldgi_commit_key(uint8_t out[LDGI_COMMIT_KEY_BYTES], int64_t claimed_ns,
 
 #define LEAF_HINTS 4096 /* slots of a transaction's cache of found leaf hashes */
 
-typedef struct leaf_hint {
-    uint8_t hash[LDG_HASH_BYTES];
-    uint64_t seq;
-    bool used;
-} leaf_hint;
-
 /*
  * LDG_OK if the entry at seq, below `before`, hashes to `hash` in t;
  * LDG_E_NOTFOUND if not (a stale or wrong hint); another status if t fails.
@@ -60,6 +54,17 @@ hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t b
     if (s != LDG_OK)
         return s;
     return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? LDG_OK : LDG_E_NOTFOUND;
+}
+
+/* Where this transaction found hash (h: its slot in the cache, NULL if there is no cache). */
+static void
+remember(ldgi_leaf_hint *h, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
+{
+    if (h) {
+        memcpy(h->hash, hash, LDG_HASH_BYTES);
+        h->seq = seq;
+        h->used = true;
+    }
 }
 
 ldg_status
@@ -77,7 +82,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
      * of replies refs the same records again).  Only a hint: the entry it
      * names must hash to `hash` like any index hit.
      */
-    leaf_hint *hints = *ldgi_txn_hints(t), *h = NULL;
+    ldgi_leaf_hint *hints = *ldgi_txn_hints(t), *h = NULL;
     if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
         *ldgi_txn_hints(t) = hints;
     if (hints) {
@@ -95,14 +100,8 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
     uint64_t at_seq;
     if (ldgi_leaf_seen_get(ldgi_txn_ledger(t), hash, &at_seq) &&
         (s = hinted(t, hash, at_seq, before, err)) != LDG_E_NOTFOUND) {
-        if (s == LDG_OK) {
-            *seq = at_seq;
-            if (h) {
-                memcpy(h->hash, hash, LDG_HASH_BYTES);
-                h->seq = at_seq;
-                h->used = true;
-            }
-        }
+        if (s == LDG_OK)
+            remember(h, hash, *seq = at_seq);
         return s;
     }
     /* Newest epoch first: a ref most often names a recent entry. */
@@ -120,12 +119,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
             if (s != LDG_OK && s != LDG_E_NOTFOUND)
                 return s;
             if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
-                *seq = ldgi_rd64(v);
-                if (h) {
-                    memcpy(h->hash, hash, LDG_HASH_BYTES);
-                    h->seq = *seq;
-                    h->used = true;
-                }
+                remember(h, hash, *seq = ldgi_rd64(v));
                 return LDG_OK;
             }
         }

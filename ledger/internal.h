@@ -476,11 +476,12 @@ void **ldgi_txn_hints(ldgi_txn *t);
  * takes an older one's slot.
  */
 #define LDGI_SEEN_SLOTS 65536 /* 3 MiB, touched only where used */
-typedef struct ldgi_seen {
+/* A slot of either cache: a leaf hash and the seq it was found or read at. */
+typedef struct ldgi_leaf_hint {
     uint8_t hash[LDG_HASH_BYTES];
     uint64_t seq;
     bool used;
-} ldgi_seen;
+} ldgi_leaf_hint;
 void ldgi_leaf_seen_put(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq);
 bool ldgi_leaf_seen_get(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t *seq);
 /* Drops this process's mappings of the map's pages (they fault back in on use). */

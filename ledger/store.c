@@ -54,7 +54,7 @@ struct ldg_ledger {
      * them; behind a lock, as tools resolve refs on several threads.
      */
     pthread_mutex_t seen_lock;
-    ldgi_seen *seen;
+    ldgi_leaf_hint *seen;
     char dir[4096];
 };
 
@@ -628,7 +628,7 @@ ldgi_leaf_seen_put(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t s
     if (!l->seen)
         l->seen = ldgi_calloc(LDGI_SEEN_SLOTS, sizeof *l->seen);
     if (l->seen) {
-        ldgi_seen *h = &l->seen[slot % LDGI_SEEN_SLOTS];
+        ldgi_leaf_hint *h = &l->seen[slot % LDGI_SEEN_SLOTS];
         memcpy(h->hash, hash, LDG_HASH_BYTES);
         h->seq = seq;
         h->used = true;
@@ -644,7 +644,7 @@ ldgi_leaf_seen_get(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t *
     bool hit = false;
     pthread_mutex_lock(&l->seen_lock);
     if (l->seen) {
-        const ldgi_seen *h = &l->seen[slot % LDGI_SEEN_SLOTS];
+        const ldgi_leaf_hint *h = &l->seen[slot % LDGI_SEEN_SLOTS];
         if ((hit = h->used && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0))
             *seq = h->seq;
     }
