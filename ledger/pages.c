@@ -294,6 +294,21 @@ walk_page(walker *w, uint64_t pgno, unsigned level, unsigned depth, bound lo, bo
     if (!leaf && nkeys < 2 && level > 1)
         return damaged(w, pgno, "a branch page has a single child");
     leaf ? w->leaf++ : w->branch++;
+    /*
+     * A branch's first key is never read: its child holds everything below
+     * the second.  The keys read must increase strictly, and lie in [lo, hi):
+     * with the order checked key by key, the bounds need checking only at
+     * the first key read (against lo) and the last (against hi, before any
+     * child is walked).
+     */
+    size_t first = leaf ? 0 : 1;
+    if (hi.k && nkeys > first) {
+        const uint8_t *n;
+        if ((s = node_at(w, pgno, p, nkeys - 1, &n)) != LDG_OK)
+            return s;
+        if (key_cmp(w, n + NODEHDR, rd16(n + 6), hi.k, hi.kl) >= 0)
+            return damaged(w, pgno, "keys are out of order");
+    }
     const uint8_t *prev = NULL;
     size_t prevl = 0;
     for (size_t i = 0; i < nkeys; i++) {
@@ -302,11 +317,9 @@ walk_page(walker *w, uint64_t pgno, unsigned level, unsigned depth, bound lo, bo
             return s;
         const uint8_t *k = n + NODEHDR;
         size_t kl = rd16(n + 6);
-        /* a branch's first key is never read: its child holds everything below the second */
-        if (leaf || i > 0) {
-            if ((prev && key_cmp(w, prev, prevl, k, kl) >= 0) ||
-                (lo.k && key_cmp(w, k, kl, lo.k, lo.kl) < 0) ||
-                (hi.k && key_cmp(w, k, kl, hi.k, hi.kl) >= 0))
+        if (i >= first) {
+            if (prev ? key_cmp(w, prev, prevl, k, kl) >= 0
+                     : lo.k && key_cmp(w, k, kl, lo.k, lo.kl) < 0)
                 return damaged(w, pgno, "keys are out of order");
             prev = k;
             prevl = kl;
@@ -421,6 +434,36 @@ ldgi_pages_metas(int fd, ldg_err *err)
     return s;
 }
 
+/* Pages a database record claims (unchecked yet: this only orders the walks). */
+static uint64_t
+claimed_pages(const uint8_t *rec)
+{
+    uint64_t n = rd64le(rec + 8), l = rd64le(rec + 16), o = rd64le(rec + 24);
+    return n > UINT64_MAX / 4 || l > UINT64_MAX / 4 || o > UINT64_MAX / 4 ? UINT64_MAX / 4
+                                                                          : n + l + o;
+}
+
+/*
+ * The biggest databases first, so that the two walks end together rather
+ * than one walking the entries alone at the end.  Only the order changes:
+ * each database is walked, and its counts checked, as before.
+ */
+static void
+by_size(shared *sh)
+{
+    for (size_t i = 1; i < sh->nrecs; i++)
+        for (size_t j = i; j > 0 && claimed_pages(sh->recs[j]) > claimed_pages(sh->recs[j - 1]);
+             j--) {
+            uint8_t rec[DBREC];
+            const char *name = sh->names[j];
+            memcpy(rec, sh->recs[j], DBREC);
+            memcpy(sh->recs[j], sh->recs[j - 1], DBREC);
+            memcpy(sh->recs[j - 1], rec, DBREC);
+            sh->names[j] = sh->names[j - 1];
+            sh->names[j - 1] = name;
+        }
+}
+
 /* Walks named databases until none is left; the first failure is kept in sh. */
 static void *
 drain(void *arg)
@@ -490,6 +533,7 @@ ldgi_pages_check(int fd, uint64_t txnid, bool *stale, ldg_err *err)
     w.used[0] = 3; /* the metas */
     s = walk_db(&w, cur + 24 + DBREC, "(main)", false, true);
     if (s == LDG_OK) {
+        by_size(&sh);
         pthread_t helper;
         bool two = sh.nrecs > 1 && pthread_create(&helper, NULL, drain, &w) == 0;
         drain(&w);

@@ -445,3 +445,98 @@ Test(tamper_matrix, part_0, .fini = tmp_cleanup, .timeout = 900) { matrix(0); }
 Test(tamper_matrix, part_1, .fini = tmp_cleanup, .timeout = 900) { matrix(1); }
 Test(tamper_matrix, part_2, .fini = tmp_cleanup, .timeout = 900) { matrix(2); }
 Test(tamper_matrix, part_3, .fini = tmp_cleanup, .timeout = 900) { matrix(3); }
+
+/* ------------------------------------ a key outside its parent's bounds -- */
+
+/* The node at index i of the page at base, and its key. */
+static const uint8_t *
+node_key_at(const uint8_t *file, size_t base, size_t i, size_t *off)
+{
+    const uint8_t *p = file + base;
+    *off = base + u16(p + PAGEHDRSZ + 2 * i) + NODESZ;
+    return file + *off;
+}
+
+static size_t
+nkeys_of(const uint8_t *file, size_t base)
+{
+    return (size_t)(u16(file + base + 12) - PAGEHDRSZ) / 2;
+}
+
+/*
+ * The structure check [STO-7] compares a page's keys with its parent's
+ * separators only at the page's first and last key (the order inside the
+ * page covers the rest).  Those two comparisons must hold: in the entries
+ * database, the last key of one leaf raised to the next leaf's first key
+ * (still in order inside its page), or that first key lowered to the one
+ * before it, is reported as damage, before LMDB reads the file.
+ */
+Test(tamper_matrix, a_key_outside_its_parents_separators_is_damage, .fini = tmp_cleanup,
+     .timeout = 120)
+{
+    const char *d = tmp_dir();
+    make_matrix_ledger(d);
+    char why[512], path[4200];
+    cr_assert_eq(verify_guarded(d, why, sizeof why), 0, "the untouched ledger verifies: %s", why);
+    snprintf(path, sizeof path, "%s/ledger/data.mdb", d);
+    size_t size = 0;
+    uint8_t *file = (uint8_t *)read_file(path, &size);
+    size_t psize = (uint32_t)(file[PAGEHDRSZ + 24] | file[PAGEHDRSZ + 25] << 8 |
+                              file[PAGEHDRSZ + 26] << 16 | (uint32_t)file[PAGEHDRSZ + 27] << 24);
+    const uint8_t *m0 = file + PAGEHDRSZ, *m1 = file + psize + PAGEHDRSZ;
+    const uint8_t *cur = u64(m1 + 128) > u64(m0 + 128) ? m1 : m0;
+
+    /* the entries database's record, in the main database's root leaf */
+    size_t base = u64(cur + 24 + DB_SIZE + 40) * psize, off = 0;
+    cr_assert(u16(file + base + 10) & P_LEAF, "the main database is one leaf");
+    const uint8_t *rec = NULL;
+    for (size_t i = 0; i < nkeys_of(file, base) && !rec; i++) {
+        const uint8_t *k = node_key_at(file, base, i, &off);
+        if (u16(k - NODESZ + 6) == 7 && memcmp(k, "entries", 7) == 0)
+            rec = k + 7;
+    }
+    cr_assert_not_null(rec, "the main database lists the entries");
+    /* down the leftmost branch to the last level of branches */
+    size_t parent = u64(rec + 40) * psize;
+    cr_assert(u16(file + parent + 10) & P_BRANCH, "the entries fill more than one leaf");
+    for (;;) {
+        size_t first;
+        const uint8_t *n = node_key_at(file, parent, 0, &first) - NODESZ;
+        size_t child = (u16(n) | (size_t)u16(n + 2) << 16 | (size_t)u16(n + 4) << 32) * psize;
+        if (u16(file + child + 10) & P_LEAF)
+            break;
+        parent = child;
+    }
+    cr_assert_geq(nkeys_of(file, parent), 2);
+    size_t leaf[2];
+    for (size_t i = 0; i < 2; i++) {
+        const uint8_t *n = node_key_at(file, parent, i, &off) - NODESZ;
+        leaf[i] = (u16(n) | (size_t)u16(n + 2) << 16 | (size_t)u16(n + 4) << 32) * psize;
+    }
+    size_t last_off, first_off;
+    const uint8_t *last = node_key_at(file, leaf[0], nkeys_of(file, leaf[0]) - 1, &last_off);
+    const uint8_t *first = node_key_at(file, leaf[1], 0, &first_off);
+    cr_assert_eq(u16(last - NODESZ + 6), 8);
+    cr_assert_eq(u16(first - NODESZ + 6), 8);
+    uint8_t was_last[8], was_first[8];
+    memcpy(was_last, last, 8);
+    memcpy(was_first, first, 8);
+
+    int fd = open(path, O_RDWR);
+    cr_assert_geq(fd, 0);
+    struct {
+        size_t off;
+        const uint8_t *to, *was;
+    } cases[] = {{last_off, was_first, was_last}, {first_off, was_last, was_first}};
+    for (size_t c = 0; c < 2; c++) {
+        cr_assert_eq(pwrite(fd, cases[c].to, 8, (off_t)cases[c].off), 8);
+        int st = verify_guarded(d, why, sizeof why);
+        cr_assert_eq(pwrite(fd, cases[c].was, 8, (off_t)cases[c].off), 8);
+        cr_expect_eq(st, 1, "case %zu: verify exits %d: %s", c, st, why);
+        cr_expect(strstr(why, "the ledger file is damaged") && strstr(why, "keys are out of order"),
+                  "case %zu: %s", c, why);
+    }
+    close(fd);
+    cr_assert_eq(verify_guarded(d, why, sizeof why), 0, "restored, the ledger verifies: %s", why);
+    free(file);
+}
