@@ -56,17 +56,6 @@ hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t b
     return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? LDG_OK : LDG_E_NOTFOUND;
 }
 
-/* Where this transaction found hash (h: its slot in the cache, NULL if there is no cache). */
-static void
-remember(ldgi_leaf_hint *h, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
-{
-    if (h) {
-        memcpy(h->hash, hash, LDG_HASH_BYTES);
-        h->seq = seq;
-        h->used = true;
-    }
-}
-
 ldg_status
 ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
                ldg_err *err)
@@ -101,7 +90,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
     if (ldgi_leaf_seen_get(ldgi_txn_ledger(t), hash, &at_seq) &&
         (s = hinted(t, hash, at_seq, before, err)) != LDG_E_NOTFOUND) {
         if (s == LDG_OK)
-            remember(h, hash, *seq = at_seq);
+            ldgi_leaf_hint_set(h, hash, *seq = at_seq);
         return s;
     }
     /* Newest epoch first: a ref most often names a recent entry. */
@@ -119,7 +108,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
             if (s != LDG_OK && s != LDG_E_NOTFOUND)
                 return s;
             if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
-                remember(h, hash, *seq = ldgi_rd64(v));
+                ldgi_leaf_hint_set(h, hash, *seq = ldgi_rd64(v));
                 return LDG_OK;
             }
         }

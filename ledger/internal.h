@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LDGI_FORMAT_VERSION 1
 /*
@@ -482,6 +483,16 @@ typedef struct ldgi_leaf_hint {
     uint64_t seq;
     bool used;
 } ldgi_leaf_hint;
+/* Fills a slot of either cache (h: NULL when there is no cache). */
+static inline void
+ldgi_leaf_hint_set(ldgi_leaf_hint *h, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
+{
+    if (h) {
+        memcpy(h->hash, hash, LDG_HASH_BYTES);
+        h->seq = seq;
+        h->used = true;
+    }
+}
 void ldgi_leaf_seen_put(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq);
 bool ldgi_leaf_seen_get(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t *seq);
 /* Drops this process's mappings of the map's pages (they fault back in on use). */

@@ -627,12 +627,8 @@ ldgi_leaf_seen_put(ldg_ledger *l, const uint8_t hash[LDG_HASH_BYTES], uint64_t s
     pthread_mutex_lock(&l->seen_lock);
     if (!l->seen)
         l->seen = ldgi_calloc(LDGI_SEEN_SLOTS, sizeof *l->seen);
-    if (l->seen) {
-        ldgi_leaf_hint *h = &l->seen[slot % LDGI_SEEN_SLOTS];
-        memcpy(h->hash, hash, LDG_HASH_BYTES);
-        h->seq = seq;
-        h->used = true;
-    }
+    if (l->seen)
+        ldgi_leaf_hint_set(&l->seen[slot % LDGI_SEEN_SLOTS], hash, seq);
     pthread_mutex_unlock(&l->seen_lock);
 }
 
