@@ -3,7 +3,8 @@
  * arbitrary bytes.  The first input byte picks how the rest is split into
  * updates, so block-boundary handling meets every kind of piece.  On a CPU
  * with the SHA extensions this differentially tests them; elsewhere it
- * checks the portable path's plumbing.
+ * checks the portable path's plumbing.  Then ldgi_sha256_pair on the rest
+ * cut in two.
  */
 #include "fuzz.h"
 
@@ -16,7 +17,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_init();
     if (size == 0)
         return 0;
-    uint32_t x = data[0]; /* piece sizes from a small LCG seeded by the first byte */
+    uint8_t first = data[0];
+    uint32_t x = first; /* piece sizes from a small LCG seeded by the first byte */
     data++;
     size--;
     uint8_t want[32], once[32], pieces[32];
@@ -34,5 +36,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ldgi_sha256_final(&s, pieces);
     FUZZ_CHECK(memcmp(pieces, want, 32) == 0);
+    /* ldgi_sha256_pair: the rest cut in two where the first byte says, each with a prefix */
+    size_t cut = first % (size + 1);
+    uint8_t prefix = (uint8_t)(first >> 7), pa[32], pb[32], wa[32], wb[32];
+    ldgi_sha256_pair(prefix, data, cut, pa, data + cut, size - cut, pb);
+    const uint8_t *part[2] = {data, data + cut};
+    size_t len[2] = {cut, size - cut};
+    uint8_t *w[2] = {wa, wb};
+    for (unsigned i = 0; i < 2; i++) {
+        crypto_hash_sha256_state ls;
+        crypto_hash_sha256_init(&ls);
+        crypto_hash_sha256_update(&ls, &prefix, 1);
+        crypto_hash_sha256_update(&ls, part[i], len[i]);
+        crypto_hash_sha256_final(&ls, w[i]);
+    }
+    FUZZ_CHECK(memcmp(pa, wa, 32) == 0 && memcmp(pb, wb, 32) == 0);
     return 0;
 }

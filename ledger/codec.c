@@ -30,6 +30,13 @@ ldgi_leaf_hash(const uint8_t *entry, size_t len, uint8_t out[LDG_HASH_BYTES])
 }
 
 void
+ldgi_leaf_hash_pair(const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES], const uint8_t *b,
+                    size_t nb, uint8_t ob[LDG_HASH_BYTES])
+{
+    ldgi_sha256_pair(0x00, a, na, oa, b, nb, ob); /* RFC 6962 leaf prefix */
+}
+
+void
 ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t len,
                  uint8_t out[LDG_HASH_BYTES])
 {

@@ -578,16 +578,22 @@ typedef struct hchunk {
     _Atomic size_t next;
 } hchunk;
 
-/* The root of the perfect subtree over HBLOCK leaf hashes. */
+/* The root of the perfect subtree over HBLOCK leaf hashes, two node hashes at a time. */
 static void
 block_root(const uint8_t (*leaf)[LDG_HASH_BYTES], uint8_t out[LDG_HASH_BYTES])
 {
     uint8_t t[HBLOCK / 2][LDG_HASH_BYTES];
-    for (size_t i = 0; i < HBLOCK / 2; i++)
-        ldgi_node_hash(leaf[2 * i], leaf[2 * i + 1], t[i]);
-    for (size_t w = HBLOCK / 2; w > 1; w /= 2)
-        for (size_t i = 0; i < w / 2; i++)
-            ldgi_node_hash(t[2 * i], t[2 * i + 1], t[i]);
+    for (size_t i = 0; i < HBLOCK / 2; i += 2)
+        ldgi_node_hash_pair(leaf[2 * i], leaf[2 * i + 1], t[i], leaf[2 * i + 2], leaf[2 * i + 3],
+                            t[i + 1]);
+    for (size_t w = HBLOCK / 2; w > 1; w /= 2) {
+        if (w == 2) {
+            ldgi_node_hash(t[0], t[1], t[0]);
+            break;
+        }
+        for (size_t i = 0; i < w / 2; i += 2) /* t[i], t[i+1] from t[2i..2i+3]: read first */
+            ldgi_node_hash_pair(t[2 * i], t[2 * i + 1], t[i], t[2 * i + 2], t[2 * i + 3], t[i + 1]);
+    }
     memcpy(out, t[0], LDG_HASH_BYTES);
 }
 
@@ -599,7 +605,11 @@ hash_some(void *arg, unsigned who)
     size_t blocks = (c->n + HBLOCK - 1) / HBLOCK;
     for (size_t b; (b = atomic_fetch_add(&c->next, 1)) < blocks;) {
         size_t lo = b * HBLOCK, hi = lo + HBLOCK < c->n ? lo + HBLOCK : c->n;
-        for (size_t i = lo; i < hi; i++)
+        size_t i = lo;
+        for (; i + 1 < hi; i += 2)
+            ldgi_leaf_hash_pair(c->p[i], c->len[i], c->h[i], c->p[i + 1], c->len[i + 1],
+                                c->h[i + 1]);
+        if (i < hi)
             ldgi_leaf_hash(c->p[i], c->len[i], c->h[i]);
         if (hi - lo == HBLOCK)
             block_root((const uint8_t(*)[LDG_HASH_BYTES])c->h[lo], c->root[b]);

@@ -211,11 +211,22 @@ void ldgi_sha256_update(ldgi_sha256_ctx *s, const void *p, size_t n);
 void ldgi_sha256_final(ldgi_sha256_ctx *s, uint8_t out[LDG_HASH_BYTES]);
 void ldgi_sha256(const void *p, size_t n, uint8_t out[LDG_HASH_BYTES]);
 bool ldgi_sha256_accelerated(void);
+/*
+ * SHA-256(prefix || a) into oa and SHA-256(prefix || b) into ob, the two
+ * interleaved on the SHA extensions (a leaf hash: prefix 0x00; a node
+ * hash: 0x01 and the 64 bytes of its children); one after the other on
+ * the portable path.  a, b may be NULL when na, nb are 0.
+ */
+void ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES],
+                      const uint8_t *b, size_t nb, uint8_t ob[LDG_HASH_BYTES]);
 /* Tests: true forces libsodium's code; false re-reads the CPU and $LDG_SHA256. */
 void ldgi_sha256_force_portable(bool portable);
 
 /* --- hashing (codec.c) --- */
 void ldgi_leaf_hash(const uint8_t *entry, size_t len, uint8_t out[LDG_HASH_BYTES]);
+/* Two leaf hashes at once (ldgi_sha256_pair): where many entries are hashed. */
+void ldgi_leaf_hash_pair(const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES], const uint8_t *b,
+                         size_t nb, uint8_t ob[LDG_HASH_BYTES]);
 void ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t len,
                       uint8_t out[LDG_HASH_BYTES]);
 
@@ -911,6 +922,10 @@ typedef bool (*ldgi_node_fn)(void *ctx, unsigned level, uint64_t index,
 #define LDGI_PROOF_MAX LDG_PROOF_MAX /* hashes in any proof of a tree of < 2^63 leaves */
 void ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
                     uint8_t out[LDG_HASH_BYTES]);
+/* Two node hashes at once: l1 || r1 into o1, l2 || r2 into o2 (ldgi_sha256_pair). */
+void ldgi_node_hash_pair(const uint8_t l1[LDG_HASH_BYTES], const uint8_t r1[LDG_HASH_BYTES],
+                         uint8_t o1[LDG_HASH_BYTES], const uint8_t l2[LDG_HASH_BYTES],
+                         const uint8_t r2[LDG_HASH_BYTES], uint8_t o2[LDG_HASH_BYTES]);
 bool ldgi_merkle_root(uint64_t size, ldgi_node_fn fn, void *ctx, uint8_t root[LDG_HASH_BYTES]);
 /* Number of hashes written to out (RFC 9162 order), or SIZE_MAX. */
 size_t ldgi_merkle_inclusion(uint64_t index, uint64_t size, ldgi_node_fn fn, void *ctx,

@@ -23,6 +23,19 @@ ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
     ldgi_sha256(m, sizeof m, out);
 }
 
+void
+ldgi_node_hash_pair(const uint8_t l1[LDG_HASH_BYTES], const uint8_t r1[LDG_HASH_BYTES],
+                    uint8_t o1[LDG_HASH_BYTES], const uint8_t l2[LDG_HASH_BYTES],
+                    const uint8_t r2[LDG_HASH_BYTES], uint8_t o2[LDG_HASH_BYTES])
+{
+    uint8_t a[2 * LDG_HASH_BYTES], b[2 * LDG_HASH_BYTES];
+    memcpy(a, l1, LDG_HASH_BYTES);
+    memcpy(a + LDG_HASH_BYTES, r1, LDG_HASH_BYTES);
+    memcpy(b, l2, LDG_HASH_BYTES);
+    memcpy(b + LDG_HASH_BYTES, r2, LDG_HASH_BYTES);
+    ldgi_sha256_pair(0x01, a, sizeof a, o1, b, sizeof b, o2); /* RFC 6962 node prefix */
+}
+
 /* Largest power of two strictly less than n (n >= 2). */
 static uint64_t
 split_point(uint64_t n)

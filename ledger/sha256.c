@@ -5,10 +5,13 @@
  * Where the CPU has the x86 SHA extensions, whole blocks go through them
  * (about five times libsodium's portable code, which is what lets
  * `ldg verify --since` re-hash a ledger faster than journalctl checks its
- * non-cryptographic chain).  Elsewhere, or when LDG_SHA256=portable is set
- * in the environment, every byte goes to libsodium's crypto_hash_sha256.
- * The two paths are compared on every length from 0 to 1,100 bytes and on
- * random splits by tests/test_sha256.c and by fuzz/fuzz_sha256.c.
+ * non-cryptographic chain); ldgi_sha256_pair hashes two messages at once on
+ * them, another 1.5 times or so, for the loops that hash every entry.
+ * Elsewhere, or when LDG_SHA256=portable is set in the environment, every
+ * byte goes to libsodium's crypto_hash_sha256.  The two paths are compared
+ * on every length from 0 to 1,100 bytes and on random splits, and pairs on
+ * the lengths around the block boundaries, by tests/test_sha256.c and by
+ * fuzz/fuzz_sha256.c.
  */
 #include "internal.h"
 
@@ -81,6 +84,65 @@ blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblocks)
     __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
     _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(feba, dchg, 0xF0));
     _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+/*
+ * Two messages at once: the same rounds as blocks_ni, the two streams'
+ * instructions interleaved.  One stream waits on each round's result (the
+ * rounds instruction's latency); two keep the unit busy, about 1.5 times
+ * the bytes per second on one core.
+ */
+__attribute__((target("sha,sse4.1,ssse3"))) static void
+blocks_ni_x2(uint32_t ha[8], const uint8_t *pa, uint32_t hb[8], const uint8_t *pb, size_t nblocks)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i st[2][2]; /* [stream][abef, cdgh] */
+    uint32_t *hs[2] = {ha, hb};
+    for (unsigned m = 0; m < 2; m++) {
+        __m128i dcba = _mm_loadu_si128((const __m128i *)&hs[m][0]);
+        __m128i hgfe = _mm_loadu_si128((const __m128i *)&hs[m][4]);
+        __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+        __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+        st[m][0] = _mm_alignr_epi8(cdab, efgh, 8);
+        st[m][1] = _mm_blend_epi16(efgh, cdab, 0xF0);
+    }
+    __m128i abef = st[0][0], cdgh = st[0][1], abef2 = st[1][0], cdgh2 = st[1][1];
+    for (; nblocks; nblocks--, pa += 64, pb += 64) {
+        __m128i a0 = abef, c0 = cdgh, a1 = abef2, c1 = cdgh2, w[4], v[4];
+        for (unsigned g = 0; g < 16; g++) {
+            __m128i x, y;
+            if (g < 4) {
+                x = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pa + 16 * g)), bswap);
+                y = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(pb + 16 * g)), bswap);
+            } else {
+                x = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+                y = _mm_sha256msg1_epu32(v[g & 3], v[(g + 1) & 3]);
+                x = _mm_add_epi32(x, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+                y = _mm_add_epi32(y, _mm_alignr_epi8(v[(g + 3) & 3], v[(g + 2) & 3], 4));
+                x = _mm_sha256msg2_epu32(x, w[(g + 3) & 3]);
+                y = _mm_sha256msg2_epu32(y, v[(g + 3) & 3]);
+            }
+            w[g & 3] = x;
+            v[g & 3] = y;
+            __m128i k = _mm_loadu_si128((const __m128i *)&K[4 * g]);
+            __m128i m = _mm_add_epi32(x, k), n = _mm_add_epi32(y, k);
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, m);
+            cdgh2 = _mm_sha256rnds2_epu32(cdgh2, abef2, n);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(m, 0x0E));
+            abef2 = _mm_sha256rnds2_epu32(abef2, cdgh2, _mm_shuffle_epi32(n, 0x0E));
+        }
+        abef = _mm_add_epi32(abef, a0);
+        cdgh = _mm_add_epi32(cdgh, c0);
+        abef2 = _mm_add_epi32(abef2, a1);
+        cdgh2 = _mm_add_epi32(cdgh2, c1);
+    }
+    st[0][0] = abef, st[0][1] = cdgh, st[1][0] = abef2, st[1][1] = cdgh2;
+    for (unsigned m = 0; m < 2; m++) {
+        __m128i feba = _mm_shuffle_epi32(st[m][0], 0x1B);
+        __m128i dchg = _mm_shuffle_epi32(st[m][1], 0xB1);
+        _mm_storeu_si128((__m128i *)&hs[m][0], _mm_blend_epi16(feba, dchg, 0xF0));
+        _mm_storeu_si128((__m128i *)&hs[m][4], _mm_alignr_epi8(dchg, feba, 8));
+    }
 }
 
 static bool
@@ -199,4 +261,104 @@ ldgi_sha256(const void *p, size_t n, uint8_t out[LDG_HASH_BYTES])
     ldgi_sha256_init(&s);
     ldgi_sha256_update(&s, p, n);
     ldgi_sha256_final(&s, out);
+}
+
+#ifdef LDGI_HAVE_SHANI
+/*
+ * One message of ldgi_sha256_pair, prefix || p[0..n), as a run of blocks:
+ * those wholly inside the message are read where they lie (the first,
+ * which holds the prefix, from a copy), the last one or two, with the
+ * padding and the length, from tail.
+ */
+typedef struct pmsg {
+    const uint8_t *p;
+    size_t full;  /* blocks wholly inside the message */
+    size_t total; /* blocks with the padding */
+    uint32_t h[8];
+    uint8_t first[64];
+    uint8_t tail[128];
+} pmsg;
+
+static void
+pmsg_init(pmsg *m, uint8_t prefix, const uint8_t *p, size_t n)
+{
+    uint64_t len = (uint64_t)n + 1;
+    size_t rest = (size_t)(len % 64); /* message bytes in the tail */
+    m->p = p;
+    m->full = (size_t)(len / 64);
+    m->total = m->full + (rest + 9 <= 64 ? 1 : 2);
+    memcpy(m->h, IV, sizeof IV);
+    memset(m->tail, 0, sizeof m->tail);
+    if (m->full) {
+        m->first[0] = prefix;
+        memcpy(m->first + 1, p, 63);
+        if (rest)
+            memcpy(m->tail, p + 64 * m->full - 1, rest);
+    } else {
+        m->tail[0] = prefix;
+        if (n)
+            memcpy(m->tail + 1, p, n);
+    }
+    m->tail[rest] = 0x80;
+    ldgi_be64(m->tail + 64 * (m->total - m->full) - 8, len * 8);
+}
+
+/* Block j of the message. */
+static const uint8_t *
+pmsg_block(const pmsg *m, size_t j)
+{
+    if (j >= m->full)
+        return m->tail + 64 * (j - m->full);
+    return j == 0 ? m->first : m->p + 64 * j - 1;
+}
+
+static void
+pmsg_out(const pmsg *m, uint8_t out[LDG_HASH_BYTES])
+{
+    for (unsigned i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(m->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(m->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(m->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)m->h[i];
+    }
+}
+#endif
+
+void
+ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES],
+                 const uint8_t *b, size_t nb, uint8_t ob[LDG_HASH_BYTES])
+{
+#ifdef LDGI_HAVE_SHANI
+    if (ldgi_sha256_accelerated()) {
+        pmsg x, y;
+        pmsg_init(&x, prefix, a, na);
+        pmsg_init(&y, prefix, b, nb);
+        size_t j = 0, both = x.total < y.total ? x.total : y.total;
+        size_t run = x.full < y.full ? x.full : y.full; /* blocks 1..run-1 lie in place in both */
+        if (run > 1) {
+            blocks_ni_x2(x.h, x.first, y.h, y.first, 1);
+            blocks_ni_x2(x.h, a + 63, y.h, b + 63, run - 1);
+            j = run;
+        }
+        for (; j < both; j++)
+            blocks_ni_x2(x.h, pmsg_block(&x, j), y.h, pmsg_block(&y, j), 1);
+        for (size_t k = j; k < x.total; k++)
+            blocks_ni(x.h, pmsg_block(&x, k), 1);
+        for (size_t k = j; k < y.total; k++)
+            blocks_ni(y.h, pmsg_block(&y, k), 1);
+        pmsg_out(&x, oa);
+        pmsg_out(&y, ob);
+        return;
+    }
+#endif
+    const uint8_t *m[2] = {a, b};
+    size_t n[2] = {na, nb};
+    uint8_t *o[2] = {oa, ob};
+    for (unsigned i = 0; i < 2; i++) {
+        ldgi_sha256_ctx s;
+        ldgi_sha256_init(&s);
+        ldgi_sha256_update(&s, &prefix, 1);
+        ldgi_sha256_update(&s, m[i], n[i]);
+        ldgi_sha256_final(&s, o[i]);
+    }
 }

@@ -133,11 +133,11 @@ want_first(const wantrec *w, size_t n, const uint8_t key[LDG_HASH_BYTES])
     return lo < n && memcmp(w[lo].key, key, LDG_HASH_BYTES) == 0 ? lo : n;
 }
 
+/* Item i of c, its leaf hash already in x->leaf. */
 static void
 phase_a_one(void *ctx, size_t i)
 {
     item *x = &((chunk *)ctx)->it[i];
-    ldgi_leaf_hash(x->p, x->n, x->leaf);
     x->why = NULL;
     chunk *c = ctx;
     if (x->key_seq < c->since) {
@@ -165,8 +165,16 @@ phase_a_one(void *ctx, size_t i)
 static void
 phase_a(chunk *c)
 {
-    for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;) {
+    /* two items at a time: their leaf hashes interleave (ldgi_sha256_pair) */
+    for (size_t i; (i = atomic_fetch_add(&c->next, 2)) < c->n;) {
+        item *x = &c->it[i];
+        if (i + 1 < c->n)
+            ldgi_leaf_hash_pair(x[0].p, x[0].n, x[0].leaf, x[1].p, x[1].n, x[1].leaf);
+        else
+            ldgi_leaf_hash(x->p, x->n, x->leaf);
         phase_a_one(c, i);
+        if (i + 1 < c->n)
+            phase_a_one(c, i + 1);
     }
 }
 

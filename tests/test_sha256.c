@@ -92,6 +92,65 @@ Test(sha256, known_answers_and_libsodium_portable_path)
     ldgi_sha256_force_portable(false);
 }
 
+/* SHA-256(prefix || m[0..n)) by libsodium. */
+static void
+prefixed(uint8_t prefix, const uint8_t *m, size_t n, uint8_t out[32])
+{
+    crypto_hash_sha256_state s;
+    crypto_hash_sha256_init(&s);
+    crypto_hash_sha256_update(&s, &prefix, 1);
+    crypto_hash_sha256_update(&s, m, n);
+    crypto_hash_sha256_final(&s, out);
+}
+
+/*
+ * ldgi_sha256_pair on every length from 0 to 300 beside lengths at and
+ * around the block boundaries (the prefix makes a 63-byte message fill a
+ * block; 55 and 56 bytes are where the padding spills into a second
+ * block), longer ones, and random pairs; each message at its own offset
+ * in the buffer, so no two lie the same way.
+ */
+static void
+pairs_against_libsodium(void)
+{
+    static uint8_t msg[2 * MAXLEN + 64];
+    randombytes_buf(msg, sizeof msg);
+    const size_t edges[] = {0,   1,   54,  55,  56,  62,  63,  64,  65,  118,
+                            119, 120, 126, 127, 128, 129, 191, 300, 1100};
+    for (unsigned prefix = 0; prefix < 2; prefix++) {
+        for (size_t na = 0; na <= 300; na++) {
+            for (size_t e = 0; e < sizeof edges / sizeof edges[0] + 4; e++) {
+                size_t nb =
+                    e < sizeof edges / sizeof edges[0] ? edges[e] : randombytes_uniform(MAXLEN + 1);
+                const uint8_t *a = msg + na % 7, *b = msg + MAXLEN + e % 5;
+                uint8_t wa[32], wb[32], ga[32], gb[32];
+                prefixed((uint8_t)prefix, a, na, wa);
+                prefixed((uint8_t)prefix, b, nb, wb);
+                ldgi_sha256_pair((uint8_t)prefix, a, na, ga, b, nb, gb);
+                cr_assert_arr_eq(ga, wa, 32, "prefix %u, first of (%zu, %zu)", prefix, na, nb);
+                cr_assert_arr_eq(gb, wb, 32, "prefix %u, second of (%zu, %zu)", prefix, na, nb);
+                ldgi_sha256_pair((uint8_t)prefix, b, nb, gb, a, na, ga);
+                cr_assert_arr_eq(ga, wa, 32, "prefix %u, second of (%zu, %zu)", prefix, nb, na);
+                cr_assert_arr_eq(gb, wb, 32, "prefix %u, first of (%zu, %zu)", prefix, nb, na);
+            }
+        }
+    }
+    uint8_t h1[32], h2[32], w[32];
+    prefixed(0, NULL, 0, w);
+    ldgi_sha256_pair(0, NULL, 0, h1, NULL, 0, h2);
+    cr_assert_arr_eq(h1, w, 32, "two empty messages");
+    cr_assert_arr_eq(h2, w, 32, "two empty messages");
+}
+
+Test(sha256, pairs_on_both_paths)
+{
+    ldgi_sha256_force_portable(false);
+    pairs_against_libsodium();
+    ldgi_sha256_force_portable(true);
+    pairs_against_libsodium();
+    ldgi_sha256_force_portable(false);
+}
+
 /* Say in the log which path the default one was, so a run on a CPU without the extensions shows it.
  */
 Test(sha256, reports_the_path)
