@@ -30,7 +30,7 @@
 #define NS_PER_H (3600 * NS_PER_S)
 #define LAST_USE_NS (24 * NS_PER_H) /* [REV-14] "right before" a revocation */
 #define ROTATE_NS (24 * NS_PER_H)   /* [REV-11] a superseded key revoked within this is rotated */
-#define CORR_WALK_MAX 256      /* [REV-21] records a correction is traced back through, at most */
+#define CORR_WALK_MAX 256 /* [REV-21] records a correction is traced back through, at most */
 
 /* ------------------------------------------------------------ severities -- */
 
@@ -110,31 +110,83 @@ static const struct {
 /* ---------------------------------------------------------- small tables -- */
 
 /* Interned strings (studies, organisations, levels, identities): few. */
+/*
+ * Interned strings (studies, organisations, identities): found through an
+ * open-addressing index of their hashes, so a ledger of many studies or
+ * people costs a lookup per record, not a scan of all of them.
+ */
 typedef struct strtab {
     char **s;
+    size_t *len;
     size_t n, cap, last;
+    uint32_t *slot; /* index into s, or UINT32_MAX; slots a power of two, at most half full */
+    size_t slots;
 } strtab;
+
+static uint64_t
+str_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of s: where it is, or the empty one where it would go. */
+static uint32_t *
+str_slot(const strtab *t, const char *s, size_t n)
+{
+    size_t mask = t->slots - 1, i = (size_t)str_hash(s, n) & mask;
+    for (;; i = (i + 1) & mask) {
+        uint32_t x = t->slot[i];
+        if (x == UINT32_MAX || (t->len[x] == n && memcmp(t->s[x], s, n) == 0))
+            return &t->slot[i];
+    }
+}
+
+static bool
+str_reindex(strtab *t, size_t slots)
+{
+    uint32_t *ns = ldgi_malloc(slots * sizeof *ns);
+    if (!ns)
+        return false;
+    memset(ns, 0xff, slots * sizeof *ns);
+    free(t->slot);
+    t->slot = ns;
+    t->slots = slots;
+    for (size_t i = 0; i < t->n; i++)
+        *str_slot(t, t->s[i], t->len[i]) = (uint32_t)i;
+    return true;
+}
 
 /* Index of s (len n) in t, added when absent; UINT32_MAX when out of memory. */
 static uint32_t
 intern(strtab *t, const char *s, size_t n)
 {
-    if (t->last < t->n && strlen(t->s[t->last]) == n && memcmp(t->s[t->last], s, n) == 0)
-        return t->last; /* records of one study and organisation come in runs */
-    for (size_t i = t->n; i-- > 0;)
-        if (strlen(t->s[i]) == n && memcmp(t->s[i], s, n) == 0)
-            return (uint32_t)(t->last = i);
+    if (t->last < t->n && t->len[t->last] == n && memcmp(t->s[t->last], s, n) == 0)
+        return (uint32_t)t->last; /* records of one study and organisation come in runs */
+    if ((t->n + 1) * 2 > t->slots && !str_reindex(t, t->slots ? t->slots * 2 : 64))
+        return UINT32_MAX;
+    uint32_t *at = str_slot(t, s, n);
+    if (*at != UINT32_MAX)
+        return (uint32_t)(t->last = *at);
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         char **ns = ldgi_realloc(t->s, cap * sizeof *ns);
         if (!ns)
             return UINT32_MAX;
         t->s = ns;
+        size_t *nl = ldgi_realloc(t->len, cap * sizeof *nl);
+        if (!nl)
+            return UINT32_MAX;
+        t->len = nl;
         t->cap = cap;
     }
     if (!(t->s[t->n] = ldgi_strndup(s, n)))
         return UINT32_MAX;
-    return (uint32_t)t->n++;
+    t->len[t->n] = strlen(t->s[t->n]); /* n, but never past the copy */
+    *at = (uint32_t)t->n;
+    return (uint32_t)(t->last = t->n++);
 }
 
 static uint32_t
@@ -149,6 +201,8 @@ strtab_free(strtab *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->s[i]);
     free(t->s);
+    free(t->len);
+    free(t->slot);
 }
 
 /* A growable array of times. */

@@ -877,3 +877,46 @@ Test(review, an_unreadable_plan_replaces_the_one_before_and_is_reported, .fini =
     run_free(&r);
 #undef PLAN_H
 }
+
+/*
+ * Studies, organisations and identities are interned through a hash index
+ * that grows as they come: 45 studies (past the index's first size),
+ * their records interleaved, are each reported once as having no plan
+ * [REV-2], at their own first record and under their own name.
+ */
+Test(review, many_studies_interleaved_are_each_their_own, .timeout = 120, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    long base = ledger_size(d);
+    enum { STUDIES = 45, ROUNDS = 3 };
+    char *text = malloc(STUDIES * ROUNDS * 128);
+    cr_assert_not_null(text);
+    size_t at = 0;
+    for (int k = 0; k < STUDIES * ROUNDS; k++)
+        at +=
+            (size_t)sprintf(text + at,
+                            "{\"kind\":\"communication\",\"study\":\"ST-%02d\",\"body\":{\"subject"
+                            "\":\"note %d\",\"text\":\"x\"}}\n",
+                            k % STUDIES, k);
+    write_file(d, "b.jsonl", text);
+    free(text);
+    must(LDG(d, NULL, "append", "--as", "author.key", "--batch", "b.jsonl"), "batch");
+    run_result r = LDG(d, NULL, "review", "--json");
+    cr_assert_eq(count_rule(r.out, "REV-2"), STUDIES, "%s", r.out);
+    for (int i = 0; i < STUDIES; i++) {
+        char study[32];
+        snprintf(study, sizeof study, "\"study\":\"ST-%02d\"", i);
+        const char *f = finding(r.out, "REV-2", base + i);
+        cr_expect_not_null(f, "no REV-2 at the first record of ST-%02d", i);
+        if (f) {
+            const char *nl = strchr(f, '\n');
+            char line[2048];
+            size_t n = nl ? (size_t)(nl - f) : strlen(f);
+            snprintf(line, sizeof line, "%.*s", (int)n, f);
+            cr_expect(strstr(line, study) != NULL, "ST-%02d: %s", i, line);
+        }
+        CLEAN(r.out, "REV-2", base + STUDIES + i);
+    }
+    run_free(&r);
+}
