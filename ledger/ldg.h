@@ -753,6 +753,8 @@ typedef struct ldg_record {
     int64_t tolerance_ns;
     /* ...and that plan, parsed; owned by the walk, valid during the callback (NULL: none) */
     const struct ldg_plan *plan;
+    /* the library's own: how the strings above are allocated (free with ldg_record_free) */
+    unsigned ldgi_packed;
 } ldg_record;
 
 #define LDG_SIG_UNCHECKED 0

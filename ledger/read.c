@@ -26,22 +26,35 @@ keyinfo_clear(ldg_keyinfo *k)
     memset(k, 0, sizeof *k);
 }
 
+/*
+ * A record built by build_record carries its entry, strings, refs, body
+ * and (most often) its signer's strings in the same allocation as itself
+ * (LDGI_PACKED_*): a long export builds a million records on its helpers
+ * and frees them on another thread, where a dozen allocations each cost
+ * more than building them.
+ */
+#define LDGI_PACKED_FIELDS 1u /* entry .. body */
+#define LDGI_PACKED_SIGNER 2u /* signer's name, org, roles, revoke_reason */
+
 void
 ldg_record_free(ldg_record *r)
 {
     if (!r)
         return;
-    free(r->entry);
-    free(r->kind);
-    free(r->study);
-    free(r->meaning);
-    free(r->reason);
-    free(r->origin);
-    free(r->refs);
-    free(r->ref_seqs);
-    free(r->body);
+    if (!(r->ldgi_packed & LDGI_PACKED_FIELDS)) {
+        free(r->entry);
+        free(r->kind);
+        free(r->study);
+        free(r->meaning);
+        free(r->reason);
+        free(r->origin);
+        free(r->refs);
+        free(r->ref_seqs);
+        free(r->body);
+    }
     keyinfo_clear(&r->key);
-    keyinfo_clear(&r->signer);
+    if (!(r->ldgi_packed & LDGI_PACKED_SIGNER))
+        keyinfo_clear(&r->signer);
     free(r);
 }
 
@@ -439,16 +452,40 @@ ldgi_erasure_of(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], u
     return s;
 }
 
+/* Copies n bytes of s and a NUL at *p, and moves *p past them. */
+static char *
+pack(char **p, const char *s, size_t n)
+{
+    char *out = *p;
+    if (n)
+        memcpy(out, s, n);
+    out[n] = '\0';
+    *p += n + 1;
+    return out;
+}
+
+static char *
+pack_z(char **p, const char *s)
+{
+    return s ? pack(p, s, strlen(s)) : NULL;
+}
+
+static size_t
+z_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
 static ldg_status
 build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, unsigned flags, uint64_t proven,
              uint64_t seq, const uint8_t *v, size_t vl, ldg_record **out, ldg_err *err)
 {
     ldgi_entry e;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
-    ldg_record *r = ldgi_calloc(1, sizeof *r);
+    ldg_record *r = NULL;
     const char *why = NULL;
     ldg_status s = LDG_OK;
-    if (!st || !r) {
+    if (!st) {
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -466,32 +503,64 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, unsigned flags, uin
                       (unsigned long long)seq, why ? why : "?");
         goto fail;
     }
+    /* The body (a view into the snapshot) and the signer, found before the one allocation. */
+    const uint8_t *bv = NULL;
+    size_t bl = 0;
+    uint8_t bk[8];
+    ldgi_be64(bk, seq);
+    ldg_status bs = body_get(t, kc, bk, &bv, &bl, err);
+    if (bs != LDG_OK && bs != LDG_E_NOTFOUND) {
+        s = bs;
+        goto fail;
+    }
+    bool later = (flags & LDGI_ITER_LEAF_LATER) != 0, copy_body = false;
+    uint8_t c[LDG_HASH_BYTES];
+    if (bs == LDG_OK && bl >= LDG_SALT_BYTES) {
+        if (!later)
+            ldgi_body_commit(bv, bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, c);
+        copy_body = later || sodium_memcmp(c, st->body, LDG_HASH_BYTES) == 0;
+    }
+    bool genesis = ldgi_kind_class(st->kind.p, st->kind.len) == LDGI_KIND_GENESIS;
+    /* the signer as the signed key records say, never the keys database */
+    const ldg_keyinfo *ki = !genesis && reg ? ldgi_reg_find(reg, st->actor) : NULL;
+    static const char log_name[] = "(ledger log key)";
+    size_t need = st->nrefs * (sizeof *r->ref_seqs + LDG_HASH_BYTES) + vl + st->kind.len + 1 +
+                  st->study.len + 1 + (st->has_meaning ? st->meaning.len + 1 : 0) +
+                  (st->has_reason ? st->reason.len + 1 : 0) +
+                  (st->has_origin ? 2 * (st->origin.len + 1) : 0) +
+                  (copy_body ? bl - LDG_SALT_BYTES + 1 : 0) + sizeof log_name + 1;
+    if (ki)
+        need += z_size(ki->name) + z_size(ki->org) + z_size(ki->roles) + z_size(ki->revoke_reason);
+    if (!(r = ldgi_calloc(1, sizeof *r + need))) {
+        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    r->ldgi_packed = LDGI_PACKED_FIELDS | (genesis || ki ? LDGI_PACKED_SIGNER : 0);
+    char *p = (char *)(r + 1); /* sizeof *r keeps the uint64_t alignment */
+    r->ref_seqs = (uint64_t *)(void *)p;
+    p += st->nrefs * sizeof *r->ref_seqs;
+    r->refs = (uint8_t(*)[LDG_HASH_BYTES])(void *)p;
+    p += st->nrefs * LDG_HASH_BYTES;
+    r->entry = (uint8_t *)p;
+    memcpy(p, v, vl);
+    p += vl;
+    r->entry_len = vl;
+    r->kind = pack(&p, st->kind.p, st->kind.len);
+    r->study = pack(&p, st->study.p, st->study.len);
+    r->meaning = st->has_meaning ? pack(&p, st->meaning.p, st->meaning.len) : NULL;
+    r->reason = st->has_reason ? pack(&p, st->reason.p, st->reason.len) : NULL;
+    r->origin = st->has_origin ? pack(&p, st->origin.p, st->origin.len) : NULL;
+
     r->seq = seq;
     r->host_time_ns = e.time_ns;
     r->has_clock = e.has_clock;
     r->clock_ns = e.clock_ns;
     memcpy(r->prev, e.prev, LDG_HASH_BYTES);
-    if (!(flags & LDGI_ITER_LEAF_LATER))
+    if (!later)
         ldgi_leaf_hash(v, vl, r->leaf_hash);
-    r->entry = ldgi_malloc(vl);
-    r->entry_len = vl;
     memcpy(r->sig, e.sig, LDG_SIG_BYTES);
-    r->kind = dupstr(st->kind);
-    r->study = dupstr(st->study);
-    r->meaning = st->has_meaning ? dupstr(st->meaning) : NULL;
-    r->reason = st->has_reason ? dupstr(st->reason) : NULL;
-    r->origin = st->has_origin ? dupstr(st->origin) : NULL;
     memcpy(r->actor, st->actor, LDG_PUB_BYTES);
     r->nrefs = st->nrefs;
-    r->refs = ldgi_calloc(st->nrefs, LDG_HASH_BYTES);
-    r->ref_seqs = ldgi_calloc(st->nrefs, sizeof *r->ref_seqs);
-    if (!r->entry || !r->kind || !r->study || !r->refs || !r->ref_seqs ||
-        (st->has_meaning && !r->meaning) || (st->has_reason && !r->reason) ||
-        (st->has_origin && !r->origin)) {
-        s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    memcpy(r->entry, v, vl);
     for (size_t i = 0; i < st->nrefs; i++) {
         memcpy(r->refs[i], st->refs[i], LDG_HASH_BYTES);
         r->ref_seqs[i] = ref_seq(t, kc, st->refs[i], err);
@@ -509,66 +578,43 @@ build_record(ldgi_txn *t, keycache *kc, const ldgi_reg *reg, unsigned flags, uin
             goto fail;
         }
     }
-    const uint8_t *bv;
-    size_t bl;
-    uint8_t bk[8];
-    ldgi_be64(bk, seq);
-    s = body_get(t, kc, bk, &bv, &bl, err);
     r->erased_by = UINT64_MAX;
     r->plan_seq = UINT64_MAX;
     r->tolerance_ns = LDG_TOLERANCE_DEFAULT_NS;
-    if (s == LDG_E_NOTFOUND) {
+    if (bs == LDG_E_NOTFOUND) {
         /* [POL-11] Missing is not withheld: only a signed erasure record explains it. */
-        if (flags & LDGI_ITER_LEAF_LATER)
+        if (later)
             ldgi_leaf_hash(v, vl, r->leaf_hash);
         if ((s = ldgi_erasure_of(t, seq, r->leaf_hash, &r->erased_by, err)) != LDG_OK &&
             s != LDG_E_NOTFOUND)
             goto fail;
         r->body_state = s == LDG_OK ? LDG_BODY_ERASED : LDG_BODY_WITHHELD;
-    } else if (s != LDG_OK) {
-        goto fail;
+    } else if (!copy_body) {
+        r->body_state = LDG_BODY_MISMATCH;
     } else {
-        uint8_t c[LDG_HASH_BYTES];
-        bool later = (flags & LDGI_ITER_LEAF_LATER) && bl >= LDG_SALT_BYTES;
-        if (bl >= LDG_SALT_BYTES && !later)
-            ldgi_body_commit(bv, bv + LDG_SALT_BYTES, bl - LDG_SALT_BYTES, c);
-        if (bl < LDG_SALT_BYTES || (!later && sodium_memcmp(c, st->body, LDG_HASH_BYTES) != 0)) {
-            r->body_state = LDG_BODY_MISMATCH;
-        } else {
-            memcpy(r->salt, bv, LDG_SALT_BYTES);
-            r->body_len = bl - LDG_SALT_BYTES;
-            if (later && (r->body = ldgi_malloc(r->body_len + 1))) {
-                /* every byte, for the commitment check later */
-                memcpy(r->body, bv + LDG_SALT_BYTES, r->body_len);
-                r->body[r->body_len] = '\0';
-            } else if (!later) {
-                r->body = ldgi_strndup((const char *)bv + LDG_SALT_BYTES, r->body_len);
-            }
-            if (!r->body) {
-                s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-                goto fail;
-            }
-            if (later)
-                r->body_state = LDGI_BODY_UNCHECKED; /* ldgi_record_hashes checks it */
-        }
+        memcpy(r->salt, bv, LDG_SALT_BYTES);
+        r->body_len = bl - LDG_SALT_BYTES;
+        /* every byte (a body may hold a NUL: the commitment check later sees them all) */
+        r->body = pack(&p, (const char *)bv + LDG_SALT_BYTES, r->body_len);
+        if (later)
+            r->body_state = LDGI_BODY_UNCHECKED; /* ldgi_record_hashes checks it */
     }
     s = LDG_OK;
-    if (ldgi_kind_class(st->kind.p, st->kind.len) == LDGI_KIND_GENESIS) {
+    if (genesis) {
         /* Genesis is signed by the log key, which is not an actor in the registry. */
         memcpy(r->signer.pub, st->actor, LDG_PUB_BYTES);
         snprintf(r->signer.id, sizeof r->signer.id, "log-key");
-        r->signer.name = ldgi_strdup("(ledger log key)");
-        r->signer.org = r->origin ? ldgi_strdup(r->origin) : NULL;
-        r->signer.roles = ldgi_strdup("");
+        r->signer.name = pack(&p, log_name, sizeof log_name - 1);
+        r->signer.org = r->origin ? pack_z(&p, r->origin) : NULL;
+        r->signer.roles = pack(&p, "", 0);
+    } else if (ki) {
+        r->signer = *ki;
+        r->signer.name = pack_z(&p, ki->name);
+        r->signer.org = pack_z(&p, ki->org);
+        r->signer.roles = pack_z(&p, ki->roles);
+        r->signer.revoke_reason = pack_z(&p, ki->revoke_reason);
     } else if (reg) {
-        /* the signer as the signed key records say, never the keys database */
-        const ldg_keyinfo *ki = ldgi_reg_find(reg, st->actor);
-        if (ki && !keyinfo_copy(&r->signer, ki)) {
-            s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-            goto fail;
-        }
-        if (!ki)
-            memcpy(r->signer.pub, st->actor, LDG_PUB_BYTES); /* unregistered */
+        memcpy(r->signer.pub, st->actor, LDG_PUB_BYTES); /* unregistered */
     } else {
         s = lookup_key_cached(t, kc, st->actor, &r->signer, err);
         if (s == LDG_E_NOTFOUND)
@@ -599,7 +645,10 @@ ldgi_record_hashes(ldg_record *r)
         return;
     }
     r->body_state = LDG_BODY_MISMATCH;
-    free(r->body);
+    if (!(r->ldgi_packed & LDGI_PACKED_FIELDS))
+        free(r->body);
+    else
+        sodium_memzero(r->body, r->body_len);
     r->body = NULL;
     r->body_len = 0;
     sodium_memzero(r->salt, sizeof r->salt);
