@@ -206,13 +206,13 @@ ldg_record_subject(const ldg_record *r)
 static void
 jsonl_record(const ldg_export_opts *o, ldgi_linecache *lc, ldgi_emit *e, const ldg_record *r)
 {
-    char t[40], off[8], ks[40];
+    char t[40], host[40], off[8], ks[40];
     ldgi_em_s(e, "{\"seq\":");
     ldgi_em_u64(e, r->seq);
     /* [EXP-10] the ledger's time of record first */
-    ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
+    ldg_time_format((int64_t)r->host_time_ns, 0, 1, host);
     ldgi_em_s(e, ",\"ledger_time_utc\":");
-    ldgi_em_json_str(e, t);
+    ldgi_em_json_str(e, host);
     ldg_time_format(r->time_ns, 0, 1, t);
     ldgi_em_s(e, ",\"time_utc\":");
     ldgi_em_json_str(e, t);
@@ -222,9 +222,8 @@ jsonl_record(const ldg_export_opts *o, ldgi_linecache *lc, ldgi_emit *e, const l
     utc_offset(r->tz_min, off);
     ldgi_em_s(e, ",\"utc_offset\":");
     ldgi_em_json_str(e, off);
-    ldg_time_format((int64_t)r->host_time_ns, 0, 1, t);
-    ldgi_em_s(e, ",\"host_time_utc\":");
-    ldgi_em_json_str(e, t);
+    ldgi_em_s(e, ",\"host_time_utc\":"); /* the same time, under its older name */
+    ldgi_em_json_str(e, host);
     if (r->has_clock) {
         /* [EXP-5] the host clock read earlier; the ledger's time was held [FMT-3] */
         ldg_time_format((int64_t)r->clock_ns, 0, 1, t);
