@@ -288,7 +288,6 @@ pmsg_init(pmsg *m, uint8_t prefix, const uint8_t *p, size_t n)
     m->full = (size_t)(len / 64);
     m->total = m->full + (rest + 9 <= 64 ? 1 : 2);
     memcpy(m->h, IV, sizeof IV);
-    memset(m->tail, 0, sizeof m->tail);
     if (m->full) {
         m->first[0] = prefix;
         memcpy(m->first + 1, p, 63);
@@ -299,8 +298,10 @@ pmsg_init(pmsg *m, uint8_t prefix, const uint8_t *p, size_t n)
         if (n)
             memcpy(m->tail + 1, p, n);
     }
+    size_t end = 64 * (m->total - m->full); /* the tail's blocks: 64 or 128 bytes */
     m->tail[rest] = 0x80;
-    ldgi_be64(m->tail + 64 * (m->total - m->full) - 8, len * 8);
+    memset(m->tail + rest + 1, 0, end - 8 - rest - 1);
+    ldgi_be64(m->tail + end - 8, len * 8);
 }
 
 /* Block j of the message. */
