@@ -566,7 +566,7 @@ take(void *ctx, ldg_record *r)
  * is a perfect subtree of the RFC 6962 tree).
  */
 #define HCHUNK 2048
-#define HBLOCK_BITS 6
+#define HBLOCK_BITS 6 /* ldgi_root64's */
 #define HBLOCK (1u << HBLOCK_BITS)
 
 typedef struct hchunk {
@@ -577,25 +577,6 @@ typedef struct hchunk {
     size_t n;
     _Atomic size_t next;
 } hchunk;
-
-/* The root of the perfect subtree over HBLOCK leaf hashes, two node hashes at a time. */
-static void
-block_root(const uint8_t (*leaf)[LDG_HASH_BYTES], uint8_t out[LDG_HASH_BYTES])
-{
-    uint8_t t[HBLOCK / 2][LDG_HASH_BYTES];
-    for (size_t i = 0; i < HBLOCK / 2; i += 2)
-        ldgi_node_hash_pair(leaf[2 * i], leaf[2 * i + 1], t[i], leaf[2 * i + 2], leaf[2 * i + 3],
-                            t[i + 1]);
-    for (size_t w = HBLOCK / 2; w > 1; w /= 2) {
-        if (w == 2) {
-            ldgi_node_hash(t[0], t[1], t[0]);
-            break;
-        }
-        for (size_t i = 0; i < w / 2; i += 2) /* t[i], t[i+1] from t[2i..2i+3]: read first */
-            ldgi_node_hash_pair(t[2 * i], t[2 * i + 1], t[i], t[2 * i + 2], t[2 * i + 3], t[i + 1]);
-    }
-    memcpy(out, t[0], LDG_HASH_BYTES);
-}
 
 static void
 hash_some(void *arg, unsigned who)
@@ -612,7 +593,7 @@ hash_some(void *arg, unsigned who)
         if (i < hi)
             ldgi_leaf_hash(c->p[i], c->len[i], c->h[i]);
         if (hi - lo == HBLOCK)
-            block_root((const uint8_t(*)[LDG_HASH_BYTES])c->h[lo], c->root[b]);
+            ldgi_root64((const uint8_t(*)[LDG_HASH_BYTES])c->h[lo], c->root[b], NULL);
     }
 }
 

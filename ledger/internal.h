@@ -922,6 +922,13 @@ typedef bool (*ldgi_node_fn)(void *ctx, unsigned level, uint64_t index,
 #define LDGI_PROOF_MAX LDG_PROOF_MAX /* hashes in any proof of a tree of < 2^63 leaves */
 void ldgi_node_hash(const uint8_t l[LDG_HASH_BYTES], const uint8_t r[LDG_HASH_BYTES],
                     uint8_t out[LDG_HASH_BYTES]);
+/*
+ * The root of the perfect subtree over 64 leaf hashes, two node hashes at a
+ * time; edge (NULL: not wanted) gets, for each level 0..5, the node left of
+ * the last one: what a leaf-by-leaf fold leaves in its frontier there.
+ */
+void ldgi_root64(const uint8_t (*leaf)[LDG_HASH_BYTES], uint8_t out[LDG_HASH_BYTES],
+                 uint8_t (*edge)[LDG_HASH_BYTES]);
 /* Two node hashes at once: l1 || r1 into o1, l2 || r2 into o2 (ldgi_sha256_pair). */
 void ldgi_node_hash_pair(const uint8_t l1[LDG_HASH_BYTES], const uint8_t r1[LDG_HASH_BYTES],
                          uint8_t o1[LDG_HASH_BYTES], const uint8_t l2[LDG_HASH_BYTES],

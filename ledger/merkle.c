@@ -36,6 +36,32 @@ ldgi_node_hash_pair(const uint8_t l1[LDG_HASH_BYTES], const uint8_t r1[LDG_HASH_
     ldgi_sha256_pair(0x01, a, sizeof a, o1, b, sizeof b, o2); /* RFC 6962 node prefix */
 }
 
+void
+ldgi_root64(const uint8_t (*leaf)[LDG_HASH_BYTES], uint8_t out[LDG_HASH_BYTES],
+            uint8_t (*edge)[LDG_HASH_BYTES])
+{
+    uint8_t t[32][LDG_HASH_BYTES];
+    for (size_t i = 0; i < 32; i += 2)
+        ldgi_node_hash_pair(leaf[2 * i], leaf[2 * i + 1], t[i], leaf[2 * i + 2], leaf[2 * i + 3],
+                            t[i + 1]);
+    if (edge) {
+        memcpy(edge[0], leaf[62], LDG_HASH_BYTES);
+        memcpy(edge[1], t[30], LDG_HASH_BYTES);
+    }
+    unsigned level = 2;
+    for (size_t w = 32; w > 1; w /= 2, level++) {
+        if (w == 2) {
+            ldgi_node_hash(t[0], t[1], t[0]);
+            break;
+        }
+        for (size_t i = 0; i < w / 2; i += 2) /* t[i], t[i+1] from t[2i..2i+3]: read first */
+            ldgi_node_hash_pair(t[2 * i], t[2 * i + 1], t[i], t[2 * i + 2], t[2 * i + 3], t[i + 1]);
+        if (edge) /* the left one of the last two nodes on this level */
+            memcpy(edge[level], t[w / 2 - 2], LDG_HASH_BYTES);
+    }
+    memcpy(out, t[0], LDG_HASH_BYTES);
+}
+
 /* Largest power of two strictly less than n (n >= 2). */
 static uint64_t
 split_point(uint64_t n)

@@ -58,9 +58,21 @@ typedef struct item {
     ldgi_stmt st;
 } item;
 
+#define TBLOCK 64 /* leaves of a subtree phase A hashes into its root (ldgi_root64) */
+
 typedef struct chunk {
     item it[CHUNK];
     size_t n;
+    /*
+     * In a chunk wholly below --since, phase A takes TBLOCK items at a
+     * time, and where they are TBLOCK consecutive seqs from a multiple of
+     * TBLOCK, hashes their subtree's root: phase B then folds one node into
+     * the tree for them instead of one per entry.
+     */
+    bool by_block;
+    uint8_t root[CHUNK / TBLOCK][LDG_HASH_BYTES];
+    uint8_t edge[CHUNK / TBLOCK][6][LDG_HASH_BYTES]; /* what the fold leaves on levels 0..5 */
+    bool root_ok[CHUNK / TBLOCK];
     _Atomic size_t next;  /* next item for phase A */
     uint64_t since;       /* entries below this are proven by a checkpoint: no signature check */
     const wantrec *wants; /* sorted; read-only while phase A runs */
@@ -162,19 +174,54 @@ phase_a_one(void *ctx, size_t i)
 }
 
 /* Takes items of c until none is left; run by the helpers and by the caller. */
+/* Leaf hashes of items [lo, hi), two at a time (ldgi_sha256_pair), then the rest of phase A. */
+static void
+phase_a_run(chunk *c, size_t lo, size_t hi)
+{
+    size_t i = lo;
+    for (; i + 1 < hi; i += 2) {
+        item *x = &c->it[i];
+        ldgi_leaf_hash_pair(x[0].p, x[0].n, x[0].leaf, x[1].p, x[1].n, x[1].leaf);
+    }
+    if (i < hi)
+        ldgi_leaf_hash(c->it[i].p, c->it[i].n, c->it[i].leaf);
+    for (i = lo; i < hi; i++)
+        phase_a_one(c, i);
+}
+
+/* Are items [lo, lo+TBLOCK) the whole subtree of TBLOCK leaves from a multiple of TBLOCK? */
+static bool
+whole_subtree(const chunk *c, size_t lo)
+{
+    const item *x = &c->it[lo];
+    if (lo + TBLOCK > c->n || !x->key_ok || x->key_seq % TBLOCK)
+        return false;
+    for (size_t i = 1; i < TBLOCK; i++)
+        if (!x[i].key_ok || x[i].key_seq != x->key_seq + i)
+            return false;
+    return true;
+}
+
 static void
 phase_a(chunk *c)
 {
-    /* two items at a time: their leaf hashes interleave (ldgi_sha256_pair) */
-    for (size_t i; (i = atomic_fetch_add(&c->next, 2)) < c->n;) {
-        item *x = &c->it[i];
-        if (i + 1 < c->n)
-            ldgi_leaf_hash_pair(x[0].p, x[0].n, x[0].leaf, x[1].p, x[1].n, x[1].leaf);
-        else
-            ldgi_leaf_hash(x->p, x->n, x->leaf);
-        phase_a_one(c, i);
-        if (i + 1 < c->n)
-            phase_a_one(c, i + 1);
+    if (!c->by_block) {
+        /* two at a time: each item may cost a signature check, so the claims stay small */
+        for (size_t i; (i = atomic_fetch_add(&c->next, 2)) < c->n;)
+            phase_a_run(c, i, i + 2 < c->n ? i + 2 : c->n);
+        return;
+    }
+    size_t blocks = (c->n + TBLOCK - 1) / TBLOCK;
+    for (size_t b; (b = atomic_fetch_add(&c->next, 1)) < blocks;) {
+        size_t lo = b * TBLOCK, hi = lo + TBLOCK < c->n ? lo + TBLOCK : c->n;
+        phase_a_run(c, lo, hi);
+        c->root_ok[b] = whole_subtree(c, lo);
+        if (c->root_ok[b]) {
+            uint8_t leaf[TBLOCK][LDG_HASH_BYTES];
+            for (size_t i = 0; i < TBLOCK; i++)
+                memcpy(leaf[i], c->it[lo + i].leaf, LDG_HASH_BYTES);
+            ldgi_root64((const uint8_t(*)[LDG_HASH_BYTES])leaf, c->root[b], c->edge[b]);
+        }
     }
 }
 
@@ -710,16 +757,18 @@ check_clock(vstate *v, const ldgi_entry *e, uint64_t seq)
 }
 
 /*
- * Recomputes the Merkle tree as the leaves stream in [VER-10]: every
- * perfect subtree entry seq completes is compared with the stored node.
+ * Recomputes the Merkle tree as the leaves stream in [VER-10]: node is the
+ * root of the perfect subtree of 2^level0 leaves ending at entry seq; every
+ * perfect subtree it completes is compared with the stored node.
  */
 static void
-check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], bool compare)
+tree_fold(vstate *v, uint64_t seq, unsigned level0, const uint8_t node[LDG_HASH_BYTES],
+          bool compare)
 {
     uint8_t h[LDG_HASH_BYTES], stored[LDG_HASH_BYTES];
-    memcpy(h, leaf, LDG_HASH_BYTES);
-    uint64_t index = seq;
-    for (unsigned level = 0;; level++) {
+    memcpy(h, node, LDG_HASH_BYTES);
+    uint64_t index = seq >> level0;
+    for (unsigned level = level0;; level++) {
         /* A bad node is reported; the recomputed hash goes on up, so one bad node is one finding.
          */
         if (compare && (!ldgi_tree_node(v->t, level, index, stored) ||
@@ -734,6 +783,33 @@ check_tree(vstate *v, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], bool com
         ldgi_node_hash(v->frontier[level], h, h);
         index >>= 1;
     }
+}
+
+/*
+ * Item i of c (entry seq) into the tree.  In a subtree of TBLOCK entries
+ * below --since whose root phase A hashed, nothing until its last entry,
+ * then the levels below the root as a leaf-by-leaf fold leaves them, and
+ * the root folded in: the same frontier as TBLOCK calls of the fold, with
+ * no node hash here.  Not where a held checkpoint's size falls inside the
+ * subtree (its root is taken from the frontier there).
+ */
+static void
+check_tree(vstate *v, const chunk *c, size_t i, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES],
+           bool compare)
+{
+    size_t b = i / TBLOCK;
+    if (!compare && c->by_block && c->root_ok[b]) {
+        uint64_t lo = c->it[b * TBLOCK].key_seq, tie = v->x ? v->x->tie_size : 0;
+        if (!(tie > lo && tie < lo + TBLOCK)) {
+            if (i % TBLOCK == TBLOCK - 1) {
+                for (unsigned k = 0; k < 6; k++)
+                    memcpy(v->frontier[k], c->edge[b][k], LDG_HASH_BYTES);
+                tree_fold(v, seq, 6, c->root[b], false);
+            }
+            return;
+        }
+    }
+    tree_fold(v, seq, 0, leaf, compare);
 }
 
 /* The tree head of the entries seen, from the frontier. */
@@ -855,7 +931,7 @@ phase_b(vstate *v, chunk *c)
         bool old = seq < v->o_since, fast_old = old && v->fast;
         if (!fast_old && !ldgi_runs_add(v->leafs, x->leaf, seq, 0))
             return runs_failed(v);
-        check_tree(v, seq, x->leaf, !old);
+        check_tree(v, c, i, seq, x->leaf, !old);
         since_capture(v, seq);
         if (!x->entry_ok) {
             finding(v, LDG_FINDING_FAIL, seq, "encoding", "entry does not decode: %s",
@@ -964,6 +1040,9 @@ static void
 start(ldgi_pool *p, chunk *c)
 {
     atomic_store(&c->next, 0);
+    c->by_block = c->since > 0;
+    for (size_t i = 0; i < c->n && c->by_block; i++)
+        c->by_block = c->it[i].key_seq < c->since;
     if (c->n >= 2)
         ldgi_pool_start(p, phase_a_job, c); /* nothing without helpers */
 }

@@ -635,3 +635,68 @@ Test(qa, detects_an_entry_altered_below_a_registered_qa_checkpoint, .fini = tmp_
     cr_assert(strstr(r.err, "INTEGRITY: cp.txt: the first 6 entries do not check"), "%s", r.err);
     run_free(&r);
 }
+
+/* The "tree root X;" of a verify summary line, or "" when it has none. */
+static void
+root_of(const char *out, char root[64])
+{
+    const char *p = strstr(out, "tree root ");
+    size_t n = p ? strcspn(p + 10, ";\n") : 0;
+    snprintf(root, 64, "%.*s", (int)(n < 63 ? n : 63), p ? p + 10 : "");
+}
+
+/*
+ * verify --since takes the entries below the checkpoint in chunks of 1,024;
+ * where a chunk lies wholly below it, its helpers hash each run of 64
+ * entries into their subtree's root, and the tree is folded one node a run.
+ * Over 1,300 entries that path must give the checkpoint's root and the head
+ * a full verify gives, and an entry altered inside such a run must still
+ * break the checkpoint.
+ */
+Test(qa, verify_since_over_whole_subtrees_gives_the_full_verify_root, .fini = tmp_cleanup,
+     .timeout = 120)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ok(LDG(d, NULL, "keygen", "--name", "qa", "--out", "qa", "--unencrypted"), "keygen");
+    ok(LDG(d, NULL, "key", "add", "--as", "admin.key", "--pub", "qa.pub", "--name", "Quality Q",
+           "--org", "Helix Pharma", "--roles", "qa"),
+       "key add");
+    enum { N = 1300 };
+    char *text = malloc(N * 96);
+    cr_assert_not_null(text);
+    size_t at = 0;
+    for (int k = 0; k < N; k++)
+        at += (size_t)sprintf(text + at,
+                              "{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{\"subject\":"
+                              "\"note %d\"}}\n",
+                              k);
+    write_file(d, "b.jsonl", text);
+    ok(LDG(d, NULL, "append", "--as", "author.key", "--batch", "b.jsonl"), "batch");
+    ok(LDG(d, NULL, "checkpoint", "--as", "log.key"), "checkpoint");
+    ok(LDG(d, NULL, "verify", "--save-checkpoint", "cp.txt", "--as", "qa.key"), "save");
+    write_file(d, "c.jsonl",
+               "{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{}}\n"
+               "{\"kind\":\"communication\",\"study\":\"S2\",\"body\":{}}\n");
+    ok(LDG(d, NULL, "append", "--as", "author.key", "--batch", "c.jsonl"), "more");
+    free(text);
+
+    run_result full = LDG(d, NULL, "verify");
+    cr_assert_eq(full.status, 0, "%s%s", full.out, full.err);
+    run_result since = LDG(d, NULL, "verify", "--since", "cp.txt");
+    cr_assert_eq(since.status, 0, "%s%s", since.out, since.err);
+    cr_assert(strstr(since.out, "re-hashed against cp.txt") != NULL, "%s", since.out);
+    char a[64], b[64];
+    root_of(full.out, a);
+    root_of(since.out, b);
+    cr_assert(a[0] && strcmp(a, b) == 0, "full %s, since %s", full.out, since.out);
+    run_free(&full);
+    run_free(&since);
+
+    /* entry 100 lies in the run 64..127 of the first chunk: its leaf changes, so must the root */
+    flip_signature_bit(d, 100, 3);
+    since = LDG(d, NULL, "verify", "--since", "cp.txt");
+    cr_assert_eq(since.status, 1, "%d %s%s", since.status, since.out, since.err);
+    cr_assert(strstr(since.out, "do not give the root of the checkpoint") != NULL, "%s", since.out);
+    run_free(&since);
+}
