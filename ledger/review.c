@@ -545,8 +545,9 @@ typedef struct rv {
     int64_t now;
     uint64_t verified; /* entries verify checked */
     uint64_t walked;
-    ldgi_txn *t; /* the one snapshot verified, then walked */
-    bool past;   /* past --as-of: the rest is only counted */
+    ldgi_txn *t;      /* the one snapshot verified, then walked */
+    ldgi_cur *bodies; /* the walk's bodies, in seq order: each seek starts where the last ended */
+    bool past;        /* past --as-of: the rest is only counted */
     ldgi_reg *reg;
     strtab studies, orgs, levels, idents;
     studyst *st;
@@ -1366,7 +1367,11 @@ walk_one(rv *v, rec *r, const ldgi_entry *ep, const ldgi_stmt *st)
     r->body = NULL;
     r->body_len = 0;
     r->erased_by = UINT64_MAX;
-    ldg_status s = ldgi_get(v->t, LDGI_DB_BODIES, bk, 8, &bv, &bl, v->err);
+    const uint8_t *key;
+    size_t kl;
+    ldg_status s = ldgi_cur_seek(v->bodies, bk, 8, &key, &kl, &bv, &bl, v->err);
+    if (s == LDG_OK && (kl != 8 || memcmp(key, bk, 8) != 0))
+        s = LDG_E_NOTFOUND; /* the next body after this seq's: it has none */
     if (s == LDG_OK && bl >= LDG_SALT_BYTES) {
         r->body_state = LDG_BODY_OK;
         r->salt = bv;
@@ -1502,12 +1507,18 @@ walk(rv *v)
     ldg_status s = ldgi_cur_open(v->t, LDGI_DB_ENTRIES, &c, v->err);
     if (s != LDG_OK)
         return s;
+    if ((s = ldgi_cur_open(v->t, LDGI_DB_BODIES, &v->bodies, v->err)) != LDG_OK) {
+        ldgi_cur_close(c);
+        return s;
+    }
     dbatch *bb = ldgi_calloc(2, sizeof *bb);
     rec *r = ldgi_malloc(sizeof *r);
     if (!bb || !r) {
         free(bb);
         free(r);
         ldgi_cur_close(c);
+        ldgi_cur_close(v->bodies);
+        v->bodies = NULL;
         return ldgi_fail(v->err, LDG_E_NOMEM, "review: out of memory");
     }
     unsigned jobs = v->o->jobs ? v->o->jobs : ldgi_ncpu();
@@ -1556,6 +1567,8 @@ walk(rv *v)
     free(bb);
     free(r);
     ldgi_cur_close(c);
+    ldgi_cur_close(v->bodies);
+    v->bodies = NULL;
     return s != LDG_OK ? s : v->status;
 }
 
