@@ -145,6 +145,18 @@ blocks_ni_x2(uint32_t ha[8], const uint8_t *pa, uint32_t hb[8], const uint8_t *p
     }
 }
 
+/* The state as the digest's 32 bytes, each word big-endian. */
+static void
+digest_out(const uint32_t h[8], uint8_t out[LDG_HASH_BYTES])
+{
+    for (unsigned i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)h[i];
+    }
+}
+
 static bool
 cpu_has_ni(void)
 {
@@ -244,12 +256,7 @@ ldgi_sha256_final(ldgi_sha256_ctx *s, uint8_t out[LDG_HASH_BYTES])
     memset(s->buf + s->fill, 0, 56 - s->fill);
     ldgi_be64(s->buf + 56, bits);
     blocks_ni(s->h, s->buf, 1);
-    for (unsigned i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(s->h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)s->h[i];
-    }
+    digest_out(s->h, out);
 #endif
     sodium_memzero(s, sizeof *s);
 }
@@ -313,16 +320,6 @@ pmsg_block(const pmsg *m, size_t j)
     return j == 0 ? m->first : m->p + 64 * j - 1;
 }
 
-static void
-pmsg_out(const pmsg *m, uint8_t out[LDG_HASH_BYTES])
-{
-    for (unsigned i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(m->h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(m->h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(m->h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)m->h[i];
-    }
-}
 #endif
 
 void
@@ -347,8 +344,8 @@ ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HAS
             blocks_ni(x.h, pmsg_block(&x, k), 1);
         for (size_t k = j; k < y.total; k++)
             blocks_ni(y.h, pmsg_block(&y, k), 1);
-        pmsg_out(&x, oa);
-        pmsg_out(&y, ob);
+        digest_out(x.h, oa);
+        digest_out(y.h, ob);
         return;
     }
 #endif
