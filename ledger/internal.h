@@ -557,6 +557,13 @@ ldg_status ldgi_cur_open(ldgi_txn *t, ldgi_db db, ldgi_cur **c, ldg_err *err);
 /* LDG_OK with a record, LDG_E_NOTFOUND at the end. */
 ldg_status ldgi_cur_seek(ldgi_cur *c, const void *k, size_t kl, const uint8_t **key, size_t *keyl,
                          const uint8_t **v, size_t *vl, ldg_err *err);
+/*
+ * The value at exactly key k, through a cursor (LDG_E_NOTFOUND if absent):
+ * where keys are read in order, each lookup starts from the page the last
+ * one left the cursor on, not from the root.
+ */
+ldg_status ldgi_cur_find(ldgi_cur *c, const void *k, size_t kl, const uint8_t **v, size_t *vl,
+                         ldg_err *err);
 ldg_status ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
                          size_t *vl, ldg_err *err);
 ldg_status ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,

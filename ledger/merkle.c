@@ -301,11 +301,10 @@ static bool
 cursor_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
 {
     uint8_t k[9];
-    const uint8_t *key, *v;
-    size_t kl, vl;
+    const uint8_t *v;
+    size_t vl;
     node_key(level, index, k);
-    if (ldgi_cur_seek(ctx, k, sizeof k, &key, &kl, &v, &vl, NULL) != LDG_OK || kl != sizeof k ||
-        memcmp(key, k, sizeof k) != 0 || vl != LDG_HASH_BYTES)
+    if (ldgi_cur_find(ctx, k, sizeof k, &v, &vl, NULL) != LDG_OK || vl != LDG_HASH_BYTES)
         return false;
     memcpy(out, v, LDG_HASH_BYTES);
     return true;

@@ -376,12 +376,7 @@ body_get(ldgi_txn *t, keycache *kc, const uint8_t k[8], const uint8_t **v, size_
     }
     if (!kc || !kc->bodies)
         return ldgi_get(t, LDGI_DB_BODIES, k, 8, v, vl, err);
-    const uint8_t *key;
-    size_t kl;
-    ldg_status s = ldgi_cur_seek(kc->bodies, k, 8, &key, &kl, v, vl, err);
-    if (s == LDG_OK && (kl != 8 || memcmp(key, k, 8) != 0))
-        s = LDG_E_NOTFOUND; /* the next body after seq's: seq has none */
-    return s;
+    return ldgi_cur_find(kc->bodies, k, 8, v, vl, err);
 }
 
 /* lookup_key through the cache (kc may be NULL). */

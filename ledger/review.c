@@ -109,9 +109,8 @@ static const struct {
 
 /* ---------------------------------------------------------- small tables -- */
 
-/* Interned strings (studies, organisations, levels, identities): few. */
 /*
- * Interned strings (studies, organisations, identities): found through an
+ * Interned strings (studies, organisations, levels, identities): found through an
  * open-addressing index of their hashes, so a ledger of many studies or
  * people costs a lookup per record, not a scan of all of them.
  */
@@ -1367,11 +1366,7 @@ walk_one(rv *v, rec *r, const ldgi_entry *ep, const ldgi_stmt *st)
     r->body = NULL;
     r->body_len = 0;
     r->erased_by = UINT64_MAX;
-    const uint8_t *key;
-    size_t kl;
-    ldg_status s = ldgi_cur_seek(v->bodies, bk, 8, &key, &kl, &bv, &bl, v->err);
-    if (s == LDG_OK && (kl != 8 || memcmp(key, bk, 8) != 0))
-        s = LDG_E_NOTFOUND; /* the next body after this seq's: it has none */
+    ldg_status s = ldgi_cur_find(v->bodies, bk, 8, &bv, &bl, v->err);
     if (s == LDG_OK && bl >= LDG_SALT_BYTES) {
         r->body_state = LDG_BODY_OK;
         r->salt = bv;

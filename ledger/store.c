@@ -749,6 +749,17 @@ ldgi_cur_seek(ldgi_cur *c, const void *kp, size_t kl, const uint8_t **key, size_
 }
 
 ldg_status
+ldgi_cur_find(ldgi_cur *c, const void *kp, size_t kl, const uint8_t **v, size_t *vl, ldg_err *err)
+{
+    const uint8_t *key = NULL;
+    size_t keyl = 0;
+    ldg_status s = ldgi_cur_seek(c, kp, kl, &key, &keyl, v, vl, err);
+    if (s == LDG_OK && (keyl != kl || memcmp(key, kp, kl) != 0))
+        s = LDG_E_NOTFOUND; /* landed on the next key: kp has none */
+    return s;
+}
+
+ldg_status
 ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
               ldg_err *err)
 {

@@ -173,7 +173,6 @@ phase_a_one(void *ctx, size_t i)
     x->sig_ok = x->stmt_ok && ldgi_stmt_sig_ok(x->e.stmt, x->e.stmt_len, x->st.actor, x->e.sig);
 }
 
-/* Takes items of c until none is left; run by the helpers and by the caller. */
 /* Leaf hashes of items [lo, hi), two at a time (ldgi_sha256_pair), then the rest of phase A. */
 static void
 phase_a_run(chunk *c, size_t lo, size_t hi)
@@ -202,6 +201,7 @@ whole_subtree(const chunk *c, size_t lo)
     return true;
 }
 
+/* Takes items of c until none is left; run by the helpers and by the caller. */
 static void
 phase_a(chunk *c)
 {
