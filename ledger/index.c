@@ -118,26 +118,26 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
 }
 
 /*
- * `ldg reindex` [STO-1]: rebuilds the two hash-keyed indexes from `entries`
- * (they are derived: nothing signed changes), and retires the indexes of
- * the layout before 2026-12 (`leaf`, `commit`: keyed by the hash alone).
- * A step of REINDEX_STEP entries per write transaction keeps the memory
- * bounded; the old databases are emptied in the last step and removed after
- * it, so a run stopped half-way leaves a ledger that asks for `ldg reindex`
- * again, which starts over.
+ * `ldg reindex` [STO-1]: rebuilds the two hash-keyed indexes and the stored
+ * Merkle tree [STO-6] from `entries` (they are derived: nothing signed
+ * changes), and retires the databases of the earlier layouts (`leaf`,
+ * `commit`: keyed by the hash alone, before 2026-12; `tree`: a record per
+ * node).  A step of REINDEX_STEP entries per write transaction keeps the
+ * memory bounded; the old databases are emptied in the last step and
+ * removed after it, so a run stopped half-way leaves a ledger that asks for
+ * `ldg reindex` again, which starts over.
  */
 #define REINDEX_STEP 65536
 
-enum { RX_ENTRIES, RX_LEAF, RX_COMMIT, RX_OLD_LEAF, RX_OLD_COMMIT, RX_COUNT };
-static const char *const rx_names[RX_COUNT] = {"entries", "leaf-by-epoch", "commit-by-time", "leaf",
-                                               "commit"};
+/* The ledger's databases (at their LDGI_DB_* numbers), then the old ones. */
+enum { RX_OLD_LEAF = LDGI_DB_COUNT, RX_OLD_COMMIT, RX_OLD_TREE, RX_COUNT };
 
 /* Indexes entries [from, from + REINDEX_STEP) in t; *next: where the next step starts. */
 static ldg_status
 reindex_step(ldgi_txn *t, uint64_t from, uint64_t *next, ldg_err *err)
 {
     ldgi_cur *c;
-    ldg_status s = ldgi_cur_open(t, (ldgi_db)RX_ENTRIES, &c, err);
+    ldg_status s = ldgi_cur_open(t, LDGI_DB_ENTRIES, &c, err);
     if (s != LDG_OK)
         return s;
     ldgi_stmt *st = ldgi_malloc(sizeof *st);
@@ -175,13 +175,14 @@ reindex_step(ldgi_txn *t, uint64_t from, uint64_t *next, ldg_err *err)
         ldgi_commit_key(ck, st->time_ns, st->body);
         uint8_t sk[8];
         ldgi_be64(sk, seq);
-        if ((s = ldgi_put(t, (ldgi_db)RX_LEAF, lk, sizeof lk, sk, 8, false, false, err)) != LDG_OK)
+        if ((s = ldgi_put(t, LDGI_DB_LEAF, lk, sizeof lk, sk, 8, false, false, err)) != LDG_OK)
             break;
         /* a replay (only a tampered ledger has one) keeps its first copy, as append would */
-        s = ldgi_put(t, (ldgi_db)RX_COMMIT, ck, sizeof ck, sk, 8, true, false, err);
+        s = ldgi_put(t, LDGI_DB_COMMIT, ck, sizeof ck, sk, 8, true, false, err);
         if (s != LDG_OK && s != LDG_E_EXISTS)
             break;
-        s = LDG_OK;
+        if ((s = ldgi_tree_add(t, seq, leaf, err)) != LDG_OK)
+            break;
         *next = seq + 1;
     }
     free(st);
@@ -190,7 +191,7 @@ reindex_step(ldgi_txn *t, uint64_t from, uint64_t *next, ldg_err *err)
 }
 
 /*
- * Runs one write transaction of the rebuild: first (the new indexes
+ * Runs one write transaction of the rebuild: first (the new databases
  * emptied), a step from *at, or (at == total) the old databases emptied;
  * redone in a bigger map when the map is full.
  */
@@ -203,16 +204,18 @@ reindex_txn(ldg_ledger *l, bool first, uint64_t *at, uint64_t *total, ldg_err *e
         if (s != LDG_OK)
             return s;
         uint64_t next = *at;
-        if (first && ((s = ldgi_drop(t, (ldgi_db)RX_LEAF, false, err)) != LDG_OK ||
-                      (s = ldgi_drop(t, (ldgi_db)RX_COMMIT, false, err)) != LDG_OK ||
-                      (s = ldgi_count(t, (ldgi_db)RX_ENTRIES, total, err)) != LDG_OK)) {
+        if (first && ((s = ldgi_drop(t, LDGI_DB_LEAF, false, err)) != LDG_OK ||
+                      (s = ldgi_drop(t, LDGI_DB_COMMIT, false, err)) != LDG_OK ||
+                      (s = ldgi_drop(t, LDGI_DB_TREE, false, err)) != LDG_OK ||
+                      (s = ldgi_count(t, LDGI_DB_ENTRIES, total, err)) != LDG_OK)) {
             ldgi_txn_abort(t);
             return s;
         }
         if (*at < *total)
             s = reindex_step(t, *at, &next, err);
-        else if ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, false, err)) == LDG_OK)
-            s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, false, err);
+        else
+            for (int i = RX_OLD_LEAF; s == LDG_OK && i < RX_COUNT; i++)
+                s = ldgi_drop(t, (ldgi_db)i, false, err);
         bool map_full = ldgi_txn_map_full(t);
         if (s == LDG_OK)
             s = ldgi_txn_commit(t, &map_full, err);
@@ -237,6 +240,12 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
         return ldgi_fail(err, LDG_E_NOTFOUND, "%s: nothing here (no data.mdb)", dir);
     ldg_ledger *l;
     /* create: the new databases may not exist yet (nor, in a current ledger, the old ones) */
+    const char *rx_names[RX_COUNT]; /* outlives the handle, closed below */
+    for (int i = 0; i < LDGI_DB_COUNT; i++)
+        rx_names[i] = ldgi_db_names[i];
+    rx_names[RX_OLD_LEAF] = "leaf";
+    rx_names[RX_OLD_COMMIT] = "commit";
+    rx_names[RX_OLD_TREE] = "tree";
     ldg_status s = ldgi_env_open(dir, rx_names, RX_COUNT, true, &l, err);
     if (s != LDG_OK)
         return s;
@@ -249,8 +258,9 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
     ldgi_txn *t;
     if (s == LDG_OK && (s = ldgi_txn_begin(l, true, &t, err)) == LDG_OK) {
         /* removing a database closes its handle: never in a transaction that may be redone */
-        if ((s = ldgi_drop(t, (ldgi_db)RX_OLD_LEAF, true, err)) == LDG_OK &&
-            (s = ldgi_drop(t, (ldgi_db)RX_OLD_COMMIT, true, err)) == LDG_OK)
+        for (int i = RX_OLD_LEAF; s == LDG_OK && i < RX_COUNT; i++)
+            s = ldgi_drop(t, (ldgi_db)i, true, err);
+        if (s == LDG_OK)
             s = ldgi_txn_commit(t, NULL, err);
         else
             ldgi_txn_abort(t);

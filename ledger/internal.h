@@ -448,12 +448,14 @@ typedef enum ldgi_db {
     LDGI_DB_ACTOR,       /* actor pub || seq (8 BE) -> empty */
     LDGI_DB_KEYS,        /* pub -> key state (LDGI_KEYSTATE_BYTES) */
     LDGI_DB_COMMIT,      /* claimed time (8) || body commitment -> seq (8 BE): one per statement */
-    LDGI_DB_TREE,        /* level (1) || index (8 BE) -> hash of that perfect subtree [STO-6] */
+    LDGI_DB_TREE,        /* band (1) || cluster (8 BE) -> its perfect subtrees' hashes [STO-6] */
     LDGI_DB_CHECKPOINTS, /* tree size (8 BE) -> signed note [CKP-1] */
     LDGI_DB_COUNT
 } ldgi_db;
 
 extern const char *const ldgi_db_names[LDGI_DB_COUNT];
+/* Databases an environment may open: a ledger's and the three of its layout before [STO-1]. */
+#define LDGI_ENV_DBS (LDGI_DB_COUNT + 3)
 /* Map size a newly opened environment asks for; tests lower it to make the map grow. */
 extern size_t ldgi_map_initial;
 /* The map never grows past this (4 TiB); tests lower it to fill the map. */
@@ -532,7 +534,7 @@ bool ldgi_txn_map_full(const ldgi_txn *t);
 bool ldgi_map_grow(ldg_ledger *l, ldg_err *err);
 /*
  * An LMDB environment that is not a ledger (a witness's state [WIT-1]):
- * dir/data.mdb with the n (<= LDGI_DB_COUNT) named databases names[0..n),
+ * dir/data.mdb with the n (<= LDGI_ENV_DBS) named databases names[0..n),
  * used through ldgi_txn_begin, ldgi_get, ldgi_put... with db = 0..n-1.
  * names must outlive the handle.  create: make dir and the databases.
  * LDG_E_NOTFOUND when dir holds no data.mdb and create is false.
@@ -591,8 +593,8 @@ uint64_t ldgi_rd64(const uint8_t in[8]);
 #define LDGI_LEAF_EPOCH_BITS 18
 /* What every command says of a ledger whose indexes have the layout before 2026-12. */
 #define LDGI_OLD_LAYOUT                                                                            \
-    "its leaf-hash and statement indexes have the layout of an earlier ldg; rebuild them with "    \
-    "`ldg reindex` (they are derived: nothing signed changes)"
+    "its derived indexes (leaf hashes, statements, Merkle tree) have the layout of an earlier "    \
+    "ldg; rebuild them with `ldg reindex` (they are derived: nothing signed changes)"
 /* LDGI_LEAF_EPOCH_BITS; tests lower it to cross epochs with a few entries. */
 extern unsigned ldgi_leaf_epoch_bits;
 #define LDGI_LEAF_KEY_BYTES (4 + LDG_HASH_BYTES)
@@ -949,6 +951,23 @@ size_t ldgi_merkle_consistency(uint64_t old_size, uint64_t size, ldgi_node_fn fn
 bool ldgi_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[LDG_HASH_BYTES],
                                   const uint8_t (*path)[LDG_HASH_BYTES], size_t len,
                                   const uint8_t root[LDG_HASH_BYTES]);
+/*
+ * The stored tree [STO-6]: bands of LDGI_TREE_BAND levels, one record per
+ * cluster (the LDGI_TREE_CLUSTER nodes of a band under one node of the band
+ * above), its hashes in the order the ledger completes them.  Node (level,
+ * index) is hash pos of the record under key.
+ */
+#define LDGI_TREE_BAND 4
+#define LDGI_TREE_CLUSTER 30 /* 16 + 8 + 4 + 2 */
+#define LDGI_TREE_KEY_BYTES 9
+void ldgi_tree_slot(unsigned level, uint64_t index, uint8_t key[LDGI_TREE_KEY_BYTES],
+                    unsigned *pos);
+/*
+ * The records a tree of n leaves is stored in: their number, and what the
+ * last of each band holds.  why gets a finding ("" when the shape is right);
+ * a status other than LDG_OK only when t fails.
+ */
+ldg_status ldgi_tree_shape(ldgi_txn *t, uint64_t n, char *why, size_t why_len, ldg_err *err);
 /* Reads a stored tree node in t (ctx is the ldgi_txn). */
 bool ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES]);
 /* Stores the leaf of entry seq and every perfect subtree it completes [STO-6]. */

@@ -4,12 +4,13 @@
  * Leaf hash SHA-256(0x00 || entry) [FMT-5], node SHA-256(0x01 || l || r),
  * empty tree SHA-256("").  The algorithms read only perfect subtrees (level
  * k, index j covering leaves [j*2^k, (j+1)*2^k)) through a callback, so a
- * store that keeps those nodes answers any head or proof in O(log n) reads.
- * Not yet wired to storage or the CLI.
+ * store that keeps those nodes answers any head or proof in O(log n) reads;
+ * the ledger stores them in bands of clusters [STO-6] (below).
  */
 #include "internal.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 void
@@ -249,157 +250,221 @@ ldgi_merkle_verify_consistency(uint64_t old_size, uint64_t size,
 
 /* ------------------------------------------------- stored nodes [STO-6] -- */
 
-static void
-node_key(unsigned level, uint64_t index, uint8_t k[9])
+/*
+ * The tree is stored in bands of LDGI_TREE_BAND levels.  A band's nodes are
+ * grouped by the subtree of the band above them: one record per group (a
+ * "cluster": the 16 nodes of its lowest level and the 14 above them, 30 in
+ * all), key band (1) || cluster index (8 BE), value the cluster's nodes
+ * stored so far, 32 bytes each, in the order the ledger completes them
+ * (post-order).  An append then adds hashes at the end of one record (one
+ * more every 16 entries, and so on up), and a proof's path through a band
+ * is one record: a proof at a million entries reads five records, where one
+ * record per node made it read twenty, each by a descent from the root.
+ */
+void
+ldgi_tree_slot(unsigned level, uint64_t index, uint8_t key[LDGI_TREE_KEY_BYTES], unsigned *pos)
 {
-    k[0] = (uint8_t)level;
-    ldgi_be64(k + 1, index);
+    unsigned u = level % LDGI_TREE_BAND;
+    uint64_t o = index & ((UINT64_C(1) << (LDGI_TREE_BAND - u)) - 1);
+    /* the last of the band's lowest-level nodes it covers, then u more completions */
+    uint64_t last = ((o + 1) << u) - 1;
+    key[0] = (uint8_t)(level / LDGI_TREE_BAND);
+    ldgi_be64(key + 1, index >> (LDGI_TREE_BAND - u));
+    *pos = (unsigned)(2 * last - (uint64_t)__builtin_popcountll(last) + u);
+}
+
+/* A cluster's record as stored: whole hashes, no more than a cluster holds. */
+static bool
+cluster_ok(size_t vl)
+{
+    return vl % LDG_HASH_BYTES == 0 && vl <= LDGI_TREE_CLUSTER * LDG_HASH_BYTES;
 }
 
 bool
 ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
 {
-    uint8_t k[9];
+    uint8_t k[LDGI_TREE_KEY_BYTES];
+    unsigned pos;
     const uint8_t *v;
     size_t vl;
-    node_key(level, index, k);
-    if (ldgi_get(t, LDGI_DB_TREE, k, sizeof k, &v, &vl, NULL) != LDG_OK || vl != LDG_HASH_BYTES)
+    ldgi_tree_slot(level, index, k, &pos);
+    if (ldgi_get(t, LDGI_DB_TREE, k, sizeof k, &v, &vl, NULL) != LDG_OK || !cluster_ok(vl) ||
+        (pos + 1) * LDG_HASH_BYTES > vl)
         return false;
-    memcpy(out, v, LDG_HASH_BYTES);
+    memcpy(out, v + pos * LDG_HASH_BYTES, LDG_HASH_BYTES);
     return true;
+}
+
+static ldg_status
+cluster_get(ldgi_txn *t, const uint8_t k[LDGI_TREE_KEY_BYTES], uint8_t (*buf)[LDG_HASH_BYTES],
+            unsigned *n, ldg_err *err)
+{
+    const uint8_t *v;
+    size_t vl;
+    ldg_status s = ldgi_get(t, LDGI_DB_TREE, k, LDGI_TREE_KEY_BYTES, &v, &vl, err);
+    *n = 0;
+    if (s == LDG_E_NOTFOUND)
+        return LDG_OK;
+    if (s != LDG_OK)
+        return s;
+    if (!cluster_ok(vl))
+        return ldgi_fail(err, LDG_E_CORRUPT,
+                         "tree record (band %u, %llu) holds %zu bytes; run ldg verify", k[0],
+                         (unsigned long long)ldgi_rd64(k + 1), vl);
+    memcpy(buf, v, vl);
+    *n = (unsigned)(vl / LDG_HASH_BYTES);
+    return LDG_OK;
 }
 
 ldg_status
 ldgi_tree_add(ldgi_txn *t, uint64_t seq, const uint8_t leaf[LDG_HASH_BYTES], ldg_err *err)
 {
-    uint8_t k[9], h[LDG_HASH_BYTES], left[LDG_HASH_BYTES];
-    memcpy(h, leaf, LDG_HASH_BYTES);
-    node_key(0, seq, k);
-    ldg_status s = ldgi_put(t, LDGI_DB_TREE, k, sizeof k, h, LDG_HASH_BYTES, true, false, err);
-    /* Entry seq completes the subtree of 2^level leaves ending at it while seq+1 is a multiple. */
+    uint8_t k[LDGI_TREE_KEY_BYTES], h[LDG_HASH_BYTES], buf[LDGI_TREE_CLUSTER][LDG_HASH_BYTES];
+    unsigned level = 0, pos, n;
     uint64_t index = seq;
-    for (unsigned level = 1; s == LDG_OK && level < 64 && (index & 1); level++) {
-        if (!ldgi_tree_node(t, level - 1, index - 1, left))
-            return ldgi_fail(err, LDG_E_CORRUPT, "tree node (%u, %llu) is missing; run ldg verify",
-                             level - 1, (unsigned long long)(index - 1));
-        ldgi_node_hash(left, h, h);
-        index >>= 1;
-        node_key(level, index, k);
-        s = ldgi_put(t, LDGI_DB_TREE, k, sizeof k, h, LDG_HASH_BYTES, true, false, err);
+    memcpy(h, leaf, LDG_HASH_BYTES);
+    /* Entry seq completes the subtree of 2^level leaves ending at it while seq+1 is a multiple. */
+    for (;;) {
+        /* (level, index) is the first node of this band the entry completes: due next in its
+         * cluster, and the ones it completes above it in the band follow it there */
+        ldgi_tree_slot(level, index, k, &pos);
+        ldg_status s = cluster_get(t, k, buf, &n, err);
+        if (s != LDG_OK)
+            return s;
+        if (n != pos)
+            return ldgi_fail(err, LDG_E_CORRUPT,
+                             "tree record (band %u, %llu) holds %u nodes where %u are due; run "
+                             "ldg verify",
+                             k[0], (unsigned long long)ldgi_rd64(k + 1), n, pos);
+        bool up = false;
+        for (;;) {
+            memcpy(buf[n++], h, LDG_HASH_BYTES);
+            if (!(index & 1) || level == 63)
+                break;
+            /* the left sibling is in this cluster: the two share a parent */
+            unsigned lp;
+            ldgi_tree_slot(level, index - 1, k, &lp);
+            ldgi_node_hash(buf[lp], h, h);
+            index >>= 1;
+            if (++level % LDGI_TREE_BAND == 0) {
+                up = true; /* the cluster's own root: the first node of the band above */
+                break;
+            }
+        }
+        /* k is the cluster's key: every slot worked out above is in it */
+        s = ldgi_put(t, LDGI_DB_TREE, k, sizeof k, buf, n * LDG_HASH_BYTES, false, false, err);
+        if (s != LDG_OK || !up)
+            return s;
     }
-    return s;
 }
 
 /*
- * The nodes of one head or proof through one cursor: a proof reads its path
- * from the leaf up, in key order (level, then index), so where the next node
- * sits on the leaf page the cursor already holds (the upper levels), LMDB
- * finds it there without descending from the root again; and nothing is
- * allocated per node.
+ * The nodes of one head or proof through one cursor, and the last cluster
+ * it read: a path through a band takes its nodes from one record.  The
+ * record's bytes stay valid while the read transaction lives.
  */
-static bool
-cursor_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
-{
-    uint8_t k[9];
-    const uint8_t *v;
-    size_t vl;
-    node_key(level, index, k);
-    if (ldgi_cur_find(ctx, k, sizeof k, &v, &vl, NULL) != LDG_OK || vl != LDG_HASH_BYTES)
-        return false;
-    memcpy(out, v, LDG_HASH_BYTES);
-    return true;
-}
-
-/*
- * The lower levels of a big tree are where a proof's time goes: each of its
- * nodes there is on a page of its own, found by a descent from the root that
- * misses the CPU's caches all the way.  A path climbs them one level at a
- * time, so the reader takes them three levels at once: the 8 consecutive
- * stored nodes of a level (0, 3 or 6) that hold the path's siblings on that
- * level and the two above (one descent, then the next 7 on the same page),
- * and hashes those two levels' siblings from them (1 and 3 node hashes).
- * Only a block the ledger completes is read so; any other node, or a block
- * one of whose nodes is missing, is read as it is stored.
- */
-#define BLOCK_TOP 9 /* blocks start at levels 0, 3, 6; above, nodes are few and their pages hot */
-
 typedef struct node_reader {
     ldgi_cur *c;
-    uint64_t have; /* the ledger's size: the stored nodes cover its complete subtrees */
-    bool loaded;
-    unsigned level;
-    uint64_t base;
-    uint8_t h[8][LDG_HASH_BYTES];
+    bool held;
+    uint8_t key[LDGI_TREE_KEY_BYTES];
+    const uint8_t *v;
+    size_t vl;
 } node_reader;
-
-static bool
-block_load(node_reader *r, unsigned level, uint64_t base)
-{
-    uint8_t k[9];
-    const uint8_t *key, *v;
-    size_t kl, vl;
-    r->loaded = false;
-    node_key(level, base, k);
-    ldg_status s = ldgi_cur_seek(r->c, k, sizeof k, &key, &kl, &v, &vl, NULL);
-    for (unsigned i = 0; i < 8; i++) {
-        if (i) {
-            node_key(level, base + i, k);
-            s = ldgi_cur_next(r->c, &key, &kl, &v, &vl, NULL);
-        }
-        if (s != LDG_OK || kl != sizeof k || memcmp(key, k, sizeof k) != 0 || vl != LDG_HASH_BYTES)
-            return false;
-        memcpy(r->h[i], v, LDG_HASH_BYTES);
-    }
-    r->loaded = true;
-    r->level = level;
-    r->base = base;
-    return true;
-}
-
-/* Node (r->level + up, index) of the block held. */
-static void
-block_hash(const node_reader *r, unsigned up, uint64_t index, uint8_t out[LDG_HASH_BYTES])
-{
-    if (up == 0) {
-        memcpy(out, r->h[index - r->base], LDG_HASH_BYTES);
-        return;
-    }
-    uint8_t left[LDG_HASH_BYTES], right[LDG_HASH_BYTES];
-    block_hash(r, up - 1, 2 * index, left);
-    block_hash(r, up - 1, 2 * index + 1, right);
-    ldgi_node_hash(left, right, out);
-}
 
 static bool
 reader_node(void *ctx, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES])
 {
     node_reader *r = ctx;
-    if (level < BLOCK_TOP) {
-        unsigned up = level % 3, bl = level - up;
-        uint64_t base = (index << up) & ~(uint64_t)7;
-        if (base + 8 <= r->have >> bl &&
-            ((r->loaded && r->level == bl && r->base == base) || block_load(r, bl, base))) {
-            block_hash(r, up, index, out);
-            return true;
-        }
+    uint8_t k[LDGI_TREE_KEY_BYTES];
+    unsigned pos;
+    ldgi_tree_slot(level, index, k, &pos);
+    if (!r->held || memcmp(k, r->key, sizeof k) != 0) {
+        r->held = false;
+        if (ldgi_cur_find(r->c, k, sizeof k, &r->v, &r->vl, NULL) != LDG_OK || !cluster_ok(r->vl))
+            return false;
+        memcpy(r->key, k, sizeof k);
+        r->held = true;
     }
-    return cursor_node(r->c, level, index, out);
+    if ((pos + 1) * LDG_HASH_BYTES > r->vl)
+        return false;
+    memcpy(out, r->v + pos * LDG_HASH_BYTES, LDG_HASH_BYTES);
+    return true;
 }
 
 ldg_status
 ldgi_tree_drop(ldgi_txn *t, uint64_t seq, ldg_err *err)
 {
-    uint8_t k[9];
-    node_key(0, seq, k);
-    ldg_status s = ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+    /* The nodes entry seq completed are the last of their clusters: cut each one back. */
+    uint8_t k[LDGI_TREE_KEY_BYTES], buf[LDGI_TREE_CLUSTER][LDG_HASH_BYTES];
+    unsigned level = 0, pos, n;
     uint64_t index = seq;
-    for (unsigned level = 1; (s == LDG_OK || s == LDG_E_NOTFOUND) && level < 64 && (index & 1);
-         level++) {
-        index >>= 1;
-        node_key(level, index, k);
-        s = ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+    for (;;) {
+        ldgi_tree_slot(level, index, k, &pos);
+        ldg_status s = cluster_get(t, k, buf, &n, err);
+        if (s != LDG_OK)
+            return s;
+        if (n > pos)
+            s = pos ? ldgi_put(t, LDGI_DB_TREE, k, sizeof k, buf, pos * LDG_HASH_BYTES, false,
+                               false, err)
+                    : ldgi_del(t, LDGI_DB_TREE, k, sizeof k, err);
+        if (s != LDG_OK)
+            return s;
+        /* up to the band above, if the entry completed this cluster's root */
+        unsigned top = level - level % LDGI_TREE_BAND + LDGI_TREE_BAND;
+        while (level < top && (index & 1)) {
+            index >>= 1;
+            level++;
+        }
+        if (level < top || level >= 64)
+            return LDG_OK;
     }
-    return s == LDG_E_NOTFOUND ? LDG_OK : s;
+}
+
+/* Nodes the cluster holds when r (1..16) of its lowest level's nodes are complete. */
+static unsigned
+cluster_nodes(uint64_t r)
+{
+    return r >= 16 ? LDGI_TREE_CLUSTER : (unsigned)(2 * r - (uint64_t)__builtin_popcountll(r));
+}
+
+ldg_status
+ldgi_tree_shape(ldgi_txn *t, uint64_t n, char *why, size_t why_len, ldg_err *err)
+{
+    uint64_t want = 0, have;
+    why[0] = '\0';
+    for (unsigned b = 0; b * LDGI_TREE_BAND < 64 && n >> (b * LDGI_TREE_BAND); b++)
+        want += ((n >> (b * LDGI_TREE_BAND)) + 15) / 16;
+    ldg_status s = ldgi_count(t, LDGI_DB_TREE, &have, err);
+    if (s != LDG_OK)
+        return s;
+    if (have != want) {
+        snprintf(why, why_len, "the Merkle tree is stored in %llu records; %llu entries make %llu",
+                 (unsigned long long)have, (unsigned long long)n, (unsigned long long)want);
+        return LDG_OK;
+    }
+    /* The last record of each band is the only one that may be partly filled: it must hold
+     * exactly what the entries complete, nothing more (the others are full or a node is missing,
+     * which the walk over the nodes reports). */
+    for (unsigned b = 0; b * LDGI_TREE_BAND < 64 && n >> (b * LDGI_TREE_BAND); b++) {
+        uint64_t m = n >> (b * LDGI_TREE_BAND), last = (m - 1) / 16;
+        uint8_t k[LDGI_TREE_KEY_BYTES];
+        const uint8_t *v;
+        size_t vl = 0;
+        k[0] = (uint8_t)b;
+        ldgi_be64(k + 1, last);
+        s = ldgi_get(t, LDGI_DB_TREE, k, sizeof k, &v, &vl, err);
+        if (s != LDG_OK && s != LDG_E_NOTFOUND)
+            return s;
+        unsigned nodes = cluster_nodes(m - 16 * last);
+        if (vl != (size_t)nodes * LDG_HASH_BYTES) {
+            snprintf(why, why_len,
+                     "the Merkle tree's record (band %u, %llu) holds %zu bytes; %llu entries "
+                     "make %u nodes in it",
+                     b, (unsigned long long)last, vl, (unsigned long long)n, nodes);
+            return LDG_OK;
+        }
+    }
+    return LDG_OK;
 }
 
 /* ------------------------------------------------------------- public -- */
@@ -427,13 +492,13 @@ ldg_tree_root(ldg_ledger *l, uint64_t size, uint8_t root[LDG_HASH_BYTES], ldg_er
     ldg_status s = ldgi_txn_begin(l, false, &t, err);
     if (s != LDG_OK)
         return s;
-    ldgi_cur *c = NULL;
+    node_reader r = {0};
     uint64_t have;
     if ((s = check_size(t, size, &have, err)) == LDG_OK &&
-        (s = ldgi_cur_open(t, LDGI_DB_TREE, &c, err)) == LDG_OK &&
-        !ldgi_merkle_root(size, cursor_node, c, root))
+        (s = ldgi_cur_open(t, LDGI_DB_TREE, &r.c, err)) == LDG_OK &&
+        !ldgi_merkle_root(size, reader_node, &r, root))
         s = ldgi_fail(err, LDG_E_CORRUPT, "a Merkle tree node is missing; run ldg verify");
-    ldgi_cur_close(c);
+    ldgi_cur_close(r.c);
     ldgi_txn_abort(t);
     return s;
 }
@@ -448,7 +513,8 @@ stored_proof(ldg_ledger *l, bool inclusion, uint64_t a, uint64_t size,
     if (s != LDG_OK)
         return s;
     node_reader r = {0};
-    if ((s = check_size(t, size, &r.have, err)) == LDG_OK &&
+    uint64_t have;
+    if ((s = check_size(t, size, &have, err)) == LDG_OK &&
         (s = ldgi_cur_open(t, LDGI_DB_TREE, &r.c, err)) == LDG_OK) {
         *n = inclusion ? ldgi_merkle_inclusion(a, size, reader_node, &r, hashes, LDG_PROOF_MAX)
                        : ldgi_merkle_consistency(a, size, reader_node, &r, hashes, LDG_PROOF_MAX);

@@ -206,7 +206,8 @@ named_db(walker *w, uint64_t pgno, const uint8_t *n, const uint8_t *rec)
         if (strlen(ldgi_db_names[i]) == ksize && memcmp(ldgi_db_names[i], n + NODEHDR, ksize) == 0)
             break;
     if (i == LDGI_DB_COUNT && ((ksize == 4 && memcmp(n + NODEHDR, "leaf", 4) == 0) ||
-                               (ksize == 6 && memcmp(n + NODEHDR, "commit", 6) == 0)))
+                               (ksize == 6 && memcmp(n + NODEHDR, "commit", 6) == 0) ||
+                               (ksize == 4 && memcmp(n + NODEHDR, "tree", 4) == 0)))
         return ldgi_fail(w->err, LDG_E_IO, LDGI_OLD_LAYOUT); /* [STO-1]: to do, not damage */
     if (i == LDGI_DB_COUNT)
         return damaged(w, pgno, "the main database names a database ldg does not have");

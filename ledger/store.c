@@ -28,12 +28,12 @@ size_t ldgi_map_initial = MAP_INITIAL;
 size_t ldgi_map_max = MAP_MAX;
 
 const char *const ldgi_db_names[LDGI_DB_COUNT] = {
-    "entries", "bodies", "leaf-by-epoch",  "study", "kind",
-    "actor",   "keys",   "commit-by-time", "tree",  "checkpoints"};
+    "entries", "bodies", "leaf-by-epoch",  "study",      "kind",
+    "actor",   "keys",   "commit-by-time", "tree-bands", "checkpoints"};
 
 struct ldg_ledger {
     MDB_env *env;
-    MDB_dbi dbi[LDGI_DB_COUNT];
+    MDB_dbi dbi[LDGI_ENV_DBS];
     const char *const *names; /* of dbi[0..ndb): ldgi_db_names, or another env's [WIT-1] */
     size_t ndb;
     bool readonly;
@@ -168,7 +168,10 @@ begin_checked(ldg_ledger *l, MDB_txn **txn, ldg_status *s, ldg_err *err)
     return rc;
 }
 
-/* A ledger of ldg before 2026-12: `leaf` and `commit` keyed by the hash alone [STO-1]. */
+/*
+ * A ledger of an earlier layout [STO-1]: `leaf` and `commit` keyed by the
+ * hash alone (before 2026-12), or `tree` with a record per node [STO-6].
+ */
 static bool
 old_layout(const char *dir, bool readonly)
 {
@@ -178,10 +181,10 @@ old_layout(const char *dir, bool readonly)
     bool old = false;
     if (mdb_env_create(&env) != 0)
         return false;
-    mdb_env_set_maxdbs(env, LDGI_DB_COUNT + 2);
+    mdb_env_set_maxdbs(env, LDGI_ENV_DBS);
     if (mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | (readonly ? MDB_NOLOCK : 0), 0640) == 0 &&
         mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
-        old = mdb_dbi_open(txn, "leaf", 0, &dbi) == 0;
+        old = mdb_dbi_open(txn, "leaf", 0, &dbi) == 0 || mdb_dbi_open(txn, "tree", 0, &dbi) == 0;
         mdb_txn_abort(txn);
     }
     mdb_env_close(env);
@@ -211,7 +214,7 @@ env_open_dbs(const char *dir, const char *const *names, size_t ndb, bool readonl
         free(l);
         return mdb_fail(err, rc, "cannot create environment", dir);
     }
-    mdb_env_set_maxdbs(l->env, LDGI_DB_COUNT + 2);
+    mdb_env_set_maxdbs(l->env, LDGI_ENV_DBS);
     mdb_env_set_mapsize(l->env, ldgi_map_initial);
     /* MDB_NOTLS: read transactions belong to handles, not threads. */
     unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
@@ -225,7 +228,7 @@ env_open_dbs(const char *dir, const char *const *names, size_t ndb, bool readonl
          */
         mdb_env_close(l->env);
         if ((rc = mdb_env_create(&l->env)) == 0) {
-            mdb_env_set_maxdbs(l->env, LDGI_DB_COUNT + 2);
+            mdb_env_set_maxdbs(l->env, LDGI_ENV_DBS);
             mdb_env_set_mapsize(l->env, ldgi_map_initial);
             rc = mdb_env_open(l->env, dir, flags | MDB_NOLOCK, 0640);
         }
@@ -275,7 +278,7 @@ ldg_status
 ldgi_env_open(const char *dir, const char *const *names, size_t n, bool create, ldg_ledger **out,
               ldg_err *err)
 {
-    if (n > LDGI_DB_COUNT)
+    if (n > LDGI_ENV_DBS)
         return ldgi_fail(err, LDG_E_USAGE, "%s: too many databases", dir);
     if (create && mkdir(dir, 0750) != 0 && errno != EEXIST)
         return ldgi_fail(err, LDG_E_IO, "%s: cannot create directory: %s", dir, strerror(errno));

@@ -591,6 +591,84 @@ lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl)
     return rc ? -1 : 0;
 }
 
+void
+tree_slot(unsigned level, uint64_t index, uint8_t key[9], unsigned *pos)
+{
+    unsigned band = level / 4, u = level % 4;
+    uint64_t cluster = index >> (4 - u), at = index & ((1u << (4 - u)) - 1);
+    key[0] = (uint8_t)band;
+    seq_key(cluster, key + 1);
+    /* Replay the cluster's 16 lowest nodes coming in: each, then the nodes it completes. */
+    unsigned n = 0;
+    for (unsigned leaf = 0; leaf < 16; leaf++) {
+        if (u == 0 && leaf == at) {
+            *pos = n;
+            return;
+        }
+        n++;
+        for (unsigned up = 1, i = leaf; up < 4 && (i & 1); up++) {
+            i >>= 1;
+            if (up == u && i == at) {
+                *pos = n;
+                return;
+            }
+            n++;
+        }
+    }
+    cr_assert_fail("tree_slot: no node (%u, %llu)", level, (unsigned long long)index);
+}
+
+int
+tree_node_get(const char *dir, unsigned level, uint64_t index, uint8_t out[32])
+{
+    uint8_t k[9];
+    unsigned pos;
+    void *v;
+    size_t vl;
+    tree_slot(level, index, k, &pos);
+    if (lmdb_get_value(dir, TREE_DB, k, 9, &v, &vl) != 0)
+        return -1;
+    int rc = vl % 32 == 0 && (pos + 1) * 32 <= vl ? 0 : -1;
+    if (rc == 0)
+        memcpy(out, (uint8_t *)v + pos * 32, 32);
+    free(v);
+    return rc;
+}
+
+/* Rewrites the record of node (level, index): h at its place, or (h NULL) cut there. */
+static int
+tree_record_edit(const char *dir, unsigned level, uint64_t index, const uint8_t *h)
+{
+    uint8_t k[9];
+    unsigned pos;
+    void *v;
+    size_t vl;
+    tree_slot(level, index, k, &pos);
+    if (lmdb_get_value(dir, TREE_DB, k, 9, &v, &vl) != 0)
+        return -1;
+    int rc = -1;
+    if ((pos + 1) * 32 <= vl) {
+        if (h)
+            memcpy((uint8_t *)v + pos * 32, h, 32);
+        rc = h || pos ? lmdb_put_value(dir, TREE_DB, k, 9, v, h ? vl : pos * 32)
+                      : lmdb_del_key(dir, TREE_DB, k, 9);
+    }
+    free(v);
+    return rc;
+}
+
+int
+tree_node_put(const char *dir, unsigned level, uint64_t index, const uint8_t h[32])
+{
+    return tree_record_edit(dir, level, index, h);
+}
+
+int
+tree_node_cut(const char *dir, unsigned level, uint64_t index)
+{
+    return tree_record_edit(dir, level, index, NULL);
+}
+
 /* Appends one record; returns its seq. */
 long
 append_record(const char *d, const char *body, const char *const *args)

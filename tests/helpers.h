@@ -172,6 +172,18 @@ int lmdb_put_value(const char *dir, const char *db, const void *key, size_t kl, 
                    size_t vl);
 int lmdb_del_key(const char *dir, const char *db, const void *key, size_t kl);
 /*
+ * The stored Merkle tree [STO-6], worked out here from the spec's text (a
+ * band of 4 levels, a record per cluster, hashes in the order the ledger
+ * completes them), not from the library's code: the record's key and the
+ * hash's place in it.  TREE_DB is the database's name.
+ */
+#define TREE_DB "tree-bands"
+void tree_slot(unsigned level, uint64_t index, uint8_t key[9], unsigned *pos);
+/* Node (level, index) of dir/ledger: read, overwritten in place, or cut off with all after it. */
+int tree_node_get(const char *dir, unsigned level, uint64_t index, uint8_t out[32]);
+int tree_node_put(const char *dir, unsigned level, uint64_t index, const uint8_t h[32]);
+int tree_node_cut(const char *dir, unsigned level, uint64_t index);
+/*
  * Starts `sh -c script` in dir, in its own process group (kill(-pid) stops
  * it and its children), with LDG_LEDGER=ledger; returns its pid.
  */

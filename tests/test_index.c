@@ -347,6 +347,178 @@ Test(index, an_old_ledger_is_refused_then_reindexed, .fini = tmp_cleanup)
     cr_assert_eq(verify_status(d, NULL), 0);
 }
 
+/* Rewrites dir/ledger's tree (n entries) as ldg before 2026-12-07 stored it: a record per node. */
+static void
+to_tree_per_node(const char *d, uint64_t n)
+{
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi old, cur;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    mdb_env_set_mapsize(env, (size_t)1 << 30);
+    cr_assert_eq(mdb_env_open(env, path_in(d, "ledger"), 0, 0640), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    cr_assert_eq(mdb_dbi_open(t, "tree", MDB_CREATE, &old), 0);
+    cr_assert_eq(mdb_dbi_open(t, TREE_DB, 0, &cur), 0);
+    for (unsigned level = 0; n >> level; level++)
+        for (uint64_t i = 0; i < n >> level; i++) {
+            uint8_t k[9], rk[9];
+            unsigned pos;
+            tree_slot(level, i, rk, &pos);
+            MDB_val key = {9, rk}, v;
+            cr_assert_eq(mdb_get(t, cur, &key, &v), 0);
+            cr_assert_geq(v.mv_size, (pos + 1) * 32);
+            k[0] = (uint8_t)level;
+            seq_key(i, k + 1);
+            MDB_val ok = {9, k}, ov = {32, (uint8_t *)v.mv_data + pos * 32};
+            cr_assert_eq(mdb_put(t, old, &ok, &ov, 0), 0);
+        }
+    cr_assert_eq(mdb_drop(t, cur, 1), 0);
+    cr_assert_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+}
+
+/* [STO-6] A ledger whose tree has a record per node is refused until reindexed, like [STO-1]. */
+Test(index, a_tree_with_a_record_per_node_is_refused_then_reindexed, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    run_result r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    char before[200];
+    const char *root = strstr(r.out, "tree root ");
+    cr_assert(root);
+    snprintf(before, sizeof before, "%s", root);
+    run_free(&r);
+    to_tree_per_node(d, 12);
+    cr_assert(has_db(d, "tree") && !has_db(d, TREE_DB));
+    r = LDG(d, NULL, "proof", "inclusion", "3");
+    cr_assert_eq(r.status, 4, "%d %s", r.status, r.err);
+    cr_assert(strstr(r.err, "ldg reindex") && strstr(r.err, "Merkle tree") &&
+                  !strchr(strchr(r.err, '\n') + 1, '\n'),
+              "%s", r.err);
+    run_free(&r);
+    r = LDG(d, NULL, "reindex");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    cr_assert(!has_db(d, "tree") && has_db(d, TREE_DB));
+    r = LDG(d, NULL, "verify");
+    cr_assert_eq(r.status, 0, "%s", r.out);
+    cr_assert(strstr(r.out, before), "nothing signed changed: %s", r.out);
+    run_free(&r);
+    r = LDG(d, NULL, "proof", "inclusion", "3");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+}
+
+/* RFC 6962 MTH of leaves [lo, hi), from the leaf hashes alone. */
+static void
+ref_mth(const uint8_t (*leaf)[32], uint64_t lo, uint64_t hi, uint8_t out[32])
+{
+    if (hi - lo == 1) {
+        memcpy(out, leaf[lo], 32);
+        return;
+    }
+    uint64_t k = 1;
+    while (k * 2 < hi - lo)
+        k *= 2;
+    uint8_t m[65];
+    m[0] = 1;
+    ref_mth(leaf, lo, lo + k, m + 1);
+    ref_mth(leaf, lo + k, hi, m + 33);
+    crypto_hash_sha256(out, m, sizeof m);
+}
+
+static void
+tree_is(ldgi_txn *t, const uint8_t (*leaf)[32], uint64_t n)
+{
+    char why[256];
+    uint8_t want[32], got[32];
+    ldg_err err;
+    cr_assert_eq(ldgi_tree_shape(t, n, why, sizeof why, &err), LDG_OK);
+    cr_assert_str_empty(why, "at %llu: %s", (unsigned long long)n, why);
+    ref_mth(leaf, 0, n, want);
+    cr_assert(ldgi_merkle_root(n, ldgi_tree_node, t, got));
+    cr_assert_arr_eq(got, want, 32, "root at %llu", (unsigned long long)n);
+}
+
+/*
+ * [STO-6] The tree across three bands (entries past 256): every head and
+ * proof from the stored records against heads worked out from the leaves
+ * alone, then the undo of the last entries (the mirror's) back below a
+ * band's boundary, and the same entries stored again.
+ */
+Test(index, the_stored_tree_across_bands_gives_every_head_and_proof, .fini = tmp_cleanup,
+     .timeout = 120)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    enum { N = 300 };
+    char *text = malloc(N * 96);
+    cr_assert_not_null(text);
+    size_t at = 0;
+    for (int k = 0; k < N; k++)
+        at += (size_t)sprintf(
+            text + at, "{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{\"n\":%d}}\n", k);
+    write_file(d, "b.jsonl", text);
+    free(text);
+    run_result r = LDG(d, NULL, "append", "--as", "author.key", "--batch", "b.jsonl");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    uint64_t n = (uint64_t)ledger_size(d);
+    cr_assert_gt(n, 256);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    uint8_t(*leaf)[32] = calloc(n, 32);
+    ldgi_txn *t;
+    cr_assert_eq(ldgi_txn_begin(l, true, &t, &err), LDG_OK);
+    for (uint64_t s = 0; s < n; s++)
+        cr_assert_eq(ldgi_leaf_at(t, s, leaf[s], &err), LDG_OK);
+    for (uint64_t m = 1; m <= n; m++) {
+        uint8_t root[32];
+        cr_assert(ldgi_merkle_root(m, ldgi_tree_node, t, root));
+        uint8_t want[32];
+        ref_mth(leaf, 0, m, want);
+        cr_assert_arr_eq(root, want, 32, "head at %llu", (unsigned long long)m);
+    }
+    /* undo down to 250 (band 2's first node, over 0..255, goes), then store them again */
+    for (uint64_t s = n; s-- > 250;) {
+        cr_assert_eq(ldgi_tree_drop(t, s, &err), LDG_OK, "%s", err.msg);
+        tree_is(t, leaf, s);
+    }
+    for (uint64_t s = 250; s < n; s++) {
+        cr_assert_eq(ldgi_tree_add(t, s, leaf[s], &err), LDG_OK, "%s", err.msg);
+        tree_is(t, leaf, s + 1);
+    }
+    /* a node stored twice is refused, not appended after the others */
+    cr_assert_eq(ldgi_tree_add(t, n - 1, leaf[n - 1], &err), LDG_E_CORRUPT);
+    ldgi_txn_abort(t);
+
+    uint8_t h[LDG_PROOF_MAX][32], root[32], old_root[32];
+    size_t len;
+    for (uint64_t size = 1; size <= n; size += size < 20 ? 1 : 13) {
+        cr_assert_eq(ldg_tree_root(l, size, root, &err), LDG_OK, "%s", err.msg);
+        for (uint64_t i = 0; i < size; i++) {
+            cr_assert_eq(ldg_proof_inclusion(l, i, size, h, &len, &err), LDG_OK, "%s", err.msg);
+            cr_assert(
+                ldg_proof_verify_inclusion(i, size, leaf[i], (const uint8_t(*)[32])h, len, root),
+                "inclusion %llu in %llu", (unsigned long long)i, (unsigned long long)size);
+            if (i == 0)
+                continue;
+            cr_assert_eq(ldg_tree_root(l, i, old_root, &err), LDG_OK);
+            cr_assert_eq(ldg_proof_consistency(l, i, size, h, &len, &err), LDG_OK);
+            cr_assert(
+                ldg_proof_verify_consistency(i, size, old_root, root, (const uint8_t(*)[32])h, len),
+                "consistency %llu to %llu", (unsigned long long)i, (unsigned long long)size);
+        }
+    }
+    free(leaf);
+    ldg_ledger_close(l);
+}
+
 /*
  * [POL-13] A ref is resolved through the leaf-hash index, which is derived:
  * the host points the leaf hash of the approver's own approval (7) at

@@ -246,6 +246,47 @@ Test(merkle, heads_and_proofs_read_only_logarithmically_many_nodes)
     }
 }
 
+/*
+ * [STO-6] Where each node is stored: the library's slot against the one
+ * tests/helpers.c works out by replaying a cluster (not by the formula),
+ * and the spec's vectors.
+ */
+Test(merkle, the_stored_tree_places_every_node_where_the_spec_says)
+{
+    for (unsigned level = 0; level < 64; level++)
+        for (uint64_t i = 0; i < 600; i++) {
+            uint64_t index = level > 50 ? i : (i << 4) + i % 7; /* low bits vary, as do high */
+            uint8_t k1[9], k2[9];
+            unsigned p1, p2;
+            ldgi_tree_slot(level, index, k1, &p1);
+            tree_slot(level, index, k2, &p2);
+            cr_assert_arr_eq(k1, k2, 9, "key of (%u, %llu)", level, (unsigned long long)index);
+            cr_assert_eq(p1, p2, "place of (%u, %llu)", level, (unsigned long long)index);
+            cr_assert_lt(p1, LDGI_TREE_CLUSTER);
+        }
+    static const struct {
+        unsigned level;
+        uint64_t index;
+        uint8_t band;
+        uint64_t cluster;
+        unsigned pos;
+    } v[] = {
+        {0, 0, 0, 0, 0},  {0, 1, 0, 0, 1},    {1, 0, 0, 0, 2},  {0, 2, 0, 0, 3},  {2, 0, 0, 0, 6},
+        {3, 0, 0, 0, 14}, {0, 15, 0, 0, 26},  {1, 7, 0, 0, 27}, {2, 3, 0, 0, 28}, {3, 1, 0, 0, 29},
+        {0, 16, 0, 1, 0}, {4, 0, 1, 0, 0},    {5, 3, 1, 0, 12}, {7, 1, 1, 0, 29}, {8, 5, 2, 0, 8},
+        {4, 17, 1, 1, 1}, {63, 0, 15, 0, 14},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t k[9], want[9];
+        unsigned pos;
+        ldgi_tree_slot(v[i].level, v[i].index, k, &pos);
+        want[0] = v[i].band;
+        seq_key(v[i].cluster, want + 1);
+        cr_assert_arr_eq(k, want, 9, "vector %zu", i);
+        cr_assert_eq(pos, v[i].pos, "vector %zu: %u", i, pos);
+    }
+}
+
 /* Negative cases modelled on real verifier bugs in peer systems. */
 Test(merkle, proofs_that_must_fail)
 {

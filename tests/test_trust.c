@@ -118,13 +118,9 @@ copy_tree_nodes(const char *d, const char *twin)
     static const unsigned count[] = {9, 4, 2, 1};
     for (unsigned level = 0; level < 4; level++)
         for (unsigned i = 0; i < count[level]; i++) {
-            uint8_t k[9] = {(uint8_t)level};
-            seq_key(i, k + 1);
-            void *v;
-            size_t vl;
-            cr_assert_eq(lmdb_get_value(twin, "tree", k, 9, &v, &vl), 0, "node %u/%u", level, i);
-            cr_assert_eq(lmdb_put_value(d, "tree", k, 9, v, vl), 0);
-            free(v);
+            uint8_t h[32];
+            cr_assert_eq(tree_node_get(twin, level, i, h), 0, "node %u/%u", level, i);
+            cr_assert_eq(tree_node_put(d, level, i, h), 0);
         }
 }
 
@@ -221,14 +217,10 @@ Test(checkpoint, refuses_to_sign_over_a_rewritten_tree_node_on_every_path, .fini
     for (int i = 4; i < 8; i++)
         APPEND(d, "{\"subject\":\"visit\"}", "--as", "author.key", "--kind", "communication",
                "--study", "S1");
-    uint8_t k[9] = {0};
-    seq_key(5, k + 1);
-    void *v;
-    size_t vl;
-    cr_assert_eq(lmdb_get_value(d, "tree", k, 9, &v, &vl), 0);
-    ((uint8_t *)v)[3] ^= 0x40;
-    cr_assert_eq(lmdb_put_value(d, "tree", k, 9, v, vl), 0);
-    free(v);
+    uint8_t h[32];
+    cr_assert_eq(tree_node_get(d, 0, 5, h), 0);
+    h[3] ^= 0x40;
+    cr_assert_eq(tree_node_put(d, 0, 5, h), 0);
     const char *const cmds[][8] = {
         {"checkpoint", "--as", "log.key"},
         {"export", "--format", "jsonl", "--as", "log.key", "-o", "out.jsonl"},
@@ -319,7 +311,7 @@ rewrite_derived_of_entry_5(const char *d, const uint8_t old_leaf[32])
 {
     uint8_t k5[8], leaf[32], n4[32], node[32], buf[65];
     size_t el;
-    void *e, *v;
+    void *e;
     seq_key(5, k5);
     cr_assert_eq(lmdb_get_value(d, "entries", k5, 8, &e, &el), 0);
     leaf_of(e, el, leaf);
@@ -329,19 +321,13 @@ rewrite_derived_of_entry_5(const char *d, const uint8_t old_leaf[32])
     cr_assert_eq(lmdb_del_key(d, LEAF_DB, lk, 36), 0);
     leaf_index_key(leaf, 5, lk);
     cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, k5, 8), 0);
-    uint8_t t05[9] = {0}, t04[9] = {0}, t12[9] = {1};
-    seq_key(5, t05 + 1);
-    seq_key(4, t04 + 1);
-    seq_key(2, t12 + 1);
-    cr_assert_eq(lmdb_put_value(d, "tree", t05, 9, leaf, 32), 0);
-    cr_assert_eq(lmdb_get_value(d, "tree", t04, 9, &v, &el), 0);
-    memcpy(n4, v, 32);
-    free(v);
+    cr_assert_eq(tree_node_put(d, 0, 5, leaf), 0);
+    cr_assert_eq(tree_node_get(d, 0, 4, n4), 0);
     buf[0] = 1;
     memcpy(buf + 1, n4, 32);
     memcpy(buf + 33, leaf, 32);
     crypto_hash_sha256(node, buf, 65);
-    cr_assert_eq(lmdb_put_value(d, "tree", t12, 9, node, 32), 0);
+    cr_assert_eq(tree_node_put(d, 1, 2, node), 0);
 }
 
 /* verify --since FILE [extra...]: not counted as verified, said on stderr, checked in full. */

@@ -1,9 +1,10 @@
 /*
  * cmd_reindex.c - `ldg reindex`: rebuilds the leaf-hash and statement
- * indexes from the entries [STO-1].  They are derived state: the entries,
- * bodies, signatures and checkpoints are not touched, and `ldg verify`
- * checks the result like any other index.  Needed once for a ledger written
- * by ldg before 2026-12, whose indexes had another key layout.
+ * indexes and the stored Merkle tree from the entries [STO-1][STO-6].  They
+ * are derived state: the entries, bodies, signatures and checkpoints are not
+ * touched, and `ldg verify` checks the result like any other index.  Needed
+ * once for a ledger written by ldg before 2026-12-07, whose indexes or tree
+ * had another layout.
  */
 #include "tool.h"
 
@@ -12,11 +13,12 @@
 
 static const char reindex_help[] =
     "usage: ldg reindex [--ledger DIR]\n"
-    "Rebuilds the ledger's leaf-hash and statement indexes from its entries, in steps of\n"
-    "65,536 entries (bounded memory).  They are derived: no entry, body, signature or\n"
-    "checkpoint changes, and ldg verify checks the result.  A ledger written by ldg before\n"
-    "2026-12 needs it once (other commands say so); run it while nothing appends.  Stopped\n"
-    "half-way, it leaves the ledger asking for ldg reindex again, which starts over.\n"
+    "Rebuilds the ledger's leaf-hash and statement indexes and its stored Merkle tree from\n"
+    "its entries, in steps of 65,536 entries (bounded memory).  They are derived: no entry,\n"
+    "body, signature or checkpoint changes, and ldg verify checks the result.  A ledger\n"
+    "written by ldg before 2026-12-07 needs it once (other commands say so); run it while\n"
+    "nothing appends.  Stopped half-way, it leaves the ledger asking for ldg reindex\n"
+    "again, which starts over.\n"
     "Exit: 0 rebuilt, 1 an entry does not decode (run ldg verify), 2 bad usage, 4 operational.\n";
 
 int

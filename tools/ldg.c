@@ -33,7 +33,7 @@ static const char usage_text[] =
     "  append --signed FILE|-              statements signed elsewhere by `ldg sign`\n"
     "  sign --as KEY --kind KIND --study STUDY [...] [--observed-from LEDGER] > STMT\n"
     "  erase SEQ --as KEY --reason TEXT --legal-basis TEXT   signed erasure of a body\n"
-    "  reindex [--ledger DIR]              rebuilds the derived hash indexes from the entries\n"
+    "  reindex [--ledger DIR]              rebuilds the derived indexes and tree from the entries\n"
     "  show SEQ [--json]\n"
     "  log [--study S] [--kind K] [--actor NAME] [--since T] [--until T] [--json]\n"
     "  verify [--jobs N] [--json] [--checkpoint FILE]... [--witness W.pub]... [--quorum N]\n"
