@@ -618,41 +618,46 @@ tree_slot(unsigned level, uint64_t index, uint8_t key[9], unsigned *pos)
     cr_assert_fail("tree_slot: no node (%u, %llu)", level, (unsigned long long)index);
 }
 
+/* The record of node (level, index), read: its key, the node's place, the bytes (to free). */
+static int
+tree_record(const char *dir, unsigned level, uint64_t index, uint8_t k[9], unsigned *pos,
+            uint8_t **v, size_t *vl)
+{
+    tree_slot(level, index, k, pos);
+    if (lmdb_get_value(dir, TREE_DB, k, 9, (void **)v, vl) != 0)
+        return -1;
+    if (*vl % 32 == 0 && (*pos + 1) * 32 <= *vl)
+        return 0;
+    free(*v);
+    return -1;
+}
+
 int
 tree_node_get(const char *dir, unsigned level, uint64_t index, uint8_t out[32])
 {
-    uint8_t k[9];
+    uint8_t k[9], *v;
     unsigned pos;
-    void *v;
     size_t vl;
-    tree_slot(level, index, k, &pos);
-    if (lmdb_get_value(dir, TREE_DB, k, 9, &v, &vl) != 0)
+    if (tree_record(dir, level, index, k, &pos, &v, &vl) != 0)
         return -1;
-    int rc = vl % 32 == 0 && (pos + 1) * 32 <= vl ? 0 : -1;
-    if (rc == 0)
-        memcpy(out, (uint8_t *)v + pos * 32, 32);
+    memcpy(out, v + pos * 32, 32);
     free(v);
-    return rc;
+    return 0;
 }
 
 /* Rewrites the record of node (level, index): h at its place, or (h NULL) cut there. */
 static int
 tree_record_edit(const char *dir, unsigned level, uint64_t index, const uint8_t *h)
 {
-    uint8_t k[9];
+    uint8_t k[9], *v;
     unsigned pos;
-    void *v;
     size_t vl;
-    tree_slot(level, index, k, &pos);
-    if (lmdb_get_value(dir, TREE_DB, k, 9, &v, &vl) != 0)
+    if (tree_record(dir, level, index, k, &pos, &v, &vl) != 0)
         return -1;
-    int rc = -1;
-    if ((pos + 1) * 32 <= vl) {
-        if (h)
-            memcpy((uint8_t *)v + pos * 32, h, 32);
-        rc = h || pos ? lmdb_put_value(dir, TREE_DB, k, 9, v, h ? vl : pos * 32)
+    if (h)
+        memcpy(v + pos * 32, h, 32);
+    int rc = h || pos ? lmdb_put_value(dir, TREE_DB, k, 9, v, h ? vl : pos * 32)
                       : lmdb_del_key(dir, TREE_DB, k, 9);
-    }
     free(v);
     return rc;
 }

@@ -306,17 +306,25 @@ Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
     free(bytes);
 }
 
-Test(index, an_old_ledger_is_refused_then_reindexed, .fini = tmp_cleanup)
+/* make_trail, verified: root gets the "tree root ..." end of the summary, to compare after. */
+static void
+trail_root(const char *d, char *root, size_t n)
 {
-    const char *d = tmp_dir();
     make_trail(d);
     run_result r = LDG(d, NULL, "verify");
     cr_assert_eq(r.status, 0, "%s", r.out);
-    char before[200];
-    const char *root = strstr(r.out, "tree root ");
-    cr_assert(root);
-    snprintf(before, sizeof before, "%s", root);
+    const char *at = strstr(r.out, "tree root ");
+    cr_assert(at);
+    snprintf(root, n, "%s", at);
     run_free(&r);
+}
+
+Test(index, an_old_ledger_is_refused_then_reindexed, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    char before[200];
+    trail_root(d, before, sizeof before);
+    run_result r;
     to_old_layout(d);
     cr_assert(has_db(d, "leaf") && !has_db(d, LEAF_DB));
     /* every command says what to do, in one line, and writes nothing */
@@ -383,14 +391,9 @@ to_tree_per_node(const char *d, uint64_t n)
 Test(index, a_tree_with_a_record_per_node_is_refused_then_reindexed, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
-    make_trail(d);
-    run_result r = LDG(d, NULL, "verify");
-    cr_assert_eq(r.status, 0, "%s", r.out);
     char before[200];
-    const char *root = strstr(r.out, "tree root ");
-    cr_assert(root);
-    snprintf(before, sizeof before, "%s", root);
-    run_free(&r);
+    trail_root(d, before, sizeof before);
+    run_result r;
     to_tree_per_node(d, 12);
     cr_assert(has_db(d, "tree") && !has_db(d, TREE_DB));
     r = LDG(d, NULL, "proof", "inclusion", "3");
