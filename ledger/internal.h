@@ -968,6 +968,24 @@ void ldgi_tree_slot(unsigned level, uint64_t index, uint8_t key[LDGI_TREE_KEY_BY
  * a status other than LDG_OK only when t fails.
  */
 ldg_status ldgi_tree_shape(ldgi_txn *t, uint64_t n, char *why, size_t why_len, ldg_err *err);
+/*
+ * The last record read in each band, copied: a walk over many nodes in the
+ * order the ledger completes them (verify's, the mirror's tiles) reads each
+ * record once instead of once a node.  Zeroed before use; only for one
+ * snapshot in which nothing writes the tree.
+ */
+typedef struct ldgi_tree_rec {
+    bool held;
+    uint8_t key[LDGI_TREE_KEY_BYTES];
+    unsigned n; /* hashes the record holds (0: absent or malformed) */
+    uint8_t h[LDGI_TREE_CLUSTER][LDG_HASH_BYTES];
+} ldgi_tree_rec;
+typedef struct ldgi_tree_cache {
+    ldgi_tree_rec band[64 / LDGI_TREE_BAND];
+} ldgi_tree_cache;
+/* Node (level, index) in t through c; false when it is not stored. */
+bool ldgi_tree_cached(ldgi_txn *t, ldgi_tree_cache *c, unsigned level, uint64_t index,
+                      uint8_t out[LDG_HASH_BYTES]);
 /* Reads a stored tree node in t (ctx is the ldgi_txn). */
 bool ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYTES]);
 /* Stores the leaf of entry seq and every perfect subtree it completes [STO-6]. */

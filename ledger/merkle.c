@@ -295,6 +295,31 @@ ldgi_tree_node(void *t, unsigned level, uint64_t index, uint8_t out[LDG_HASH_BYT
     return true;
 }
 
+bool
+ldgi_tree_cached(ldgi_txn *t, ldgi_tree_cache *c, unsigned level, uint64_t index,
+                 uint8_t out[LDG_HASH_BYTES])
+{
+    uint8_t k[LDGI_TREE_KEY_BYTES];
+    unsigned pos;
+    ldgi_tree_slot(level, index, k, &pos);
+    ldgi_tree_rec *b = &c->band[level / LDGI_TREE_BAND];
+    if (!b->held || memcmp(b->key, k, sizeof k) != 0) {
+        const uint8_t *v;
+        size_t vl;
+        b->n = 0;
+        if (ldgi_get(t, LDGI_DB_TREE, k, sizeof k, &v, &vl, NULL) == LDG_OK && cluster_ok(vl)) {
+            memcpy(b->h, v, vl);
+            b->n = (unsigned)(vl / LDG_HASH_BYTES);
+        }
+        memcpy(b->key, k, sizeof k);
+        b->held = true;
+    }
+    if (pos >= b->n)
+        return false;
+    memcpy(out, b->h[pos], LDG_HASH_BYTES);
+    return true;
+}
+
 static ldg_status
 cluster_get(ldgi_txn *t, const uint8_t k[LDGI_TREE_KEY_BYTES], uint8_t (*buf)[LDG_HASH_BYTES],
             unsigned *n, ldg_err *err)

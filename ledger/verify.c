@@ -270,6 +270,7 @@ typedef struct vstate {
     uint64_t missing;                  /* bodies not found, from --since on */
     uint64_t erased_below;             /* erasure records that erase a body below --since */
     uint8_t frontier[64][LDG_HASH_BYTES]; /* left subtrees awaiting their right sibling */
+    ldgi_tree_cache tree;                 /* the stored records the fold compares against */
     uint64_t o_since;                     /* opts->since_size, or 0 */
     bool since_seen;                      /* the tree of o_since entries was recomputed */
     uint8_t since_root[LDG_HASH_BYTES];   /* ...and this is its head */
@@ -771,7 +772,7 @@ tree_fold(vstate *v, uint64_t seq, unsigned level0, const uint8_t node[LDG_HASH_
     for (unsigned level = level0;; level++) {
         /* A bad node is reported; the recomputed hash goes on up, so one bad node is one finding.
          */
-        if (compare && (!ldgi_tree_node(v->t, level, index, stored) ||
+        if (compare && (!ldgi_tree_cached(v->t, &v->tree, level, index, stored) ||
                         sodium_memcmp(stored, h, LDG_HASH_BYTES) != 0))
             finding(v, LDG_FINDING_FAIL, seq, "tree",
                     "the stored Merkle tree node (level %u, index %llu) is missing or wrong", level,
