@@ -56,6 +56,16 @@ hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t b
     return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? LDG_OK : LDG_E_NOTFOUND;
 }
 
+/* Into a set of the hints: the new one takes the first way, the one there the second. */
+static void
+hint_put(ldgi_leaf_hint *set, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
+{
+    if (set) {
+        set[1] = set[0];
+        ldgi_leaf_hint_set(set, hash, seq);
+    }
+}
+
 ldg_status
 ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before, uint64_t *seq,
                ldg_err *err)
@@ -75,22 +85,24 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
     if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
         *ldgi_txn_hints(t) = hints;
     if (hints) {
+        /* two ways a set: hashes that share a slot no longer evict each other in turn */
         uint32_t slot;
         memcpy(&slot, hash, sizeof slot);
-        h = &hints[slot % LEAF_HINTS];
-        if (h->used && memcmp(h->hash, hash, LDG_HASH_BYTES) == 0 &&
-            (s = hinted(t, hash, h->seq, before, err)) != LDG_E_NOTFOUND) {
-            if (s == LDG_OK)
-                *seq = h->seq;
-            return s;
-        }
+        h = &hints[slot % (LEAF_HINTS / 2) * 2];
+        for (int w = 0; w < 2; w++)
+            if (h[w].used && memcmp(h[w].hash, hash, LDG_HASH_BYTES) == 0 &&
+                (s = hinted(t, hash, h[w].seq, before, err)) != LDG_E_NOTFOUND) {
+                if (s == LDG_OK)
+                    *seq = h[w].seq;
+                return s;
+            }
     }
     /* Then where the handle last read that hash (a ref given as a seq, resolved by the caller). */
     uint64_t at_seq;
     if (ldgi_leaf_seen_get(ldgi_txn_ledger(t), hash, &at_seq) &&
         (s = hinted(t, hash, at_seq, before, err)) != LDG_E_NOTFOUND) {
         if (s == LDG_OK)
-            ldgi_leaf_hint_set(h, hash, *seq = at_seq);
+            hint_put(h, hash, *seq = at_seq);
         return s;
     }
     /* Newest epoch first: a ref most often names a recent entry. */
@@ -108,7 +120,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
             if (s != LDG_OK && s != LDG_E_NOTFOUND)
                 return s;
             if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
-                ldgi_leaf_hint_set(h, hash, *seq = ldgi_rd64(v));
+                hint_put(h, hash, *seq = ldgi_rd64(v));
                 return LDG_OK;
             }
         }

@@ -322,16 +322,19 @@ ref_seq(ldgi_txn *t, keycache *kc, const uint8_t hash[LDG_HASH_BYTES], ldg_err *
 {
     size_t slot = 0;
     if (kc) {
+        /* two ways a set: refs to hashes that share a slot do not evict each other in turn */
         memcpy(&slot, hash, sizeof slot);
-        slot %= REFCACHE;
-        if (kc->ref[slot].used && memcmp(kc->ref[slot].hash, hash, LDG_HASH_BYTES) == 0)
-            return kc->ref[slot].seq;
+        slot = slot % (REFCACHE / 2) * 2;
+        for (size_t w = slot; w < slot + 2; w++)
+            if (kc->ref[w].used && memcmp(kc->ref[w].hash, hash, LDG_HASH_BYTES) == 0)
+                return kc->ref[w].seq;
     }
     uint64_t seq = UINT64_MAX;
     /* the leaf index is a cache: the seq counts only when that entry hashes to the ref */
     if (ldgi_leaf_find(t, hash, UINT64_MAX, &seq, err) != LDG_OK)
         seq = UINT64_MAX;
     if (kc) {
+        kc->ref[slot + 1] = kc->ref[slot]; /* the older one moves to the second way */
         memcpy(kc->ref[slot].hash, hash, LDG_HASH_BYTES);
         kc->ref[slot].seq = seq;
         kc->ref[slot].used = true;
