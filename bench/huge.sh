@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # BENCH_HUGE=1 make bench (or: bash bench/huge.sh BUILD_DIR): the cost of a ledger that has
 # grown for years.  Grows a fresh ledger in 100,000-record batches to HUGE_N records (default
-# 10,000,000: about 13 GB of disk), and prints, beside limits measured in the same run:
+# 10,000,000: about 11 GB of disk), and prints, beside limits measured in the same run:
 #   - batch append rate at ~100k, ~1M and HUGE_N over the rate on an empty ledger (>= 0.8)
 #     and over one core's sign rate (>= 0.9), and a plot of the rate against the size;
 #   - a single append at HUGE_N over the same on a small ledger;
