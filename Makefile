@@ -97,8 +97,9 @@ $(BUILD)/tests/libfault.so: tests/fault.c tests/killed.h
 unit: all $(TEST_BIN)
 	@pass=0; fail=0; bad=""; for t in $(TEST_BIN); do echo "== $$t"; \
 	  run=; case " $(TEST_RUN_ON) " in *" $$t "*) run=$(TEST_RUN);; esac; \
+	  t0=$$(date +%s); \
 	  LDG_BIN=$(LDG_BIN) $$run $$t --jobs 2 2>&1 | tee $(BUILD)/tests/last.log; \
-	  st=$${PIPESTATUS[0]}; \
+	  st=$${PIPESTATUS[0]}; echo "== $${t##*/}: $$(( $$(date +%s) - t0 )) s"; \
 	  line=$$(grep 'Synthesis:' $(BUILD)/tests/last.log | tail -n 1); \
 	  p=$$(echo "$$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p'); \
 	  f=$$(echo "$$line" | sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p'); \
