@@ -142,7 +142,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
 #define REINDEX_STEP 65536
 
 /* The ledger's databases (at their LDGI_DB_* numbers), then the old ones. */
-enum { RX_OLD_LEAF = LDGI_DB_COUNT, RX_OLD_COMMIT, RX_OLD_TREE, RX_COUNT };
+enum { RX_OLD = LDGI_DB_COUNT, RX_COUNT = LDGI_ENV_DBS };
 
 /* Indexes entries [from, from + REINDEX_STEP) in t; *next: where the next step starts. */
 static ldg_status
@@ -226,7 +226,7 @@ reindex_txn(ldg_ledger *l, bool first, uint64_t *at, uint64_t *total, ldg_err *e
         if (*at < *total)
             s = reindex_step(t, *at, &next, err);
         else
-            for (int i = RX_OLD_LEAF; s == LDG_OK && i < RX_COUNT; i++)
+            for (int i = RX_OLD; s == LDG_OK && i < RX_COUNT; i++)
                 s = ldgi_drop(t, (ldgi_db)i, false, err);
         bool map_full = ldgi_txn_map_full(t);
         if (s == LDG_OK)
@@ -255,9 +255,8 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
     const char *rx_names[RX_COUNT]; /* outlives the handle, closed below */
     for (int i = 0; i < LDGI_DB_COUNT; i++)
         rx_names[i] = ldgi_db_names[i];
-    rx_names[RX_OLD_LEAF] = "leaf";
-    rx_names[RX_OLD_COMMIT] = "commit";
-    rx_names[RX_OLD_TREE] = "tree";
+    for (int i = 0; i < LDGI_OLD_DB_COUNT; i++)
+        rx_names[RX_OLD + i] = ldgi_old_db_names[i];
     ldg_status s = ldgi_env_open(dir, rx_names, RX_COUNT, true, &l, err);
     if (s != LDG_OK)
         return s;
@@ -270,7 +269,7 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
     ldgi_txn *t;
     if (s == LDG_OK && (s = ldgi_txn_begin(l, true, &t, err)) == LDG_OK) {
         /* removing a database closes its handle: never in a transaction that may be redone */
-        for (int i = RX_OLD_LEAF; s == LDG_OK && i < RX_COUNT; i++)
+        for (int i = RX_OLD; s == LDG_OK && i < RX_COUNT; i++)
             s = ldgi_drop(t, (ldgi_db)i, true, err);
         if (s == LDG_OK)
             s = ldgi_txn_commit(t, NULL, err);

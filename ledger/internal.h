@@ -454,8 +454,15 @@ typedef enum ldgi_db {
 } ldgi_db;
 
 extern const char *const ldgi_db_names[LDGI_DB_COUNT];
-/* Databases an environment may open: a ledger's and the three of its layout before [STO-1]. */
-#define LDGI_ENV_DBS (LDGI_DB_COUNT + 3)
+/*
+ * The databases of earlier layouts [STO-1]: a ledger that has one is refused
+ * (LDGI_OLD_LAYOUT) until `ldg reindex` rebuilds its indexes and drops them.
+ * The one list the opener, the page walker and reindex all read.
+ */
+#define LDGI_OLD_DB_COUNT 3
+extern const char *const ldgi_old_db_names[LDGI_OLD_DB_COUNT];
+/* Databases an environment may open: a ledger's and those of its earlier layouts. */
+#define LDGI_ENV_DBS (LDGI_DB_COUNT + LDGI_OLD_DB_COUNT)
 /* Map size a newly opened environment asks for; tests lower it to make the map grow. */
 extern size_t ldgi_map_initial;
 /* The map never grows past this (4 TiB); tests lower it to fill the map. */

@@ -205,10 +205,10 @@ named_db(walker *w, uint64_t pgno, const uint8_t *n, const uint8_t *rec)
     for (i = 0; i < LDGI_DB_COUNT; i++)
         if (strlen(ldgi_db_names[i]) == ksize && memcmp(ldgi_db_names[i], n + NODEHDR, ksize) == 0)
             break;
-    if (i == LDGI_DB_COUNT && ((ksize == 4 && memcmp(n + NODEHDR, "leaf", 4) == 0) ||
-                               (ksize == 6 && memcmp(n + NODEHDR, "commit", 6) == 0) ||
-                               (ksize == 4 && memcmp(n + NODEHDR, "tree", 4) == 0)))
-        return ldgi_fail(w->err, LDG_E_IO, LDGI_OLD_LAYOUT); /* [STO-1]: to do, not damage */
+    for (size_t j = 0; i == LDGI_DB_COUNT && j < LDGI_OLD_DB_COUNT; j++)
+        if (strlen(ldgi_old_db_names[j]) == ksize &&
+            memcmp(ldgi_old_db_names[j], n + NODEHDR, ksize) == 0)
+            return ldgi_fail(w->err, LDG_E_IO, LDGI_OLD_LAYOUT); /* [STO-1]: to do, not damage */
     if (i == LDGI_DB_COUNT)
         return damaged(w, pgno, "the main database names a database ldg does not have");
     shared *sh = w->sh;

@@ -31,6 +31,9 @@ const char *const ldgi_db_names[LDGI_DB_COUNT] = {
     "entries", "bodies", "leaf-by-epoch",  "study",      "kind",
     "actor",   "keys",   "commit-by-time", "tree-bands", "checkpoints"};
 
+/* `leaf` and `commit` keyed by the hash alone (before 2026-12); `tree` a record per node. */
+const char *const ldgi_old_db_names[LDGI_OLD_DB_COUNT] = {"leaf", "commit", "tree"};
+
 struct ldg_ledger {
     MDB_env *env;
     MDB_dbi dbi[LDGI_ENV_DBS];
@@ -184,7 +187,8 @@ old_layout(const char *dir, bool readonly)
     mdb_env_set_maxdbs(env, LDGI_ENV_DBS);
     if (mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | (readonly ? MDB_NOLOCK : 0), 0640) == 0 &&
         mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
-        old = mdb_dbi_open(txn, "leaf", 0, &dbi) == 0 || mdb_dbi_open(txn, "tree", 0, &dbi) == 0;
+        for (int i = 0; !old && i < LDGI_OLD_DB_COUNT; i++)
+            old = mdb_dbi_open(txn, ldgi_old_db_names[i], 0, &dbi) == 0;
         mdb_txn_abort(txn);
     }
     mdb_env_close(env);
