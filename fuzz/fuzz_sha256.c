@@ -4,7 +4,7 @@
  * updates, so block-boundary handling meets every kind of piece.  On a CPU
  * with the SHA extensions this differentially tests them; elsewhere it
  * checks the portable path's plumbing.  Then ldgi_sha256_pair on the rest
- * cut in two.
+ * cut in two, and ldgi_sha256_pair_pre with prefixes of other lengths.
  */
 #include "fuzz.h"
 
@@ -50,6 +50,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         crypto_hash_sha256_update(&ls, part[i], len[i]);
         crypto_hash_sha256_final(&ls, w[i]);
     }
+    FUZZ_CHECK(memcmp(pa, wa, 32) == 0 && memcmp(pb, wb, 32) == 0);
+    /* ldgi_sha256_pair_pre: each part's prefix its first bytes, 0 to 63 of them */
+    size_t npre[2] = {first % 64, (first * 7u + 3) % 64};
+    for (unsigned i = 0; i < 2; i++) {
+        npre[i] = npre[i] < len[i] ? npre[i] : len[i];
+        crypto_hash_sha256(w[i], part[i], len[i]);
+    }
+    ldgi_sha256_pair_pre(part[0], npre[0], part[0] + npre[0], len[0] - npre[0], pa, part[1],
+                         npre[1], part[1] + npre[1], len[1] - npre[1], pb);
     FUZZ_CHECK(memcmp(pa, wa, 32) == 0 && memcmp(pb, wb, 32) == 0);
     return 0;
 }

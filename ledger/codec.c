@@ -48,6 +48,18 @@ ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t
     ldgi_sha256_final(&st, out);
 }
 
+void
+ldgi_leaf_and_body(const uint8_t *entry, size_t elen, uint8_t leaf[LDG_HASH_BYTES],
+                   const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t blen,
+                   uint8_t commit[LDG_HASH_BYTES])
+{
+    const uint8_t zero = 0x00; /* RFC 6962 leaf prefix */
+    uint8_t pre[sizeof LDGI_DOMAIN_BODY + LDG_SALT_BYTES];
+    memcpy(pre, LDGI_DOMAIN_BODY, sizeof LDGI_DOMAIN_BODY);
+    memcpy(pre + sizeof LDGI_DOMAIN_BODY, salt, LDG_SALT_BYTES);
+    ldgi_sha256_pair_pre(&zero, 1, entry, elen, leaf, pre, sizeof pre, body, blen, commit);
+}
+
 /*
  * The signed message is domain || 0x00 || statement, built on the stack: a
  * statement is at most LDGI_STMT_MAX bytes, and no allocation means no

@@ -219,6 +219,15 @@ bool ldgi_sha256_accelerated(void);
  */
 void ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES],
                       const uint8_t *b, size_t nb, uint8_t ob[LDG_HASH_BYTES]);
+/*
+ * The same for two messages of their own kinds: SHA-256(pa[0..npa) || a)
+ * into oa and SHA-256(pb[0..npb) || b) into ob, each prefix shorter than a
+ * block (npa, npb < 64; 0 for none), e.g. an entry's leaf hash beside its
+ * body's commitment.
+ */
+void ldgi_sha256_pair_pre(const uint8_t *pa, size_t npa, const uint8_t *a, size_t na,
+                          uint8_t oa[LDG_HASH_BYTES], const uint8_t *pb, size_t npb,
+                          const uint8_t *b, size_t nb, uint8_t ob[LDG_HASH_BYTES]);
 /* Tests: true forces libsodium's code; false re-reads the CPU and $LDG_SHA256. */
 void ldgi_sha256_force_portable(bool portable);
 
@@ -229,6 +238,10 @@ void ldgi_leaf_hash_pair(const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES]
                          size_t nb, uint8_t ob[LDG_HASH_BYTES]);
 void ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t len,
                       uint8_t out[LDG_HASH_BYTES]);
+/* An entry's leaf hash and its body's commitment, the two hashed at once. */
+void ldgi_leaf_and_body(const uint8_t *entry, size_t elen, uint8_t leaf[LDG_HASH_BYTES],
+                        const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t blen,
+                        uint8_t commit[LDG_HASH_BYTES]);
 
 /* --- statement and entry, decoded views (codec.c) --- */
 typedef struct ldgi_str {

@@ -632,12 +632,14 @@ fail:
 void
 ldgi_record_hashes(ldg_record *r)
 {
-    ldgi_leaf_hash(r->entry, r->entry_len, r->leaf_hash);
-    if (r->body_state != LDGI_BODY_UNCHECKED)
+    if (r->body_state != LDGI_BODY_UNCHECKED) {
+        ldgi_leaf_hash(r->entry, r->entry_len, r->leaf_hash);
         return;
+    }
     /* the body as stored: salt || body_len bytes, all copied */
     uint8_t c[LDG_HASH_BYTES];
-    ldgi_body_commit(r->salt, (const uint8_t *)r->body, r->body_len, c);
+    ldgi_leaf_and_body(r->entry, r->entry_len, r->leaf_hash, r->salt, (const uint8_t *)r->body,
+                       r->body_len, c);
     if (sodium_memcmp(c, r->commitment, LDG_HASH_BYTES) == 0) {
         r->body_state = LDG_BODY_OK;
         return;

@@ -272,13 +272,14 @@ ldgi_sha256(const void *p, size_t n, uint8_t out[LDG_HASH_BYTES])
 
 #ifdef LDGI_HAVE_SHANI
 /*
- * One message of ldgi_sha256_pair, prefix || p[0..n), as a run of blocks:
- * those wholly inside the message are read where they lie (the first,
- * which holds the prefix, from a copy), the last one or two, with the
- * padding and the length, from tail.
+ * One message of ldgi_sha256_pair_pre, pre[0..np) || p[0..n) (np < 64), as
+ * a run of blocks: those wholly inside the message are read where they lie
+ * (the first, which holds the prefix, from a copy), the last one or two,
+ * with the padding and the length, from tail.
  */
 typedef struct pmsg {
     const uint8_t *p;
+    size_t np;    /* prefix bytes */
     size_t full;  /* blocks wholly inside the message */
     size_t total; /* blocks with the padding */
     uint32_t h[8];
@@ -287,23 +288,23 @@ typedef struct pmsg {
 } pmsg;
 
 static void
-pmsg_init(pmsg *m, uint8_t prefix, const uint8_t *p, size_t n)
+pmsg_init(pmsg *m, const uint8_t *pre, size_t np, const uint8_t *p, size_t n)
 {
-    uint64_t len = (uint64_t)n + 1;
+    uint64_t len = (uint64_t)n + np;
     size_t rest = (size_t)(len % 64); /* message bytes in the tail */
     m->p = p;
+    m->np = np; /* block j >= 1 of the message starts at p + 64 j - np */
     m->full = (size_t)(len / 64);
     m->total = m->full + (rest + 9 <= 64 ? 1 : 2);
     memcpy(m->h, IV, sizeof IV);
+    if (np)
+        memcpy(m->full ? m->first : m->tail, pre, np);
     if (m->full) {
-        m->first[0] = prefix;
-        memcpy(m->first + 1, p, 63);
+        memcpy(m->first + np, p, 64 - np);
         if (rest)
-            memcpy(m->tail, p + 64 * m->full - 1, rest);
-    } else {
-        m->tail[0] = prefix;
-        if (n)
-            memcpy(m->tail + 1, p, n);
+            memcpy(m->tail, p + 64 * m->full - np, rest);
+    } else if (n) {
+        memcpy(m->tail + np, p, n);
     }
     size_t end = 64 * (m->total - m->full); /* the tail's blocks: 64 or 128 bytes */
     m->tail[rest] = 0x80;
@@ -317,25 +318,26 @@ pmsg_block(const pmsg *m, size_t j)
 {
     if (j >= m->full)
         return m->tail + 64 * (j - m->full);
-    return j == 0 ? m->first : m->p + 64 * j - 1;
+    return j == 0 ? m->first : m->p + 64 * j - m->np;
 }
 
 #endif
 
 void
-ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES],
-                 const uint8_t *b, size_t nb, uint8_t ob[LDG_HASH_BYTES])
+ldgi_sha256_pair_pre(const uint8_t *pa, size_t npa, const uint8_t *a, size_t na,
+                     uint8_t oa[LDG_HASH_BYTES], const uint8_t *pb, size_t npb, const uint8_t *b,
+                     size_t nb, uint8_t ob[LDG_HASH_BYTES])
 {
 #ifdef LDGI_HAVE_SHANI
     if (ldgi_sha256_accelerated()) {
         pmsg x, y;
-        pmsg_init(&x, prefix, a, na);
-        pmsg_init(&y, prefix, b, nb);
+        pmsg_init(&x, pa, npa, a, na);
+        pmsg_init(&y, pb, npb, b, nb);
         size_t j = 0, both = x.total < y.total ? x.total : y.total;
         size_t run = x.full < y.full ? x.full : y.full; /* blocks 1..run-1 lie in place in both */
         if (run > 1) {
             blocks_ni_x2(x.h, x.first, y.h, y.first, 1);
-            blocks_ni_x2(x.h, a + 63, y.h, b + 63, run - 1);
+            blocks_ni_x2(x.h, a + 64 - npa, y.h, b + 64 - npb, run - 1);
             j = run;
         }
         for (; j < both; j++)
@@ -349,14 +351,21 @@ ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HAS
         return;
     }
 #endif
-    const uint8_t *m[2] = {a, b};
-    size_t n[2] = {na, nb};
+    const uint8_t *pre[2] = {pa, pb}, *m[2] = {a, b};
+    size_t np[2] = {npa, npb}, n[2] = {na, nb};
     uint8_t *o[2] = {oa, ob};
     for (unsigned i = 0; i < 2; i++) {
         ldgi_sha256_ctx s;
         ldgi_sha256_init(&s);
-        ldgi_sha256_update(&s, &prefix, 1);
+        ldgi_sha256_update(&s, pre[i], np[i]);
         ldgi_sha256_update(&s, m[i], n[i]);
         ldgi_sha256_final(&s, o[i]);
     }
+}
+
+void
+ldgi_sha256_pair(uint8_t prefix, const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES],
+                 const uint8_t *b, size_t nb, uint8_t ob[LDG_HASH_BYTES])
+{
+    ldgi_sha256_pair_pre(&prefix, 1, a, na, oa, &prefix, 1, b, nb, ob);
 }

@@ -426,6 +426,28 @@ Test(codec, leaf_hash_is_sha256_of_zero_byte_and_entry)
     cr_assert_arr_eq(h, want, 32);
 }
 
+/*
+ * ldgi_leaf_and_body (export's checks) gives what ldgi_leaf_hash and
+ * ldgi_body_commit give one by one, for entries and bodies of lengths
+ * around the block edges the two prefixes (1 and 44 bytes) move.
+ */
+Test(codec, leaf_and_body_hashed_at_once_as_one_by_one)
+{
+    static uint8_t buf[2][700];
+    uint8_t salt[LDG_SALT_BYTES];
+    randombytes_buf(buf, sizeof buf);
+    randombytes_buf(salt, sizeof salt);
+    for (size_t n = 0; n <= 300; n++) {
+        size_t el = 400 - n, bl = n * 2;
+        uint8_t l1[32], c1[32], l2[32], c2[32];
+        ldgi_leaf_hash(buf[0], el, l1);
+        ldgi_body_commit(salt, buf[1], bl, c1);
+        ldgi_leaf_and_body(buf[0], el, l2, salt, bl ? buf[1] : NULL, bl, c2);
+        cr_assert_arr_eq(l2, l1, 32, "leaf hash, entry of %zu, body of %zu", el, bl);
+        cr_assert_arr_eq(c2, c1, 32, "commitment, entry of %zu, body of %zu", el, bl);
+    }
+}
+
 /* ------------------------------------------------------ non-canonical -- */
 
 Test(codec, canonical_encoding_is_accepted_by_the_surgery_baseline)

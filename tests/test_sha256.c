@@ -151,6 +151,58 @@ Test(sha256, pairs_on_both_paths)
     ldgi_sha256_force_portable(false);
 }
 
+/*
+ * ldgi_sha256_pair_pre: two messages with prefixes of their own lengths
+ * (none, one byte, the body commitment's 44, up to a block less one) on
+ * lengths around the block boundaries each prefix moves, against
+ * libsodium over the prefix and the message as one.
+ */
+static void
+prefixed_pairs_against_libsodium(void)
+{
+    static uint8_t msg[2 * MAXLEN + 64], pre[2][64];
+    randombytes_buf(msg, sizeof msg);
+    randombytes_buf(pre, sizeof pre);
+    const size_t plens[] = {0, 1, 2, 8, 12, 44, 54, 55, 56, 57, 62, 63};
+    const size_t np = sizeof plens / sizeof plens[0];
+    for (size_t i = 0; i < np; i++)
+        for (size_t j = 0; j < np; j++)
+            for (size_t na = 0; na <= 200; na++) {
+                size_t pa = plens[i], pb = plens[j];
+                /* b's length: where its prefix puts a block edge, or at random */
+                size_t nb = na % 3 == 0 ? (64 - pb + na / 3 % 130 - 2) % 400
+                                        : randombytes_uniform(MAXLEN + 1);
+                const uint8_t *a = msg + na % 7, *b = msg + MAXLEN + na % 5;
+                uint8_t wa[32], wb[32], ga[32], gb[32];
+                crypto_hash_sha256_state s;
+                crypto_hash_sha256_init(&s);
+                crypto_hash_sha256_update(&s, pre[0], pa);
+                crypto_hash_sha256_update(&s, a, na);
+                crypto_hash_sha256_final(&s, wa);
+                crypto_hash_sha256_init(&s);
+                crypto_hash_sha256_update(&s, pre[1], pb);
+                crypto_hash_sha256_update(&s, b, nb);
+                crypto_hash_sha256_final(&s, wb);
+                ldgi_sha256_pair_pre(pre[0], pa, a, na, ga, pre[1], pb, b, nb, gb);
+                cr_assert_arr_eq(ga, wa, 32, "first of (%zu+%zu, %zu+%zu)", pa, na, pb, nb);
+                cr_assert_arr_eq(gb, wb, 32, "second of (%zu+%zu, %zu+%zu)", pa, na, pb, nb);
+            }
+    uint8_t h1[32], h2[32], w[32];
+    crypto_hash_sha256(w, NULL, 0);
+    ldgi_sha256_pair_pre(NULL, 0, NULL, 0, h1, NULL, 0, NULL, 0, h2);
+    cr_assert_arr_eq(h1, w, 32, "two empty messages, no prefixes");
+    cr_assert_arr_eq(h2, w, 32, "two empty messages, no prefixes");
+}
+
+Test(sha256, prefixed_pairs_on_both_paths)
+{
+    ldgi_sha256_force_portable(false);
+    prefixed_pairs_against_libsodium();
+    ldgi_sha256_force_portable(true);
+    prefixed_pairs_against_libsodium();
+    ldgi_sha256_force_portable(false);
+}
+
 /* Say in the log which path the default one was, so a run on a CPU without the extensions shows it.
  */
 Test(sha256, reports_the_path)
