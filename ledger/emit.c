@@ -117,21 +117,24 @@ ldgi_em_json_b64(ldgi_emit *e, const uint8_t *p, size_t n)
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     ldgi_em_c(e, '"');
     char q[4 * 48];
-    size_t k = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        q[k++] = tab[v >> 18];
-        q[k++] = tab[v >> 12 & 63];
-        q[k++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        q[k++] = i + 2 < n ? tab[v & 63] : '=';
-        if (k == sizeof q) {
+    size_t k = 0, i = 0;
+    for (; i + 3 <= n; i += 3) { /* whole groups of three bytes */
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        q[k] = tab[v >> 18];
+        q[k + 1] = tab[v >> 12 & 63];
+        q[k + 2] = tab[v >> 6 & 63];
+        q[k + 3] = tab[v & 63];
+        if ((k += 4) == sizeof q) {
             ldgi_em_raw(e, q, k);
             k = 0;
         }
+    }
+    if (i < n) { /* one or two bytes left: padded */
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        q[k++] = tab[v >> 18];
+        q[k++] = tab[v >> 12 & 63];
+        q[k++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        q[k++] = '=';
     }
     ldgi_em_raw(e, q, k);
     ldgi_em_c(e, '"');
@@ -308,6 +311,11 @@ ldg_escape(const char *s, ldg_escape_mode mode, ldg_write_fn fn, void *ctx)
         return 0;
     const unsigned char *p = (const unsigned char *)s, *run = p;
     while (*p) {
+        /* printable ASCII that no mode escapes: skipped a byte at a time, no more asked */
+        while (*p >= 0x20 && *p < 0x7f && !special[*p])
+            p++;
+        if (!*p)
+            break;
         uint32_t cp = *p;
         size_t n = 1;
         bool bad = false;

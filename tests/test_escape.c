@@ -10,8 +10,10 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "helpers.h"
+#include "internal.h"
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,4 +306,76 @@ Test(escape, error_messages_quoting_input_are_escaped, .fini = tmp_cleanup)
     free(WALK(d, false, "nosuch" RLO ESC "[2J"));
     free(WALK(d, false, "key", "nosuch" CSI));
     free(WALK(d, false, "proof", "nosuch" ZWSP));
+}
+
+/* ------------------------------------------------- the engine itself -- */
+
+typedef struct membuf {
+    char p[4096];
+    size_t n;
+} membuf;
+
+static int
+mem_sink(void *ctx, const void *p, size_t n)
+{
+    membuf *m = ctx;
+    cr_assert_leq(n, sizeof m->p - m->n);
+    memcpy(m->p + m->n, p, n);
+    m->n += n;
+    return 0;
+}
+
+/*
+ * Every byte value between printable text, first and last too, in every
+ * mode: printable ASCII that no mode escapes passes as it is, and every
+ * other byte (controls, DEL, a stray UTF-8 byte, the specials of JSON, CSV
+ * and HTML) changes the output or, where the mode keeps it, stays one byte.
+ * The escaper skips plain ASCII in a loop of its own: an edge of that loop
+ * (0x1f, 0x20, 0x7e, 0x7f) or a special it forgot shows here.
+ */
+Test(escape, the_escaper_passes_plain_ascii_and_nothing_else_unchanged)
+{
+    const ldg_escape_mode modes[] = {LDG_ESC_TEXT, LDG_ESC_LINES, LDG_ESC_CSV, LDG_ESC_HTML,
+                                     LDG_ESC_JSON};
+    const char *special[] = {"", "", "\"", "&<>\"'", "\"\\"}; /* ASCII escaped, per mode */
+    const char *kept[] = {"", "\n", "\n\r\t", "\n\t", ""};    /* controls kept as they are */
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+        for (unsigned b = 1; b < 256; b++)
+            for (int at = 0; at < 3; at++) {
+                char in[8];
+                const char *pre = at == 0 ? "" : "ab", *post = at == 2 ? "" : "cd";
+                snprintf(in, sizeof in, "%s%c%s", pre, (char)b, post);
+                membuf out = {.n = 0};
+                cr_assert_eq(ldg_escape(in, modes[m], mem_sink, &out), 0);
+                bool plain = b >= 0x20 && b < 0x7f && !strchr(special[m], (int)b);
+                bool keep = b < 0x80 && strchr(kept[m], (int)b);
+                bool same = out.n == strlen(in) && memcmp(out.p, in, out.n) == 0;
+                if (plain || keep)
+                    cr_assert(same, "mode %zu, byte 0x%02x at %d: changed", m, b, at);
+                else
+                    cr_assert(!same, "mode %zu, byte 0x%02x at %d: passed raw", m, b, at);
+            }
+}
+
+/* The exports' base64 against libsodium's on every length up to 300 and a long one. */
+Test(escape, base64_of_exports_is_libsodiums)
+{
+    static uint8_t bytes[1000];
+    static char want[1400];
+    randombytes_buf(bytes, sizeof bytes);
+    for (size_t n = 0; n <= 1000; n = n < 300 ? n + 1 : 1000) {
+        membuf out = {.n = 0};
+        ldgi_emit *e = malloc(sizeof *e);
+        cr_assert_not_null(e);
+        ldgi_em_init(e, mem_sink, &out);
+        ldgi_em_json_b64(e, bytes + n % 3, n);
+        cr_assert(ldgi_em_flush(e));
+        free(e);
+        sodium_bin2base64(want, sizeof want, bytes + n % 3, n, sodium_base64_VARIANT_ORIGINAL);
+        cr_assert_eq(out.n, strlen(want) + 2, "length %zu", n);
+        cr_assert(out.p[0] == '"' && out.p[out.n - 1] == '"', "length %zu: quoted", n);
+        cr_assert_arr_eq(out.p + 1, want, out.n - 2, "length %zu", n);
+        if (n == 1000)
+            break;
+    }
 }
