@@ -33,14 +33,24 @@ must_ok(run_result r, const char *what)
 
 static void grow(const char *d, int n);
 
+/*
+ * The log's side of these tests (its ledger, appends, checkpoints, proofs
+ * and the witness's key) is made by fixtures: under memcheck, the plain
+ * binary, so that memcheck's time goes to the witness commands the tests
+ * are about.  Those commands are memchecked where they are the subject
+ * (test_cli, test_tlog).
+ */
+
 /* A ledger of 5 entries and a witness in d/ws trusting its log key for ORIGIN. */
 static void
 setup(const char *d)
 {
     setenv("LDG_TEST_WITNESS_TIME", TS, 1);
     make_ledger(d);
+    fixture_begin();
     must_ok(LDG(d, NULL, "keygen", "--name", "witness.example/w", "--out", "w", "--unencrypted"),
             "keygen w");
+    fixture_end();
     must_ok(LDG(d, NULL, "witness", "init", "--state", "ws", "--key", "w.key"), "witness init");
     must_ok(LDG(d, NULL, "witness", "add-log", "--state", "ws", "--key", "log.pub", "--origin",
                 ORIGIN),
@@ -51,7 +61,9 @@ setup(const char *d)
 static char *
 checkpoint(const char *d)
 {
+    fixture_begin();
     run_result r = LDG(d, NULL, "checkpoint", "--as", "log.key");
+    fixture_end();
     cr_assert_eq(r.status, 0, "checkpoint: %s", r.err);
     free(r.err);
     return r.out;
@@ -60,10 +72,12 @@ checkpoint(const char *d)
 static void
 grow(const char *d, int n)
 {
+    fixture_begin();
     for (int i = 0; i < n; i++)
         cr_assert_geq(APPEND(d, "{\"subject\":\"w\"}", "--as", "author.key", "--kind",
                              "communication", "--study", "S"),
                       0);
+    fixture_end();
 }
 
 /* The proof lines of `ldg proof consistency old new`, one base64 hash each. */
@@ -73,7 +87,9 @@ proof_lines(const char *d, unsigned long old, unsigned long now)
     char a[24], b[24];
     snprintf(a, sizeof a, "%lu", old);
     snprintf(b, sizeof b, "%lu", now);
+    fixture_begin();
     run_result r = LDG(d, NULL, "proof", "consistency", a, b);
+    fixture_end();
     cr_assert_eq(r.status, 0, "proof: %s", r.err);
     ldg_proof_json p;
     ldg_err err;
