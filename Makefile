@@ -94,12 +94,18 @@ $(BUILD)/tests/libfault.so: tests/fault.c tests/killed.h
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -shared -fPIC $< -o $@ -ldl
 
 # Runs every suite (even after a failing one), then one closing line for all.
+# Each suite gets a TMPDIR of its own, removed after it; a suite whose tests
+# all pass but leave a tmp_dir() behind fails (stale ledgers and keys pile up
+# in /tmp otherwise, run after run).
 unit: all $(TEST_BIN)
 	@pass=0; fail=0; bad=""; for t in $(TEST_BIN); do echo "== $$t"; \
 	  run=; case " $(TEST_RUN_ON) " in *" $$t "*) run=$(TEST_RUN);; esac; \
-	  t0=$$(date +%s); \
-	  LDG_BIN=$(LDG_BIN) $$run $$t --jobs 2 2>&1 | tee $(BUILD)/tests/last.log; \
+	  t0=$$(date +%s); tmp=$$(mktemp -d /tmp/ldg-unit.XXXXXX); chmod 755 $$tmp; \
+	  LDG_BIN=$(LDG_BIN) TMPDIR=$$tmp $$run $$t --jobs 2 2>&1 | tee $(BUILD)/tests/last.log; \
 	  st=$${PIPESTATUS[0]}; echo "== $${t##*/}: $$(( $$(date +%s) - t0 )) s"; \
+	  left=$$(find $$tmp -mindepth 1 -maxdepth 1 -name 'ldg-test.*' | wc -l); rm -rf $$tmp; \
+	  if [ "$$st" = 0 ] && [ "$$left" != 0 ]; then st=1; fail=$$((fail + 1)); \
+	    echo "$${t##*/}: its passing tests left $$left directories of tmp_dir() behind (a test without tmp_cleanup)"; fi; \
 	  line=$$(grep 'Synthesis:' $(BUILD)/tests/last.log | tail -n 1); \
 	  p=$$(echo "$$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p'); \
 	  f=$$(echo "$$line" | sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p'); \
@@ -167,7 +173,7 @@ VG_SKIP = test_crash
 VG_CLI_ONLY = test_bundle test_cli test_concurrency test_escape test_export test_faults test_html \
 	test_print test_publish test_readonly test_smoke test_tamper test_tamper_matrix test_audit12 \
 	test_witness_policy test_mirror test_collect
-VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full --read-inline-info=no \
+VG_FLAGS = --tool=memcheck --error-exitcode=$(VG_STATUS) --leak-check=full --read-inline-info=no --vgdb=no \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--num-callers=30 --suppressions=$(CURDIR)/tests/valgrind.supp \
 	--log-file=$(CURDIR)/$(VG_BUILD)/vg-logs/%p.log

@@ -26,28 +26,37 @@
 #include <time.h>
 #include <unistd.h>
 
-static char tmp_path[512];
+/* A test may take more than one directory; each stays its own until tmp_cleanup. */
+#define TMP_DIRS 4
+static char tmp_paths[TMP_DIRS][512];
+static int tmp_count;
 
 const char *
 tmp_dir(void)
 {
+    cr_assert_lt(tmp_count, TMP_DIRS, "a test takes at most %d directories", TMP_DIRS);
+    char *path = tmp_paths[tmp_count];
     const char *base = getenv("TMPDIR");
-    snprintf(tmp_path, sizeof tmp_path, "%s/ldg-test.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(tmp_path), "mkdtemp");
-    return tmp_path;
+    snprintf(path, sizeof tmp_paths[0], "%s/ldg-test.XXXXXX", base && *base ? base : "/tmp");
+    cr_assert_not_null(mkdtemp(path), "mkdtemp");
+    tmp_count++;
+    return path;
 }
 
 void
 tmp_cleanup(void)
 {
-    if (tmp_path[0] && strstr(tmp_path, "ldg-test.")) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_path);
-        if (system(cmd) != 0) {
-            /* leave it: a test failure is more useful than a cleanup failure */
+    for (int i = 0; i < tmp_count; i++) {
+        if (strstr(tmp_paths[i], "ldg-test.")) {
+            char cmd[sizeof tmp_paths + 16]; /* gcc bounds a row by the whole array */
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_paths[i]);
+            if (system(cmd) != 0) {
+                /* leave it: a test failure is more useful than a cleanup failure */
+            }
         }
+        tmp_paths[i][0] = '\0';
     }
-    tmp_path[0] = '\0';
+    tmp_count = 0;
 }
 
 double

@@ -16,7 +16,7 @@ typedef struct run_result {
     char *err;    /* stderr, NUL-terminated */
 } run_result;
 
-/* A fresh directory under $TMPDIR; removed by tmp_cleanup. Returns a static-lifetime path. */
+/* A fresh directory under $TMPDIR, up to four a test; tmp_cleanup removes them all. */
 const char *tmp_dir(void);
 void tmp_cleanup(void);
 

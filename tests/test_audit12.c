@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+TestSuite(audit12, .fini = tmp_cleanup);
+
 /* ------------------------------------------------ [POL-13] normal form -- */
 
 /*

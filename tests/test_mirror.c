@@ -144,6 +144,8 @@ mirrored(const char *d, int n)
     run_free(&r);
 }
 
+TestSuite(mirror, .fini = tmp_cleanup);
+
 Test(mirror, mirrors_then_reads_only_what_is_new_then_is_up_to_date)
 {
     const char *d = tmp_dir();

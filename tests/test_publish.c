@@ -294,7 +294,7 @@ exists(const char *pub, const char *rel)
     return stat(p, &s) == 0;
 }
 
-TestSuite(publish, .timeout = 60);
+TestSuite(publish, .timeout = 60, .fini = tmp_cleanup);
 
 Test(publish, layout_tiles_and_bundles_recompute_to_the_signed_root)
 {
