@@ -36,14 +36,25 @@ ldgi_leaf_hash_pair(const uint8_t *a, size_t na, uint8_t oa[LDG_HASH_BYTES], con
     ldgi_sha256_pair(0x00, a, na, oa, b, nb, ob); /* RFC 6962 leaf prefix */
 }
 
+/* [FMT-6] What a body commitment hashes before the body: the domain, then the salt. */
+#define BODY_PREFIX (sizeof LDGI_DOMAIN_BODY + LDG_SALT_BYTES)
+
+static void
+body_prefix(uint8_t pre[BODY_PREFIX], const uint8_t salt[LDG_SALT_BYTES])
+{
+    memcpy(pre, LDGI_DOMAIN_BODY, sizeof LDGI_DOMAIN_BODY);
+    memcpy(pre + sizeof LDGI_DOMAIN_BODY, salt, LDG_SALT_BYTES);
+}
+
 void
 ldgi_body_commit(const uint8_t salt[LDG_SALT_BYTES], const uint8_t *body, size_t len,
                  uint8_t out[LDG_HASH_BYTES])
 {
+    uint8_t pre[BODY_PREFIX];
+    body_prefix(pre, salt);
     ldgi_sha256_ctx st;
     ldgi_sha256_init(&st);
-    ldgi_sha256_update(&st, LDGI_DOMAIN_BODY, sizeof LDGI_DOMAIN_BODY);
-    ldgi_sha256_update(&st, salt, LDG_SALT_BYTES);
+    ldgi_sha256_update(&st, pre, sizeof pre);
     ldgi_sha256_update(&st, body, len);
     ldgi_sha256_final(&st, out);
 }
@@ -54,9 +65,8 @@ ldgi_leaf_and_body(const uint8_t *entry, size_t elen, uint8_t leaf[LDG_HASH_BYTE
                    uint8_t commit[LDG_HASH_BYTES])
 {
     const uint8_t zero = 0x00; /* RFC 6962 leaf prefix */
-    uint8_t pre[sizeof LDGI_DOMAIN_BODY + LDG_SALT_BYTES];
-    memcpy(pre, LDGI_DOMAIN_BODY, sizeof LDGI_DOMAIN_BODY);
-    memcpy(pre + sizeof LDGI_DOMAIN_BODY, salt, LDG_SALT_BYTES);
+    uint8_t pre[BODY_PREFIX];
+    body_prefix(pre, salt);
     ldgi_sha256_pair_pre(&zero, 1, entry, elen, leaf, pre, sizeof pre, body, blen, commit);
 }
 

@@ -142,13 +142,20 @@ pairs_against_libsodium(void)
     cr_assert_arr_eq(h2, w, 32, "two empty messages");
 }
 
-Test(sha256, pairs_on_both_paths)
+/* check() with the SHA extensions (where the CPU has them), then on the portable path. */
+static void
+on_both_paths(void (*check)(void))
 {
     ldgi_sha256_force_portable(false);
-    pairs_against_libsodium();
+    check();
     ldgi_sha256_force_portable(true);
-    pairs_against_libsodium();
+    check();
     ldgi_sha256_force_portable(false);
+}
+
+Test(sha256, pairs_on_both_paths)
+{
+    on_both_paths(pairs_against_libsodium);
 }
 
 /*
@@ -196,11 +203,7 @@ prefixed_pairs_against_libsodium(void)
 
 Test(sha256, prefixed_pairs_on_both_paths)
 {
-    ldgi_sha256_force_portable(false);
-    prefixed_pairs_against_libsodium();
-    ldgi_sha256_force_portable(true);
-    prefixed_pairs_against_libsodium();
-    ldgi_sha256_force_portable(false);
+    on_both_paths(prefixed_pairs_against_libsodium);
 }
 
 /* Say in the log which path the default one was, so a run on a CPU without the extensions shows it.
