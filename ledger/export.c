@@ -1,12 +1,14 @@
 /*
  * export.c - the records of an export, checked: one read snapshot; first
- * the tree heads the export is tied to, recomputed from every stored entry
- * (so a changed byte anywhere below the checkpoint shows), and in the same
- * walk the key registry replayed from the signed key records; then the
- * filtered records in sequence order, selected by decoding every entry of
+ * a walk that replays the key registry from the signed key records; then
+ * the filtered records in sequence order, selected by decoding every entry of
  * the range (no index) [EXP-4], their signatures checked on all cores a
- * batch at a time.  A batch is bounded in records and bytes, so memory does
- * not grow with the ledger.  The same first walk notes every plan record
+ * batch at a time.  The tree heads the export is tied to are recomputed
+ * from every stored entry below them (so a changed byte anywhere below the
+ * checkpoint shows): by the first walk, or, when the records are every one
+ * of those entries, from the records' own leaf hashes (headfold).  A batch
+ * is bounded in records and bytes, so memory does not grow with the
+ * ledger.  The same first walk notes every plan record
  * [PLAN-3]: each record handed out carries the plan in force in its study
  * and that plan's claimed-time tolerance [EXP-11], whatever the filters.
  */
@@ -19,6 +21,8 @@
 #define BATCH 512
 #define BATCH_BYTES (8u << 20)
 #define ROW_KEEP (16u << 10) /* a row buffer larger than this is freed after its batch */
+#define HBLOCK_BITS 6        /* ldgi_root64's: a block of 64 leaves hashed as one subtree */
+#define HBLOCK (1u << HBLOCK_BITS)
 
 /* Records waiting for their signatures to be checked, and the threads checking them. */
 typedef struct batch {
@@ -53,6 +57,7 @@ typedef struct checker {
     ldg_ledger *l;
     struct plans *pl; /* [EXP-11] the plan records, for the plan in force */
     bool nomem;
+    struct headfold *hf; /* the heads from the records' own leaves (NULL: heads() hashed them) */
 } checker;
 
 /*
@@ -457,6 +462,28 @@ settle(batch *b)
     b->posted = false;
 }
 
+/*
+ * [EXP-2] When the records are every entry below the largest size whose
+ * head is wanted, in seq order, the heads come from the leaf hashes the
+ * helpers computed for the records' rows (LDGI_ITER_LEAF_LATER), folded in
+ * as each batch is handed over, instead of from a walk of their own that
+ * would hash every entry a second time.  64 leaves go in as the root of
+ * their subtree, unless a wanted size falls among them.  A record out of
+ * order, or a walk that stops early, leaves the fold unfinished: the heads
+ * are then recomputed by heads() after all (never taken as they stand).
+ */
+typedef struct headfold {
+    uint64_t want[2], upto; /* upto: the larger of want[] */
+    uint64_t n;             /* leaves folded: records 0..n-1 */
+    bool broken;            /* a record that is not the next entry */
+    uint8_t frontier[64][LDG_HASH_BYTES];
+    uint8_t (*roots)[LDG_HASH_BYTES];
+    uint8_t block[HBLOCK][LDG_HASH_BYTES]; /* the leaves of a block not folded yet */
+    size_t nblock;
+} headfold;
+
+static void headfold_add(headfold *hf, const batch *b);
+
 /* Helps finish b's checks, waits for its helpers, hands its records over in order, frees them. */
 static void
 finish(checker *ch, batch *b)
@@ -466,6 +493,8 @@ finish(checker *ch, batch *b)
     if (!b->n)
         return;
     uint64_t last = b->r[b->n - 1]->seq;
+    if (ch->hf)
+        headfold_add(ch->hf, b);
     ldg_export_writer *w = ch->o->writer;
     for (size_t i = 0; i < b->n; i++) {
         if (!ch->stop) {
@@ -566,14 +595,13 @@ take(void *ctx, ldg_record *r)
  * is a perfect subtree of the RFC 6962 tree).
  */
 #define HCHUNK 2048
-#define HBLOCK_BITS 6 /* ldgi_root64's */
-#define HBLOCK (1u << HBLOCK_BITS)
 
 typedef struct hchunk {
     const uint8_t *p[HCHUNK];
     size_t len[HCHUNK];
     uint8_t h[HCHUNK][LDG_HASH_BYTES];
     uint8_t root[HCHUNK / HBLOCK][LDG_HASH_BYTES]; /* of each whole block */
+    bool plain[HCHUNK]; /* when no leaf is hashed: plain_record's answer, found by the helpers */
     size_t n;
     _Atomic size_t next;
 } hchunk;
@@ -656,6 +684,53 @@ fold(hchunk *c, uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint64_
     }
 }
 
+/* The heads wanted at the fold's size, once it reaches them. */
+static void
+headfold_reached(headfold *hf)
+{
+    for (int w = 0; w < 2; w++)
+        if (hf->want[w] == hf->n)
+            frontier_root((const uint8_t(*)[LDG_HASH_BYTES])hf->frontier, hf->n, hf->roots[w]);
+}
+
+/* The leaves of the pending block, one at a time (a wanted size falls among them). */
+static void
+headfold_leaves(headfold *hf)
+{
+    for (size_t i = 0; i < hf->nblock; i++) {
+        push(hf->frontier, &hf->n, hf->block[i], 0);
+        headfold_reached(hf);
+    }
+    hf->nblock = 0;
+}
+
+static void
+headfold_add(headfold *hf, const batch *b)
+{
+    for (size_t i = 0; i < b->n && !hf->broken; i++) {
+        uint64_t at = hf->n + hf->nblock; /* the entry this record must be */
+        if (at >= hf->upto)
+            return; /* past the largest head wanted */
+        if (b->r[i]->seq != at) {
+            hf->broken = true;
+            return;
+        }
+        memcpy(hf->block[hf->nblock++], b->r[i]->leaf_hash, LDG_HASH_BYTES);
+        uint64_t end = hf->n + HBLOCK;
+        if (hf->nblock == HBLOCK && !(hf->want[0] > hf->n && hf->want[0] < end) &&
+            !(hf->want[1] > hf->n && hf->want[1] < end)) {
+            /* hf->n is a multiple of 64 here: the block is a perfect subtree */
+            uint8_t root[LDG_HASH_BYTES];
+            ldgi_root64((const uint8_t(*)[LDG_HASH_BYTES])hf->block, root, NULL);
+            push(hf->frontier, &hf->n, root, HBLOCK_BITS);
+            hf->nblock = 0;
+            headfold_reached(hf);
+        } else if (hf->nblock == HBLOCK || at + 1 == hf->upto) {
+            headfold_leaves(hf);
+        }
+    }
+}
+
 /*
  * A user record that is no plan: ldgi_reg_apply and plan_note would decode
  * and peek at it as here, and let it pass (most entries: looked at once).
@@ -669,6 +744,22 @@ plain_record(const uint8_t *v, size_t vl)
     return ldgi_entry_decode_proven(v, vl, &e, &why) && ldgi_stmt_peek(e.stmt, e.stmt_len, &st) &&
            ldgi_kind_class(st.kind.p, st.kind.len) == LDGI_KIND_USER &&
            !(st.kind.len == 4 && memcmp(st.kind.p, "plan", 4) == 0);
+}
+
+/*
+ * When the walk hashes nothing (the heads come from the records' leaves),
+ * the helpers find the plain records instead, HBLOCK at a time, and the
+ * caller decodes only the others.
+ */
+static void
+classify_some(void *arg, unsigned who)
+{
+    (void)who;
+    hchunk *c = arg;
+    size_t blocks = (c->n + HBLOCK - 1) / HBLOCK;
+    for (size_t b; (b = atomic_fetch_add(&c->next, 1)) < blocks;)
+        for (size_t i = b * HBLOCK; i < c->n && i < (b + 1) * HBLOCK; i++)
+            c->plain[i] = plain_record(c->p[i], c->len[i]);
 }
 
 /*
@@ -698,7 +789,9 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         ldgi_cur_close(c);
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
     }
-    ldgi_pool *hp = hash && jobs > 1 ? ldgi_pool_new(jobs - 1) : NULL; /* NULL: hashes alone */
+    bool classify = !hash && (reg || pl) && jobs > 1; /* the helpers find the plain records */
+    ldgi_pool *hp =
+        (hash || classify) && jobs > 1 ? ldgi_pool_new(jobs - 1) : NULL; /* NULL: alone */
     uint8_t frontier[64][LDG_HASH_BYTES];
     const uint8_t *k, *v;
     size_t kl, vl;
@@ -716,14 +809,21 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
             break;
         atomic_store(&hc->next, 0);
-        bool posted = hash && hc->n > 64 && ldgi_pool_size(hp);
+        bool posted = (hash || classify) && hc->n > 64 && ldgi_pool_size(hp);
+        bool classified = posted && classify;
         if (posted)
-            ldgi_pool_start(hp, hash_some, hc);
+            ldgi_pool_start(hp, classified ? classify_some : hash_some, hc);
+        if (classified) {
+            classify_some(hc, 0);
+            ldgi_pool_wait(hp);
+            posted = false;
+        }
         ldg_status rs = LDG_OK;
         uint64_t first = n;
         for (size_t j = 0; rs == LDG_OK && j < hc->n; j++) {
             uint64_t seq = first + j;
-            if (seq >= reg_upto || (!reg && !pl) || plain_record(hc->p[j], hc->len[j]))
+            if (seq >= reg_upto || (!reg && !pl) ||
+                (classified ? hc->plain[j] : plain_record(hc->p[j], hc->len[j])))
                 continue;
             if (reg && seq < reg_upto &&
                 (rs = ldgi_reg_apply(reg, seq, hc->p[j], hc->len[j], err)) != LDG_OK)
@@ -756,6 +856,14 @@ heads(ldg_ledger *l, ldgi_txn *t, const uint64_t want[2], uint8_t roots[2][LDG_H
         return ldgi_fail(err, LDG_E_INPUT, "the ledger has %llu entries, not %llu",
                          (unsigned long long)n, (unsigned long long)upto);
     return LDG_OK;
+}
+
+/* Whether f selects every entry of the first upto (so the records' leaves give their heads). */
+static bool
+every_entry(const ldg_filter *f, uint64_t upto)
+{
+    return !f || (!f->study && !f->kind && !f->actor && !f->has_since && !f->has_until &&
+                  (!f->has_seq || (f->seq_from == 0 && f->seq_to >= upto - 1)));
 }
 
 /* The entries whose key records decide the signers of f's records: all up to its last. */
@@ -809,16 +917,36 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     ch->pl = ldgi_calloc(1, sizeof *ch->pl);
     if (!reg || !ch->pl)
         s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
-    if (s == LDG_OK && (s = ldgi_head(t, &ch->total, head, NULL, err)) == LDG_OK &&
-        (s = heads(l, t, o->root_size, roots, reg, replay_size(f, ch->total), ch->pl, ch->jobs,
-                   err)) == LDG_OK) {
-        /* [VER-11] the root of the first proven_size is recomputed above, for the caller */
+    if (s == LDG_OK)
+        s = ldgi_head(t, &ch->total, head, NULL, err);
+    /*
+     * [EXP-2] The heads from the records' own leaves when the records are
+     * every entry they cover (and the ledger stores at least that many:
+     * else heads() says so before any record); from a walk of their own
+     * otherwise.
+     */
+    static const uint64_t no_roots[2] = {0, 0};
+    uint64_t upto = o->root_size[0] > o->root_size[1] ? o->root_size[0] : o->root_size[1], stored;
+    ldg_err ce;
+    if (s == LDG_OK && upto && every_entry(f, upto) &&
+        ldgi_count(t, LDGI_DB_ENTRIES, &stored, &ce) == LDG_OK && stored >= upto &&
+        (ch->hf = ldgi_calloc(1, sizeof *ch->hf)) != NULL) {
+        memcpy(ch->hf->want, o->root_size, sizeof ch->hf->want);
+        ch->hf->upto = upto;
+        ch->hf->roots = roots;
+    }
+    if (s == LDG_OK && (s = heads(l, t, ch->hf ? no_roots : o->root_size, roots, reg,
+                                  replay_size(f, ch->total), ch->pl, ch->jobs, err)) == LDG_OK) {
+        /* [VER-11] the root of the first proven_size is recomputed, for the caller */
         s = log_iter_keeping(t, b, f, reg, LDGI_ITER_LEAF_LATER,
                              o->root_size[1] == o->proven_size ? o->proven_size : 0, take, ch, err);
         if (s == LDG_OK && ch->nomem)
             s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         if (s == LDG_OK)
             drain(ch); /* what is left */
+        /* a fold left unfinished (a record out of order, a walk stopped): the heads walked for */
+        if (s == LDG_OK && ch->hf && (ch->hf->broken || ch->hf->n != ch->hf->upto))
+            s = heads(l, t, o->root_size, roots, NULL, 0, NULL, ch->jobs, err);
     }
     discard(ch);
     ldgi_pool_free(ch->b[0].pool);
@@ -827,6 +955,7 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     ldgi_txn_abort(t);
     ldgi_reg_free(reg);
     plans_free(ch->pl);
+    free(ch->hf);
     free(ch);
     return s;
 }

@@ -799,10 +799,13 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter
  * the keys database), each with its signature checked on `jobs` threads
  * (sig_state), except below proven_size where a checkpoint verified before
  * vouches for them (the
- * caller must check roots[] against that checkpoint).  Before any record,
- * the tree heads of the first root_size[i] entries are recomputed from the
- * stored entries into roots[i] (0 = not wanted; a size beyond the ledger
- * gives LDG_E_INPUT).  Records are handed over in batches bounded in count
+ * caller must check roots[] against that checkpoint).  The tree heads of
+ * the first root_size[i] entries are recomputed from the stored entries'
+ * bytes into roots[i] (0 = not wanted; a size beyond the ledger gives
+ * LDG_E_INPUT before any record): when f selects every entry up to the
+ * larger size, from the leaf hashes of the records themselves (each entry
+ * hashed once), else by a walk before the records.  roots[] are known when
+ * the call returns, not before.  Records are handed over in batches bounded in count
  * and bytes: memory does not grow with the ledger.  Every record carries
  * plan_seq and tolerance_ns: the plan in force in its study [EXP-11], found
  * by decoding the entries before it, whatever the filter selects; with

@@ -814,12 +814,38 @@ Test(export, records_built_on_helpers_are_the_trail_one_thread_builds, .fini = t
 }
 
 /*
- * The walk that recomputes the heads takes 64 leaves at a time as the root
- * of their subtree, except where a wanted size falls among them: here QA's
- * checkpoint at 2,300 (35 blocks and 60 leaves) under a log checkpoint at
- * 2,400.  Both roots must come out as signed, and a changed byte in that
- * block, below QA's size, must still fail the export (exit 1 [EXP-2]).
+ * The heads take 64 leaves at a time as the root of their subtree, except
+ * where a wanted size falls among them: here QA's checkpoint at 2,300 (35
+ * blocks and 60 leaves) under a log checkpoint at 2,400.  Both roots must
+ * come out as signed, and a changed byte must fail the head it is under
+ * and no other (exit 1 [EXP-2]): at 2,350 only the log's, at 2,250 QA's
+ * too.  Each export runs twice: whole, where the heads come from the
+ * records' own leaves, and from entry 1 on, where a walk of their own
+ * hashes them.
  */
+static void
+export_fails_heads(const char *d, bool qa_too)
+{
+    static const char *const from[] = {NULL, "1..2399"};
+    for (int i = 0; i < 2; i++) {
+        run_result r =
+            from[i] ? LDG(d, NULL, "export", "--format", "csv", "-o", i ? "w1.csv" : "w0.csv",
+                          "--verified", "qa.txt", "--qa", "qa.pub", "--seq", from[i])
+                    : LDG(d, NULL, "export", "--format", "csv", "-o", i ? "w1.csv" : "w0.csv",
+                          "--verified", "qa.txt", "--qa", "qa.pub");
+        cr_assert_eq(r.status, 1, "%s: exit %d: %s", from[i] ? from[i] : "whole", r.status, r.err);
+        cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root of the "
+                                "checkpoint of 2400 entries"),
+                  "%s: %s", from[i] ? from[i] : "whole", r.err);
+        cr_assert_eq(strstr(r.err, "INTEGRITY: the first 2300 entries changed since") != NULL,
+                     qa_too, "%s: %s", from[i] ? from[i] : "whole", r.err);
+        run_free(&r);
+        char p[700];
+        snprintf(p, sizeof p, "%s/w%d.csv", d, i);
+        unlink(p);
+    }
+}
+
 Test(export, a_checkpoint_inside_a_block_of_leaves_is_recomputed_and_checked, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
@@ -837,13 +863,44 @@ Test(export, a_checkpoint_inside_a_block_of_leaves_is_recomputed_and_checked, .f
     char *t = EXPORT(d, "v.csv", 0, "--format", "csv", "--verified", "qa.txt", "--qa", "qa.pub");
     cr_assert(strstr(t, "later 99"), "every record up to the log's checkpoint");
     free(t);
+    t = EXPORT(d, "v1.csv", 0, "--format", "csv", "--verified", "qa.txt", "--qa", "qa.pub", "--seq",
+               "1..2399");
+    cr_assert(strstr(t, "later 99"), "the heads walked for: as signed too");
+    free(t);
+    flip_signature_bit(d, 2350, 3);
+    export_fails_heads(d, false);
     flip_signature_bit(d, 2250, 3);
-    run_result r = LDG(d, NULL, "export", "--format", "csv", "-o", "w.csv", "--verified", "qa.txt",
-                       "--qa", "qa.pub");
+    export_fails_heads(d, true);
+}
+
+/*
+ * The heads come from the records' leaves only when the records are every
+ * entry in order.  An entry removed (2,000) while one more is stored far
+ * past the end (so the count still covers the checkpoint) leaves the fold
+ * unfinished: the heads are walked for, and they do not give the root.
+ */
+Test(export, a_gap_in_the_entries_is_not_folded_over, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    deep_trail(d);
+    uint8_t k[8], far[8];
+    for (int i = 0; i < 8; i++) {
+        k[i] = (uint8_t)(2000 >> (8 * (7 - i)));
+        far[i] = (uint8_t)(9000 >> (8 * (7 - i)));
+    }
+    void *v;
+    size_t vl;
+    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0);
+    cr_assert_eq(lmdb_put_value(d, "entries", far, 8, v, vl), 0);
+    cr_assert_eq(lmdb_del_key(d, "entries", k, 8), 0);
+    free(v);
+    /* the ledger now ends at 9,000: the export stops at the checkpoint's */
+    run_result r = LDG(d, NULL, "export", "--format", "jsonl", "-o", "g.jsonl", "--verified",
+                       "qa.txt", "--qa", "qa.pub", "--seq", "..2299");
     cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
-    cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root of the checkpoint "
-                            "of 2400 entries"),
+    cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root of the checkpoint"),
               "%s", r.err);
+    cr_assert(strstr(r.err, "changed since"), "%s", r.err);
     run_free(&r);
 }
 
