@@ -884,10 +884,8 @@ Test(export, a_gap_in_the_entries_is_not_folded_over, .fini = tmp_cleanup)
     const char *d = tmp_dir();
     deep_trail(d);
     uint8_t k[8], far[8];
-    for (int i = 0; i < 8; i++) {
-        k[i] = (uint8_t)(2000 >> (8 * (7 - i)));
-        far[i] = (uint8_t)(9000 >> (8 * (7 - i)));
-    }
+    seq_key(2000, k);
+    seq_key(9000, far);
     void *v;
     size_t vl;
     cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0);
