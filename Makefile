@@ -96,11 +96,12 @@ $(BUILD)/tests/libfault.so: tests/fault.c tests/killed.h
 # Runs every suite (even after a failing one), then one closing line for all.
 # Each suite gets a TMPDIR of its own, removed after it; a suite whose tests
 # all pass but leave a tmp_dir() behind fails (stale ledgers and keys pile up
-# in /tmp otherwise, run after run).
+# in /tmp otherwise, run after run).  Mode 1777 as /tmp's: test_readonly runs
+# ldg (and memcheck, which writes its own temporary files) as user nobody.
 unit: all $(TEST_BIN)
 	@pass=0; fail=0; bad=""; for t in $(TEST_BIN); do echo "== $$t"; \
 	  run=; case " $(TEST_RUN_ON) " in *" $$t "*) run=$(TEST_RUN);; esac; \
-	  t0=$$(date +%s); tmp=$$(mktemp -d /tmp/ldg-unit.XXXXXX); chmod 755 $$tmp; \
+	  t0=$$(date +%s); tmp=$$(mktemp -d /tmp/ldg-unit.XXXXXX); chmod 1777 $$tmp; \
 	  LDG_BIN=$(LDG_BIN) TMPDIR=$$tmp $$run $$t --jobs 2 2>&1 | tee $(BUILD)/tests/last.log; \
 	  st=$${PIPESTATUS[0]}; echo "== $${t##*/}: $$(( $$(date +%s) - t0 )) s"; \
 	  left=$$(find $$tmp -mindepth 1 -maxdepth 1 -name 'ldg-test.*' | wc -l); rm -rf $$tmp; \
