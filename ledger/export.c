@@ -659,6 +659,25 @@ frontier_root(const uint8_t frontier[64][LDG_HASH_BYTES], uint64_t n, uint8_t ro
     }
 }
 
+/* Whether a wanted size falls inside the HBLOCK leaves after the first n (not at their ends). */
+static bool
+want_inside(const uint64_t want[2], uint64_t n)
+{
+    uint64_t end = n + HBLOCK;
+    return (want[0] > n && want[0] < end) || (want[1] > n && want[1] < end);
+}
+
+/* push(), then the heads of want[] the tree has just reached. */
+static void
+push_taking(uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint8_t node[LDG_HASH_BYTES],
+            unsigned level, const uint64_t want[2], uint8_t roots[][LDG_HASH_BYTES])
+{
+    push(frontier, n, node, level);
+    for (int w = 0; w < 2; w++)
+        if (want[w] == *n)
+            frontier_root((const uint8_t(*)[LDG_HASH_BYTES])frontier, *n, roots[w]);
+}
+
 /*
  * Adds the chunk's leaves, in order, to the frontier; the heads of want[]
  * as they are reached.  A whole block goes in as its subtree's root unless
@@ -669,39 +688,13 @@ fold(hchunk *c, uint8_t frontier[64][LDG_HASH_BYTES], uint64_t *n, const uint64_
      uint8_t roots[2][LDG_HASH_BYTES])
 {
     for (size_t j = 0; j < c->n;) {
-        uint64_t end = *n + HBLOCK;
-        if (j % HBLOCK == 0 && j + HBLOCK <= c->n && *n % HBLOCK == 0 &&
-            !(want[0] > *n && want[0] < end) && !(want[1] > *n && want[1] < end)) {
-            push(frontier, n, c->root[j / HBLOCK], HBLOCK_BITS);
+        if (j % HBLOCK == 0 && j + HBLOCK <= c->n && *n % HBLOCK == 0 && !want_inside(want, *n)) {
+            push_taking(frontier, n, c->root[j / HBLOCK], HBLOCK_BITS, want, roots);
             j += HBLOCK;
         } else {
-            push(frontier, n, c->h[j], 0);
-            j++;
+            push_taking(frontier, n, c->h[j++], 0, want, roots);
         }
-        for (int w = 0; w < 2; w++)
-            if (want[w] == *n)
-                frontier_root((const uint8_t(*)[LDG_HASH_BYTES])frontier, *n, roots[w]);
     }
-}
-
-/* The heads wanted at the fold's size, once it reaches them. */
-static void
-headfold_reached(headfold *hf)
-{
-    for (int w = 0; w < 2; w++)
-        if (hf->want[w] == hf->n)
-            frontier_root((const uint8_t(*)[LDG_HASH_BYTES])hf->frontier, hf->n, hf->roots[w]);
-}
-
-/* The leaves of the pending block, one at a time (a wanted size falls among them). */
-static void
-headfold_leaves(headfold *hf)
-{
-    for (size_t i = 0; i < hf->nblock; i++) {
-        push(hf->frontier, &hf->n, hf->block[i], 0);
-        headfold_reached(hf);
-    }
-    hf->nblock = 0;
 }
 
 static void
@@ -716,17 +709,17 @@ headfold_add(headfold *hf, const batch *b)
             return;
         }
         memcpy(hf->block[hf->nblock++], b->r[i]->leaf_hash, LDG_HASH_BYTES);
-        uint64_t end = hf->n + HBLOCK;
-        if (hf->nblock == HBLOCK && !(hf->want[0] > hf->n && hf->want[0] < end) &&
-            !(hf->want[1] > hf->n && hf->want[1] < end)) {
+        if (hf->nblock == HBLOCK && !want_inside(hf->want, hf->n)) {
             /* hf->n is a multiple of 64 here: the block is a perfect subtree */
             uint8_t root[LDG_HASH_BYTES];
             ldgi_root64((const uint8_t(*)[LDG_HASH_BYTES])hf->block, root, NULL);
-            push(hf->frontier, &hf->n, root, HBLOCK_BITS);
+            push_taking(hf->frontier, &hf->n, root, HBLOCK_BITS, hf->want, hf->roots);
             hf->nblock = 0;
-            headfold_reached(hf);
         } else if (hf->nblock == HBLOCK || at + 1 == hf->upto) {
-            headfold_leaves(hf);
+            /* a wanted size falls among them, or the last: one leaf at a time */
+            for (size_t k = 0; k < hf->nblock; k++)
+                push_taking(hf->frontier, &hf->n, hf->block[k], 0, hf->want, hf->roots);
+            hf->nblock = 0;
         }
     }
 }
