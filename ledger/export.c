@@ -873,6 +873,9 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     static const ldg_check_opts none = {0};
     if (!o)
         o = &none;
+    if (o->proven_size && (!o->proven_root || o->root_size[1] != o->proven_size))
+        return ldgi_fail(err, LDG_E_INPUT,
+                         "records proven by a checkpoint need its root, and root_size[1] its size");
     checker *ch = ldgi_calloc(1, sizeof *ch);
     if (!ch)
         return ldgi_fail(err, LDG_E_NOMEM, "out of memory");
@@ -921,7 +924,7 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     static const uint64_t no_roots[2] = {0, 0};
     uint64_t upto = o->root_size[0] > o->root_size[1] ? o->root_size[0] : o->root_size[1], stored;
     ldg_err ce;
-    if (s == LDG_OK && upto && every_entry(f, upto) &&
+    if (s == LDG_OK && upto && every_entry(f, upto) && (!o->proven_size || o->proven_late) &&
         ldgi_count(t, LDGI_DB_ENTRIES, &stored, &ce) == LDG_OK && stored >= upto &&
         (ch->hf = ldgi_calloc(1, sizeof *ch->hf)) != NULL) {
         memcpy(ch->hf->want, o->root_size, sizeof ch->hf->want);
@@ -930,9 +933,14 @@ ldg_log_checked(ldg_ledger *l, const ldg_filter *f, const ldg_check_opts *o, ldg
     }
     if (s == LDG_OK && (s = heads(l, t, ch->hf ? no_roots : o->root_size, roots, reg,
                                   replay_size(f, ch->total), ch->pl, ch->jobs, err)) == LDG_OK) {
-        /* [VER-11] the root of the first proven_size is recomputed, for the caller */
-        s = log_iter_keeping(t, b, f, reg, LDGI_ITER_LEAF_LATER,
-                             o->root_size[1] == o->proven_size ? o->proven_size : 0, take, ch, err);
+        /*
+         * [VER-11][EXP-2] The root of the first proven_size, recomputed: when
+         * known now and not the checkpoint's, nothing is proven by it.
+         */
+        uint64_t proven = o->proven_size;
+        if (proven && !ch->hf && memcmp(roots[1], o->proven_root, LDG_HASH_BYTES) != 0)
+            proven = ch->b[0].proven = ch->b[1].proven = 0;
+        s = log_iter_keeping(t, b, f, reg, LDGI_ITER_LEAF_LATER, proven, take, ch, err);
         if (s == LDG_OK && ch->nomem)
             s = ldgi_fail(err, LDG_E_NOMEM, "out of memory");
         if (s == LDG_OK)

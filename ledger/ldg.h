@@ -798,8 +798,7 @@ LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_each(ldg_ledger *l, const ldg_filter
  * and with signers named as ldg_log_replayed does (never from an index or
  * the keys database), each with its signature checked on `jobs` threads
  * (sig_state), except below proven_size where a checkpoint verified before
- * vouches for them (the
- * caller must check roots[] against that checkpoint).  The tree heads of
+ * vouches for them if its root checks (proven_root, below).  The tree heads of
  * the first root_size[i] entries are recomputed from the stored entries'
  * bytes into roots[i] (0 = not wanted; a size beyond the ledger gives
  * LDG_E_INPUT before any record): when f selects every entry up to the
@@ -826,6 +825,19 @@ typedef struct ldg_check_opts {
      * and written as they are, in order: the same bytes, on every core.
      */
     struct ldg_export_writer *writer;
+    /*
+     * With proven_size (required then, and root_size[1] = proven_size): the
+     * root the first proven_size entries must give, from the checkpoint
+     * that vouches for them.  The heads are then recomputed before any
+     * record, and if roots[1] is not proven_root no record is marked
+     * proven: every signature is checked (and the caller says why).
+     * proven_late lets the heads come from the records' own leaves (each
+     * entry hashed once): records below proven_size are then marked proven
+     * before roots[1] is known, and a caller that finds roots[1] differ
+     * must discard what it wrote (ldg export -o writes the file again).
+     */
+    const uint8_t *proven_root;
+    int proven_late;
 } ldg_check_opts;
 LDG_EXPORT LDG_NODISCARD ldg_status ldg_log_checked(ldg_ledger *l, const ldg_filter *f,
                                                     const ldg_check_opts *o, ldg_record_fn fn,

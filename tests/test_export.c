@@ -819,31 +819,66 @@ Test(export, records_built_on_helpers_are_the_trail_one_thread_builds, .fini = t
  * blocks and 60 leaves) under a log checkpoint at 2,400.  Both roots must
  * come out as signed, and a changed byte must fail the head it is under
  * and no other (exit 1 [EXP-2]): at 2,350 only the log's, at 2,250 QA's
- * too.  Each export runs twice: whole, where the heads come from the
- * records' own leaves, and from entry 1 on, where a walk of their own
- * hashes them.
+ * too.  Each export runs three times: whole to a file, where the heads
+ * come from the records' own leaves; from entry 1 on, where a walk of
+ * their own hashes them; and whole to standard output, where QA's head is
+ * known before the first row.  A row below QA's size says "proven" only
+ * if QA's head checks: when it does not, every signature is checked, so
+ * #2,250 is INVALID, whichever way the heads came.
  */
 static void
 export_fails_heads(const char *d, bool qa_too)
 {
-    static const char *const from[] = {NULL, "1..2399"};
-    for (int i = 0; i < 2; i++) {
-        run_result r =
-            from[i] ? LDG(d, NULL, "export", "--format", "csv", "-o", i ? "w1.csv" : "w0.csv",
-                          "--verified", "qa.txt", "--qa", "qa.pub", "--seq", from[i])
-                    : LDG(d, NULL, "export", "--format", "csv", "-o", i ? "w1.csv" : "w0.csv",
-                          "--verified", "qa.txt", "--qa", "qa.pub");
-        cr_assert_eq(r.status, 1, "%s: exit %d: %s", from[i] ? from[i] : "whole", r.status, r.err);
+    static const char *const how[] = {"whole, to a file", "--seq 1..2399", "to standard output"};
+    for (int i = 0; i < 3; i++) {
+        const char *argv[16] = {"export", "--format", "csv", "--verified", "qa.txt", "--qa",
+                                "qa.pub"};
+        size_t n = 7;
+        if (i < 2) {
+            argv[n++] = "-o";
+            argv[n++] = "w.csv";
+        }
+        if (i == 1) {
+            argv[n++] = "--seq";
+            argv[n++] = "1..2399";
+        }
+        run_result r = ldg_run(d, NULL, argv);
+        cr_assert_eq(r.status, 1, "%s: exit %d: %s", how[i], r.status, r.err);
         cr_assert(strstr(r.err, "INTEGRITY: the stored entries do not give the root of the "
                                 "checkpoint of 2400 entries"),
-                  "%s: %s", from[i] ? from[i] : "whole", r.err);
+                  "%s: %s", how[i], r.err);
         cr_assert_eq(strstr(r.err, "INTEGRITY: the first 2300 entries changed since") != NULL,
-                     qa_too, "%s: %s", from[i] ? from[i] : "whole", r.err);
+                     qa_too, "%s: %s", how[i], r.err);
+        cr_assert(strstr(r.err, qa_too ? " 2 invalid signatures" : " 1 invalid signatures"),
+                  "%s: %s", how[i], r.err);
+        char *t = i < 2 ? read_file(path_in(d, "w.csv"), NULL) : r.out;
+        csv c = csv_parse(t);
+        const char *st = csv_cell_of_seq(&c, 2250, "signature_status"),
+                   *before = csv_cell_of_seq(&c, 2200, "signature_status");
+        cr_assert_str_eq(st, qa_too ? "INVALID" : "valid (verified in full up to checkpoint 2300)",
+                         "%s: #2250", how[i]);
+        cr_assert_str_eq(before,
+                         qa_too ? "valid" : "valid (verified in full up to checkpoint 2300)",
+                         "%s: #2200", how[i]);
+        cr_assert_str_eq(csv_cell_of_seq(&c, 2350, "signature_status"), "INVALID", "%s", how[i]);
+        cr_assert_eq(strstr(t, "verified in full") != NULL, !qa_too, "%s", how[i]);
+        csv_free(&c);
+        if (i < 2) {
+            free(t);
+            unlink(path_in(d, "w.csv"));
+        }
         run_free(&r);
-        char p[700];
-        snprintf(p, sizeof p, "%s/w%d.csv", d, i);
-        unlink(p);
     }
+    /* the report's verdict and rows too */
+    run_result r = LDG(d, NULL, "export", "--format", "html", "-o", "w.html", "--verified",
+                       "qa.txt", "--qa", "qa.pub");
+    cr_assert_eq(r.status, 1, "html: exit %d: %s", r.status, r.err);
+    run_free(&r);
+    char *t = read_file(path_in(d, "w.html"), NULL);
+    cr_assert_eq(strstr(t, "verified in full") != NULL, !qa_too, "html");
+    cr_assert_eq(strstr(t, "Every signature shown was checked at export") != NULL, qa_too, "html");
+    free(t);
+    unlink(path_in(d, "w.html"));
 }
 
 Test(export, a_checkpoint_inside_a_block_of_leaves_is_recomputed_and_checked, .fini = tmp_cleanup)

@@ -528,3 +528,62 @@ Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .
     free(tar.p);
     ldg_ledger_close(l);
 }
+
+static int
+count_proven(void *ctx, const ldg_record *r)
+{
+    int *n = ctx;
+    n[0]++;
+    n[1] += r->sig_state == LDG_SIG_PROVEN;
+    n[2] += r->sig_state == LDG_SIG_VALID;
+    return 0;
+}
+
+/*
+ * [EXP-2] ldg_log_checked marks records proven by a checkpoint only when
+ * that checkpoint's root is given, and (unless the caller takes the heads
+ * late and discards on a mismatch) only when the entries give that root:
+ * with a root that is not theirs, every signature is checked.
+ */
+Test(export_time, records_are_proven_only_by_a_root_that_checks, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d); /* 12 records and a checkpoint of them */
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), LDG_OPEN_READONLY, &l, &err), LDG_OK, "%s",
+                 err.msg);
+    char *note;
+    size_t notelen;
+    cr_assert_eq(ldg_checkpoint_latest(l, &note, &notelen, &err), LDG_OK, "%s", err.msg);
+    ldg_checkpoint tie;
+    char why[300];
+    cr_assert_eq(ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err), LDG_OK);
+    uint8_t roots[2][LDG_HASH_BYTES], other[LDG_HASH_BYTES];
+    memcpy(other, tie.root, sizeof other);
+    other[0] ^= 1;
+    ldg_check_opts co = {.jobs = 2, .proven_size = tie.size, .root_size = {tie.size, tie.size}};
+    int n[3] = {0};
+    cr_assert_eq(ldg_log_checked(l, NULL, &co, count_proven, n, roots, &err), LDG_E_INPUT,
+                 "proven without the root that proves");
+    cr_assert_eq(n[0], 0, "refused before any record");
+    for (int late = 0; late < 2; late++) {
+        co.proven_late = late;
+        co.proven_root = tie.root;
+        memset(n, 0, sizeof n);
+        cr_assert_eq(ldg_log_checked(l, NULL, &co, count_proven, n, roots, &err), LDG_OK, "%s",
+                     err.msg);
+        cr_assert_eq(n[0], (int)tie.size);
+        cr_assert_eq(n[1], (int)tie.size, "late %d: every one proven", late);
+        cr_assert_eq(memcmp(roots[1], tie.root, LDG_HASH_BYTES), 0);
+    }
+    co.proven_late = 0;
+    co.proven_root = other;
+    memset(n, 0, sizeof n);
+    cr_assert_eq(ldg_log_checked(l, NULL, &co, count_proven, n, roots, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(n[1], 0, "none proven by a root the entries do not give");
+    cr_assert_eq(n[2], (int)tie.size, "every signature checked instead");
+    free(note);
+    ldg_ledger_close(l);
+}

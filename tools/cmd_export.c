@@ -58,7 +58,8 @@ static const char export_help[] =
     "signed in the study's records, and of the admins who signed those.\n"
     "--withhold-bodies leaves bodies out (marked withheld); entries and hashes stay.\n"
     "--verified QA.txt: a checkpoint saved by `ldg verify --save-checkpoint --as QA.key`;\n"
-    "the signatures it covers are not checked again, the entries are re-hashed against it.\n"
+    "the signatures it covers are not checked again, the entries are re-hashed against it;\n"
+    "if they do not give its root, every signature is checked and the export exits 1.\n"
     "It must carry a valid cosignature by a key given with --qa QA.pub, or by a key the\n"
     "ledger registers with the role qa (not revoked at its size); else exit 2.\n"
     "--checkpoint FILE: tie the export to FILE, a checkpoint of this ledger signed by its\n"
@@ -236,6 +237,30 @@ tie_newest(ldg_ledger *l, bool fresh, const ldg_filter *f, char **note, size_t *
                           "LOG.key for a fresh one, or export --seq ..%llu",
                           (unsigned long long)tie->size, (unsigned long long)size,
                           (unsigned long long)(tie->size ? tie->size - 1 : 0));
+    return EXIT_OK;
+}
+
+/*
+ * [EXP-2] Back to before the first record: the rows written so far (some
+ * marked proven by a head that did not check) are dropped from the output
+ * file, not yet named, and the writers and the report start again.
+ */
+static int
+export_restart(xctx *x, FILE *fo, const char *out, FILE **spool, emit **spool_em)
+{
+    em_async_end(&x->em);
+    ldg_export_writer_free(x->w);
+    ldg_bundle_writer_free(x->bw);
+    html_free(x->html);
+    if (*spool)
+        fclose(*spool);
+    free(*spool_em);
+    *spool = NULL;
+    *spool_em = NULL;
+    xctx fresh = {.fmt = x->fmt, .withhold = x->withhold, .tty = x->tty, .proven = x->proven};
+    *x = fresh;
+    if (fflush(fo) != 0 || ftruncate(fileno(fo), 0) != 0 || fseeko(fo, 0, SEEK_SET) != 0)
+        return tool_error(EXIT_OPER, "%s: cannot start it again: %s", out, strerror(errno));
     return EXIT_OK;
 }
 
@@ -443,6 +468,17 @@ cmd_export(int argc, char **argv)
     emit *spool_em = NULL;
     ldg_export_opts eo = {.withhold = withhold, .proven = x->proven};
     char cosigner_who[420] = "";
+    uint8_t roots[2][LDG_HASH_BYTES];
+    bool root_ok, proven_ok;
+    /*
+     * [EXP-2] Rows below QA's size say "proven" only if QA's head checks.
+     * To a file, the heads may come from the rows' own leaves (proven_late:
+     * each entry hashed once); if QA's then does not check, the file is
+     * written again from here, every signature checked, before it is named.
+     */
+    co.proven_root = qcp.root;
+    co.proven_late = out != NULL;
+write:
     if (rc == EXIT_OK && x->fmt == FMT_BUNDLE) {
         /* [EXP-8] the key records below the checkpoint go in, replayed from the entries */
         if (ldg_bundle_writer_new(l, tie.size, &eo, &x->bw, &err) != LDG_OK)
@@ -466,7 +502,6 @@ cmd_export(int argc, char **argv)
             x->spool = spool_em;
         }
     }
-    uint8_t roots[2][LDG_HASH_BYTES];
     if (rc == EXIT_OK) {
         em_init(&x->em, fo);
         if ((x->fmt == FMT_JSONL || x->fmt == FMT_CSV) &&
@@ -487,9 +522,14 @@ cmd_export(int argc, char **argv)
         if (x->tty)
             fputs("\r\033[K", stderr);
     }
-    bool root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
-    bool proven_ok =
+    root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
+    proven_ok =
         !co.proven_size || (rc == EXIT_OK && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) == 0);
+    if (rc == EXIT_OK && !proven_ok && co.proven_late) {
+        co.proven_late = false;
+        if ((rc = export_restart(x, fo, out, &spool, &spool_em)) == EXIT_OK)
+            goto write;
+    }
     if (rc == EXIT_OK && x->em.failed) /* the output itself: say which, and why */
         rc = tool_error(EXIT_OPER, "%s: write failed: %s", out ? out : "standard output",
                         strerror(x->em.err ? x->em.err : EIO));
@@ -566,7 +606,7 @@ cmd_export(int argc, char **argv)
                                   .checkpoint = note,
                                   .verified = root_ok && proven_ok && !x->bad_sigs &&
                                               !x->mismatch && intact,
-                                  .proven = co.proven_size,
+                                  .proven = proven_ok ? co.proven_size : 0,
                                   .review_json = rj,
                                   .review_html = rh};
             if (ldg_bundle_writer_finish(x->bw, &bm, rf, logkey, cok, write_emit, &x->em, &err) !=

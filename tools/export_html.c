@@ -1469,7 +1469,7 @@ verdict(emit *e, const html_meta *m)
              (unsigned long long)m->tie_size);
     if (m->root_ok)
         em_s(e, buf);
-    if (m->proven) {
+    if (m->proven && m->proven_ok) {
         snprintf(buf, sizeof buf,
                  "Signatures of entries below %llu were verified in full by QA (their "
                  "checkpoint, re-hashed now); the others were checked at export. ",
