@@ -623,10 +623,10 @@ fmt_dur(int64_t ns, char *out, size_t cap)
 static int
 month_of(int64_t ns)
 {
-    time_t s = (time_t)(ns / NS_PER_S);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    return (tm.tm_year + 1900) * 12 + tm.tm_mon;
+    int64_t s = ns / NS_PER_S, day = s / 86400 - (s % 86400 < 0), y;
+    int m, d;
+    ldgi_civil_from_days(day, &y, &m, &d);
+    return (int)y * 12 + m - 1;
 }
 
 static group *

@@ -37,6 +37,26 @@ days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/*
+ * The inverse: the date of day z since 1970-01-01 (the same algorithm run
+ * backwards), for any z an int64_t nanosecond time gives.  Pure arithmetic:
+ * gmtime_r takes glibc's time zone lock on every call, which the threads
+ * formatting an export's rows (three times a row) would queue on.
+ */
+void
+ldgi_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365], from March */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11], March = 0 */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 static int
 month_days(int y, int m)
 {
@@ -125,7 +145,6 @@ ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
     if (tz_min < -1080 || tz_min > 1080)
         tz_min = 0;
     int64_t local;
-    struct tm tm;
     if (__builtin_add_overflow(ns, (int64_t)tz_min * 60 * 1000000000LL, &local)) {
         snprintf(out, 40, "(time out of range)");
         return;
@@ -135,13 +154,14 @@ ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
         frac += 1000000000LL;
         secs--;
     }
-    time_t t = (time_t)secs;
-    if (!gmtime_r(&t, &tm)) {
-        snprintf(out, 40, "(time out of range)");
-        return;
+    int64_t days = secs / 86400, sod = secs % 86400, year;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
     }
+    int mon, mday;
+    ldgi_civil_from_days(days, &year, &mon, &mday);
     /* Written digit by digit: exports format three times per record, and snprintf costs. */
-    int year = tm.tm_year + 1900;
     if (year < 0 || year > 9999) {
         snprintf(out, 40, "(time out of range)");
         return;
@@ -151,8 +171,12 @@ ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
         long v;
         int w;
         char after;
-    } parts[] = {{year, 4, '-'},       {tm.tm_mon + 1, 2, '-'}, {tm.tm_mday, 2, 'T'},
-                 {tm.tm_hour, 2, ':'}, {tm.tm_min, 2, ':'},     {tm.tm_sec, 2, '.'},
+    } parts[] = {{(long)year, 4, '-'},
+                 {mon, 2, '-'},
+                 {mday, 2, 'T'},
+                 {(long)(sod / 3600), 2, ':'},
+                 {(long)(sod / 60 % 60), 2, ':'},
+                 {(long)(sod % 60), 2, '.'},
                  {(long)frac, 9, 0}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         long v = parts[i].v;

@@ -241,6 +241,27 @@ Test(time, format_then_parse_round_trips_with_offsets)
     }
 }
 
+/*
+ * ldg_time_format works out the date by arithmetic (gmtime_r takes a lock
+ * the threads formatting an export's rows would queue on): it must give
+ * the C library's calendar for every day in the range a time can have.
+ * Every day from 1685 to 2255, at a second that moves through the day.
+ */
+Test(time, format_gives_the_c_library_calendar_on_every_day)
+{
+    for (int64_t day = -104000; day <= 104000; day++) {
+        int64_t secs = day * 86400 + ((day * 7919) % 86400 + 86400) % 86400;
+        time_t t = (time_t)secs;
+        struct tm tm;
+        cr_assert_not_null(gmtime_r(&t, &tm));
+        char want[96], got[40];
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.000000042Z", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        ldg_time_format(secs * NS + 42, 0, 1, got);
+        cr_assert_str_eq(got, want, "day %lld", (long long)day);
+    }
+}
+
 Test(time, now_is_the_clock_and_offset_is_in_range)
 {
     int64_t ns;
