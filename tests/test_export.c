@@ -851,6 +851,9 @@ export_fails_heads(const char *d, bool qa_too)
                      qa_too, "%s: %s", how[i], r.err);
         cr_assert(strstr(r.err, qa_too ? " 2 invalid signatures" : " 1 invalid signatures"),
                   "%s: %s", how[i], r.err);
+        cr_assert_eq(strstr(r.err, "writing the export again, checking every signature") != NULL,
+                     qa_too && i == 0, "%s: only a folded head is found out late: %s", how[i],
+                     r.err);
         char *t = i < 2 ? read_file(path_in(d, "w.csv"), NULL) : r.out;
         csv c = csv_parse(t);
         const char *st = csv_cell_of_seq(&c, 2250, "signature_status"),

@@ -78,11 +78,12 @@ typedef struct xctx {
     emit em; /* the output */
     enum format fmt;
     bool withhold, tty;
-    uint64_t proven;   /* signatures below: vouched for by --verified */
-    uint64_t records;  /* exported */
-    uint64_t bad_sigs; /* INVALID signatures exported */
-    uint64_t mismatch; /* bodies that do not match their commitment, or missing [VER-8] */
-    uint64_t missing;  /* of which missing without an erasure record */
+    uint64_t proven;      /* signatures below: vouched for by --verified */
+    uint64_t records;     /* exported */
+    uint64_t proven_rows; /* of which LDG_SIG_PROVEN */
+    uint64_t bad_sigs;    /* INVALID signatures exported */
+    uint64_t mismatch;    /* bodies that do not match their commitment, or missing [VER-8] */
+    uint64_t missing;     /* of which missing without an erasure record */
     uint64_t first_bad;
     ldg_export_writer *w;  /* jsonl, csv: the library's writer [EXP-5][EXP-6] */
     ldg_bundle_writer *bw; /* bundle [EXP-8] */
@@ -106,6 +107,7 @@ one_record(void *ctx, const ldg_record *r)
 {
     xctx *x = ctx;
     x->records++;
+    x->proven_rows += r->sig_state == LDG_SIG_PROVEN;
     /* [VER-8] a body missing without an erasure record is a failure, as an altered one */
     bool bad_body = r->body_state == LDG_BODY_MISMATCH || r->body_state == LDG_BODY_WITHHELD;
     if (r->sig_state == LDG_SIG_INVALID || bad_body) {
@@ -525,7 +527,11 @@ write:
     root_ok = rc == EXIT_OK && memcmp(roots[0], tie.root, LDG_HASH_BYTES) == 0;
     proven_ok =
         !co.proven_size || (rc == EXIT_OK && memcmp(roots[1], qcp.root, LDG_HASH_BYTES) == 0);
-    if (rc == EXIT_OK && !proven_ok && co.proven_late) {
+    if (rc == EXIT_OK && !proven_ok && x->proven_rows && out) { /* the heads were folded */
+        fprintf(stderr,
+                "ldg export: the entries do not give the root of %s: writing the export again, "
+                "checking every signature\n",
+                verified);
         co.proven_late = false;
         if ((rc = export_restart(x, fo, out, &spool, &spool_em)) == EXIT_OK)
             goto write;
