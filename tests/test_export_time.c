@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* Appends at host time `when` a record claiming `claimed` (NULL: the clock's); returns its seq. */
 static long
 append_at(const char *d, const char *when, const char *key, const char *kind, const char *study,
@@ -445,23 +444,40 @@ no_finding(void *ctx, ldg_finding_level level, uint64_t seq, const char *check, 
     cr_assert_neq(level, LDG_FINDING_FAIL, "#%llu %s: %s", (unsigned long long)seq, check, detail);
 }
 
-Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .fini = tmp_cleanup)
-{
-    const char *d = tmp_dir();
-    make_trail(d); /* 12 records and a checkpoint of them */
-    ldg_err err;
-    cr_assert_eq(ldg_init(&err), LDG_OK);
-    char p[700];
-    snprintf(p, sizeof p, "%s/ledger", d);
+/* A trail of 12 records and a checkpoint of them, opened read-only, and that checkpoint. */
+typedef struct tied {
+    const char *d;
     ldg_ledger *l;
-    cr_assert_eq(ldg_ledger_open(p, LDG_OPEN_READONLY, &l, &err), LDG_OK, "%s", err.msg);
     char *note;
     size_t notelen;
-    cr_assert_eq(ldg_checkpoint_latest(l, &note, &notelen, &err), LDG_OK, "%s", err.msg);
     ldg_checkpoint tie;
+} tied;
+
+static tied
+trail_and_tie(void)
+{
+    tied t = {.d = tmp_dir()};
+    make_trail(t.d);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    cr_assert_eq(ldg_ledger_open(path_in(t.d, "ledger"), LDG_OPEN_READONLY, &t.l, &err), LDG_OK,
+                 "%s", err.msg);
+    cr_assert_eq(ldg_checkpoint_latest(t.l, &t.note, &t.notelen, &err), LDG_OK, "%s", err.msg);
     char why[300];
-    cr_assert_eq(ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err), LDG_OK);
+    cr_assert_eq(ldg_checkpoint_check(t.l, t.note, t.notelen, NULL, &t.tie, why, sizeof why, &err),
+                 LDG_OK);
     cr_assert_str_eq(why, "");
+    return t;
+}
+
+Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .fini = tmp_cleanup)
+{
+    tied t = trail_and_tie();
+    const char *d = t.d;
+    ldg_ledger *l = t.l;
+    ldg_checkpoint tie = t.tie;
+    ldg_err err;
+    char p[700];
     snprintf(p, sizeof p, "%s/log.key", d);
     ldg_key *logkey;
     cr_assert_eq(ldg_key_load(p, NULL, 0, &logkey, &err), LDG_OK, "%s", err.msg);
@@ -488,7 +504,7 @@ Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .
                          .exported_at = "2027-01-01T00:00:00Z",
                          .exporter = "a C integrator",
                          .filters = "none",
-                         .checkpoint = note,
+                         .checkpoint = t.note,
                          .verified = 1,
                          .review_json = rj,
                          .review_html = rh};
@@ -523,7 +539,7 @@ Test(export_time, library_bundle_writer_round_trips_through_the_bundle_reader, .
     ldg_export_writer_free(b.w);
     ldg_bundle_writer_free(b.bw);
     ldg_key_free(logkey);
-    free(note);
+    free(t.note);
     free(jsonl.p);
     free(tar.p);
     ldg_ledger_close(l);
@@ -547,43 +563,34 @@ count_proven(void *ctx, const ldg_record *r)
  */
 Test(export_time, records_are_proven_only_by_a_root_that_checks, .fini = tmp_cleanup)
 {
-    const char *d = tmp_dir();
-    make_trail(d); /* 12 records and a checkpoint of them */
+    tied t = trail_and_tie();
     ldg_err err;
-    cr_assert_eq(ldg_init(&err), LDG_OK);
-    ldg_ledger *l;
-    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), LDG_OPEN_READONLY, &l, &err), LDG_OK, "%s",
-                 err.msg);
-    char *note;
-    size_t notelen;
-    cr_assert_eq(ldg_checkpoint_latest(l, &note, &notelen, &err), LDG_OK, "%s", err.msg);
-    ldg_checkpoint tie;
-    char why[300];
-    cr_assert_eq(ldg_checkpoint_check(l, note, notelen, NULL, &tie, why, sizeof why, &err), LDG_OK);
     uint8_t roots[2][LDG_HASH_BYTES], other[LDG_HASH_BYTES];
-    memcpy(other, tie.root, sizeof other);
+    memcpy(other, t.tie.root, sizeof other);
     other[0] ^= 1;
-    ldg_check_opts co = {.jobs = 2, .proven_size = tie.size, .root_size = {tie.size, tie.size}};
+    ldg_check_opts co = {
+        .jobs = 2, .proven_size = t.tie.size, .root_size = {t.tie.size, t.tie.size}};
     int n[3] = {0};
-    cr_assert_eq(ldg_log_checked(l, NULL, &co, count_proven, n, roots, &err), LDG_E_INPUT,
+    cr_assert_eq(ldg_log_checked(t.l, NULL, &co, count_proven, n, roots, &err), LDG_E_INPUT,
                  "proven without the root that proves");
     cr_assert_eq(n[0], 0, "refused before any record");
     for (int late = 0; late < 2; late++) {
         co.proven_late = late;
-        co.proven_root = tie.root;
+        co.proven_root = t.tie.root;
         memset(n, 0, sizeof n);
-        cr_assert_eq(ldg_log_checked(l, NULL, &co, count_proven, n, roots, &err), LDG_OK, "%s",
+        cr_assert_eq(ldg_log_checked(t.l, NULL, &co, count_proven, n, roots, &err), LDG_OK, "%s",
                      err.msg);
-        cr_assert_eq(n[0], (int)tie.size);
-        cr_assert_eq(n[1], (int)tie.size, "late %d: every one proven", late);
-        cr_assert_eq(memcmp(roots[1], tie.root, LDG_HASH_BYTES), 0);
+        cr_assert_eq(n[0], (int)t.tie.size);
+        cr_assert_eq(n[1], (int)t.tie.size, "late %d: every one proven", late);
+        cr_assert_eq(memcmp(roots[1], t.tie.root, LDG_HASH_BYTES), 0);
     }
     co.proven_late = 0;
     co.proven_root = other;
     memset(n, 0, sizeof n);
-    cr_assert_eq(ldg_log_checked(l, NULL, &co, count_proven, n, roots, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldg_log_checked(t.l, NULL, &co, count_proven, n, roots, &err), LDG_OK, "%s",
+                 err.msg);
     cr_assert_eq(n[1], 0, "none proven by a root the entries do not give");
-    cr_assert_eq(n[2], (int)tie.size, "every signature checked instead");
-    free(note);
-    ldg_ledger_close(l);
+    cr_assert_eq(n[2], (int)t.tie.size, "every signature checked instead");
+    free(t.note);
+    ldg_ledger_close(t.l);
 }
