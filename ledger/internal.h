@@ -128,8 +128,9 @@ const char *ldgi_export_body_status(int withhold, const ldg_record *r); /* [EXP-
 const char *ldgi_export_sig_status(const ldg_record *r); /* valid, invalid, proven, unchecked */
 /* [EXP-10] "back-dated" / "forward-dated" beyond r->tolerance_ns, else NULL */
 const char *ldgi_time_flag(const ldg_record *r);
-/* Day z since 1970-01-01 as a proleptic Gregorian date (m 1..12, d 1..31); no lock, no tz. */
-void ldgi_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
+/* secs since the epoch as a proleptic Gregorian UTC date (m 1..12, d 1..31) and second of
+   the day (0..86399); no lock, no time zone. */
+void ldgi_date_of(int64_t secs, int64_t *y, int *m, int *d, int64_t *sod);
 
 /* --- reading (read.c) --- */
 /* Takes ownership of r; returns non-zero to stop. */

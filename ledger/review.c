@@ -623,9 +623,9 @@ fmt_dur(int64_t ns, char *out, size_t cap)
 static int
 month_of(int64_t ns)
 {
-    int64_t s = ns / NS_PER_S, day = s / 86400 - (s % 86400 < 0), y;
+    int64_t y, sod;
     int m, d;
-    ldgi_civil_from_days(day, &y, &m, &d);
+    ldgi_date_of(ns / NS_PER_S, &y, &m, &d, &sod);
     return (int)y * 12 + m - 1;
 }
 

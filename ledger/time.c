@@ -38,14 +38,21 @@ days_from_civil(int y, int m, int d)
 }
 
 /*
- * The inverse: the date of day z since 1970-01-01 (the same algorithm run
- * backwards), for any z an int64_t nanosecond time gives.  Pure arithmetic:
- * gmtime_r takes glibc's time zone lock on every call, which the threads
- * formatting an export's rows (three times a row) would queue on.
+ * The inverse: the date and the second of the day of `secs` since
+ * 1970-01-01T00:00:00Z (the same algorithm run backwards), for any secs an
+ * int64_t nanosecond time gives.  Pure arithmetic: gmtime_r takes glibc's
+ * time zone lock on every call, which the threads formatting an export's
+ * rows (three times a row) would queue on.
  */
 void
-ldgi_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+ldgi_date_of(int64_t secs, int64_t *y, int *m, int *d, int64_t *sod)
 {
+    int64_t z = secs / 86400;
+    *sod = secs % 86400;
+    if (*sod < 0) { /* floor, not towards zero: 1969's last second is day -1 */
+        *sod += 86400;
+        z--;
+    }
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;                                      /* [0, 146096] */
@@ -154,13 +161,9 @@ ldg_time_format(int64_t ns, int32_t tz_min, int utc_z, char out[40])
         frac += 1000000000LL;
         secs--;
     }
-    int64_t days = secs / 86400, sod = secs % 86400, year;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
+    int64_t year, sod;
     int mon, mday;
-    ldgi_civil_from_days(days, &year, &mon, &mday);
+    ldgi_date_of(secs, &year, &mon, &mday, &sod);
     /* Written digit by digit: exports format three times per record, and snprintf costs. */
     if (year < 0 || year > 9999) {
         snprintf(out, 40, "(time out of range)");

@@ -532,7 +532,7 @@ write:
                 "ldg export: the entries do not give the root of %s: writing the export again, "
                 "checking every signature\n",
                 verified);
-        co.proven_late = false;
+        co.proven_late = 0;
         if ((rc = export_restart(x, fo, out, &spool, &spool_em)) == EXIT_OK)
             goto write;
     }
