@@ -209,6 +209,98 @@ Test(limits, a_batch_longer_than_one_window_appends_whole_and_names_its_bad_line
 }
 
 /*
+ * Three windows and more: window k+1 is read and signed while window k is
+ * added, in the other of two slots, and window k+2 reuses k's.  Each line's
+ * body names its line, so a line signed from the wrong slot, or a record
+ * added out of its line's place, shows in the ledger.  With bad lines in
+ * the second and the third window, the second's is named, whichever a
+ * worker reached first; with one only in the third, that one.
+ */
+static char *
+numbered_batch(int n, int bad1, int bad2)
+{
+    char *text = malloc((size_t)n * 80 + 1), *p = text;
+    for (int i = 1; i <= n; i++)
+        p += i == bad1 || i == bad2
+                 ? sprintf(p, "{\"kind\":\"communication\",\"study\":7,\"body\":{\"n\":%d}}\n", i)
+                 : sprintf(p, "{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{\"n\":%d}}\n",
+                           i);
+    return text;
+}
+
+Test(limits, windows_signed_ahead_keep_every_line_in_its_place, .fini = tmp_cleanup, .timeout = 300)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    enum { N = 9 * 1024 + 7 }; /* windows of 4,096: three, the last partial */
+    char *text = numbered_batch(N, 4300, 8800);
+    run_result r = LDG(d, text, "append", "--as", "author.key", "--batch", "-");
+    cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+    expect_one_line(&r, "stdin: line 4300: kind and study must be strings");
+    cr_assert_eq(ledger_size(d), 4, "nothing written");
+    run_free(&r);
+    free(text);
+
+    text = numbered_batch(N, 8800, 0);
+    r = LDG(d, text, "append", "--as", "author.key", "--batch", "-");
+    cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+    expect_one_line(&r, "stdin: line 8800: kind and study must be strings");
+    cr_assert_eq(ledger_size(d), 4, "nothing written");
+    run_free(&r);
+    free(text);
+
+    text = numbered_batch(N, 0, 0);
+    r = LDG(d, text, "append", "--as", "author.key", "--batch", "-");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    free(text);
+    r = LDG(d, NULL, "log", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    long seq = 0;
+    for (const char *q = r.out; *q; seq++) {
+        const char *nl = strchr(q, '\n');
+        cr_assert(nl);
+        if (seq >= 4) {
+            char want[64];
+            snprintf(want, sizeof want, "\"body\":{\"n\":%ld}", seq - 3);
+            const char *at = strstr(q, want);
+            cr_assert(at && at < nl, "record %ld is not line %ld's: %.*s", seq, seq - 3,
+                      (int)(nl - q), q);
+        }
+        q = nl + 1;
+    }
+    cr_assert_eq(seq, 4 + N);
+    run_free(&r);
+}
+
+/*
+ * A regular file's records are counted before a line is read: a line of
+ * blanks (spaces, tabs, CR) is not a record, a line with anything else is,
+ * however far in it starts, across the reader's 64 KiB chunks too.
+ */
+Test(limits, counts_a_batch_files_records_exactly_before_reading_it, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    FILE *f = fopen(path_in(d, "b.jsonl"), "w");
+    cr_assert(f);
+    for (int i = 0; i < 100001; i++) {
+        if (i == 10) /* blank, across a chunk's end */
+            fprintf(f, "%*s\t\r\n\n \r\n", 70000, "");
+        if (i == 20) /* a record whose first non-blank byte is in the next chunk */
+            fprintf(f, "%*s", 70000, "");
+        fputs("{\"kind\":\"communication\",\"study\":\"S1\",\"body\":{}}\n", f);
+    }
+    fputs("  \t", f); /* a last line of blanks, no LF */
+    cr_assert_eq(fclose(f), 0);
+    run_result r = LDG(d, NULL, "append", "--as", "author.key", "--batch", "b.jsonl");
+    cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+    expect_one_line(&r, "b.jsonl: 100001 records, more than one batch may hold (100000 records");
+    cr_assert_eq(ledger_size(d), 4, "nothing written");
+    run_free(&r);
+}
+
+/*
  * A batch is one transaction whose memory grows with it: it holds at most
  * 100,000 records and 64 MiB of input (spec/format.md Limits).  A regular
  * file over either is refused before a line is read; a stream, when it
@@ -266,8 +358,8 @@ Test(limits, refuses_a_batch_stream_past_the_byte_limit_with_bounded_memory, .fi
     run_free(&r);
 }
 
-Test(limits, refuses_a_batch_stream_past_the_record_limit_and_writes_nothing,
-     .fini = tmp_cleanup, .timeout = 300)
+Test(limits, refuses_a_batch_stream_past_the_record_limit_and_writes_nothing, .fini = tmp_cleanup,
+     .timeout = 300)
 {
     if (strstr(ldg_bin(), "ldg-vg"))
         cr_skip_test("100,000 signatures under memcheck: the limit is the same code without it");
@@ -275,8 +367,10 @@ Test(limits, refuses_a_batch_stream_past_the_record_limit_and_writes_nothing,
     make_ledger(d);
     write_records(path_in(d, "b.jsonl"), 100001);
     char cmd[1400];
-    snprintf(cmd, sizeof cmd, "cd '%s' && cat b.jsonl | '%s' append --as author.key --batch - "
-             ">out.txt 2>err.txt; echo $? > rc.txt", d, ldg_bin());
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && cat b.jsonl | '%s' append --as author.key --batch - "
+             ">out.txt 2>err.txt; echo $? > rc.txt",
+             d, ldg_bin());
     cr_assert_eq(system(cmd), 0);
     char *rc = read_file(path_in(d, "rc.txt"), NULL), *err = read_file(path_in(d, "err.txt"), NULL);
     cr_assert_str_eq(rc, "2\n", "%s", err);
@@ -298,8 +392,8 @@ Test(limits, refuses_a_100_mb_body_before_parsing_it, .fini = tmp_cleanup, .time
     /* as a body file (stdin) */
     feed_spec fb = {"{\"text\":\"", "\"}", 100u << 20, NULL};
     double t0 = now_s();
-    run_result r = RUN_FED(d, &fb, &rss, "append", "--as", "author.key", "--kind",
-                           "communication", "--study", "S1", "--body", "-");
+    run_result r = RUN_FED(d, &fb, &rss, "append", "--as", "author.key", "--kind", "communication",
+                           "--study", "S1", "--body", "-");
     double t1 = now_s();
     cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
     expect_one_line(&r, "than the limit of 1048576 bytes");
@@ -427,7 +521,8 @@ Test(limits, reports_a_20_mb_bundle_line_without_parsing_it, .fini = tmp_cleanup
     for (size_t i = 0; i < k; i++)
         free(m[i].data);
     long rss;
-    r = ldg_run_fed(d, (const char *const[]){"verify-bundle", "big.tar", "--trust", "log.pub", NULL},
+    r = ldg_run_fed(d,
+                    (const char *const[]){"verify-bundle", "big.tar", "--trust", "log.pub", NULL},
                     NULL, NULL, &rss);
     cr_assert_eq(r.status, 1, "exit %d: %s %s", r.status, r.out, r.err);
     cr_assert(strstr(r.out, "records.jsonl line 1 is 20971519 bytes, longer than"), "%s", r.out);
@@ -485,9 +580,9 @@ Test(limits, refuses_an_oversized_proof_file_unparsed, .fini = tmp_cleanup)
     write_file(d, "p.json", text);
     free(text);
     long rss;
-    run_result r = ldg_run_fed(
-        d, (const char *const[]){"verify-proof", "p.json", "--trust", "log.pub", NULL}, NULL,
-        NULL, &rss);
+    run_result r =
+        ldg_run_fed(d, (const char *const[]){"verify-proof", "p.json", "--trust", "log.pub", NULL},
+                    NULL, NULL, &rss);
     cr_assert_eq(r.status, 2, "exit %d: %s %s", r.status, r.out, r.err);
     expect_one_line(&r, "p.json");
     cr_assert(strstr(r.err, "limit"), "%s", r.err);
@@ -515,8 +610,8 @@ Test(limits, reports_an_oversized_manifest_without_parsing_it, .fini = tmp_clean
     run_result r =
         ldg_run_fed(d, (const char *const[]){"verify-bundle", "man.tar", NULL}, NULL, NULL, &rss);
     cr_assert_eq(r.status, 1, "exit %d: %.300s %.300s", r.status, r.out, r.err);
-    cr_assert(strstr(r.out, "manifest.json is 8388608 bytes, over the limit of 1048576"),
-              "%.300s", r.out);
+    cr_assert(strstr(r.out, "manifest.json is 8388608 bytes, over the limit of 1048576"), "%.300s",
+              r.out);
     expect_bounded(rss, "8 MiB manifest");
     run_free(&r);
 }

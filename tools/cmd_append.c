@@ -200,15 +200,17 @@ lr_open(lreader *r, const char *path, size_t max, size_t total_max)
         size_t records = 0;
         bool blank = true;
         char chunk[LR_CHUNK];
+        /* a line's first byte that is not blank settles it: memchr skips the rest */
         for (size_t got; (got = fread(chunk, 1, sizeof chunk, r->f)) > 0;)
-            for (size_t i = 0; i < got; i++) {
-                char c = chunk[i];
-                if (c == '\n') {
-                    records += !blank;
-                    blank = true;
-                } else if (c != ' ' && c != '\t' && c != '\r') {
-                    blank = false;
-                }
+            for (const char *p = chunk, *end = chunk + got; p < end;) {
+                for (; blank && p < end && *p != '\n'; p++)
+                    blank = *p == ' ' || *p == '\t' || *p == '\r';
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                if (!nl)
+                    break;
+                records += !blank;
+                blank = true;
+                p = nl + 1;
             }
         records += !blank;
         if (ferror(r->f) || fseek(r->f, 0, SEEK_SET) != 0) {
@@ -362,35 +364,123 @@ bline_clear(bline *b)
  * lines (jansson and Ed25519 are the costly parts) while the main thread
  * writes each finished chunk into the open transaction.  The first bad line,
  * in line order, is the one reported, and nothing is written.
+ *
+ * The input is read a window at a time (at most BATCH_WIN_LINES lines and
+ * BATCH_WIN_BYTES of text), one window ahead: while the workers sign window
+ * k and the main thread adds its chunks, window k+1 is already read and
+ * handed out, so neither the workers nor the main thread wait at a window's
+ * end.  A bad line is refused within two windows of it, without the rest of
+ * the input being read.  The signed statements stay until the commit (a
+ * batch whose map grows is appended again from them).
  */
 #define BATCH_CHUNK 512
+#define BATCH_WIN_LINES (8 * BATCH_CHUNK)
+#define BATCH_WIN_CHUNKS (BATCH_WIN_LINES / BATCH_CHUNK)
+#define BATCH_WIN_BYTES ((size_t)16 << 20)
+
+/* The signed statements of one window, kept until the commit. */
+typedef struct bwin {
+    ldg_signed **sv;
+    ldg_appended *out;
+    size_t n;
+    struct bwin *next;
+} bwin;
+
+/* One of the two windows in flight: its text and lines, read by the workers. */
+typedef struct bslot {
+    char *text;
+    const char **line;
+    size_t *len, *lineno;
+    size_t first, n;                       /* batch index of line 0; lines */
+    bwin *w;                               /* where its statements go */
+    _Atomic size_t done[BATCH_WIN_CHUNKS]; /* lines finished, per chunk */
+} bslot;
 
 typedef struct bjob {
     ldg_ledger *l;
     const ldg_key *k;
     const char *src;
-    const char **line;
-    size_t *len, *lineno;
-    ldg_signed **sv;
     ldg_fields bind; /* origin and observed head, the same for every line */
     char origin[LDG_TEXT_MAX + 1];
-    size_t n;
-    size_t base;          /* records of the batch in earlier windows */
-    _Atomic size_t next;  /* next line for a worker */
-    _Atomic bool stop;    /* the main thread gave up */
-    _Atomic size_t *done; /* lines finished, per chunk */
+    bslot slot[2]; /* window k in slot k % 2 */
+    /*
+     * The newest window handed out: its first line's batch index times 2,
+     * plus its slot.  A line not yet signed is in it or in the window
+     * before, in the other slot (the window after waits for that one to be
+     * added whole): one load tells a worker where its line is, whatever the
+     * main thread is writing into the slot it is not in.
+     */
+    _Atomic size_t newest;
+    _Atomic size_t next;  /* next line (batch index) for a worker */
+    _Atomic size_t avail; /* lines handed out: the windows read so far */
+    _Atomic bool stop;    /* no more windows, or the main thread gave up */
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a chunk finished, or a line failed */
-    size_t bad;        /* lowest failing line index, n if none */
+    pthread_cond_t cv;   /* a chunk finished, or a line failed (main waits) */
+    pthread_cond_t more; /* a window handed out, or stop (workers wait) */
+    size_t bad;          /* lowest failing batch index, SIZE_MAX if none */
     int bad_rc;
     char bad_msg[TOOL_CAPTURE_MAX];
 } bjob;
 
 static size_t
-chunk_len(const bjob *j, size_t c)
+chunk_len(const bslot *s, size_t c)
 {
     size_t end = (c + 1) * BATCH_CHUNK;
-    return (end > j->n ? j->n : end) - c * BATCH_CHUNK;
+    return (end > s->n ? s->n : end) - c * BATCH_CHUNK;
+}
+
+/* The slot holding line g of the batch, handed out and not yet signed. */
+static bslot *
+slot_of(bjob *j, size_t g)
+{
+    size_t nw = atomic_load(&j->newest);
+    return &j->slot[(nw & 1) ^ (g < nw >> 1)];
+}
+
+/* Parses and signs line g of the batch into its window, and counts it done. */
+static void
+sign_line(bjob *j, size_t g, char *msg)
+{
+    bslot *s = slot_of(j, g);
+    size_t i = g - s->first;
+    bline b = {0};
+    ldg_err err;
+    msg[0] = '\0';
+    int rc = parse_batch_line(j->l, j->src, s->lineno[i], s->line[i], s->len[i], &b);
+    if (rc == EXIT_OK) {
+        b.f.origin = j->bind.origin;
+        b.f.has_observed = 1;
+        b.f.observed_size = j->bind.observed_size;
+        memcpy(b.f.observed_head, j->bind.observed_head, LDG_HASH_BYTES);
+        if (ldg_sign(j->k, &b.f, &s->w->sv[i], &err) != LDG_OK) {
+            rc = tool_exit_code(err.status);
+            snprintf(msg, TOOL_CAPTURE_MAX, "%s: line %zu: %s", j->src, s->lineno[i], err.msg);
+        }
+    }
+    bline_clear(&b);
+    /*
+     * A refusal is recorded before the line counts as done: once the main
+     * thread sees every line of a chunk done, every refusal among them is
+     * recorded, and the first in line order is the one it names (counted
+     * first, a worker preempted before recording line 1 let line 2's
+     * message out).
+     */
+    if (rc != EXIT_OK) {
+        pthread_mutex_lock(&j->mu);
+        if (g < j->bad) {
+            j->bad = g;
+            j->bad_rc = rc;
+            snprintf(j->bad_msg, sizeof j->bad_msg, "%s", msg);
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+    size_t c = i / BATCH_CHUNK;
+    bool chunk_done = atomic_fetch_add(&s->done[c], 1) + 1 == chunk_len(s, c);
+    if (rc != EXIT_OK || chunk_done) {
+        pthread_mutex_lock(&j->mu);
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+    }
 }
 
 static void *
@@ -399,66 +489,21 @@ batch_worker(void *arg)
     bjob *j = arg;
     char msg[TOOL_CAPTURE_MAX];
     tool_capture = msg;
-    for (size_t i; !atomic_load(&j->stop) && (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
-        bline b = {0};
-        ldg_err err;
-        msg[0] = '\0';
-        int rc = parse_batch_line(j->l, j->src, j->lineno[i], j->line[i], j->len[i], &b);
-        if (rc == EXIT_OK) {
-            b.f.origin = j->bind.origin;
-            b.f.has_observed = 1;
-            b.f.observed_size = j->bind.observed_size;
-            memcpy(b.f.observed_head, j->bind.observed_head, LDG_HASH_BYTES);
-            if (ldg_sign(j->k, &b.f, &j->sv[i], &err) != LDG_OK) {
-                rc = tool_exit_code(err.status);
-                snprintf(msg, sizeof msg, "%s: line %zu: %s", j->src, j->lineno[i], err.msg);
-            }
-        }
-        bline_clear(&b);
-        /*
-         * A refusal is recorded before the line counts as done: once the
-         * main thread sees every line of a chunk done, every refusal among
-         * them is recorded, and the first in line order is the one it names
-         * (counted first, a worker preempted before recording line 1 let
-         * line 2's message out).
-         */
-        if (rc != EXIT_OK) {
+    for (;;) {
+        size_t g = atomic_fetch_add(&j->next, 1);
+        if (g >= atomic_load(&j->avail)) { /* not read yet: wait for its window, or the end */
             pthread_mutex_lock(&j->mu);
-            if (i < j->bad) {
-                j->bad = i;
-                j->bad_rc = rc;
-                snprintf(j->bad_msg, sizeof j->bad_msg, "%s", msg);
-            }
+            while (g >= atomic_load(&j->avail) && !atomic_load(&j->stop))
+                pthread_cond_wait(&j->more, &j->mu);
             pthread_mutex_unlock(&j->mu);
         }
-        size_t c = i / BATCH_CHUNK;
-        bool chunk_done = atomic_fetch_add(&j->done[c], 1) + 1 == chunk_len(j, c);
-        if (rc != EXIT_OK || chunk_done) {
-            pthread_mutex_lock(&j->mu);
-            pthread_cond_broadcast(&j->cv);
-            pthread_mutex_unlock(&j->mu);
-        }
+        if (atomic_load(&j->stop) || g >= atomic_load(&j->avail))
+            break;
+        sign_line(j, g, msg);
     }
     tool_capture = NULL;
     return NULL;
 }
-
-/*
- * The batch is read a window at a time (at most BATCH_WIN_LINES lines and
- * BATCH_WIN_BYTES of text): each window is parsed, signed and added to the
- * open transaction before the next is read, so a bad line early in a huge
- * input is refused before the rest is read.  The signed statements stay
- * until the commit (a batch whose map grows is appended again from them).
- */
-#define BATCH_WIN_LINES (8 * BATCH_CHUNK)
-#define BATCH_WIN_BYTES ((size_t)16 << 20)
-
-typedef struct bwin {
-    ldg_signed **sv;
-    ldg_appended *out;
-    size_t n;
-    struct bwin *next;
-} bwin;
 
 static bool
 blank_line(const char *p, size_t n)
@@ -471,81 +516,140 @@ blank_line(const char *p, size_t n)
 
 /* The library's refusal names a record of the batch; name the input line instead. */
 static int
-batch_refusal(const bjob *j, const ldg_err *err)
+batch_refusal(const bslot *s, const char *src, const ldg_err *err)
 {
-    if (err->index < (long)j->base || (size_t)err->index - j->base >= j->n)
+    if (err->index < (long)s->first || (size_t)err->index - s->first >= s->n)
         return tool_fail(err);
     const char *m = err->msg, *colon = strstr(m, ": ");
     if (strncmp(m, "record ", 7) == 0 && colon)
         m = colon + 2;
-    return tool_error(tool_exit_code(err->status), "%s: line %zu: %s", j->src,
-                      j->lineno[(size_t)err->index - j->base], m);
+    return tool_error(tool_exit_code(err->status), "%s: line %zu: %s", src,
+                      s->lineno[(size_t)err->index - s->first], m);
+}
+
+/* The reading side of a batch: where the next window stops, and why. */
+typedef struct bread {
+    lreader *r;
+    const char *p; /* a line read that did not fit in the last window */
+    size_t ll;
+    bool pending;
+    int more;   /* lr_next's last answer: 1 more input, 0 the end, -1 refused */
+    bool limit; /* the record limit was reached, at limit_msg's line */
+    char limit_msg[300];
+    size_t total; /* records read into windows */
+} bread;
+
+/*
+ * Reads the next window into s (its lines' batch indexes from rd->total)
+ * and its bwin, appended at *tail.  Returns EXIT_OK with s->n == 0 at the
+ * end of the input, or when reading stopped (rd->more < 0, rd->limit).
+ */
+static int
+read_window(bread *rd, bslot *s, bwin ***tail)
+{
+    size_t used = 0;
+    s->first = rd->total;
+    s->n = 0;
+    while (s->n < BATCH_WIN_LINES && !rd->limit) {
+        if (!rd->pending && (rd->more = lr_next(rd->r, &rd->p, &rd->ll)) <= 0)
+            break;
+        rd->pending = false;
+        if (blank_line(rd->p, rd->ll))
+            continue;
+        if (rd->total + s->n == BATCH_RECORDS_MAX) {
+            /* told after the windows before it, whose bad lines come first */
+            rd->limit = true;
+            snprintf(rd->limit_msg, sizeof rd->limit_msg,
+                     "%s: line %zu: more records than one batch may hold (%zu records, %zu "
+                     "bytes); split it, e.g. split -l 100000",
+                     rd->r->src, rd->r->lineno, BATCH_RECORDS_MAX, BATCH_BYTES_MAX);
+            break;
+        }
+        if (rd->ll > BATCH_WIN_BYTES - used) {
+            rd->pending = true;
+            break;
+        }
+        memcpy(s->text + used, rd->p, rd->ll);
+        s->line[s->n] = s->text + used;
+        s->len[s->n] = rd->ll;
+        s->lineno[s->n++] = rd->r->lineno;
+        used += rd->ll;
+    }
+    if (!s->n)
+        return EXIT_OK;
+    bwin *w = calloc(1, sizeof *w);
+    if (!w || !(w->sv = calloc(s->n, sizeof *w->sv)) || !(w->out = malloc(s->n * sizeof *w->out))) {
+        if (w) {
+            free(w->sv);
+            free(w);
+        }
+        return tool_error(EXIT_OPER, "out of memory");
+    }
+    w->n = s->n;
+    **tail = w;
+    *tail = &w->next;
+    s->w = w;
+    for (size_t c = 0; c < BATCH_WIN_CHUNKS; c++)
+        atomic_store(&s->done[c], 0);
+    rd->total += s->n;
+    return EXIT_OK;
 }
 
 /*
- * Parses, signs (on the workers) and adds the window's j->n lines to the
- * batch, begun here on the first call.  On a bad line, the first in line
- * order is reported.
+ * Adds window s's lines to the batch, chunk by chunk as the workers finish
+ * them.  On a bad line, the first in line order is reported.
  */
 static int
-batch_window(bjob *j, bwin *w, unsigned jobs, ldg_batch **batch)
+add_window(bjob *j, bslot *s, ldg_batch *batch)
 {
     ldg_err err;
-    pthread_t th[256];
-    unsigned started = 0;
-    int rc = EXIT_OK;
-    size_t nchunks = (j->n + BATCH_CHUNK - 1) / BATCH_CHUNK;
-    w->n = j->n;
-    j->sv = w->sv = calloc(j->n, sizeof *w->sv);
-    w->out = malloc(j->n * sizeof *w->out);
-    j->done = calloc(nchunks, sizeof *j->done);
-    if (!w->sv || !w->out || !j->done) {
-        free((void *)j->done);
-        j->done = NULL;
-        return tool_error(EXIT_OPER, "out of memory");
-    }
-    j->bad = j->n;
-    atomic_store(&j->next, 0);
-    atomic_store(&j->stop, false);
-    for (unsigned t = 0; t < jobs && t < 256 && t < j->n; t++)
-        if (pthread_create(&th[started], NULL, batch_worker, j) == 0)
-            started++;
-    if (started == 0)
-        batch_worker(j); /* no threads to be had: do it all here */
-    if (!*batch && ldg_batch_begin(j->l, batch, &err) != LDG_OK) {
-        rc = tool_fail(&err);
-        goto out;
-    }
+    size_t nchunks = (s->n + BATCH_CHUNK - 1) / BATCH_CHUNK;
     for (size_t c = 0; c < nchunks; c++) {
-        size_t first = c * BATCH_CHUNK, n = chunk_len(j, c);
+        size_t first = c * BATCH_CHUNK, n = chunk_len(s, c);
         pthread_mutex_lock(&j->mu);
-        while (atomic_load(&j->done[c]) < n && j->bad >= first + n)
+        while (atomic_load(&s->done[c]) < n && j->bad >= s->first + first + n)
             pthread_cond_wait(&j->cv, &j->mu);
-        bool bad = j->bad < first + n;
+        bool bad = j->bad < s->first + first + n;
         pthread_mutex_unlock(&j->mu);
         if (bad) {
-            /* Wait for every earlier line, so the first bad one in line order is reported. */
+            /*
+             * Wait for every earlier line of the window (the windows before
+             * it were added whole), so the first bad one in line order is
+             * reported.
+             */
             for (size_t e = 0; e <= c; e++) {
                 pthread_mutex_lock(&j->mu);
-                while (atomic_load(&j->done[e]) < chunk_len(j, e))
+                while (atomic_load(&s->done[e]) < chunk_len(s, e))
                     pthread_cond_wait(&j->cv, &j->mu);
                 pthread_mutex_unlock(&j->mu);
             }
-            rc = tool_error(j->bad_rc, "%s", j->bad_msg);
-            goto out;
+            pthread_mutex_lock(&j->mu);
+            int rc = tool_error(j->bad_rc, "%s", j->bad_msg);
+            pthread_mutex_unlock(&j->mu);
+            return rc;
         }
-        if (ldg_batch_add(*batch, w->sv + first, n, w->out + first, &err) != LDG_OK) {
-            rc = batch_refusal(j, &err);
-            goto out;
-        }
+        if (ldg_batch_add(batch, s->w->sv + first, n, s->w->out + first, &err) != LDG_OK)
+            return batch_refusal(s, j->src, &err);
     }
-out:
-    atomic_store(&j->stop, true);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(th[t], NULL);
-    free((void *)j->done);
-    j->done = NULL;
-    return rc;
+    return EXIT_OK;
+}
+
+/* Hands window s's lines to the workers (or, with none, signs them here). */
+static void
+hand_out(bjob *j, bslot *s, unsigned started)
+{
+    pthread_mutex_lock(&j->mu);
+    atomic_store(&j->newest, s->first << 1 | (size_t)(s == &j->slot[1]));
+    atomic_store(&j->avail, s->first + s->n);
+    pthread_cond_broadcast(&j->more);
+    pthread_mutex_unlock(&j->mu);
+    if (started == 0) {
+        char msg[TOOL_CAPTURE_MAX];
+        tool_capture = msg;
+        for (size_t g = s->first; g < s->first + s->n; g++)
+            sign_line(j, g, msg);
+        tool_capture = NULL;
+    }
 }
 
 static int
@@ -555,74 +659,68 @@ append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
     int rc = lr_open(&r, o->batch, LDG_INPUT_LINE_MAX, BATCH_BYTES_MAX);
     if (rc != EXIT_OK)
         return rc;
-    bjob j = {.l = l, .k = k, .src = r.src};
+    bjob j = {.l = l, .k = k, .src = r.src, .bad = SIZE_MAX};
+    bread rd = {.r = &r, .more = 1};
     ldg_batch *batch = NULL;
     ldg_err err;
     bwin *wins = NULL, **tail = &wins;
-    size_t total = 0;
-    char *text = malloc(BATCH_WIN_BYTES);
+    pthread_t th[256];
+    unsigned started = 0;
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.cv, NULL);
+    pthread_cond_init(&j.more, NULL);
     atomic_init(&j.next, 0);
+    atomic_init(&j.avail, 0);
+    atomic_init(&j.newest, 0);
     atomic_init(&j.stop, false);
-    j.line = malloc(BATCH_WIN_LINES * sizeof *j.line);
-    j.len = malloc(BATCH_WIN_LINES * sizeof *j.len);
-    j.lineno = malloc(BATCH_WIN_LINES * sizeof *j.lineno);
-    if (!text || !j.line || !j.len || !j.lineno) {
-        rc = tool_error(EXIT_OPER, "out of memory");
-        goto out;
+    for (int i = 0; i < 2; i++) {
+        bslot *s = &j.slot[i];
+        s->text = malloc(BATCH_WIN_BYTES);
+        s->line = malloc(BATCH_WIN_LINES * sizeof *s->line);
+        s->len = malloc(BATCH_WIN_LINES * sizeof *s->len);
+        s->lineno = malloc(BATCH_WIN_LINES * sizeof *s->lineno);
+        if (!s->text || !s->line || !s->len || !s->lineno) {
+            rc = tool_error(EXIT_OPER, "out of memory");
+            goto out;
+        }
     }
     if ((rc = tool_bind(l, &j.bind, true, j.origin)) != EXIT_OK)
         goto out;
+    if (ldg_batch_begin(l, &batch, &err) != LDG_OK) {
+        rc = tool_fail(&err);
+        goto out;
+    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned jobs = o->jobs ? o->jobs : ncpu > 0 ? (unsigned)ncpu : 1;
-    const char *p = NULL;
-    size_t ll = 0;
-    bool pending = false; /* p, ll: a line read that did not fit in the last window */
-    for (int more = 1; more > 0;) {
-        size_t used = 0;
-        j.n = 0;
-        while (j.n < BATCH_WIN_LINES) {
-            if (!pending && (more = lr_next(&r, &p, &ll)) <= 0)
-                break;
-            pending = false;
-            if (blank_line(p, ll))
-                continue;
-            if (total + j.n == BATCH_RECORDS_MAX) {
-                rc = tool_usage("%s: line %zu: more records than one batch may hold (%zu records, "
-                                "%zu bytes); split it, e.g. split -l 100000",
-                                r.src, r.lineno, BATCH_RECORDS_MAX, BATCH_BYTES_MAX);
+    for (unsigned t = 0; t < jobs && t < 256; t++)
+        if (pthread_create(&th[started], NULL, batch_worker, &j) == 0)
+            started++;
+    /* window wk in slot wk % 2; wk + 1 is read and handed out before wk is added */
+    if ((rc = read_window(&rd, &j.slot[0], &tail)) != EXIT_OK)
+        goto out;
+    hand_out(&j, &j.slot[0], started);
+    for (size_t wk = 0; j.slot[wk % 2].n; wk++) {
+        bslot *s = &j.slot[wk % 2], *s2 = &j.slot[(wk + 1) % 2];
+        s2->n = 0;
+        if (rd.more > 0 && !rd.limit) {
+            /* s2's last window (wk - 1) was added whole: its text and lines are free */
+            if ((rc = read_window(&rd, s2, &tail)) != EXIT_OK)
                 goto out;
-            }
-            if (ll > BATCH_WIN_BYTES - used) {
-                pending = true;
-                break;
-            }
-            memcpy(text + used, p, ll);
-            j.line[j.n] = text + used;
-            j.len[j.n] = ll;
-            j.lineno[j.n++] = r.lineno;
-            used += ll;
+            if (s2->n)
+                hand_out(&j, s2, started);
         }
-        if (j.n) {
-            bwin *w = calloc(1, sizeof *w);
-            if (!w) {
-                rc = tool_error(EXIT_OPER, "out of memory");
-                goto out;
-            }
-            *tail = w;
-            tail = &w->next;
-            j.base = total;
-            total += j.n;
-            if ((rc = batch_window(&j, w, jobs, &batch)) != EXIT_OK)
-                goto out;
-        }
+        if ((rc = add_window(&j, s, batch)) != EXIT_OK)
+            goto out;
+    }
+    if (rd.limit) {
+        rc = tool_usage("%s", rd.limit_msg);
+        goto out;
     }
     if (r.rc) {
         rc = tool_error(r.rc, "%s", r.msg);
         goto out;
     }
-    if (total == 0) {
+    if (rd.total == 0) {
         rc = tool_usage("%s: no records", j.src);
         goto out;
     }
@@ -635,6 +733,12 @@ append_batch(const opts *o, ldg_ledger *l, ldg_key *k)
     for (bwin *w = wins; w; w = w->next)
         print_appended(w->out, w->n);
 out:
+    pthread_mutex_lock(&j.mu);
+    atomic_store(&j.stop, true);
+    pthread_cond_broadcast(&j.more);
+    pthread_mutex_unlock(&j.mu);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
     ldg_batch_abort(batch);
     while (wins) {
         bwin *w = wins;
@@ -645,11 +749,14 @@ out:
         free(w->out);
         free(w);
     }
-    free(j.line);
-    free(j.len);
-    free(j.lineno);
-    free(text);
+    for (int i = 0; i < 2; i++) {
+        free(j.slot[i].text);
+        free(j.slot[i].line);
+        free(j.slot[i].len);
+        free(j.slot[i].lineno);
+    }
     lr_close(&r);
+    pthread_cond_destroy(&j.more);
     pthread_cond_destroy(&j.cv);
     pthread_mutex_destroy(&j.mu);
     return rc;
