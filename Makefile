@@ -86,9 +86,10 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libldg.a $(HDR) $(TEST_HELP) $(TEST_HELP:.c
 $(BUILD)/tests/test_html: TEST_LIBS = -lpng
 $(BUILD)/tests/test_faults: $(BUILD)/tests/libfault.so
 $(BUILD)/tests/test_publish: $(BUILD)/tests/libfault.so
+$(BUILD)/tests/test_limits: $(BUILD)/tests/libfault.so
 
-# Preloaded into the binary under test by test_faults (a full disk, on demand) and
-# test_publish (a kill at the Nth rename).
+# Preloaded into the binary under test by test_faults (a full disk, on demand),
+# test_publish (a kill at the Nth rename) and test_limits (no threads to be had).
 $(BUILD)/tests/libfault.so: tests/fault.c tests/killed.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -shared -fPIC $< -o $@ -ldl

@@ -4,10 +4,14 @@
  * (LDG_FAULT_AFTER=N), as on a full disk.  Other files are left alone.
  * For tests/test_publish.c, LDG_FAULT_KILL_RENAME=N kills the process
  * (SIGKILL, as a power cut would stop it) just before its Nth rename(2).
+ * For tests/test_limits.c, LDG_FAULT_NO_THREADS=N makes the Nth
+ * pthread_create(3) and every later one fail with EAGAIN, as under a
+ * thread limit.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,4 +122,15 @@ rename(const char *from, const char *to)
         raise(SIGKILL);
     }
     return real_rename(from, to);
+}
+
+int
+pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    static long creates;
+    REAL(pthread_create, int, pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)
+    const char *from = getenv("LDG_FAULT_NO_THREADS");
+    if (from && ++creates >= atol(from))
+        return EAGAIN;
+    return real_pthread_create(th, attr, fn, arg);
 }

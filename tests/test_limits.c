@@ -274,6 +274,53 @@ Test(limits, windows_signed_ahead_keep_every_line_in_its_place, .fini = tmp_clea
 }
 
 /*
+ * With no thread to be had the main thread signs each window itself; with
+ * one, a lone worker signs them all: the same records, in the same places,
+ * and the same first bad line.
+ */
+Test(limits, a_batch_without_threads_signs_on_the_main_thread, .fini = tmp_cleanup, .timeout = 300)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    enum { N = 4096 + 100 };
+    long size = 4;
+    for (long from = 1; from <= (test_slow() ? 1 : 2); from++) { /* memcheck: the main thread's */
+        char *text = numbered_batch(N, 4150, 0);
+        fault_on("LDG_FAULT_NO_THREADS", from);
+        run_result r = LDG(d, text, "append", "--as", "author.key", "--batch", "-");
+        fault_off();
+        cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+        expect_one_line(&r, "stdin: line 4150: kind and study must be strings");
+        run_free(&r);
+        free(text);
+        text = numbered_batch(N, 0, 0);
+        fault_on("LDG_FAULT_NO_THREADS", from);
+        r = LDG(d, text, "append", "--as", "author.key", "--batch", "-");
+        fault_off();
+        cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+        run_free(&r);
+        free(text);
+        r = LDG(d, NULL, "log", "--json");
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        const char *q = r.out;
+        for (long seq = 0; seq < size + N; seq++) {
+            const char *nl = strchr(q, '\n');
+            cr_assert(nl, "record %ld", seq);
+            if (seq >= size) {
+                char want[64];
+                snprintf(want, sizeof want, "\"body\":{\"n\":%ld}", seq - size + 1);
+                const char *at = strstr(q, want);
+                cr_assert(at && at < nl, "record %ld is not line %ld's", seq, seq - size + 1);
+            }
+            q = nl + 1;
+        }
+        cr_assert_str_eq(q, "", "no more records");
+        run_free(&r);
+        size += N;
+    }
+}
+
+/*
  * A regular file's records are counted before a line is read: a line of
  * blanks (spaces, tabs, CR) is not a record, a line with anything else is,
  * however far in it starts, across the reader's 64 KiB chunks too.
