@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,10 +76,12 @@ static const char export_help[] =
 enum format { FMT_JSONL, FMT_CSV, FMT_HTML, FMT_BUNDLE };
 
 typedef struct xctx {
-    emit em; /* the output */
+    /* the command's: kept when the export is written again */
     enum format fmt;
     bool withhold, tty;
-    uint64_t proven;      /* signatures below: vouched for by --verified */
+    uint64_t proven; /* signatures below: vouched for by --verified */
+    /* from em on, one writing's: export_restart clears them all (XCTX_PASS) */
+    emit em;              /* the output */
     uint64_t records;     /* exported */
     uint64_t proven_rows; /* of which LDG_SIG_PROVEN */
     uint64_t bad_sigs;    /* INVALID signatures exported */
@@ -92,6 +95,7 @@ typedef struct xctx {
     html_ctx *html;
     emit *spool; /* HTML: the record table, written before the summary above it */
 } xctx;
+#define XCTX_PASS offsetof(xctx, em)
 
 /* ldg_write_fn into an emit: the output file (synced early as it grows) or standard output. */
 static int
@@ -259,8 +263,7 @@ export_restart(xctx *x, FILE *fo, const char *out, FILE **spool, emit **spool_em
     free(*spool_em);
     *spool = NULL;
     *spool_em = NULL;
-    xctx fresh = {.fmt = x->fmt, .withhold = x->withhold, .tty = x->tty, .proven = x->proven};
-    *x = fresh;
+    memset((char *)x + XCTX_PASS, 0, sizeof *x - XCTX_PASS);
     if (fflush(fo) != 0 || ftruncate(fileno(fo), 0) != 0 || fseeko(fo, 0, SEEK_SET) != 0)
         return tool_error(EXIT_OPER, "%s: cannot start it again: %s", out, strerror(errno));
     return EXIT_OK;
