@@ -218,9 +218,13 @@ ldg_vkey_read(const char *path, char name[LDG_NAME_MAX + 1], uint8_t pub[LDG_PUB
     char buf[LDG_VKEY_MAX + 2];
     size_t n;
     ldg_status st = read_small(path, buf, sizeof buf, &n, NULL, err);
-    if (st != LDG_OK)
+    if (st != LDG_OK) {
+        sodium_memzero(buf, sizeof buf);
         return st;
+    }
     st = ldg_vkey_parse(buf, n, name, pub, err);
+    /* a secret key file given by mistake is refused: its seed not left on the stack */
+    sodium_memzero(buf, sizeof buf);
     if (st != LDG_OK) {
         char m[sizeof err->msg];
         snprintf(m, sizeof m, "%s", err ? err->msg : "");
@@ -396,15 +400,18 @@ ldg_key_file_encrypted(const char *path)
 {
     char buf[KEYFILE_MAX];
     size_t n;
-    if (read_small(path, buf, sizeof buf, &n, NULL, NULL) != LDG_OK)
+    if (read_small(path, buf, sizeof buf, &n, NULL, NULL) != LDG_OK) {
+        sodium_memzero(buf, sizeof buf); /* what a failed read left */
         return -1;
+    }
     buf[n] = '\0';
     /* Only a key file that says it is sealed asks for a passphrase; anything else is
      * left to ldg_key_load to explain. */
-    return strncmp(buf, KEYFILE_MAGIC "\n", sizeof KEYFILE_MAGIC) == 0 &&
-                   strstr(buf, "\nkdf: argon2id13\n")
-               ? 1
-               : 0;
+    int sealed = strncmp(buf, KEYFILE_MAGIC "\n", sizeof KEYFILE_MAGIC) == 0 &&
+                 strstr(buf, "\nkdf: argon2id13\n") != NULL;
+    /* an unsealed key file holds the seed in the clear: not left on the stack */
+    sodium_memzero(buf, sizeof buf);
+    return sealed;
 }
 
 ldg_status
