@@ -474,8 +474,9 @@ sign_line(bjob *j, size_t g, char *msg)
         }
         pthread_mutex_unlock(&j->mu);
     }
-    size_t c = i / BATCH_CHUNK;
-    bool chunk_done = atomic_fetch_add(&s->done[c], 1) + 1 == chunk_len(s, c);
+    /* the slot is read before the line counts as done: the main thread may reuse it after */
+    size_t c = i / BATCH_CHUNK, want = chunk_len(s, c);
+    bool chunk_done = atomic_fetch_add(&s->done[c], 1) + 1 == want;
     if (rc != EXIT_OK || chunk_done) {
         pthread_mutex_lock(&j->mu);
         pthread_cond_broadcast(&j->cv);
