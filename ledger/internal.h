@@ -589,6 +589,12 @@ ldg_status ldgi_cur_seek(ldgi_cur *c, const void *k, size_t kl, const uint8_t **
  */
 ldg_status ldgi_cur_find(ldgi_cur *c, const void *k, size_t kl, const uint8_t **v, size_t *vl,
                          ldg_err *err);
+/*
+ * ldgi_cur_find for a walk that reads most keys in turn: the key after the
+ * cursor's is tried first (one step, no search of the page), then the seek.
+ */
+ldg_status ldgi_cur_find_next(ldgi_cur *c, const void *k, size_t kl, const uint8_t **v, size_t *vl,
+                              ldg_err *err);
 ldg_status ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,
                          size_t *vl, ldg_err *err);
 ldg_status ldgi_cur_last(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v,

@@ -379,7 +379,7 @@ body_get(ldgi_txn *t, keycache *kc, const uint8_t k[8], const uint8_t **v, size_
     }
     if (!kc || !kc->bodies)
         return ldgi_get(t, LDGI_DB_BODIES, k, 8, v, vl, err);
-    return ldgi_cur_find(kc->bodies, k, 8, v, vl, err);
+    return ldgi_cur_find_next(kc->bodies, k, 8, v, vl, err);
 }
 
 /* lookup_key through the cache (kc may be NULL). */

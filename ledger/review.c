@@ -1366,7 +1366,7 @@ walk_one(rv *v, rec *r, const ldgi_entry *ep, const ldgi_stmt *st)
     r->body = NULL;
     r->body_len = 0;
     r->erased_by = UINT64_MAX;
-    ldg_status s = ldgi_cur_find(v->bodies, bk, 8, &bv, &bl, v->err);
+    ldg_status s = ldgi_cur_find_next(v->bodies, bk, 8, &bv, &bl, v->err);
     if (s == LDG_OK && bl >= LDG_SALT_BYTES) {
         r->body_state = LDG_BODY_OK;
         r->salt = bv;

@@ -767,6 +767,20 @@ ldgi_cur_find(ldgi_cur *c, const void *kp, size_t kl, const uint8_t **v, size_t 
 }
 
 ldg_status
+ldgi_cur_find_next(ldgi_cur *c, const void *kp, size_t kl, const uint8_t **v, size_t *vl,
+                   ldg_err *err)
+{
+    MDB_val k;
+    const uint8_t *key = NULL;
+    size_t keyl = 0;
+    /* a miss (a gap, the end, a cursor not yet placed) costs one step, then the seek */
+    if (cur_get(c, &k, MDB_NEXT, &key, &keyl, v, vl, NULL) == LDG_OK && keyl == kl &&
+        memcmp(key, kp, kl) == 0)
+        return LDG_OK;
+    return ldgi_cur_find(c, kp, kl, v, vl, err);
+}
+
+ldg_status
 ldgi_cur_next(ldgi_cur *c, const uint8_t **key, size_t *keyl, const uint8_t **v, size_t *vl,
               ldg_err *err)
 {
