@@ -413,7 +413,7 @@ typedef struct bjob {
     _Atomic size_t newest;
     _Atomic size_t next;  /* next line (batch index) for a worker */
     _Atomic size_t avail; /* lines handed out: the windows read so far */
-    _Atomic bool stop;    /* no more windows, or the main thread gave up */
+    _Atomic bool stop;    /* the batch is over: added whole, or given up */
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* a chunk finished, or a line failed (main waits) */
     pthread_cond_t more; /* a window handed out, or stop (workers wait) */
