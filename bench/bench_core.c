@@ -94,20 +94,7 @@ static volatile int g_sink;
 static double
 rate_sign1(void)
 {
-    long n = 0;
-    int64_t t0 = now_ns(), t;
-    do {
-        for (int i = 0; i < 64; i++, n++)
-            crypto_sign_detached(g_sig[n % NMSG], NULL, g_msg[n % NMSG], MSG_LEN, g_sk);
-    } while ((t = now_ns()) - t0 < RUN_NS);
-    return n * 1e9 / (double)(t - t0);
-}
-
-/* As rate_sign1, into a signature of its own: for one of several threads signing at once. */
-static double
-rate_sign1_own(void)
-{
-    unsigned char sig[crypto_sign_BYTES];
+    unsigned char sig[crypto_sign_BYTES]; /* its own: several threads sign at once */
     long n = 0;
     int64_t t0 = now_ns(), t;
     do {
@@ -168,7 +155,7 @@ verify_thread(void *arg)
 static void *
 sign_thread(void *arg)
 {
-    *(double *)arg = median_rate(rate_sign1_own);
+    *(double *)arg = rate_sign();
     return NULL;
 }
 
