@@ -247,6 +247,7 @@ typedef struct vstate {
     ldg_ledger *l;
     unsigned since_check;
     ldgi_txn *t;
+    ldgi_cur *bodies; /* check_body's, opened at its first body: bodies are read in seq order */
     const ldg_verify_opts *o;
     ldg_verify_summary *sum;
     ldg_err *err;
@@ -441,7 +442,9 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     size_t bl;
     uint8_t k[8];
     ldgi_be64(k, seq);
-    ldg_status s = ldgi_get(v->t, LDGI_DB_BODIES, k, 8, &b, &bl, v->err);
+    ldg_status s = v->bodies ? LDG_OK : ldgi_cur_open(v->t, LDGI_DB_BODIES, &v->bodies, v->err);
+    if (s == LDG_OK)
+        s = ldgi_cur_find_next(v->bodies, k, 8, &b, &bl, v->err);
     if (s == LDG_E_NOTFOUND) {
         /*
          * Missing is not withheld [VER-8]: the erasure record that explains
@@ -1714,6 +1717,7 @@ done:
 out:
     ldgi_pool_free(workers);
     ldgi_cur_close(cur);
+    ldgi_cur_close(v.bodies);
     if (!(x && x->snap))
         ldgi_txn_abort(v.t);
     ldgi_registry_free(&v.reg);
