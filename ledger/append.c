@@ -341,11 +341,13 @@ static ldg_status
 env_observed(void *ctx, uint64_t size, const uint8_t head[LDG_HASH_BYTES], uint64_t seq,
              ldgi_link *out, ldg_err *err)
 {
-    /* [POL-8] the head is entry size - 1's leaf hash: read that entry, no index */
-    uint8_t at[LDG_HASH_BYTES];
+    /*
+     * [POL-8] the head is entry size - 1's leaf hash: that entry's bytes, no
+     * index; hashed once a transaction (a batch's statements observe one head)
+     */
     ldg_status s =
-        size - 1 < seq ? ldgi_leaf_at(((append_env *)ctx)->t, size - 1, at, err) : LDG_E_NOTFOUND;
-    *out = s == LDG_OK && memcmp(at, head, LDG_HASH_BYTES) == 0 ? LDGI_LINK_OK : LDGI_LINK_BAD;
+        size - 1 < seq ? ldgi_leaf_is(((append_env *)ctx)->t, size - 1, head, err) : LDG_E_NOTFOUND;
+    *out = s == LDG_OK ? LDGI_LINK_OK : LDGI_LINK_BAD;
     return s == LDG_E_NOTFOUND ? LDG_OK : s;
 }
 
@@ -1034,8 +1036,12 @@ ldgi_mirror_drop(ldgi_txn *t, uint64_t seq, ldg_err *err)
         s = del_opt(t, LDGI_DB_BODIES, sk, 8, err);
     if (s == LDG_OK)
         s = ldgi_tree_drop(t, seq, err);
-    if (s == LDG_OK)
+    if (s == LDG_OK) {
+        /* the transaction's found leaf hashes may name it: they go with it (ldgi_leaf_find) */
+        free(*ldgi_txn_hints(t));
+        *ldgi_txn_hints(t) = NULL;
         s = ldgi_del(t, LDGI_DB_ENTRIES, sk, 8, err);
+    }
 done:
     free(entry);
     free(st);

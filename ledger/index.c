@@ -56,6 +56,21 @@ hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t b
     return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? LDG_OK : LDG_E_NOTFOUND;
 }
 
+/* The set of the transaction's hints where `hash` goes (its two ways); NULL without memory. */
+static ldgi_leaf_hint *
+hint_set(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES])
+{
+    ldgi_leaf_hint *hints = *ldgi_txn_hints(t);
+    if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
+        *ldgi_txn_hints(t) = hints;
+    if (!hints)
+        return NULL;
+    /* two ways a set: hashes that share a slot no longer evict each other in turn */
+    uint32_t slot;
+    memcpy(&slot, hash, sizeof slot);
+    return &hints[slot % (LEAF_HINTS / 2) * 2];
+}
+
 /* Into a set of the hints: the new one takes the first way, the one there the second. */
 static void
 hint_put(ldgi_leaf_hint *set, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
@@ -77,26 +92,20 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
         return LDG_E_NOTFOUND;
     uint8_t k[LDGI_LEAF_KEY_BYTES], at[LDG_HASH_BYTES];
     /*
-     * A hint first: where this transaction found the hash before (a batch
-     * of replies refs the same records again).  Only a hint: the entry it
-     * names must hash to `hash` like any index hit.
+     * First where this transaction found the hash before (a batch of
+     * replies refs the same records again).  A slot is filled only once
+     * the entry's bytes, read in this transaction, hashed to `hash`.  No
+     * transaction rewrites an entry (they are put with MDB_APPEND), and the
+     * one delete (ldgi_mirror_drop) empties the slots, so within it those
+     * bytes still hash to it and are not hashed again; the entry must still
+     * lie below `before`.  The slots are freed with the transaction.
      */
-    ldgi_leaf_hint *hints = *ldgi_txn_hints(t), *h = NULL;
-    if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
-        *ldgi_txn_hints(t) = hints;
-    if (hints) {
-        /* two ways a set: hashes that share a slot no longer evict each other in turn */
-        uint32_t slot;
-        memcpy(&slot, hash, sizeof slot);
-        h = &hints[slot % (LEAF_HINTS / 2) * 2];
-        for (int w = 0; w < 2; w++)
-            if (h[w].used && memcmp(h[w].hash, hash, LDG_HASH_BYTES) == 0 &&
-                (s = hinted(t, hash, h[w].seq, before, err)) != LDG_E_NOTFOUND) {
-                if (s == LDG_OK)
-                    *seq = h[w].seq;
-                return s;
-            }
-    }
+    ldgi_leaf_hint *h = hint_set(t, hash);
+    for (int w = 0; h && w < 2; w++)
+        if (h[w].used && h[w].seq < before && memcmp(h[w].hash, hash, LDG_HASH_BYTES) == 0) {
+            *seq = h[w].seq;
+            return LDG_OK;
+        }
     /* Then where the handle last read that hash (a ref given as a seq, resolved by the caller). */
     uint64_t at_seq;
     if (ldgi_leaf_seen_get(ldgi_txn_ledger(t), hash, &at_seq) &&
@@ -279,5 +288,19 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
     ldg_ledger_close(l);
     if (s == LDG_OK && entries)
         *entries = total;
+    return s;
+}
+
+ldg_status
+ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES], ldg_err *err)
+{
+    /* a hint of this transaction was filled from these very bytes (ldgi_leaf_find) */
+    ldgi_leaf_hint *h = hint_set(t, hash);
+    for (int w = 0; h && w < 2; w++)
+        if (h[w].used && h[w].seq == seq && memcmp(h[w].hash, hash, LDG_HASH_BYTES) == 0)
+            return LDG_OK;
+    ldg_status s = hinted(t, hash, seq, UINT64_MAX, err);
+    if (s == LDG_OK)
+        hint_put(h, hash, seq);
     return s;
 }

@@ -640,6 +640,13 @@ void ldgi_commit_key(uint8_t out[LDGI_COMMIT_KEY_BYTES], int64_t claimed_ns,
  */
 ldg_status ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
                           uint64_t *seq, ldg_err *err);
+/*
+ * LDG_OK if entry seq hashes to `hash` in t, LDG_E_NOTFOUND if it does not or
+ * there is no such entry: hashed once a transaction, through the hints
+ * ldgi_leaf_find keeps (a batch's statements all name the same observed head).
+ */
+ldg_status ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES],
+                        ldg_err *err);
 
 /* Key state in LDGI_DB_KEYS: added seq, revoked seq (UINT64_MAX if active), roles bits. */
 #define LDGI_KEYSTATE_BYTES 17

@@ -266,6 +266,41 @@ Test(index, a_ref_resolved_from_its_seq_is_found_there_and_only_if_it_hashes, .f
     run_free(&r);
 }
 
+/*
+ * A leaf hash found in a transaction is taken again from the transaction's
+ * own hints without hashing the entry again: only below `before`, and not
+ * once the entry is dropped in that transaction (the mirror's drop of
+ * entries past its checkpoint, the one delete of an entry).
+ */
+Test(index, a_ref_found_in_a_transaction_is_not_taken_again_once_its_entry_is_dropped,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldg_ledger *l;
+    ldgi_txn *t;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldgi_txn_begin(l, true, &t, &err), LDG_OK, "%s", err.msg);
+    uint64_t n = 0, at = 0;
+    cr_assert_eq(ldgi_entries_size(t, &n, "corrupt", &err), LDG_OK);
+    cr_assert(n > 2);
+    uint8_t leaf[32];
+    cr_assert_eq(ldgi_leaf_at(t, n - 2, leaf, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(at, n - 2);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, n - 2, &at, &err), LDG_E_NOTFOUND,
+                 "found in this transaction, but not below itself");
+    cr_assert_eq(ldgi_leaf_find(t, leaf, n, &at, &err), LDG_OK, "%s", err.msg);
+    /* not the last: the ledger's size, and so `before`, stays n */
+    cr_assert_eq(ldgi_mirror_drop(t, n - 2, &err), LDG_OK, "%s", err.msg);
+    cr_assert_eq(ldgi_leaf_find(t, leaf, UINT64_MAX, &at, &err), LDG_E_NOTFOUND,
+                 "a dropped entry is found no more, though this transaction found it before");
+    ldgi_txn_abort(t);
+    ldg_ledger_close(l);
+}
+
 Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
 {
     const char *d = tmp_dir();
