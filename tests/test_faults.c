@@ -43,10 +43,15 @@ Test(faults, a_full_disk_fails_appends_cleanly_and_they_work_again_after, .fini 
                 cr_assert_str_eq(r.out, "", "nothing acknowledged");
                 cr_assert_eq(now, size, "n=%ld batch=%d: nothing of it written", n, batch);
             }
+            /* under memcheck, after the appends the fault cut short only */
+            bool check = r.status != 0 || !test_slow();
             run_free(&r);
-            r = LDG(d, NULL, "verify");
-            cr_assert_eq(r.status, 0, "n=%ld batch=%d: the ledger verifies: %s", n, batch, r.out);
-            run_free(&r);
+            if (check) {
+                r = LDG(d, NULL, "verify");
+                cr_assert_eq(r.status, 0, "n=%ld batch=%d: the ledger verifies: %s", n, batch,
+                             r.out);
+                run_free(&r);
+            }
             size = now;
         }
     }
