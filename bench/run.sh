@@ -64,6 +64,7 @@ note "batch append of $N records ($((BATCH_BYTES / 1024)) KiB JSONL)"
 read -r APP_S APP_RSS APP_CPU APP_ANON < <("$BC" wall - -- "$LDG" append --as author.key --batch batch.jsonl)
 APP_RATE=$(calc "$N / $APP_S")
 ENTRIES=$("$LDG" verify --jobs "$CORES" | sed -n 's/.*: \([0-9]*\) entries,.*/\1/p')  # also warms the cache
+LEDGER_KIB=$(du -sk "$LDG_LEDGER" | cut -f1)  # the ledger the figures are of, before the ~1M batches grow it
 
 # ---------------------------------------------------------------- verify --
 note "verify of $ENTRIES entries, all cores and --jobs 1"
@@ -244,7 +245,6 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then            # BENCH_BIG=0: stay at 100k (fast
 fi
 
 # ---------------------------------------------------------------- report --
-LEDGER_KIB=$(du -sk "$LDG_LEDGER" | cut -f1)
 echo "Primitives, measured now (one core unless said; DESIGN.md figure for comparison)"
 printf '  %-40s %14s %14s %7s\n' primitive measured DESIGN.md ratio
 prim() {

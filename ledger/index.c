@@ -139,6 +139,24 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
 }
 
 /*
+ * Whether entry `seq` hashes to `hash` (an observed head [POL-8]), through
+ * the same hints as ldgi_leaf_find: LDG_OK, LDG_E_NOTFOUND, or an error.
+ */
+ldg_status
+ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES], ldg_err *err)
+{
+    /* a hint of this transaction was filled from these very bytes (ldgi_leaf_find) */
+    ldgi_leaf_hint *h = hint_set(t, hash);
+    for (int w = 0; h && w < 2; w++)
+        if (h[w].used && h[w].seq == seq && memcmp(h[w].hash, hash, LDG_HASH_BYTES) == 0)
+            return LDG_OK;
+    ldg_status s = hinted(t, hash, seq, UINT64_MAX, err);
+    if (s == LDG_OK)
+        hint_put(h, hash, seq);
+    return s;
+}
+
+/*
  * `ldg reindex` [STO-1]: rebuilds the two hash-keyed indexes and the stored
  * Merkle tree [STO-6] from `entries` (they are derived: nothing signed
  * changes), and retires the databases of the earlier layouts (`leaf`,
@@ -288,19 +306,5 @@ ldg_reindex(const char *dir, uint64_t *entries, ldg_err *err)
     ldg_ledger_close(l);
     if (s == LDG_OK && entries)
         *entries = total;
-    return s;
-}
-
-ldg_status
-ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES], ldg_err *err)
-{
-    /* a hint of this transaction was filled from these very bytes (ldgi_leaf_find) */
-    ldgi_leaf_hint *h = hint_set(t, hash);
-    for (int w = 0; h && w < 2; w++)
-        if (h[w].used && h[w].seq == seq && memcmp(h[w].hash, hash, LDG_HASH_BYTES) == 0)
-            return LDG_OK;
-    ldg_status s = hinted(t, hash, seq, UINT64_MAX, err);
-    if (s == LDG_OK)
-        hint_put(h, hash, seq);
     return s;
 }
