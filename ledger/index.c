@@ -93,8 +93,9 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
     uint8_t k[LDGI_LEAF_KEY_BYTES], at[LDG_HASH_BYTES];
     /*
      * First where this transaction found the hash before (a batch of
-     * replies refs the same records again).  A slot is filled only once
-     * the entry's bytes, read in this transaction, hashed to `hash`.  No
+     * replies refs the same records again), or a walk in it hashed the
+     * entry (ldgi_leaf_note).  A slot is filled only once the entry's
+     * bytes, read in this transaction, hashed to `hash`.  No
      * transaction rewrites an entry (they are put with MDB_APPEND), and the
      * one delete (ldgi_mirror_drop) empties the slots, so within it those
      * bytes still hash to it and are not hashed again; the entry must still
@@ -154,6 +155,13 @@ ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES], ldg_
     if (s == LDG_OK)
         hint_put(h, hash, seq);
     return s;
+}
+
+void
+ldgi_leaf_note(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES])
+{
+    /* as a hint ldgi_leaf_find fills: these bytes, read in t, hashed to `hash` */
+    hint_put(hint_set(t, hash), hash, seq);
 }
 
 /*

@@ -501,7 +501,8 @@ ldgi_txn *ldgi_txn_twin(ldgi_txn *t);
 ldg_ledger *ldgi_txn_ledger(const ldgi_txn *t);
 /*
  * A slot for a cache that lives as long as t (NULL at first; freed with t):
- * ldgi_leaf_find keeps the seqs it found there.
+ * ldgi_leaf_find keeps the seqs it found there, and a walk the leaf hashes
+ * it computed (ldgi_leaf_note).
  */
 void **ldgi_txn_hints(ldgi_txn *t);
 /*
@@ -647,6 +648,14 @@ ldg_status ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint6
  */
 ldg_status ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES],
                         ldg_err *err);
+/*
+ * Notes in t's hints that entry seq hashes to `hash`, for a walk that hashes
+ * every entry it reads: a later ref to it is then resolved by
+ * ldgi_leaf_find (or checked by ldgi_leaf_is) without a lookup or a hash.
+ * The caller MUST have computed `hash` from the bytes of entry seq as t
+ * reads them; nothing else may be noted (an index, a later entry's prev).
+ */
+void ldgi_leaf_note(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES]);
 
 /* Key state in LDGI_DB_KEYS: added seq, revoked seq (UINT64_MAX if active), roles bits. */
 #define LDGI_KEYSTATE_BYTES 17

@@ -9,6 +9,7 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <lmdb.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -299,6 +300,76 @@ Test(index, a_ref_found_in_a_transaction_is_not_taken_again_once_its_entry_is_dr
                  "a dropped entry is found no more, though this transaction found it before");
     ldgi_txn_abort(t);
     ldg_ledger_close(l);
+}
+
+/* The seq `ldg log` (walk) or `ldg show` gives for record seq's first ref, -1 for none. */
+static long
+shown_ref_seq(const char *d, uint64_t seq, bool walk)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
+    run_result r = walk ? LDG(d, NULL, "log", "--json") : LDG(d, NULL, "show", s, "--json");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    long got = -2;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        cr_assert_not_null(o, "%s", line);
+        if (json_integer_value(json_object_get(o, "seq")) == (json_int_t)seq) {
+            json_t *at = json_object_get(json_array_get(json_object_get(o, "refs"), 0), "seq");
+            got = json_is_null(at) ? -1 : (long)json_integer_value(at);
+        }
+        json_decref(o);
+    }
+    run_free(&r);
+    cr_assert_neq(got, -2, "record %llu not shown", (unsigned long long)seq);
+    return got;
+}
+
+/*
+ * A walk notes the leaf hash it computed from each entry's bytes
+ * (ldgi_leaf_note), and a later record's ref to that entry is resolved from
+ * it: without the index, but never from anything but those bytes.
+ */
+Test(index, a_walk_resolves_a_ref_from_the_hash_it_computed_and_from_nothing_else,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_trail(d); /* #7 refs #6 */
+    uint8_t leaf[32], lk[36];
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    free(entry_stmt(d, 6, leaf, st));
+    free(st);
+    leaf_index_key(leaf, 6, lk);
+    void *k6;
+    size_t k6l;
+    cr_assert_eq(lmdb_get_value(d, LEAF_DB, lk, 36, &k6, &k6l), 0);
+    cr_assert_eq(lmdb_del_key(d, LEAF_DB, lk, 36), 0);
+    /* show looks the ref up, and the index lost it; log hashed #6 on its way to #7 */
+    cr_assert_eq(shown_ref_seq(d, 7, false), -1);
+    cr_assert_eq(shown_ref_seq(d, 7, true), 6);
+
+    /* #6 altered: the walk's hash of it is not #7's ref, nor is the entry the index names */
+    cr_assert_eq(lmdb_put_value(d, LEAF_DB, lk, 36, k6, k6l), 0);
+    free(k6);
+    cr_assert_eq(shown_ref_seq(d, 7, true), 6, "index restored");
+    uint8_t k[8];
+    void *v;
+    size_t vl;
+    seq_key(6, k);
+    cr_assert_eq(lmdb_get_value(d, "entries", k, 8, &v, &vl), 0);
+    ldgi_entry e;
+    const char *why;
+    cr_assert(ldgi_entry_decode(v, vl, &e, &why), "%s", why);
+    uint8_t *sig = NULL;
+    for (size_t i = 0; !sig && i + sizeof e.sig <= vl; i++)
+        if (memcmp((uint8_t *)v + i, e.sig, sizeof e.sig) == 0)
+            sig = (uint8_t *)v + i;
+    cr_assert_not_null(sig);
+    sig[10] ^= 0x01; /* still decodes; #7's prev still names the original */
+    cr_assert_eq(lmdb_put_value(d, "entries", k, 8, v, vl), 0);
+    free(v);
+    cr_assert_eq(shown_ref_seq(d, 7, true), -1);
+    cr_assert_eq(shown_ref_seq(d, 7, false), -1);
 }
 
 Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
