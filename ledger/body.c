@@ -12,6 +12,197 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ------------------------------------------------- the canonical text -- */
+
+/*
+ * [FMT-6] written by ldg from the parsed tree: byte for byte what jansson
+ * 2.14's json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes, as the spec
+ * spells it out (tests/test_codec.c and fuzz/fuzz_body.c compare the two),
+ * without its loop-check table, key array and callback per token, and
+ * pinned to the spec whatever jansson is installed (its sources after 2.14,
+ * built with their dtoa, write the shortest round-trip form of a real, which
+ * the spec does not allow).
+ */
+typedef struct ctext {
+    char *p;
+    size_t n, cap;
+    bool bad;
+} ctext;
+
+static void
+put(ctext *c, const char *s, size_t n)
+{
+    if (c->bad)
+        return;
+    if (n > c->cap - c->n) {
+        size_t cap = c->cap ? c->cap : 256;
+        while (n > cap - c->n)
+            cap *= 2;
+        char *p = ldgi_realloc(c->p, cap);
+        if (!p) {
+            c->bad = true;
+            return;
+        }
+        c->p = p;
+        c->cap = cap;
+    }
+    memcpy(c->p + c->n, s, n);
+    c->n += n;
+}
+
+/* rule 3: \" \\ \b \f \n \r \t, \u00XX (upper case) for the other controls; the rest as is */
+static void
+put_string(ctext *c, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    put(c, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue; /* a UTF-8 sequence's bytes are all >= 0x80 */
+        put(c, s + run, i - run);
+        run = i + 1;
+        char e[6] = {'\\', 0};
+        switch (ch) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default:
+            memcpy(e + 1, "u00", 3);
+            e[4] = hex[ch >> 4];
+            e[5] = hex[ch & 15];
+            put(c, e, 6);
+            continue;
+        }
+        put(c, e, 2);
+    }
+    put(c, s + run, n - run);
+    put(c, "\"", 1);
+}
+
+/* rule 5: %.17g, ".0" when it has neither '.' nor 'e', the exponent without '+' or leading zeros */
+static void
+put_real(ctext *c, double d)
+{
+    char b[64];
+    int n = snprintf(b, sizeof b, "%.17g", d);
+    if (n < 0 || (size_t)n >= sizeof b - 3) {
+        c->bad = true;
+        return;
+    }
+    if (!strchr(b, '.') && !strchr(b, 'e')) {
+        memcpy(b + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(b, 'e');
+    if (e) {
+        char *from = e + 2, *to = e + 1; /* past a '+', or past a '-' kept */
+        if (*to == '-')
+            to++;
+        while (*from == '0')
+            from++;
+        if (from != to) {
+            memmove(to, from, strlen(from) + 1);
+            n = (int)strlen(b);
+        }
+    }
+    put(c, b, (size_t)n);
+}
+
+typedef struct member {
+    const char *k;
+    size_t n;
+    const json_t *v;
+} member;
+
+/* rule 2: bytewise, a name before the longer names it begins */
+static int
+member_cmp(const void *a, const void *b)
+{
+    const member *x = a, *y = b;
+    int r = memcmp(x->k, y->k, x->n < y->n ? x->n : y->n);
+    return r ? r : (x->n > y->n) - (x->n < y->n);
+}
+
+#define CANON_DEPTH 4096 /* the parser stops at 2048 levels */
+
+static void
+put_value(ctext *c, const json_t *v, unsigned depth)
+{
+    char b[24];
+    if (depth > CANON_DEPTH) {
+        c->bad = true;
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v), i = 0;
+        member few[16], *m = n <= 16 ? few : ldgi_malloc(n * sizeof *m);
+        if (!m) {
+            c->bad = true;
+            return;
+        }
+        for (void *it = json_object_iter((json_t *)v); it && i < n;
+             it = json_object_iter_next((json_t *)v, it), i++)
+            m[i] = (member){json_object_iter_key(it), json_object_iter_key_len(it),
+                            json_object_iter_value(it)};
+        n = i;
+        if (n > 1)
+            qsort(m, n, sizeof *m, member_cmp);
+        put(c, "{", 1);
+        for (i = 0; i < n && !c->bad; i++) {
+            if (i)
+                put(c, ",", 1);
+            put_string(c, m[i].k, m[i].n);
+            put(c, ":", 1);
+            put_value(c, m[i].v, depth + 1);
+        }
+        put(c, "}", 1);
+        if (m != few)
+            free(m);
+        return;
+    }
+    case JSON_ARRAY: {
+        put(c, "[", 1);
+        for (size_t i = 0, n = json_array_size(v); i < n && !c->bad; i++) {
+            if (i)
+                put(c, ",", 1);
+            put_value(c, json_array_get(v, i), depth + 1);
+        }
+        put(c, "]", 1);
+        return;
+    }
+    case JSON_STRING: put_string(c, json_string_value(v), json_string_length(v)); return;
+    case JSON_INTEGER: /* rule 4 */
+        put(c, b, (size_t)snprintf(b, sizeof b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        return;
+    case JSON_REAL: put_real(c, json_real_value(v)); return;
+    case JSON_TRUE: put(c, "true", 4); return;
+    case JSON_FALSE: put(c, "false", 5); return;
+    case JSON_NULL: put(c, "null", 4); return;
+    }
+    c->bad = true;
+}
+
+char *
+ldgi_body_text(const json_t *obj, size_t *len)
+{
+    ctext c = {0};
+    put_value(&c, obj, 0);
+    put(&c, "", 1);
+    if (c.bad) {
+        free(c.p);
+        return NULL;
+    }
+    *len = c.n - 1;
+    return c.p;
+}
+
 ldg_status
 ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ldg_err *err)
 {
@@ -34,11 +225,11 @@ ldgi_body_canonical(const char *text, size_t len, char **out, size_t *outlen, ld
         json_decref(j);
         return ldgi_fail(err, LDG_E_INPUT, "body must be a JSON object");
     }
-    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    size_t n;
+    char *s = ldgi_body_text(j, &n);
     json_decref(j);
     if (!s)
         return ldgi_fail(err, LDG_E_NOMEM, "body: out of memory");
-    size_t n = strlen(s);
     if (n > LDG_BODY_MAX) {
         free(s);
         return ldgi_fail(err, LDG_E_INPUT, "body is over the limit of %u bytes", LDG_BODY_MAX);

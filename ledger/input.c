@@ -57,7 +57,7 @@ ldg_input_clear(ldg_input *in)
     free(in->study);
     free(in->meaning);
     free(in->reason);
-    free(in->body); /* written by jansson's json_dumps: plain free */
+    free(in->body); /* written by ldgi_body_text: plain free */
     memset(in, 0, sizeof *in);
 }
 
@@ -147,10 +147,9 @@ parse_object(json_t *o, const char *at, ldg_input *in, ldg_err *err)
         if (!json_is_object(body))
             return ldgi_fail(err, LDG_E_INPUT, "%sbody must be a JSON object", at);
         /* The canonical text of [FMT-6]; ldg_sign checks its size. */
-        in->body = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+        in->body = ldgi_body_text(body, &in->body_len);
         if (!in->body)
             return ldgi_fail(err, LDG_E_NOMEM, "%sout of memory", at);
-        in->body_len = strlen(in->body);
         /*
          * The fields verdict on the tree in hand, for ldg_sign to take on
          * this thread instead of parsing the text twice more; its error, if

@@ -415,6 +415,11 @@ ldg_status ldgi_body_canonical(const char *text, size_t len, char **out, size_t 
  * body's parsed JSON object j (body[0..len) is its text, for a plan).
  */
 struct json_t;
+/*
+ * The canonical text [FMT-6] of a JSON object (one jansson parsed: valid
+ * UTF-8, no NUL): malloc'd, NUL-terminated, *len bytes; NULL without memory.
+ */
+char *ldgi_body_text(const struct json_t *obj, size_t *len);
 ldg_status ldgi_fields_check_json(const char *kind, const struct json_t *j, const char *body,
                                   size_t len, ldg_err *err);
 /*

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1047,4 +1048,172 @@ Test(codec, rejects_more_than_max_roles)
     cr_assert_not(dec_ok(q, m), "9 roles");
     free(q);
     free(p);
+}
+
+/* ------------------------------------------ the canonical body [FMT-6] -- */
+
+/* ldgi_body_text of text's parse, which must also be what jansson 2.14's json_dumps writes. */
+static char *
+canon_both(const char *text, size_t len)
+{
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    cr_assert_not_null(j, "%.*s: %s", (int)len, text, je.text);
+    size_t n = 0;
+    char *ours = ldgi_body_text(j, &n);
+    char *theirs = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(j);
+    cr_assert_not_null(ours);
+    cr_assert_not_null(theirs);
+    cr_assert_eq(n, strlen(ours));
+    cr_assert_str_eq(ours, theirs, "input %.*s", (int)len, text);
+    free(theirs);
+    return ours;
+}
+
+static void
+canon_is(const char *text, const char *want)
+{
+    char *got = canon_both(text, strlen(text));
+    cr_assert_str_eq(got, want, "input %s", text);
+    free(got);
+}
+
+/* The examples and rules of spec/format.md [FMT-6], one by one. */
+Test(codec, the_canonical_body_text_is_the_one_the_spec_spells_out)
+{
+    canon_is("{ \"b\" : 1 , \"a\" : [ true , false , null ] }",
+             "{\"a\":[true,false,null],\"b\":1}");
+    canon_is("{\"ab\":1,\"b\":2,\"a\":3,\"\":4}", "{\"\":4,\"a\":3,\"ab\":1,\"b\":2}");
+    canon_is("{\"\xc3\xa9\":1,\"z\":2,\"\\u00e9t\\u00e9\":3}",
+             "{\"z\":2,\"\xc3\xa9\":1,\"\xc3\xa9t\xc3\xa9\":3}");
+    canon_is("{\"o\":{\"y\":{},\"x\":[]}}", "{\"o\":{\"x\":[],\"y\":{}}}");
+    canon_is("{\"s\":\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u0001 \\u001f \\u007f \\u00e9 "
+             "\\ud83d\\ude00\"}",
+             "{\"s\":\"\\\" \\\\ / \\b \\f \\n \\r \\t \\u0001 \\u001F \x7f \xc3\xa9 "
+             "\xf0\x9f\x98\x80\"}");
+    canon_is("{\"k\\n\\u0002\":0}", "{\"k\\n\\u0002\":0}");
+    canon_is("{\"i\":[0,-0,1,-1,9223372036854775807,-9223372036854775808]}",
+             "{\"i\":[0,0,1,-1,9223372036854775807,-9223372036854775808]}");
+    canon_is("{\"r\":[1e2,0.1,1.5e-7,-0.0,1.0,2.5,1e22,1e300,5e-324,-1.7976931348623157e308]}",
+             "{\"r\":[100.0,0.10000000000000001,1.4999999999999999e-7,-0.0,1.0,2.5,1e22,"
+             "1.0000000000000001e300,4.9406564584124654e-324,-1.7976931348623157e308]}");
+    canon_is("{\"r\":[123456789012345678901234567890.0,1e-5,1E+5,0.000001]}",
+             "{\"r\":[1.2345678901234568e29,1.0000000000000001e-5,100000.0,"
+             "9.9999999999999995e-7]}");
+    canon_is("{}", "{}");
+}
+
+static uint64_t canon_rng = 0x2545f4914f6cdd1dULL;
+
+static uint64_t
+crnd(void)
+{
+    canon_rng ^= canon_rng << 13;
+    canon_rng ^= canon_rng >> 7;
+    canon_rng ^= canon_rng << 17;
+    return canon_rng;
+}
+
+/* Appends a random JSON string (names share prefixes; controls, escapes, UTF-8). */
+static void
+rnd_string(ldgi_buf *b)
+{
+    /* no \\u0000: the parser refuses a NUL */
+    static const char *const bits[] = {"a",
+                                       "ab",
+                                       "b",
+                                       "\\\"",
+                                       "\\\\",
+                                       "\\/",
+                                       "\\n",
+                                       "\\u0002",
+                                       "\\u001f",
+                                       "\\u007f",
+                                       "\xc3\xa9",
+                                       "\xe2\x82\xac",
+                                       "\xf0\x9f\x98\x80",
+                                       "\\ud83d\\ude00",
+                                       "\\u00E9",
+                                       " ",
+                                       "~",
+                                       "\x7f"};
+    cr_assert(ldgi_buf_put(b, "\"", 1));
+    for (uint64_t n = crnd() % 5; n; n--) {
+        const char *p = bits[crnd() % (sizeof bits / sizeof bits[0])];
+        cr_assert(ldgi_buf_put(b, p, strlen(p)));
+    }
+    cr_assert(ldgi_buf_put(b, "\"", 1));
+}
+
+static void
+rnd_value(ldgi_buf *b, int depth)
+{
+    char t[64];
+    unsigned pick = (unsigned)(crnd() % (depth > 4 ? 6 : 8));
+    switch (pick) {
+    case 0: snprintf(t, sizeof t, "%lld", (long long)crnd() >> (crnd() % 64)); break;
+    case 1: {
+        double d;
+        uint64_t u;
+        do {
+            u = crnd();
+            memcpy(&d, &u, sizeof d);
+        } while (d != d || d - d != 0); /* finite */
+        snprintf(t, sizeof t, "%.*g", (int)(crnd() % 19) + 1, d);
+        break;
+    }
+    case 2: snprintf(t, sizeof t, "%s", crnd() % 2 ? "true" : crnd() % 2 ? "false" : "null"); break;
+    case 3:
+        snprintf(t, sizeof t, "%llu.%llue%d", (unsigned long long)(crnd() % 1000),
+                 (unsigned long long)(crnd() % 100), (int)(crnd() % 60) - 30);
+        break;
+    case 4:
+    case 5: rnd_string(b); return;
+    case 6: {
+        cr_assert(ldgi_buf_put(b, "[", 1));
+        for (uint64_t n = crnd() % 4, i = 0; i < n; i++) {
+            if (i)
+                cr_assert(ldgi_buf_put(b, ",", 1));
+            rnd_value(b, depth + 1);
+        }
+        cr_assert(ldgi_buf_put(b, "]", 1));
+        return;
+    }
+    default: {
+        /* names unique: a counter after a random string prefix */
+        cr_assert(ldgi_buf_put(b, "{", 1));
+        for (uint64_t n = crnd() % 7, i = 0; i < n; i++) {
+            if (i)
+                cr_assert(ldgi_buf_put(b, ",", 1));
+            ldgi_buf s = {0};
+            rnd_string(&s);
+            snprintf(t, sizeof t, "%.*s%llu\":", (int)s.len - 1, (const char *)s.p,
+                     (unsigned long long)(crnd() % 3 ? i : 1000 + i));
+            cr_assert(ldgi_buf_put(b, t, strlen(t)));
+            ldgi_buf_free(&s);
+            rnd_value(b, depth + 1);
+        }
+        cr_assert(ldgi_buf_put(b, "}", 1));
+        return;
+    }
+    }
+    cr_assert(ldgi_buf_put(b, t, strlen(t)));
+}
+
+/* Random bodies: ldg's writer and jansson's json_dumps give the same bytes. */
+Test(codec, the_canonical_body_text_is_jansson_2_14s_on_random_bodies)
+{
+    int objects = 0;
+    for (int i = 0; i < 3000; i++) {
+        ldgi_buf b = {0};
+        cr_assert(ldgi_buf_put(&b, "{\"v\":", 5));
+        rnd_value(&b, 0);
+        cr_assert(ldgi_buf_put(&b, "}", 1));
+        char *c = canon_both((const char *)b.p, b.len);
+        objects += strchr(c + 1, '{') != NULL;
+        free(c);
+        ldgi_buf_free(&b);
+    }
+    cr_assert_gt(objects, 250, "nested objects were tried (%d)", objects);
 }
