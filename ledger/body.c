@@ -142,7 +142,7 @@ put_value(ctext *c, const json_t *v, unsigned depth)
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         size_t n = json_object_size(v), i = 0;
-        member few[16], *m = n <= 16 ? few : ldgi_malloc(n * sizeof *m);
+        member few[8], *m = n <= 8 ? few : ldgi_malloc(n * sizeof *m);
         if (!m) {
             c->bad = true;
             return;

@@ -1217,3 +1217,18 @@ Test(codec, the_canonical_body_text_is_jansson_2_14s_on_random_bodies)
     }
     cr_assert_gt(objects, 250, "nested objects were tried (%d)", objects);
 }
+
+/* As deep as the parser goes: 2,048 levels, the number innermost among them [FMT-6]. */
+Test(codec, the_canonical_body_text_of_the_deepest_body_is_jansson_2_14s)
+{
+    ldgi_buf b = {0};
+    for (int i = 0; i < 2046; i++)
+        cr_assert(ldgi_buf_put(&b, i % 2 ? "[" : "{\"k\":", i % 2 ? 1 : 5));
+    cr_assert(ldgi_buf_put(&b, "[1.5]", 5));
+    for (int i = 2045; i >= 0; i--)
+        cr_assert(ldgi_buf_put(&b, i % 2 ? "]" : "}", 1));
+    char *c = canon_both((const char *)b.p, b.len);
+    cr_assert_eq(strlen(c), b.len);
+    free(c);
+    ldgi_buf_free(&b);
+}
