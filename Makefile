@@ -57,7 +57,7 @@ $(BUILD)/ldg: $(TOOL_OBJ) $(BUILD)/libldg.a
 DEB_PKGS = build-essential pkg-config libsodium-dev liblmdb-dev libmsgpack-dev \
 	libjansson-dev libcriterion-dev lmdb-utils golang-go golang-golang-x-mod-dev \
 	chromium poppler-utils libpng-dev clang valgrind faketime nginx-light libmicrohttpd-dev curl \
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev locales
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <jansson.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,12 +86,30 @@ put_string(ctext *c, const char *s, size_t n)
     put(c, "\"", 1);
 }
 
+/*
+ * printf's decimal point is the locale's: the "C" one for LC_NUMERIC, so that
+ * a program that links libldg and sets a locale of its own (a decimal comma)
+ * gets the same text.
+ */
+static locale_t c_numeric;
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void
+c_numeric_init(void)
+{
+    c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
 /* rule 5: %.17g, ".0" when it has neither '.' nor 'e', the exponent without '+' or leading zeros */
 static void
 put_real(ctext *c, double d)
 {
     char b[64];
+    pthread_once(&c_numeric_once, c_numeric_init);
+    locale_t was = c_numeric ? uselocale(c_numeric) : (locale_t)0;
     int n = snprintf(b, sizeof b, "%.17g", d);
+    if (was)
+        uselocale(was);
     if (n < 0 || (size_t)n >= sizeof b - 3) {
         c->bad = true;
         return;

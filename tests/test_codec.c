@@ -12,6 +12,8 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <locale.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1231,4 +1233,32 @@ Test(codec, the_canonical_body_text_of_the_deepest_body_is_jansson_2_14s)
     cr_assert_eq(strlen(c), b.len);
     free(c);
     ldgi_buf_free(&b);
+}
+
+/*
+ * A program that links libldg may set a locale with a decimal comma: the
+ * canonical text keeps its decimal point (printf's is the locale's).  The
+ * locale is compiled for the test (localedef, from Debian's locales).
+ */
+Test(codec, the_canonical_body_text_keeps_its_decimal_point_under_a_decimal_comma,
+     .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1", d);
+    cr_assert_eq(system(cmd), 0, "localedef de_DE (Debian package locales, make deps)");
+    cr_assert_eq(setenv("LOCPATH", d, 1), 0);
+    locale_t de = newlocale(LC_ALL_MASK, "de_DE.UTF-8", (locale_t)0);
+    cr_assert_not_null(de);
+    locale_t was = uselocale(de);
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 1.5);
+    cr_assert_str_eq(probe, "1,5", "the locale is in force");
+    const char *in = "{\"r\":[1.5,0.1,1e22,-2.5e-7]}";
+    char *c = canon_both(in, strlen(in));
+    uselocale(was);
+    freelocale(de);
+    unsetenv("LOCPATH");
+    cr_assert_str_eq(c, "{\"r\":[1.5,0.10000000000000001,1e22,-2.4999999999999999e-7]}");
+    free(c);
 }
