@@ -22,47 +22,22 @@
  * without its loop-check table, key array and callback per token, and
  * pinned to the spec whatever jansson is installed (its sources after 2.14,
  * built with their dtoa, write the shortest round-trip form of a real, which
- * the spec does not allow).
+ * the spec does not allow).  It goes into an ldgi_buf, whose sticky oom also
+ * stands for a body nested too deep or a real that would not format.
  */
-typedef struct ctext {
-    char *p;
-    size_t n, cap;
-    bool bad;
-} ctext;
-
-static void
-put(ctext *c, const char *s, size_t n)
-{
-    if (c->bad)
-        return;
-    if (n > c->cap - c->n) {
-        size_t cap = c->cap ? c->cap : 256;
-        while (n > cap - c->n)
-            cap *= 2;
-        char *p = ldgi_realloc(c->p, cap);
-        if (!p) {
-            c->bad = true;
-            return;
-        }
-        c->p = p;
-        c->cap = cap;
-    }
-    memcpy(c->p + c->n, s, n);
-    c->n += n;
-}
 
 /* rule 3: \" \\ \b \f \n \r \t, \u00XX (upper case) for the other controls; the rest as is */
 static void
-put_string(ctext *c, const char *s, size_t n)
+put_string(ldgi_buf *c, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    put(c, "\"", 1);
+    ldgi_buf_put(c, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch >= 0x20 && ch != '"' && ch != '\\')
             continue; /* a UTF-8 sequence's bytes are all >= 0x80 */
-        put(c, s + run, i - run);
+        ldgi_buf_put(c, s + run, i - run);
         run = i + 1;
         char e[6] = {'\\', 0};
         switch (ch) {
@@ -77,13 +52,13 @@ put_string(ctext *c, const char *s, size_t n)
             memcpy(e + 1, "u00", 3);
             e[4] = hex[ch >> 4];
             e[5] = hex[ch & 15];
-            put(c, e, 6);
+            ldgi_buf_put(c, e, 6);
             continue;
         }
-        put(c, e, 2);
+        ldgi_buf_put(c, e, 2);
     }
-    put(c, s + run, n - run);
-    put(c, "\"", 1);
+    ldgi_buf_put(c, s + run, n - run);
+    ldgi_buf_put(c, "\"", 1);
 }
 
 /*
@@ -102,16 +77,19 @@ c_numeric_init(void)
 
 /* rule 5: %.17g, ".0" when it has neither '.' nor 'e', the exponent without '+' or leading zeros */
 static void
-put_real(ctext *c, double d)
+put_real(ldgi_buf *c, double d)
 {
     char b[64];
     pthread_once(&c_numeric_once, c_numeric_init);
-    locale_t was = c_numeric ? uselocale(c_numeric) : (locale_t)0;
+    if (!c_numeric) { /* newlocale fails only for memory */
+        c->oom = true;
+        return;
+    }
+    locale_t was = uselocale(c_numeric);
     int n = snprintf(b, sizeof b, "%.17g", d);
-    if (was)
-        uselocale(was);
+    uselocale(was);
     if (n < 0 || (size_t)n >= sizeof b - 3) {
-        c->bad = true;
+        c->oom = true;
         return;
     }
     if (!strchr(b, '.') && !strchr(b, 'e')) {
@@ -130,7 +108,7 @@ put_real(ctext *c, double d)
             n = (int)strlen(b);
         }
     }
-    put(c, b, (size_t)n);
+    ldgi_buf_put(c, b, (size_t)n);
 }
 
 typedef struct member {
@@ -151,11 +129,11 @@ member_cmp(const void *a, const void *b)
 #define CANON_DEPTH 4096 /* the parser stops at 2048 levels */
 
 static void
-put_value(ctext *c, const json_t *v, unsigned depth)
+put_value(ldgi_buf *c, const json_t *v, unsigned depth)
 {
     char b[24];
     if (depth > CANON_DEPTH) {
-        c->bad = true;
+        c->oom = true;
         return;
     }
     switch (json_typeof(v)) {
@@ -163,7 +141,7 @@ put_value(ctext *c, const json_t *v, unsigned depth)
         size_t n = json_object_size(v), i = 0;
         member few[8], *m = n <= 8 ? few : ldgi_malloc(n * sizeof *m);
         if (!m) {
-            c->bad = true;
+            c->oom = true;
             return;
         }
         for (void *it = json_object_iter((json_t *)v); it && i < n;
@@ -173,53 +151,53 @@ put_value(ctext *c, const json_t *v, unsigned depth)
         n = i;
         if (n > 1)
             qsort(m, n, sizeof *m, member_cmp);
-        put(c, "{", 1);
-        for (i = 0; i < n && !c->bad; i++) {
+        ldgi_buf_put(c, "{", 1);
+        for (i = 0; i < n && !c->oom; i++) {
             if (i)
-                put(c, ",", 1);
+                ldgi_buf_put(c, ",", 1);
             put_string(c, m[i].k, m[i].n);
-            put(c, ":", 1);
+            ldgi_buf_put(c, ":", 1);
             put_value(c, m[i].v, depth + 1);
         }
-        put(c, "}", 1);
+        ldgi_buf_put(c, "}", 1);
         if (m != few)
             free(m);
         return;
     }
     case JSON_ARRAY: {
-        put(c, "[", 1);
-        for (size_t i = 0, n = json_array_size(v); i < n && !c->bad; i++) {
+        ldgi_buf_put(c, "[", 1);
+        for (size_t i = 0, n = json_array_size(v); i < n && !c->oom; i++) {
             if (i)
-                put(c, ",", 1);
+                ldgi_buf_put(c, ",", 1);
             put_value(c, json_array_get(v, i), depth + 1);
         }
-        put(c, "]", 1);
+        ldgi_buf_put(c, "]", 1);
         return;
     }
     case JSON_STRING: put_string(c, json_string_value(v), json_string_length(v)); return;
     case JSON_INTEGER: /* rule 4 */
-        put(c, b, (size_t)snprintf(b, sizeof b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        ldgi_buf_put(c, b,
+                     (size_t)snprintf(b, sizeof b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
         return;
     case JSON_REAL: put_real(c, json_real_value(v)); return;
-    case JSON_TRUE: put(c, "true", 4); return;
-    case JSON_FALSE: put(c, "false", 5); return;
-    case JSON_NULL: put(c, "null", 4); return;
+    case JSON_TRUE: ldgi_buf_put(c, "true", 4); return;
+    case JSON_FALSE: ldgi_buf_put(c, "false", 5); return;
+    case JSON_NULL: ldgi_buf_put(c, "null", 4); return;
     }
-    c->bad = true;
+    c->oom = true;
 }
 
 char *
 ldgi_body_text(const json_t *obj, size_t *len)
 {
-    ctext c = {0};
+    ldgi_buf c = {0};
     put_value(&c, obj, 0);
-    put(&c, "", 1);
-    if (c.bad) {
-        free(c.p);
+    if (!ldgi_buf_put(&c, "", 1)) {
+        ldgi_buf_free(&c);
         return NULL;
     }
-    *len = c.n - 1;
-    return c.p;
+    *len = c.len - 1;
+    return (char *)c.p;
 }
 
 ldg_status
