@@ -9,6 +9,9 @@
 
 #include <criterion/criterion.h>
 #include <sodium.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,4 +221,23 @@ Test(sha256, reports_the_path)
     cr_assert(!ldgi_sha256_accelerated(), "LDG_SHA256=portable must select libsodium");
     unsetenv("LDG_SHA256");
     ldgi_sha256_force_portable(false);
+}
+
+/*
+ * The library asks glibc, not CPUID, whether the CPU has the extensions: the
+ * default path is the SHA-extension one exactly when CPUID says so (under
+ * valgrind, whose CPUID has no SHA, both say no).
+ */
+Test(sha256, takes_the_extensions_exactly_when_the_cpu_has_them)
+{
+    bool has = false;
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    has = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) && (c & bit_SSE4_1) &&
+          __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+#endif
+    unsetenv("LDG_SHA256");
+    ldgi_sha256_force_portable(false);
+    cr_assert_eq(ldgi_sha256_accelerated(), has, "CPUID says SHA extensions: %s",
+                 has ? "yes" : "no");
 }
