@@ -414,17 +414,28 @@ ldg_key_file_encrypted(const char *path)
     return sealed;
 }
 
+/*
+ * What loading a key holds in the clear: one sodium_malloc'd block (each is
+ * an mmap, guard pages, mlock and their undoing, about 20 us), the file's
+ * text last, against the guard page.
+ */
+typedef struct key_scratch {
+    uint8_t seed[32], kek[32];
+    char text[KEYFILE_MAX + 1];
+} key_scratch;
+
 ldg_status
 ldg_key_load(const char *path, const char *pass, size_t passlen, ldg_key **out, ldg_err *err)
 {
-    char *buf = sodium_malloc(KEYFILE_MAX + 1);
-    if (!buf)
+    key_scratch *ks = sodium_malloc(sizeof *ks);
+    if (!ks)
         return ldgi_fail(err, LDG_E_NOMEM, "key: out of secure memory");
+    char *buf = ks->text;
+    uint8_t *seed = ks->seed, *kek = ks->kek;
     struct stat st;
     size_t n;
     ldg_status s = read_small(path, buf, KEYFILE_MAX, &n, &st, err);
     ldg_key *k = NULL;
-    uint8_t *seed = NULL, *kek = NULL;
     if (s != LDG_OK)
         goto done;
     buf[n] = '\0';
@@ -450,12 +461,6 @@ ldg_key_load(const char *path, const char *pass, size_t passlen, ldg_key **out, 
     s = key_alloc(name, &k, err);
     if (s != LDG_OK)
         goto done;
-    seed = sodium_malloc(32);
-    kek = sodium_malloc(32);
-    if (!seed || !kek) {
-        s = ldgi_fail(err, LDG_E_NOMEM, "key: out of secure memory");
-        goto done;
-    }
     if (strcmp(kdf, "none") == 0) {
         if (!next_field(&cur, "secret", &v) || !unb64(v, seed, 32) || *cur != '\0') {
             s = ldgi_fail(err, LDG_E_INPUT, "%s: malformed unencrypted key", path);
@@ -514,8 +519,6 @@ ldg_key_load(const char *path, const char *pass, size_t passlen, ldg_key **out, 
     k = NULL;
 done:
     ldg_key_free(k);
-    sodium_free(seed);
-    sodium_free(kek);
-    sodium_free(buf);
+    sodium_free(ks); /* wipes before freeing */
     return s;
 }
