@@ -38,7 +38,47 @@ ldgi_commit_key(uint8_t out[LDGI_COMMIT_KEY_BYTES], int64_t claimed_ns,
     memcpy(out + 8, commit, LDG_HASH_BYTES);
 }
 
-#define LEAF_HINTS 4096 /* slots of a transaction's cache of found leaf hashes */
+/*
+ * A transaction's cache of found leaf hashes: sets of two ways, HINT_FEW of
+ * them at first (3 KiB: a single append looks one hash up, where the whole
+ * table, an mmap of its own, cost more than the lookup), then LEAF_HINTS / 2
+ * from the HINT_FEW-th hint put, those held carried over.  Freed with the
+ * transaction.
+ */
+#define LEAF_HINTS 4096 /* slots of the grown cache (192 KiB) */
+#define HINT_FEW 32     /* sets of the first one */
+
+typedef struct hint_table {
+    uint32_t sets, puts;
+    ldgi_leaf_hint h[]; /* 2 * sets */
+} hint_table;
+
+static hint_table *
+hint_table_new(uint32_t sets)
+{
+    hint_table *ht = ldgi_calloc(1, sizeof *ht + 2 * (size_t)sets * sizeof ht->h[0]);
+    if (ht)
+        ht->sets = sets;
+    return ht;
+}
+
+/* The set of ht where `hash` goes (its two ways). */
+static ldgi_leaf_hint *
+table_set(hint_table *ht, const uint8_t hash[LDG_HASH_BYTES])
+{
+    /* two ways a set: hashes that share a slot no longer evict each other in turn */
+    uint32_t slot;
+    memcpy(&slot, hash, sizeof slot);
+    return &ht->h[slot % ht->sets * 2];
+}
+
+/* Into a set: the new one takes the first way, the one there the second. */
+static void
+set_put(ldgi_leaf_hint *set, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
+{
+    set[1] = set[0];
+    ldgi_leaf_hint_set(set, hash, seq);
+}
 
 /*
  * LDG_OK if the entry at seq, below `before`, hashes to `hash` in t;
@@ -56,29 +96,38 @@ hinted(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq, uint64_t b
     return memcmp(at, hash, LDG_HASH_BYTES) == 0 ? LDG_OK : LDG_E_NOTFOUND;
 }
 
-/* The set of the transaction's hints where `hash` goes (its two ways); NULL without memory. */
+/* The set of the transaction's hints where `hash` goes; NULL without memory. */
 static ldgi_leaf_hint *
 hint_set(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES])
 {
-    ldgi_leaf_hint *hints = *ldgi_txn_hints(t);
-    if (!hints && (hints = ldgi_calloc(LEAF_HINTS, sizeof *hints)) != NULL)
-        *ldgi_txn_hints(t) = hints;
-    if (!hints)
-        return NULL;
-    /* two ways a set: hashes that share a slot no longer evict each other in turn */
-    uint32_t slot;
-    memcpy(&slot, hash, sizeof slot);
-    return &hints[slot % (LEAF_HINTS / 2) * 2];
+    hint_table *ht = *ldgi_txn_hints(t);
+    if (!ht && (ht = hint_table_new(HINT_FEW)) != NULL)
+        *ldgi_txn_hints(t) = ht;
+    return ht ? table_set(ht, hash) : NULL;
 }
 
-/* Into a set of the hints: the new one takes the first way, the one there the second. */
+/* A hint into t's cache, which it grows at the HINT_FEW-th (on no memory it stays as it is). */
 static void
-hint_put(ldgi_leaf_hint *set, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
+hint_put(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t seq)
 {
-    if (set) {
-        set[1] = set[0];
-        ldgi_leaf_hint_set(set, hash, seq);
-    }
+    ldgi_leaf_hint *set = hint_set(t, hash);
+    if (!set)
+        return;
+    set_put(set, hash, seq);
+    hint_table *ht = *ldgi_txn_hints(t);
+    if (ht->sets != HINT_FEW || ++ht->puts < HINT_FEW)
+        return;
+    hint_table *big = hint_table_new(LEAF_HINTS / 2);
+    if (!big)
+        return;
+    /* the second ways first, so that each first way stays the newer of the two */
+    for (int w = 1; w >= 0; w--)
+        for (uint32_t i = 0; i < ht->sets; i++)
+            if (ht->h[2 * i + w].used)
+                set_put(table_set(big, ht->h[2 * i + w].hash), ht->h[2 * i + w].hash,
+                        ht->h[2 * i + w].seq);
+    free(ht);
+    *ldgi_txn_hints(t) = big;
 }
 
 ldg_status
@@ -112,7 +161,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
     if (ldgi_leaf_seen_get(ldgi_txn_ledger(t), hash, &at_seq) &&
         (s = hinted(t, hash, at_seq, before, err)) != LDG_E_NOTFOUND) {
         if (s == LDG_OK)
-            hint_put(h, hash, *seq = at_seq);
+            hint_put(t, hash, *seq = at_seq);
         return s;
     }
     /* Newest epoch first: a ref most often names a recent entry. */
@@ -130,7 +179,7 @@ ldgi_leaf_find(ldgi_txn *t, const uint8_t hash[LDG_HASH_BYTES], uint64_t before,
             if (s != LDG_OK && s != LDG_E_NOTFOUND)
                 return s;
             if (s == LDG_OK && memcmp(at, hash, LDG_HASH_BYTES) == 0) {
-                hint_put(h, hash, *seq = ldgi_rd64(v));
+                hint_put(t, hash, *seq = ldgi_rd64(v));
                 return LDG_OK;
             }
         }
@@ -153,7 +202,7 @@ ldgi_leaf_is(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES], ldg_
             return LDG_OK;
     ldg_status s = hinted(t, hash, seq, UINT64_MAX, err);
     if (s == LDG_OK)
-        hint_put(h, hash, seq);
+        hint_put(t, hash, seq);
     return s;
 }
 
@@ -161,7 +210,7 @@ void
 ldgi_leaf_note(ldgi_txn *t, uint64_t seq, const uint8_t hash[LDG_HASH_BYTES])
 {
     /* as a hint ldgi_leaf_find fills: these bytes, read in t, hashed to `hash` */
-    hint_put(hint_set(t, hash), hash, seq);
+    hint_put(t, hash, seq);
 }
 
 /*

@@ -204,6 +204,57 @@ Test(index, a_leaf_hash_is_found_in_any_epoch, .fini = tmp_cleanup)
 }
 
 /*
+ * A transaction's cache of found leaf hashes starts small and grows at its
+ * 32nd hint: what it held before is carried over.  The hashes here are made
+ * up, one to a set of either size (their first bytes are 0, 1, 2...), and
+ * the index has none of them, so each is found from the cache or not at all.
+ */
+Test(index, the_hints_a_transaction_holds_outlive_the_growth_of_its_cache, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    make_ledger(d);
+    ldg_err err;
+    cr_assert_eq(ldg_init(&err), LDG_OK);
+    ldg_ledger *l;
+    cr_assert_eq(ldg_ledger_open(path_in(d, "ledger"), 0, &l, &err), LDG_OK, "%s", err.msg);
+    ldgi_txn *t;
+    cr_assert_eq(ldgi_txn_begin(l, false, &t, &err), LDG_OK);
+    uint64_t n;
+    cr_assert_eq(ldgi_count(t, LDGI_DB_ENTRIES, &n, &err), LDG_OK);
+    cr_assert_gt(n, 1);
+    enum { NOTES = 200 };
+    for (uint32_t i = 0; i < NOTES; i++) {
+        uint8_t h[32];
+        memset(h, 0xA5, sizeof h);
+        memcpy(h, &i, sizeof i);
+        ldgi_leaf_note(t, i % n, h);
+        if (i != 5)
+            continue;
+        uint64_t at = UINT64_MAX;
+        memset(h, 0xA5, sizeof h);
+        uint32_t j = 3;
+        memcpy(h, &j, sizeof j);
+        cr_assert_eq(ldgi_leaf_find(t, h, UINT64_MAX, &at, &err), LDG_OK, "before the growth");
+        cr_assert_eq(at, 3 % n);
+    }
+    for (uint32_t i = 0; i < NOTES; i++) {
+        uint8_t h[32];
+        uint64_t at = UINT64_MAX;
+        memset(h, 0xA5, sizeof h);
+        memcpy(h, &i, sizeof i);
+        cr_assert_eq(ldgi_leaf_find(t, h, UINT64_MAX, &at, &err), LDG_OK, "hint %u", i);
+        cr_assert_eq(at, i % n);
+    }
+    uint8_t none[32];
+    uint64_t at;
+    memset(none, 0xA5, sizeof none);
+    memset(none, 0xFF, 4);
+    cr_assert_eq(ldgi_leaf_find(t, none, UINT64_MAX, &at, &err), LDG_E_NOTFOUND);
+    ldgi_txn_abort(t);
+    ldg_ledger_close(l);
+}
+
+/*
  * A ref resolved from its seq (ldg_ledger_leaf_hash, as the tools do for
  * `--ref SEQ` and batch refs) is found again at that seq, without the
  * lookup in every epoch that grows with the ledger; but the seq is only a
