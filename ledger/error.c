@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 
@@ -69,5 +70,12 @@ ldg_init(ldg_err *err)
 {
     if (sodium_init() < 0)
         return ldgi_fail(err, LDG_E_IO, "libsodium failed to initialise");
+    /*
+     * jansson's hash tables take a random seed at its first object; left to
+     * itself it opens /dev/urandom for it.  libsodium's generator gives it
+     * without a file.  A seed set before (a program of its own that uses
+     * jansson) stays: the first one wins.
+     */
+    json_object_seed((size_t)randombytes_random() | 1);
     return LDG_OK;
 }
