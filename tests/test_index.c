@@ -463,6 +463,103 @@ Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
     free(bytes);
 }
 
+/* How many times needle occurs in hay. */
+static size_t
+count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/*
+ * verify looks each study, kind and actor index record up through a cursor
+ * per value, and values whose hashes meet share one: HX-102, HX-159 and
+ * HX-195 share one of its 64 (FNV-1a, low 6 bits).  Records of the three
+ * studies interleaved, by two actors: a record taken out of each index in
+ * the middle of its value's run is found missing at its own seq, and no
+ * other is, wherever the shared cursor stood.  A lookup that took the key
+ * the cursor stepped to for the one it wanted would pass the removed ones.
+ * The statement index, keyed by claimed time, has a cursor too: here the
+ * claims run back every other record, and one record taken out of it is
+ * found at its seq alone.
+ */
+Test(index, each_value_index_record_is_looked_up_wherever_the_cursor_stands, .fini = tmp_cleanup)
+{
+    const char *d = tmp_dir();
+    fixture_begin();
+    make_ledger(d);
+    const char *study[3] = {"HX-102", "HX-159", "HX-195"};
+    const char *as[2] = {"author.key", "decider.key"};
+    long first = 0;
+    for (int i = 0; i < 12; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"subject\":\"record %d\"}", i);
+        /* claimed times that run back by turns: the statement index's cursor must seek back */
+        char when[40];
+        snprintf(when, sizeof when, "2026-03-%02dT09:00:00+01:00", i % 2 ? 20 - i : 10 + i);
+        long seq = APPEND(d, body, "--as", as[i % 2], "--kind", "communication", "--study",
+                          study[i % 3], "--time", when);
+        cr_assert_gt(seq, 0);
+        first = i ? first : seq;
+    }
+    fixture_end();
+    char *out;
+    cr_assert_eq(verify_status(d, &out), 0, "%s", out);
+    free(out);
+    /* study: HX-159's third record; kind: the seventh; actor: the ninth */
+    uint8_t leaf[32], k[64];
+    uint64_t s_study = (uint64_t)first + 7, s_kind = (uint64_t)first + 6,
+             s_actor = (uint64_t)first + 8;
+    ldgi_stmt *st = calloc(1, sizeof *st);
+    void *bytes = entry_stmt(d, s_study, leaf, st);
+    cr_assert(st->study.len == 6 && memcmp(st->study.p, "HX-159", 6) == 0);
+    memcpy(k, "HX-159", 6);
+    k[6] = 0;
+    seq_key(s_study, k + 7);
+    cr_assert_eq(lmdb_del_key(d, "study", k, 15), 0);
+    memcpy(k, "communication", 13);
+    k[13] = 0;
+    seq_key(s_kind, k + 14);
+    cr_assert_eq(lmdb_del_key(d, "kind", k, 22), 0);
+    free(bytes);
+    bytes = entry_stmt(d, s_actor, leaf, st);
+    memcpy(k, st->actor, 32);
+    seq_key(s_actor, k + 32);
+    cr_assert_eq(lmdb_del_key(d, "actor", k, 40), 0);
+    /* statement: the fifth record's, claimed before the fourth's */
+    uint64_t s_commit = (uint64_t)first + 4;
+    free(bytes);
+    bytes = entry_stmt(d, s_commit, leaf, st);
+    commit_key_by_spec(st, k);
+    cr_assert_eq(lmdb_del_key(d, "commit-by-time", k, 40), 0);
+    cr_assert_eq(verify_status(d, &out), 1);
+    char want[160];
+    snprintf(want, sizeof want,
+             "\"seq\":%llu,\"check\":\"index\",\"detail\":\"the statement index does not map",
+             (unsigned long long)s_commit);
+    cr_assert(strstr(out, want), "%s", out);
+    cr_assert_eq(count_of(out, "does not map"), 1, "%s", out);
+    snprintf(want, sizeof want,
+             "\"seq\":%llu,\"check\":\"index\",\"detail\":\"the study index has no entry",
+             (unsigned long long)s_study);
+    cr_assert(strstr(out, want), "%s", out);
+    snprintf(want, sizeof want,
+             "\"seq\":%llu,\"check\":\"index\",\"detail\":\"the kind index has no entry",
+             (unsigned long long)s_kind);
+    cr_assert(strstr(out, want), "%s", out);
+    snprintf(want, sizeof want,
+             "\"seq\":%llu,\"check\":\"index\",\"detail\":\"the actor index has no entry",
+             (unsigned long long)s_actor);
+    cr_assert(strstr(out, want), "%s", out);
+    /* those three, and the totals' count of each index, one short */
+    cr_assert_eq(count_of(out, "has no entry for this record"), 3, "%s", out);
+    free(out);
+    free(st);
+    free(bytes);
+}
+
 /* make_trail, verified: root gets the "tree root ..." end of the summary, to compare after. */
 static void
 trail_root(const char *d, char *root, size_t n)
