@@ -922,3 +922,12 @@ killed_on_purpose(pid_t pid)
 {
     note_killed((long)pid);
 }
+
+int
+str_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}

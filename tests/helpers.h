@@ -53,6 +53,8 @@ void fixture_end(void);
 run_result ldg_run(const char *dir, const char *stdin_text, const char *const argv[]);
 #define LDG(dir, in, ...) ldg_run((dir), (in), (const char *const[]){__VA_ARGS__, NULL})
 void run_free(run_result *r);
+/* How many times needle occurs in hay, none overlapping. */
+int str_count(const char *hay, const char *needle);
 
 /*
  * As ldg_run, with stdin a pipe that a child process fills by calling

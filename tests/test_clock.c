@@ -32,15 +32,6 @@ append_at(const char *d, const char *when, const char *subject)
     run_free(&r);
 }
 
-static int
-count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
 Test(clock, time_jumped_ahead_is_kept_and_reported_not_frozen_silently, .fini = tmp_cleanup)
 {
     if (access(FAKETIME_LIB, R_OK) != 0)
@@ -59,7 +50,8 @@ Test(clock, time_jumped_ahead_is_kept_and_reported_not_frozen_silently, .fini = 
               "the jump ahead is reported at the entry that made it:\n%s", r.out);
     cr_assert(strstr(r.out, "WARN     #5      clock: the host clock read ") != NULL,
               "the held time is reported where it starts:\n%s", r.out);
-    cr_assert_eq(count(r.out, "WARN     #"), 2, "one warning per run, not per entry:\n%s", r.out);
+    cr_assert_eq(str_count(r.out, "WARN     #"), 2, "one warning per run, not per entry:\n%s",
+                 r.out);
     cr_assert(strstr(r.out, "2 warnings") != NULL, "%s", r.out);
     run_free(&r);
 
@@ -80,14 +72,14 @@ Test(clock, time_jumped_ahead_is_kept_and_reported_not_frozen_silently, .fini = 
     cr_assert(strstr(r.out, "host_clock") == NULL, "the jump itself held nothing: %s", r.out);
     run_free(&r);
     r = LDG(d, NULL, "log", "--json");
-    cr_assert_eq(count(r.out, "\"host_clock\":\"20"), 2, "entries 5 and 6 held: %s", r.out);
+    cr_assert_eq(str_count(r.out, "\"host_clock\":\"20"), 2, "entries 5 and 6 held: %s", r.out);
     run_free(&r);
     r = LDG(d, NULL, "checkpoint", "--as", "log.key");
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_free(&r);
     r = LDG(d, NULL, "export", "--format", "jsonl");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_eq(count(r.out, "\"host_clock_utc\":\"20"), 2, "%s", r.out);
+    cr_assert_eq(str_count(r.out, "\"host_clock_utc\":\"20"), 2, "%s", r.out);
     run_free(&r);
 }
 
@@ -99,7 +91,7 @@ Test(clock, a_clock_set_back_a_second_is_recorded_but_not_a_warning, .fini = tmp
     make_ledger(d);
     append_at(d, "2026-01-01 00:00:02", "x"); /* 4: the real clock is later: held, far behind */
     run_result r = LDG(d, NULL, "verify");
-    cr_assert_eq(count(r.out, "WARN     #"), 1, "a set-back clock warns: %s", r.out);
+    cr_assert_eq(str_count(r.out, "WARN     #"), 1, "a set-back clock warns: %s", r.out);
     run_free(&r);
 
     const char *e = tmp_dir();
@@ -124,7 +116,7 @@ Test(clock, a_clock_set_back_a_second_is_recorded_but_not_a_warning, .fini = tmp
     append_at(e, "2025-01-01 00:00:02", "at 2 s"); /* 3: one second behind: held */
     r = LDG(e, NULL, "verify");
     cr_assert_eq(r.status, 0, "%s", r.out);
-    cr_assert_eq(count(r.out, "WARN     #"), 0, "a second is within the slack: %s", r.out);
+    cr_assert_eq(str_count(r.out, "WARN     #"), 0, "a second is within the slack: %s", r.out);
     run_free(&r);
     r = LDG(e, NULL, "show", "3", "--json");
     cr_assert(strstr(r.out, "\"time\":\"2025-01-01T00:00:03.000000000Z\"") != NULL, "%s", r.out);

@@ -156,15 +156,6 @@ closed_port(void)
     return ntohs(sa.sin_port);
 }
 
-static int
-count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p++)
-        n++;
-    return n;
-}
-
 Test(collect, quorum_met_offline_and_http_stored_and_verifies, .fini = serve_cleanup)
 {
     const char *d = tmp_dir();
@@ -196,7 +187,7 @@ Test(collect, quorum_met_offline_and_http_stored_and_verifies, .fini = serve_cle
     r = LDG(d, NULL, "checkpoint", "--as", "log.key", "--witness", offline("w1"), "--witness",
             url);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-    cr_assert(strstr(r.out, "\n7\n") && count(r.out, "\xe2\x80\x94 w") == 2, "%s", r.out);
+    cr_assert(strstr(r.out, "\n7\n") && str_count(r.out, "\xe2\x80\x94 w") == 2, "%s", r.out);
     run_free(&r);
     run_result l = LDG(d, NULL, "witness", "list", "--state", "w2.ws");
     cr_assert(strstr(l.out, "cosigned size 7"), "%s", l.out);
@@ -208,7 +199,7 @@ Test(collect, quorum_met_offline_and_http_stored_and_verifies, .fini = serve_cle
     r = LDG(d, NULL, "checkpoint", "--as", "log.key", "--witness", offline("w1"), "--witness",
             url);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-    cr_assert_eq(count(r.out, "\xe2\x80\x94 w"), 2, "%s", r.out);
+    cr_assert_eq(str_count(r.out, "\xe2\x80\x94 w"), 2, "%s", r.out);
     run_free(&r);
 }
 

@@ -463,16 +463,6 @@ Test(index, a_missing_or_extra_index_record_is_caught, .fini = tmp_cleanup)
     free(bytes);
 }
 
-/* How many times needle occurs in hay. */
-static size_t
-count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
-
 /*
  * verify looks each study, kind and actor index record up through a cursor
  * per value, and values whose hashes meet share one: HX-102, HX-159 and
@@ -540,7 +530,7 @@ Test(index, each_value_index_record_is_looked_up_wherever_the_cursor_stands, .fi
              "\"seq\":%llu,\"check\":\"index\",\"detail\":\"the statement index does not map",
              (unsigned long long)s_commit);
     cr_assert(strstr(out, want), "%s", out);
-    cr_assert_eq(count_of(out, "does not map"), 1, "%s", out);
+    cr_assert_eq(str_count(out, "does not map"), 1, "%s", out);
     snprintf(want, sizeof want,
              "\"seq\":%llu,\"check\":\"index\",\"detail\":\"the study index has no entry",
              (unsigned long long)s_study);
@@ -554,7 +544,7 @@ Test(index, each_value_index_record_is_looked_up_wherever_the_cursor_stands, .fi
              (unsigned long long)s_actor);
     cr_assert(strstr(out, want), "%s", out);
     /* those three, and the totals' count of each index, one short */
-    cr_assert_eq(count_of(out, "has no entry for this record"), 3, "%s", out);
+    cr_assert_eq(str_count(out, "has no entry for this record"), 3, "%s", out);
     free(out);
     free(st);
     free(bytes);

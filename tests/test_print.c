@@ -417,16 +417,6 @@ page_count(const char *d)
     return n;
 }
 
-/* The number of times s occurs in t. */
-static int
-count(const char *t, const char *s)
-{
-    int n = 0;
-    for (const char *p = t; (p = strstr(p, s)); p += strlen(s))
-        n++;
-    return n;
-}
-
 Test(print, the_pdf_page_by_page, .fini = tmp_cleanup, .timeout = 240)
 {
     const char *d = tmp_dir();
@@ -476,7 +466,7 @@ Test(print, the_pdf_page_by_page, .fini = tmp_cleanup, .timeout = 240)
             table_pages++;
             cr_assert(strstr(t, "Signature\n") || strstr(t, "Signature "),
                       "page %d: the last column's header is whole: %.300s", n, t);
-            table_study += count(t, STUDY) - 1; /* the rows', not the page margin's */
+            table_study += str_count(t, STUDY) - 1; /* the rows', not the page margin's */
         }
         size_t la = strlen(all), lt = strlen(t);
         all = realloc(all, la + lt + 1);
