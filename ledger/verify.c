@@ -343,9 +343,9 @@ finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const
  * of a descent from the root (at ten million entries, four pages and their
  * binary searches, five times an entry).  It is the same exact lookup: when
  * the step does not land on k (two values share the cursor, or k is
- * missing), the cursor seeks k.  false on I/O error.
+ * missing), the cursor seeks k.  LDG_OK, or the error that stopped it.
  */
-static bool
+static ldg_status
 index_has(vstate *v, unsigned which, ldgi_db db, const uint8_t *k, size_t kl, size_t vlen,
           uint64_t seq, const char *what)
 {
@@ -359,14 +359,14 @@ index_has(vstate *v, unsigned which, ldgi_db db, const uint8_t *k, size_t kl, si
     if (s == LDG_OK)
         s = ldgi_cur_find_next(*c, k, kl, &val, &vl, v->err);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
-        return false;
+        return s;
     if (s == LDG_E_NOTFOUND)
         finding(v, LDG_FINDING_FAIL, seq, "index", "the %s index has no entry for this record",
                 what);
     else if (vl != 0)
         finding(v, LDG_FINDING_FAIL, seq, "index", "the %s index record carries %zu bytes of data",
                 what, vl);
-    return true;
+    return LDG_OK;
 }
 
 /*
@@ -374,9 +374,9 @@ index_has(vstate *v, unsigned which, ldgi_db db, const uint8_t *k, size_t kl, si
  * not merged, since the keys follow the ledger (their number: check_totals).
  * The statement index maps a replay's key to the first copy (merge_commits
  * reports the replay), so an earlier seq counts when that entry's statement
- * has the same key.  false on I/O error.
+ * has the same key.  LDG_OK, or the error that stopped it (never a finding).
  */
-static bool
+static ldg_status
 hash_index_maps(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, const char *what)
 {
     const uint8_t *val;
@@ -396,9 +396,9 @@ hash_index_maps(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq
         s = ldgi_get(v->t, db, k, kl, &val, &vl, v->err);
     }
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
-        return false;
+        return s;
     if (s == LDG_OK && vl == 8 && ldgi_rd64(val) == seq)
-        return true;
+        return LDG_OK;
     if (s == LDG_OK && vl == 8 && ldgi_rd64(val) < seq && db == LDGI_DB_COMMIT) {
         uint64_t at = ldgi_rd64(val);
         uint8_t sk[8], ck[LDGI_COMMIT_KEY_BYTES];
@@ -409,19 +409,21 @@ hash_index_maps(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq
         ldgi_be64(sk, at);
         s = ldgi_get(v->t, LDGI_DB_ENTRIES, sk, 8, &ev, &el, v->err);
         if (s != LDG_OK && s != LDG_E_NOTFOUND)
-            return false;
+            return s;
         ldgi_stmt *st = s == LDG_OK ? ldgi_malloc(sizeof *st) : NULL;
+        if (s == LDG_OK && !st) /* out of memory is no finding about the ledger */
+            return ldgi_fail(v->err, LDG_E_NOMEM, "verify: out of memory");
         bool same = st && ldgi_entry_decode(ev, el, &e, &why) &&
                     ldgi_stmt_decode(e.stmt, e.stmt_len, st, &why) &&
                     (ldgi_commit_key(ck, st->time_ns, st->body), memcmp(ck, k, kl) == 0);
         free(st);
         if (same)
-            return true;
+            return LDG_OK;
     }
     finding(v, LDG_FINDING_FAIL, seq, "index",
             "the %s index does not map this record's %s to its seq", what,
             db == LDGI_DB_LEAF ? "leaf hash" : "commitment");
-    return true;
+    return LDG_OK;
 }
 
 static ldg_status
@@ -430,28 +432,27 @@ check_indexes(vstate *v, const item *x, uint64_t seq)
     const ldgi_stmt *st = &x->st;
     uint8_t hk[LDGI_COMMIT_KEY_BYTES];
     ldgi_leaf_key(hk, x->leaf, seq);
-    if (!hash_index_maps(v, LDGI_DB_LEAF, hk, LDGI_LEAF_KEY_BYTES, seq, "leaf-hash"))
-        return LDG_E_IO;
+    ldg_status s = hash_index_maps(v, LDGI_DB_LEAF, hk, LDGI_LEAF_KEY_BYTES, seq, "leaf-hash");
+    if (s != LDG_OK)
+        return s;
     ldgi_commit_key(hk, st->time_ns, st->body);
-    if (!hash_index_maps(v, LDGI_DB_COMMIT, hk, LDGI_COMMIT_KEY_BYTES, seq, "statement"))
-        return LDG_E_IO;
+    if ((s = hash_index_maps(v, LDGI_DB_COMMIT, hk, LDGI_COMMIT_KEY_BYTES, seq, "statement")))
+        return s;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
     v->ik[n] = 0;
     ldgi_be64(v->ik + n + 1, seq);
-    if (!index_has(v, 0, LDGI_DB_STUDY, v->ik, n + 9, n, seq, "study"))
-        return LDG_E_IO;
+    if ((s = index_has(v, 0, LDGI_DB_STUDY, v->ik, n + 9, n, seq, "study")) != LDG_OK)
+        return s;
     n = st->kind.len;
     memcpy(v->ik, st->kind.p, n);
     v->ik[n] = 0;
     ldgi_be64(v->ik + n + 1, seq);
-    if (!index_has(v, 1, LDGI_DB_KIND, v->ik, n + 9, n, seq, "kind"))
-        return LDG_E_IO;
+    if ((s = index_has(v, 1, LDGI_DB_KIND, v->ik, n + 9, n, seq, "kind")) != LDG_OK)
+        return s;
     memcpy(v->ik, st->actor, LDG_PUB_BYTES);
     ldgi_be64(v->ik + LDG_PUB_BYTES, seq);
-    if (!index_has(v, 2, LDGI_DB_ACTOR, v->ik, LDG_PUB_BYTES + 8, LDG_PUB_BYTES, seq, "actor"))
-        return LDG_E_IO;
-    return LDG_OK;
+    return index_has(v, 2, LDGI_DB_ACTOR, v->ik, LDG_PUB_BYTES + 8, LDG_PUB_BYTES, seq, "actor");
 }
 
 /* Records of v->erasures: a body found missing, and an erasure record naming it. */
