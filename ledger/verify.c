@@ -336,6 +336,19 @@ finding(vstate *v, ldg_finding_level lvl, uint64_t seq, const char *check, const
 }
 
 /*
+ * The value at exactly key k of db, through *c (opened at its first use,
+ * closed with the run): a walk that reads keys mostly in turn tries the key
+ * after the cursor's first, then seeks (ldgi_cur_find_next).
+ */
+static ldg_status
+walk_find(vstate *v, ldgi_cur **c, ldgi_db db, const uint8_t *k, size_t kl, const uint8_t **val,
+          size_t *vl)
+{
+    ldg_status s = *c ? LDG_OK : ldgi_cur_open(v->t, db, c, v->err);
+    return s == LDG_OK ? ldgi_cur_find_next(*c, k, kl, val, vl, v->err) : s;
+}
+
+/*
  * Looks up key k, which must exist in index db (study, kind or actor: the
  * value, then the seq), with no data; reports on mismatch.  One value's keys
  * follow the ledger in seq order, so the cursor this value hashes to
@@ -352,12 +365,9 @@ index_has(vstate *v, unsigned which, ldgi_db db, const uint8_t *k, size_t kl, si
     uint32_t h = 2166136261u; /* FNV-1a of the value */
     for (size_t i = 0; i < vlen; i++)
         h = (h ^ k[i]) * 16777619u;
-    ldgi_cur **c = &v->vcur[which][h & (VCURS - 1)];
     const uint8_t *val;
     size_t vl;
-    ldg_status s = *c ? LDG_OK : ldgi_cur_open(v->t, db, c, v->err);
-    if (s == LDG_OK)
-        s = ldgi_cur_find_next(*c, k, kl, &val, &vl, v->err);
+    ldg_status s = walk_find(v, &v->vcur[which][h & (VCURS - 1)], db, k, kl, &val, &vl);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
     if (s == LDG_E_NOTFOUND)
@@ -374,27 +384,18 @@ index_has(vstate *v, unsigned which, ldgi_db db, const uint8_t *k, size_t kl, si
  * not merged, since the keys follow the ledger (their number: check_totals).
  * The statement index maps a replay's key to the first copy (merge_commits
  * reports the replay), so an earlier seq counts when that entry's statement
- * has the same key.  LDG_OK, or the error that stopped it (never a finding).
+ * has the same key.  Through cursor *c (walk_find) when the keys mostly
+ * follow the ledger, else from the root (c NULL).  LDG_OK, or the error
+ * that stopped it (never a finding).
  */
 static ldg_status
-hash_index_maps(vstate *v, ldgi_db db, const uint8_t *k, size_t kl, uint64_t seq, const char *what)
+hash_index_maps(vstate *v, ldgi_db db, ldgi_cur **c, const uint8_t *k, size_t kl, uint64_t seq,
+                const char *what)
 {
     const uint8_t *val;
     size_t vl;
-    ldg_status s;
-    if (db == LDGI_DB_COMMIT) {
-        /*
-         * The statement index is keyed by claimed time first: as signers'
-         * clocks run forward, the next entry's key is usually the one after
-         * the last entry's, a step for the cursor; otherwise it seeks, an
-         * exact lookup either way.
-         */
-        s = v->ccur ? LDG_OK : ldgi_cur_open(v->t, db, &v->ccur, v->err);
-        if (s == LDG_OK)
-            s = ldgi_cur_find_next(v->ccur, k, kl, &val, &vl, v->err);
-    } else {
-        s = ldgi_get(v->t, db, k, kl, &val, &vl, v->err);
-    }
+    ldg_status s =
+        c ? walk_find(v, c, db, k, kl, &val, &vl) : ldgi_get(v->t, db, k, kl, &val, &vl, v->err);
     if (s != LDG_OK && s != LDG_E_NOTFOUND)
         return s;
     if (s == LDG_OK && vl == 8 && ldgi_rd64(val) == seq)
@@ -432,11 +433,18 @@ check_indexes(vstate *v, const item *x, uint64_t seq)
     const ldgi_stmt *st = &x->st;
     uint8_t hk[LDGI_COMMIT_KEY_BYTES];
     ldgi_leaf_key(hk, x->leaf, seq);
-    ldg_status s = hash_index_maps(v, LDGI_DB_LEAF, hk, LDGI_LEAF_KEY_BYTES, seq, "leaf-hash");
+    /* leaf hashes are random within an epoch: each looked up from the root */
+    ldg_status s =
+        hash_index_maps(v, LDGI_DB_LEAF, NULL, hk, LDGI_LEAF_KEY_BYTES, seq, "leaf-hash");
     if (s != LDG_OK)
         return s;
+    /*
+     * The statement index is keyed by claimed time first: as signers' clocks
+     * run forward, this entry's key is usually the one after the last one's.
+     */
     ldgi_commit_key(hk, st->time_ns, st->body);
-    if ((s = hash_index_maps(v, LDGI_DB_COMMIT, hk, LDGI_COMMIT_KEY_BYTES, seq, "statement")))
+    s = hash_index_maps(v, LDGI_DB_COMMIT, &v->ccur, hk, LDGI_COMMIT_KEY_BYTES, seq, "statement");
+    if (s != LDG_OK)
         return s;
     size_t n = st->study.len;
     memcpy(v->ik, st->study.p, n);
@@ -475,9 +483,7 @@ check_body(vstate *v, const ldgi_stmt *st, uint64_t seq)
     size_t bl;
     uint8_t k[8];
     ldgi_be64(k, seq);
-    ldg_status s = v->bodies ? LDG_OK : ldgi_cur_open(v->t, LDGI_DB_BODIES, &v->bodies, v->err);
-    if (s == LDG_OK)
-        s = ldgi_cur_find_next(v->bodies, k, 8, &b, &bl, v->err);
+    ldg_status s = walk_find(v, &v->bodies, LDGI_DB_BODIES, k, 8, &b, &bl);
     if (s == LDG_E_NOTFOUND) {
         /*
          * Missing is not withheld [VER-8]: the erasure record that explains
